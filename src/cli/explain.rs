@@ -1,0 +1,160 @@
+//! `simctl explain`.
+
+use std::path::Path;
+
+use super::{is_experiment, EXIT_BAD_INPUT, EXIT_OK};
+use crate::hw::HostCost;
+use crate::scenario::topology::Topology;
+use crate::scenario::units::{format_bandwidth, format_bytes};
+use crate::swarm::Placement;
+
+pub fn explain(path: &Path) -> i32 {
+    if is_experiment(path) {
+        match crate::run::prepare(path, &[]) {
+            Ok((exp, layout)) => {
+                print_topology(&exp.topology, &exp.placement);
+                print_collection(&exp, &layout);
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                EXIT_BAD_INPUT
+            }
+        }
+    } else {
+        match crate::scenario::load_topology(path, None)
+            .and_then(|t| crate::swarm::place(&t).map(|p| (t, p)))
+        {
+            Ok((t, p)) => {
+                print_topology(&t, &p);
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                EXIT_BAD_INPUT
+            }
+        }
+    }
+}
+
+fn print_topology(t: &Topology, p: &Placement) {
+    println!("topology {} ({})", t.name, t.path.display());
+    if !t.description.is_empty() {
+        println!("  {}", t.description);
+    }
+    println!("\nclasses:");
+    for class in &t.classes {
+        if let Some(h) = t.hosts.iter().find(|h| &h.class == class) {
+            println!(
+                "  {class:<10} {} cores @ {} GHz {}, {} RAM at {}, NIC {}, disk {} ({} read, {} write)",
+                h.cores,
+                h.ghz,
+                h.isa.name(),
+                format_bytes(h.memory_bytes),
+                format_bandwidth(h.memory_bandwidth_bytes_per_s),
+                format_bandwidth(h.nic_bytes_per_s),
+                format_bytes(h.disk.size_bytes),
+                format_bandwidth(h.disk.read_bytes_per_s),
+                format_bandwidth(h.disk.write_bytes_per_s)
+            );
+        } else {
+            println!("  {class:<10} (no host uses it)");
+        }
+    }
+    println!("\nhosts:");
+    for (i, h) in t.hosts.iter().enumerate() {
+        let labels: Vec<String> = h.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let tasks: Vec<&str> = p.tasks_on(i).map(|t| t.name.as_str()).collect();
+        println!(
+            "  {:<10} {:<15} {:<8} {:<7} labels [{}]\n             runs: {}",
+            h.name,
+            h.address,
+            h.class,
+            match h.role {
+                crate::hw::SwarmRole::Manager => "manager",
+                crate::hw::SwarmRole::Worker => "worker",
+            },
+            labels.join(", "),
+            if tasks.is_empty() {
+                "-".to_string()
+            } else {
+                tasks.join(", ")
+            }
+        );
+    }
+    println!("\nservices:");
+    for (si, s) in t.services.iter().enumerate() {
+        let placed: Vec<String> = p
+            .tasks_of(si)
+            .map(|task| format!("{} -> {}", task.name, t.hosts[task.host].name))
+            .collect();
+        let constraints: Vec<String> = s.constraints.iter().map(|c| c.to_string()).collect();
+        println!(
+            "  {:<14} {:<11} {:?} [{}]{}\n                 {}",
+            s.name,
+            s.kind.name(),
+            s.mode,
+            constraints.join(", "),
+            if s.kind.simulated() {
+                ""
+            } else {
+                "  (placed; not simulated in this release)"
+            },
+            placed.join(", ")
+        );
+    }
+}
+
+fn print_collection(exp: &crate::scenario::Experiment, layout: &crate::milvus::Layout) {
+    let c = &exp.collection;
+    println!(
+        "\ncollection: {} rows x {} dims, {:?}, {} ({} shard(s), {} replica(s)); {} bytes per row",
+        c.rows,
+        c.index.dim,
+        c.metric,
+        c.index.kind.name(),
+        c.shards,
+        c.replicas,
+        c.row_bytes
+    );
+    println!(
+        "  {} sealed segments of at most {} rows (dataCoord.segment.maxSize {} MB, fill {})",
+        layout.segments.len(),
+        layout.max_rows_per_segment,
+        exp.milvus.get("dataCoord.segment.maxSize"),
+        c.segment_fill
+    );
+    println!("\nquery nodes:");
+    for (n, &task) in layout.query_nodes.iter().enumerate() {
+        let t = &exp.placement.tasks[task];
+        let h = &exp.topology.hosts[t.host];
+        let segs = layout
+            .replicas
+            .iter()
+            .map(|r| r.holder.iter().filter(|&&x| x == n).count())
+            .sum::<usize>();
+        println!(
+            "  {:<10} on {:<10} {:>4} segments, {} of {} RAM ({:.0} %)",
+            t.name,
+            h.name,
+            segs,
+            format_bytes(layout.node_memory_bytes[n]),
+            format_bytes(h.memory_bytes),
+            100.0 * layout.node_memory_bytes[n] as f64 / h.memory_bytes as f64
+        );
+    }
+    println!("\nsearch cost per segment (PROVISIONAL analytical model; constants from the performance anchors or marked GUESS in src/hw/cost.rs and src/milvus/overheads.rs):");
+    let rows = layout.segments.first().map(|s| s.rows).unwrap_or(0);
+    for class in &exp.topology.classes {
+        if let Some(h) = exp.topology.hosts.iter().find(|h| &h.class == class) {
+            let cost =
+                HostCost::for_host(h).segment_search_ns(&c.index, rows, &exp.workload.search);
+            println!(
+                "  on {class:<10} {:.1} us of one core for nq={} topk={} over {rows} rows",
+                cost / 1e3,
+                exp.workload.search.nq,
+                exp.workload.search.topk
+            );
+        }
+    }
+}

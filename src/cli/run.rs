@@ -1,0 +1,117 @@
+//! `simctl run`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{EXIT_ASSERTION_FAILED, EXIT_BAD_INPUT, EXIT_OK};
+use crate::report::summary::lookup;
+
+pub fn run(
+    experiment: &std::path::Path,
+    out: Option<PathBuf>,
+    seed: Option<u64>,
+    mut sets: Vec<String>,
+    quiet: bool,
+) -> i32 {
+    if let Some(s) = seed {
+        sets.push(format!("seed={s}"));
+    }
+    let (exp, layout) = match crate::run::prepare(experiment, &sets) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&exp.name));
+    let show = !quiet && std::io::stderr().is_terminal();
+    let bar = if show {
+        let b = ProgressBar::new(exp.duration.as_secs_f64().ceil() as u64);
+        b.set_style(
+            ProgressStyle::with_template("{bar:30} simulated {pos}/{len} s  {msg}  ETA {eta}")
+                .expect("valid template"),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let result = crate::run::simulate(&exp, layout, &mut |p| {
+        if let Some(b) = &bar {
+            b.set_position(p.sim_now.as_secs_f64() as u64);
+            let rate = p.events as f64 / p.wall_seconds.max(1e-9);
+            b.set_message(format!("{:.1} M events/s", rate / 1e6));
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let dir = match crate::run::write_outputs(&exp, &result, &out) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!(
+                "{}: error: {e}\n  hint: choose another --out directory",
+                out.display()
+            );
+            return EXIT_BAD_INPUT;
+        }
+    };
+    if !quiet {
+        print_summary(&exp.name, &result, &dir);
+    }
+    if result.assertions_passed {
+        EXIT_OK
+    } else {
+        EXIT_ASSERTION_FAILED
+    }
+}
+
+fn print_summary(name: &str, r: &crate::run::RunResult, dir: &std::path::Path) {
+    let s = &r.summary;
+    let f = |p: &str| lookup(s, p).unwrap_or(f64::NAN);
+    println!(
+        "simctl run {name}: {:.0} s simulated in {:.2} s of wall time ({:.1} M events/s)",
+        f("sim_seconds"),
+        r.wall_seconds,
+        r.events as f64 / r.wall_seconds.max(1e-9) / 1e6
+    );
+    let offered = lookup(s, "requests.search.offered_qps")
+        .map(|o| format!(" (offered {o:.0})"))
+        .unwrap_or_default();
+    println!(
+        "  search: {:.0} requests, {:.0} ok, {:.0} failed, {:.0} incomplete; {:.1} qps{offered}",
+        f("requests.search.count"),
+        f("requests.search.ok"),
+        f("requests.search.failed"),
+        f("requests.search.incomplete"),
+        f("requests.search.qps")
+    );
+    println!(
+        "  latency: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms",
+        f("requests.search.p50_ms"),
+        f("requests.search.p95_ms"),
+        f("requests.search.p99_ms")
+    );
+    if let Some(host) = s["busiest_host"].as_str() {
+        println!(
+            "  busiest host: {host} (mean CPU {:.0} %); saturated: {}",
+            100.0 * lookup(s, &format!("hosts.{host}.cpu_util_mean")).unwrap_or(0.0),
+            if f("saturated") == 1.0 { "YES" } else { "no" }
+        );
+    }
+    if let Some(a) = s["assertions"].as_array() {
+        if !a.is_empty() {
+            let passed = a.iter().filter(|x| x["passed"] == true).count();
+            println!("  assertions: {passed}/{} passed", a.len());
+            for x in a.iter().filter(|x| x["passed"] != true) {
+                println!(
+                    "    FAILED: {} (value {})",
+                    x["expr"].as_str().unwrap_or(""),
+                    x["value"]
+                );
+            }
+        }
+    }
+    println!("  files: {}/{{summary.json, requests.parquet, timeseries.parquet, events.parquet, manifest.json, perf.json}}", dir.display());
+}

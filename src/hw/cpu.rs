@@ -1,0 +1,256 @@
+//! A host's CPU as a processor-sharing server over threads.
+//!
+//! Discipline (DESIGN.md "Modelling notes"): a Milvus process runs many goroutines over
+//! N cores, so FCFS would be wrong. Each task declares how many threads it runs in
+//! parallel (a search sub-request runs one goroutine per segment, reference §3.1 step 5).
+//! All runnable threads share the cores equally, and no thread gets more than one
+//! core: with T threads on C cores each thread progresses at min(1, C/T) core-seconds
+//! per second. A task with demand D core-ns spread over k threads finishes when each of
+//! its threads has received D/k ns of service.
+//!
+//! Implemented with a virtual clock V that advances at min(1, C/T): a task's finish
+//! tag V + D/k is fixed at arrival, so arrival and departure cost O(log n) and no
+//! pass over all tasks is ever needed.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use super::buckets::SecondBuckets;
+use crate::engine::SimTime;
+
+struct Task<T> {
+    finish_v: f64,
+    seq: u64,
+    threads: u32,
+    owner: usize,
+    payload: T,
+}
+
+impl<T> PartialEq for Task<T> {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl<T> Eq for Task<T> {}
+impl<T> PartialOrd for Task<T> {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<T> Ord for Task<T> {
+    // Min-heap on (finish tag, arrival order).
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.finish_v
+            .total_cmp(&self.finish_v)
+            .then_with(|| o.seq.cmp(&self.seq))
+    }
+}
+
+/// Processor-sharing CPU. `T` is what the owner wants back when a task finishes.
+pub struct PsCpu<T> {
+    cores: f64,
+    v: f64,
+    t_last: SimTime,
+    threads: u32,
+    seq: u64,
+    tasks: BinaryHeap<Task<T>>,
+    wake_at: Option<SimTime>,
+    threads_by_owner: Vec<u32>,
+    busy_by_owner: Vec<SecondBuckets>,
+}
+
+/// Finish tags within this many virtual nanoseconds of the clock count as finished;
+/// it absorbs the rounding of wake-up times to whole nanoseconds.
+const FINISH_SLACK_V: f64 = 1.0;
+
+impl<T> PsCpu<T> {
+    pub fn new(cores: u32, owners: usize) -> Self {
+        assert!(cores > 0, "a CPU needs at least one core");
+        PsCpu {
+            cores: cores as f64,
+            v: 0.0,
+            t_last: SimTime::ZERO,
+            threads: 0,
+            seq: 0,
+            tasks: BinaryHeap::new(),
+            wake_at: None,
+            threads_by_owner: vec![0; owners],
+            busy_by_owner: vec![SecondBuckets::default(); owners],
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        if self.threads == 0 {
+            0.0
+        } else {
+            (self.cores / self.threads as f64).min(1.0)
+        }
+    }
+
+    fn advance(&mut self, now: SimTime) {
+        debug_assert!(now >= self.t_last);
+        if now > self.t_last && self.threads > 0 {
+            let rate = self.rate();
+            self.v += (now.0 - self.t_last.0) as f64 * rate;
+            for (owner, &n) in self.threads_by_owner.iter().enumerate() {
+                if n > 0 {
+                    self.busy_by_owner[owner].add_interval(self.t_last, now, rate * n as f64);
+                }
+            }
+        }
+        self.t_last = now;
+    }
+
+    fn next_finish(&self) -> Option<SimTime> {
+        let top = self.tasks.peek()?;
+        let dv = (top.finish_v - self.v).max(0.0);
+        let dt = (dv / self.rate()).ceil() as u64;
+        Some(SimTime(self.t_last.0 + dt))
+    }
+
+    /// Starts a task of `demand_core_ns` over `threads` parallel threads.
+    /// Returns a time at which the caller must call [`PsCpu::wake`], if a new
+    /// wake-up is needed (the earliest finish moved earlier than the one scheduled).
+    pub fn submit(
+        &mut self,
+        now: SimTime,
+        demand_core_ns: f64,
+        threads: u32,
+        owner: usize,
+        payload: T,
+    ) -> Option<SimTime> {
+        assert!(threads > 0, "a task runs at least one thread");
+        assert!(
+            demand_core_ns >= 0.0,
+            "negative CPU demand {demand_core_ns}"
+        );
+        self.advance(now);
+        self.tasks.push(Task {
+            finish_v: self.v + demand_core_ns / threads as f64,
+            seq: self.seq,
+            threads,
+            owner,
+            payload,
+        });
+        self.seq += 1;
+        self.threads += threads;
+        self.threads_by_owner[owner] += threads;
+        let next = self.next_finish();
+        match (next, self.wake_at) {
+            (Some(n), Some(w)) if n >= w => None,
+            (n, _) => {
+                self.wake_at = n;
+                n
+            }
+        }
+    }
+
+    /// Handles a wake-up scheduled for `scheduled`. Stale wake-ups (superseded by an
+    /// earlier one) do nothing. Finished payloads go to `done` in finish order.
+    /// Returns the next wake-up time to schedule, if any.
+    pub fn wake(&mut self, now: SimTime, scheduled: SimTime, done: &mut Vec<T>) -> Option<SimTime> {
+        if self.wake_at != Some(scheduled) {
+            return None;
+        }
+        self.advance(now);
+        while let Some(top) = self.tasks.peek() {
+            if top.finish_v > self.v + FINISH_SLACK_V {
+                break;
+            }
+            let t = self.tasks.pop().expect("peeked");
+            self.threads -= t.threads;
+            self.threads_by_owner[t.owner] -= t.threads;
+            done.push(t.payload);
+        }
+        self.wake_at = self.next_finish();
+        self.wake_at
+    }
+
+    /// Brings the usage accounting up to `now` (call before reading the series).
+    pub fn sync(&mut self, now: SimTime) {
+        self.advance(now);
+    }
+
+    /// Core-nanoseconds used by `owner` in each second.
+    pub fn busy(&self, owner: usize) -> &SecondBuckets {
+        &self.busy_by_owner[owner]
+    }
+
+    pub fn cores(&self) -> u32 {
+        self.cores as u32
+    }
+
+    pub fn running_tasks(&self) -> usize {
+        self.tasks.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(cpu: &mut PsCpu<u32>, mut wake: Option<SimTime>) -> Vec<(u64, u32)> {
+        let mut out = vec![];
+        let mut done = vec![];
+        while let Some(w) = wake {
+            wake = cpu.wake(w, w, &mut done);
+            out.extend(done.drain(..).map(|p| (w.0, p)));
+        }
+        out
+    }
+
+    #[test]
+    fn a_lone_single_thread_task_runs_at_one_core() {
+        let mut cpu = PsCpu::new(4, 1);
+        let w = cpu.submit(SimTime(0), 1000.0, 1, 0, 7);
+        assert_eq!(drain(&mut cpu, w), vec![(1000, 7)]);
+    }
+
+    #[test]
+    fn threads_share_cores_when_oversubscribed() {
+        // 2 cores, two tasks of 2 threads each and 1000 core-ns: 4 threads at 0.5 each;
+        // each task gets 1 core, so both finish at 1000 ns.
+        let mut cpu = PsCpu::new(2, 1);
+        cpu.submit(SimTime(0), 1000.0, 2, 0, 1);
+        let w = cpu.submit(SimTime(0), 1000.0, 2, 0, 2);
+        assert_eq!(drain(&mut cpu, w), vec![(1000, 1), (1000, 2)]);
+    }
+
+    #[test]
+    fn departures_speed_up_the_rest() {
+        // 1 core, tasks of 100 and 300 ns: shared until 200 ns, then the long one alone.
+        let mut cpu = PsCpu::new(1, 2);
+        cpu.submit(SimTime(0), 100.0, 1, 0, 1);
+        let w = cpu.submit(SimTime(0), 300.0, 1, 1, 2);
+        assert_eq!(drain(&mut cpu, w), vec![(200, 1), (400, 2)]);
+        assert_eq!(cpu.busy(0).get(0), 100.0);
+        assert_eq!(cpu.busy(1).get(0), 300.0);
+    }
+
+    #[test]
+    fn a_late_arrival_slows_a_running_task_and_the_wake_up_is_rescheduled() {
+        let mut cpu = PsCpu::new(1, 1);
+        let w1 = cpu.submit(SimTime(0), 100.0, 1, 0, 1).unwrap();
+        assert_eq!(w1, SimTime(100));
+        // At 50 a second task arrives: the first now needs 100 more ns of wall time.
+        assert_eq!(cpu.submit(SimTime(50), 1000.0, 1, 0, 2), None);
+        let mut done = vec![];
+        let w2 = cpu.wake(w1, w1, &mut done).unwrap();
+        assert!(done.is_empty());
+        assert_eq!(w2, SimTime(150));
+        let w3 = cpu.wake(w2, w2, &mut done).unwrap();
+        assert_eq!(done, vec![1]);
+        assert_eq!(w3, SimTime(1050));
+    }
+
+    #[test]
+    fn stale_wake_ups_are_ignored() {
+        let mut cpu = PsCpu::new(1, 1);
+        let late = cpu.submit(SimTime(0), 1000.0, 1, 0, 1).unwrap();
+        let early = cpu.submit(SimTime(0), 0.0, 1, 0, 2).unwrap();
+        assert!(early < late);
+        let mut done = vec![];
+        assert_eq!(cpu.wake(late, late, &mut done), None);
+        assert!(done.is_empty());
+    }
+}

@@ -1,0 +1,61 @@
+//! What a host is: the spec a team plans to buy.
+
+use std::collections::BTreeMap;
+
+use crate::engine::SimDuration;
+
+/// SIMD instruction set the vector kernels can use on a host.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Isa {
+    Avx512,
+    Avx2,
+    Neon,
+    Scalar,
+}
+
+impl Isa {
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512",
+            Isa::Avx2 => "avx2",
+            Isa::Neon => "neon",
+            Isa::Scalar => "scalar",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SwarmRole {
+    Manager,
+    Worker,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiskSpec {
+    pub size_bytes: u64,
+    pub read_bytes_per_s: f64,
+    pub write_bytes_per_s: f64,
+    pub iops: f64,
+    pub fsync_latency: SimDuration,
+}
+
+/// A host of the topology with its class resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostSpec {
+    pub name: String,
+    pub address: String,
+    pub class: String,
+    pub cores: u32,
+    pub ghz: f64,
+    pub isa: Isa,
+    pub memory_bytes: u64,
+    pub memory_bandwidth_bytes_per_s: f64,
+    pub disk: DiskSpec,
+    pub nic_bytes_per_s: f64,
+    pub labels: BTreeMap<String, String>,
+    pub role: SwarmRole,
+}

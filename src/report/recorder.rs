@@ -1,0 +1,69 @@
+//! What a run records while it plays: one row per request, one per lifecycle event.
+
+use crate::engine::SimTime;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Error,
+    /// Still in flight when the run ended.
+    Incomplete,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Error => "error",
+            Status::Incomplete => "incomplete",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RequestRow {
+    pub id: u64,
+    pub kind: &'static str,
+    pub start: SimTime,
+    pub end: Option<SimTime>,
+    pub status: Status,
+    pub error: Option<&'static str>,
+    /// Index into `Recorder::proxies`.
+    pub proxy: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct EventRow {
+    pub t: SimTime,
+    pub kind: &'static str,
+    pub host: String,
+    pub service: String,
+    pub detail: String,
+}
+
+#[derive(Default)]
+pub struct Recorder {
+    pub requests: Vec<RequestRow>,
+    pub events: Vec<EventRow>,
+    /// Names of the proxy tasks, indexed by `RequestRow::proxy`.
+    pub proxies: Vec<String>,
+}
+
+impl Recorder {
+    pub fn event(
+        &mut self,
+        t: SimTime,
+        kind: &'static str,
+        host: &str,
+        service: &str,
+        detail: String,
+    ) {
+        self.events.push(EventRow {
+            t,
+            kind,
+            host: host.to_string(),
+            service: service.to_string(),
+            detail,
+        });
+    }
+}

@@ -1,0 +1,265 @@
+//! summary.json: the headline figures of a run, and assertions over them.
+
+use serde_json::{json, Map, Value};
+
+use crate::engine::{SimTime, NS_PER_S};
+use crate::scenario::experiment::{Arrivals, Experiment};
+use crate::scenario::topology::Topology;
+
+use super::recorder::{Recorder, Status};
+
+/// Figures of the whole run that the summary needs besides the recorder.
+pub struct RunFigures {
+    pub events_processed: u64,
+    pub sim_end: SimTime,
+    pub acked_rows: u64,
+    pub durable_rows: u64,
+    /// (host, peak memory bytes, mean CPU utilisation, peak 1-second CPU utilisation)
+    pub hosts: Vec<(String, u64, f64, f64)>,
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+pub fn build(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> Value {
+    let warmup = SimTime::ZERO + exp.warmup;
+    let measured_s = run.sim_end.since(warmup).as_secs_f64();
+    let mut kinds: Map<String, Value> = Map::new();
+    for kind in ["search"] {
+        let rows: Vec<_> = rec
+            .requests
+            .iter()
+            .filter(|r| r.kind == kind && r.start >= warmup)
+            .collect();
+        let mut lat: Vec<u64> = rows
+            .iter()
+            .filter(|r| r.status == Status::Ok)
+            .map(|r| r.end.expect("finished").since(r.start).as_nanos())
+            .collect();
+        lat.sort_unstable();
+        let ok = lat.len() as u64;
+        let failed = rows.iter().filter(|r| r.status == Status::Error).count() as u64;
+        let incomplete = rows
+            .iter()
+            .filter(|r| r.status == Status::Incomplete)
+            .count() as u64;
+        let mut errors: Map<String, Value> = Map::new();
+        for r in rows.iter().filter(|r| r.status == Status::Error) {
+            let e = errors
+                .entry(r.error.unwrap_or("unknown").to_string())
+                .or_insert(json!(0));
+            *e = json!(e.as_u64().unwrap_or(0) + 1);
+        }
+        let offered = match exp.workload.arrivals {
+            Arrivals::OpenLoop { qps } => json!(qps),
+            Arrivals::ClosedLoop { .. } => Value::Null,
+        };
+        let mean = if ok > 0 {
+            lat.iter().sum::<u64>() as f64 / ok as f64
+        } else {
+            0.0
+        };
+        kinds.insert(
+            kind.to_string(),
+            json!({
+                "count": rows.len(),
+                "ok": ok,
+                "failed": failed,
+                "incomplete": incomplete,
+                "offered_qps": offered,
+                "qps": if measured_s > 0.0 { ok as f64 / measured_s } else { 0.0 },
+                "p50_ms": ms(percentile(&lat, 0.50)),
+                "p95_ms": ms(percentile(&lat, 0.95)),
+                "p99_ms": ms(percentile(&lat, 0.99)),
+                "mean_ms": mean / 1e6,
+                "max_ms": ms(lat.last().copied().unwrap_or(0)),
+                "errors": errors,
+            }),
+        );
+    }
+    let search = &kinds["search"];
+    let ok = search["ok"].as_u64().unwrap_or(0);
+    let failed = search["failed"].as_u64().unwrap_or(0);
+    let count = search["count"].as_u64().unwrap_or(0);
+    let incomplete = search["incomplete"].as_u64().unwrap_or(0);
+    let availability = if ok + failed == 0 {
+        1.0
+    } else {
+        ok as f64 / (ok + failed) as f64
+    };
+    // Saturated: the cluster did not keep up with the offered load, or a sizeable share
+    // of requests was still queued when the run ended.
+    let saturated = match search["offered_qps"].as_f64() {
+        Some(offered) => {
+            search["qps"].as_f64().unwrap_or(0.0) < 0.95 * offered || incomplete * 100 > count
+        }
+        None => incomplete * 100 > count,
+    };
+    let mut peak = Map::new();
+    let mut hosts = Map::new();
+    let mut busiest: Option<(&str, f64)> = None;
+    for (name, bytes, mean, max) in &run.hosts {
+        peak.insert(name.clone(), json!(bytes));
+        hosts.insert(
+            name.clone(),
+            json!({ "peak_memory_bytes": bytes, "cpu_util_mean": mean, "cpu_util_peak": max }),
+        );
+        if busiest.is_none_or(|(_, b)| *mean > b) {
+            busiest = Some((name, *mean));
+        }
+    }
+    json!({
+        "simctl_version": env!("CARGO_PKG_VERSION"),
+        "experiment": exp.name,
+        "seed": exp.seed,
+        "sim_seconds": run.sim_end.0 as f64 / NS_PER_S as f64,
+        "measured_seconds": measured_s,
+        "events_processed": run.events_processed,
+        "requests": kinds,
+        "availability": availability,
+        "saturated": saturated,
+        "busiest_host": busiest.map(|(n, _)| n),
+        "acked_rows_lost": run.acked_rows.saturating_sub(run.durable_rows),
+        "peak_memory_bytes": peak,
+        "hosts": hosts,
+        "faults": [],
+        "assertions": [],
+    })
+}
+
+/// Looks up a dotted path in the summary; booleans read as 1 and 0.
+pub fn lookup(summary: &Value, path: &str) -> Option<f64> {
+    let mut v = summary;
+    let mut rest = path;
+    while !rest.is_empty() {
+        // Host names may contain dots, so try the longest key that exists.
+        let obj = v.as_object()?;
+        let (key, tail) = match obj
+            .keys()
+            .filter(|k| rest == k.as_str() || rest.starts_with(&format!("{k}.")))
+            .max_by_key(|k| k.len())
+        {
+            Some(k) => (k.clone(), rest[k.len()..].trim_start_matches('.')),
+            None => return None,
+        };
+        v = &obj[&key];
+        rest = tail;
+    }
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        _ => None,
+    }
+}
+
+const TOP_LEVEL: &[&str] = &[
+    "sim_seconds",
+    "measured_seconds",
+    "events_processed",
+    "availability",
+    "saturated",
+    "acked_rows_lost",
+];
+const REQUEST_FIGURES: &[&str] = &[
+    "count",
+    "ok",
+    "failed",
+    "incomplete",
+    "offered_qps",
+    "qps",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "mean_ms",
+    "max_ms",
+];
+const HOST_FIGURES: &[&str] = &["peak_memory_bytes", "cpu_util_mean", "cpu_util_peak"];
+
+/// Checks that `path` names a figure the summary will have for this topology.
+pub fn check_path(path: &str, topo: &Topology) -> Result<(), String> {
+    if TOP_LEVEL.contains(&path) {
+        return Ok(());
+    }
+    if let Some(rest) = path.strip_prefix("requests.search.") {
+        if REQUEST_FIGURES.contains(&rest) {
+            return Ok(());
+        }
+        return Err(format!(
+            "unknown request figure {rest:?}; requests.search has {}",
+            REQUEST_FIGURES.join(", ")
+        ));
+    }
+    if let Some(host) = path.strip_prefix("peak_memory_bytes.") {
+        return topo
+            .host_index(host)
+            .map(|_| ())
+            .ok_or_else(|| format!("there is no host {host:?} in the topology"));
+    }
+    if let Some(rest) = path.strip_prefix("hosts.") {
+        for h in &topo.hosts {
+            if let Some(fig) = rest.strip_prefix(&format!("{}.", h.name)) {
+                return if HOST_FIGURES.contains(&fig) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "unknown host figure {fig:?}; hosts.<host> has {}",
+                        HOST_FIGURES.join(", ")
+                    ))
+                };
+            }
+        }
+        return Err(format!("{path:?} names no host of the topology"));
+    }
+    Err(format!(
+        "{path:?} is not a figure of summary.json; use one of {}, requests.search.<figure>, peak_memory_bytes.<host> or hosts.<host>.<figure>",
+        TOP_LEVEL.join(", ")
+    ))
+}
+
+/// Evaluates the experiment's assertions and stores them in the summary.
+/// Returns whether all passed.
+pub fn apply_assertions(exp: &Experiment, summary: &mut Value) -> bool {
+    let mut all = true;
+    let mut out = Vec::new();
+    for a in &exp.asserts {
+        let value = lookup(summary, &a.path);
+        let passed = value.is_some_and(|v| a.op.holds(v, a.value));
+        all &= passed;
+        out.push(json!({ "expr": a.expr, "value": value, "passed": passed }));
+    }
+    summary["assertions"] = Value::Array(out);
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 0.5), 50);
+        assert_eq!(percentile(&v, 0.99), 99);
+        assert_eq!(percentile(&v, 1.0), 100);
+        assert_eq!(percentile(&[], 0.5), 0);
+    }
+
+    #[test]
+    fn lookup_walks_dotted_paths_and_hosts_with_dots() {
+        let s = json!({"requests": {"search": {"p99_ms": 12.5}}, "hosts": {"a.b": {"cpu_util_mean": 0.5}}, "saturated": true});
+        assert_eq!(lookup(&s, "requests.search.p99_ms"), Some(12.5));
+        assert_eq!(lookup(&s, "hosts.a.b.cpu_util_mean"), Some(0.5));
+        assert_eq!(lookup(&s, "saturated"), Some(1.0));
+        assert_eq!(lookup(&s, "requests.search.nope"), None);
+    }
+}

@@ -1,0 +1,183 @@
+//! Playing an experiment forward and writing its results.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::engine::{SimDuration, SimTime, NS_PER_S};
+use crate::milvus::{build_cluster, plan, Layout};
+use crate::report::output::StagedDir;
+use crate::report::summary::{self, RunFigures};
+use crate::report::tables::{self, SeriesRow};
+use crate::scenario::experiment::Experiment;
+use crate::scenario::InputErrors;
+
+/// Where a run stands, for progress displays.
+pub struct Progress {
+    pub sim_now: SimTime,
+    pub sim_end: SimTime,
+    pub events: u64,
+    pub wall_seconds: f64,
+}
+
+/// Everything a finished run produced, before it is written.
+pub struct RunResult {
+    pub summary: Value,
+    pub assertions_passed: bool,
+    pub events: u64,
+    pub wall_seconds: f64,
+    requests_rows: crate::report::recorder::Recorder,
+    series: Vec<SeriesRow>,
+}
+
+/// Checks an experiment fully (files, placement, fit) without running it.
+pub fn prepare(exp_path: &Path, sets: &[String]) -> Result<(Experiment, Layout), InputErrors> {
+    let exp = crate::scenario::load_experiment(exp_path, sets)?;
+    let layout = plan(&exp)?;
+    Ok((exp, layout))
+}
+
+/// Runs the simulation to the experiment's end, calling `progress` once per simulated
+/// second.
+pub fn simulate(
+    exp: &Experiment,
+    layout: Layout,
+    progress: &mut dyn FnMut(&Progress),
+) -> RunResult {
+    let wall = Instant::now();
+    let mut sim = build_cluster(exp, layout);
+    let end = SimTime::ZERO + exp.duration;
+    let mut t = SimTime::ZERO;
+    while t < end {
+        t = (t + SimDuration::from_secs(1)).min(end);
+        sim.run_until(t);
+        progress(&Progress {
+            sim_now: t,
+            sim_end: end,
+            events: sim.events_processed(),
+            wall_seconds: wall.elapsed().as_secs_f64(),
+        });
+    }
+    let events = sim.events_processed();
+    let mut world = sim.into_world();
+    world.close_incomplete();
+    for h in &mut world.hosts {
+        h.cpu.sync(end);
+    }
+
+    let seconds = end.0.div_ceil(NS_PER_S) as usize;
+    let mut series = Vec::new();
+    for s in 0..seconds {
+        for u in &world.usage {
+            let simulated = world
+                .tasks
+                .iter()
+                .any(|t| t.kind.simulated() && std::ptr::eq(&world.usage[t.usage], u));
+            if !simulated {
+                continue;
+            }
+            let host = &world.hosts[u.host];
+            series.push(SeriesRow {
+                t_s: s as u64,
+                host: host.spec.name.clone(),
+                service: u.service.clone(),
+                cpu_util: host.cpu.busy(u.cpu_owner).get(s)
+                    / (NS_PER_S as f64 * host.spec.cores as f64),
+                mem_bytes: u.memory_bytes,
+                net_tx_bytes: u.net_tx.get(s).round() as u64,
+                net_rx_bytes: u.net_rx.get(s).round() as u64,
+                disk_read_bytes: u.disk_read.get(s).round() as u64,
+                disk_write_bytes: u.disk_write.get(s).round() as u64,
+                queue_max: u.queue_max.get(s).copied().unwrap_or(0),
+            });
+        }
+    }
+
+    let mut hosts = Vec::new();
+    for h in &world.hosts {
+        let cores_ns = NS_PER_S as f64 * h.spec.cores as f64;
+        let owners = world
+            .usage
+            .iter()
+            .filter(|u| std::ptr::eq(&world.hosts[u.host], h))
+            .map(|u| u.cpu_owner);
+        let owners: Vec<usize> = owners.collect();
+        let per_second: Vec<f64> = (0..seconds)
+            .map(|s| owners.iter().map(|&o| h.cpu.busy(o).get(s)).sum::<f64>() / cores_ns)
+            .collect();
+        let mean = if seconds > 0 {
+            per_second.iter().sum::<f64>() / seconds as f64
+        } else {
+            0.0
+        };
+        let peak = per_second.iter().copied().fold(0.0, f64::max);
+        hosts.push((h.spec.name.clone(), h.memory.peak_bytes(), mean, peak));
+    }
+    let figures = RunFigures {
+        events_processed: events,
+        sim_end: end,
+        acked_rows: world.acked_rows,
+        durable_rows: world.durable_rows,
+        hosts,
+    };
+    let mut summary = summary::build(exp, &world.rec, &figures);
+    let assertions_passed = summary::apply_assertions(exp, &mut summary);
+    RunResult {
+        summary,
+        assertions_passed,
+        events,
+        wall_seconds: wall.elapsed().as_secs_f64(),
+        requests_rows: world.rec,
+        series,
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn to_json(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("JSON values serialise");
+    s.push('\n');
+    s
+}
+
+/// Writes the six files of the output contract into `out`, atomically.
+pub fn write_outputs(exp: &Experiment, result: &RunResult, out: &Path) -> Result<PathBuf, String> {
+    let staged = StagedDir::create(out)?;
+    let write = |name: &str, text: String| {
+        std::fs::write(staged.path(name), text).map_err(|e| format!("cannot write {name}: {e}"))
+    };
+    write("summary.json", to_json(&result.summary))?;
+    tables::write_requests(&result.requests_rows, &staged.path("requests.parquet"))?;
+    tables::write_timeseries(&result.series, &staged.path("timeseries.parquet"))?;
+    tables::write_events(&result.requests_rows, &staged.path("events.parquet"))?;
+    let original = std::fs::read(&exp.path)
+        .map_err(|e| format!("cannot re-read {}: {e}", exp.path.display()))?;
+    let manifest = json!({
+        "simctl_version": env!("CARGO_PKG_VERSION"),
+        "experiment": exp.name,
+        "seed": exp.seed,
+        "sets": exp.sets,
+        "inputs": [
+            { "role": "experiment", "path": exp.path.display().to_string(), "sha256": sha256_hex(&original) },
+            { "role": "topology", "path": exp.topology.path.display().to_string(), "sha256": sha256_hex(exp.topology.text.as_bytes()) },
+        ],
+        "calibration_profile": "none: provisional built-in cost constants (see simctl explain)",
+        "outputs": ["summary.json", "requests.parquet", "timeseries.parquet", "events.parquet", "manifest.json", "perf.json"],
+    });
+    write("manifest.json", to_json(&manifest))?;
+    let perf = json!({
+        "wall_seconds": result.wall_seconds,
+        "events": result.events,
+        "events_per_second": if result.wall_seconds > 0.0 { result.events as f64 / result.wall_seconds } else { 0.0 },
+        "sim_seconds_per_wall_second": exp.duration.as_secs_f64() / result.wall_seconds.max(1e-9),
+    });
+    write("perf.json", to_json(&perf))?;
+    staged.commit()
+}

@@ -1,0 +1,773 @@
+//! Experiment files: which topology, what data, what load, which Milvus settings, and
+//! what must hold at the end.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::error::{closest, InputError, InputErrors};
+use super::load::{parse_toml, read_file};
+use super::milvus_config::{MilvusConfig, KEYS};
+use super::topology::{load_topology, ServiceKind, Topology};
+use super::units::Duration;
+use crate::engine::SimDuration;
+use crate::hw::{IndexKind, IndexSpec, SearchSpec};
+use crate::swarm::{place, Placement};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExperiment {
+    name: Option<String>,
+    description: Option<String>,
+    topology: Spanned<String>,
+    duration: Spanned<Duration>,
+    warmup: Option<Spanned<Duration>>,
+    seed: Option<Spanned<i64>>,
+    collection: RawCollection,
+    workload: RawWorkload,
+    #[serde(default)]
+    milvus: BTreeMap<String, Spanned<toml::Value>>,
+    #[serde(default, rename = "assert")]
+    asserts: Vec<RawAssert>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub enum Metric {
+    L2,
+    IP,
+    COSINE,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCollection {
+    rows: Spanned<i64>,
+    dim: Spanned<i64>,
+    metric: Metric,
+    index: Spanned<IndexKind>,
+    #[serde(default)]
+    index_params: RawIndexParams,
+    shards: Option<Spanned<i64>>,
+    replicas: Option<Spanned<i64>>,
+    segment_fill: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIndexParams {
+    #[serde(rename = "M")]
+    hnsw_m: Option<Spanned<i64>>,
+    #[serde(rename = "efConstruction")]
+    ef_construction: Option<Spanned<i64>>,
+    nlist: Option<Spanned<i64>>,
+    m: Option<Spanned<i64>>,
+    nbits: Option<Spanned<i64>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub enum Consistency {
+    Strong,
+    Bounded,
+    Session,
+    Eventually,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProxySelection {
+    RoundRobin,
+    Random,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkload {
+    search_qps: Option<Spanned<f64>>,
+    clients: Option<Spanned<i64>>,
+    think_time: Option<Duration>,
+    nq: Option<Spanned<i64>>,
+    topk: Option<Spanned<i64>>,
+    consistency: Option<Consistency>,
+    #[serde(default)]
+    search_params: RawSearchParams,
+    proxy_selection: Option<ProxySelection>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSearchParams {
+    ef: Option<Spanned<i64>>,
+    nprobe: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAssert {
+    expr: Spanned<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Collection {
+    pub rows: u64,
+    pub metric: Metric,
+    pub index: IndexSpec,
+    pub ef_construction: Option<u32>,
+    pub shards: u32,
+    pub replicas: u32,
+    /// Fraction of the max segment rows each sealed segment holds (1.0 = compacted).
+    pub segment_fill: f64,
+    /// reference §1.13: int64 primary key + float vector = 8 + 4 x dim bytes.
+    pub row_bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arrivals {
+    /// Poisson arrivals at this rate (open loop).
+    OpenLoop { qps: f64 },
+    /// N clients, each sending its next request `think` after the last reply.
+    ClosedLoop { clients: u32, think: SimDuration },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    pub arrivals: Arrivals,
+    pub search: SearchSpec,
+    pub consistency: Consistency,
+    pub proxy_selection: ProxySelection,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+impl CmpOp {
+    pub fn holds(self, a: f64, b: f64) -> bool {
+        match self {
+            CmpOp::Lt => a < b,
+            CmpOp::Le => a <= b,
+            CmpOp::Gt => a > b,
+            CmpOp::Ge => a >= b,
+            CmpOp::Eq => a == b,
+            CmpOp::Ne => a != b,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Assertion {
+    pub expr: String,
+    pub path: String,
+    pub op: CmpOp,
+    pub value: f64,
+}
+
+/// A loaded and checked experiment with its topology and placement.
+#[derive(Clone, Debug)]
+pub struct Experiment {
+    pub path: PathBuf,
+    pub name: String,
+    pub description: String,
+    /// The experiment's text after `--set` overrides.
+    pub text: String,
+    pub sets: Vec<String>,
+    pub topology: Topology,
+    pub placement: Placement,
+    pub duration: SimDuration,
+    pub warmup: SimDuration,
+    pub seed: u64,
+    pub collection: Collection,
+    pub workload: Workload,
+    pub milvus: MilvusConfig,
+    pub asserts: Vec<Assertion>,
+}
+
+pub const DEFAULT_SEED: u64 = 1;
+
+fn parse_assert(s: &str) -> Result<(String, CmpOp, f64), String> {
+    const OPS: [(&str, CmpOp); 6] = [
+        ("<=", CmpOp::Le),
+        (">=", CmpOp::Ge),
+        ("==", CmpOp::Eq),
+        ("!=", CmpOp::Ne),
+        ("<", CmpOp::Lt),
+        (">", CmpOp::Gt),
+    ];
+    for (tok, op) in OPS {
+        if let Some((l, r)) = s.split_once(tok) {
+            let path = l.trim().to_string();
+            let value: f64 = r
+                .trim()
+                .replace('_', "")
+                .parse()
+                .map_err(|_| format!("{:?} is not a number", r.trim()))?;
+            if path.is_empty() {
+                return Err("the left side is empty".into());
+            }
+            return Ok((path, op, value));
+        }
+    }
+    Err("no comparison operator (<, <=, >, >=, ==, !=)".into())
+}
+
+/// Reads an experiment, applies `--set` overrides, loads its topology and places it.
+pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, InputErrors> {
+    let original = read_file(path, None)?;
+    let text = super::overrides::apply(&original, sets).map_err(|m| {
+        InputError::at(path, &original, None, m)
+            .with_hint("see `simctl run --help` for the --set syntax")
+    })?;
+    let raw: RawExperiment = parse_toml(path, &text, "experiment")?;
+    let err =
+        |span: std::ops::Range<usize>, msg: String| InputError::at(path, &text, Some(span), msg);
+    let mut errors = Vec::new();
+
+    let topo_path = path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(raw.topology.get_ref());
+    let topology = match load_topology(&topo_path, Some(err(raw.topology.span(), String::new()))) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            errors.extend(e.0);
+            None
+        }
+    };
+    let placement = match &topology {
+        Some(t) => match place(t) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                errors.extend(e.0);
+                None
+            }
+        },
+        None => None,
+    };
+
+    let duration = raw.duration.get_ref().0;
+    if duration == SimDuration::ZERO || duration > SimDuration::from_secs(30 * 24 * 3600) {
+        errors.push(
+            err(
+                raw.duration.span(),
+                format!("duration {duration} is out of range"),
+            )
+            .with_hint("give a duration between 1ns and 30 days, e.g. \"10m\""),
+        );
+    }
+    let warmup = raw
+        .warmup
+        .as_ref()
+        .map(|w| w.get_ref().0)
+        .unwrap_or(SimDuration::ZERO);
+    if let Some(w) = &raw.warmup {
+        if w.get_ref().0 >= duration {
+            errors.push(
+                err(
+                    w.span(),
+                    format!(
+                        "warmup {} is not shorter than the duration {duration}",
+                        w.get_ref().0
+                    ),
+                )
+                .with_hint(
+                    "the warmup is excluded from the summary, so it must leave time to measure",
+                ),
+            );
+        }
+    }
+    let seed = match &raw.seed {
+        Some(s) if *s.get_ref() < 0 => {
+            errors.push(
+                err(s.span(), format!("seed {} is negative", s.get_ref()))
+                    .with_hint("use a non-negative integer"),
+            );
+            DEFAULT_SEED
+        }
+        Some(s) => *s.get_ref() as u64,
+        None => DEFAULT_SEED,
+    };
+
+    let collection = resolve_collection(&raw.collection, &err, &mut errors);
+    let workload = resolve_workload(&raw.workload, &raw.collection, &err, &mut errors);
+
+    let mut milvus = MilvusConfig::default();
+    for (key, value) in &raw.milvus {
+        let number = match value.get_ref() {
+            toml::Value::Integer(i) => Some(*i as f64),
+            toml::Value::Float(f) => Some(*f),
+            toml::Value::Boolean(b) => Some(f64::from(u8::from(*b))),
+            _ => None,
+        };
+        let Some(number) = number else {
+            errors.push(
+                err(
+                    value.span(),
+                    format!("Milvus key {key:?} needs a number or boolean"),
+                )
+                .with_hint("write the value as in milvus.yaml, in the unit the key uses there"),
+            );
+            continue;
+        };
+        if !milvus.set(key, number) {
+            let known: Vec<&str> = KEYS.iter().map(|(k, ..)| *k).collect();
+            let hint = match closest(key, known.iter().copied()) {
+                Some(c) => format!("did you mean {c:?}?"),
+                None => format!("simctl models these keys: {}", known.join(", ")),
+            };
+            // The key itself has no span of its own here; point at its value.
+            errors.push(
+                err(
+                    value.span(),
+                    format!("Milvus key {key:?} is unknown or not modelled"),
+                )
+                .with_hint(hint),
+            );
+        } else if number < 0.0 {
+            errors.push(
+                err(value.span(), format!("Milvus key {key:?} is negative"))
+                    .with_hint("use a value of zero or more"),
+            );
+        }
+    }
+
+    let mut asserts = Vec::new();
+    for a in &raw.asserts {
+        match parse_assert(a.expr.get_ref()) {
+            Ok((path, op, value)) => {
+                if let Some(t) = &topology {
+                    if let Err(m) = crate::report::summary::check_path(&path, t) {
+                        errors.push(err(a.expr.span(), m).with_hint(
+                            "assertions compare a figure of summary.json, e.g. \"requests.search.p99_ms < 50\"",
+                        ));
+                        continue;
+                    }
+                }
+                asserts.push(Assertion {
+                    expr: a.expr.get_ref().clone(),
+                    path,
+                    op,
+                    value,
+                });
+            }
+            Err(m) => errors.push(
+                err(
+                    a.expr.span(),
+                    format!("cannot read assertion {:?}: {m}", a.expr.get_ref()),
+                )
+                .with_hint("write FIGURE OP NUMBER, e.g. \"requests.search.p99_ms < 50\""),
+            ),
+        }
+    }
+
+    if let Some(t) = &topology {
+        let qns = t
+            .services
+            .iter()
+            .filter(|s| s.kind == ServiceKind::Querynode)
+            .count();
+        if qns == 0 {
+            errors.push(
+                err(
+                    raw.topology.span(),
+                    "the topology runs no query node, so nothing can be searched".into(),
+                )
+                .with_hint("add a service with kind = \"querynode\""),
+            );
+        }
+        for kind in [
+            ServiceKind::Proxy,
+            ServiceKind::Rootcoord,
+            ServiceKind::Querycoord,
+        ] {
+            if !t.services.iter().any(|s| s.kind == kind) {
+                errors.push(
+                    err(
+                        raw.topology.span(),
+                        format!("the topology runs no {}", kind.name()),
+                    )
+                    .with_hint(format!(
+                        "the search path needs a service with kind = \"{}\"",
+                        kind.name()
+                    )),
+                );
+            }
+        }
+    }
+
+    if !errors.is_empty() {
+        return Err(InputErrors(errors));
+    }
+    Ok(Experiment {
+        path: path.to_path_buf(),
+        name: raw.name.clone().unwrap_or_else(|| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        }),
+        description: raw.description.clone().unwrap_or_default(),
+        text,
+        sets: sets.to_vec(),
+        topology: topology.expect("no errors"),
+        placement: placement.expect("no errors"),
+        duration,
+        warmup,
+        seed,
+        collection: collection.expect("no errors"),
+        workload: workload.expect("no errors"),
+        milvus,
+        asserts,
+    })
+}
+
+type ErrAt<'a> = dyn Fn(std::ops::Range<usize>, String) -> InputError + 'a;
+
+fn in_range(
+    v: &Spanned<i64>,
+    lo: i64,
+    hi: i64,
+    what: &str,
+    hint: &str,
+    err: &ErrAt,
+    errors: &mut Vec<InputError>,
+) -> Option<u64> {
+    let x = *v.get_ref();
+    if x < lo || x > hi {
+        errors.push(
+            err(v.span(), format!("{what} is {x}, outside {lo}..={hi}"))
+                .with_hint(hint.to_string()),
+        );
+        None
+    } else {
+        Some(x as u64)
+    }
+}
+
+fn resolve_collection(
+    c: &RawCollection,
+    err: &ErrAt,
+    errors: &mut Vec<InputError>,
+) -> Option<Collection> {
+    let before = errors.len();
+    let rows = in_range(
+        &c.rows,
+        1,
+        1_000_000_000_000,
+        "rows",
+        "give the number of vectors",
+        err,
+        errors,
+    );
+    // reference §1.4: proxy.maxDimension = 32768.
+    let dim = in_range(
+        &c.dim,
+        1,
+        32768,
+        "dim",
+        "Milvus 2.3 allows 1 to 32768 dimensions",
+        err,
+        errors,
+    );
+    // reference §1.3 / §1.4: 1 shard by default, at most 16.
+    let shards = match &c.shards {
+        Some(s) => in_range(
+            s,
+            1,
+            16,
+            "shards",
+            "Milvus allows 1 to 16 shards (proxy.maxShardNum)",
+            err,
+            errors,
+        ),
+        None => Some(1),
+    };
+    let replicas = match &c.replicas {
+        Some(r) => in_range(
+            r,
+            1,
+            64,
+            "replicas",
+            "use 1 or more replicas, at most the number of query nodes",
+            err,
+            errors,
+        ),
+        None => Some(1),
+    };
+    let segment_fill = match &c.segment_fill {
+        // reference §1.5: sealed at 0.23 x max rows; compaction merges up to 1.25 x.
+        Some(f) if !(0.01..=1.25).contains(f.get_ref()) => {
+            errors.push(
+                err(f.span(), format!("segment_fill is {}", f.get_ref()))
+                    .with_hint("use 0.23 for freshly sealed segments, 1.0 for compacted ones (at most 1.25, the compaction expansion rate)"),
+            );
+            None
+        }
+        Some(f) => Some(*f.get_ref()),
+        None => Some(1.0),
+    };
+    let p = &c.index_params;
+    let kind = *c.index.get_ref();
+    let need = |v: &Option<Spanned<i64>>,
+                name: &str,
+                lo: i64,
+                hi: i64,
+                errors: &mut Vec<InputError>|
+     -> Option<u32> {
+        match v {
+            Some(x) => in_range(
+                x,
+                lo,
+                hi,
+                name,
+                &format!("{name} must be in {lo}..={hi}"),
+                err,
+                errors,
+            )
+            .map(|v| v as u32),
+            None => {
+                errors.push(
+                    err(
+                        c.index.span(),
+                        format!("index {} needs index_params.{name}", kind.name()),
+                    )
+                    .with_hint(format!(
+                        "add {name} = ... under [collection.index_params], as in create_index"
+                    )),
+                );
+                None
+            }
+        }
+    };
+    let mut spec = IndexSpec {
+        kind,
+        dim: dim.unwrap_or(1) as u32,
+        nlist: 0,
+        pq_m: 0,
+        pq_nbits: 8,
+        hnsw_m: 0,
+    };
+    let mut ef_construction = None;
+    match kind {
+        IndexKind::Flat => {}
+        IndexKind::IvfFlat | IndexKind::IvfSq8 => {
+            spec.nlist = need(&p.nlist, "nlist", 1, 65536, errors).unwrap_or(1)
+        }
+        IndexKind::IvfPq => {
+            spec.nlist = need(&p.nlist, "nlist", 1, 65536, errors).unwrap_or(1);
+            spec.pq_m = need(&p.m, "m", 1, 65536, errors).unwrap_or(1);
+            if let Some(nb) = &p.nbits {
+                spec.pq_nbits = in_range(nb, 1, 16, "nbits", "nbits must be 1..=16", err, errors)
+                    .unwrap_or(8) as u32;
+            }
+            if let (Some(d), Some(m)) = (dim, &p.m) {
+                if *m.get_ref() > 0 && d % *m.get_ref() as u64 != 0 {
+                    errors.push(
+                        err(
+                            m.span(),
+                            format!("IVF_PQ m = {} does not divide dim = {d}", m.get_ref()),
+                        )
+                        .with_hint("Milvus requires dim % m == 0"),
+                    );
+                }
+            }
+        }
+        IndexKind::Hnsw => {
+            spec.hnsw_m = need(&p.hnsw_m, "M", 2, 2048, errors).unwrap_or(16);
+            ef_construction = p.ef_construction.as_ref().and_then(|e| {
+                in_range(
+                    e,
+                    1,
+                    65535,
+                    "efConstruction",
+                    "efConstruction must be 1..=65535",
+                    err,
+                    errors,
+                )
+                .map(|v| v as u32)
+            });
+        }
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(Collection {
+        rows: rows?,
+        metric: c.metric,
+        index: spec,
+        ef_construction,
+        shards: shards? as u32,
+        replicas: replicas? as u32,
+        segment_fill: segment_fill?,
+        row_bytes: 8 + 4 * dim?,
+    })
+}
+
+fn resolve_workload(
+    w: &RawWorkload,
+    c: &RawCollection,
+    err: &ErrAt,
+    errors: &mut Vec<InputError>,
+) -> Option<Workload> {
+    let before = errors.len();
+    let arrivals = match (&w.search_qps, &w.clients) {
+        (Some(q), None) => {
+            let qps = *q.get_ref();
+            if !(qps > 0.0 && qps <= 10_000_000.0) {
+                errors.push(
+                    err(q.span(), format!("search_qps is {qps}")).with_hint(
+                        "the offered load must be a positive rate of searches per second",
+                    ),
+                );
+            }
+            Arrivals::OpenLoop { qps }
+        }
+        (None, Some(n)) => {
+            let clients = in_range(
+                n,
+                1,
+                1_000_000,
+                "clients",
+                "use at least one client",
+                err,
+                errors,
+            )
+            .unwrap_or(1) as u32;
+            Arrivals::ClosedLoop {
+                clients,
+                think: w.think_time.map(|t| t.0).unwrap_or(SimDuration::ZERO),
+            }
+        }
+        (Some(q), Some(_)) => {
+            errors.push(
+                err(
+                    q.span(),
+                    "set either search_qps (open loop) or clients (closed loop), not both".into(),
+                )
+                .with_hint("remove one of the two keys"),
+            );
+            Arrivals::OpenLoop { qps: 1.0 }
+        }
+        (None, None) => {
+            errors.push(
+                err(c.rows.span(), "the workload has neither search_qps nor clients".into())
+                    .with_hint("add search_qps = 1000 (open loop) or clients = 64 (closed loop) under [workload]"),
+            );
+            Arrivals::OpenLoop { qps: 1.0 }
+        }
+    };
+    // reference §1.4 limits: nq <= 16384, topk <= 16384.
+    let nq = match &w.nq {
+        Some(v) => in_range(
+            v,
+            1,
+            16384,
+            "nq",
+            "Milvus allows 1..=16384 queries per request",
+            err,
+            errors,
+        )
+        .unwrap_or(1),
+        None => 1,
+    } as u32;
+    let topk = match &w.topk {
+        Some(v) => in_range(
+            v,
+            1,
+            16384,
+            "topk",
+            "Milvus allows topk 1..=16384",
+            err,
+            errors,
+        )
+        .unwrap_or(10),
+        None => 10,
+    } as u32;
+    let kind = *c.index.get_ref();
+    let sp = &w.search_params;
+    let ef = match (&sp.ef, kind) {
+        (Some(e), _) => {
+            let ef = in_range(e, 1, 32768, "ef", "ef must be 1..=32768", err, errors).unwrap_or(64)
+                as u32;
+            if kind == IndexKind::Hnsw && ef < topk {
+                errors.push(
+                    err(e.span(), format!("ef = {ef} is smaller than topk = {topk}"))
+                        .with_hint("Milvus rejects HNSW searches with ef < topk; raise ef"),
+                );
+            }
+            ef
+        }
+        (None, IndexKind::Hnsw) => {
+            errors.push(
+                err(
+                    c.index.span(),
+                    "an HNSW collection needs workload.search_params.ef".into(),
+                )
+                .with_hint("add search_params = { ef = 64 } under [workload]"),
+            );
+            64
+        }
+        (None, _) => 0,
+    };
+    let nprobe = match (&sp.nprobe, kind) {
+        (Some(n), _) => in_range(
+            n,
+            1,
+            65536,
+            "nprobe",
+            "nprobe must be 1..=65536",
+            err,
+            errors,
+        )
+        .unwrap_or(1) as u32,
+        (None, IndexKind::IvfFlat | IndexKind::IvfSq8 | IndexKind::IvfPq) => {
+            errors.push(
+                err(
+                    c.index.span(),
+                    format!(
+                        "an {} collection needs workload.search_params.nprobe",
+                        kind.name()
+                    ),
+                )
+                .with_hint("add search_params = { nprobe = 16 } under [workload]"),
+            );
+            1
+        }
+        (None, _) => 0,
+    };
+    if errors.len() > before {
+        return None;
+    }
+    Some(Workload {
+        arrivals,
+        search: SearchSpec {
+            nq,
+            topk,
+            nprobe,
+            ef,
+        },
+        // reference §1.12: pymilvus's default level is Bounded.
+        consistency: w.consistency.unwrap_or(Consistency::Bounded),
+        proxy_selection: w.proxy_selection.unwrap_or(ProxySelection::RoundRobin),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assertions_parse() {
+        assert_eq!(
+            parse_assert("requests.search.p99_ms <= 50").unwrap(),
+            ("requests.search.p99_ms".into(), CmpOp::Le, 50.0)
+        );
+        assert!(parse_assert("a ~ 3").is_err());
+        assert!(parse_assert("a < x").is_err());
+    }
+}

@@ -1,0 +1,14 @@
+//! Scenario files: topologies and experiments in TOML, their units, validation and
+//! located errors.
+
+pub mod error;
+pub mod experiment;
+pub mod load;
+pub mod milvus_config;
+pub mod overrides;
+pub mod topology;
+pub mod units;
+
+pub use error::{InputError, InputErrors};
+pub use experiment::{load_experiment, Experiment};
+pub use topology::{load_topology, Topology};

@@ -1,0 +1,5 @@
+//! Load on the cluster: the clients and their request mix.
+
+pub mod client;
+
+pub use client::Clients;
