@@ -96,14 +96,14 @@ pub fn simulate(
     }
 
     let mut hosts = Vec::new();
-    for h in &world.hosts {
+    for (hi, h) in world.hosts.iter().enumerate() {
         let cores_ns = NS_PER_S as f64 * h.spec.cores as f64;
-        let owners = world
+        let owners: Vec<usize> = world
             .usage
             .iter()
-            .filter(|u| std::ptr::eq(&world.hosts[u.host], h))
-            .map(|u| u.cpu_owner);
-        let owners: Vec<usize> = owners.collect();
+            .filter(|u| u.host == hi)
+            .map(|u| u.cpu_owner)
+            .collect();
         let per_second: Vec<f64> = (0..seconds)
             .map(|s| owners.iter().map(|&o| h.cpu.busy(o).get(s)).sum::<f64>() / cores_ns)
             .collect();

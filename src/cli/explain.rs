@@ -145,8 +145,17 @@ fn print_collection(exp: &crate::scenario::Experiment, layout: &crate::milvus::L
     }
     println!("\nsearch cost per segment (PROVISIONAL analytical model; constants from the performance anchors or marked GUESS in src/hw/cost.rs and src/milvus/overheads.rs):");
     let rows = layout.segments.first().map(|s| s.rows).unwrap_or(0);
-    for class in &exp.topology.classes {
-        if let Some(h) = exp.topology.hosts.iter().find(|h| &h.class == class) {
+    let query_classes: std::collections::BTreeSet<&str> = layout
+        .query_nodes
+        .iter()
+        .map(|&t| {
+            exp.topology.hosts[exp.placement.tasks[t].host]
+                .class
+                .as_str()
+        })
+        .collect();
+    for class in query_classes {
+        if let Some(h) = exp.topology.hosts.iter().find(|h| h.class == class) {
             let cost =
                 HostCost::for_host(h).segment_search_ns(&c.index, rows, &exp.workload.search);
             println!(

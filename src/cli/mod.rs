@@ -79,11 +79,19 @@ pub fn main() -> i32 {
 
 /// Whether a TOML file is an experiment (it names a topology) rather than a topology.
 pub(crate) fn is_experiment(path: &std::path::Path) -> bool {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok())
-        .map(|t| {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    match text.parse::<toml::Table>() {
+        Ok(t) => {
             t.contains_key("topology") || t.contains_key("workload") || t.contains_key("collection")
-        })
-        .unwrap_or(path.to_string_lossy().contains("experiment"))
+        }
+        // Unparseable: judge by the keys and tables that start lines, so the syntax
+        // error is reported with the right kind of file in its hint.
+        Err(_) => text.lines().map(str::trim_start).any(|l| {
+            l.starts_with("topology")
+                || l.starts_with("[workload]")
+                || l.starts_with("[collection]")
+        }),
+    }
 }

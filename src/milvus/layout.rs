@@ -14,6 +14,9 @@ use crate::scenario::InputError;
 /// caches) before it holds any data. Replaced when the cluster issue measures it.
 pub const PROCESS_BASE_BYTES: u64 = 256 << 20;
 
+/// Upper bound on sealed segments in one collection.
+pub const MAX_SEGMENTS: u64 = 200_000;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Segment {
     pub id: u64,
@@ -90,28 +93,24 @@ pub fn plan(exp: &Experiment) -> Result<Layout, InputError> {
         .filter(|(_, t)| topo.services[t.service].kind == ServiceKind::Querynode)
         .map(|(i, _)| i)
         .collect();
-    let at_rows = |msg: String| {
-        let line = exp
-            .text
-            .lines()
-            .position(|l| l.trim_start().starts_with("rows"))
-            .map(|l| l + 1)
-            .unwrap_or(1);
-        InputError {
-            file: exp.path.clone(),
-            line,
-            column: 1,
-            message: msg,
-            hint: None,
-        }
+    let at = |spot: &crate::scenario::topology::SourceSpot, msg: String| InputError {
+        file: exp.path.clone(),
+        line: spot.line,
+        column: spot.column,
+        message: msg,
+        hint: None,
     };
+    let at_rows = |msg: String| at(&c.rows_at, msg);
     if query_nodes.len() < c.replicas as usize {
-        return Err(at_rows(format!(
-            "{} replicas need at least {} query nodes, the topology places {}",
-            c.replicas,
-            c.replicas,
-            query_nodes.len()
-        ))
+        return Err(at(
+            &c.replicas_at,
+            format!(
+                "{} replicas need at least {} query nodes, the topology places {}",
+                c.replicas,
+                c.replicas,
+                query_nodes.len()
+            ),
+        )
         .with_hint("lower collection.replicas or add query nodes"));
     }
 
@@ -119,6 +118,16 @@ pub fn plan(exp: &Experiment) -> Result<Layout, InputError> {
     let max_size_bytes = (exp.milvus.get("dataCoord.segment.maxSize") * 1024.0 * 1024.0) as u64;
     let max_rows = (max_size_bytes / c.row_bytes).max(1);
     let rows_per_segment = ((max_rows as f64 * c.segment_fill) as u64).max(1);
+    // Bound the work of planning and simulating: a million segments means the segment
+    // size or the fill is far off what Milvus would produce.
+    let segments_needed = c.rows.div_ceil(rows_per_segment);
+    if segments_needed > MAX_SEGMENTS {
+        return Err(at_rows(format!(
+            "{} rows in segments of {rows_per_segment} rows make {segments_needed} segments, more than simctl handles ({MAX_SEGMENTS})",
+            c.rows
+        ))
+        .with_hint("raise dataCoord.segment.maxSize or collection.segment_fill"));
+    }
     let mut segments = Vec::new();
     for shard in 0..c.shards {
         // Rows hash evenly over shards; the first shards take the remainder.

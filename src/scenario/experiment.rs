@@ -9,8 +9,8 @@ use toml::Spanned;
 
 use super::error::{closest, InputError, InputErrors};
 use super::load::{parse_toml, read_file};
-use super::milvus_config::{MilvusConfig, KEYS};
-use super::topology::{load_topology, ServiceKind, Topology};
+use super::milvus_config::{MilvusConfig, SetError, KEYS};
+use super::topology::{load_topology, ServiceKind, SourceSpot, Topology};
 use super::units::Duration;
 use crate::engine::SimDuration;
 use crate::hw::{IndexKind, IndexSpec, SearchSpec};
@@ -120,6 +120,9 @@ pub struct Collection {
     pub segment_fill: f64,
     /// reference §1.13: int64 primary key + float vector = 8 + 4 x dim bytes.
     pub row_bytes: u64,
+    /// Where `rows` and `replicas` (or the table) are written, for layout errors.
+    pub rows_at: SourceSpot,
+    pub replicas_at: SourceSpot,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -294,11 +297,29 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         None => DEFAULT_SEED,
     };
 
-    let collection = resolve_collection(&raw.collection, &err, &mut errors);
+    let spot = |span: std::ops::Range<usize>| {
+        let (line, column) = super::error::line_col(&text, span.start);
+        SourceSpot { line, column }
+    };
+    let collection = resolve_collection(&raw.collection, &err, &mut errors).map(|mut c| {
+        c.rows_at = spot(raw.collection.rows.span());
+        c.replicas_at = match &raw.collection.replicas {
+            Some(r) => spot(r.span()),
+            None => spot(raw.collection.rows.span()),
+        };
+        c
+    });
     let workload = resolve_workload(&raw.workload, &raw.collection, &err, &mut errors);
 
     let mut milvus = MilvusConfig::default();
     for (key, value) in &raw.milvus {
+        if value.get_ref().is_table() {
+            errors.push(
+                err(value.span(), format!("[milvus] has a table {key:?}: the Milvus key was written without quotes"))
+                    .with_hint(format!("Milvus keys contain dots, so quote them: \"{key}.…\" = value, e.g. \"proxy.maxTaskNum\" = 512")),
+            );
+            continue;
+        }
         let number = match value.get_ref() {
             toml::Value::Integer(i) => Some(*i as f64),
             toml::Value::Float(f) => Some(*f),
@@ -315,25 +336,30 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
             );
             continue;
         };
-        if !milvus.set(key, number) {
-            let known: Vec<&str> = KEYS.iter().map(|(k, ..)| *k).collect();
-            let hint = match closest(key, known.iter().copied()) {
-                Some(c) => format!("did you mean {c:?}?"),
-                None => format!("simctl models these keys: {}", known.join(", ")),
-            };
-            // The key itself has no span of its own here; point at its value.
-            errors.push(
+        match milvus.set(key, number) {
+            Ok(()) => {}
+            Err(SetError::Unknown) => {
+                let known: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+                let hint = match closest(key, known.iter().copied()) {
+                    Some(c) => format!("did you mean {c:?}?"),
+                    None => format!("simctl models these keys: {}", known.join(", ")),
+                };
+                // The key has no span of its own here; point at its value.
+                errors.push(
+                    err(
+                        value.span(),
+                        format!("Milvus key {key:?} is unknown or not modelled"),
+                    )
+                    .with_hint(hint),
+                );
+            }
+            Err(SetError::OutOfRange { min, max, unit }) => errors.push(
                 err(
                     value.span(),
-                    format!("Milvus key {key:?} is unknown or not modelled"),
+                    format!("Milvus key {key:?} = {number} is out of range"),
                 )
-                .with_hint(hint),
-            );
-        } else if number < 0.0 {
-            errors.push(
-                err(value.span(), format!("Milvus key {key:?} is negative"))
-                    .with_hint("use a value of zero or more"),
-            );
+                .with_hint(format!("simctl accepts {min} to {max} {unit} for it")),
+            ),
         }
     }
 
@@ -366,19 +392,20 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         }
     }
 
-    if let Some(t) = &topology {
-        let qns = t
-            .services
-            .iter()
-            .filter(|s| s.kind == ServiceKind::Querynode)
-            .count();
-        if qns == 0 {
+    if let (Some(t), Some(p)) = (&topology, &placement) {
+        let placed = |kind: ServiceKind| {
+            p.tasks
+                .iter()
+                .filter(|task| t.services[task.service].kind == kind)
+                .count()
+        };
+        if placed(ServiceKind::Querynode) == 0 {
             errors.push(
                 err(
                     raw.topology.span(),
-                    "the topology runs no query node, so nothing can be searched".into(),
+                    "the topology runs no query node task, so nothing can be searched".into(),
                 )
-                .with_hint("add a service with kind = \"querynode\""),
+                .with_hint("add a service with kind = \"querynode\" and at least one replica"),
             );
         }
         for kind in [
@@ -386,14 +413,14 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
             ServiceKind::Rootcoord,
             ServiceKind::Querycoord,
         ] {
-            if !t.services.iter().any(|s| s.kind == kind) {
+            if placed(kind) == 0 {
                 errors.push(
                     err(
                         raw.topology.span(),
-                        format!("the topology runs no {}", kind.name()),
+                        format!("the topology runs no {} task", kind.name()),
                     )
                     .with_hint(format!(
-                        "the search path needs a service with kind = \"{}\"",
+                        "the search path needs a service with kind = \"{}\" and at least one replica",
                         kind.name()
                     )),
                 );
@@ -605,6 +632,8 @@ fn resolve_collection(
         replicas: replicas? as u32,
         segment_fill: segment_fill?,
         row_bytes: 8 + 4 * dim?,
+        rows_at: SourceSpot { line: 1, column: 1 },
+        replicas_at: SourceSpot { line: 1, column: 1 },
     })
 }
 

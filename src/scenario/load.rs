@@ -41,10 +41,13 @@ pub fn parse_toml<T: DeserializeOwned>(
             format!("remove the key or fix its spelling; the README lists every key of {what} files")
         } else if msg.starts_with("missing field") {
             format!("add the key; the README lists the required keys of {what} files")
-        } else if msg.starts_with("invalid") {
+        } else if ["invalid type", "invalid value", "invalid length", "invalid size", "invalid bandwidth", "invalid duration"]
+            .iter()
+            .any(|p| msg.starts_with(p))
+        {
             "fix the value as the message says".to_string()
         } else {
-            format!("this is not valid TOML or not the shape of {what} file; compare with the shipped examples")
+            format!("this is not valid TOML or not the shape of a {what} file; compare with the shipped examples")
         };
         InputError::at(path, text, e.span(), msg).with_hint(hint)
     })

@@ -1,0 +1,25 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+
+pub fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A fresh, empty temporary directory unique to this test process and `name`.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("simctl-it-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs an experiment through the library and writes its outputs into `out`;
+/// returns the summary.
+pub fn run_to(exp: &str, sets: &[&str], out: &Path) -> serde_json::Value {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let (exp, layout) = simctl::run::prepare(&repo(exp), &sets).unwrap_or_else(|e| panic!("{e}"));
+    let result = simctl::run::simulate(&exp, layout, &mut |_| {});
+    simctl::run::write_outputs(&exp, &result, out).unwrap();
+    result.summary
+}

@@ -1,0 +1,6 @@
+//! Integration tests: one binary, a module per behaviour.
+
+mod common;
+mod determinism;
+mod saturation;
+mod validate;

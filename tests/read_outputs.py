@@ -1,0 +1,52 @@
+"""Reads a run's output directory with Python polars and checks the output contract.
+
+Usage: python3 tests/read_outputs.py RUN_DIR
+Exits non-zero if a file is missing or a column differs from the README's contract.
+"""
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+
+CONTRACT = {
+    "requests.parquet": ["request_id", "kind", "start_s", "end_s", "latency_ms", "status", "error", "proxy"],
+    "timeseries.parquet": [
+        "t_s", "host", "service", "cpu_util", "mem_bytes", "net_tx_bytes", "net_rx_bytes",
+        "disk_read_bytes", "disk_write_bytes", "queue_max",
+    ],
+    "events.parquet": ["t_s", "kind", "host", "service", "detail"],
+}
+
+
+def main(run_dir: Path) -> int:
+    failures = []
+    for name, columns in CONTRACT.items():
+        df = pl.read_parquet(run_dir / name)
+        if df.columns != columns:
+            failures.append(f"{name}: columns {df.columns}, expected {columns}")
+        print(f"{name}: {df.height} rows, columns {df.columns}")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    search = summary["requests"]["search"]
+    for key in ["count", "ok", "failed", "qps", "p50_ms", "p95_ms", "p99_ms"]:
+        if not isinstance(search.get(key), (int, float)):
+            failures.append(f"summary.json: requests.search.{key} missing")
+    for key in ["acked_rows_lost", "peak_memory_bytes", "assertions", "events_processed", "sim_seconds"]:
+        if key not in summary:
+            failures.append(f"summary.json: {key} missing")
+    warmup_s = summary["sim_seconds"] - summary["measured_seconds"]
+    requests = pl.read_parquet(run_dir / "requests.parquet")
+    measured_ok = requests.filter((pl.col("status") == "ok") & (pl.col("start_s") >= warmup_s))
+    if measured_ok.height != search["ok"]:
+        failures.append("requests.parquet and summary.json disagree on the number of ok searches")
+    for name in ["manifest.json", "perf.json"]:
+        json.loads((run_dir / name).read_text())
+    for f in failures:
+        print("FAIL:", f)
+    checks = len(CONTRACT) + 3
+    print(f"{checks - min(len(failures), checks)} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1])))
