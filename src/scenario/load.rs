@@ -47,7 +47,8 @@ pub fn parse_toml<T: DeserializeOwned>(
         {
             "fix the value as the message says".to_string()
         } else {
-            format!("this is not valid TOML or not the shape of a {what} file; compare with the shipped examples")
+            format!("this is not valid TOML or not the shape of {} {what} file; compare with the shipped examples",
+                if what.starts_with(|c| "aeiou".contains(c)) { "an" } else { "a" })
         };
         InputError::at(path, text, e.span(), msg).with_hint(hint)
     })
