@@ -3,4 +3,5 @@
 mod common;
 mod determinism;
 mod saturation;
+mod search_path;
 mod validate;

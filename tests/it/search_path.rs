@@ -1,0 +1,111 @@
+//! Behaviour of the search path that users rely on.
+
+use crate::common::{repo, run_to, temp_dir};
+
+fn search(s: &serde_json::Value, fig: &str) -> f64 {
+    s["requests"]["search"][fig]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {fig} in {s}"))
+}
+
+#[test]
+fn strong_consistency_waits_for_the_next_time_tick() {
+    // reference §3.2 / real-milvus.md: Strong adds about one time-tick interval
+    // (200 ms), Bounded adds nothing in steady state.
+    let tmp = temp_dir("consistency");
+    let base = ["duration=40s", "warmup=5s", "workload.search_qps=100"];
+    let bounded = run_to(
+        "experiments/quickstart.toml",
+        &[&base[..], &["workload.consistency=\"Bounded\""]].concat(),
+        &tmp.join("b"),
+    );
+    let strong = run_to(
+        "experiments/quickstart.toml",
+        &[&base[..], &["workload.consistency=\"Strong\""]].concat(),
+        &tmp.join("s"),
+    );
+    let extra = search(&strong, "p50_ms") - search(&bounded, "p50_ms");
+    assert!(
+        (50.0..250.0).contains(&extra),
+        "Strong should add about half to one tick interval at the median, added {extra} ms"
+    );
+    assert!(search(&strong, "max_ms") < search(&bounded, "max_ms") + 260.0);
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn an_overloaded_proxy_refuses_tasks_past_its_limit() {
+    // reference §1.4 proxy.maxTaskNum bounds the proxy's task queue.
+    let tmp = temp_dir("maxtask");
+    let s = run_to(
+        "experiments/quickstart.toml",
+        &[
+            "duration=20s",
+            "warmup=0s",
+            "workload.search_qps=4000",
+            "milvus.proxy.maxTaskNum=64",
+        ],
+        &tmp.join("o"),
+    );
+    assert!(search(&s, "failed") > 0.0, "{s}");
+    assert!(
+        s["requests"]["search"]["errors"]["proxy task queue is full"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(s["availability"].as_f64().unwrap() < 1.0);
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn a_second_replica_spreads_load_and_doubles_memory() {
+    let tmp = temp_dir("replicas");
+    // 30 M rows do not fit twice on five 64 GiB hosts (the replica on two hosts would
+    // pass the 90 % load guard), so use 20 M.
+    let sets = [
+        "duration=30s",
+        "warmup=10s",
+        "workload.search_qps=1500",
+        "collection.rows=20000000",
+    ];
+    let one = run_to("experiments/quickstart.toml", &sets, &tmp.join("r1"));
+    let two = run_to(
+        "experiments/quickstart.toml",
+        &[&sets[..], &["collection.replicas=2"]].concat(),
+        &tmp.join("r2"),
+    );
+    let mem = |s: &serde_json::Value| -> u64 {
+        (1..=5)
+            .map(|i| {
+                s["peak_memory_bytes"][format!("query{i}")]
+                    .as_u64()
+                    .unwrap()
+            })
+            .sum()
+    };
+    let ratio = mem(&two) as f64 / mem(&one) as f64;
+    assert!((1.9..2.05).contains(&ratio), "memory ratio {ratio}");
+    // With two replicas each search touches half the query nodes, and the work per
+    // search is the same, so throughput holds and the tail does not get worse.
+    assert!(search(&two, "qps") > 0.95 * 1500.0, "{two}");
+    assert!(search(&two, "p99_ms") < 2.0 * search(&one, "p99_ms"));
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn events_record_the_loaded_collection() {
+    let tmp = temp_dir("events");
+    let out = tmp.join("e");
+    run_to(
+        "experiments/quickstart.toml",
+        &["duration=5s", "warmup=0s"],
+        &out,
+    );
+    let (exp, layout) = simctl::run::prepare(&repo("experiments/quickstart.toml"), &[]).unwrap();
+    let bytes = std::fs::read(out.join("events.parquet")).unwrap();
+    assert!(bytes.starts_with(b"PAR1"));
+    assert_eq!(layout.segments.len(), 58);
+    assert_eq!(exp.placement.tasks.len(), 36);
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
