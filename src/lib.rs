@@ -10,6 +10,7 @@ pub mod cli;
 pub mod engine;
 pub mod hw;
 pub mod milvus;
+pub mod regress;
 pub mod report;
 pub mod run;
 pub mod scenario;

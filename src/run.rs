@@ -165,8 +165,10 @@ pub fn write_outputs(exp: &Experiment, result: &RunResult, out: &Path) -> Result
         "seed": exp.seed,
         "sets": exp.sets,
         "inputs": [
-            { "role": "experiment", "path": exp.path.display().to_string(), "sha256": sha256_hex(&original) },
-            { "role": "topology", "path": exp.topology.path.display().to_string(), "sha256": sha256_hex(exp.topology.text.as_bytes()) },
+            // Paths as the files name each other, so the manifest does not depend on
+            // where simctl was started from.
+            { "role": "experiment", "path": exp.path.file_name().map(|f| f.to_string_lossy().into_owned()), "sha256": sha256_hex(&original) },
+            { "role": "topology", "path": exp.topology_ref, "sha256": sha256_hex(exp.topology.text.as_bytes()) },
         ],
         "calibration_profile": "none: provisional built-in cost constants (see simctl explain)",
         "outputs": ["summary.json", "requests.parquet", "timeseries.parquet", "events.parquet", "manifest.json", "perf.json"],

@@ -2,6 +2,7 @@
 
 mod explain;
 mod run;
+mod test;
 mod validate;
 
 use std::path::PathBuf;
@@ -53,6 +54,21 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run experiments as regression tests: assertions plus golden records
+    /// (experiments/golden/<name>.json). Exit 1 when any fails or changed.
+    Test {
+        /// Experiment files or directories of them [default: experiments].
+        paths: Vec<PathBuf>,
+        /// Write the golden records anew and print what changed.
+        #[arg(long)]
+        bless: bool,
+        /// Experiments run in parallel [default: the number of cores].
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// `text` (default) or `junit` (JUnit XML on stdout, progress on stderr).
+        #[arg(long, default_value = "text", value_parser = ["text", "junit"])]
+        format: String,
+    },
     /// Show hosts, classes, labels, where every service lands and, for an experiment,
     /// how the collection is laid out and what a search costs.
     Explain {
@@ -74,6 +90,12 @@ pub fn main() -> i32 {
         } => run::run(&experiment, out, seed, sets, quiet),
         Command::Validate { files } => validate::validate(&files),
         Command::Explain { file } => explain::explain(&file),
+        Command::Test {
+            paths,
+            bless,
+            jobs,
+            format,
+        } => test::test(paths, bless, jobs, format == "junit"),
     }
 }
 

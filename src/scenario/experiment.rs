@@ -31,6 +31,15 @@ struct RawExperiment {
     milvus: BTreeMap<String, Spanned<toml::Value>>,
     #[serde(default, rename = "assert")]
     asserts: Vec<RawAssert>,
+    test: Option<RawTest>,
+}
+
+/// `[test]`: how `simctl test` runs this experiment (e.g. shorter, for CI).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTest {
+    #[serde(default)]
+    set: Vec<Spanned<String>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -181,6 +190,10 @@ pub struct Experiment {
     /// The experiment's text after `--set` overrides.
     pub text: String,
     pub sets: Vec<String>,
+    /// The `--set` overrides `simctl test` applies (the `[test]` table).
+    pub test_sets: Vec<String>,
+    /// The topology path as written in the experiment (relative to it).
+    pub topology_ref: String,
     pub topology: Topology,
     pub placement: Placement,
     pub duration: SimDuration,
@@ -363,6 +376,16 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         }
     }
 
+    if let Some(t) = &raw.test {
+        for set in &t.set {
+            if let Err(m) = super::overrides::apply(&text, std::slice::from_ref(set.get_ref())) {
+                errors.push(err(set.span(), m).with_hint(
+                    "[test] set takes KEY=VALUE strings like \"duration=60s\", as --set does",
+                ));
+            }
+        }
+    }
+
     let mut asserts = Vec::new();
     for a in &raw.asserts {
         match parse_assert(a.expr.get_ref()) {
@@ -441,6 +464,12 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         description: raw.description.clone().unwrap_or_default(),
         text,
         sets: sets.to_vec(),
+        test_sets: raw
+            .test
+            .as_ref()
+            .map(|t| t.set.iter().map(|s| s.get_ref().clone()).collect())
+            .unwrap_or_default(),
+        topology_ref: raw.topology.get_ref().clone(),
         topology: topology.expect("no errors"),
         placement: placement.expect("no errors"),
         duration,

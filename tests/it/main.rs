@@ -2,6 +2,7 @@
 
 mod common;
 mod determinism;
+mod goldens;
 mod saturation;
 mod search_path;
 mod validate;

@@ -1,0 +1,114 @@
+//! `simctl test`: shipped experiments match their golden records; a model change is
+//! caught with a readable diff and accepted with `--bless`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{repo, temp_dir};
+
+fn simctl(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_simctl"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_shipped_experiment_matches_its_golden_record() {
+    let (code, stdout, stderr) = simctl(&["test", "--jobs", "2"], &repo(""));
+    assert_eq!(code, 0, "simctl test failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+}
+
+/// A copy of the quickstart, its topology and golden record in a scratch tree.
+fn scratch_copy(name: &str) -> PathBuf {
+    let root = temp_dir(name);
+    std::fs::create_dir_all(root.join("experiments/golden")).unwrap();
+    std::fs::create_dir_all(root.join("topologies")).unwrap();
+    for f in [
+        "experiments/quickstart.toml",
+        "experiments/golden/quickstart.json",
+        "topologies/seed-26-hosts.toml",
+    ] {
+        std::fs::copy(repo(f), root.join(f)).unwrap();
+    }
+    root
+}
+
+#[test]
+fn a_changed_default_fails_with_a_diff_and_bless_accepts_it() {
+    let root = scratch_copy("bless");
+    let (code, out, err) = simctl(&["test", "experiments"], &root);
+    assert_eq!(code, 0, "the copy should pass as shipped:\n{out}\n{err}");
+
+    // Halve the query nodes' concurrent read tasks, as a changed Milvus default would.
+    let exp = root.join("experiments/quickstart.toml");
+    let text = std::fs::read_to_string(&exp).unwrap().replace(
+        "[milvus]\n",
+        "[milvus]\n\"queryNode.scheduler.maxReadConcurrentRatio\" = 0.5\n",
+    );
+    std::fs::write(&exp, text).unwrap();
+    let (code, out, _) = simctl(&["test", "experiments"], &root);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("changed"), "{out}");
+    assert!(
+        out.contains("requests.search.p99_ms:"),
+        "the diff should name p99: {out}"
+    );
+    assert!(
+        out.contains("%)"),
+        "the diff should give relative changes: {out}"
+    );
+
+    let (code, out, _) = simctl(&["test", "--bless", "experiments"], &root);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("blessed") && out.contains("requests.search.p99_ms:"),
+        "{out}"
+    );
+    let (code, out, _) = simctl(&["test", "experiments"], &root);
+    assert_eq!(code, 0, "after --bless the suite passes:\n{out}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn digests_do_not_depend_on_the_number_of_jobs_and_junit_is_valid_xml() {
+    let root = scratch_copy("jobs");
+    // A second experiment so that two jobs really run side by side.
+    let text = std::fs::read_to_string(root.join("experiments/quickstart.toml"))
+        .unwrap()
+        .replace("name = \"quickstart\"", "name = \"quickstart-seed2\"")
+        .replace("seed = 1", "seed = 2");
+    std::fs::write(root.join("experiments/quickstart-seed2.toml"), text).unwrap();
+    simctl(&["test", "--bless", "--jobs", "1", "experiments"], &root);
+    let one = std::fs::read(root.join("experiments/golden/quickstart-seed2.json")).unwrap();
+    simctl(&["test", "--bless", "--jobs", "2", "experiments"], &root);
+    let two = std::fs::read(root.join("experiments/golden/quickstart-seed2.json")).unwrap();
+    assert_eq!(
+        one, two,
+        "golden records differ between --jobs 1 and --jobs 2"
+    );
+
+    let (code, xml, _) = simctl(
+        &["test", "--format", "junit", "--jobs", "2", "experiments"],
+        &root,
+    );
+    assert_eq!(code, 0);
+    let doc =
+        roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("invalid XML: {e}\n{xml}"));
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 2);
+    assert!(cases
+        .iter()
+        .any(|c| c.attribute("name") == Some("quickstart-seed2")));
+    std::fs::remove_dir_all(&root).unwrap();
+}
