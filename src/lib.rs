@@ -15,4 +15,5 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod swarm;
+pub mod sweep;
 pub mod workload;

@@ -110,9 +110,10 @@ pub fn build(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> Value {
     let mut busiest: Option<(&str, f64)> = None;
     for (name, bytes, mean, max) in &run.hosts {
         peak.insert(name.clone(), json!(bytes));
+        let spec = &exp.topology.hosts[exp.topology.host_index(name).expect("a topology host")];
         hosts.insert(
             name.clone(),
-            json!({ "peak_memory_bytes": bytes, "cpu_util_mean": mean, "cpu_util_peak": max }),
+            json!({ "class": spec.class, "peak_memory_bytes": bytes, "cpu_util_mean": mean, "cpu_util_peak": max }),
         );
         if busiest.is_none_or(|(_, b)| *mean > b) {
             busiest = Some((name, *mean));
@@ -132,8 +133,34 @@ pub fn build(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> Value {
         "acked_rows_lost": run.acked_rows.saturating_sub(run.durable_rows),
         "peak_memory_bytes": peak,
         "hosts": hosts,
+        "hardware": hardware(&exp.topology),
         "faults": [],
         "assertions": [],
+    })
+}
+
+/// What the topology asks a team to buy: hosts, cores and memory, per class and in all.
+fn hardware(t: &Topology) -> Value {
+    let mut classes = Map::new();
+    for class in &t.classes {
+        let hosts: Vec<_> = t.hosts.iter().filter(|h| &h.class == class).collect();
+        if hosts.is_empty() {
+            continue;
+        }
+        classes.insert(
+            class.clone(),
+            json!({
+                "hosts": hosts.len(),
+                "cores": hosts.iter().map(|h| h.cores as u64).sum::<u64>(),
+                "memory_bytes": hosts.iter().map(|h| h.memory_bytes).sum::<u64>(),
+            }),
+        );
+    }
+    json!({
+        "hosts": t.hosts.len(),
+        "cores": t.hosts.iter().map(|h| h.cores as u64).sum::<u64>(),
+        "memory_bytes": t.hosts.iter().map(|h| h.memory_bytes).sum::<u64>(),
+        "classes": classes,
     })
 }
 
@@ -163,6 +190,9 @@ pub fn lookup(summary: &Value, path: &str) -> Option<f64> {
 }
 
 const TOP_LEVEL: &[&str] = &[
+    "hardware.hosts",
+    "hardware.cores",
+    "hardware.memory_bytes",
     "sim_seconds",
     "measured_seconds",
     "events_processed",

@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::error::{closest, InputError, InputErrors};
 use super::load::{parse_toml, read_file};
 use super::milvus_config::{MilvusConfig, SetError, KEYS};
-use super::topology::{load_topology, ServiceKind, SourceSpot, Topology};
+use super::topology::{load_topology_with, ServiceKind, SourceSpot, Topology};
 use super::units::Duration;
 use crate::engine::SimDuration;
 use crate::hw::{IndexKind, IndexSpec, SearchSpec};
@@ -32,6 +32,9 @@ struct RawExperiment {
     #[serde(default, rename = "assert")]
     asserts: Vec<RawAssert>,
     test: Option<RawTest>,
+    /// `[sweep]`: keys to vary (as for --set) and their values, plus `seeds`.
+    #[serde(default)]
+    sweep: BTreeMap<String, Spanned<Vec<toml::Value>>>,
 }
 
 /// `[test]`: how `simctl test` runs this experiment (e.g. shorter, for CI).
@@ -192,6 +195,9 @@ pub struct Experiment {
     pub sets: Vec<String>,
     /// The `--set` overrides `simctl test` applies (the `[test]` table).
     pub test_sets: Vec<String>,
+    /// The `[sweep]` table: each varied key with its values, in key order; `seeds`
+    /// is one of the keys when given.
+    pub sweep: Vec<(String, Vec<String>)>,
     /// The topology path as written in the experiment (relative to it).
     pub topology_ref: String,
     pub topology: Topology,
@@ -236,7 +242,16 @@ fn parse_assert(s: &str) -> Result<(String, CmpOp, f64), String> {
 /// Reads an experiment, applies `--set` overrides, loads its topology and places it.
 pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, InputErrors> {
     let original = read_file(path, None)?;
-    let text = super::overrides::apply(&original, sets).map_err(|m| {
+    // `topology.KEY=VALUE` changes the topology file; everything else the experiment.
+    let (topo_sets, exp_sets): (Vec<String>, Vec<String>) = sets
+        .iter()
+        .cloned()
+        .partition(|s| s.starts_with("topology."));
+    let topo_sets: Vec<String> = topo_sets
+        .iter()
+        .map(|s| s["topology.".len()..].to_string())
+        .collect();
+    let text = super::overrides::apply(&original, &exp_sets).map_err(|m| {
         InputError::at(path, &original, None, m)
             .with_hint("see `simctl run --help` for the --set syntax")
     })?;
@@ -249,7 +264,11 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         .parent()
         .unwrap_or(Path::new("."))
         .join(raw.topology.get_ref());
-    let topology = match load_topology(&topo_path, Some(err(raw.topology.span(), String::new()))) {
+    let topology = match load_topology_with(
+        &topo_path,
+        Some(err(raw.topology.span(), String::new())),
+        &topo_sets,
+    ) {
         Ok(t) => Some(t),
         Err(e) => {
             errors.extend(e.0);
@@ -386,6 +405,42 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         }
     }
 
+    for (key, values) in &raw.sweep {
+        if values.get_ref().is_empty() {
+            errors.push(
+                err(values.span(), format!("[sweep] {key:?} has no values"))
+                    .with_hint("give at least one value, e.g. [500, 1000, 2000]"),
+            );
+        }
+        if key != "seeds" {
+            for v in values.get_ref() {
+                let set = format!("{key}={}", value_text(v));
+                let target = if key.starts_with("topology.") {
+                    None
+                } else {
+                    Some(&text)
+                };
+                if let Some(t) = target {
+                    if let Err(m) = super::overrides::apply(t, std::slice::from_ref(&set)) {
+                        errors.push(err(values.span(), m).with_hint("[sweep] keys are --set keys"));
+                    }
+                }
+            }
+        } else if values
+            .get_ref()
+            .iter()
+            .any(|v| v.as_integer().is_none_or(|i| i < 0))
+        {
+            errors.push(
+                err(
+                    values.span(),
+                    "[sweep] seeds must be non-negative integers".into(),
+                )
+                .with_hint("e.g. seeds = [1, 2, 3]"),
+            );
+        }
+    }
+
     let mut asserts = Vec::new();
     for a in &raw.asserts {
         match parse_assert(a.expr.get_ref()) {
@@ -469,6 +524,11 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
             .as_ref()
             .map(|t| t.set.iter().map(|s| s.get_ref().clone()).collect())
             .unwrap_or_default(),
+        sweep: raw
+            .sweep
+            .iter()
+            .map(|(k, v)| (k.clone(), v.get_ref().iter().map(value_text).collect()))
+            .collect(),
         topology_ref: raw.topology.get_ref().clone(),
         topology: topology.expect("no errors"),
         placement: placement.expect("no errors"),
@@ -480,6 +540,14 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         milvus,
         asserts,
     })
+}
+
+/// A TOML scalar as `--set` would take it (strings unquoted).
+pub fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 type ErrAt<'a> = dyn Fn(std::ops::Range<usize>, String) -> InputError + 'a;

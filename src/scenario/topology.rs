@@ -290,7 +290,22 @@ pub fn load_topology(
     path: &Path,
     referenced_from: Option<InputError>,
 ) -> Result<Topology, InputErrors> {
-    let text = read_file(path, referenced_from)?;
+    load_topology_with(path, referenced_from, &[])
+}
+
+/// Reads a topology with `KEY=VALUE` overrides applied to its text (the
+/// `topology.KEY=VALUE` sets of an experiment or a sweep).
+pub fn load_topology_with(
+    path: &Path,
+    referenced_from: Option<InputError>,
+    sets: &[String],
+) -> Result<Topology, InputErrors> {
+    let original = read_file(path, referenced_from)?;
+    let text = super::overrides::apply(&original, sets).map_err(|m| {
+        InputError::at(path, &original, None, m).with_hint(
+            "a topology override is topology.KEY=VALUE, e.g. topology.class.query.cores=32",
+        )
+    })?;
     let raw: RawTopology = parse_toml(path, &text, "topology")?;
     let mut errors = Vec::new();
     let err =

@@ -5,4 +5,5 @@ mod determinism;
 mod goldens;
 mod saturation;
 mod search_path;
+mod sweep;
 mod validate;
