@@ -42,7 +42,7 @@ fn main() {
     let secs = t1.elapsed().as_secs_f64();
 
     println!("events: {events}");
-    println!("simulated_time: {}", sim.now());
+    println!("simulated_time_ns: {}", sim.now().as_nanos());
     println!("pending_events: {}", sim.pending_events());
     println!("wall_seconds: {secs:.3}");
     println!("ns_per_event: {:.1}", secs * 1e9 / events.max(1) as f64);

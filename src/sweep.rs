@@ -234,12 +234,14 @@ pub fn find_points(root: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// One point of the index: its directory, varied values and summary figures.
+type IndexRow = (String, BTreeMap<String, String>, BTreeMap<String, f64>);
+
 /// Writes `points.parquet` into `out` from the point directories under `roots`:
 /// one row per point (by point index), the varied keys as columns, then every
 /// numeric summary figure as a column named by its dotted path.
 pub fn write_index(roots: &[PathBuf], out: &Path) -> Result<usize, String> {
-    let mut rows: BTreeMap<u64, (String, BTreeMap<String, String>, BTreeMap<String, f64>)> =
-        BTreeMap::new();
+    let mut rows: BTreeMap<u64, IndexRow> = BTreeMap::new();
     for root in roots {
         for dir in find_points(root) {
             let read = |f: &str| -> Result<Value, String> {

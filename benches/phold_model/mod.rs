@@ -92,7 +92,7 @@ impl Actor for Lp {
             me
         };
         let exp_ns = exponential(rng, p.mean_delay_ns);
-        let delay = SimDuration::from_nanos(p.lookahead_ns + exp_ns.round() as u64);
+        let delay = SimDuration::from_nanos(p.lookahead_ns + (exp_ns + 0.5) as u64);
         ctx.send(ActorId(to), Ev, delay);
     }
 }
@@ -123,7 +123,7 @@ pub fn build(args: &Args) -> Simulation<Lp> {
     for i in 0..args.lps {
         for _ in 0..args.population {
             let exp_ns = exponential(&mut init, params.mean_delay_ns);
-            let at = SimTime(params.lookahead_ns + exp_ns.round() as u64);
+            let at = SimTime(params.lookahead_ns + (exp_ns + 0.5) as u64);
             sim.schedule(at, ActorId(i), Ev);
         }
     }

@@ -132,7 +132,11 @@ impl<A: Actor> Simulation<A> {
             !self.names.contains(&name),
             "actor name {name:?} registered twice; names key the random streams and must be unique"
         );
-        let id = ActorId(u32::try_from(self.actors.len()).expect("more than 2^32 actors"));
+        assert!(
+            (self.actors.len() as u64) < super::queue::MAX_TARGETS,
+            "more than 2^24 actors"
+        );
+        let id = ActorId(self.actors.len() as u32);
         self.rngs.push(rng::stream(self.seed, &name));
         self.names.push(name);
         self.actors.push(actor);
@@ -147,36 +151,39 @@ impl<A: Actor> Simulation<A> {
     /// Processes the next event. Returns false when no event is left.
     #[inline]
     pub fn step(&mut self) -> bool {
-        let Some(e) = self.queue.pop() else {
-            return false;
-        };
+        match self.queue.pop() {
+            Some(e) => {
+                self.dispatch(e);
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[inline]
+    fn dispatch(&mut self, e: super::queue::Entry<A::Msg>) {
         debug_assert!(e.time >= self.now, "time went backwards");
         self.now = e.time;
         self.events += 1;
-        let i = e.target as usize;
+        let target = e.target();
+        let i = target as usize;
         let mut ctx = Ctx {
             now: e.time,
-            me: ActorId(e.target),
+            me: ActorId(target),
             queue: &mut self.queue,
             world: &mut self.world,
             rng: &mut self.rngs[i],
             counters: &mut self.counters,
         };
         self.actors[i].on_message(e.msg, &mut ctx);
-        true
     }
 
     /// Processes every event up to and including `until`, then sets the clock to
     /// `until`. Returns the number of events processed.
     pub fn run_until(&mut self, until: SimTime) -> u64 {
         let before = self.events;
-        while let Some(t) = self.queue.peek_time() {
-            if t > until {
-                break;
-            }
-            if !self.step() {
-                break;
-            }
+        while let Some(e) = self.queue.pop_due(until) {
+            self.dispatch(e);
         }
         if until > self.now {
             self.now = until;

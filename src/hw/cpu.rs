@@ -211,8 +211,11 @@ mod tests {
         // 2 cores, two tasks of 2 threads each and 1000 core-ns: 4 threads at 0.5 each;
         // each task gets 1 core, so both finish at 1000 ns.
         let mut cpu = PsCpu::new(2, 1);
-        cpu.submit(SimTime(0), 1000.0, 2, 0, 1);
-        let w = cpu.submit(SimTime(0), 1000.0, 2, 0, 2);
+        let w = cpu.submit(SimTime(0), 1000.0, 2, 0, 1);
+        // The first task alone would finish at 500; the wake-up stays scheduled there
+        // and finds nothing done, because the second task halved the first's rate.
+        assert_eq!(w, Some(SimTime(500)));
+        assert_eq!(cpu.submit(SimTime(0), 1000.0, 2, 0, 2), None);
         assert_eq!(drain(&mut cpu, w), vec![(1000, 1), (1000, 2)]);
     }
 
@@ -220,8 +223,8 @@ mod tests {
     fn departures_speed_up_the_rest() {
         // 1 core, tasks of 100 and 300 ns: shared until 200 ns, then the long one alone.
         let mut cpu = PsCpu::new(1, 2);
-        cpu.submit(SimTime(0), 100.0, 1, 0, 1);
-        let w = cpu.submit(SimTime(0), 300.0, 1, 1, 2);
+        let w = cpu.submit(SimTime(0), 100.0, 1, 0, 1);
+        assert_eq!(cpu.submit(SimTime(0), 300.0, 1, 1, 2), None);
         assert_eq!(drain(&mut cpu, w), vec![(200, 1), (400, 2)]);
         assert_eq!(cpu.busy(0).get(0), 100.0);
         assert_eq!(cpu.busy(1).get(0), 300.0);
@@ -240,7 +243,7 @@ mod tests {
         assert_eq!(w2, SimTime(150));
         let w3 = cpu.wake(w2, w2, &mut done).unwrap();
         assert_eq!(done, vec![1]);
-        assert_eq!(w3, SimTime(1050));
+        assert_eq!(w3, SimTime(1100));
     }
 
     #[test]
