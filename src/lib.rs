@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod engine;
 pub mod hw;
+pub mod kernels;
 pub mod milvus;
 pub mod regress;
 pub mod report;
