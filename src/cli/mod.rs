@@ -73,34 +73,7 @@ pub enum Command {
     },
     /// Run an experiment over a grid of values (its [sweep] table and/or --vary), in
     /// parallel, into a Hive-partitioned dataset with points.parquet as its index.
-    Sweep {
-        /// The experiment file (TOML); not needed with --merge.
-        experiment: Option<PathBuf>,
-        /// Vary a key over values, e.g. --vary workload.search_qps=500,1000,2000 or
-        /// --vary seeds=1,2,3. Repeatable; overrides the [sweep] entry of the same key.
-        #[arg(long, value_name = "KEY=V1,V2,...")]
-        vary: Vec<String>,
-        /// Override a scalar of the experiment for every point (as for `run`).
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        sets: Vec<String>,
-        /// Points run in parallel [default: the number of cores].
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// Output directory [default: runs/<experiment name>].
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Run only the I-th of N deterministic slices of the grid (1-based), e.g. for a
-        /// Slurm array or a Kubernetes indexed job; merge afterwards with --merge.
-        #[arg(long, value_name = "I/N")]
-        shard: Option<String>,
-        /// Rebuild points.parquet from the point directories under these sweep outputs
-        /// (written into --out, default the first directory).
-        #[arg(long, value_name = "DIR", num_args = 1..)]
-        merge: Vec<PathBuf>,
-        /// No progress bar.
-        #[arg(long, short)]
-        quiet: bool,
-    },
+    Sweep(sweep::SweepArgs),
     /// Show the headline figures of runs and sweep points side by side, best marked.
     Compare {
         /// Output directories of `simctl run` or `simctl sweep`.
@@ -130,25 +103,7 @@ pub fn main() -> i32 {
         } => run::run(&experiment, out, seed, sets, quiet),
         Command::Validate { files } => validate::validate(&files),
         Command::Explain { file } => explain::explain(&file),
-        Command::Sweep {
-            experiment,
-            vary,
-            sets,
-            jobs,
-            out,
-            shard,
-            merge,
-            quiet,
-        } => sweep::sweep(sweep::SweepArgs {
-            experiment,
-            vary,
-            sets,
-            jobs,
-            out,
-            shard,
-            merge,
-            quiet,
-        }),
+        Command::Sweep(args) => sweep::sweep(args),
         Command::Compare { runs, format } => compare::compare(&runs, &format),
         Command::Test {
             paths,

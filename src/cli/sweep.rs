@@ -8,14 +8,33 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{EXIT_BAD_INPUT, EXIT_OK};
 use crate::sweep;
 
+#[derive(clap::Args)]
 pub struct SweepArgs {
+    /// The experiment file (TOML); not needed with --merge.
     pub experiment: Option<PathBuf>,
+    /// Vary a key over values, e.g. --vary workload.search_qps=500,1000,2000 or
+    /// --vary seeds=1,2,3. Repeatable; overrides the [sweep] entry of the same key.
+    #[arg(long, value_name = "KEY=V1,V2,...")]
     pub vary: Vec<String>,
+    /// Override a scalar of the experiment for every point (as for `run`).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
+    /// Points run in parallel [default: the number of cores].
+    #[arg(long)]
     pub jobs: Option<usize>,
+    /// Output directory [default: runs/<experiment name>].
+    #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Run only the I-th of N deterministic slices of the grid (1-based), e.g. for a
+    /// Slurm array or a Kubernetes indexed job; merge afterwards with --merge.
+    #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
+    /// Rebuild points.parquet from the point directories under these sweep outputs
+    /// (written into --out, default the first directory).
+    #[arg(long, value_name = "DIR", num_args = 1..)]
     pub merge: Vec<PathBuf>,
+    /// No progress bar.
+    #[arg(long, short)]
     pub quiet: bool,
 }
 
