@@ -90,10 +90,13 @@ fn print_topology(t: &Topology, p: &Placement) {
             .collect();
         let constraints: Vec<String> = s.constraints.iter().map(|c| c.to_string()).collect();
         println!(
-            "  {:<14} {:<11} {:?} [{}]{}\n                 {}",
+            "  {:<14} {:<11} {:<11} [{}]{}\n                 {}",
             s.name,
             s.kind.name(),
-            s.mode,
+            match s.mode {
+                crate::scenario::topology::ServiceMode::Replicated(n) => format!("replicas {n}"),
+                crate::scenario::topology::ServiceMode::Global => "global".to_string(),
+            },
             constraints.join(", "),
             if s.kind.simulated() {
                 ""
