@@ -3,4 +3,9 @@
 //!
 //! Every SIMD path has a scalar reference it is tested against.
 
+pub mod data;
 pub mod distance;
+pub mod hnsw;
+pub mod ivf;
+pub mod quant;
+pub mod topk;

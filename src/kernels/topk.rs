@@ -1,0 +1,245 @@
+//! Brute-force (flat) top-k: the k nearest vectors of a block to each query.
+//!
+//! Results are sorted best first (ascending squared L2, descending inner product) with
+//! ties broken by the smaller id, so a search gives the same answer on every run and
+//! every ISA whose distances agree.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use super::distance::{self, Metric};
+
+/// One result: a vector's id and its distance (squared L2 or inner product) to the query.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Neighbor {
+    pub id: u64,
+    pub distance: f32,
+}
+
+/// A heap entry ordered so that the greatest is the worst kept result.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    /// Smaller is better for every metric (the inner product negated).
+    key: f32,
+    id: u64,
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key.total_cmp(&other.key).then(self.id.cmp(&other.id))
+    }
+}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Entry {}
+
+/// The k best (distance, id) pairs seen so far: a bounded max-heap whose top is the
+/// worst kept, so a candidate costs one compare unless it gets in.
+pub struct TopK {
+    metric: Metric,
+    k: usize,
+    heap: BinaryHeap<Entry>,
+    /// Key of the worst kept result once the heap is full; +inf before.
+    worst_key: f32,
+}
+
+impl TopK {
+    pub fn new(metric: Metric, k: usize) -> TopK {
+        TopK {
+            metric,
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+            worst_key: f32::INFINITY,
+        }
+    }
+
+    /// The ordering key: smaller is better. `+ 0.0` turns -0.0 into +0.0 so the two
+    /// zeros, equal as distances, tie on id like any other equal distances.
+    fn key(&self, distance: f32) -> f32 {
+        match self.metric {
+            Metric::L2 => distance + 0.0,
+            Metric::Ip => -distance + 0.0,
+        }
+    }
+
+    /// Offers one candidate. A NaN distance is never kept (it compares false).
+    pub fn push(&mut self, id: u64, distance: f32) {
+        let key = self.key(distance);
+        if key <= self.worst_key {
+            self.insert(Entry { key, id });
+        }
+    }
+
+    /// Offers `distances[i]` for id `first_id + i`, for every i.
+    pub fn push_block(&mut self, first_id: u64, distances: &[f32]) {
+        for (id, &distance) in (first_id..).zip(distances) {
+            self.push(id, distance);
+        }
+    }
+
+    fn insert(&mut self, entry: Entry) {
+        if self.heap.len() < self.k {
+            self.heap.push(entry);
+        } else if let Some(mut worst) = self.heap.peek_mut() {
+            // Equal keys reach here too; the id decides.
+            if entry < *worst {
+                *worst = entry;
+            }
+        }
+        if self.heap.len() == self.k {
+            if let Some(worst) = self.heap.peek() {
+                self.worst_key = worst.key;
+            }
+        }
+    }
+
+    /// The kept results, best first.
+    pub fn into_sorted(self) -> Vec<Neighbor> {
+        let metric = self.metric;
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|e| Neighbor {
+                id: e.id,
+                distance: match metric {
+                    Metric::L2 => e.key,
+                    Metric::Ip => -e.key,
+                },
+            })
+            .collect()
+    }
+}
+
+/// Bytes of a block of data vectors: the block is scanned once per query, so it should
+/// stay in a core's L2 (1-2 MiB on the machines we model) while the queries take turns.
+const BLOCK_BYTES: usize = 256 * 1024;
+
+/// The k nearest vectors of `data` (`data.len() / dim` vectors, ids 0..) to each of the
+/// `queries.len() / dim` queries, best first.
+pub fn flat_search(
+    metric: Metric,
+    queries: &[f32],
+    data: &[f32],
+    dim: usize,
+    k: usize,
+) -> Vec<Vec<Neighbor>> {
+    assert!(dim > 0, "dimension must be positive");
+    assert!(
+        queries.len().is_multiple_of(dim),
+        "queries are not whole vectors of dim {dim}"
+    );
+    assert!(
+        data.len().is_multiple_of(dim),
+        "data is not whole vectors of dim {dim}"
+    );
+    let block_rows = (BLOCK_BYTES / (dim * 4)).max(1);
+    let mut heaps: Vec<TopK> = queries
+        .chunks_exact(dim)
+        .map(|_| TopK::new(metric, k))
+        .collect();
+    let mut distances = vec![0.0f32; block_rows];
+    for (b, block) in data.chunks(block_rows * dim).enumerate() {
+        let out = &mut distances[..block.len() / dim];
+        let first_id = (b * block_rows) as u64;
+        for (q, heap) in queries.chunks_exact(dim).zip(&mut heaps) {
+            match metric {
+                Metric::L2 => distance::l2sq_batch(q, block, out),
+                Metric::Ip => distance::dot_batch(q, block, out),
+            }
+            heap.push_block(first_id, out);
+        }
+    }
+    heaps.into_iter().map(TopK::into_sorted).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// The reference: every distance, fully sorted by (distance, id), first k.
+    fn full_sort(metric: Metric, q: &[f32], data: &[f32], k: usize) -> Vec<Neighbor> {
+        let dim = q.len();
+        let mut all: Vec<Neighbor> = data
+            .chunks_exact(dim)
+            .enumerate()
+            .map(|(i, v)| Neighbor {
+                id: i as u64,
+                distance: match metric {
+                    Metric::L2 => distance::l2sq(q, v),
+                    Metric::Ip => distance::dot(q, v),
+                },
+            })
+            .collect();
+        all.sort_by(|a, b| {
+            let by_distance = match metric {
+                Metric::L2 => a.distance.total_cmp(&b.distance),
+                Metric::Ip => b.distance.total_cmp(&a.distance),
+            };
+            by_distance.then(a.id.cmp(&b.id))
+        });
+        all.truncate(k);
+        all
+    }
+
+    #[test]
+    fn flat_search_equals_a_full_sort() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        // 3000 x 100: several 256 KiB blocks plus a partial one.
+        let (dim, n, nq) = (100, 3000, 3);
+        let data: Vec<f32> = (0..n * dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let queries: Vec<f32> = (0..nq * dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+        for metric in [Metric::L2, Metric::Ip] {
+            for k in [1, 10, 100] {
+                let got = flat_search(metric, &queries, &data, dim, k);
+                for (q, got) in queries.chunks_exact(dim).zip(got) {
+                    assert_eq!(got, full_sort(metric, q, &data, k), "{metric:?} k={k}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ties_are_broken_by_smaller_id() {
+        // Quantised data: many vectors at exactly the same distance.
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let dim = 4;
+        let data: Vec<f32> = (0..500 * dim)
+            .map(|_| rng.random_range(0..3) as f32)
+            .collect();
+        let q = [1.0, 1.0, 1.0, 1.0];
+        for metric in [Metric::L2, Metric::Ip] {
+            let got = flat_search(metric, &q, &data, dim, 20).remove(0);
+            assert_eq!(got, full_sort(metric, &q, &data, 20), "{metric:?}");
+        }
+    }
+
+    #[test]
+    fn ip_zeros_of_either_sign_tie_on_id() {
+        let mut top = TopK::new(Metric::Ip, 2);
+        top.push_block(0, &[0.0, -0.0, 0.0]);
+        let ids: Vec<u64> = top.into_sorted().iter().map(|n| n.id).collect();
+        assert_eq!(ids, [0, 1]);
+    }
+
+    #[test]
+    fn k_larger_than_the_data_returns_everything_and_k_zero_nothing() {
+        let data = [3.0, 1.0, 2.0];
+        let got = flat_search(Metric::L2, &[0.0], &data, 1, 10).remove(0);
+        let ids: Vec<u64> = got.iter().map(|n| n.id).collect();
+        assert_eq!(ids, [1, 2, 0]);
+        assert!(flat_search(Metric::L2, &[0.0], &data, 1, 0)[0].is_empty());
+    }
+}
