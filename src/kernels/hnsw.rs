@@ -15,7 +15,7 @@
 //! model charges for. One thread builds; the same data, parameters and seed give the same
 //! graph on every platform.
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use rand::{RngExt, SeedableRng};
@@ -56,32 +56,7 @@ impl std::ops::AddAssign for SearchStats {
 
 /// A node and its rank key to the current base: squared L2, or the negated inner
 /// product, so that smaller is closer under both metrics.
-#[derive(Clone, Copy, Debug)]
-struct Candidate {
-    key: f32,
-    id: u32,
-}
-
-// Ties are broken by id so that heaps, and so builds, are deterministic.
-impl Ord for Candidate {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.key.total_cmp(&other.key).then(self.id.cmp(&other.id))
-    }
-}
-
-impl PartialOrd for Candidate {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Candidate {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Candidate {}
+type Candidate = super::topk::Ranked<u32>;
 
 /// Marks a row as absent from an upper layer.
 const ABSENT: u32 = u32::MAX;

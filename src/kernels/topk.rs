@@ -16,33 +16,37 @@ pub struct Neighbor {
     pub distance: f32,
 }
 
-/// A heap entry ordered so that the greatest is the worst kept result.
+/// An id with its rank key, ordered by (key, id): smaller is closer under every
+/// metric (the inner product is negated), and ties go to the smaller id so that heaps,
+/// and so results and graph builds, are deterministic.
 #[derive(Clone, Copy, Debug)]
-struct Entry {
-    /// Smaller is better for every metric (the inner product negated).
-    key: f32,
-    id: u64,
+pub(crate) struct Ranked<I> {
+    pub(crate) key: f32,
+    pub(crate) id: I,
 }
 
-impl Ord for Entry {
+impl<I: Ord> Ord for Ranked<I> {
     fn cmp(&self, other: &Self) -> Ordering {
         self.key.total_cmp(&other.key).then(self.id.cmp(&other.id))
     }
 }
 
-impl PartialOrd for Entry {
+impl<I: Ord> PartialOrd for Ranked<I> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl PartialEq for Entry {
+impl<I: Ord> PartialEq for Ranked<I> {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
 
-impl Eq for Entry {}
+impl<I: Ord> Eq for Ranked<I> {}
+
+/// A heap entry: the greatest is the worst kept result.
+type Entry = Ranked<u64>;
 
 /// The k best (distance, id) pairs seen so far: a bounded max-heap whose top is the
 /// worst kept, so a candidate costs one compare unless it gets in.
