@@ -5,10 +5,10 @@
 //! after the current time, so keys are monotone: the radix heap's precondition. Pushes
 //! are O(1); a pop redistributes one bucket, and each entry moves down at most 128
 //! times in its life. `benches/engine.rs` measures it against `std::collections::BinaryHeap`
-//! and the `priority-queue` crate on the hold model: the radix heap wins from about a
-//! thousand pending events up, the binary heap below that, and `priority-queue` (an
-//! index map kept for priority changes, which a future-event list never needs) is
-//! 2.7-4.3x slower than the binary heap at every size (figures in the README).
+//! and the `priority-queue` crate on the hold model: 42.5 / 56.1 / 69.4 ns per hold at
+//! 100 / 10,000 / 100,000 pending, against 44.0 / 78.4 / 141.1 for the binary heap and
+//! 117 / 227 / 740 for `priority-queue` (an index map kept for priority changes, which
+//! a future-event list never needs).
 //!
 //! A cancelled timer is not removed: it is skipped when it surfaces.
 
