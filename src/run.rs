@@ -85,7 +85,7 @@ pub fn simulate(
                 service: u.service.clone(),
                 cpu_util: host.cpu.busy(u.cpu_owner).get(s)
                     / (NS_PER_S as f64 * host.spec.cores as f64),
-                mem_bytes: u.memory_bytes,
+                mem_bytes: u.memory_at(s),
                 net_tx_bytes: u.net_tx.get(s).round() as u64,
                 net_rx_bytes: u.net_rx.get(s).round() as u64,
                 disk_read_bytes: u.disk_read.get(s).round() as u64,
@@ -121,6 +121,11 @@ pub fn simulate(
         acked_rows: world.acked_rows,
         durable_rows: world.durable_rows,
         hosts,
+        faults: world
+            .faults
+            .iter()
+            .map(|f| (f.detected_at, f.bytes_reloaded, f.bytes_rebalanced))
+            .collect(),
     };
     let mut summary = summary::build(exp, &world.rec, &figures);
     let assertions_passed = summary::apply_assertions(exp, &mut summary);

@@ -4,6 +4,9 @@
 //! A message from A to B is serialised on A's transmit side, travels the
 //! lowest-latency path, and is received on B's receive side; both NIC directions are
 //! FCFS bandwidth servers, so large transfers queue and share fairly in arrival order.
+//! Bulk transfers (segment and index files from object storage) queue on bulk servers
+//! of their own: TCP shares a NIC between flows, so a small RPC does not wait behind a
+//! gigabyte download the way one FCFS queue would make it.
 //! Path latencies are computed once (Dijkstra from every endpoint), so a send costs
 //! two bandwidth reservations and a table lookup.
 
@@ -88,6 +91,16 @@ impl NetworkBuilder {
                 .iter()
                 .map(|&(_, bw)| BandwidthServer::new(bw))
                 .collect(),
+            bulk_tx: self
+                .endpoints
+                .iter()
+                .map(|&(_, bw)| BandwidthServer::new(bw))
+                .collect(),
+            bulk_rx: self
+                .endpoints
+                .iter()
+                .map(|&(_, bw)| BandwidthServer::new(bw))
+                .collect(),
             graph: self.graph,
         }
     }
@@ -134,6 +147,8 @@ pub struct Network {
     loopback: SimDuration,
     tx: Vec<BandwidthServer>,
     rx: Vec<BandwidthServer>,
+    bulk_tx: Vec<BandwidthServer>,
+    bulk_rx: Vec<BandwidthServer>,
     graph: UnGraph<NetNode, Link>,
 }
 
@@ -149,20 +164,42 @@ impl Network {
     /// Sends `bytes` from `src` to `dst` starting at `now`; returns the arrival time.
     /// Panics if the endpoints are not connected: topologies are validated first.
     pub fn transfer(&mut self, now: SimTime, src: usize, dst: usize, bytes: u64) -> SimTime {
+        self.transfer_on(now, src, dst, bytes, false)
+    }
+
+    /// Like [`Network::transfer`], for bulk data: it queues behind other bulk
+    /// transfers only.
+    pub fn transfer_bulk(&mut self, now: SimTime, src: usize, dst: usize, bytes: u64) -> SimTime {
+        self.transfer_on(now, src, dst, bytes, true)
+    }
+
+    fn transfer_on(
+        &mut self,
+        now: SimTime,
+        src: usize,
+        dst: usize,
+        bytes: u64,
+        bulk: bool,
+    ) -> SimTime {
         if src == dst {
             return now + self.loopback;
         }
         let latency = self.latency[src * self.n + dst]
             .unwrap_or_else(|| panic!("endpoints {src} and {dst} are not connected"));
-        let sent = self.tx[src].reserve(now, bytes);
+        let (tx, rx) = if bulk {
+            (&mut self.bulk_tx, &mut self.bulk_rx)
+        } else {
+            (&mut self.tx, &mut self.rx)
+        };
+        let sent = tx[src].reserve(now, bytes);
         // A link slower than both NICs stretches the serialisation to its own speed.
         let link_bw = self.bottleneck[src * self.n + dst];
-        let sent = if link_bw < self.tx[src].bytes_per_s() {
+        let sent = if link_bw < tx[src].bytes_per_s() {
             sent.max(now + SimDuration::from_secs_f64(bytes as f64 / link_bw))
         } else {
             sent
         };
-        let received = self.rx[dst].reserve(now + latency, bytes);
+        let received = rx[dst].reserve(now + latency, bytes);
         received.max(sent + latency)
     }
 

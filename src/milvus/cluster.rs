@@ -4,27 +4,129 @@
 use std::collections::BTreeMap;
 
 use crate::engine::{Actor, ActorId, Ctx, SimDuration, SimTime, Simulation};
-use crate::hw::{HostCost, Link, Memory, NetworkBuilder, PsCpu};
+use crate::hw::{BandwidthServer, HostCost, Link, Memory, NetworkBuilder, PsCpu};
 use crate::scenario::experiment::Experiment;
 use crate::scenario::topology::ServiceKind;
+use crate::workload::client::ERR_PROXY_UNREACHABLE;
 use crate::workload::Clients;
 
+use super::control::Control;
 use super::hardware::Hardware;
 use super::layout::{Layout, PROCESS_BASE_BYTES};
 use super::msg::Msg;
 use super::proxy::Proxy;
 use super::querycoord::QueryCoord;
-use super::querynode::QueryNode;
+use super::querynode::{QueryNode, ERR_NODE_OFFLINE};
 use super::rootcoord::{ts_offset, RootCoord};
 use super::world::{HostRt, SearchParams, SubCost, TaskRt, Usage, World};
 
 pub enum Component {
     Hardware(Hardware),
     Clients(Clients),
+    Control(Control),
     Proxy(Proxy),
     RootCoord(RootCoord),
     QueryCoord(QueryCoord),
     QueryNode(QueryNode),
+}
+
+/// Whether a message addressed to a process was meant for an incarnation that died.
+fn stale_gen(msg: &Msg, gen: u8) -> bool {
+    match *msg {
+        Msg::DelegatorSearchArrived { gen: g, .. }
+        | Msg::WorkerSearchArrived { gen: g, .. }
+        | Msg::WorkerSearched { gen: g, .. }
+        | Msg::WorkerReplied { gen: g, .. }
+        | Msg::DelegatorReduced { gen: g, .. }
+        | Msg::LoadSegment { gen: g, .. }
+        | Msg::SegmentDownloaded { gen: g, .. }
+        | Msg::SegmentDeserialized { gen: g, .. }
+        | Msg::ReleaseSegment { gen: g, .. } => g != gen,
+        _ => false,
+    }
+}
+
+/// A call reached a process that is not there: the caller's RPC fails after the
+/// dial timeout (reference §1.2, §2.2). Anything that is not a call is lost.
+fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
+    let at = ctx.now() + ctx.world.rpc_error_after();
+    match msg {
+        Msg::SearchArrived { req } => {
+            ctx.world.searches[req as usize].error = Some(ERR_PROXY_UNREACHABLE);
+            let clients = ctx.world.clients;
+            ctx.send_at(clients, Msg::SearchReplied { req }, at);
+        }
+        Msg::TsoRequested { req, proxy } => ctx.send_at(proxy, Msg::TsoFailed { req }, at),
+        Msg::ShardLeadersRequested { proxy } => {
+            ctx.send_at(proxy, Msg::ShardLeadersFetched { ok: false }, at)
+        }
+        Msg::DelegatorSearchArrived { req, shard, .. } => {
+            let proxy = ctx.world.searches[req as usize].proxy;
+            ctx.send_at(
+                proxy,
+                Msg::ShardSearched {
+                    req,
+                    shard,
+                    error: Some(ERR_NODE_OFFLINE),
+                },
+                at,
+            );
+        }
+        Msg::WorkerSearchArrived {
+            req,
+            shard,
+            delegator,
+            dgen,
+            ..
+        } => ctx.send_at(
+            delegator,
+            Msg::WorkerReplied {
+                req,
+                shard,
+                error: Some(ERR_NODE_OFFLINE),
+                gen: dgen,
+            },
+            at,
+        ),
+        _ => {}
+    }
+}
+
+impl Component {
+    fn task(&self) -> Option<usize> {
+        match self {
+            Component::Proxy(p) => Some(p.task),
+            Component::RootCoord(r) => Some(r.task),
+            Component::QueryCoord(q) => Some(q.task),
+            Component::QueryNode(q) => Some(q.task),
+            _ => None,
+        }
+    }
+
+    /// The process dies or starts; memory goes and comes with it.
+    fn lifecycle(&mut self, task: usize, start: bool, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let w = &mut *ctx.world;
+        let (host, u) = (w.tasks[task].host, w.tasks[task].usage);
+        if start {
+            // A restarted process holds its own memory and nothing loaded yet.
+            let _ = w.hosts[host].memory.allocate(PROCESS_BASE_BYTES);
+            let held = w.usage[u].memory_bytes + PROCESS_BASE_BYTES;
+            w.usage[u].set_memory(now, held);
+        } else {
+            let held = w.usage[u].memory_bytes;
+            w.hosts[host].memory.free(held);
+            w.usage[u].set_memory(now, 0);
+        }
+        match (self, start) {
+            (Component::Proxy(p), false) => p.on_crash(ctx),
+            (Component::QueryNode(q), false) => q.on_crash(ctx),
+            (Component::QueryCoord(q), false) => q.on_crash(ctx),
+            (Component::QueryCoord(q), true) => q.on_start(ctx),
+            (Component::RootCoord(r), true) => r.on_start(ctx),
+            _ => {}
+        }
+    }
 }
 
 impl Actor for Component {
@@ -33,34 +135,101 @@ impl Actor for Component {
 
     fn on_message(&mut self, msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
         use Component as C;
+        if let Some(task) = self.task() {
+            match msg {
+                Msg::Crash => return self.lifecycle(task, false, ctx),
+                Msg::Start => return self.lifecycle(task, true, ctx),
+                _ => {}
+            }
+            let t = &ctx.world.tasks[task];
+            let refused = match (&*self, &msg) {
+                (C::RootCoord(r), Msg::TsoRequested { .. }) => !r.serving,
+                _ => false,
+            };
+            if !t.up || refused || stale_gen(&msg, t.gen) {
+                return dead_letter(msg, ctx);
+            }
+        }
         match (self, msg) {
             (C::Hardware(h), Msg::CpuWake { host, at }) => h.on_cpu_wake(host, at, ctx),
             (C::Clients(c), Msg::ClientNext { client }) => c.on_next(client, ctx),
             (C::Clients(c), Msg::SearchReplied { req }) => c.on_replied(req, ctx),
+            (C::Control(c), Msg::FaultStarts { fault }) => c.on_fault_starts(fault as usize, ctx),
+            (C::Control(c), Msg::FaultEnds { fault }) => c.on_fault_ends(fault as usize, ctx),
+            (C::Control(c), Msg::TaskStarts { task }) => c.on_task_starts(task as usize, ctx),
+            (C::Control(c), Msg::SessionExpires { task, gen }) => {
+                c.on_session_expires(task as usize, gen, ctx)
+            }
             (C::Proxy(p), Msg::SearchArrived { req }) => p.on_search_arrived(req, ctx),
             (C::Proxy(p), Msg::ProxyPreExecuted { req }) => p.on_pre_executed(req, ctx),
             (C::Proxy(p), Msg::TsoAllocated { req, ts }) => p.on_tso_allocated(req, ts, ctx),
-            (C::Proxy(p), Msg::ShardLeadersFetched) => p.on_shard_leaders_fetched(ctx),
-            (C::Proxy(p), Msg::ShardSearched { req, shard }) => {
-                p.on_shard_searched(req, shard, ctx)
+            (C::Proxy(p), Msg::TsoFailed { req }) => p.on_tso_failed(req, ctx),
+            (C::Proxy(p), Msg::ShardLeadersFetched { ok }) => p.on_shard_leaders_fetched(ok, ctx),
+            (C::Proxy(p), Msg::ShardSearched { req, shard, error }) => {
+                p.on_shard_searched(req, shard, error, ctx)
             }
             (C::Proxy(p), Msg::ProxyReduced { req }) => p.on_reduced(req, ctx),
             (C::RootCoord(r), Msg::TsoRequested { req, proxy }) => {
                 r.on_tso_requested(req, proxy, ctx)
             }
             (C::RootCoord(r), Msg::TimeTickDue) => r.on_time_tick_due(ctx),
+            (C::RootCoord(r), Msg::CoordinatorRecovered) => r.on_recovered(ctx),
             (C::QueryCoord(q), Msg::ShardLeadersRequested { proxy }) => {
                 q.on_shard_leaders_requested(proxy, ctx)
             }
             (C::QueryCoord(q), Msg::ShardLeadersAnswered { proxy }) => {
                 q.on_shard_leaders_answered(proxy, ctx)
             }
+            (C::QueryCoord(q), Msg::NodeUnreachable { node, gen }) => {
+                q.on_node_unreachable(node as usize, gen, ctx)
+            }
+            (C::QueryCoord(q), Msg::NodeOfflineMark { node, gen }) => {
+                q.on_node_offline_mark(node as usize, gen, ctx)
+            }
+            (C::QueryCoord(q), Msg::NodeSessionGone { node, .. }) => {
+                q.on_node_session_gone(node as usize, ctx)
+            }
+            (C::QueryCoord(q), Msg::NodeRegistered { node, .. }) => {
+                q.on_node_registered(node as usize, ctx)
+            }
+            (C::QueryCoord(q), Msg::CheckerTick) => q.on_checker_tick(ctx),
+            (C::QueryCoord(q), Msg::LeaderObserverTick) => q.on_leader_observer_tick(ctx),
+            (C::QueryCoord(q), Msg::BalanceTick) => q.on_balance_tick(ctx),
+            (C::QueryCoord(q), Msg::HealthTick) => q.on_health_tick(ctx),
+            (C::QueryCoord(q), Msg::CoordinatorRecovered) => q.on_recovered(ctx),
+            (
+                C::QueryCoord(q),
+                Msg::SegmentLoaded {
+                    node,
+                    replica,
+                    segment,
+                    gen,
+                    ok,
+                },
+            ) => q.on_segment_loaded(
+                node as usize,
+                replica as usize,
+                segment as usize,
+                gen,
+                ok,
+                ctx,
+            ),
+            (
+                C::QueryCoord(q),
+                Msg::ChannelRecovered {
+                    replica,
+                    shard,
+                    node,
+                    gen,
+                },
+            ) => q.on_channel_recovered(replica as usize, shard as usize, node as usize, gen, ctx),
             (
                 C::QueryNode(q),
                 Msg::DelegatorSearchArrived {
                     req,
                     shard,
                     replica,
+                    ..
                 },
             ) => q.on_delegator_search(req, shard, replica, ctx),
             (C::QueryNode(q), Msg::TimeTickArrived { ts }) => q.on_time_tick(ts, ctx),
@@ -71,8 +240,10 @@ impl Actor for Component {
                     shard,
                     replica,
                     delegator,
+                    dgen,
+                    ..
                 },
-            ) => q.on_worker_search(req, shard, replica, delegator, ctx),
+            ) => q.on_worker_search(req, shard, replica, delegator, dgen, ctx),
             (
                 C::QueryNode(q),
                 Msg::WorkerSearched {
@@ -80,14 +251,46 @@ impl Actor for Component {
                     shard,
                     replica,
                     delegator,
+                    dgen,
+                    ..
                 },
-            ) => q.on_worker_searched(req, shard, replica, delegator, ctx),
-            (C::QueryNode(q), Msg::WorkerReplied { req, shard, failed }) => {
-                q.on_worker_replied(req, shard, failed, ctx)
-            }
-            (C::QueryNode(q), Msg::DelegatorReduced { req, shard }) => {
+            ) => q.on_worker_searched(req, shard, replica, delegator, dgen, ctx),
+            (
+                C::QueryNode(q),
+                Msg::WorkerReplied {
+                    req, shard, error, ..
+                },
+            ) => q.on_worker_replied(req, shard, error, ctx),
+            (C::QueryNode(q), Msg::DelegatorReduced { req, shard, .. }) => {
                 q.on_delegator_reduced(req, shard, ctx)
             }
+            (
+                C::QueryNode(q),
+                Msg::LoadSegment {
+                    replica, segment, ..
+                },
+            ) => q.on_load_segment(replica, segment, ctx),
+            (
+                C::QueryNode(q),
+                Msg::SegmentDownloaded {
+                    replica, segment, ..
+                },
+            ) => q.on_segment_downloaded(replica, segment, ctx),
+            (
+                C::QueryNode(q),
+                Msg::SegmentDeserialized {
+                    replica, segment, ..
+                },
+            ) => {
+                let guard = ctx.world.load_guard;
+                q.on_segment_deserialized(replica, segment, guard, ctx)
+            }
+            (
+                C::QueryNode(q),
+                Msg::ReleaseSegment {
+                    segment, replica, ..
+                },
+            ) => q.on_release_segment(replica, segment, ctx),
             (_, msg) => {
                 unreachable!("message {msg:?} delivered to an actor that does not handle it")
             }
@@ -128,6 +331,8 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             memory: Memory::new(spec.memory_bytes),
             cost: HostCost::for_host(spec),
             endpoint: ep,
+            disk_read: BandwidthServer::new(spec.disk.read_bytes_per_s),
+            up: true,
         });
     }
     let client_ep = nb.endpoint("clients", topo.network.client_bytes_per_s);
@@ -162,6 +367,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
                 disk_write: Default::default(),
                 queue_max: Vec::new(),
                 memory_bytes: 0,
+                memory_by_second: Vec::new(),
             });
             usage.len() - 1
         });
@@ -171,6 +377,10 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             kind: svc.kind,
             host: t.host,
             usage: u,
+            up: true,
+            gen: 0,
+            down_at: None,
+            stale_session: false,
         });
     }
 
@@ -186,7 +396,29 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             exp.milvus.get("common.gracefulTime") as u64,
         )),
     };
-    let mut world = World::new(hosts, net, client_ep, tasks, usage, layout, params, end);
+    let mut world = World::new(
+        hosts,
+        net,
+        client_ep,
+        tasks,
+        usage,
+        layout,
+        params,
+        end,
+        c.index.clone(),
+        w.search.clone(),
+        exp.failover.clone(),
+    );
+    world.cgo_ratio = exp.milvus.get("queryNode.segcore.cgoPoolSizeRatio");
+    world.layout_global_factor = exp.milvus.get("queryCoord.globalRowCountFactor");
+    world.load_guard = exp
+        .milvus
+        .get("queryCoord.overloadedMemoryThresholdPercentage")
+        / 100.0;
+    world.minio_tasks = (0..placement.tasks.len())
+        .filter(|&i| topo.services[placement.tasks[i].service].kind == ServiceKind::Minio)
+        .collect();
+    world.faults = vec![Default::default(); exp.faults.len()];
 
     // Memory: each simulated Milvus process, plus what each query node loaded.
     for (i, t) in placement.tasks.iter().enumerate() {
@@ -202,36 +434,19 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             .memory
             .allocate(bytes)
             .expect("the layout's load guard keeps query nodes under 90 % of memory");
-        world.usage[world.tasks[i].usage].memory_bytes += bytes;
+        let u = world.tasks[i].usage;
+        let held = world.usage[u].memory_bytes + bytes;
+        world.usage[u].set_memory(SimTime::ZERO, held);
     }
 
     // Per sub-request CPU demand, from the cost model of the worker's host.
     let nodes = world.layout.query_nodes.len();
-    let cgo_ratio = exp.milvus.get("queryNode.segcore.cgoPoolSizeRatio");
-    let mut sub_cost = Vec::new();
-    let mut workers = Vec::new();
+    let slots = c.replicas as usize * c.shards as usize;
+    world.sub_cost = vec![SubCost::default(); slots * nodes];
+    world.workers = vec![Vec::new(); slots];
     for r in 0..c.replicas as usize {
-        for s in 0..c.shards {
-            workers.push(world.layout.workers(r, s));
-            for n in 0..nodes {
-                let host = &world.hosts[placement.tasks[world.layout.query_nodes[n]].host];
-                let mut demand = 0.0;
-                let mut count = 0u32;
-                for seg in world.layout.segments_on(r, s, n) {
-                    demand += host.cost.segment_search_ns(&c.index, seg.rows, &w.search);
-                    count += 1;
-                }
-                // reference §3.1 step 5: one goroutine per segment, through the cgo pool.
-                let pool = ((host.spec.cores as f64 * cgo_ratio) as u32).max(1);
-                sub_cost.push(SubCost {
-                    demand_core_ns: demand,
-                    threads: count.clamp(1, pool),
-                });
-            }
-        }
+        world.refresh_routing(r);
     }
-    world.sub_cost = sub_cost;
-    world.workers = workers;
 
     // Actor ids are handed out in order: hardware, then tasks, then the clients.
     let simulated: Vec<usize> = (0..placement.tasks.len())
@@ -243,6 +458,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         .map(|(k, &i)| (i, ActorId(1 + k as u32)))
         .collect();
     let clients_actor = ActorId(1 + simulated.len() as u32);
+    let control_actor = ActorId(2 + simulated.len() as u32);
     let first_of = |kind: ServiceKind| {
         simulated
             .iter()
@@ -260,7 +476,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         .iter()
         .map(|t| actor_of_task[t])
         .collect();
-    world.task_of_actor = vec![usize::MAX; 2 + simulated.len()];
+    world.task_of_actor = vec![usize::MAX; 3 + simulated.len()];
     for (&t, a) in &actor_of_task {
         world.task_of_actor[a.index()] = t;
     }
@@ -276,6 +492,10 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         l.into_iter().map(|n| world.query_node_actors[n]).collect()
     };
     world.hardware = ActorId(0);
+    world.rootcoord = rootcoord;
+    world.querycoord = querycoord;
+    world.clients = clients_actor;
+    world.control = control_actor;
 
     record_load_events(exp, &mut world);
 
@@ -290,7 +510,18 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             ServiceKind::Rootcoord => {
                 Component::RootCoord(RootCoord::new(i, tick, leaders.clone()))
             }
-            ServiceKind::Querycoord => Component::QueryCoord(QueryCoord { task: i }),
+            ServiceKind::Querycoord => {
+                let l = &sim.world().layout;
+                let members = l.replicas.iter().map(|r| r.nodes.clone()).collect();
+                Component::QueryCoord(QueryCoord::new(
+                    i,
+                    exp.milvus
+                        .get("queryCoord.overloadedMemoryThresholdPercentage")
+                        / 100.0,
+                    members,
+                    l.query_nodes.len(),
+                ))
+            }
             ServiceKind::Querynode => {
                 let n = sim
                     .world()
@@ -300,7 +531,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
                     .position(|&q| q == i)
                     .expect("a query node");
                 let cores = topo.hosts[t.host].cores as f64;
-                Component::QueryNode(QueryNode::new(
+                let mut qn = QueryNode::new(
                     i,
                     n,
                     (cores * exp.milvus.get("queryNode.scheduler.maxReadConcurrentRatio")).round()
@@ -308,7 +539,16 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
                     exp.milvus
                         .get("queryNode.scheduler.scheduleReadPolicy.maxPendingTask")
                         as usize,
-                ))
+                );
+                let l = &sim.world().layout;
+                for (r, rep) in l.replicas.iter().enumerate() {
+                    for (k, seg) in l.segments.iter().enumerate() {
+                        if rep.holder[k] == n {
+                            qn.preload(r as u8, k as u32, seg.memory_bytes);
+                        }
+                    }
+                }
+                Component::QueryNode(qn)
             }
             ServiceKind::Proxy => {
                 let index = proxies.len() as u32;
@@ -334,14 +574,42 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         .iter()
         .map(|&(_, t)| placement.tasks[t].name.clone())
         .collect();
-    let clients = Clients::new(w.arrivals.clone(), w.proxy_selection, proxies);
+    let clients = Clients::new(
+        w.arrivals.clone(),
+        w.proxy_selection,
+        proxies,
+        exp.failover.client_reconnect,
+    );
     let starts = clients.start_messages();
     let id = sim.add_actor("clients", Component::Clients(clients));
     assert_eq!(id, clients_actor, "actor ids were planned in this order");
     for m in starts {
         sim.schedule(SimTime::ZERO, id, m);
     }
+
+    let mut actor_of = vec![None; placement.tasks.len()];
+    for (&t, &a) in &actor_of_task {
+        actor_of[t] = Some(a);
+    }
+    let fault_tasks = exp.faults.iter().map(|f| f.tasks(placement)).collect();
+    let control = Control::new(exp.faults.clone(), fault_tasks, actor_of);
+    let schedule = control.schedule();
+    let id = sim.add_actor("faults", Component::Control(control));
+    assert_eq!(id, control_actor, "actor ids were planned in this order");
+    for (at, m) in schedule {
+        sim.schedule(at, id, m);
+    }
+
     sim.schedule(SimTime::ZERO, rootcoord, Msg::TimeTickDue);
+    let f = &exp.failover;
+    for (every, m) in [
+        (f.checker_interval, Msg::CheckerTick),
+        (f.leader_observer_interval, Msg::LeaderObserverTick),
+        (f.balance_interval, Msg::BalanceTick),
+        (f.health_check_interval, Msg::HealthTick),
+    ] {
+        sim.schedule(SimTime::ZERO + every, querycoord, m);
+    }
     sim
 }
 

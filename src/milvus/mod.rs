@@ -3,6 +3,7 @@
 //! coordinator (shard leaders) and query nodes (delegators and workers).
 
 pub mod cluster;
+pub mod control;
 pub mod hardware;
 pub mod layout;
 pub mod msg;

@@ -35,10 +35,19 @@ pub enum Msg {
         req: Req,
         ts: Ts,
     },
-    ShardLeadersFetched,
+    /// The TSO call failed (rootcoord unreachable).
+    TsoFailed {
+        req: Req,
+    },
+    /// GetShardLeaders answered (`ok`) or failed (querycoord unreachable).
+    ShardLeadersFetched {
+        ok: bool,
+    },
+    /// A shard's result, or why it failed.
     ShardSearched {
         req: Req,
         shard: u8,
+        error: Option<&'static str>,
     },
     ProxyReduced {
         req: Req,
@@ -57,10 +66,13 @@ pub enum Msg {
         proxy: ActorId,
     },
 
+    /// `gen` fields name the incarnation of the process a message is meant for, so
+    /// that a restarted process ignores what was addressed to the one that died.
     DelegatorSearchArrived {
         req: Req,
         shard: u8,
         replica: u8,
+        gen: u8,
     },
     TimeTickArrived {
         ts: Ts,
@@ -70,20 +82,105 @@ pub enum Msg {
         shard: u8,
         replica: u8,
         delegator: ActorId,
+        dgen: u8,
+        gen: u8,
     },
     WorkerSearched {
         req: Req,
         shard: u8,
         replica: u8,
         delegator: ActorId,
+        dgen: u8,
+        gen: u8,
     },
     WorkerReplied {
         req: Req,
         shard: u8,
-        failed: bool,
+        error: Option<&'static str>,
+        gen: u8,
     },
     DelegatorReduced {
         req: Req,
         shard: u8,
+        gen: u8,
+    },
+
+    /// Faults: the control actor applies fault `fault` or repairs it.
+    FaultStarts {
+        fault: u16,
+    },
+    FaultEnds {
+        fault: u16,
+    },
+    /// To a task's actor: its process dies now / starts now.
+    Crash,
+    Start,
+    /// A stopped task's process starts again (Swarm restart or host return).
+    TaskStarts {
+        task: u32,
+    },
+    /// The etcd lease of a dead incarnation runs out (reference §2.1 item 1).
+    SessionExpires {
+        task: u32,
+        gen: u8,
+    },
+
+    /// Query coordinator: failover and balance (reference §2.2, §1.7).
+    NodeUnreachable {
+        node: u16,
+        gen: u8,
+    },
+    NodeOfflineMark {
+        node: u16,
+        gen: u8,
+    },
+    NodeSessionGone {
+        node: u16,
+        gen: u8,
+    },
+    NodeRegistered {
+        node: u16,
+        gen: u8,
+    },
+    CheckerTick,
+    LeaderObserverTick,
+    BalanceTick,
+    HealthTick,
+    CoordinatorRecovered,
+    SegmentLoaded {
+        node: u16,
+        replica: u8,
+        segment: u32,
+        gen: u8,
+        ok: bool,
+    },
+    ChannelRecovered {
+        replica: u8,
+        shard: u8,
+        node: u16,
+        gen: u8,
+    },
+
+    /// Query node: load one segment from object storage.
+    LoadSegment {
+        replica: u8,
+        segment: u32,
+        gen: u8,
+    },
+    SegmentDownloaded {
+        replica: u8,
+        segment: u32,
+        gen: u8,
+    },
+    SegmentDeserialized {
+        replica: u8,
+        segment: u32,
+        gen: u8,
+    },
+    /// Query node: drop a segment it no longer serves (after a balance move).
+    ReleaseSegment {
+        segment: u32,
+        replica: u8,
+        gen: u8,
     },
 }

@@ -1,4 +1,7 @@
-//! Proxy: the search path's entry (reference §3.1 steps 1-3 and 6).
+//! Proxy: the search path's entry (reference §3.1 steps 1-3 and 6) and its part in
+//! failover: replica retries and the look-aside balancer (reference §2.1, §2.2).
+
+use std::collections::BTreeSet;
 
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::hw::cost::REDUCE_NS_PER_RESULT;
@@ -9,7 +12,16 @@ use super::overheads::{
     search_request_bytes, search_result_bytes, CONTROL_RPC_BYTES, PROXY_PRE_EXECUTE_NS,
     PROXY_REDUCE_BASE_NS,
 };
-use super::world::{run_cpu, send_net, Endpoint, World};
+use super::world::{run_cpu, send_net, send_net_from, Endpoint, World};
+
+pub const ERR_QUEUE_FULL: &str = "proxy task queue is full";
+/// reference §2.11: GetShardLeaders found a channel with no serviceable replica.
+pub const ERR_CHANNEL_UNAVAILABLE: &str = "channel not available in any replica";
+/// reference §2.5: every proxy task needs a timestamp from rootcoord.
+pub const ERR_TSO: &str = "allocate timestamp failed: rootcoord unavailable";
+/// reference §2.5: the shard-leader refresh fails while querycoord is down.
+pub const ERR_QUERYCOORD: &str = "get shard leaders failed: querycoord unavailable";
+pub const ERR_PROXY_CRASHED: &str = "proxy crashed: connection reset";
 
 pub struct Proxy {
     pub task: usize,
@@ -23,13 +35,17 @@ pub struct Proxy {
     /// reference §1.4 proxy.shardLeaderCacheInterval.
     cache_interval: SimDuration,
     leaders_valid_until: SimTime,
+    /// The shard-leader cache: per (replica, shard), the leading query node as
+    /// querycoord last reported it, or none when it reported the shard unavailable.
+    leaders: Vec<Option<usize>>,
     refreshing: bool,
     waiting_for_leaders: Vec<Req>,
-    inflight: u32,
+    inflight: BTreeSet<Req>,
     /// Queries outstanding at each (replica, shard) leader: the look-aside balancer's
     /// signal when it has no cost metrics yet (reference §1.4 replicaSelectionPolicy).
     executing_nq: Vec<u32>,
     replicas: usize,
+    shards: usize,
 }
 
 impl Proxy {
@@ -54,27 +70,37 @@ impl Proxy {
             max_tasks,
             cache_interval,
             leaders_valid_until: SimTime::ZERO,
+            leaders: vec![None; replicas * shards],
             refreshing: false,
             waiting_for_leaders: Vec::new(),
-            inflight: 0,
+            inflight: BTreeSet::new(),
             executing_nq: vec![0; replicas * shards],
             replicas,
+            shards,
         }
     }
 
     fn note_queue(&self, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
         let u = ctx.world.tasks[self.task].usage;
-        ctx.world.usage[u].note_queue(now, self.inflight as usize);
+        ctx.world.usage[u].note_queue(now, self.inflight.len());
+    }
+
+    /// Whether a message about `req` belongs to this incarnation.
+    fn mine(&self, req: Req, ctx: &Ctx<'_, Msg, World>) -> bool {
+        let s = &ctx.world.searches[req as usize];
+        !s.leaked && s.proxy_gen == ctx.world.tasks[self.task].gen
     }
 
     pub fn on_search_arrived(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
-        if self.inflight >= self.max_tasks {
-            ctx.world.searches[req as usize].error = Some("proxy task queue is full");
+        let gen = ctx.world.tasks[self.task].gen;
+        ctx.world.searches[req as usize].proxy_gen = gen;
+        if self.inflight.len() as u32 >= self.max_tasks {
+            ctx.world.searches[req as usize].error = Some(ERR_QUEUE_FULL);
             self.reply(req, ctx);
             return;
         }
-        self.inflight += 1;
+        self.inflight.insert(req);
         self.note_queue(ctx);
         let me = ctx.me();
         run_cpu(
@@ -89,6 +115,9 @@ impl Proxy {
 
     /// reference §1.1: every proxy task gets a timestamp from rootcoord.
     pub fn on_pre_executed(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
+        if !self.mine(req, ctx) {
+            return;
+        }
         let rc = self.rootcoord;
         let rc_task = ctx.world.task_of(rc);
         let me = ctx.me();
@@ -102,7 +131,18 @@ impl Proxy {
         );
     }
 
+    pub fn on_tso_failed(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
+        if !self.mine(req, ctx) {
+            return;
+        }
+        ctx.world.searches[req as usize].error = Some(ERR_TSO);
+        self.finish(req, ctx);
+    }
+
     pub fn on_tso_allocated(&mut self, req: Req, ts: Ts, ctx: &mut Ctx<'_, Msg, World>) {
+        if !self.mine(req, ctx) {
+            return;
+        }
         let p = &ctx.world.params;
         // reference §1.12: guarantee timestamp by consistency level.
         let guarantee = match p.consistency {
@@ -120,95 +160,217 @@ impl Proxy {
         }
         // reference §1.4: a stale shard-leader cache is refreshed from querycoord.
         self.waiting_for_leaders.push(req);
-        if !self.refreshing {
-            self.refreshing = true;
-            let qc = self.querycoord;
-            let qc_task = ctx.world.task_of(qc);
-            let me = ctx.me();
-            send_net(
-                ctx,
-                Endpoint::Task(self.task),
-                Endpoint::Task(qc_task),
-                CONTROL_RPC_BYTES,
-                qc,
-                Msg::ShardLeadersRequested { proxy: me },
-            );
-        }
+        self.refresh_leaders(ctx);
     }
 
-    pub fn on_shard_leaders_fetched(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+    fn refresh_leaders(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        if self.refreshing {
+            return;
+        }
+        self.refreshing = true;
+        let qc = self.querycoord;
+        let qc_task = ctx.world.task_of(qc);
+        let me = ctx.me();
+        send_net(
+            ctx,
+            Endpoint::Task(self.task),
+            Endpoint::Task(qc_task),
+            CONTROL_RPC_BYTES,
+            qc,
+            Msg::ShardLeadersRequested { proxy: me },
+        );
+    }
+
+    /// reference §2.1 item 2: querycoord reports a shard unavailable when its leader
+    /// or any of its segments sits on an offline node; a channel with no available
+    /// replica fails the whole call.
+    pub fn on_shard_leaders_fetched(&mut self, ok: bool, ctx: &mut Ctx<'_, Msg, World>) {
         self.refreshing = false;
-        self.leaders_valid_until = ctx.now() + self.cache_interval;
-        for req in std::mem::take(&mut self.waiting_for_leaders) {
-            self.dispatch(req, ctx);
+        let waiting = std::mem::take(&mut self.waiting_for_leaders);
+        let error = if !ok {
+            Some(ERR_QUERYCOORD)
+        } else {
+            let view = &ctx.world.shard_view;
+            for (i, l) in self.leaders.iter_mut().enumerate() {
+                *l = view[i];
+            }
+            let lost = (0..self.shards)
+                .any(|s| (0..self.replicas).all(|r| self.leaders[r * self.shards + s].is_none()));
+            if lost {
+                Some(ERR_CHANNEL_UNAVAILABLE)
+            } else {
+                self.leaders_valid_until = ctx.now() + self.cache_interval;
+                None
+            }
+        };
+        for req in waiting {
+            if !self.mine(req, ctx) {
+                continue;
+            }
+            match error {
+                Some(e) => {
+                    ctx.world.searches[req as usize].error = Some(e);
+                    self.finish(req, ctx);
+                }
+                None => self.dispatch(req, ctx),
+            }
         }
     }
 
     /// reference §3.1 step 3: one request per shard to a leader of some replica.
     fn dispatch(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
-        let shards = ctx.world.params.shards as usize;
-        let nq = ctx.world.params.nq;
-        let bytes = search_request_bytes(nq, ctx.world.params.dim);
+        let shards = self.shards;
         ctx.world.searches[req as usize].shards_pending = shards as u16;
         for shard in 0..shards {
-            let replica = (0..self.replicas)
-                .min_by_key(|&r| (self.executing_nq[r * shards + shard], r))
-                .expect("at least one replica");
-            self.executing_nq[replica * shards + shard] += nq;
-            ctx.world.searches[req as usize].replica_of_shard[shard] = replica as u8;
-            let leader = ctx.world.layout.replicas[replica].leaders[shard];
-            let qn_actor = ctx.world.query_node_actors[leader];
-            let qn_task = ctx.world.query_node_tasks[leader];
-            send_net(
-                ctx,
-                Endpoint::Task(self.task),
-                Endpoint::Task(qn_task),
-                bytes,
-                qn_actor,
-                Msg::DelegatorSearchArrived {
-                    req,
-                    shard: shard as u8,
-                    replica: replica as u8,
-                },
-            );
+            self.send_shard(req, shard, None, ctx);
         }
     }
 
-    pub fn on_shard_searched(&mut self, req: Req, shard: u8, ctx: &mut Ctx<'_, Msg, World>) {
-        let shards = ctx.world.params.shards as usize;
+    /// Sends one shard's search to the best replica not yet tried, or fails the shard
+    /// with `last_error` (or "channel not available") when none is left.
+    fn send_shard(
+        &mut self,
+        req: Req,
+        shard: usize,
+        last_error: Option<&'static str>,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        let now = ctx.now();
+        let shards = self.shards;
+        let tried = ctx.world.searches[req as usize].tried[shard];
+        let unreachable_after = ctx.world.failover.lookaside_unreachable_after;
+        let candidate = (0..self.replicas)
+            .filter(|&r| tried & (1 << r) == 0)
+            .filter_map(|r| self.leaders[r * shards + shard].map(|n| (r, n)))
+            .filter(|&(_, n)| {
+                // reference §2.1 item 3: an unreachable node is excluded once the
+                // look-aside balancer's probes have failed.
+                let t = &ctx.world.tasks[ctx.world.query_node_tasks[n]];
+                t.up || t.down_at.is_none_or(|d| now < d + unreachable_after)
+            })
+            .min_by_key(|&(r, _)| (self.executing_nq[r * shards + shard], r));
+        let Some((replica, leader)) = candidate else {
+            let s = &mut ctx.world.searches[req as usize];
+            s.error
+                .get_or_insert(last_error.unwrap_or(ERR_CHANNEL_UNAVAILABLE));
+            self.shard_done(req, ctx);
+            return;
+        };
         let nq = ctx.world.params.nq;
+        self.executing_nq[replica * shards + shard] += nq;
         let s = &mut ctx.world.searches[req as usize];
-        let replica = s.replica_of_shard[shard as usize] as usize;
+        s.replica_of_shard[shard] = replica as u8;
+        s.tried[shard] |= 1 << replica;
+        let bytes = search_request_bytes(nq, ctx.world.params.dim);
+        let qn_actor = ctx.world.query_node_actors[leader];
+        let qn_task = ctx.world.query_node_tasks[leader];
+        let gen = ctx.world.tasks[qn_task].gen;
+        send_net(
+            ctx,
+            Endpoint::Task(self.task),
+            Endpoint::Task(qn_task),
+            bytes,
+            qn_actor,
+            Msg::DelegatorSearchArrived {
+                req,
+                shard: shard as u8,
+                replica: replica as u8,
+                gen,
+            },
+        );
+    }
+
+    pub fn on_shard_searched(
+        &mut self,
+        req: Req,
+        shard: u8,
+        error: Option<&'static str>,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        if !self.mine(req, ctx) {
+            return;
+        }
+        let shards = self.shards;
+        let nq = ctx.world.params.nq;
+        let replica = ctx.world.searches[req as usize].replica_of_shard[shard as usize] as usize;
         self.executing_nq[replica * shards + shard as usize] -= nq;
+        if let Some(e) = error {
+            // reference §2.2: the proxy drops the stale leader cache and retries the
+            // shard on another replica's leader.
+            self.leaders_valid_until = SimTime::ZERO;
+            self.send_shard(req, shard as usize, Some(e), ctx);
+            return;
+        }
+        self.shard_done(req, ctx);
+    }
+
+    fn shard_done(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
+        let s = &mut ctx.world.searches[req as usize];
         s.shards_pending -= 1;
         if s.shards_pending > 0 {
             return;
         }
+        if s.error.is_some() {
+            self.finish(req, ctx);
+            return;
+        }
         // reference §3.1 step 6: merge cost grows with nq x topk x shards.
         let p = &ctx.world.params;
-        let demand =
-            PROXY_REDUCE_BASE_NS + (p.nq * p.topk) as f64 * shards as f64 * REDUCE_NS_PER_RESULT;
+        let demand = PROXY_REDUCE_BASE_NS
+            + (p.nq * p.topk) as f64 * self.shards as f64 * REDUCE_NS_PER_RESULT;
         let me = ctx.me();
         run_cpu(ctx, self.task, demand, 1, me, Msg::ProxyReduced { req });
     }
 
     pub fn on_reduced(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
-        self.inflight -= 1;
+        if !self.mine(req, ctx) {
+            return;
+        }
+        self.finish(req, ctx);
+    }
+
+    fn finish(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
+        self.inflight.remove(&req);
         self.note_queue(ctx);
         self.reply(req, ctx);
     }
 
     fn reply(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        self.reply_at(req, now, ctx);
+    }
+
+    fn reply_at(&mut self, req: Req, at: SimTime, ctx: &mut Ctx<'_, Msg, World>) {
         let p = &ctx.world.params;
         let bytes = search_result_bytes(p.nq, p.topk);
         let client = self.client_actor;
-        send_net(
+        send_net_from(
             ctx,
+            at,
             Endpoint::Task(self.task),
             Endpoint::Clients,
             bytes,
             client,
             Msg::SearchReplied { req },
         );
+    }
+
+    /// The process dies: clients see their open calls reset; parts of those searches
+    /// still in flight elsewhere are ignored when they come back (the slots leak).
+    pub fn on_crash(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let fail_at = ctx.now() + ctx.world.rpc_error_after();
+        for req in std::mem::take(&mut self.inflight) {
+            let s = &mut ctx.world.searches[req as usize];
+            s.error = Some(ERR_PROXY_CRASHED);
+            s.leaked = true;
+            self.reply_at(req, fail_at, ctx);
+        }
+        self.waiting_for_leaders.clear();
+        self.refreshing = false;
+        self.leaders_valid_until = SimTime::ZERO;
+        self.executing_nq.iter_mut().for_each(|n| *n = 0);
+        let now = ctx.now();
+        let u = ctx.world.tasks[self.task].usage;
+        ctx.world.usage[u].note_queue(now, 0);
     }
 }

@@ -1,18 +1,106 @@
-//! Query coordinator: in this release it answers the proxies' shard-leader lookups
-//! from the distribution it holds (the layout planned at load).
+//! Query coordinator: answers the proxies' shard-leader lookups and runs failover and
+//! balance for the loaded collection (reference §1.7, §2.1 item 2, §2.2).
+//!
+//! Detection is the distribution pull: a node without a good pull for
+//! `heartbeat_offline_after` counts as offline for GetShardLeaders, but nothing moves
+//! until its session lease runs out (handleNodeDown). Then the segment and channel
+//! checkers (every `checker_interval`) assign what the node held to the nodes left in
+//! its replica, the nodes load it from MinIO, and the leader observer (every
+//! `leader_observer_interval`) puts it into the delegators' view. A node that comes
+//! back joins a replica once every node looks healthy, and the balance checker (every
+//! `balance_interval`, only while no segment task runs) moves segments back to it.
 
-use crate::engine::{ActorId, Ctx};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 
 use super::msg::Msg;
 use super::overheads::{CONTROL_RPC_BYTES, SHARD_LEADERS_NS};
 use super::world::{run_cpu, send_net, Endpoint, World};
 
+/// reference §1.7 task.retryinterval: a failed load task is retried after 10 s.
+const LOAD_RETRY: SimDuration = SimDuration::from_secs(10);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LoadTask {
+    node: usize,
+    gen: u8,
+    /// A balance move: the node that serves the segment until the copy is in view.
+    from: Option<usize>,
+}
+
 pub struct QueryCoord {
     pub task: usize,
+    /// reference §1.7 overloadedMemoryThresholdPercentage (the loaders' guard).
+    pub guard: f64,
+    /// Per replica, the query nodes in it.
+    members: Vec<Vec<usize>>,
+    /// Nodes marked offline by the heartbeat (no good distribution pull).
+    offline: Vec<bool>,
+    /// Nodes whose pulls fail since (node incarnation, time).
+    unreachable: BTreeMap<usize, u8>,
+    /// Load tasks in flight, by (replica, segment).
+    loads: BTreeMap<(usize, usize), LoadTask>,
+    /// Loaded copies waiting for the leader observer.
+    ready: Vec<((usize, usize), LoadTask)>,
+    /// Channel tasks in flight, by (replica, shard): the new leader.
+    channels: BTreeMap<(usize, usize), (usize, u8)>,
+    channels_ready: Vec<((usize, usize), usize)>,
+    /// Failed loads wait until this time before the checker retries them.
+    retry_at: BTreeMap<(usize, usize), SimTime>,
+    /// Nodes registered again and waiting for handleNodeUp.
+    pending_up: BTreeSet<usize>,
+    /// Whether the last checker round found nowhere to load (reported once).
+    stuck_reported: bool,
+    /// False from a crash until the restarted coordinator has recovered.
+    serving: bool,
+    /// Proxies whose GetShardLeaders call is being answered.
+    lookups: Vec<ActorId>,
 }
 
 impl QueryCoord {
+    pub fn new(task: usize, guard: f64, members: Vec<Vec<usize>>, nodes: usize) -> Self {
+        QueryCoord {
+            task,
+            guard,
+            members,
+            offline: vec![false; nodes],
+            unreachable: BTreeMap::new(),
+            loads: BTreeMap::new(),
+            ready: Vec::new(),
+            channels: BTreeMap::new(),
+            channels_ready: Vec::new(),
+            retry_at: BTreeMap::new(),
+            pending_up: BTreeSet::new(),
+            stuck_reported: false,
+            serving: true,
+            lookups: Vec::new(),
+        }
+    }
+
+    /// Arms the periodic checkers; called at time zero and after a restart.
+    pub fn arm(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let f = &ctx.world.failover;
+        let (c, l, b, h) = (
+            f.checker_interval,
+            f.leader_observer_interval,
+            f.balance_interval,
+            f.health_check_interval,
+        );
+        ctx.set_timer(c, Msg::CheckerTick);
+        ctx.set_timer(l, Msg::LeaderObserverTick);
+        ctx.set_timer(b, Msg::BalanceTick);
+        ctx.set_timer(h, Msg::HealthTick);
+    }
+
+    fn rearm(&self, delay: SimDuration, msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
+        if ctx.now() < ctx.world.end {
+            ctx.set_timer(delay, msg);
+        }
+    }
+
     pub fn on_shard_leaders_requested(&mut self, proxy: ActorId, ctx: &mut Ctx<'_, Msg, World>) {
+        self.lookups.push(proxy);
         let me = ctx.me();
         run_cpu(
             ctx,
@@ -25,14 +113,645 @@ impl QueryCoord {
     }
 
     pub fn on_shard_leaders_answered(&mut self, proxy: ActorId, ctx: &mut Ctx<'_, Msg, World>) {
+        if let Some(i) = self.lookups.iter().position(|&p| p == proxy) {
+            self.lookups.swap_remove(i);
+        }
         let proxy_task = ctx.world.task_of(proxy);
+        let ok = self.serving;
         send_net(
             ctx,
             Endpoint::Task(self.task),
             Endpoint::Task(proxy_task),
             CONTROL_RPC_BYTES,
             proxy,
-            Msg::ShardLeadersFetched,
+            Msg::ShardLeadersFetched { ok },
         );
     }
+
+    /// reference §2.1 item 2: every shard whose leader, or any of whose segments, sits
+    /// on an offline node is reported unavailable, as is a shard lacking segments.
+    fn publish_view(&self, ctx: &mut Ctx<'_, Msg, World>) {
+        let w = &mut *ctx.world;
+        let shards = w.params.shards as usize;
+        for r in 0..w.dist.leader.len() {
+            for s in 0..shards {
+                let mut view = w.dist.leader[r][s].filter(|&n| !self.offline[n]);
+                if w.dist.lacking[r][s] > 0 {
+                    view = None;
+                }
+                if view.is_some() {
+                    let on_offline = w.layout.segments.iter().enumerate().any(|(i, seg)| {
+                        seg.shard as usize == s
+                            && w.dist.holder[r][i].is_some_and(|n| self.offline[n])
+                    });
+                    if on_offline {
+                        view = None;
+                    }
+                }
+                w.shard_view[r * shards + s] = view;
+            }
+        }
+    }
+
+    /// The node's distribution pulls start failing (it died).
+    pub fn on_node_unreachable(&mut self, node: usize, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        self.unreachable.insert(node, gen);
+        let after = ctx.world.failover.heartbeat_offline_after;
+        ctx.set_timer(
+            after,
+            Msg::NodeOfflineMark {
+                node: node as u16,
+                gen,
+            },
+        );
+    }
+
+    /// reference §1.7 heartbeatAvailableInterval: offline for GetShardLeaders.
+    pub fn on_node_offline_mark(&mut self, node: usize, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        if self.unreachable.get(&node) != Some(&gen) || self.offline[node] {
+            return;
+        }
+        self.offline[node] = true;
+        let now = ctx.now();
+        ctx.world.note_detected(now);
+        let task = ctx.world.query_node_tasks[node];
+        let name = ctx.world.tasks[task].name.clone();
+        ctx.world.task_event(
+            now,
+            "node_offline",
+            task,
+            format!("querycoord: no distribution pull from {name} for the heartbeat interval; its shards are reported unavailable"),
+        );
+        self.publish_view(ctx);
+    }
+
+    /// reference §2.2 handleNodeDown: the node leaves its replica; its segments and
+    /// channels are cleared from the distribution and its tasks cancelled.
+    pub fn on_node_session_gone(&mut self, node: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        if !self.serving {
+            return;
+        }
+        self.handle_node_down(node, ctx);
+    }
+
+    fn handle_node_down(&mut self, node: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        ctx.world.note_detected(now);
+        for m in &mut self.members {
+            m.retain(|&n| n != node);
+        }
+        self.offline[node] = false;
+        self.unreachable.remove(&node);
+        self.loads.retain(|_, t| t.node != node);
+        self.ready.retain(|(_, t)| t.node != node);
+        self.channels.retain(|_, (n, _)| *n != node);
+        self.channels_ready.retain(|(_, n)| *n != node);
+        let mut segments = 0;
+        let mut bytes = 0;
+        let mut leaders = 0;
+        let w = &mut *ctx.world;
+        for r in 0..w.dist.holder.len() {
+            for (i, h) in w.dist.holder[r].iter_mut().enumerate() {
+                if *h == Some(node) {
+                    *h = None;
+                    segments += 1;
+                    bytes += w.layout.segments[i].memory_bytes;
+                }
+            }
+            for l in w.dist.leader[r].iter_mut() {
+                if *l == Some(node) {
+                    *l = None;
+                    leaders += 1;
+                }
+            }
+        }
+        for r in 0..ctx.world.dist.holder.len() {
+            ctx.world.refresh_routing(r);
+        }
+        let task = ctx.world.query_node_tasks[node];
+        ctx.world.task_event(
+            now,
+            "node_down_handled",
+            task,
+            format!("querycoord: session gone; {segments} segment(s) ({bytes} bytes) and {leaders} shard leader(s) to reassign"),
+        );
+        self.publish_view(ctx);
+    }
+
+    /// A query node process started; it joins once the health loop allows.
+    pub fn on_node_registered(&mut self, node: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let _ = ctx;
+        self.pending_up.insert(node);
+    }
+
+    /// reference §1.7 checkHealthInterval: node-up events are processed only while
+    /// every query node of the replicas looks healthy.
+    pub fn on_health_tick(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let every = ctx.world.failover.health_check_interval;
+        self.rearm(every, Msg::HealthTick, ctx);
+        if !self.serving || self.pending_up.is_empty() {
+            return;
+        }
+        let healthy = self.members.iter().flatten().all(|&n| {
+            let t = &ctx.world.tasks[ctx.world.query_node_tasks[n]];
+            t.up
+        });
+        if !healthy {
+            return;
+        }
+        let now = ctx.now();
+        for node in std::mem::take(&mut self.pending_up) {
+            let up = ctx.world.tasks[ctx.world.query_node_tasks[node]].up;
+            if !up || self.members.iter().any(|m| m.contains(&node)) {
+                continue;
+            }
+            // The replica with the fewest nodes takes it (ties to the first).
+            let r = (0..self.members.len())
+                .min_by_key(|&r| (self.members[r].len(), r))
+                .expect("a replica");
+            self.members[r].push(node);
+            self.members[r].sort_unstable();
+            self.offline[node] = false;
+            let task = ctx.world.query_node_tasks[node];
+            ctx.world.task_event(
+                now,
+                "node_joined",
+                task,
+                format!("querycoord: handleNodeUp added the node to replica {r}"),
+            );
+        }
+    }
+
+    fn node_ready(&self, node: usize, ctx: &Ctx<'_, Msg, World>) -> bool {
+        let t = &ctx.world.tasks[ctx.world.query_node_tasks[node]];
+        t.up && !self.offline[node]
+    }
+
+    /// Rows each member of `replica` holds or is loading, for the score balancer.
+    fn rows_by_node(&self, replica: usize, ctx: &Ctx<'_, Msg, World>) -> BTreeMap<usize, u64> {
+        let w = &*ctx.world;
+        let mut rows: BTreeMap<usize, u64> =
+            self.members[replica].iter().map(|&n| (n, 0)).collect();
+        for (i, seg) in w.layout.segments.iter().enumerate() {
+            if let Some(n) = w.dist.holder[replica][i] {
+                if let Some(r) = rows.get_mut(&n) {
+                    *r += seg.rows;
+                }
+            }
+        }
+        for (&(r, i), t) in self
+            .loads
+            .iter()
+            .chain(self.ready.iter().map(|(k, t)| (k, t)))
+        {
+            if r == replica {
+                if let Some(x) = rows.get_mut(&t.node) {
+                    *x += w.layout.segments[i].rows;
+                }
+            }
+        }
+        rows
+    }
+
+    /// reference §2.2: the segment and channel checkers create tasks for what the
+    /// distribution lacks.
+    pub fn on_checker_tick(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let every = ctx.world.failover.checker_interval;
+        self.rearm(every, Msg::CheckerTick, ctx);
+        if !self.serving {
+            return;
+        }
+        let now = ctx.now();
+        let shards = ctx.world.params.shards as usize;
+        let replicas = self.members.len();
+        let mut stuck = false;
+        for r in 0..replicas {
+            let ready: Vec<usize> = self.members[r]
+                .iter()
+                .copied()
+                .filter(|&n| self.node_ready(n, ctx))
+                .collect();
+            // Channels: a lost shard leader is re-created on the node with the fewest
+            // channels (reference §2.2 "+1 s").
+            for s in 0..shards {
+                if ctx.world.dist.leader[r][s].is_some() || self.channels.contains_key(&(r, s)) {
+                    continue;
+                }
+                let Some(&node) = ready.iter().min_by_key(|&&n| {
+                    let led = ctx.world.dist.leader[r]
+                        .iter()
+                        .filter(|l| **l == Some(n))
+                        .count()
+                        + self.channels.values().filter(|(x, _)| *x == n).count();
+                    (led, n)
+                }) else {
+                    stuck = true;
+                    continue;
+                };
+                self.start_channel(r, s, node, ctx);
+                let task = ctx.world.query_node_tasks[node];
+                ctx.world.task_event(
+                    now,
+                    "channel_reassigned",
+                    task,
+                    format!("querycoord: replica {r} shard {s} gets a new delegator here; it replays the channel from its checkpoint"),
+                );
+            }
+            // Segments, largest first, to the node with the lowest score (reference
+            // §1.7 score-based balancer).
+            let mut lacking: Vec<usize> = (0..ctx.world.layout.segments.len())
+                .filter(|&i| {
+                    ctx.world.dist.holder[r][i].is_none()
+                        && !self.loads.contains_key(&(r, i))
+                        && !self.ready.iter().any(|(k, _)| *k == (r, i))
+                        && self.retry_at.get(&(r, i)).is_none_or(|&t| t <= now)
+                })
+                .collect();
+            if lacking.is_empty() {
+                continue;
+            }
+            if ready.is_empty() {
+                stuck = true;
+                continue;
+            }
+            lacking.sort_by_key(|&i| {
+                let s = &ctx.world.layout.segments[i];
+                (std::cmp::Reverse(s.rows), s.id)
+            });
+            let mut rows = self.rows_by_node(r, ctx);
+            rows.retain(|n, _| ready.contains(n));
+            let weight = 1.0 + ctx.world.layout_global_factor;
+            let mut score: BTreeMap<usize, f64> =
+                rows.iter().map(|(&n, &x)| (n, x as f64 * weight)).collect();
+            for i in lacking {
+                let (&node, _) = score
+                    .iter()
+                    .min_by(|a, b| a.1.total_cmp(b.1).then(a.0.cmp(b.0)))
+                    .expect("ready nodes");
+                *score.get_mut(&node).expect("listed") +=
+                    ctx.world.layout.segments[i].rows as f64 * weight;
+                self.start_load(r, i, node, None, ctx);
+            }
+        }
+        if stuck && !self.stuck_reported {
+            ctx.world.rec.event(
+                now,
+                "load_stalled",
+                "",
+                "",
+                "querycoord: a replica has lost segments or channels and no serviceable node to put them on".into(),
+            );
+        }
+        self.stuck_reported = stuck;
+    }
+
+    /// A channel task: a new delegator for (replica, shard) on `node`, serving once it
+    /// has replayed the channel.
+    fn start_channel(&mut self, r: usize, s: usize, node: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let gen = ctx.world.tasks[ctx.world.query_node_tasks[node]].gen;
+        self.channels.insert((r, s), (node, gen));
+        let recovery = ctx.world.failover.channel_recovery;
+        ctx.set_timer(
+            recovery,
+            Msg::ChannelRecovered {
+                replica: r as u8,
+                shard: s as u8,
+                node: node as u16,
+                gen,
+            },
+        );
+    }
+
+    fn start_load(
+        &mut self,
+        replica: usize,
+        segment: usize,
+        node: usize,
+        from: Option<usize>,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        let task = ctx.world.query_node_tasks[node];
+        let gen = ctx.world.tasks[task].gen;
+        self.loads
+            .insert((replica, segment), LoadTask { node, gen, from });
+        self.retry_at.remove(&(replica, segment));
+        let actor = ctx.world.query_node_actors[node];
+        send_net(
+            ctx,
+            Endpoint::Task(self.task),
+            Endpoint::Task(task),
+            CONTROL_RPC_BYTES,
+            actor,
+            Msg::LoadSegment {
+                replica: replica as u8,
+                segment: segment as u32,
+                gen,
+            },
+        );
+    }
+
+    pub fn on_segment_loaded(
+        &mut self,
+        node: usize,
+        replica: usize,
+        segment: usize,
+        gen: u8,
+        ok: bool,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        let key = (replica, segment);
+        let Some(task) = self.loads.get(&key).copied() else {
+            return;
+        };
+        if task.node != node || task.gen != gen {
+            return;
+        }
+        self.loads.remove(&key);
+        if ok {
+            self.ready.push((key, task));
+        } else {
+            let now = ctx.now();
+            self.retry_at.insert(key, now + LOAD_RETRY);
+            let t = ctx.world.query_node_tasks[node];
+            let seg = &ctx.world.layout.segments[segment];
+            let detail = format!(
+                "segment {} replica {replica}: load failed (no object storage reachable, or OOM if load: the load guard); retried in {LOAD_RETRY}",
+                seg.id
+            );
+            ctx.world.task_event(now, "segment_load_failed", t, detail);
+        }
+    }
+
+    pub fn on_channel_recovered(
+        &mut self,
+        replica: usize,
+        shard: usize,
+        node: usize,
+        gen: u8,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        if self.channels.get(&(replica, shard)) != Some(&(node, gen)) {
+            return;
+        }
+        if !ctx.world.alive(ctx.world.query_node_tasks[node], gen) {
+            self.channels.remove(&(replica, shard));
+            return;
+        }
+        self.channels.remove(&(replica, shard));
+        self.channels_ready.push(((replica, shard), node));
+    }
+
+    /// reference §1.7 leader observer: pushes distribution changes to the delegators.
+    pub fn on_leader_observer_tick(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let every = ctx.world.failover.leader_observer_interval;
+        self.rearm(every, Msg::LeaderObserverTick, ctx);
+        if self.ready.is_empty() && self.channels_ready.is_empty() {
+            return;
+        }
+        let now = ctx.now();
+        let shards = ctx.world.params.shards as usize;
+        let before: Vec<Vec<bool>> = (0..self.members.len())
+            .map(|r| (0..shards).map(|s| serviceable(ctx.world, r, s)).collect())
+            .collect();
+        let mut touched = BTreeSet::new();
+        for ((r, s), node) in std::mem::take(&mut self.channels_ready) {
+            if !self.node_ready(node, ctx) {
+                continue;
+            }
+            ctx.world.dist.leader[r][s] = Some(node);
+            touched.insert(r);
+            let task = ctx.world.query_node_tasks[node];
+            ctx.world.task_event(
+                now,
+                "shard_leader_assigned",
+                task,
+                format!(
+                    "replica {r} shard {s} led by {}",
+                    ctx.world.tasks[task].name
+                ),
+            );
+        }
+        for ((r, i), t) in std::mem::take(&mut self.ready) {
+            if !ctx.world.alive(ctx.world.query_node_tasks[t.node], t.gen) {
+                continue;
+            }
+            let old = ctx.world.dist.holder[r][i];
+            ctx.world.dist.holder[r][i] = Some(t.node);
+            touched.insert(r);
+            let seg = ctx.world.layout.segments[i].clone();
+            ctx.world.note_reloaded(seg.memory_bytes, t.from.is_some());
+            let task = ctx.world.query_node_tasks[t.node];
+            let kind = if t.from.is_some() {
+                "segment_moved"
+            } else {
+                "segment_loaded"
+            };
+            ctx.world.task_event(
+                now,
+                kind,
+                task,
+                format!(
+                    "segment {} shard {} rows {} bytes {} replica {r}",
+                    seg.id, seg.shard, seg.rows, seg.memory_bytes
+                ),
+            );
+            // A moved segment is released on the node that served it.
+            if let Some(from) = old.filter(|&f| f != t.node) {
+                let ftask = ctx.world.query_node_tasks[from];
+                let gen = ctx.world.tasks[ftask].gen;
+                let actor = ctx.world.query_node_actors[from];
+                ctx.send(
+                    actor,
+                    Msg::ReleaseSegment {
+                        segment: i as u32,
+                        replica: r as u8,
+                        gen,
+                    },
+                    SimDuration::ZERO,
+                );
+            }
+        }
+        for &r in &touched {
+            ctx.world.refresh_routing(r);
+        }
+        for &r in &touched {
+            for (s, &was) in before[r].iter().enumerate() {
+                if !was && serviceable(ctx.world, r, s) {
+                    let leader = ctx.world.dist.leader[r][s].expect("serviceable");
+                    let task = ctx.world.query_node_tasks[leader];
+                    ctx.world.task_event(
+                        now,
+                        "shard_serviceable",
+                        task,
+                        format!("replica {r} shard {s}: every segment is in the leader view again"),
+                    );
+                }
+            }
+        }
+        self.publish_view(ctx);
+    }
+
+    /// reference §1.7: the balance checker moves the smallest segment from the fullest
+    /// node to the emptiest while (from - to) >= 0.05 x to; a move that overshoots is
+    /// kept only if 1.3 x the new imbalance < the old. Only while no segment task runs.
+    pub fn on_balance_tick(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let every = ctx.world.failover.balance_interval;
+        self.rearm(every, Msg::BalanceTick, ctx);
+        if !self.serving || !self.loads.is_empty() || !self.ready.is_empty() {
+            return;
+        }
+        let now = ctx.now();
+        for r in 0..self.members.len() {
+            let ready: Vec<usize> = self.members[r]
+                .iter()
+                .copied()
+                .filter(|&n| self.node_ready(n, ctx))
+                .collect();
+            if ready.len() < 2 {
+                continue;
+            }
+            // Channels too: a node leading two more shards than another hands one over
+            // (reference §1.7 balancer; a new delegator replays the channel, the old one
+            // serves until the leader observer switches).
+            if self.channels.is_empty() {
+                let shards = ctx.world.params.shards as usize;
+                let led = |n: usize| {
+                    ctx.world.dist.leader[r]
+                        .iter()
+                        .filter(|l| **l == Some(n))
+                        .count()
+                };
+                let most = ready
+                    .iter()
+                    .copied()
+                    .max_by_key(|&n| (led(n), usize::MAX - n));
+                let least = ready.iter().copied().min_by_key(|&n| (led(n), n));
+                if let (Some(from), Some(to)) = (most, least) {
+                    if led(from) >= led(to) + 2 {
+                        let s = (0..shards)
+                            .find(|&s| ctx.world.dist.leader[r][s] == Some(from))
+                            .expect("leads a shard");
+                        self.start_channel(r, s, to, ctx);
+                        let task = ctx.world.query_node_tasks[to];
+                        ctx.world.task_event(
+                            now,
+                            "channel_reassigned",
+                            task,
+                            format!("querycoord: balance moves replica {r} shard {s} here"),
+                        );
+                    }
+                }
+            }
+            let mut rows = self.rows_by_node(r, ctx);
+            rows.retain(|n, _| ready.contains(n));
+            // Segments per node, smallest first.
+            let mut held: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+            for (i, h) in ctx.world.dist.holder[r].iter().enumerate() {
+                if let Some(n) = h.filter(|n| rows.contains_key(n)) {
+                    held.entry(n).or_default().push(i);
+                }
+            }
+            for v in held.values_mut() {
+                v.sort_by_key(|&i| {
+                    let s = &ctx.world.layout.segments[i];
+                    (std::cmp::Reverse(s.rows), std::cmp::Reverse(s.id))
+                });
+            }
+            let mut moves = Vec::new();
+            loop {
+                let (&from, &hi) = rows
+                    .iter()
+                    .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+                    .expect("nodes");
+                let (&to, &lo) = rows
+                    .iter()
+                    .min_by(|a, b| a.1.cmp(b.1).then(a.0.cmp(b.0)))
+                    .expect("nodes");
+                let diff = hi - lo;
+                if from == to || diff == 0 || (diff as f64) < 0.05 * lo as f64 {
+                    break;
+                }
+                let Some(&seg) = held.get(&from).and_then(|v| v.last()) else {
+                    break;
+                };
+                let x = ctx.world.layout.segments[seg].rows;
+                let (new_from, new_to) = (hi - x, lo + x);
+                if new_to > new_from && 1.3 * (new_to - new_from) as f64 >= diff as f64 {
+                    break;
+                }
+                held.get_mut(&from).expect("listed").pop();
+                rows.insert(from, new_from);
+                rows.insert(to, new_to);
+                moves.push((seg, from, to));
+            }
+            if moves.is_empty() {
+                continue;
+            }
+            ctx.world.rec.event(
+                now,
+                "balance_planned",
+                "",
+                "",
+                format!("querycoord: replica {r}: {} segment move(s)", moves.len()),
+            );
+            for (seg, from, to) in moves {
+                self.start_load(r, seg, to, Some(from), ctx);
+            }
+        }
+    }
+
+    /// The process dies: what it knew is gone; the proxies' lookups fail.
+    pub fn on_crash(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let at = ctx.now() + ctx.world.rpc_error_after();
+        for proxy in std::mem::take(&mut self.lookups) {
+            ctx.send_at(proxy, Msg::ShardLeadersFetched { ok: false }, at);
+        }
+        self.serving = false;
+        self.loads.clear();
+        self.ready.clear();
+        self.channels.clear();
+        self.channels_ready.clear();
+        self.retry_at.clear();
+        self.pending_up.clear();
+        self.unreachable.clear();
+    }
+
+    /// A restarted coordinator reloads its metadata (reference §2.5), then serves.
+    pub fn on_start(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let recovery = ctx.world.failover.coordinator_recovery;
+        ctx.set_timer(recovery, Msg::CoordinatorRecovered);
+    }
+
+    /// Recovery: membership and distribution from etcd and the nodes' pulls.
+    pub fn on_recovered(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        self.serving = true;
+        let now = ctx.now();
+        let nodes = ctx.world.query_node_tasks.len();
+        for node in 0..nodes {
+            let t = &ctx.world.tasks[ctx.world.query_node_tasks[node]];
+            let (up, stale) = (t.up, t.stale_session);
+            let member = self.members.iter().any(|m| m.contains(&node));
+            if !up && member && !stale {
+                self.handle_node_down(node, ctx);
+            } else if !up && member {
+                // Its pulls fail at once; the lease expiry will hand it down.
+                self.offline[node] = true;
+            } else if up && !member {
+                self.pending_up.insert(node);
+            }
+        }
+        ctx.world.task_event(
+            now,
+            "coordinator_recovered",
+            self.task,
+            "querycoord: metadata reloaded, distribution pulled".into(),
+        );
+        self.publish_view(ctx);
+        self.arm(ctx);
+    }
+}
+
+/// Whether searches of (replica, shard) can be served: a leader and every segment.
+pub fn serviceable(w: &World, replica: usize, shard: usize) -> bool {
+    w.dist.leader[replica][shard].is_some() && w.dist.lacking[replica][shard] == 0
 }

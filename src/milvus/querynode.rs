@@ -1,22 +1,31 @@
-//! Query node: shard delegator and search worker (reference §3.1 steps 4-5).
+//! Query node: shard delegator and search worker (reference §3.1 steps 4-5), and the
+//! segment loader that failover and balancing use (reference §2.2).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use crate::engine::{ActorId, Ctx, SimDuration};
+use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::hw::cost::REDUCE_NS_PER_RESULT;
 
 use super::msg::{Msg, Req, Ts};
 use super::overheads::{
-    search_request_bytes, search_result_bytes, DELEGATOR_BASE_NS, WORKER_TASK_BASE_NS,
+    search_request_bytes, search_result_bytes, CONTROL_RPC_BYTES, DELEGATOR_BASE_NS,
+    WORKER_TASK_BASE_NS,
 };
-use super::world::{run_cpu, send_net, Endpoint, World};
+use super::world::{run_cpu, send_net, send_net_from, Endpoint, World};
 
-#[derive(Clone, Copy, Debug)]
+/// reference §2.11: what a search sees when a node of its shard is gone.
+pub const ERR_NODE_OFFLINE: &str = "fail to search on all shard leaders: node offline";
+/// reference §2.11: the leader view lacks a segment of the shard.
+pub const ERR_SEGMENT_LACKS: &str = "fail to search on all shard leaders: segment lacks";
+pub const ERR_READ_QUEUE_FULL: &str = "query node read task queue is full";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct WorkerJob {
     req: Req,
     shard: u8,
     replica: u8,
     delegator: ActorId,
+    dgen: u8,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -39,8 +48,13 @@ pub struct QueryNode {
     max_running: u32,
     /// reference §1.8: scheduleReadPolicy.maxPendingTask.
     max_pending: usize,
-    running: u32,
+    running: BTreeSet<WorkerJob>,
     queue: VecDeque<WorkerJob>,
+    /// Shard searches this delegator has accepted and not yet answered, with the
+    /// first error a worker reported.
+    leading: BTreeMap<(Req, u8), Option<&'static str>>,
+    /// Segments held, per (replica, segment id index): bytes.
+    loaded: BTreeMap<(u8, u32), u64>,
 }
 
 impl QueryNode {
@@ -52,9 +66,20 @@ impl QueryNode {
             parked: VecDeque::new(),
             max_running: max_running.max(1),
             max_pending,
-            running: 0,
+            running: BTreeSet::new(),
             queue: VecDeque::new(),
+            leading: BTreeMap::new(),
+            loaded: BTreeMap::new(),
         }
+    }
+
+    /// The segments the initial load put here.
+    pub fn preload(&mut self, replica: u8, segment: u32, bytes: u64) {
+        self.loaded.insert((replica, segment), bytes);
+    }
+
+    fn gen(&self, ctx: &Ctx<'_, Msg, World>) -> u8 {
+        ctx.world.tasks[self.task].gen
     }
 
     fn note_queue(&self, ctx: &mut Ctx<'_, Msg, World>) {
@@ -71,6 +96,13 @@ impl QueryNode {
         replica: u8,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
+        // A node that no longer leads the shard answers that it is not available
+        // (the proxy's cache was stale).
+        if ctx.world.dist.leader[replica as usize][shard as usize] != Some(self.node) {
+            self.answer_proxy(req, shard, Some(ERR_NODE_OFFLINE), ctx);
+            return;
+        }
+        self.leading.insert((req, shard), None);
         let guarantee = ctx.world.searches[req as usize].guarantee;
         if self.tsafe >= guarantee {
             self.fan_out(req, shard, replica, ctx);
@@ -102,6 +134,12 @@ impl QueryNode {
 
     /// reference §3.1 step 4b-c: one sub-request per worker holding sealed segments.
     fn fan_out(&mut self, req: Req, shard: u8, replica: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        // reference §2.2: a shard whose leader view lacks a segment cannot answer.
+        if ctx.world.dist.lacking[replica as usize][shard as usize] > 0 {
+            self.leading.remove(&(req, shard));
+            self.answer_proxy(req, shard, Some(ERR_SEGMENT_LACKS), ctx);
+            return;
+        }
         let workers: Vec<usize> = ctx
             .world
             .workers_of(replica as usize, shard as usize)
@@ -112,21 +150,24 @@ impl QueryNode {
             return;
         }
         let me = ctx.me();
+        let dgen = self.gen(ctx);
         let p = &ctx.world.params;
         let bytes = search_request_bytes(p.nq, p.dim);
         for w in workers {
+            let task = ctx.world.query_node_tasks[w];
             let msg = Msg::WorkerSearchArrived {
                 req,
                 shard,
                 replica,
                 delegator: me,
+                dgen,
+                gen: ctx.world.tasks[task].gen,
             };
             if w == self.node {
                 // The local worker is called in-process.
                 ctx.send(me, msg, SimDuration::ZERO);
             } else {
                 let actor = ctx.world.query_node_actors[w];
-                let task = ctx.world.query_node_tasks[w];
                 send_net(
                     ctx,
                     Endpoint::Task(self.task),
@@ -146,6 +187,7 @@ impl QueryNode {
         shard: u8,
         replica: u8,
         delegator: ActorId,
+        dgen: u8,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
         let job = WorkerJob {
@@ -153,24 +195,25 @@ impl QueryNode {
             shard,
             replica,
             delegator,
+            dgen,
         };
-        if self.running < self.max_running {
+        if (self.running.len() as u32) < self.max_running {
             self.start(job, ctx);
         } else if self.queue.len() < self.max_pending {
             self.queue.push_back(job);
             self.note_queue(ctx);
         } else {
-            ctx.world.searches[req as usize].error = Some("query node read task queue is full");
-            self.reply_to_delegator(job, true, ctx);
+            self.reply_to_delegator(job, Some(ERR_READ_QUEUE_FULL), SimTime::ZERO, ctx);
         }
     }
 
     fn start(&mut self, job: WorkerJob, ctx: &mut Ctx<'_, Msg, World>) {
-        self.running += 1;
+        self.running.insert(job);
         let cost = ctx
             .world
             .sub_cost(job.replica as usize, job.shard as usize, self.node);
         let me = ctx.me();
+        let gen = self.gen(ctx);
         run_cpu(
             ctx,
             self.task,
@@ -182,6 +225,8 @@ impl QueryNode {
                 shard: job.shard,
                 replica: job.replica,
                 delegator: job.delegator,
+                dgen: job.dgen,
+                gen,
             },
         );
     }
@@ -192,39 +237,48 @@ impl QueryNode {
         shard: u8,
         replica: u8,
         delegator: ActorId,
+        dgen: u8,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
-        self.running -= 1;
+        let job = WorkerJob {
+            req,
+            shard,
+            replica,
+            delegator,
+            dgen,
+        };
+        self.running.remove(&job);
         if let Some(next) = self.queue.pop_front() {
             self.start(next, ctx);
             self.note_queue(ctx);
         }
-        self.reply_to_delegator(
-            WorkerJob {
-                req,
-                shard,
-                replica,
-                delegator,
-            },
-            false,
-            ctx,
-        );
+        self.reply_to_delegator(job, None, SimTime::ZERO, ctx);
     }
 
-    fn reply_to_delegator(&mut self, job: WorkerJob, failed: bool, ctx: &mut Ctx<'_, Msg, World>) {
+    /// Answers a sub-request; `not_before` delays the reply (a failed call).
+    fn reply_to_delegator(
+        &mut self,
+        job: WorkerJob,
+        error: Option<&'static str>,
+        not_before: SimTime,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
         let msg = Msg::WorkerReplied {
             req: job.req,
             shard: job.shard,
-            failed,
+            error,
+            gen: job.dgen,
         };
         if job.delegator == ctx.me() {
-            ctx.send(job.delegator, msg, SimDuration::ZERO);
+            let at = not_before.max(ctx.now());
+            ctx.send_at(job.delegator, msg, at);
         } else {
             let p = &ctx.world.params;
             let bytes = search_result_bytes(p.nq, p.topk);
             let task = ctx.world.task_of(job.delegator);
-            send_net(
+            send_net_from(
                 ctx,
+                not_before,
                 Endpoint::Task(self.task),
                 Endpoint::Task(task),
                 bytes,
@@ -234,18 +288,21 @@ impl QueryNode {
         }
     }
 
-    /// reference §3.1 step 4d: any failed sub-task fails the shard.
+    /// reference §3.1 step 4d and §2.2: any failed sub-task fails the shard.
     pub fn on_worker_replied(
         &mut self,
         req: Req,
         shard: u8,
-        failed: bool,
+        error: Option<&'static str>,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
-        let s = &mut ctx.world.searches[req as usize];
-        if failed && s.error.is_none() {
-            s.error = Some("query node read task queue is full");
+        let Some(first) = self.leading.get_mut(&(req, shard)) else {
+            return;
+        };
+        if let Some(e) = error {
+            first.get_or_insert(e);
         }
+        let s = &mut ctx.world.searches[req as usize];
         s.workers_pending[shard as usize] -= 1;
         if s.workers_pending[shard as usize] == 0 {
             let replica = s.replica_of_shard[shard as usize] as usize;
@@ -260,29 +317,216 @@ impl QueryNode {
         let demand =
             DELEGATOR_BASE_NS + (p.nq * p.topk) as f64 * workers as f64 * REDUCE_NS_PER_RESULT;
         let me = ctx.me();
+        let gen = self.gen(ctx);
         run_cpu(
             ctx,
             self.task,
             demand,
             1,
             me,
-            Msg::DelegatorReduced { req, shard },
+            Msg::DelegatorReduced { req, shard, gen },
         );
     }
 
     pub fn on_delegator_reduced(&mut self, req: Req, shard: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        // A failed worker's error travels with the shard's answer.
+        let Some(error) = self.leading.remove(&(req, shard)) else {
+            return;
+        };
+        self.answer_proxy(req, shard, error, ctx);
+    }
+
+    fn answer_proxy(
+        &mut self,
+        req: Req,
+        shard: u8,
+        error: Option<&'static str>,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        let now = ctx.now();
+        self.answer_proxy_at(req, shard, error, now, ctx);
+    }
+
+    fn answer_proxy_at(
+        &mut self,
+        req: Req,
+        shard: u8,
+        error: Option<&'static str>,
+        at: SimTime,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
         let s = &ctx.world.searches[req as usize];
         let proxy = s.proxy;
         let p = &ctx.world.params;
         let bytes = search_result_bytes(p.nq, p.topk);
         let to = ctx.world.task_of(proxy);
-        send_net(
+        send_net_from(
             ctx,
+            at,
             Endpoint::Task(self.task),
             Endpoint::Task(to),
             bytes,
             proxy,
-            Msg::ShardSearched { req, shard },
+            Msg::ShardSearched { req, shard, error },
         );
+    }
+
+    /// The process dies. Callers see their calls fail after the RPC error delay
+    /// (reference §2.2: searches routed to the node fail at once); everything it held
+    /// in memory is gone.
+    pub fn on_crash(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let fail_at = ctx.now() + ctx.world.rpc_error_after();
+        for (req, shard) in std::mem::take(&mut self.leading).into_keys() {
+            self.answer_proxy_at(req, shard, Some(ERR_NODE_OFFLINE), fail_at, ctx);
+        }
+        self.parked.clear();
+        let jobs: Vec<WorkerJob> = std::mem::take(&mut self.running)
+            .into_iter()
+            .chain(std::mem::take(&mut self.queue))
+            .collect();
+        for job in jobs {
+            if job.delegator != ctx.me() {
+                self.reply_to_delegator(job, Some(ERR_NODE_OFFLINE), fail_at, ctx);
+            }
+        }
+        // Its memory goes with the process (the dispatcher frees it).
+        self.loaded.clear();
+        self.tsafe = 0;
+    }
+
+    /// reference §2.2: the loader downloads binlogs and index files from MinIO; every
+    /// MinIO server sends its share of the object from its disks over its NIC.
+    pub fn on_load_segment(&mut self, replica: u8, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let gen = self.gen(ctx);
+        let bytes = ctx.world.layout.segments[segment as usize].memory_bytes;
+        let servers: Vec<usize> = ctx
+            .world
+            .minio_tasks
+            .iter()
+            .copied()
+            .filter(|&t| ctx.world.hosts[ctx.world.tasks[t].host].up)
+            .collect();
+        if servers.is_empty() {
+            // No object storage to read from: the load task fails.
+            self.report_loaded(replica, segment, false, ctx);
+            return;
+        }
+        let share = bytes.div_ceil(servers.len() as u64);
+        let mut done = now;
+        for m in servers {
+            let host = ctx.world.tasks[m].host;
+            let read = ctx.world.hosts[host].disk_read.reserve(now, share);
+            let u = ctx.world.tasks[m].usage;
+            ctx.world.usage[u].disk_read.add_at(read, share as f64);
+            let src = ctx.world.hosts[host].endpoint;
+            let dst = ctx.world.hosts[ctx.world.tasks[self.task].host].endpoint;
+            ctx.world.usage[u].net_tx.add_at(read, share as f64);
+            let qu = ctx.world.tasks[self.task].usage;
+            ctx.world.usage[qu].net_rx.add_at(read, share as f64);
+            let arrived = ctx.world.net.transfer_bulk(read, src, dst, share);
+            done = done.max(arrived);
+        }
+        let me = ctx.me();
+        ctx.send_at(
+            me,
+            Msg::SegmentDownloaded {
+                replica,
+                segment,
+                gen,
+            },
+            done,
+        );
+    }
+
+    pub fn on_segment_downloaded(
+        &mut self,
+        replica: u8,
+        segment: u32,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        let bytes = ctx.world.layout.segments[segment as usize].memory_bytes;
+        let demand = bytes as f64 / ctx.world.failover.segment_load_bytes_per_s * 1e9;
+        let me = ctx.me();
+        let gen = self.gen(ctx);
+        run_cpu(
+            ctx,
+            self.task,
+            demand,
+            1,
+            me,
+            Msg::SegmentDeserialized {
+                replica,
+                segment,
+                gen,
+            },
+        );
+    }
+
+    /// reference §1.8 load memory guard: a load that would pass 90 % of the host's
+    /// memory fails ("OOM if load").
+    pub fn on_segment_deserialized(
+        &mut self,
+        replica: u8,
+        segment: u32,
+        guard: f64,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        let now = ctx.now();
+        let bytes = ctx.world.layout.segments[segment as usize].memory_bytes;
+        let t = &ctx.world.tasks[self.task];
+        let (host, u) = (t.host, t.usage);
+        let mem = &mut ctx.world.hosts[host].memory;
+        let limit = (mem.capacity_bytes() as f64 * guard) as u64;
+        let ok = mem.used_bytes() + bytes <= limit && mem.allocate(bytes).is_ok();
+        if ok {
+            self.loaded.insert((replica, segment), bytes);
+            let held = ctx.world.usage[u].memory_bytes + bytes;
+            ctx.world.usage[u].set_memory(now, held);
+        }
+        self.report_loaded(replica, segment, ok, ctx);
+    }
+
+    fn report_loaded(
+        &mut self,
+        replica: u8,
+        segment: u32,
+        ok: bool,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        let qc = ctx.world.querycoord;
+        let qc_task = ctx.world.task_of(qc);
+        let gen = self.gen(ctx);
+        let node = self.node as u16;
+        send_net(
+            ctx,
+            Endpoint::Task(self.task),
+            Endpoint::Task(qc_task),
+            CONTROL_RPC_BYTES,
+            qc,
+            Msg::SegmentLoaded {
+                node,
+                replica,
+                segment,
+                gen,
+                ok,
+            },
+        );
+    }
+
+    pub fn on_release_segment(&mut self, replica: u8, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        if let Some(bytes) = self.loaded.remove(&(replica, segment)) {
+            let now = ctx.now();
+            let t = &ctx.world.tasks[self.task];
+            let (host, u) = (t.host, t.usage);
+            ctx.world.hosts[host].memory.free(bytes);
+            let held = ctx.world.usage[u].memory_bytes.saturating_sub(bytes);
+            ctx.world.usage[u].set_memory(now, held);
+        }
+    }
+
+    /// Bytes this incarnation holds in segments.
+    pub fn loaded_bytes(&self) -> u64 {
+        self.loaded.values().sum()
     }
 }

@@ -5,6 +5,7 @@ use crate::engine::{ActorId, Ctx, SimDuration, SimTime, NS_PER_MS};
 use super::msg::{Msg, Req, Ts};
 use super::overheads::{CONTROL_RPC_BYTES, MQ_DELIVERY_NS, TSO_ALLOC_NS};
 use super::world::{send_net_from, Endpoint, World};
+use crate::scenario::topology::ServiceKind;
 
 /// reference §1.1: the physical part advances every 50 ms (UpdateTimestampStep);
 /// allocations within a step take increasing logical values.
@@ -24,6 +25,10 @@ pub struct RootCoord {
     lock_free_at: SimTime,
     last_physical_ms: u64,
     logical: u64,
+    /// Whether the last tick was held back by a silent proxy session.
+    stalled: bool,
+    /// False from a restart until the metadata is reloaded.
+    pub serving: bool,
 }
 
 impl RootCoord {
@@ -35,6 +40,8 @@ impl RootCoord {
             lock_free_at: SimTime::ZERO,
             last_physical_ms: u64::MAX,
             logical: 0,
+            stalled: false,
+            serving: true,
         }
     }
 
@@ -72,6 +79,42 @@ impl RootCoord {
     /// reference §1.1 / §3.2: a time tick goes into every DML channel each
     /// `proxy.timeTickInterval`; delegators advance their serviceable time from it.
     pub fn on_time_tick_due(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        // reference §2.6: the tick goes out only when every registered proxy session
+        // has reported; the session of a killed proxy stays registered, silent, until
+        // its lease runs out, and holds every tick back.
+        let silent = ctx
+            .world
+            .tasks
+            .iter()
+            .position(|t| t.kind == ServiceKind::Proxy && !t.up && t.stale_session);
+        if let Some(p) = silent {
+            if !self.stalled {
+                self.stalled = true;
+                let now = ctx.now();
+                let name = ctx.world.tasks[p].name.clone();
+                ctx.world.task_event(
+                    now,
+                    "timetick_stalled",
+                    self.task,
+                    format!("rootcoord: proxy session of {name} is registered but silent; no time tick goes out"),
+                );
+            }
+            if ctx.now() < ctx.world.end {
+                let interval = self.tick_interval;
+                ctx.set_timer(interval, Msg::TimeTickDue);
+            }
+            return;
+        }
+        if self.stalled {
+            self.stalled = false;
+            let now = ctx.now();
+            ctx.world.task_event(
+                now,
+                "timetick_resumed",
+                self.task,
+                "rootcoord: every proxy session reports again; time ticks resume".into(),
+            );
+        }
         let (done, ts) = self.allocate(ctx.now());
         let arrive = done + SimDuration::from_nanos(MQ_DELIVERY_NS);
         for &qn in &self.tick_consumers {
@@ -81,5 +124,27 @@ impl RootCoord {
             let interval = self.tick_interval;
             ctx.set_timer(interval, Msg::TimeTickDue);
         }
+    }
+
+    /// A restarted rootcoord reloads its metadata and restores the TSO from etcd
+    /// (reference §2.5) before it serves and ticks again.
+    pub fn on_start(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        self.lock_free_at = ctx.now();
+        self.stalled = false;
+        self.serving = false;
+        let recovery = ctx.world.failover.coordinator_recovery;
+        ctx.set_timer(recovery, Msg::CoordinatorRecovered);
+    }
+
+    pub fn on_recovered(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        self.serving = true;
+        let now = ctx.now();
+        ctx.world.task_event(
+            now,
+            "coordinator_recovered",
+            self.task,
+            "rootcoord: TSO restored; time ticks resume".into(),
+        );
+        self.on_time_tick_due(ctx);
     }
 }

@@ -1,10 +1,14 @@
 //! State the actors share: hosts and their resources, the network, the request table
 //! and the recorder. Actors reach it through their context, one at a time.
 
-use crate::engine::{ActorId, Ctx, SimTime};
-use crate::hw::{HostCost, HostSpec, Memory, Network, PsCpu, SecondBuckets};
+use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
+use crate::hw::{
+    BandwidthServer, HostCost, HostSpec, IndexSpec, Memory, Network, PsCpu, SearchSpec,
+    SecondBuckets,
+};
 use crate::report::recorder::{Recorder, RequestRow, Status};
 use crate::scenario::experiment::Consistency;
+use crate::scenario::faults::Failover;
 use crate::scenario::topology::ServiceKind;
 
 use super::layout::Layout;
@@ -18,6 +22,9 @@ pub struct HostRt {
     pub memory: Memory,
     pub cost: HostCost,
     pub endpoint: usize,
+    /// Reads from the host's disk (object storage serving segment loads).
+    pub disk_read: BandwidthServer,
+    pub up: bool,
 }
 
 /// Resource use of one service on one host, for the time series.
@@ -31,7 +38,10 @@ pub struct Usage {
     pub disk_read: SecondBuckets,
     pub disk_write: SecondBuckets,
     pub queue_max: Vec<u32>,
+    /// Memory held now.
     pub memory_bytes: u64,
+    /// Largest memory held in each second, for the time series.
+    pub memory_by_second: Vec<u64>,
 }
 
 impl Usage {
@@ -43,6 +53,25 @@ impl Usage {
         let len = len.min(u32::MAX as usize) as u32;
         self.queue_max[s] = self.queue_max[s].max(len);
     }
+
+    /// Records that this service now holds `bytes`.
+    pub fn set_memory(&mut self, t: SimTime, bytes: u64) {
+        let s = (t.0 / crate::engine::NS_PER_S) as usize;
+        if s >= self.memory_by_second.len() {
+            let last = self.memory_bytes;
+            self.memory_by_second.resize(s + 1, last);
+        }
+        self.memory_by_second[s] = self.memory_by_second[s].max(bytes);
+        self.memory_bytes = bytes;
+    }
+
+    /// Memory of second `s`: the largest held during it.
+    pub fn memory_at(&self, s: usize) -> u64 {
+        self.memory_by_second
+            .get(s)
+            .copied()
+            .unwrap_or(self.memory_bytes)
+    }
 }
 
 /// A placed, simulated task.
@@ -52,6 +81,14 @@ pub struct TaskRt {
     pub kind: ServiceKind,
     pub host: usize,
     pub usage: usize,
+    /// The process runs (it may still be starting its work).
+    pub up: bool,
+    /// Incarnation: bumped each time the process dies.
+    pub gen: u8,
+    pub down_at: Option<SimTime>,
+    /// The session key of a crashed incarnation still exists: it lingers until its
+    /// lease runs out (reference §2.1 item 1).
+    pub stale_session: bool,
 }
 
 /// One search in flight.
@@ -62,12 +99,21 @@ pub struct SearchState {
     pub proxy_index: u32,
     pub proxy: ActorId,
     pub start: SimTime,
+    pub proxy_gen: u8,
     pub ts: Ts,
     pub guarantee: Ts,
     pub shards_pending: u16,
     pub workers_pending: [u16; MAX_SHARDS],
     pub replica_of_shard: [u8; MAX_SHARDS],
+    /// Replicas already tried for each shard (a bit per replica): reference §2.2, a
+    /// failed node is excluded for the rest of the request.
+    pub tried: [u8; MAX_SHARDS],
     pub error: Option<&'static str>,
+    /// Answered early (its proxy died) while parts of it may still be in flight: the
+    /// slot is never reused, so late messages find it and are ignored.
+    pub leaked: bool,
+    /// Its row is recorded (only leaked slots stay in the table after that).
+    pub closed: bool,
 }
 
 /// Search parameters every actor needs.
@@ -79,6 +125,28 @@ pub struct SearchParams {
     pub consistency: Consistency,
     /// reference §1.1 common.gracefulTime, as a hybrid-timestamp offset.
     pub graceful_ts: Ts,
+}
+
+/// Where the loaded collection is served from now: the leader view the delegators
+/// hold, which the query coordinator's leader observer keeps in step (reference §2.2).
+#[derive(Clone, Debug)]
+pub struct Dist {
+    /// Per replica, per segment: the query node whose copy searches use.
+    pub holder: Vec<Vec<Option<usize>>>,
+    /// Per replica, per shard: the query node leading it.
+    pub leader: Vec<Vec<Option<usize>>>,
+    /// Per replica, per shard: segments no node serves.
+    pub lacking: Vec<Vec<u32>>,
+}
+
+/// What each fault cost, filled in as the run plays.
+#[derive(Clone, Debug, Default)]
+pub struct FaultStats {
+    pub detected_at: Option<SimTime>,
+    /// Bytes loaded to replace what the fault took away.
+    pub bytes_reloaded: u64,
+    /// Bytes moved by the balancer afterwards (e.g. back to a returned node).
+    pub bytes_rebalanced: u64,
 }
 
 /// Precomputed work of one sub-request: (replica, shard, node) -> CPU demand.
@@ -113,6 +181,28 @@ pub struct World {
     pub end: SimTime,
     pub acked_rows: u64,
     pub durable_rows: u64,
+    pub dist: Dist,
+    /// What querycoord answers GetShardLeaders with, per (replica, shard): the
+    /// leader, or none when the shard is unavailable there (reference §2.1 item 2).
+    pub shard_view: Vec<Option<usize>>,
+    pub index: IndexSpec,
+    pub search: SearchSpec,
+    /// reference §1.8 queryNode.segcore.cgoPoolSizeRatio.
+    pub cgo_ratio: f64,
+    /// reference §1.7 queryCoord.globalRowCountFactor (score-based balancer).
+    pub layout_global_factor: f64,
+    pub failover: Failover,
+    /// Placement tasks of the object storage (MinIO) servers.
+    pub minio_tasks: Vec<usize>,
+    pub faults: Vec<FaultStats>,
+    /// The fault whose consequences are playing out (the latest one started).
+    pub current_fault: Option<usize>,
+    pub querycoord: ActorId,
+    pub rootcoord: ActorId,
+    pub control: ActorId,
+    pub clients: ActorId,
+    /// reference §1.8 load guard, as a share of host memory.
+    pub load_guard: f64,
 }
 
 impl World {
@@ -126,7 +216,30 @@ impl World {
         layout: Layout,
         params: SearchParams,
         end: SimTime,
+        index: IndexSpec,
+        search: SearchSpec,
+        failover: Failover,
     ) -> World {
+        let replicas = layout.replicas.len();
+        let shards = params.shards as usize;
+        let dist = Dist {
+            holder: layout
+                .replicas
+                .iter()
+                .map(|r| r.holder.iter().map(|&n| Some(n)).collect())
+                .collect(),
+            leader: layout
+                .replicas
+                .iter()
+                .map(|r| r.leaders.iter().map(|&n| Some(n)).collect())
+                .collect(),
+            lacking: vec![vec![0; shards]; replicas],
+        };
+        let shard_view = layout
+            .replicas
+            .iter()
+            .flat_map(|r| r.leaders.iter().map(|&n| Some(n)))
+            .collect();
         World {
             hosts,
             net,
@@ -148,7 +261,105 @@ impl World {
             end,
             acked_rows: 0,
             durable_rows: 0,
+            shard_view,
+            dist,
+            index,
+            search,
+            cgo_ratio: 2.0,
+            layout_global_factor: 0.1,
+            failover,
+            minio_tasks: Vec::new(),
+            faults: Vec::new(),
+            current_fault: None,
+            querycoord: ActorId(0),
+            rootcoord: ActorId(0),
+            control: ActorId(0),
+            clients: ActorId(0),
+            load_guard: 0.9,
         }
+    }
+
+    /// Recomputes which nodes serve each shard of `replica` and what each
+    /// sub-request costs there, after the leader view changed.
+    pub fn refresh_routing(&mut self, replica: usize) {
+        let shards = self.params.shards as usize;
+        let nodes = self.layout.query_nodes.len();
+        for shard in 0..shards {
+            let mut demand = vec![0.0; nodes];
+            let mut count = vec![0u32; nodes];
+            let mut lacking = 0;
+            for (i, seg) in self.layout.segments.iter().enumerate() {
+                if seg.shard as usize != shard {
+                    continue;
+                }
+                match self.dist.holder[replica][i] {
+                    Some(n) => {
+                        let host = &self.hosts[self.tasks[self.layout.query_nodes[n]].host];
+                        demand[n] +=
+                            host.cost
+                                .segment_search_ns(&self.index, seg.rows, &self.search);
+                        count[n] += 1;
+                    }
+                    None => lacking += 1,
+                }
+            }
+            self.dist.lacking[replica][shard] = lacking;
+            let mut workers = Vec::new();
+            for n in 0..nodes {
+                if count[n] > 0 {
+                    workers.push(n);
+                }
+                let host = &self.hosts[self.tasks[self.layout.query_nodes[n]].host];
+                // reference §3.1 step 5: one goroutine per segment, through the cgo pool.
+                let pool = ((host.spec.cores as f64 * self.cgo_ratio) as u32).max(1);
+                self.sub_cost[(replica * shards + shard) * nodes + n] = SubCost {
+                    demand_core_ns: demand[n],
+                    threads: count[n].clamp(1, pool),
+                };
+            }
+            self.workers[replica * shards + shard] = workers;
+        }
+    }
+
+    /// Whether the process of placement task `t` runs and is incarnation `gen`.
+    pub fn alive(&self, t: usize, gen: u8) -> bool {
+        let task = &self.tasks[t];
+        task.up && task.gen == gen
+    }
+
+    pub fn gen_of(&self, actor: ActorId) -> u8 {
+        self.tasks[self.task_of(actor)].gen
+    }
+
+    /// Records a lifecycle event at `t` for placement task `task`.
+    pub fn task_event(&mut self, t: SimTime, kind: &'static str, task: usize, detail: String) {
+        let host = self.hosts[self.tasks[task].host].spec.name.clone();
+        let service = self.tasks[task].service.clone();
+        self.rec.event(t, kind, &host, &service, detail);
+    }
+
+    /// Counts `bytes` loaded against the fault playing out: a reload, or a balance
+    /// move.
+    pub fn note_reloaded(&mut self, bytes: u64, moved: bool) {
+        if let Some(f) = self.current_fault {
+            if moved {
+                self.faults[f].bytes_rebalanced += bytes;
+            } else {
+                self.faults[f].bytes_reloaded += bytes;
+            }
+        }
+    }
+
+    /// Records that the cluster noticed the fault playing out (first notice wins).
+    pub fn note_detected(&mut self, t: SimTime) {
+        if let Some(f) = self.current_fault {
+            self.faults[f].detected_at.get_or_insert(t);
+        }
+    }
+
+    /// How long a call to a dead process takes to fail.
+    pub fn rpc_error_after(&self) -> SimDuration {
+        self.failover.rpc_error_after
     }
 
     pub fn task_of(&self, actor: ActorId) -> usize {
@@ -179,13 +390,17 @@ impl World {
             client,
             proxy_index,
             proxy,
+            proxy_gen: 0,
             start,
             ts: 0,
             guarantee: 0,
             shards_pending: 0,
             workers_pending: [0; MAX_SHARDS],
             replica_of_shard: [0; MAX_SHARDS],
+            tried: [0; MAX_SHARDS],
             error: None,
+            leaked: false,
+            closed: false,
         };
         self.next_request_id += 1;
         match self.free.pop() {
@@ -216,7 +431,11 @@ impl World {
             error: s.error,
             proxy: s.proxy_index,
         });
-        self.free.push(req);
+        if s.leaked {
+            self.searches[req as usize].closed = true;
+        } else {
+            self.free.push(req);
+        }
     }
 
     /// Records every search still in flight as incomplete (end of run).
@@ -227,6 +446,10 @@ impl World {
         for (i, s) in self.searches.iter().enumerate() {
             if next_free.peek().is_some_and(|&&f| f as usize == i) {
                 next_free.next();
+                continue;
+            }
+            if s.closed {
+                // A leaked slot whose row is already recorded.
                 continue;
             }
             self.rec.requests.push(RequestRow {

@@ -2,11 +2,12 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::engine::{SimTime, NS_PER_S};
+use crate::engine::{SimDuration, SimTime, NS_PER_S};
 use crate::scenario::experiment::{Arrivals, Experiment};
+use crate::scenario::faults::FaultTarget;
 use crate::scenario::topology::Topology;
 
-use super::recorder::{Recorder, Status};
+use super::recorder::{Recorder, RequestRow, Status};
 
 /// Figures of the whole run that the summary needs besides the recorder.
 pub struct RunFigures {
@@ -16,6 +17,8 @@ pub struct RunFigures {
     pub durable_rows: u64,
     /// (host, peak memory bytes, mean CPU utilisation, peak 1-second CPU utilisation)
     pub hosts: Vec<(String, u64, f64, f64)>,
+    /// Per fault of the experiment: when the cluster noticed it, bytes reloaded.
+    pub faults: Vec<(Option<SimTime>, u64, u64)>,
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -97,12 +100,24 @@ pub fn build(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> Value {
     } else {
         ok as f64 / (ok + failed) as f64
     };
-    // Saturated: the cluster did not keep up with the offered load, or a sizeable share
-    // of requests was still queued when the run ended.
+    // Saturated: the cluster did not keep up with the offered load (searches it
+    // answered, failures other than overload refusals included, fall short), or a
+    // sizeable share of requests was still queued when the run ended. Failures from
+    // faults are not saturation.
+    let refused: u64 = [
+        "proxy task queue is full",
+        "query node read task queue is full",
+    ]
+    .iter()
+    .filter_map(|e| search["errors"][*e].as_u64())
+    .sum();
+    let answered_qps = if measured_s > 0.0 {
+        (ok + failed - refused) as f64 / measured_s
+    } else {
+        0.0
+    };
     let saturated = match search["offered_qps"].as_f64() {
-        Some(offered) => {
-            search["qps"].as_f64().unwrap_or(0.0) < 0.95 * offered || incomplete * 100 > count
-        }
+        Some(offered) => answered_qps < 0.95 * offered || incomplete * 100 > count,
         None => incomplete * 100 > count,
     };
     let mut peak = Map::new();
@@ -119,7 +134,12 @@ pub fn build(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> Value {
             busiest = Some((name, *mean));
         }
     }
-    json!({
+    let (faults, after_recovery) = fault_figures(exp, rec, run);
+    let error_window = faults
+        .iter()
+        .filter_map(|f| f["error_window_s"].as_f64())
+        .fold(0.0, f64::max);
+    let mut out = json!({
         "simctl_version": env!("CARGO_PKG_VERSION"),
         "experiment": exp.name,
         "seed": exp.seed,
@@ -134,9 +154,128 @@ pub fn build(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> Value {
         "peak_memory_bytes": peak,
         "hosts": hosts,
         "hardware": hardware(&exp.topology),
-        "faults": [],
+        "faults": faults,
+        "error_window_s": error_window,
         "assertions": [],
-    })
+    });
+    out["requests"]["search"]["p99_ms_after_recovery"] = json!(after_recovery);
+    out
+}
+
+/// How long before a fault its baseline latency is measured.
+const BASELINE: SimDuration = SimDuration::from_secs(300);
+/// Recovery is judged over windows of this length.
+const RECOVERY_WINDOW: SimDuration = SimDuration::from_secs(10);
+/// Recovered: p99 back within this factor of the pre-fault p99.
+const RECOVERY_TOLERANCE: f64 = 1.10;
+
+fn secs(t: SimTime) -> f64 {
+    t.0 as f64 / NS_PER_S as f64
+}
+
+/// p99 of the searches that started in [from, to) and succeeded.
+fn p99_between(rows: &[&RequestRow], from: SimTime, to: SimTime) -> Option<u64> {
+    let mut lat: Vec<u64> = rows
+        .iter()
+        .filter(|r| r.status == Status::Ok && r.start >= from && r.start < to)
+        .map(|r| r.end.expect("finished").since(r.start).as_nanos())
+        .collect();
+    if lat.is_empty() {
+        return None;
+    }
+    lat.sort_unstable();
+    Some(percentile(&lat, 0.99))
+}
+
+/// Recovery figures of each fault, and the p99 of searches after the last recovery.
+///
+/// A fault owns the searches that start between it and the next fault. Errors are
+/// dated by when the failed search started. Recovered: the first 10 s window, at or
+/// after the last error, whose searches all succeed with a p99 within 10 % of the
+/// p99 of the 5 minutes before the fault.
+fn fault_figures(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> (Vec<Value>, Option<f64>) {
+    let searches: Vec<&RequestRow> = rec.requests.iter().filter(|r| r.kind == "search").collect();
+    let mut order: Vec<usize> = (0..exp.faults.len()).collect();
+    order.sort_by_key(|&i| (exp.faults[i].at, i));
+    let mut out = vec![Value::Null; exp.faults.len()];
+    let mut last_recovery: Option<Option<SimTime>> = None;
+    for (k, &i) in order.iter().enumerate() {
+        let f = &exp.faults[i];
+        let at = SimTime::ZERO + f.at;
+        let until = order
+            .get(k + 1)
+            .map(|&j| SimTime::ZERO + exp.faults[j].at)
+            .unwrap_or(run.sim_end);
+        let owned: Vec<&RequestRow> = searches
+            .iter()
+            .copied()
+            .filter(|r| r.start >= at && r.start < until)
+            .collect();
+        let errors: Vec<SimTime> = owned
+            .iter()
+            .filter(|r| r.status == Status::Error)
+            .map(|r| r.start)
+            .collect();
+        let first = errors.iter().min().copied();
+        let last = errors.iter().max().copied();
+        let before_from = SimTime::ZERO
+            + exp
+                .warmup
+                .max(SimDuration(f.at.0.saturating_sub(BASELINE.0)));
+        let baseline = p99_between(&searches, before_from, at);
+        let mut recovered = None;
+        if let Some(base) = baseline {
+            let limit = (base as f64 * RECOVERY_TOLERANCE) as u64;
+            let mut t = last
+                .map(|l| SimTime(l.0.div_ceil(NS_PER_S) * NS_PER_S))
+                .unwrap_or(at);
+            while t + RECOVERY_WINDOW <= until {
+                let end = t + RECOVERY_WINDOW;
+                let clean = !errors.iter().any(|&e| e >= t && e < end);
+                if clean && p99_between(&owned, t, end).is_some_and(|p| p <= limit) {
+                    recovered = Some(t);
+                    break;
+                }
+                t += SimDuration::from_secs(1);
+            }
+        }
+        last_recovery = Some(recovered);
+        let during = p99_between(&owned, at, recovered.unwrap_or(until));
+        let (detected, bytes, rebalanced) = run.faults[i];
+        let target = match &f.target {
+            FaultTarget::Host(h) => exp.topology.hosts[*h].name.clone(),
+            FaultTarget::Tasks(ts) => ts
+                .iter()
+                .map(|&t| exp.placement.tasks[t].name.clone())
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+        out[i] = json!({
+            "label": f.label,
+            "kind": f.kind.name(),
+            "target": target,
+            "at_s": secs(at),
+            "recover_at_s": f.recover_at.map(|r| secs(SimTime::ZERO + r)),
+            "detected_at_s": detected.map(secs),
+            "first_error_s": first.map(secs),
+            "last_error_s": last.map(secs),
+            "error_window_s": match (first, last) {
+                (Some(a), Some(b)) => b.since(a).as_secs_f64(),
+                _ => 0.0,
+            },
+            "failed_requests": errors.len(),
+            "recovered_at_s": recovered.map(secs),
+            "p99_ms_before": baseline.map(ms),
+            "p99_ms_during": during.map(ms),
+            "bytes_reloaded": bytes,
+            "bytes_rebalanced": rebalanced,
+        });
+    }
+    let after = match last_recovery {
+        Some(Some(t)) => p99_between(&searches, t, run.sim_end).map(ms),
+        _ => None,
+    };
+    (out, after)
 }
 
 /// What the topology asks a team to buy: hosts, cores and memory, per class and in all.
@@ -169,6 +308,12 @@ pub fn lookup(summary: &Value, path: &str) -> Option<f64> {
     let mut v = summary;
     let mut rest = path;
     while !rest.is_empty() {
+        if let Value::Array(items) = v {
+            let (index, tail) = rest.split_once('.').unwrap_or((rest, ""));
+            v = items.get(index.parse::<usize>().ok()?)?;
+            rest = tail;
+            continue;
+        }
         // Host names may contain dots, so try the longest key that exists.
         let obj = v.as_object()?;
         let (key, tail) = match obj
@@ -199,6 +344,21 @@ const TOP_LEVEL: &[&str] = &[
     "availability",
     "saturated",
     "acked_rows_lost",
+    "error_window_s",
+];
+const FAULT_FIGURES: &[&str] = &[
+    "at_s",
+    "recover_at_s",
+    "detected_at_s",
+    "first_error_s",
+    "last_error_s",
+    "error_window_s",
+    "failed_requests",
+    "recovered_at_s",
+    "p99_ms_before",
+    "p99_ms_during",
+    "bytes_reloaded",
+    "bytes_rebalanced",
 ];
 const REQUEST_FIGURES: &[&str] = &[
     "count",
@@ -212,13 +372,34 @@ const REQUEST_FIGURES: &[&str] = &[
     "p99_ms",
     "mean_ms",
     "max_ms",
+    "p99_ms_after_recovery",
 ];
 const HOST_FIGURES: &[&str] = &["peak_memory_bytes", "cpu_util_mean", "cpu_util_peak"];
 
-/// Checks that `path` names a figure the summary will have for this topology.
-pub fn check_path(path: &str, topo: &Topology) -> Result<(), String> {
+/// Checks that `path` names a figure the summary will have for this topology and an
+/// experiment with `faults` faults.
+pub fn check_path(path: &str, topo: &Topology, faults: usize) -> Result<(), String> {
     if TOP_LEVEL.contains(&path) {
         return Ok(());
+    }
+    if let Some(rest) = path.strip_prefix("faults.") {
+        let (index, fig) = rest.split_once('.').unwrap_or((rest, ""));
+        let i: usize = index.parse().map_err(|_| {
+            format!("faults.{index}: name a fault by its index, e.g. faults.0.error_window_s")
+        })?;
+        if i >= faults {
+            return Err(format!(
+                "faults.{i}: the experiment has {faults} fault(s), numbered from 0 in file order"
+            ));
+        }
+        return if FAULT_FIGURES.contains(&fig) {
+            Ok(())
+        } else {
+            Err(format!(
+                "unknown fault figure {fig:?}; faults.<n> has {}",
+                FAULT_FIGURES.join(", ")
+            ))
+        };
     }
     if let Some(rest) = path.strip_prefix("requests.search.") {
         if REQUEST_FIGURES.contains(&rest) {
@@ -251,7 +432,7 @@ pub fn check_path(path: &str, topo: &Topology) -> Result<(), String> {
         return Err(format!("{path:?} names no host of the topology"));
     }
     Err(format!(
-        "{path:?} is not a figure of summary.json; use one of {}, requests.search.<figure>, peak_memory_bytes.<host> or hosts.<host>.<figure>",
+        "{path:?} is not a figure of summary.json; use one of {}, requests.search.<figure>, faults.<n>.<figure>, peak_memory_bytes.<host> or hosts.<host>.<figure>",
         TOP_LEVEL.join(", ")
     ))
 }

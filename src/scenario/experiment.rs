@@ -8,6 +8,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::error::{closest, InputError, InputErrors};
+use super::faults::{
+    check_failover, resolve_failover, resolve_faults, Failover, Fault, RawFailover, RawFault,
+};
 use super::load::{parse_toml, read_file};
 use super::milvus_config::{MilvusConfig, SetError, KEYS};
 use super::topology::{load_topology_with, ServiceKind, SourceSpot, Topology};
@@ -35,6 +38,10 @@ struct RawExperiment {
     /// `[sweep]`: keys to vary (as for --set) and their values, plus `seeds`.
     #[serde(default)]
     sweep: BTreeMap<String, Spanned<Vec<toml::Value>>>,
+    #[serde(default, rename = "fault")]
+    faults: Vec<RawFault>,
+    #[serde(default)]
+    failover: RawFailover,
 }
 
 /// `[test]`: how `simctl test` runs this experiment (e.g. shorter, for CI).
@@ -209,6 +216,9 @@ pub struct Experiment {
     pub workload: Workload,
     pub milvus: MilvusConfig,
     pub asserts: Vec<Assertion>,
+    /// `[[fault]]` entries in file order.
+    pub faults: Vec<Fault>,
+    pub failover: Failover,
 }
 
 pub const DEFAULT_SEED: u64 = 1;
@@ -446,7 +456,7 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         match parse_assert(a.expr.get_ref()) {
             Ok((path, op, value)) => {
                 if let Some(t) = &topology {
-                    if let Err(m) = crate::report::summary::check_path(&path, t) {
+                    if let Err(m) = crate::report::summary::check_path(&path, t, raw.faults.len()) {
                         errors.push(err(a.expr.span(), m).with_hint(
                             "assertions compare a figure of summary.json, e.g. \"requests.search.p99_ms < 50\"",
                         ));
@@ -506,6 +516,19 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         }
     }
 
+    let faults = match (&topology, &placement) {
+        (Some(t), Some(p)) => resolve_faults(&raw.faults, t, p, duration, &err, &mut errors),
+        _ => Vec::new(),
+    };
+    let failover = resolve_failover(&raw.failover);
+    if let Err(m) = check_failover(&failover) {
+        let span = text.find("[failover]").map(|i| i..i + 1);
+        errors.push(
+            InputError::at(path, &text, span, m)
+                .with_hint("leave the key out to use the sourced default"),
+        );
+    }
+
     if !errors.is_empty() {
         return Err(InputErrors(errors));
     }
@@ -539,6 +562,8 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         workload: workload.expect("no errors"),
         milvus,
         asserts,
+        faults,
+        failover,
     })
 }
 

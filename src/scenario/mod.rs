@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod experiment;
+pub mod faults;
 pub mod load;
 pub mod milvus_config;
 pub mod overrides;

@@ -32,19 +32,32 @@ pub fn apply(text: &str, sets: &[String]) -> Result<String, String> {
             .parse::<Value>()
             .unwrap_or_else(|_| Value::from(raw.trim()));
         let (last, tables) = path.split_last().expect("non-empty path");
-        let mut item: &mut Item = doc.as_item_mut();
-        for part in tables {
-            let table = item
-                .as_table_like_mut()
-                .ok_or_else(|| format!("--set {set:?}: {part:?} is inside a value, not a table"))?;
+        let mut table: &mut dyn toml_edit::TableLike = doc.as_table_mut();
+        let mut parts = tables.iter().peekable();
+        while let Some(part) = parts.next() {
             if table.get(part).is_none() {
                 table.insert(part, Item::Table(toml_edit::Table::new()));
             }
-            item = table.get_mut(part).expect("just inserted");
+            let item = table.get_mut(part).expect("just inserted");
+            table = match item {
+                // `fault.0.at`: an entry of an array of tables, by index.
+                Item::ArrayOfTables(aot) => {
+                    let len = aot.len();
+                    let index = parts.next().ok_or_else(|| format!("--set {set:?}: {part:?} is a list of tables; name an entry, e.g. {part}.0.KEY"))?;
+                    let i: usize = index.parse().map_err(|_| {
+                        format!("--set {set:?}: {part:?} is a list of tables; {index:?} is not an index")
+                    })?;
+                    aot.get_mut(i).ok_or_else(|| {
+                        format!(
+                            "--set {set:?}: {part:?} has {len} entries, so there is no entry {i}"
+                        )
+                    })?
+                }
+                other => other.as_table_like_mut().ok_or_else(|| {
+                    format!("--set {set:?}: {part:?} is inside a value, not a table")
+                })?,
+            };
         }
-        let table = item
-            .as_table_like_mut()
-            .ok_or_else(|| format!("--set {set:?}: the parent of {last:?} is not a table"))?;
         if let Some(existing) = table.get_mut(last) {
             if existing.is_table_like() || existing.is_array_of_tables() {
                 return Err(format!(
@@ -88,6 +101,17 @@ mod tests {
         let out = apply("[milvus]\n", &["milvus.proxy.maxTaskNum=512".into()]).unwrap();
         let doc: toml::Table = toml::from_str(&out).unwrap();
         assert_eq!(doc["milvus"]["proxy.maxTaskNum"].as_integer(), Some(512));
+    }
+
+    #[test]
+    fn entries_of_table_arrays_are_reached_by_index() {
+        let text = "[[fault]]\nat = \"10m\"\n[[fault]]\nat = \"20m\"\n";
+        let out = apply(text, &["fault.1.at=5m".into()]).unwrap();
+        assert_eq!(out, "[[fault]]\nat = \"10m\"\n[[fault]]\nat = \"5m\"\n");
+        assert!(apply(text, &["fault.2.at=5m".into()])
+            .unwrap_err()
+            .contains("2 entries"));
+        assert!(apply(text, &["fault.x.at=5m".into()]).is_err());
     }
 
     #[test]

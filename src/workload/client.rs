@@ -2,11 +2,17 @@
 
 use rand::RngExt;
 
-use crate::engine::{rng, ActorId, Ctx, SimDuration};
+use crate::engine::{rng, ActorId, Ctx, SimDuration, SimTime};
 use crate::milvus::msg::{Msg, Req};
 use crate::milvus::overheads::search_request_bytes;
 use crate::milvus::world::{send_net, Endpoint, World};
 use crate::scenario::experiment::{Arrivals, ProxySelection};
+
+/// A call to a proxy that is not there (connection refused or no route).
+pub const ERR_PROXY_UNREACHABLE: &str = "proxy unreachable: connection refused";
+
+/// GUESS: how long a reconnecting client avoids a proxy it could not reach.
+const AVOID_UNREACHABLE_PROXY: SimDuration = SimDuration::from_secs(10);
 
 pub struct Clients {
     arrivals: Arrivals,
@@ -14,6 +20,10 @@ pub struct Clients {
     /// (actor, task) of each proxy the clients can reach.
     proxies: Vec<(ActorId, usize)>,
     next_proxy: usize,
+    /// reference §2.6: whether a client tries another proxy when its own is gone.
+    reconnect: bool,
+    /// Per proxy: a reconnecting client avoids it until then.
+    avoid_until: Vec<SimTime>,
 }
 
 impl Clients {
@@ -21,13 +31,17 @@ impl Clients {
         arrivals: Arrivals,
         selection: ProxySelection,
         proxies: Vec<(ActorId, usize)>,
+        reconnect: bool,
     ) -> Self {
         assert!(!proxies.is_empty(), "clients need at least one proxy");
+        let n = proxies.len();
         Clients {
             arrivals,
             selection,
             proxies,
             next_proxy: 0,
+            reconnect,
+            avoid_until: vec![SimTime::ZERO; n],
         }
     }
 
@@ -63,9 +77,30 @@ impl Clients {
             }
             ProxySelection::Random => ctx.rng().random_range(0..self.proxies.len()),
         };
-        let (proxy, task) = self.proxies[i];
         let now = ctx.now();
+        let i = self.usable(i, now);
+        let (proxy, _) = self.proxies[i];
         let req = ctx.world.open_search(client, i as u32, proxy, now);
+        self.send_to(req, i, ctx);
+    }
+
+    /// `i`, or for a reconnecting client the next proxy it does not avoid.
+    fn usable(&self, i: usize, now: SimTime) -> usize {
+        if !self.reconnect {
+            return i;
+        }
+        let n = self.proxies.len();
+        (0..n)
+            .map(|k| (i + k) % n)
+            .find(|&j| self.avoid_until[j] <= now)
+            .unwrap_or(i)
+    }
+
+    fn send_to(&mut self, req: Req, i: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let (proxy, task) = self.proxies[i];
+        let s = &mut ctx.world.searches[req as usize];
+        s.proxy = proxy;
+        s.proxy_index = i as u32;
         let p = &ctx.world.params;
         let bytes = search_request_bytes(p.nq, p.dim);
         send_net(
@@ -80,6 +115,19 @@ impl Clients {
 
     pub fn on_replied(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
+        let s = &ctx.world.searches[req as usize];
+        if self.reconnect && s.error == Some(ERR_PROXY_UNREACHABLE) {
+            // reference §2.6: a client that fails over tries the next proxy it has
+            // not found dead, once per proxy.
+            let failed = s.proxy_index as usize;
+            self.avoid_until[failed] = now + AVOID_UNREACHABLE_PROXY;
+            let next = self.usable(failed, now);
+            if next != failed {
+                ctx.world.searches[req as usize].error = None;
+                self.send_to(req, next, ctx);
+                return;
+            }
+        }
         let client = ctx.world.searches[req as usize].client;
         ctx.world.close_search(req, now);
         if let Arrivals::ClosedLoop { think, .. } = self.arrivals {

@@ -2,6 +2,7 @@
 
 mod common;
 mod determinism;
+mod faults;
 mod goldens;
 mod saturation;
 mod search_path;

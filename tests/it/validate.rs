@@ -143,6 +143,42 @@ const CASES: &[Case] = &[
         message: "invalid duration \"10 minutes\"",
     },
     Case {
+        file: "fault-unknown-host.toml",
+        line: 30,
+        defect: "host = \"query3\"",
+        message: "there is no host \"query3\" in the topology",
+    },
+    Case {
+        file: "fault-unknown-service.toml",
+        line: 30,
+        defect: "service = \"querynode3\"",
+        message: "there is no service \"querynode3\"",
+    },
+    Case {
+        file: "fault-crash-targets-service.toml",
+        line: 30,
+        defect: "service = \"querynode1\"",
+        message: "a host_crash targets a host, not a service",
+    },
+    Case {
+        file: "fault-after-end.toml",
+        line: 31,
+        defect: "at = \"20s\"",
+        message: "comes after the run ends",
+    },
+    Case {
+        file: "fault-unknown-kind.toml",
+        line: 29,
+        defect: "kind = \"host_crsh\"",
+        message: "unknown fault kind \"host_crsh\"",
+    },
+    Case {
+        file: "fault-unknown-assert-index.toml",
+        line: 34,
+        defect: "expr = \"faults.1.error_window_s < 10\"",
+        message: "the experiment has 1 fault(s)",
+    },
+    Case {
         file: "exp-warmup-not-shorter.toml",
         line: 7,
         defect: "warmup = \"10s\"",

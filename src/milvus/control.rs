@@ -1,0 +1,291 @@
+//! The fault schedule as an actor: it breaks hosts and processes at the times the
+//! experiment gives, keeps the etcd sessions of dead processes until their leases run
+//! out (reference §2.1), and starts processes again as Docker Swarm would
+//! (reference §2.10).
+
+use rand::RngExt;
+
+use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
+use crate::scenario::faults::{Fault, FaultKind, FaultTarget};
+use crate::scenario::topology::ServiceKind;
+
+use super::msg::Msg;
+use super::world::World;
+
+pub struct Control {
+    faults: Vec<Fault>,
+    /// Tasks of each fault (placement indexes).
+    fault_tasks: Vec<Vec<usize>>,
+    /// Actor of each placement task (simulated tasks only).
+    actor_of_task: Vec<Option<ActorId>>,
+    /// Coordinators waiting for their old session key to go before registering
+    /// (reference §2.1 item 4: exclusive keys).
+    waiting_for_key: Vec<bool>,
+}
+
+impl Control {
+    pub fn new(
+        faults: Vec<Fault>,
+        fault_tasks: Vec<Vec<usize>>,
+        actor_of_task: Vec<Option<ActorId>>,
+    ) -> Self {
+        let n = actor_of_task.len();
+        Control {
+            faults,
+            fault_tasks,
+            actor_of_task,
+            waiting_for_key: vec![false; n],
+        }
+    }
+
+    /// The first messages: one per fault start and repair.
+    pub fn schedule(&self) -> Vec<(SimTime, Msg)> {
+        let mut out = Vec::new();
+        for (i, f) in self.faults.iter().enumerate() {
+            out.push((SimTime::ZERO + f.at, Msg::FaultStarts { fault: i as u16 }));
+            if let Some(r) = f.recover_at {
+                out.push((SimTime::ZERO + r, Msg::FaultEnds { fault: i as u16 }));
+            }
+        }
+        out
+    }
+
+    pub fn on_fault_starts(&mut self, fault: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let f = self.faults[fault].clone();
+        ctx.world.current_fault = Some(fault);
+        let (host, service) = self.target_names(&f, ctx.world);
+        ctx.world.rec.event(
+            now,
+            "fault_injected",
+            &host,
+            &service,
+            format!("{}: {}", f.label, f.kind.name()),
+        );
+        if let FaultTarget::Host(h) = f.target {
+            ctx.world.hosts[h].up = false;
+            ctx.world.rec.event(
+                now,
+                "host_down",
+                &host,
+                "",
+                "host lost: every task on it stops".into(),
+            );
+        }
+        let graceful = f.kind == FaultKind::ProcessStop;
+        for &t in &self.fault_tasks[fault].clone() {
+            if !ctx.world.tasks[t].up {
+                continue;
+            }
+            self.stop_task(t, graceful, ctx);
+            // reference §2.10: a crashed Milvus container is restarted by Swarm after
+            // the restart-policy delay, after `sleep 5`; unless the fault says when.
+            if f.kind == FaultKind::ProcessCrash && f.recover_at.is_none() {
+                let fo = &ctx.world.failover;
+                let at = now + fo.restart_delay + fo.container_start + fo.process_init;
+                self.start_at(t, at, ctx);
+            }
+        }
+    }
+
+    pub fn on_fault_ends(&mut self, fault: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let f = self.faults[fault].clone();
+        let (host, service) = self.target_names(&f, ctx.world);
+        ctx.world.rec.event(
+            now,
+            "fault_repaired",
+            &host,
+            &service,
+            format!("{}: repaired", f.label),
+        );
+        if let FaultTarget::Host(h) = f.target {
+            ctx.world.hosts[h].up = true;
+            ctx.world.rec.event(
+                now,
+                "host_up",
+                &host,
+                "",
+                "host back: Swarm starts its tasks again".into(),
+            );
+        }
+        let fo = &ctx.world.failover;
+        let at = now + fo.container_start + fo.process_init;
+        for &t in &self.fault_tasks[fault].clone() {
+            if !ctx.world.tasks[t].up {
+                self.start_at(t, at, ctx);
+            }
+        }
+    }
+
+    fn start_at(&mut self, task: usize, at: SimTime, ctx: &mut Ctx<'_, Msg, World>) {
+        let me = ctx.me();
+        ctx.send_at(me, Msg::TaskStarts { task: task as u32 }, at);
+    }
+
+    fn stop_task(&mut self, t: usize, graceful: bool, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let w = &mut *ctx.world;
+        let task = &mut w.tasks[t];
+        let old_gen = task.gen;
+        task.up = false;
+        task.gen = task.gen.wrapping_add(1);
+        task.down_at = Some(now);
+        task.stale_session = !graceful;
+        let kind = task.kind;
+        w.task_event(
+            now,
+            "task_stopped",
+            t,
+            if graceful {
+                "graceful stop: the session is revoked at once".into()
+            } else {
+                "process killed: its session key lingers until the lease runs out".into()
+            },
+        );
+        let Some(actor) = self.actor_of_task[t] else {
+            return;
+        };
+        ctx.send(actor, Msg::Crash, SimDuration::ZERO);
+        if kind == ServiceKind::Querynode {
+            let node = ctx.world.query_node_tasks.iter().position(|&q| q == t);
+            if let Some(node) = node {
+                let qc = ctx.world.querycoord;
+                ctx.send(
+                    qc,
+                    Msg::NodeUnreachable {
+                        node: node as u16,
+                        gen: old_gen,
+                    },
+                    SimDuration::ZERO,
+                );
+            }
+        }
+        // reference §2.1 item 1: keep-alives go about every TTL/3, so the lease of a
+        // killed process runs out between 2/3 TTL and TTL after the kill.
+        let ttl = ctx.world.failover.session_ttl;
+        let expires = if graceful {
+            SimDuration::ZERO
+        } else {
+            let since_keepalive = ctx.rng().random::<f64>() * ttl.as_secs_f64() / 3.0;
+            SimDuration::from_secs_f64(ttl.as_secs_f64() - since_keepalive)
+        };
+        let me = ctx.me();
+        ctx.send(
+            me,
+            Msg::SessionExpires {
+                task: t as u32,
+                gen: old_gen,
+            },
+            expires,
+        );
+    }
+
+    pub fn on_session_expires(&mut self, t: usize, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        // Watchers see the session deleted: the cluster knows the process is gone.
+        ctx.world.note_detected(now);
+        let w = &mut *ctx.world;
+        w.tasks[t].stale_session = false;
+        let kind = w.tasks[t].kind;
+        w.task_event(
+            now,
+            "session_expired",
+            t,
+            "etcd lease gone: watchers see the session deleted".into(),
+        );
+        if kind == ServiceKind::Querynode {
+            if let Some(node) = w.query_node_tasks.iter().position(|&q| q == t) {
+                let qc = w.querycoord;
+                ctx.send(
+                    qc,
+                    Msg::NodeSessionGone {
+                        node: node as u16,
+                        gen,
+                    },
+                    SimDuration::ZERO,
+                );
+            }
+        }
+        if std::mem::take(&mut self.waiting_for_key[t]) {
+            self.start_now(t, ctx);
+        }
+    }
+
+    pub fn on_task_starts(&mut self, t: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let w = &*ctx.world;
+        let task = &w.tasks[t];
+        if task.up || !w.hosts[task.host].up {
+            return;
+        }
+        // reference §2.1 item 4: a coordinator registers only after the old key has
+        // gone.
+        let exclusive = matches!(
+            task.kind,
+            ServiceKind::Rootcoord
+                | ServiceKind::Querycoord
+                | ServiceKind::Datacoord
+                | ServiceKind::Indexcoord
+        );
+        if exclusive && task.stale_session {
+            self.waiting_for_key[t] = true;
+            let now = ctx.now();
+            ctx.world.task_event(
+                now,
+                "task_waiting",
+                t,
+                "coordinator started; waiting for the old session key to expire before registering"
+                    .into(),
+            );
+            return;
+        }
+        self.start_now(t, ctx);
+    }
+
+    fn start_now(&mut self, t: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let w = &mut *ctx.world;
+        w.tasks[t].up = true;
+        w.tasks[t].down_at = None;
+        let gen = w.tasks[t].gen;
+        let kind = w.tasks[t].kind;
+        w.task_event(
+            now,
+            "task_started",
+            t,
+            "process running with a new server id".into(),
+        );
+        let Some(actor) = self.actor_of_task[t] else {
+            return;
+        };
+        ctx.send(actor, Msg::Start, SimDuration::ZERO);
+        if kind == ServiceKind::Querynode {
+            if let Some(node) = ctx.world.query_node_tasks.iter().position(|&q| q == t) {
+                let qc = ctx.world.querycoord;
+                ctx.send(
+                    qc,
+                    Msg::NodeRegistered {
+                        node: node as u16,
+                        gen,
+                    },
+                    SimDuration::ZERO,
+                );
+            }
+        }
+    }
+
+    fn target_names(&self, f: &Fault, w: &World) -> (String, String) {
+        match &f.target {
+            FaultTarget::Host(h) => (w.hosts[*h].spec.name.clone(), String::new()),
+            FaultTarget::Tasks(ts) => {
+                let t = &w.tasks[ts[0]];
+                let host = if ts.len() == 1 {
+                    w.hosts[t.host].spec.name.clone()
+                } else {
+                    String::new()
+                };
+                (host, t.service.clone())
+            }
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! `[[fault]]` entries and the `[failover]` knobs of an experiment.
+//!
+//! A fault breaks something at a time and, optionally, repairs it later. Its target is
+//! a host, a service (all of its tasks) or one task. Every timing of the recovery that
+//! follows is a knob of `[failover]` with the default the reference gives.
+
+use std::ops::Range;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::error::{closest, InputError};
+use super::topology::{ServiceKind, Topology};
+use super::units::{Bandwidth, Duration};
+use crate::engine::SimDuration;
+use crate::swarm::Placement;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFault {
+    kind: Spanned<String>,
+    at: Spanned<Duration>,
+    duration: Option<Spanned<Duration>>,
+    recover_at: Option<Spanned<Duration>>,
+    host: Option<Spanned<String>>,
+    service: Option<Spanned<String>>,
+    task: Option<Spanned<String>>,
+    /// A label for the summary and the events; defaults to "KIND TARGET".
+    name: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// The host loses power: every task on it dies without a word (no lease revoke).
+    HostCrash,
+    /// The process is killed (SIGKILL, OOM kill): its host stays up.
+    ProcessCrash,
+    /// A graceful stop: the process revokes its session at once (reference §2.1).
+    ProcessStop,
+}
+
+const KINDS: [(&str, FaultKind); 3] = [
+    ("host_crash", FaultKind::HostCrash),
+    ("process_crash", FaultKind::ProcessCrash),
+    ("process_stop", FaultKind::ProcessStop),
+];
+
+impl FaultKind {
+    pub fn name(self) -> &'static str {
+        KINDS
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(n, _)| *n)
+            .expect("listed")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultTarget {
+    Host(usize),
+    /// Placement task indexes.
+    Tasks(Vec<usize>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fault {
+    pub label: String,
+    pub kind: FaultKind,
+    pub at: SimDuration,
+    pub recover_at: Option<SimDuration>,
+    pub target: FaultTarget,
+}
+
+impl Fault {
+    /// Placement tasks the fault stops.
+    pub fn tasks(&self, placement: &Placement) -> Vec<usize> {
+        match &self.target {
+            FaultTarget::Host(h) => placement
+                .tasks
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.host == *h)
+                .map(|(i, _)| i)
+                .collect(),
+            FaultTarget::Tasks(t) => t.clone(),
+        }
+    }
+}
+
+/// `[failover]`: timings of detection and repair, and what clients do about errors.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFailover {
+    rpc_error_after: Option<Duration>,
+    lookaside_unreachable_after: Option<Duration>,
+    heartbeat_offline_after: Option<Duration>,
+    session_ttl: Option<Duration>,
+    checker_interval: Option<Duration>,
+    leader_observer_interval: Option<Duration>,
+    balance_interval: Option<Duration>,
+    health_check_interval: Option<Duration>,
+    restart_delay: Option<Duration>,
+    container_start: Option<Duration>,
+    process_init: Option<Duration>,
+    coordinator_recovery: Option<Duration>,
+    channel_recovery: Option<Duration>,
+    segment_load_bandwidth: Option<Bandwidth>,
+    client_reconnect: Option<bool>,
+}
+
+/// Resolved `[failover]` knobs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failover {
+    /// reference §1.2 grpc.client.dialTimeout: a call to a dead process fails after
+    /// the dial timeout (connection refused or no route).
+    pub rpc_error_after: SimDuration,
+    /// reference §2.1 item 3 / §2.2: the proxy's look-aside balancer stops choosing an
+    /// unreachable query node after about 1-3 s.
+    pub lookaside_unreachable_after: SimDuration,
+    /// reference §1.7 heartbeatAvailableInterval: a query node without a good
+    /// distribution pull for this long counts as offline for GetShardLeaders.
+    pub heartbeat_offline_after: SimDuration,
+    /// reference §1.2 common.session.ttl: the lease of every session key.
+    pub session_ttl: SimDuration,
+    /// reference §1.7 checkSegmentInterval / checkChannelInterval.
+    pub checker_interval: SimDuration,
+    /// reference §1.7: the leader observer syncs distributions to delegators.
+    pub leader_observer_interval: SimDuration,
+    /// reference §1.7: the balance checker period.
+    pub balance_interval: SimDuration,
+    /// reference §1.7 checkHealthInterval: node-up events wait for a healthy round.
+    pub health_check_interval: SimDuration,
+    /// reference §2.10: restart_policy delay of the Milvus services (on-failure, 60 s).
+    pub restart_delay: SimDuration,
+    /// reference §2.10: Milvus containers `sleep 5` before `milvus run`.
+    pub container_start: SimDuration,
+    /// GUESS: from `milvus run` to a registered, serving process.
+    pub process_init: SimDuration,
+    /// GUESS: a restarted coordinator reloads its metadata from etcd and pulls the
+    /// distribution from the query nodes (reference §2.5 says it happens, not how long).
+    pub coordinator_recovery: SimDuration,
+    /// GUESS: a new shard delegator subscribes its channel from the checkpoint and
+    /// replays unflushed data (reference §2.2); short while nothing is being inserted.
+    pub channel_recovery: SimDuration,
+    /// GUESS: bytes per second one query node turns downloaded index files into a
+    /// loaded segment (deserialising and copying; the download itself is bounded by
+    /// MinIO disks and NICs, which the model charges separately).
+    pub segment_load_bytes_per_s: f64,
+    /// reference §2.6: the SDK does not fail over to another proxy by itself (false);
+    /// true models a client or load balancer that does.
+    pub client_reconnect: bool,
+}
+
+impl Default for Failover {
+    fn default() -> Self {
+        Failover {
+            rpc_error_after: SimDuration::from_millis(200),
+            lookaside_unreachable_after: SimDuration::from_secs(3),
+            heartbeat_offline_after: SimDuration::from_secs(10),
+            session_ttl: SimDuration::from_secs(60),
+            checker_interval: SimDuration::from_secs(1),
+            leader_observer_interval: SimDuration::from_secs(1),
+            balance_interval: SimDuration::from_secs(10),
+            health_check_interval: SimDuration::from_secs(3),
+            restart_delay: SimDuration::from_secs(60),
+            container_start: SimDuration::from_secs(5),
+            process_init: SimDuration::from_secs(2),
+            coordinator_recovery: SimDuration::from_secs(5),
+            channel_recovery: SimDuration::from_secs(1),
+            segment_load_bytes_per_s: 1e9,
+            client_reconnect: false,
+        }
+    }
+}
+
+pub(super) fn resolve_failover(raw: &RawFailover) -> Failover {
+    let d = Failover::default();
+    let pick = |v: &Option<Duration>, default: SimDuration| v.map(|x| x.0).unwrap_or(default);
+    Failover {
+        rpc_error_after: pick(&raw.rpc_error_after, d.rpc_error_after),
+        lookaside_unreachable_after: pick(
+            &raw.lookaside_unreachable_after,
+            d.lookaside_unreachable_after,
+        ),
+        heartbeat_offline_after: pick(&raw.heartbeat_offline_after, d.heartbeat_offline_after),
+        session_ttl: pick(&raw.session_ttl, d.session_ttl),
+        checker_interval: pick(&raw.checker_interval, d.checker_interval),
+        leader_observer_interval: pick(&raw.leader_observer_interval, d.leader_observer_interval),
+        balance_interval: pick(&raw.balance_interval, d.balance_interval),
+        health_check_interval: pick(&raw.health_check_interval, d.health_check_interval),
+        restart_delay: pick(&raw.restart_delay, d.restart_delay),
+        container_start: pick(&raw.container_start, d.container_start),
+        process_init: pick(&raw.process_init, d.process_init),
+        coordinator_recovery: pick(&raw.coordinator_recovery, d.coordinator_recovery),
+        channel_recovery: pick(&raw.channel_recovery, d.channel_recovery),
+        segment_load_bytes_per_s: raw
+            .segment_load_bandwidth
+            .map(|b| b.0)
+            .unwrap_or(d.segment_load_bytes_per_s),
+        client_reconnect: raw.client_reconnect.unwrap_or(d.client_reconnect),
+    }
+}
+
+/// Zero-length intervals would make checkers spin; reject them with the key's name.
+pub(super) fn check_failover(f: &Failover) -> Result<(), String> {
+    for (name, d) in [
+        ("checker_interval", f.checker_interval),
+        ("leader_observer_interval", f.leader_observer_interval),
+        ("balance_interval", f.balance_interval),
+        ("health_check_interval", f.health_check_interval),
+        ("session_ttl", f.session_ttl),
+    ] {
+        if d == SimDuration::ZERO {
+            return Err(format!("[failover] {name} must be longer than zero"));
+        }
+    }
+    if f.segment_load_bytes_per_s <= 0.0 {
+        return Err("[failover] segment_load_bandwidth must be positive".into());
+    }
+    Ok(())
+}
+
+/// Resolves the `[[fault]]` entries against the topology and its placement.
+pub(super) fn resolve_faults(
+    raw: &[RawFault],
+    topo: &Topology,
+    placement: &Placement,
+    duration: SimDuration,
+    err: &dyn Fn(Range<usize>, String) -> InputError,
+    errors: &mut Vec<InputError>,
+) -> Vec<Fault> {
+    let mut faults = Vec::new();
+    for f in raw {
+        let Some(kind) = KINDS
+            .iter()
+            .find(|(n, _)| *n == f.kind.get_ref())
+            .map(|(_, k)| *k)
+        else {
+            let names: Vec<&str> = KINDS.iter().map(|(n, _)| *n).collect();
+            let hint = match closest(f.kind.get_ref(), names.iter().copied()) {
+                Some(c) => format!("did you mean {c:?}? simctl models {}", names.join(", ")),
+                None => format!("simctl models {}", names.join(", ")),
+            };
+            errors.push(
+                err(
+                    f.kind.span(),
+                    format!("unknown fault kind {:?}", f.kind.get_ref()),
+                )
+                .with_hint(hint),
+            );
+            continue;
+        };
+        let at = f.at.get_ref().0;
+        if at >= duration {
+            errors.push(
+                err(
+                    f.at.span(),
+                    format!("the fault at {at} comes after the run ends ({duration})"),
+                )
+                .with_hint("make `at` earlier or the experiment's duration longer"),
+            );
+            continue;
+        }
+        let recover_at = match (&f.duration, &f.recover_at) {
+            (Some(d), Some(_)) => {
+                errors.push(
+                    err(
+                        d.span(),
+                        "a fault takes `duration` or `recover_at`, not both".into(),
+                    )
+                    .with_hint("keep one of them"),
+                );
+                continue;
+            }
+            (Some(d), None) if d.get_ref().0 == SimDuration::ZERO => {
+                errors.push(
+                    err(d.span(), "the fault's duration is zero".into())
+                        .with_hint("leave `duration` out for a fault that is never repaired"),
+                );
+                continue;
+            }
+            (Some(d), None) => Some(at + d.get_ref().0),
+            (None, Some(r)) if r.get_ref().0 <= at => {
+                errors.push(
+                    err(
+                        r.span(),
+                        format!(
+                            "recover_at {} is not after the fault at {at}",
+                            r.get_ref().0
+                        ),
+                    )
+                    .with_hint("recover_at is a time from the start of the run, like `at`"),
+                );
+                continue;
+            }
+            (None, Some(r)) => Some(r.get_ref().0),
+            (None, None) => None,
+        };
+
+        let targets: Vec<(&str, &Spanned<String>)> = [
+            ("host", &f.host),
+            ("service", &f.service),
+            ("task", &f.task),
+        ]
+        .into_iter()
+        .filter_map(|(n, v)| v.as_ref().map(|v| (n, v)))
+        .collect();
+        let (what, name) = match targets.as_slice() {
+            [one] => *one,
+            [] => {
+                errors.push(
+                    err(f.kind.span(), "the fault names no target".into())
+                        .with_hint("add host = \"...\", service = \"...\" or task = \"...\""),
+                );
+                continue;
+            }
+            [_, second, ..] => {
+                errors.push(
+                    err(
+                        second.1.span(),
+                        "a fault names one target: host, service or task".into(),
+                    )
+                    .with_hint("split it into two [[fault]] entries"),
+                );
+                continue;
+            }
+        };
+        let target = match what {
+            "host" => match topo.host_index(name.get_ref()) {
+                Some(h) => FaultTarget::Host(h),
+                None => {
+                    errors.push(unknown(
+                        err(
+                            name.span(),
+                            format!("there is no host {:?} in the topology", name.get_ref()),
+                        ),
+                        name.get_ref(),
+                        topo.hosts.iter().map(|h| h.name.as_str()),
+                    ));
+                    continue;
+                }
+            },
+            "service" => match topo.services.iter().position(|s| &s.name == name.get_ref()) {
+                Some(s) => FaultTarget::Tasks(
+                    placement
+                        .tasks
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, t)| t.service == s)
+                        .map(|(i, _)| i)
+                        .collect(),
+                ),
+                None => {
+                    errors.push(unknown(
+                        err(
+                            name.span(),
+                            format!("there is no service {:?} in the topology", name.get_ref()),
+                        ),
+                        name.get_ref(),
+                        topo.services.iter().map(|s| s.name.as_str()),
+                    ));
+                    continue;
+                }
+            },
+            _ => match placement
+                .tasks
+                .iter()
+                .position(|t| &t.name == name.get_ref())
+            {
+                Some(t) => FaultTarget::Tasks(vec![t]),
+                None => {
+                    errors.push(unknown(
+                        err(
+                            name.span(),
+                            format!("no task is named {:?}", name.get_ref()),
+                        ),
+                        name.get_ref(),
+                        placement.tasks.iter().map(|t| t.name.as_str()),
+                    ));
+                    continue;
+                }
+            },
+        };
+        if kind == FaultKind::HostCrash && what != "host" {
+            errors.push(
+                err(
+                    name.span(),
+                    format!("a host_crash targets a host, not a {what}"),
+                )
+                .with_hint(
+                    "write host = \"...\", or use kind = \"process_crash\" for a service or task",
+                ),
+            );
+            continue;
+        }
+        if kind != FaultKind::HostCrash && what == "host" {
+            errors.push(
+                err(
+                    name.span(),
+                    format!("a {} targets a service or task, not a host", kind.name()),
+                )
+                .with_hint(
+                    "write service = \"...\" or task = \"...\", or use kind = \"host_crash\"",
+                ),
+            );
+            continue;
+        }
+        let fault = Fault {
+            label: f
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{} {}", kind.name(), name.get_ref())),
+            kind,
+            at,
+            recover_at,
+            target,
+        };
+        // Faults must change something this release simulates; say so rather than
+        // run an experiment that silently ignores them.
+        let tasks = fault.tasks(placement);
+        let simulated = tasks
+            .iter()
+            .any(|&t| topo.services[placement.tasks[t].service].kind.simulated());
+        if !simulated {
+            let kinds: Vec<&str> = tasks
+                .iter()
+                .map(|&t| topo.services[placement.tasks[t].service].kind.name())
+                .collect();
+            errors.push(
+                err(
+                    name.span(),
+                    format!(
+                        "{} {:?} runs {}, which this release places but does not simulate, so the fault would change nothing",
+                        what,
+                        name.get_ref(),
+                        if kinds.is_empty() { "no task".to_string() } else { kinds.join(", ") }
+                    ),
+                )
+                .with_hint(format!(
+                    "faults can target the simulated components: {}",
+                    simulated_kinds().join(", ")
+                )),
+            );
+            continue;
+        }
+        faults.push(fault);
+    }
+    faults
+}
+
+fn simulated_kinds() -> Vec<&'static str> {
+    [
+        ServiceKind::Proxy,
+        ServiceKind::Rootcoord,
+        ServiceKind::Querycoord,
+        ServiceKind::Querynode,
+    ]
+    .iter()
+    .map(|k| k.name())
+    .collect()
+}
+
+fn unknown<'a>(e: InputError, name: &str, known: impl Iterator<Item = &'a str>) -> InputError {
+    let known: Vec<&str> = known.collect();
+    match closest(name, known.iter().copied()) {
+        Some(c) => e.with_hint(format!("did you mean {c:?}?")),
+        None => e.with_hint(format!("known names: {}", known.join(", "))),
+    }
+}

@@ -1,0 +1,214 @@
+//! Fault injection and failover on the seed topology: the timelines reference §2
+//! describes, checked from the summary and the events the run writes.
+
+use polars::prelude::*;
+use serde_json::Value;
+
+use crate::common::{repo, run_to, temp_dir};
+
+/// node-failure.toml shortened: query3 crashes at 3 min and returns at 8 min.
+const SHORT: &[&str] = &["duration=10m", "fault.0.at=3m", "fault.0.recover_at=8m"];
+
+fn events(dir: &std::path::Path) -> DataFrame {
+    let f = std::fs::File::open(dir.join("events.parquet")).unwrap();
+    ParquetReader::new(f).finish().unwrap()
+}
+
+/// Times of events of `kind`, in order.
+fn times(ev: &DataFrame, kind: &str) -> Vec<f64> {
+    let kinds = ev.column("kind").unwrap().str().unwrap();
+    let t = ev.column("t_s").unwrap().f64().unwrap();
+    (0..ev.height())
+        .filter(|&i| kinds.get(i) == Some(kind))
+        .map(|i| t.get(i).unwrap())
+        .collect()
+}
+
+fn fault(summary: &Value) -> &Value {
+    &summary["faults"][0]
+}
+
+fn f(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} is not a number: {v}"))
+}
+
+#[test]
+fn a_query_host_crash_follows_the_failover_timeline() {
+    let out = temp_dir("node-failure");
+    let s = run_to("experiments/node-failure.toml", SHORT, &out);
+    let fl = fault(&s);
+    let at = 180.0;
+    // Errors start at the crash (the first search routed to query3 fails after the
+    // dial timeout).
+    let first = f(fl, "first_error_s");
+    assert!((at..at + 1.0).contains(&first), "first error at {first}");
+
+    let ev = events(&out);
+    // reference §2.2: querycoord marks the node offline after ~10 s.
+    let offline = times(&ev, "node_offline");
+    assert_eq!(offline.len(), 1);
+    assert!(
+        (offline[0] - (at + 10.0)).abs() < 0.5,
+        "offline at {offline:?}"
+    );
+    // The lease runs out within 60 s (2/3 TTL at the earliest), then handleNodeDown.
+    let down = times(&ev, "node_down_handled");
+    assert_eq!(down.len(), 1);
+    assert!(
+        (at + 40.0..=at + 60.0).contains(&down[0]),
+        "node down at {down:?}"
+    );
+    // Segments are loaded elsewhere after that, and the shards become serviceable.
+    let loaded = times(&ev, "segment_loaded");
+    let loaded: Vec<f64> = loaded.into_iter().filter(|&t| t > 0.0).collect();
+    assert!(!loaded.is_empty());
+    assert!(loaded.iter().all(|&t| t > down[0] && t < at + 300.0));
+    let serviceable = times(&ev, "shard_serviceable");
+    let back = serviceable.iter().copied().fold(0.0, f64::max);
+    // The error window ends when the last shard is serviceable again.
+    let last = f(fl, "last_error_s");
+    assert!(
+        last > down[0],
+        "errors last until the reload: {last} vs {down:?}"
+    );
+    assert!(
+        last <= back + 0.5,
+        "no errors after the shards are back: {last} vs {back}"
+    );
+    assert!(f(fl, "bytes_reloaded") > 0.0);
+
+    // query3 returns at 8 min: it rejoins and the balancer moves segments back,
+    // without errors.
+    let joined = times(&ev, "node_joined");
+    assert_eq!(joined.len(), 1);
+    assert!(
+        joined[0] > 480.0 && joined[0] < 500.0,
+        "joined at {joined:?}"
+    );
+    assert!(!times(&ev, "segment_moved").is_empty());
+    assert!(last < 480.0);
+    assert!(f(fl, "bytes_rebalanced") > 0.0);
+    // Latency is back to the pre-fault p99 (within 10 %) once it is balanced again.
+    let recovered = f(fl, "recovered_at_s");
+    assert!(
+        recovered > joined[0] && recovered < 560.0,
+        "recovered at {recovered}"
+    );
+    for a in s["assertions"].as_array().unwrap() {
+        assert_eq!(a["passed"], true, "assertion {a}");
+    }
+}
+
+#[test]
+fn the_error_window_grows_with_the_bytes_on_the_dead_node() {
+    let window = |rows: &str| {
+        let out = temp_dir(&format!("nf-rows-{rows}"));
+        let mut sets = SHORT.to_vec();
+        let set = format!("collection.rows={rows}");
+        sets.push(&set);
+        let s = run_to("experiments/node-failure.toml", &sets, &out);
+        (
+            f(fault(&s), "error_window_s"),
+            f(fault(&s), "bytes_reloaded"),
+        )
+    };
+    let (small, small_bytes) = window("10000000");
+    let (large, large_bytes) = window("30000000");
+    assert!(large_bytes > 2.5 * small_bytes);
+    // Same seed, so the same lease draw: the difference is the reload.
+    assert!(
+        large > small + 2.0,
+        "error window {small:.1} s for 10 M rows, {large:.1} s for 30 M"
+    );
+}
+
+#[test]
+fn two_replicas_keep_searches_going() {
+    let out = temp_dir("node-failure-2");
+    let s = run_to(
+        "experiments/node-failure-2-replicas.toml",
+        &["duration=6m", "fault.0.at=2m", "fault.0.recover_at=4m"],
+        &out,
+    );
+    let fl = fault(&s);
+    assert!(f(fl, "error_window_s") < 3.0, "{fl}");
+    assert!(f(fl, "failed_requests") < 50.0, "{fl}");
+    // The lost replica's segments were still reloaded onto its other nodes.
+    assert!(f(fl, "bytes_reloaded") > 0.0);
+    assert!(f(&s, "availability") > 0.999);
+}
+
+#[test]
+fn a_dead_proxy_stalls_time_ticks_until_its_lease_runs_out() {
+    let out = temp_dir("proxy-crash");
+    let s = run_to(
+        "experiments/proxy-crash.toml",
+        &["duration=4m", "fault.0.at=1m"],
+        &out,
+    );
+    let ev = events(&out);
+    let stalled = times(&ev, "timetick_stalled");
+    let resumed = times(&ev, "timetick_resumed");
+    let expired = times(&ev, "session_expired");
+    assert_eq!(stalled.len(), 1);
+    assert!((stalled[0] - 60.0).abs() < 0.5);
+    assert_eq!(resumed.len(), 1);
+    assert!(resumed[0] >= expired[0] && resumed[0] < expired[0] + 0.5);
+    // Strong searches wait for the whole stall.
+    let max_ms = f(&s["requests"]["search"], "max_ms");
+    assert!(
+        max_ms > (expired[0] - 60.0 - 1.0) * 1e3,
+        "longest search {max_ms} ms, stall until {expired:?}"
+    );
+}
+
+#[test]
+fn a_rootcoord_crash_fails_every_search_until_it_is_back() {
+    let out = temp_dir("rootcoord-crash");
+    let s = run_to(
+        "experiments/rootcoord-crash.toml",
+        &["duration=4m", "fault.0.at=1m"],
+        &out,
+    );
+    let fl = fault(&s);
+    let ev = events(&out);
+    let started = times(&ev, "task_started");
+    let recovered = times(&ev, "coordinator_recovered");
+    assert_eq!(started.len(), 1);
+    // Restart delay 60 s + sleep 5 s + process start, then metadata reload.
+    assert!(started[0] > 60.0 + 65.0 && started[0] < 60.0 + 75.0);
+    assert!(recovered[0] > started[0]);
+    let last = f(fl, "last_error_s");
+    assert!(last <= recovered[0] + 0.5 && last > recovered[0] - 1.0);
+    assert_eq!(
+        s["requests"]["search"]["errors"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        vec!["allocate timestamp failed: rootcoord unavailable"]
+    );
+}
+
+#[test]
+fn faults_replay_byte_identically() {
+    let a = temp_dir("nf-det-a");
+    let b = temp_dir("nf-det-b");
+    let sets = ["duration=5m", "fault.0.at=1m", "fault.0.recover_at=3m"];
+    run_to("experiments/node-failure.toml", &sets, &a);
+    run_to("experiments/node-failure.toml", &sets, &b);
+    for file in [
+        "summary.json",
+        "requests.parquet",
+        "timeseries.parquet",
+        "events.parquet",
+        "manifest.json",
+    ] {
+        let x = std::fs::read(a.join(file)).unwrap();
+        let y = std::fs::read(b.join(file)).unwrap();
+        assert!(x == y, "{file} differs between two runs");
+    }
+    assert!(repo("experiments/node-failure.toml").exists());
+}
