@@ -39,6 +39,20 @@ def main(run_dir: Path) -> int:
     measured_ok = requests.filter((pl.col("status") == "ok") & (pl.col("start_s") >= warmup_s))
     if measured_ok.height != search["ok"]:
         failures.append("requests.parquet and summary.json disagree on the number of ok searches")
+    # Faults: each failed search the summary attributes to a fault is in
+    # requests.parquet, and every fault shows up in events.parquet.
+    events = pl.read_parquet(run_dir / "events.parquet")
+    for i, fault in enumerate(summary.get("faults", [])):
+        first, last = fault["first_error_s"], fault["last_error_s"]
+        if first is not None:
+            n = requests.filter(
+                (pl.col("status") == "error") & (pl.col("start_s") >= first) & (pl.col("start_s") <= last)
+            ).height
+            if n < fault["failed_requests"]:
+                failures.append(f"faults[{i}]: {fault['failed_requests']} failed requests, requests.parquet has {n}")
+        injected = events.filter((pl.col("kind") == "fault_injected") & (pl.col("t_s") == fault["at_s"]))
+        if injected.height == 0:
+            failures.append(f"faults[{i}]: no fault_injected event at {fault['at_s']} s")
     for name in ["manifest.json", "perf.json"]:
         json.loads((run_dir / name).read_text())
     for f in failures:

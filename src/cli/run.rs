@@ -100,6 +100,33 @@ fn print_summary(name: &str, r: &crate::run::RunResult, dir: &std::path::Path) {
             if f("saturated") == 1.0 { "YES" } else { "no" }
         );
     }
+    for fl in s["faults"].as_array().into_iter().flatten() {
+        let num = |k: &str| fl[k].as_f64();
+        let errors = match (num("first_error_s"), num("last_error_s")) {
+            (Some(a), Some(b)) => format!(
+                "errors {a:.1}-{b:.1} s ({:.1} s, {} failed)",
+                b - a,
+                fl["failed_requests"]
+            ),
+            _ => "no errors".to_string(),
+        };
+        let detected = num("detected_at_s")
+            .map(|d| format!(", detected {d:.1} s"))
+            .unwrap_or_default();
+        let reloaded = match num("bytes_reloaded") {
+            Some(b) if b > 0.0 => format!(", {:.1} GB reloaded", b / 1e9),
+            _ => String::new(),
+        };
+        let recovered = match num("recovered_at_s") {
+            Some(r) => format!(", p99 back at {r:.0} s"),
+            None => ", p99 not back to the pre-fault level".to_string(),
+        };
+        println!(
+            "  faults: {} at {:.0} s: {errors}{detected}{reloaded}{recovered}",
+            fl["label"].as_str().unwrap_or(""),
+            num("at_s").unwrap_or(0.0)
+        );
+    }
     if let Some(a) = s["assertions"].as_array() {
         if !a.is_empty() {
             let passed = a.iter().filter(|x| x["passed"] == true).count();
