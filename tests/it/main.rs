@@ -5,5 +5,6 @@ mod determinism;
 mod goldens;
 mod saturation;
 mod search_path;
+mod swarm;
 mod sweep;
 mod validate;
