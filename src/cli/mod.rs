@@ -2,6 +2,7 @@
 
 mod compare;
 mod explain;
+mod import_stack;
 mod run;
 mod sweep;
 mod test;
@@ -88,6 +89,20 @@ pub enum Command {
         /// A topology or experiment file (TOML).
         file: PathBuf,
     },
+    /// Write a topology from Docker stack files (compose v3) and a hosts file: the
+    /// services, their placement, restart policies, health checks and host-mode ports.
+    /// Keys the topology does not model are listed on stderr and atop the output.
+    ImportStack {
+        /// Stack files (YAML), in the order they are deployed.
+        #[arg(required = true)]
+        stacks: Vec<PathBuf>,
+        /// A topology file with the classes and hosts (its services, if any, are replaced).
+        #[arg(long)]
+        hosts: PathBuf,
+        /// The topology to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -103,6 +118,9 @@ pub fn main() -> i32 {
         } => run::run(&experiment, out, seed, sets, quiet),
         Command::Validate { files } => validate::validate(&files),
         Command::Explain { file } => explain::explain(&file),
+        Command::ImportStack { stacks, hosts, out } => {
+            import_stack::import_stack(&stacks, &hosts, &out)
+        }
         Command::Sweep(args) => sweep::sweep(args),
         Command::Compare { runs, format } => compare::compare(&runs, &format),
         Command::Test {

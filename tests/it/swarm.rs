@@ -132,3 +132,161 @@ fn seed_topology_carries_the_stack_files_policies() {
         "host-mode port 19530 keeps the proxies apart"
     );
 }
+
+// ---- simctl import-stack ----
+
+fn simctl(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_simctl"))
+        .args(args)
+        .current_dir(repo("."))
+        .output()
+        .expect("simctl starts");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A service as placement and the runtime see it, without its place in the file.
+fn comparable(s: &simctl::scenario::topology::ServiceSpec) -> String {
+    let mut s = s.clone();
+    s.spot = simctl::scenario::topology::SourceSpot { line: 0, column: 0 };
+    s.constraint_spots.clear();
+    format!("{s:?}")
+}
+
+#[test]
+fn import_stack_reproduces_the_small_topology() {
+    let out = temp_dir("import-small").join("small.toml");
+    let (code, stdout, stderr) = simctl(&[
+        "import-stack",
+        "tests/fixtures/stacks/infra.yaml",
+        "tests/fixtures/stacks/milvus.yaml",
+        "--hosts",
+        SMALL_HOSTS,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("15 services (18 tasks)"), "{stdout}");
+    // Nothing is dropped silently: every unmodelled key is reported with its line.
+    for key in [
+        "infra.yaml:9: environment (etcd1)",
+        "infra.yaml:31: deploy.resources (minio1)",
+        "infra.yaml:47: ports (ingress) (minio-proxy)",
+        "infra.yaml:114: deploy.update_config (broker)",
+        "infra.yaml:118: top-level networks",
+    ] {
+        assert!(stderr.contains(key), "{key} missing from:\n{stderr}");
+    }
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert!(written.contains("#   infra.yaml:31: deploy.resources (minio1)"));
+    // The whole topology, as reviewed.
+    let expected =
+        std::fs::read_to_string(repo("tests/fixtures/stacks/small-expected.toml")).unwrap();
+    assert_eq!(written, expected, "the import changed; review it");
+
+    let t = simctl::scenario::load_topology(&out, None).unwrap_or_else(|e| panic!("{e}"));
+    let kind = |n: &str| t.services.iter().find(|s| s.name == n).unwrap().kind;
+    assert_eq!(kind("etcd-proxy"), ServiceKind::EtcdProxy);
+    assert_eq!(kind("data1"), ServiceKind::Datanode);
+    assert_eq!(kind("broker"), ServiceKind::Broker);
+    let q2 = t.services.iter().find(|s| s.name == "query2").unwrap();
+    // A merge key overrides one field of the shared restart policy.
+    assert_eq!(q2.restart_policy.delay.as_secs_f64(), 30.0);
+    assert_eq!(q2.restart_policy.max_attempts, Some(10));
+}
+
+#[test]
+fn import_stack_errors_name_file_and_line() {
+    let dir = temp_dir("import-bad");
+    let stack = dir.join("bad.yaml");
+    std::fs::write(
+        &stack,
+        "version: '3.7'\nservices:\n  query1:\n    image: milvus:v2.3.0\n    command: milvus run querynode\n    deploy:\n      restart_policy:\n        delay: 60\n",
+    )
+    .unwrap();
+    let out = dir.join("out.toml");
+    let (code, _, stderr) = simctl(&[
+        "import-stack",
+        stack.to_str().unwrap(),
+        "--hosts",
+        SMALL_HOSTS,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("{}:8:", stack.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("restart_policy.delay is not a duration"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+
+    // A constraint no host satisfies: the topology is written but does not place.
+    std::fs::write(
+        &stack,
+        "services:\n  query9:\n    image: milvus:v2.3.0\n    command: milvus run querynode\n    deploy:\n      placement:\n        constraints: [node.labels.query9==true]\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = simctl(&[
+        "import-stack",
+        stack.to_str().unwrap(),
+        "--hosts",
+        SMALL_HOSTS,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("node.labels.query9==true matches no host"),
+        "{stderr}"
+    );
+}
+
+/// The users' own stack files, where this checkout has them beside it (they are not
+/// part of the repository): imported onto the seed hosts they must give exactly the
+/// services of the seed topology.
+#[test]
+fn users_stack_files_reproduce_the_seed_services() {
+    let dir = repo("../shared/fixtures/seed-swarm/yaml");
+    if !dir.is_dir() {
+        eprintln!("skipped: {} is absent", dir.display());
+        return;
+    }
+    let files = [
+        "etcd-minio.yaml",
+        "pulsar-zookeeper.yaml",
+        "pulsar-bookie.yaml",
+        "pulsar-broker.yaml",
+        "milvus-coord.yaml",
+        "milvus-worker.yaml",
+        "milvus-proxy.yaml",
+    ];
+    let out = temp_dir("import-seed").join("seed.toml");
+    let mut args: Vec<String> = vec!["import-stack".into()];
+    args.extend(files.iter().map(|f| dir.join(f).display().to_string()));
+    for a in [
+        "--hosts",
+        "tests/fixtures/stacks/seed-hosts.toml",
+        "--out",
+        out.to_str().unwrap(),
+    ] {
+        args.push(a.into());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, stdout, stderr) = simctl(&args);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    eprintln!("{stderr}");
+    let imported = simctl::scenario::load_topology(&out, None).unwrap_or_else(|e| panic!("{e}"));
+    let seed = simctl::scenario::load_topology(&repo("topologies/seed-26-hosts.toml"), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let a: Vec<String> = imported.services.iter().map(comparable).collect();
+    let b: Vec<String> = seed.services.iter().map(comparable).collect();
+    assert_eq!(a, b);
+    assert_eq!(imported.hosts, seed.hosts);
+}
