@@ -83,11 +83,16 @@ pub enum Command {
         #[arg(long, default_value = "table", value_parser = ["table", "csv", "json", "markdown"])]
         format: String,
     },
-    /// Show hosts, classes, labels, where every service lands and, for an experiment,
-    /// how the collection is laid out and what a search costs.
+    /// Show hosts, classes, labels, where every service lands, the start order with a
+    /// cold-start estimate and, for an experiment, how the collection is laid out and
+    /// what a search costs.
     Explain {
         /// A topology or experiment file (TOML).
         file: PathBuf,
+        /// Also write Graphviz (DOT) of hosts, services, placement and start-order
+        /// dependencies to this file (render with `dot -Tsvg FILE -o cluster.svg`).
+        #[arg(long, value_name = "FILE")]
+        dot: Option<PathBuf>,
     },
     /// Write a topology from Docker stack files (compose v3) and a hosts file: the
     /// services, their placement, restart policies, health checks and host-mode ports.
@@ -117,7 +122,7 @@ pub fn main() -> i32 {
             quiet,
         } => run::run(&experiment, out, seed, sets, quiet),
         Command::Validate { files } => validate::validate(&files),
-        Command::Explain { file } => explain::explain(&file),
+        Command::Explain { file, dot } => explain::explain(&file, dot.as_deref()),
         Command::ImportStack { stacks, hosts, out } => {
             import_stack::import_stack(&stacks, &hosts, &out)
         }

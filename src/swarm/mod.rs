@@ -1,9 +1,11 @@
 //! Docker Swarm as the users run it: placement of services on hosts, the start order
 //! of a cold cluster, and where tasks go when hosts fail.
 
+pub mod dot;
 pub mod marked_yaml;
 pub mod placement;
 pub mod stack_import;
+pub mod start_order;
 
 pub use placement::{place, Placement, Task};
 

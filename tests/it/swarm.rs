@@ -290,3 +290,67 @@ fn users_stack_files_reproduce_the_seed_services() {
     assert_eq!(a, b);
     assert_eq!(imported.hosts, seed.hosts);
 }
+
+// ---- start order and explain ----
+
+#[test]
+fn explain_prints_the_start_order_and_writes_graphviz() {
+    let dot = temp_dir("explain-dot").join("seed.dot");
+    let (code, stdout, stderr) = simctl(&[
+        "explain",
+        "topologies/seed-26-hosts.toml",
+        "--dot",
+        dot.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("   1. minio1, minio2, minio3, minio4, etcd1, etcd2, etcd3\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("   8. milvus-proxy\n"), "{stdout}");
+    assert!(
+        stdout.contains("first search could be served 141.0 s after the first deploy"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("critical path: minio1 -> minio-proxy -> zk1"),
+        "{stdout}"
+    );
+
+    let text = std::fs::read_to_string(&dot).unwrap();
+    assert!(text.starts_with("digraph \"seed-26-hosts\" {"), "{text}");
+    assert!(text.trim_end().ends_with('}'));
+    // 26 hosts, 32 services, 36 tasks, each task linked to its service.
+    assert_eq!(text.matches("subgraph cluster_host_").count(), 26);
+    assert_eq!(text.matches("shape=ellipse").count(), 32);
+    assert_eq!(text.matches("arrowhead=none").count(), 36);
+    assert!(text.contains("label=\"depends_on\""));
+    // Braces balance, so Graphviz can read it.
+    assert_eq!(text.matches('{').count(), text.matches('}').count());
+}
+
+#[test]
+fn explain_reports_a_depends_on_cycle() {
+    let (path, first) = small_topology(
+        "explain-cycle",
+        r#"
+[[service]]
+name = "etcd1"
+kind = "etcd"
+constraints = ["node.labels.etcd1==true"]
+depends_on = ["rootcoord"]
+
+[[service]]
+name = "rootcoord"
+kind = "rootcoord"
+constraints = ["node.labels.coord==true"]
+"#,
+    );
+    let (code, _, stderr) = simctl(&["explain", path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(":{}:", first + 2))
+            && stderr.contains("services etcd1, rootcoord wait for each other"),
+        "{stderr}"
+    );
+}
