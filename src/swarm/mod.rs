@@ -4,6 +4,7 @@
 pub mod dot;
 pub mod marked_yaml;
 pub mod placement;
+pub mod reschedule;
 pub mod stack_import;
 pub mod start_order;
 
