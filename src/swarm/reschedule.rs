@@ -2,8 +2,7 @@
 //!
 //! Given the topology, the current placement and the set of hosts that are down, it
 //! decides for each task on a down host whether the dispatcher starts it elsewhere and
-//! when, or leaves it pending and why. The runtime calls it when hosts go down or come
-//! back (a pending task is placed by calling it again with the new set of down hosts).
+//! when, or leaves it pending and why.
 //!
 //! Rules (reference §2.10 unless noted):
 //! - Nothing is rescheduled without a Raft quorum of the manager hosts (3 managers
@@ -18,6 +17,12 @@
 //!   swarmkit's restart supervisor, which restarts only under `any` and `on-failure`).
 //! - `max_attempts` and `window` count repeated failures over time, which the runtime
 //!   tracks; one call decides one failure.
+//!
+//! When hosts return, Swarm does not move rescheduled tasks back (it does not
+//! rebalance). The runtime calls this again with the new set of down hosts, keeping
+//! pending tasks on their old hosts in the placement: a pending task whose host is
+//! still down may now find an eligible host; one whose host returned is not listed and
+//! starts on that host again (for a pinned task, the only host Swarm could choose).
 
 use std::collections::{BTreeMap, BTreeSet};
 
