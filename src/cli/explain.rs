@@ -6,15 +6,17 @@ use super::{is_experiment, EXIT_BAD_INPUT, EXIT_OK};
 use crate::hw::HostCost;
 use crate::scenario::topology::Topology;
 use crate::scenario::units::{format_bandwidth, format_bytes};
+use crate::swarm::start_order::{cold_start, start_order, StartupKnobs};
 use crate::swarm::Placement;
 
-pub fn explain(path: &Path) -> i32 {
+pub fn explain(path: &Path, dot: Option<&Path>) -> i32 {
     if is_experiment(path) {
         match crate::run::prepare(path, &[]) {
             Ok((exp, layout)) => {
                 print_topology(&exp.topology, &exp.placement);
+                let code = print_start(&exp.topology, &exp.placement, dot);
                 print_collection(&exp, &layout);
-                EXIT_OK
+                code
             }
             Err(e) => {
                 eprintln!("{e}");
@@ -27,7 +29,7 @@ pub fn explain(path: &Path) -> i32 {
         {
             Ok((t, p)) => {
                 print_topology(&t, &p);
-                EXIT_OK
+                print_start(&t, &p, dot)
             }
             Err(e) => {
                 eprintln!("{e}");
@@ -35,6 +37,63 @@ pub fn explain(path: &Path) -> i32 {
             }
         }
     }
+}
+
+/// The start order, the cold-start estimate and, when asked, the Graphviz file.
+fn print_start(t: &Topology, p: &Placement, dot: Option<&Path>) -> i32 {
+    let order = match start_order(t) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    println!("\nstart order (reference §6.4; each service waits until what it needs is healthy):");
+    for (i, stage) in order.stages.iter().enumerate() {
+        let names: Vec<&str> = stage.iter().map(|&s| t.services[s].name.as_str()).collect();
+        println!("  {:>2}. {}", i + 1, names.join(", "));
+    }
+    let cold = cold_start(t, &order, &StartupKnobs::default());
+    println!(
+        "\ncold start (start-up times GUESS, see src/swarm/start_order.rs; health probes every interval, reference §2.10):"
+    );
+    println!(
+        "  {:<14} {:>9} {:>9} {:>9}  waited for",
+        "service", "started", "serving", "healthy"
+    );
+    for s in &cold.services {
+        println!(
+            "  {:<14} {:>8.1}s {:>8.1}s {:>8.1}s  {}",
+            t.services[s.service].name,
+            s.started.as_secs_f64(),
+            s.serving.as_secs_f64(),
+            s.healthy.as_secs_f64(),
+            s.waited_for.map_or("-", |w| t.services[w].name.as_str())
+        );
+    }
+    match cold.first_search {
+        Some(at) => {
+            let path: Vec<&str> = cold
+                .critical_path
+                .iter()
+                .map(|&s| t.services[s].name.as_str())
+                .collect();
+            println!(
+                "  first search could be served {:.1} s after the first deploy (collection loading not included)\n  critical path: {}",
+                at.as_secs_f64(),
+                path.join(" -> ")
+            );
+        }
+        None => println!("  no Milvus proxy: the cluster never serves a search"),
+    }
+    if let Some(file) = dot {
+        if let Err(e) = std::fs::write(file, crate::swarm::dot::render(t, p, &order)) {
+            eprintln!("{}: error: cannot write: {e}", file.display());
+            return EXIT_BAD_INPUT;
+        }
+        println!("\nwrote {}", file.display());
+    }
+    EXIT_OK
 }
 
 fn print_topology(t: &Topology, p: &Placement) {

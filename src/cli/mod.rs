@@ -2,6 +2,7 @@
 
 mod compare;
 mod explain;
+mod import_stack;
 mod run;
 mod sweep;
 mod test;
@@ -82,11 +83,30 @@ pub enum Command {
         #[arg(long, default_value = "table", value_parser = ["table", "csv", "json", "markdown"])]
         format: String,
     },
-    /// Show hosts, classes, labels, where every service lands and, for an experiment,
-    /// how the collection is laid out and what a search costs.
+    /// Show hosts, classes, labels, where every service lands, the start order with a
+    /// cold-start estimate and, for an experiment, how the collection is laid out and
+    /// what a search costs.
     Explain {
         /// A topology or experiment file (TOML).
         file: PathBuf,
+        /// Also write Graphviz (DOT) of hosts, services, placement and start-order
+        /// dependencies to this file (render with `dot -Tsvg FILE -o cluster.svg`).
+        #[arg(long, value_name = "FILE")]
+        dot: Option<PathBuf>,
+    },
+    /// Write a topology from Docker stack files (compose v3) and a hosts file: the
+    /// services, their placement, restart policies, health checks and host-mode ports.
+    /// Keys the topology does not model are listed on stderr and atop the output.
+    ImportStack {
+        /// Stack files (YAML), in the order they are deployed.
+        #[arg(required = true)]
+        stacks: Vec<PathBuf>,
+        /// A topology file with the classes and hosts (its services, if any, are replaced).
+        #[arg(long)]
+        hosts: PathBuf,
+        /// The topology to write.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -102,7 +122,10 @@ pub fn main() -> i32 {
             quiet,
         } => run::run(&experiment, out, seed, sets, quiet),
         Command::Validate { files } => validate::validate(&files),
-        Command::Explain { file } => explain::explain(&file),
+        Command::Explain { file, dot } => explain::explain(&file, dot.as_deref()),
+        Command::ImportStack { stacks, hosts, out } => {
+            import_stack::import_stack(&stacks, &hosts, &out)
+        }
         Command::Sweep(args) => sweep::sweep(args),
         Command::Compare { runs, format } => compare::compare(&runs, &format),
         Command::Test {

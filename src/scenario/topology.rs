@@ -133,7 +133,106 @@ struct RawService {
     mode: Option<Spanned<String>>,
     #[serde(default)]
     constraints: Vec<Spanned<String>>,
+    restart_policy: Option<RawRestartPolicy>,
+    healthcheck: Option<RawHealthcheck>,
+    #[serde(default)]
+    ports: Vec<Spanned<i64>>,
+    stop_grace_period: Option<Duration>,
+    #[serde(default)]
+    depends_on: Vec<Spanned<String>>,
+    startup: Option<Duration>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRestartPolicy {
+    condition: Option<Spanned<String>>,
+    delay: Option<Duration>,
+    max_attempts: Option<Spanned<i64>>,
+    window: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHealthcheck {
+    interval: Option<Spanned<Duration>>,
+    timeout: Option<Spanned<Duration>>,
+    retries: Option<Spanned<i64>>,
+    start_period: Option<Duration>,
+}
+
+/// When Swarm restarts a task (`deploy.restart_policy.condition`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartCondition {
+    Any,
+    OnFailure,
+    None,
+}
+
+impl RestartCondition {
+    pub fn name(self) -> &'static str {
+        match self {
+            RestartCondition::Any => "any",
+            RestartCondition::OnFailure => "on-failure",
+            RestartCondition::None => "none",
+        }
+    }
+}
+
+/// `deploy.restart_policy` of a service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RestartPolicy {
+    pub condition: RestartCondition,
+    /// Wait between the task's end and its replacement.
+    pub delay: SimDuration,
+    /// `None`: unlimited attempts.
+    pub max_attempts: Option<u32>,
+    /// `None`: attempts are counted over the task's whole life.
+    pub window: Option<SimDuration>,
+}
+
+impl Default for RestartPolicy {
+    /// Swarm's defaults: condition `any` (reference §2.10: the MinIO, etcd and bookie
+    /// services rely on it), unlimited attempts, no window. The 5 s delay is swarmkit's
+    /// default restart delay and is not in the reference: GUESS; set `delay` to change it.
+    fn default() -> Self {
+        RestartPolicy {
+            condition: RestartCondition::Any,
+            delay: SimDuration::from_secs(5),
+            max_attempts: None,
+            window: None,
+        }
+    }
+}
+
+/// A container health check: the first probe runs `interval` after the start, and
+/// `retries` failures in a row make the task unhealthy (reference §2.10).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Healthcheck {
+    pub interval: SimDuration,
+    pub timeout: SimDuration,
+    pub retries: u32,
+    /// Failures during this time after the start do not count.
+    pub start_period: SimDuration,
+}
+
+impl Healthcheck {
+    /// Docker's defaults for keys a healthcheck leaves out (interval 30 s, timeout 30 s,
+    /// 3 retries, no start period). They are Docker's documented values, not the
+    /// reference's: GUESS; write the keys to change them.
+    pub const DEFAULT_INTERVAL: SimDuration = SimDuration::from_secs(30);
+    pub const DEFAULT_TIMEOUT: SimDuration = SimDuration::from_secs(30);
+    pub const DEFAULT_RETRIES: u32 = 3;
+
+    /// Time from the first failing probe until Swarm declares the task unhealthy.
+    pub fn unhealthy_after(&self) -> SimDuration {
+        SimDuration::from_nanos(self.interval.as_nanos() * u64::from(self.retries))
+    }
+}
+
+/// Docker's stop grace period when a service sets none: 10 s before SIGKILL
+/// (reference §2.10).
+pub const DEFAULT_STOP_GRACE: SimDuration = SimDuration::from_secs(10);
 
 /// A placement constraint as Swarm writes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -246,6 +345,18 @@ pub struct ServiceSpec {
     /// Location of each constraint, parallel to `constraints`, and of the service.
     pub constraint_spots: Vec<SourceSpot>,
     pub spot: SourceSpot,
+    pub restart_policy: RestartPolicy,
+    /// `None`: no health check; the task counts as healthy once it runs.
+    pub healthcheck: Option<Healthcheck>,
+    /// Host-mode published ports: two tasks publishing one port cannot share a host.
+    pub ports: Vec<u16>,
+    pub stop_grace_period: SimDuration,
+    /// Services this one waits for, beyond the start order of its kind
+    /// (`crate::swarm::start_order`).
+    pub depends_on: Vec<String>,
+    /// Container start-up time until the process serves; `None`: the kind's default
+    /// (`crate::swarm::start_order::StartupKnobs`).
+    pub startup: Option<SimDuration>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -502,6 +613,109 @@ pub fn load_topology_with(
                 ),
             }
         }
+        let restart_policy = match &rs.restart_policy {
+            None => RestartPolicy::default(),
+            Some(r) => {
+                let mut p = RestartPolicy::default();
+                if let Some(c) = &r.condition {
+                    p.condition = match c.get_ref().as_str() {
+                        "any" => RestartCondition::Any,
+                        "on-failure" => RestartCondition::OnFailure,
+                        "none" => RestartCondition::None,
+                        other => {
+                            errors.push(
+                                err(
+                                    c.span(),
+                                    format!(
+                                        "service {name:?} has restart condition {other:?}"
+                                    ),
+                                )
+                                .with_hint("condition is \"any\" (the default), \"on-failure\" or \"none\""),
+                            );
+                            RestartCondition::Any
+                        }
+                    };
+                }
+                if let Some(d) = r.delay {
+                    p.delay = d.0;
+                }
+                if let Some(m) = &r.max_attempts {
+                    match u32::try_from(*m.get_ref()) {
+                        Ok(0) => p.max_attempts = None,
+                        Ok(n) => p.max_attempts = Some(n),
+                        Err(_) => errors.push(
+                            err(
+                                m.span(),
+                                format!("service {name:?} allows {} restart attempts", m.get_ref()),
+                            )
+                            .with_hint("max_attempts is a count; 0 means unlimited, as in Swarm"),
+                        ),
+                    }
+                }
+                p.window = r.window.map(|w| w.0).filter(|w| *w > SimDuration::ZERO);
+                p
+            }
+        };
+        let healthcheck = rs.healthcheck.as_ref().map(|h| {
+            let positive = |d: &Option<Spanned<Duration>>, key: &str, errors: &mut Vec<InputError>| {
+                let d = d.as_ref()?;
+                if d.get_ref().0 == SimDuration::ZERO {
+                    errors.push(
+                        err(d.span(), format!("service {name:?} has a healthcheck {key} of 0"))
+                            .with_hint(format!("{key} must be positive, e.g. \"20s\"")),
+                    );
+                    return None;
+                }
+                Some(d.get_ref().0)
+            };
+            let retries = match &h.retries {
+                None => Healthcheck::DEFAULT_RETRIES,
+                Some(r) => match u32::try_from(*r.get_ref()) {
+                    Ok(n) if n >= 1 => n,
+                    _ => {
+                        errors.push(
+                            err(
+                                r.span(),
+                                format!(
+                                    "service {name:?} has {} healthcheck retries",
+                                    r.get_ref()
+                                ),
+                            )
+                            .with_hint("retries is the number of failures in a row that make a task unhealthy; at least 1"),
+                        );
+                        Healthcheck::DEFAULT_RETRIES
+                    }
+                },
+            };
+            Healthcheck {
+                interval: positive(&h.interval, "interval", &mut errors)
+                    .unwrap_or(Healthcheck::DEFAULT_INTERVAL),
+                timeout: positive(&h.timeout, "timeout", &mut errors)
+                    .unwrap_or(Healthcheck::DEFAULT_TIMEOUT),
+                retries,
+                start_period: h.start_period.map(|d| d.0).unwrap_or(SimDuration::ZERO),
+            }
+        });
+        let mut ports = Vec::new();
+        for p in &rs.ports {
+            match u16::try_from(*p.get_ref()) {
+                Ok(port) if port > 0 && !ports.contains(&port) => ports.push(port),
+                Ok(port) if port > 0 => errors.push(
+                    err(
+                        p.span(),
+                        format!("service {name:?} publishes port {port} twice"),
+                    )
+                    .with_hint("list each published host-mode port once"),
+                ),
+                _ => errors.push(
+                    err(
+                        p.span(),
+                        format!("service {name:?} publishes port {}", p.get_ref()),
+                    )
+                    .with_hint("a published port is between 1 and 65535"),
+                ),
+            }
+        }
         services.push(ServiceSpec {
             name,
             kind: rs.kind,
@@ -511,7 +725,43 @@ pub fn load_topology_with(
             constraints,
             constraint_spots,
             spot: spot(&text, rs.name.span()),
+            restart_policy,
+            healthcheck,
+            ports,
+            stop_grace_period: rs
+                .stop_grace_period
+                .map(|d| d.0)
+                .unwrap_or(DEFAULT_STOP_GRACE),
+            depends_on: rs.depends_on.iter().map(|d| d.get_ref().clone()).collect(),
+            startup: rs.startup.map(|d| d.0),
         });
+    }
+    for s in &raw.service {
+        let rs = s.get_ref();
+        for d in &rs.depends_on {
+            let target = d.get_ref();
+            if target == rs.name.get_ref() {
+                errors.push(
+                    err(d.span(), format!("service {target:?} depends on itself"))
+                        .with_hint("remove it from its own depends_on"),
+                );
+            } else if !seen_services.contains_key(target) {
+                let hint = match closest(target, seen_services.keys().map(|k| k.as_str())) {
+                    Some(c) => format!("did you mean {c:?}?"),
+                    None => "name a service declared in this topology".to_string(),
+                };
+                errors.push(
+                    err(
+                        d.span(),
+                        format!(
+                            "service {:?} depends on {target:?}, which is not a service of this topology",
+                            rs.name.get_ref()
+                        ),
+                    )
+                    .with_hint(hint),
+                );
+            }
+        }
     }
 
     if !errors.is_empty() {

@@ -1,11 +1,13 @@
-//! Basic Swarm placement: constraints, replicas, global mode, spread.
+//! Basic Swarm placement: constraints, replicas, global mode, spread, host-mode ports.
 //!
 //! Swarm's spread strategy puts each new task on the eligible node with the fewest
 //! tasks of the same service, then the fewest tasks overall. Real Swarm breaks the
 //! remaining ties by node ID (random); we break them by the host's order in the
-//! topology file so placement is deterministic.
+//! topology file so placement is deterministic. A host where another task already
+//! publishes one of the service's host-mode ports is not eligible: Docker cannot bind
+//! the port twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::scenario::error::{InputError, InputErrors};
 use crate::scenario::topology::{Constraint, ServiceMode, Topology};
@@ -39,6 +41,7 @@ impl Placement {
 pub fn place(topo: &Topology) -> Result<Placement, InputErrors> {
     let mut placement = Placement::default();
     let mut per_host_total = vec![0u32; topo.hosts.len()];
+    let mut host_ports: Vec<BTreeSet<u16>> = vec![BTreeSet::new(); topo.hosts.len()];
     let mut errors = Vec::new();
     for (si, svc) in topo.services.iter().enumerate() {
         let eligible: Vec<usize> = (0..topo.hosts.len())
@@ -53,11 +56,18 @@ pub fn place(topo: &Topology) -> Result<Placement, InputErrors> {
             continue;
         }
         let mut per_host_mine = vec![0u32; topo.hosts.len()];
+        let port_free =
+            |ports: &[BTreeSet<u16>], h: usize| svc.ports.iter().all(|p| !ports[h].contains(p));
         match svc.mode {
             ServiceMode::Global => {
                 for &h in &eligible {
+                    if !port_free(&host_ports, h) {
+                        errors.push(port_conflict(topo, si, &[h], &host_ports));
+                        continue;
+                    }
                     per_host_mine[h] += 1;
                     per_host_total[h] += 1;
+                    host_ports[h].extend(svc.ports.iter().copied());
                     placement.tasks.push(Task {
                         service: si,
                         slot: 1,
@@ -68,12 +78,17 @@ pub fn place(topo: &Topology) -> Result<Placement, InputErrors> {
             }
             ServiceMode::Replicated(n) => {
                 for slot in 1..=n {
-                    let &h = eligible
+                    let Some(&h) = eligible
                         .iter()
+                        .filter(|&&h| port_free(&host_ports, h))
                         .min_by_key(|&&h| (per_host_mine[h], per_host_total[h], h))
-                        .expect("eligible is not empty");
+                    else {
+                        errors.push(port_conflict(topo, si, &eligible, &host_ports));
+                        break;
+                    };
                     per_host_mine[h] += 1;
                     per_host_total[h] += 1;
+                    host_ports[h].extend(svc.ports.iter().copied());
                     placement.tasks.push(Task {
                         service: si,
                         slot,
@@ -88,6 +103,41 @@ pub fn place(topo: &Topology) -> Result<Placement, InputErrors> {
         Ok(placement)
     } else {
         Err(InputErrors(errors))
+    }
+}
+
+/// The error for a task whose eligible hosts all publish one of its host-mode ports.
+fn port_conflict(
+    topo: &Topology,
+    si: usize,
+    eligible: &[usize],
+    host_ports: &[BTreeSet<u16>],
+) -> InputError {
+    let svc = &topo.services[si];
+    let taken: Vec<String> = eligible
+        .iter()
+        .map(|&h| {
+            let ports: Vec<String> = svc
+                .ports
+                .iter()
+                .filter(|p| host_ports[h].contains(p))
+                .map(|p| p.to_string())
+                .collect();
+            format!("{} (port {})", topo.hosts[h].name, ports.join(", "))
+        })
+        .collect();
+    InputError {
+        file: topo.path.clone(),
+        line: svc.spot.line,
+        column: svc.spot.column,
+        message: format!(
+            "service {:?} cannot place all its tasks: its host-mode ports are already published on every eligible host: {}",
+            svc.name,
+            taken.join(", ")
+        ),
+        hint: Some(
+            "two tasks cannot publish one host-mode port on a host; lower `replicas`, make more hosts eligible or publish another port".into(),
+        ),
     }
 }
 
@@ -168,5 +218,106 @@ fn unplaceable(topo: &Topology, si: usize) -> InputError {
             svc.name
         ),
         hint: Some(hint),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::swarm::test_topology;
+
+    const MANAGERS: &str = r#"
+[class.m]
+cores = 8
+ghz = 2.4
+isa = "avx512"
+memory = "16GiB"
+memory_bandwidth = "60GB/s"
+nic = "10Gbps"
+disk = { size = "250GB", read = "500MB/s", write = "450MB/s", iops = 50000, fsync_latency = "1ms" }
+
+[[host]]
+name = "m1"
+address = "10.0.0.1"
+class = "m"
+role = "manager"
+
+[[host]]
+name = "m2"
+address = "10.0.0.2"
+class = "m"
+role = "manager"
+
+[[host]]
+name = "m3"
+address = "10.0.0.3"
+class = "m"
+role = "manager"
+"#;
+
+    fn hosts_of(topo: &Topology, p: &Placement, si: usize) -> Vec<String> {
+        p.tasks_of(si)
+            .map(|t| topo.hosts[t.host].name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn host_mode_ports_keep_replicas_apart() {
+        let t = test_topology(&format!(
+            "{MANAGERS}
+[[service]]
+name = \"proxy\"
+kind = \"proxy\"
+replicas = 3
+ports = [19530]
+constraints = [\"node.role==manager\"]
+"
+        ));
+        let p = place(&t).unwrap();
+        assert_eq!(hosts_of(&t, &p, 0), ["m1", "m2", "m3"]);
+
+        let t = test_topology(&format!(
+            "{MANAGERS}
+[[service]]
+name = \"proxy\"
+kind = \"proxy\"
+replicas = 4
+ports = [19530]
+constraints = [\"node.role==manager\"]
+"
+        ));
+        let e = place(&t).unwrap_err().to_string();
+        assert!(e.contains("host-mode ports are already published"), "{e}");
+        assert!(e.contains("m1 (port 19530)"), "{e}");
+    }
+
+    #[test]
+    fn host_mode_ports_conflict_across_services() {
+        // Spread alone would put both on m1 (pinned); the second one's port is taken.
+        let t = test_topology(&format!(
+            "{MANAGERS}
+[[service]]
+name = \"a\"
+kind = \"nginx\"
+ports = [9090]
+constraints = [\"node.hostname==m1\"]
+
+[[service]]
+name = \"b\"
+kind = \"nginx\"
+ports = [9090]
+constraints = [\"node.hostname!=m3\"]
+
+[[service]]
+name = \"c\"
+kind = \"nginx\"
+ports = [8080]
+constraints = [\"node.hostname==m1\"]
+"
+        ));
+        let p = place(&t).unwrap();
+        assert_eq!(hosts_of(&t, &p, 0), ["m1"]);
+        assert_eq!(hosts_of(&t, &p, 1), ["m2"]);
+        assert_eq!(hosts_of(&t, &p, 2), ["m1"]);
     }
 }

@@ -6,5 +6,6 @@ mod faults;
 mod goldens;
 mod saturation;
 mod search_path;
+mod swarm;
 mod sweep;
 mod validate;

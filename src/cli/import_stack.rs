@@ -1,0 +1,100 @@
+//! `simctl import-stack`.
+
+use std::path::{Path, PathBuf};
+
+use super::{EXIT_BAD_INPUT, EXIT_OK};
+use crate::scenario::load::read_file;
+use crate::swarm::stack_import::{import, topology_text, StackFile};
+
+fn name_of(p: &Path) -> String {
+    p.file_name()
+        .unwrap_or(p.as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
+
+pub fn import_stack(stacks: &[PathBuf], hosts: &Path, out: &Path) -> i32 {
+    let hosts_topology = match crate::scenario::load_topology(hosts, None) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let mut files = Vec::new();
+    for path in stacks {
+        match read_file(path, None) {
+            Ok(text) => files.push(StackFile {
+                path: path.clone(),
+                text,
+            }),
+            Err(e) => {
+                eprintln!("{e}");
+                return EXIT_BAD_INPUT;
+            }
+        }
+    }
+    let imported = match import(&files) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let names: Vec<String> = stacks.iter().map(|p| name_of(p)).collect();
+    let (text, dropped) =
+        match topology_text(&name_of(hosts), &hosts_topology.text, &names, &imported) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{}: error: {e}", hosts.display());
+                return EXIT_BAD_INPUT;
+            }
+        };
+    let report = imported.report();
+    if report.is_empty() {
+        eprintln!("every key of the stack files is modelled");
+    } else {
+        eprintln!(
+            "not modelled ({} keys; also at the top of {}):",
+            report.len(),
+            out.display()
+        );
+        for line in &report {
+            eprintln!("  {line}");
+        }
+    }
+    if dropped > 0 {
+        eprintln!(
+            "note: the {dropped} [[service]] table(s) of {} are replaced by the imported services",
+            hosts.display()
+        );
+    }
+    if let Err(e) = std::fs::write(out, &text) {
+        eprintln!("{}: error: cannot write: {e}", out.display());
+        return EXIT_BAD_INPUT;
+    }
+    // The written topology must load and place like any other.
+    match crate::scenario::load_topology(out, None)
+        .and_then(|t| crate::swarm::place(&t).map(|p| (t, p)))
+    {
+        Ok((t, p)) => {
+            println!(
+                "wrote {}: {} services ({} tasks) from {} stack file(s) on {} hosts",
+                out.display(),
+                t.services.len(),
+                p.tasks.len(),
+                stacks.len(),
+                t.hosts.len()
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!(
+                "the topology was written to {} but does not place; fix the stack files or the hosts file and import again",
+                out.display()
+            );
+            EXIT_BAD_INPUT
+        }
+    }
+}
