@@ -218,7 +218,8 @@ const WHY_NETWORKS: &str =
 
 fn why_service_key(key: &str) -> &'static str {
     match key {
-        "hostname" => "not modelled: tasks are named by their service; a hostname shared by several tasks (a global or replicated service) is not checked",
+        "hostname" => "not modelled: tasks are named by their service",
+        "hostname (shared)" => "not modelled, and shared by all tasks of a service that runs several: a component advertising it (the broker, reference §6.5) cannot be told apart from its twins",
         "volumes" => "not modelled: host paths and their data; disks come from the host class",
         "networks" => WHY_NETWORKS,
         "environment" | "env_file" => "not modelled: settings passed in the environment (JVM heaps, etcd quotas, Pulsar settings) are not read",
@@ -329,6 +330,7 @@ impl Cx<'_> {
         let mut image = None;
         let mut command = String::new();
         let mut kind_override = None;
+        let mut hostname = None;
         let mut svc = ImportedService {
             name: name.to_string(),
             kind: ServiceKind::Proxy,
@@ -377,6 +379,7 @@ impl Cx<'_> {
                     };
                     self.unmodelled(k, Some(name), key, why_service_key(key));
                 }
+                "hostname" => hostname = Some(k),
                 _ => self.unmodelled(k, Some(name), key, why_service_key(key)),
             }
         }
@@ -389,6 +392,13 @@ impl Cx<'_> {
             return None;
         };
         svc.image = image;
+        if let Some(k) = hostname {
+            let key = match svc.mode {
+                ServiceMode::Replicated(n) if n <= 1 => "hostname",
+                _ => "hostname (shared)",
+            };
+            self.unmodelled(k, Some(name), key, why_service_key(key));
+        }
         svc.kind = match kind_override {
             Some(v) => match v.as_str().and_then(kind_by_name) {
                 Some(k) => k,

@@ -177,6 +177,7 @@ fn import_stack_reproduces_the_small_topology() {
         "infra.yaml:47: ports (ingress) (minio-proxy)",
         "infra.yaml:114: deploy.update_config (broker)",
         "infra.yaml:118: top-level networks",
+        "infra.yaml:105: hostname (shared) (broker)",
     ] {
         assert!(stderr.contains(key), "{key} missing from:\n{stderr}");
     }
