@@ -71,11 +71,7 @@ pub fn simulate(
     let mut series = Vec::new();
     for s in 0..seconds {
         for u in &world.usage {
-            let simulated = world
-                .tasks
-                .iter()
-                .any(|t| t.kind.simulated() && std::ptr::eq(&world.usage[t.usage], u));
-            if !simulated {
+            if !u.simulated {
                 continue;
             }
             let host = &world.hosts[u.host];

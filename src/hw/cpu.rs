@@ -79,6 +79,13 @@ impl<T> PsCpu<T> {
         }
     }
 
+    /// Adds a CPU owner (a process moved onto this host); returns its index.
+    pub fn add_owner(&mut self) -> usize {
+        self.threads_by_owner.push(0);
+        self.busy_by_owner.push(SecondBuckets::default());
+        self.threads_by_owner.len() - 1
+    }
+
     fn rate(&self) -> f64 {
         if self.threads == 0 {
             0.0

@@ -157,6 +157,12 @@ impl Actor for Component {
             (C::Control(c), Msg::FaultStarts { fault }) => c.on_fault_starts(fault as usize, ctx),
             (C::Control(c), Msg::FaultEnds { fault }) => c.on_fault_ends(fault as usize, ctx),
             (C::Control(c), Msg::TaskStarts { task }) => c.on_task_starts(task as usize, ctx),
+            (C::Control(c), Msg::SwarmNodeDown { host }) => {
+                c.on_swarm_node_down(host as usize, ctx)
+            }
+            (C::Control(c), Msg::TaskMoves { task, host }) => {
+                c.on_task_moves(task as usize, host as usize, ctx)
+            }
             (C::Control(c), Msg::SessionExpires { task, gen }) => {
                 c.on_session_expires(task as usize, gen, ctx)
             }
@@ -357,6 +363,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             usage.push(Usage {
                 host: t.host,
                 service: svc.name.clone(),
+                simulated: svc.kind.simulated(),
                 cpu_owner: services_on_host[t.host]
                     .iter()
                     .position(|s| s == &svc.name)
@@ -591,8 +598,12 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
     for (&t, &a) in &actor_of_task {
         actor_of[t] = Some(a);
     }
-    let fault_tasks = exp.faults.iter().map(|f| f.tasks(placement)).collect();
-    let control = Control::new(exp.faults.clone(), fault_tasks, actor_of);
+    let control = Control::new(
+        exp.faults.clone(),
+        topo.clone(),
+        placement.clone(),
+        actor_of,
+    );
     let schedule = control.schedule();
     let id = sim.add_actor("faults", Component::Control(control));
     assert_eq!(id, control_actor, "actor ids were planned in this order");

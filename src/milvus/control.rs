@@ -5,17 +5,29 @@
 
 use rand::RngExt;
 
+use std::collections::BTreeSet;
+
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::scenario::faults::{Fault, FaultKind, FaultTarget};
-use crate::scenario::topology::ServiceKind;
+use crate::scenario::topology::{RestartCondition, ServiceKind, Topology};
+use crate::swarm::reschedule::{reschedule, Decision, SwarmTiming};
+use crate::swarm::Placement;
 
 use super::msg::Msg;
 use super::world::World;
 
 pub struct Control {
     faults: Vec<Fault>,
-    /// Tasks of each fault (placement indexes).
-    fault_tasks: Vec<Vec<usize>>,
+    topology: Topology,
+    /// Where every task runs now, as Swarm sees it.
+    placement: Placement,
+    timing: SwarmTiming,
+    /// When each host went down (while it is down).
+    down_since: Vec<Option<SimTime>>,
+    /// Hosts Swarm has declared down (and not seen again).
+    declared_down: Vec<bool>,
+    /// Tasks Swarm left pending (reported once).
+    pending: Vec<bool>,
     /// Actor of each placement task (simulated tasks only).
     actor_of_task: Vec<Option<ActorId>>,
     /// Coordinators waiting for their old session key to go before registering
@@ -26,13 +38,20 @@ pub struct Control {
 impl Control {
     pub fn new(
         faults: Vec<Fault>,
-        fault_tasks: Vec<Vec<usize>>,
+        topology: Topology,
+        placement: Placement,
         actor_of_task: Vec<Option<ActorId>>,
     ) -> Self {
         let n = actor_of_task.len();
+        let hosts = topology.hosts.len();
         Control {
             faults,
-            fault_tasks,
+            topology,
+            placement,
+            timing: SwarmTiming::default(),
+            down_since: vec![None; hosts],
+            declared_down: vec![false; hosts],
+            pending: vec![false; n],
             actor_of_task,
             waiting_for_key: vec![false; n],
         }
@@ -64,6 +83,7 @@ impl Control {
         );
         if let FaultTarget::Host(h) = f.target {
             ctx.world.hosts[h].up = false;
+            self.down_since[h] = Some(now);
             ctx.world.rec.event(
                 now,
                 "host_down",
@@ -71,21 +91,131 @@ impl Control {
                 "",
                 "host lost: every task on it stops".into(),
             );
+            // reference §2.10: Swarm declares the node down after missing heartbeats.
+            let me = ctx.me();
+            ctx.send(
+                me,
+                Msg::SwarmNodeDown { host: h as u16 },
+                self.timing.node_down_after(),
+            );
         }
         let graceful = f.kind == FaultKind::ProcessStop;
-        for &t in &self.fault_tasks[fault].clone() {
+        for t in self.tasks_of(&f, ctx.world) {
             if !ctx.world.tasks[t].up {
                 continue;
             }
             self.stop_task(t, graceful, ctx);
-            // reference §2.10: a crashed Milvus container is restarted by Swarm after
-            // the restart-policy delay, after `sleep 5`; unless the fault says when.
+            // reference §2.10: Swarm restarts a crashed container on its host after its
+            // restart policy's delay (and Milvus's `sleep 5`); unless the fault says
+            // when it comes back.
             if f.kind == FaultKind::ProcessCrash && f.recover_at.is_none() {
+                let svc = &self.topology.services[self.placement.tasks[t].service];
+                if svc.restart_policy.condition == RestartCondition::None {
+                    ctx.world.task_event(
+                        now,
+                        "task_pending",
+                        t,
+                        "restart condition none: Swarm does not replace the task".into(),
+                    );
+                    continue;
+                }
                 let fo = &ctx.world.failover;
-                let at = now + fo.restart_delay + fo.container_start + fo.process_init;
+                let at = now + svc.restart_policy.delay + fo.container_start + fo.process_init;
                 self.start_at(t, at, ctx);
             }
         }
+    }
+
+    /// The tasks a fault stops: those running on the host now, or the named ones.
+    fn tasks_of(&self, f: &Fault, w: &World) -> Vec<usize> {
+        match &f.target {
+            FaultTarget::Host(h) => (0..w.tasks.len())
+                .filter(|&t| w.tasks[t].host == *h)
+                .collect(),
+            FaultTarget::Tasks(ts) => ts.clone(),
+        }
+    }
+
+    /// reference §2.10: once a node is declared down, the dispatcher starts each of its
+    /// tasks on another eligible host after the restart delay, or leaves it pending.
+    /// Without a Raft quorum of managers nothing is rescheduled.
+    pub fn on_swarm_node_down(&mut self, host: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        if self.down_since[host].is_none() {
+            return; // back before Swarm noticed
+        }
+        let now = ctx.now();
+        ctx.world.note_detected(now);
+        self.declared_down[host] = true;
+        let name = self.topology.hosts[host].name.clone();
+        ctx.world.rec.event(
+            now,
+            "swarm_node_down",
+            &name,
+            "",
+            "Swarm: heartbeats missed for the grace period; the node is down".into(),
+        );
+        self.decide(host, ctx);
+    }
+
+    /// Swarm's decision for the stopped tasks still placed on down host `host`.
+    fn decide(&mut self, host: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let Some(since) = self.down_since[host] else {
+            return;
+        };
+        let now = ctx.now();
+        let down: BTreeSet<usize> = (0..self.down_since.len())
+            .filter(|&h| self.down_since[h].is_some())
+            .collect();
+        let decisions = reschedule(&self.topology, &self.placement, &down, &self.timing);
+        for d in decisions {
+            let t = d.task;
+            if self.placement.tasks[t].host != host || ctx.world.tasks[t].up {
+                continue;
+            }
+            // A pending task is reported once, until something changes.
+            if matches!(d.decision, Decision::Pending { .. }) && self.pending[t] {
+                continue;
+            }
+            match d.decision {
+                Decision::Reschedule { to_host, at } => {
+                    self.pending[t] = false;
+                    let fo = &ctx.world.failover;
+                    let start = (since + at).max(now) + fo.container_start + fo.process_init;
+                    self.placement.tasks[t].host = to_host;
+                    let to = self.topology.hosts[to_host].name.clone();
+                    ctx.world.task_event(
+                        now,
+                        "task_rescheduled",
+                        t,
+                        format!(
+                            "Swarm: replacement task on {to}, starting after the restart delay"
+                        ),
+                    );
+                    let me = ctx.me();
+                    ctx.send_at(
+                        me,
+                        Msg::TaskMoves {
+                            task: t as u32,
+                            host: to_host as u16,
+                        },
+                        start,
+                    );
+                }
+                Decision::Pending { reason } => {
+                    self.pending[t] = true;
+                    ctx.world
+                        .task_event(now, "task_pending", t, format!("Swarm: {reason}"));
+                }
+            }
+        }
+    }
+
+    pub fn on_task_moves(&mut self, t: usize, host: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        if ctx.world.tasks[t].up {
+            return;
+        }
+        ctx.world.move_task(t, host);
+        self.on_task_starts(t, ctx);
     }
 
     pub fn on_fault_ends(&mut self, fault: usize, ctx: &mut Ctx<'_, Msg, World>) {
@@ -101,6 +231,8 @@ impl Control {
         );
         if let FaultTarget::Host(h) = f.target {
             ctx.world.hosts[h].up = true;
+            self.down_since[h] = None;
+            self.declared_down[h] = false;
             ctx.world.rec.event(
                 now,
                 "host_up",
@@ -111,9 +243,21 @@ impl Control {
         }
         let fo = &ctx.world.failover;
         let at = now + fo.container_start + fo.process_init;
-        for &t in &self.fault_tasks[fault].clone() {
-            if !ctx.world.tasks[t].up {
+        // Tasks Swarm moved elsewhere stay there (it does not rebalance); the others
+        // start on this host again.
+        for t in self.tasks_of(&f, ctx.world) {
+            if !ctx.world.tasks[t].up && self.placement.tasks[t].host == ctx.world.tasks[t].host {
+                self.pending[t] = false;
                 self.start_at(t, at, ctx);
+            }
+        }
+        // A returning manager may give Swarm its quorum back: tasks left pending on
+        // other down hosts get a new decision.
+        if let FaultTarget::Host(_) = f.target {
+            for h in 0..self.declared_down.len() {
+                if self.declared_down[h] {
+                    self.decide(h, ctx);
+                }
             }
         }
     }
@@ -137,16 +281,18 @@ impl Control {
             now,
             "task_stopped",
             t,
-            if graceful {
-                "graceful stop: the session is revoked at once".into()
-            } else {
-                "process killed: its session key lingers until the lease runs out".into()
+            match (graceful, milvus(kind)) {
+                (true, true) => "graceful stop: the session is revoked at once".into(),
+                (false, true) => {
+                    "process killed: its session key lingers until the lease runs out".into()
+                }
+                (true, false) => "container stopped".into(),
+                (false, false) => "container killed".into(),
             },
         );
-        let Some(actor) = self.actor_of_task[t] else {
-            return;
-        };
-        ctx.send(actor, Msg::Crash, SimDuration::ZERO);
+        if let Some(actor) = self.actor_of_task[t] {
+            ctx.send(actor, Msg::Crash, SimDuration::ZERO);
+        }
         if kind == ServiceKind::Querynode {
             let node = ctx.world.query_node_tasks.iter().position(|&q| q == t);
             if let Some(node) = node {
@@ -160,6 +306,9 @@ impl Control {
                     SimDuration::ZERO,
                 );
             }
+        }
+        if !milvus(kind) {
+            return;
         }
         // reference §2.1 item 1: keep-alives go about every TTL/3, so the lease of a
         // killed process runs out between 2/3 TTL and TTL after the kill.
@@ -253,7 +402,11 @@ impl Control {
             now,
             "task_started",
             t,
-            "process running with a new server id".into(),
+            if milvus(kind) {
+                "process running with a new server id".into()
+            } else {
+                "container running".into()
+            },
         );
         let Some(actor) = self.actor_of_task[t] else {
             return;
@@ -288,4 +441,19 @@ impl Control {
             }
         }
     }
+}
+
+/// Milvus processes hold an etcd session (reference §2.1); the others do not.
+fn milvus(kind: ServiceKind) -> bool {
+    matches!(
+        kind,
+        ServiceKind::Proxy
+            | ServiceKind::Rootcoord
+            | ServiceKind::Datacoord
+            | ServiceKind::Querycoord
+            | ServiceKind::Indexcoord
+            | ServiceKind::Querynode
+            | ServiceKind::Datanode
+            | ServiceKind::Indexnode
+    )
 }

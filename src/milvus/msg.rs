@@ -119,6 +119,15 @@ pub enum Msg {
     TaskStarts {
         task: u32,
     },
+    /// Swarm declares a host down and decides about its tasks.
+    SwarmNodeDown {
+        host: u16,
+    },
+    /// A rescheduled task starts on another host.
+    TaskMoves {
+        task: u32,
+        host: u16,
+    },
     /// The etcd lease of a dead incarnation runs out (reference §2.1 item 1).
     SessionExpires {
         task: u32,

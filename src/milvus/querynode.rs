@@ -13,8 +13,10 @@ use super::overheads::{
 };
 use super::world::{run_cpu, send_net, send_net_from, Endpoint, World};
 
-/// reference §2.11: what a search sees when a node of its shard is gone.
-pub const ERR_NODE_OFFLINE: &str = "fail to search on all shard leaders: node offline";
+/// reference §2.11: what a search sees when a node of its shard is gone (the call
+/// failed; querycoord may not have marked the node offline yet).
+pub const ERR_NODE_OFFLINE: &str =
+    "fail to search on all shard leaders: node unreachable (rpc error: code = Unavailable)";
 /// reference §2.11: the leader view lacks a segment of the shard.
 pub const ERR_SEGMENT_LACKS: &str = "fail to search on all shard leaders: segment lacks";
 pub const ERR_READ_QUEUE_FULL: &str = "query node read task queue is full";

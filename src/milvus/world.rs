@@ -31,6 +31,8 @@ pub struct HostRt {
 pub struct Usage {
     pub host: usize,
     pub service: String,
+    /// The service is simulated (it appears in the time series).
+    pub simulated: bool,
     /// Index of this service among the CPU owners of its host.
     pub cpu_owner: usize,
     pub net_tx: SecondBuckets,
@@ -329,6 +331,39 @@ impl World {
 
     pub fn gen_of(&self, actor: ActorId) -> u8 {
         self.tasks[self.task_of(actor)].gen
+    }
+
+    /// Moves task `t` to `host` (Swarm started its replacement there): it uses that
+    /// host's CPU, memory and NIC from now on.
+    pub fn move_task(&mut self, t: usize, host: usize) {
+        let service = self.tasks[t].service.clone();
+        let simulated = self.tasks[t].kind.simulated();
+        let u = match self
+            .usage
+            .iter()
+            .position(|u| u.host == host && u.service == service)
+        {
+            Some(u) => u,
+            None => {
+                let cpu_owner = self.hosts[host].cpu.add_owner();
+                self.usage.push(Usage {
+                    host,
+                    service,
+                    simulated,
+                    cpu_owner,
+                    net_tx: Default::default(),
+                    net_rx: Default::default(),
+                    disk_read: Default::default(),
+                    disk_write: Default::default(),
+                    queue_max: Vec::new(),
+                    memory_bytes: 0,
+                    memory_by_second: Vec::new(),
+                });
+                self.usage.len() - 1
+            }
+        };
+        self.tasks[t].host = host;
+        self.tasks[t].usage = u;
     }
 
     /// Records a lifecycle event at `t` for placement task `task`.

@@ -189,10 +189,10 @@ fn p99_between(rows: &[&RequestRow], from: SimTime, to: SimTime) -> Option<u64> 
 
 /// Recovery figures of each fault, and the p99 of searches after the last recovery.
 ///
-/// A fault owns the searches that start between it and the next fault. Errors are
-/// dated by when the failed search started. Recovered: the first 10 s window, at or
-/// after the last error, whose searches all succeed with a p99 within 10 % of the
-/// p99 of the 5 minutes before the fault.
+/// A fault owns the searches that start between it and the next fault, and the
+/// failures answered in that span. Recovered: the first 10 s window, at or after the
+/// last error, whose searches all succeed with a p99 within 10 % of the p99 of the 5
+/// minutes before the fault.
 fn fault_figures(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> (Vec<Value>, Option<f64>) {
     let searches: Vec<&RequestRow> = rec.requests.iter().filter(|r| r.kind == "search").collect();
     let mut order: Vec<usize> = (0..exp.faults.len()).collect();
@@ -211,10 +211,13 @@ fn fault_figures(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> (Vec<Val
             .copied()
             .filter(|r| r.start >= at && r.start < until)
             .collect();
-        let errors: Vec<SimTime> = owned
+        // Failures are dated by when the client got the error, so a search sent just
+        // before the fault and failed by it counts.
+        let errors: Vec<SimTime> = searches
             .iter()
             .filter(|r| r.status == Status::Error)
-            .map(|r| r.start)
+            .filter_map(|r| r.end)
+            .filter(|&e| e >= at && e < until)
             .collect();
         let first = errors.iter().min().copied();
         let last = errors.iter().max().copied();

@@ -100,7 +100,6 @@ pub(super) struct RawFailover {
     leader_observer_interval: Option<Duration>,
     balance_interval: Option<Duration>,
     health_check_interval: Option<Duration>,
-    restart_delay: Option<Duration>,
     container_start: Option<Duration>,
     process_init: Option<Duration>,
     coordinator_recovery: Option<Duration>,
@@ -131,8 +130,6 @@ pub struct Failover {
     pub balance_interval: SimDuration,
     /// reference §1.7 checkHealthInterval: node-up events wait for a healthy round.
     pub health_check_interval: SimDuration,
-    /// reference §2.10: restart_policy delay of the Milvus services (on-failure, 60 s).
-    pub restart_delay: SimDuration,
     /// reference §2.10: Milvus containers `sleep 5` before `milvus run`.
     pub container_start: SimDuration,
     /// GUESS: from `milvus run` to a registered, serving process.
@@ -163,7 +160,6 @@ impl Default for Failover {
             leader_observer_interval: SimDuration::from_secs(1),
             balance_interval: SimDuration::from_secs(10),
             health_check_interval: SimDuration::from_secs(3),
-            restart_delay: SimDuration::from_secs(60),
             container_start: SimDuration::from_secs(5),
             process_init: SimDuration::from_secs(2),
             coordinator_recovery: SimDuration::from_secs(5),
@@ -189,7 +185,6 @@ pub(super) fn resolve_failover(raw: &RawFailover) -> Failover {
         leader_observer_interval: pick(&raw.leader_observer_interval, d.leader_observer_interval),
         balance_interval: pick(&raw.balance_interval, d.balance_interval),
         health_check_interval: pick(&raw.health_check_interval, d.health_check_interval),
-        restart_delay: pick(&raw.restart_delay, d.restart_delay),
         container_start: pick(&raw.container_start, d.container_start),
         process_init: pick(&raw.process_init, d.process_init),
         coordinator_recovery: pick(&raw.coordinator_recovery, d.coordinator_recovery),

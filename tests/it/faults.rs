@@ -212,3 +212,121 @@ fn faults_replay_byte_identically() {
     }
     assert!(repo("experiments/node-failure.toml").exists());
 }
+
+/// (t_s, kind, host, service, detail) of every event after time zero.
+fn rows(ev: &DataFrame) -> Vec<(f64, String, String, String, String)> {
+    let col = |name: &str| ev.column(name).unwrap().str().unwrap().clone();
+    let (kind, host, service, detail) = (col("kind"), col("host"), col("service"), col("detail"));
+    let t = ev.column("t_s").unwrap().f64().unwrap();
+    (0..ev.height())
+        .map(|i| {
+            (
+                t.get(i).unwrap(),
+                kind.get(i).unwrap().to_string(),
+                host.get(i).unwrap().to_string(),
+                service.get(i).unwrap().to_string(),
+                detail.get(i).unwrap().to_string(),
+            )
+        })
+        .filter(|r| r.0 > 0.0)
+        .collect()
+}
+
+#[test]
+fn swarm_moves_the_coordinators_of_a_dead_coord_host() {
+    let out = temp_dir("coord-host");
+    run_to(
+        "experiments/coord-host-failure.toml",
+        &["duration=4m", "fault.0.at=1m"],
+        &out,
+    );
+    let ev = rows(&events(&out));
+    // reference §2.10: declared down after 5 s x 3 + 0.5 s; the tasks that may run on
+    // either coord host move to coord2 after their 60 s restart delay (+ sleep 5 and
+    // process start).
+    for service in ["rootcoord", "datacoord", "data1"] {
+        let moved: Vec<_> = ev
+            .iter()
+            .filter(|r| r.1 == "task_rescheduled" && r.3 == service)
+            .collect();
+        assert_eq!(moved.len(), 1, "{service}: {moved:?}");
+        assert!((moved[0].0 - 75.5).abs() < 1e-6, "{moved:?}");
+        assert!(moved[0].4.contains("coord2"), "{moved:?}");
+        let started: Vec<_> = ev
+            .iter()
+            .filter(|r| r.1 == "task_started" && r.3 == service)
+            .collect();
+        assert_eq!(started.len(), 1);
+        assert_eq!(started[0].2, "coord2");
+        assert!(
+            (started[0].0 - (75.5 + 60.0 + 7.0)).abs() < 1e-6,
+            "{started:?}"
+        );
+    }
+    // Nothing of coord2's own moved.
+    assert!(!ev
+        .iter()
+        .any(|r| r.1 == "task_rescheduled" && r.3 == "querycoord"));
+}
+
+#[test]
+fn a_pinned_query_node_stays_pending_until_its_host_returns() {
+    let out = temp_dir("nf-pending");
+    run_to("experiments/node-failure.toml", SHORT, &out);
+    let ev = rows(&events(&out));
+    let pending: Vec<_> = ev.iter().filter(|r| r.1 == "task_pending").collect();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0].3, "query3");
+    assert!((pending[0].0 - (180.0 + 15.5)).abs() < 1e-6);
+    assert!(
+        pending[0]
+            .4
+            .contains("no eligible host: constraint node.labels.query3==true"),
+        "{pending:?}"
+    );
+    let started: Vec<_> = ev.iter().filter(|r| r.1 == "task_started").collect();
+    assert_eq!(started.len(), 1);
+    assert_eq!(
+        (started[0].2.as_str(), started[0].3.as_str()),
+        ("query3", "query3")
+    );
+    assert!((started[0].0 - (480.0 + 7.0)).abs() < 1e-6);
+}
+
+#[test]
+fn without_a_manager_quorum_nothing_is_rescheduled() {
+    let out = temp_dir("quorum");
+    let s = run_to(
+        "experiments/manager-quorum-loss.toml",
+        &["duration=6m"],
+        &out,
+    );
+    let ev = rows(&events(&out));
+    let proxy = |kind: &str| -> Vec<(f64, String, String)> {
+        ev.iter()
+            .filter(|r| r.1 == kind && r.3 == "milvus-proxy")
+            .map(|r| (r.0, r.2.clone(), r.4.clone()))
+            .collect()
+    };
+    let pending = proxy("task_pending");
+    assert_eq!(pending.len(), 2, "{pending:?}");
+    for p in &pending {
+        assert!((p.0 - 135.5).abs() < 1e-6);
+        assert!(
+            p.2.contains("no manager quorum: 1 of 3 managers up"),
+            "{p:?}"
+        );
+    }
+    // manager3 returns at 5 min: quorum is back, so manager2's proxy task moves to
+    // manager1 (the manager whose port 19530 is free) and manager3's starts there.
+    let moved = proxy("task_rescheduled");
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert!((moved[0].0 - 300.0).abs() < 1e-6 && moved[0].2.contains("manager1"));
+    let mut started: Vec<String> = proxy("task_started").into_iter().map(|r| r.1).collect();
+    started.sort();
+    assert_eq!(started, ["manager1", "manager3"]);
+    // No proxy, no searches, from the crash until a proxy is back.
+    let fl = &s["faults"][1];
+    assert!(f(fl, "first_error_s") < 121.0);
+    assert!(f(fl, "last_error_s") > 300.0 && f(fl, "last_error_s") < 308.0);
+}
