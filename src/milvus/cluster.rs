@@ -360,22 +360,16 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         let svc = &topo.services[t.service];
         let key = (t.host, svc.name.clone());
         let u = *usage_of.entry(key).or_insert_with(|| {
-            usage.push(Usage {
-                host: t.host,
-                service: svc.name.clone(),
-                simulated: svc.kind.simulated(),
-                cpu_owner: services_on_host[t.host]
-                    .iter()
-                    .position(|s| s == &svc.name)
-                    .expect("listed"),
-                net_tx: Default::default(),
-                net_rx: Default::default(),
-                disk_read: Default::default(),
-                disk_write: Default::default(),
-                queue_max: Vec::new(),
-                memory_bytes: 0,
-                memory_by_second: Vec::new(),
-            });
+            let cpu_owner = services_on_host[t.host]
+                .iter()
+                .position(|s| s == &svc.name)
+                .expect("listed");
+            usage.push(Usage::new(
+                t.host,
+                svc.name.clone(),
+                svc.kind.simulated(),
+                cpu_owner,
+            ));
             usage.len() - 1
         });
         tasks.push(TaskRt {

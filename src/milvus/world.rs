@@ -47,6 +47,22 @@ pub struct Usage {
 }
 
 impl Usage {
+    pub fn new(host: usize, service: String, simulated: bool, cpu_owner: usize) -> Self {
+        Usage {
+            host,
+            service,
+            simulated,
+            cpu_owner,
+            net_tx: Default::default(),
+            net_rx: Default::default(),
+            disk_read: Default::default(),
+            disk_write: Default::default(),
+            queue_max: Vec::new(),
+            memory_bytes: 0,
+            memory_by_second: Vec::new(),
+        }
+    }
+
     pub fn note_queue(&mut self, t: SimTime, len: usize) {
         let s = (t.0 / crate::engine::NS_PER_S) as usize;
         if s >= self.queue_max.len() {
@@ -346,19 +362,8 @@ impl World {
             Some(u) => u,
             None => {
                 let cpu_owner = self.hosts[host].cpu.add_owner();
-                self.usage.push(Usage {
-                    host,
-                    service,
-                    simulated,
-                    cpu_owner,
-                    net_tx: Default::default(),
-                    net_rx: Default::default(),
-                    disk_read: Default::default(),
-                    disk_write: Default::default(),
-                    queue_max: Vec::new(),
-                    memory_bytes: 0,
-                    memory_by_second: Vec::new(),
-                });
+                self.usage
+                    .push(Usage::new(host, service, simulated, cpu_owner));
                 self.usage.len() - 1
             }
         };
