@@ -421,10 +421,18 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         .collect();
     world.faults = vec![Default::default(); exp.faults.len()];
 
+    // Hosts powered on later (scale-out) and their tasks are off at the start.
+    for h in exp.hosts_off_at_start() {
+        world.hosts[h].up = false;
+        for t in world.tasks.iter_mut().filter(|t| t.host == h) {
+            t.up = false;
+        }
+    }
+
     // Memory: each simulated Milvus process, plus what each query node loaded.
     for (i, t) in placement.tasks.iter().enumerate() {
         let kind = topo.services[t.service].kind;
-        if !kind.simulated() {
+        if !kind.simulated() || !world.tasks[i].up {
             continue;
         }
         let bytes = match world.layout.query_nodes.iter().position(|&q| q == i) {

@@ -81,6 +81,9 @@ impl Control {
             &service,
             format!("{}: {}", f.label, f.kind.name()),
         );
+        if f.kind == FaultKind::HostStart {
+            return self.power_on(&f, ctx);
+        }
         if let FaultTarget::Host(h) = f.target {
             ctx.world.hosts[h].up = false;
             self.down_since[h] = Some(now);
@@ -123,6 +126,28 @@ impl Control {
                 let at = now + svc.restart_policy.delay + fo.container_start + fo.process_init;
                 self.start_at(t, at, ctx);
             }
+        }
+    }
+
+    /// Scale-out: the host comes up and Swarm starts the tasks placed on it.
+    fn power_on(&mut self, f: &Fault, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let FaultTarget::Host(h) = f.target else {
+            unreachable!("validation: host_start targets a host")
+        };
+        ctx.world.hosts[h].up = true;
+        let name = self.topology.hosts[h].name.clone();
+        ctx.world.rec.event(
+            now,
+            "host_up",
+            &name,
+            "",
+            "host powered on: Swarm starts its tasks".into(),
+        );
+        let fo = &ctx.world.failover;
+        let at = now + fo.container_start + fo.process_init;
+        for t in self.tasks_of(f, ctx.world) {
+            self.start_at(t, at, ctx);
         }
     }
 

@@ -146,11 +146,34 @@ pub fn plan(exp: &Experiment) -> Result<Layout, InputError> {
         }
     }
 
-    // Nodes join replicas round-robin (resource-group assignment, reference §2.2).
+    // Nodes join replicas round-robin (resource-group assignment, reference §2.2);
+    // nodes on hosts that are off at the start join when they come up.
+    let off = exp.hosts_off_at_start();
+    let running: Vec<usize> = (0..query_nodes.len())
+        .filter(|&n| !off.contains(&exp.placement.tasks[query_nodes[n]].host))
+        .collect();
     let r = c.replicas as usize;
+    if running.len() < r {
+        return Err(at(
+            &c.replicas_at,
+            format!(
+                "{} replicas need at least {} running query nodes at the start; {} of the {} start on hosts that are off",
+                c.replicas,
+                c.replicas,
+                query_nodes.len() - running.len(),
+                query_nodes.len()
+            ),
+        )
+        .with_hint("lower collection.replicas or start fewer hosts later"));
+    }
     let mut replicas = Vec::new();
     for ri in 0..r {
-        let nodes: Vec<usize> = (0..query_nodes.len()).filter(|n| n % r == ri).collect();
+        let nodes: Vec<usize> = running
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| k % r == ri)
+            .map(|(_, &n)| n)
+            .collect();
         replicas.push(Replica {
             leaders: assign_channels(&nodes, c.shards),
             holder: assign_segments(

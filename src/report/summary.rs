@@ -244,6 +244,9 @@ fn fault_figures(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> (Vec<Val
         }
         last_recovery = Some(recovered);
         let during = p99_between(&owned, at, recovered.unwrap_or(until));
+        // The steady state the fault left: the last 5 minutes it owns.
+        let after_from = SimTime(until.0.saturating_sub(BASELINE.0)).max(at);
+        let after = p99_between(&owned, after_from, until);
         let (detected, bytes, rebalanced) = run.faults[i];
         let target = match &f.target {
             FaultTarget::Host(h) => exp.topology.hosts[*h].name.clone(),
@@ -270,6 +273,7 @@ fn fault_figures(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> (Vec<Val
             "recovered_at_s": recovered.map(secs),
             "p99_ms_before": baseline.map(ms),
             "p99_ms_during": during.map(ms),
+            "p99_ms_after": after.map(ms),
             "bytes_reloaded": bytes,
             "bytes_rebalanced": rebalanced,
         });
@@ -360,6 +364,7 @@ const FAULT_FIGURES: &[&str] = &[
     "recovered_at_s",
     "p99_ms_before",
     "p99_ms_during",
+    "p99_ms_after",
     "bytes_reloaded",
     "bytes_rebalanced",
 ];

@@ -191,6 +191,24 @@ pub struct Assertion {
     pub value: f64,
 }
 
+impl Experiment {
+    /// Hosts that are off at time zero (a `host_start` fault powers them on later).
+    pub fn hosts_off_at_start(&self) -> Vec<usize> {
+        let mut off: Vec<usize> = self
+            .faults
+            .iter()
+            .filter(|f| f.kind == super::faults::FaultKind::HostStart)
+            .filter_map(|f| match f.target {
+                super::faults::FaultTarget::Host(h) => Some(h),
+                _ => None,
+            })
+            .collect();
+        off.sort_unstable();
+        off.dedup();
+        off
+    }
+}
+
 /// A loaded and checked experiment with its topology and placement.
 #[derive(Clone, Debug)]
 pub struct Experiment {

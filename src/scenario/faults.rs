@@ -38,12 +38,17 @@ pub enum FaultKind {
     ProcessCrash,
     /// A graceful stop: the process revokes its session at once (reference §2.1).
     ProcessStop,
+    /// Scale-out: the host is off from the start and powered on at `at`; Swarm starts
+    /// its tasks and the cluster takes it in (a new query node joins and the balancer
+    /// moves segments to it).
+    HostStart,
 }
 
-const KINDS: [(&str, FaultKind); 3] = [
+const KINDS: [(&str, FaultKind); 4] = [
     ("host_crash", FaultKind::HostCrash),
     ("process_crash", FaultKind::ProcessCrash),
     ("process_stop", FaultKind::ProcessStop),
+    ("host_start", FaultKind::HostStart),
 ];
 
 impl FaultKind {
@@ -377,11 +382,12 @@ pub(super) fn resolve_faults(
                 }
             },
         };
-        if kind == FaultKind::HostCrash && what != "host" {
+        let host_kind = matches!(kind, FaultKind::HostCrash | FaultKind::HostStart);
+        if host_kind && what != "host" {
             errors.push(
                 err(
                     name.span(),
-                    format!("a host_crash targets a host, not a {what}"),
+                    format!("a {} targets a host, not a {what}", kind.name()),
                 )
                 .with_hint(
                     "write host = \"...\", or use kind = \"process_crash\" for a service or task",
@@ -389,7 +395,7 @@ pub(super) fn resolve_faults(
             );
             continue;
         }
-        if kind != FaultKind::HostCrash && what == "host" {
+        if !host_kind && what == "host" {
             errors.push(
                 err(
                     name.span(),
@@ -398,6 +404,17 @@ pub(super) fn resolve_faults(
                 .with_hint(
                     "write service = \"...\" or task = \"...\", or use kind = \"host_crash\"",
                 ),
+            );
+            continue;
+        }
+        if kind == FaultKind::HostStart && recover_at.is_some() {
+            errors.push(
+                err(
+                    f.kind.span(),
+                    "a host_start powers a host on for good; it takes no duration or recover_at"
+                        .into(),
+                )
+                .with_hint("add a host_crash entry to take it down again"),
             );
             continue;
         }

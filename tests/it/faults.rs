@@ -330,3 +330,32 @@ fn without_a_manager_quorum_nothing_is_rescheduled() {
     assert!(f(fl, "first_error_s") < 121.0);
     assert!(f(fl, "last_error_s") > 300.0 && f(fl, "last_error_s") < 308.0);
 }
+
+#[test]
+fn two_more_query_hosts_take_load_without_errors() {
+    let out = temp_dir("scale-out");
+    let s = run_to(
+        "experiments/scale-out.toml",
+        &["duration=8m", "fault.0.at=2m", "fault.1.at=2m"],
+        &out,
+    );
+    assert_eq!(f(&s["requests"]["search"], "failed"), 0.0);
+    let ev = rows(&events(&out));
+    let mut joined: Vec<String> = ev
+        .iter()
+        .filter(|r| r.1 == "node_joined")
+        .map(|r| r.2.clone())
+        .collect();
+    joined.sort();
+    assert_eq!(joined, ["query6", "query7"]);
+    // The balancer moves segments onto both new hosts.
+    for host in ["query6", "query7"] {
+        assert!(ev.iter().any(|r| r.1 == "segment_moved" && r.2 == host));
+    }
+    // Seven hosts instead of five: the p99 drops by a third or more.
+    let fl = &s["faults"][1];
+    assert!(
+        f(fl, "p99_ms_after") < 0.67 * f(fl, "p99_ms_before"),
+        "{fl}"
+    );
+}
