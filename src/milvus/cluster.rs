@@ -166,6 +166,13 @@ impl Actor for Component {
             (C::Control(c), Msg::SessionExpires { task, gen }) => {
                 c.on_session_expires(task as usize, gen, ctx)
             }
+            (C::Control(c), Msg::StopNow { task, graceful }) => {
+                c.on_stop_now(task as usize, graceful, ctx)
+            }
+            (C::Control(c), Msg::NodeDrained { node }) => c.on_node_drained(node as usize, ctx),
+            (C::QueryCoord(q), Msg::NodeStopping { node }) => {
+                q.on_node_stopping(node as usize, ctx)
+            }
             (C::Proxy(p), Msg::SearchArrived { req }) => p.on_search_arrived(req, ctx),
             (C::Proxy(p), Msg::ProxyPreExecuted { req }) => p.on_pre_executed(req, ctx),
             (C::Proxy(p), Msg::TsoAllocated { req, ts }) => p.on_tso_allocated(req, ts, ctx),

@@ -102,12 +102,15 @@ impl Control {
                 self.timing.node_down_after(),
             );
         }
-        let graceful = f.kind == FaultKind::ProcessStop;
         for t in self.tasks_of(&f, ctx.world) {
             if !ctx.world.tasks[t].up {
                 continue;
             }
-            self.stop_task(t, graceful, ctx);
+            if f.kind == FaultKind::ProcessStop {
+                self.stop_gracefully(t, ctx);
+                continue;
+            }
+            self.stop_task(t, false, ctx);
             // reference §2.10: Swarm restarts a crashed container on its host after its
             // restart policy's delay (and Milvus's `sleep 5`); unless the fault says
             // when it comes back.
@@ -127,6 +130,82 @@ impl Control {
                 self.start_at(t, at, ctx);
             }
         }
+    }
+
+    /// `docker service scale`/`update`: SIGTERM, then SIGKILL after the grace period.
+    fn stop_gracefully(&mut self, t: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let me = ctx.me();
+        let kind = ctx.world.tasks[t].kind;
+        if !ctx.world.failover.sigterm_reaches_process && milvus(kind) {
+            // reference §2.10: bash is PID 1 and milvus never sees the SIGTERM.
+            let grace = self.topology.services[self.placement.tasks[t].service].stop_grace_period;
+            ctx.world.task_event(
+                now,
+                "task_stopping",
+                t,
+                "SIGTERM goes to bash (PID 1), not to milvus: SIGKILL after the stop grace period"
+                    .into(),
+            );
+            ctx.send(
+                me,
+                Msg::StopNow {
+                    task: t as u32,
+                    graceful: false,
+                },
+                grace,
+            );
+            return;
+        }
+        let node = ctx.world.query_node_tasks.iter().position(|&q| q == t);
+        let Some(node) = node.filter(|_| kind == ServiceKind::Querynode) else {
+            self.stop_task(t, true, ctx);
+            return;
+        };
+        // reference §2.2 graceful stop: the node is marked Stopping, querycoord moves
+        // its segments and channels away first, then the node exits.
+        ctx.world.task_event(
+            now,
+            "task_stopping",
+            t,
+            "Stopping: querycoord moves its segments and channels away before it exits".into(),
+        );
+        let qc = ctx.world.querycoord;
+        ctx.send(
+            qc,
+            Msg::NodeStopping { node: node as u16 },
+            SimDuration::ZERO,
+        );
+        let timeout = ctx.world.failover.graceful_stop_timeout;
+        ctx.send(
+            me,
+            Msg::StopNow {
+                task: t as u32,
+                graceful: true,
+            },
+            timeout,
+        );
+    }
+
+    pub fn on_stop_now(&mut self, t: usize, graceful: bool, ctx: &mut Ctx<'_, Msg, World>) {
+        if ctx.world.tasks[t].up {
+            self.stop_task(t, graceful, ctx);
+        }
+    }
+
+    /// The node holds nothing; it exits once the searches it is still running finish
+    /// (GUESS: within a second; searches take milliseconds).
+    pub fn on_node_drained(&mut self, node: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let t = ctx.world.query_node_tasks[node];
+        let me = ctx.me();
+        ctx.send(
+            me,
+            Msg::StopNow {
+                task: t as u32,
+                graceful: true,
+            },
+            SimDuration::from_secs(1),
+        );
     }
 
     /// Scale-out: the host comes up and Swarm starts the tasks placed on it.

@@ -123,6 +123,19 @@ pub enum Msg {
     SwarmNodeDown {
         host: u16,
     },
+    /// Stop a task now (after its stop grace period, or once drained).
+    StopNow {
+        task: u32,
+        graceful: bool,
+    },
+    /// Querycoord: a query node got SIGTERM and is Stopping; move everything away.
+    NodeStopping {
+        node: u16,
+    },
+    /// To the control actor: a stopping query node holds nothing any more.
+    NodeDrained {
+        node: u16,
+    },
     /// A rescheduled task starts on another host.
     TaskMoves {
         task: u32,

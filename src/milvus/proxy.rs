@@ -12,6 +12,7 @@ use super::overheads::{
     search_request_bytes, search_result_bytes, CONTROL_RPC_BYTES, PROXY_PRE_EXECUTE_NS,
     PROXY_REDUCE_BASE_NS,
 };
+use super::querynode::ERR_NOT_LEADER;
 use super::world::{run_cpu, send_net, send_net_from, Endpoint, World};
 
 pub const ERR_QUEUE_FULL: &str = "proxy task queue is full";
@@ -40,6 +41,8 @@ pub struct Proxy {
     leaders: Vec<Option<usize>>,
     refreshing: bool,
     waiting_for_leaders: Vec<Req>,
+    /// Shards to send again once fresh leaders arrive (their leader moved).
+    stale_shards: Vec<(Req, u8)>,
     inflight: BTreeSet<Req>,
     /// Queries outstanding at each (replica, shard) leader: the look-aside balancer's
     /// signal when it has no cost metrics yet (reference §1.4 replicaSelectionPolicy).
@@ -73,6 +76,7 @@ impl Proxy {
             leaders: vec![None; replicas * shards],
             refreshing: false,
             waiting_for_leaders: Vec::new(),
+            stale_shards: Vec::new(),
             inflight: BTreeSet::new(),
             executing_nq: vec![0; replicas * shards],
             replicas,
@@ -215,6 +219,18 @@ impl Proxy {
                 None => self.dispatch(req, ctx),
             }
         }
+        for (req, shard) in std::mem::take(&mut self.stale_shards) {
+            if !self.mine(req, ctx) {
+                continue;
+            }
+            match error {
+                Some(e) => {
+                    ctx.world.searches[req as usize].error.get_or_insert(e);
+                    self.shard_done(req, ctx);
+                }
+                None => self.send_shard(req, shard as usize, Some(ERR_NOT_LEADER), ctx),
+            }
+        }
     }
 
     /// reference §3.1 step 3: one request per shard to a leader of some replica.
@@ -298,6 +314,16 @@ impl Proxy {
             // reference §2.2: the proxy drops the stale leader cache and retries the
             // shard on another replica's leader.
             self.leaders_valid_until = SimTime::ZERO;
+            let s = &mut ctx.world.searches[req as usize];
+            if e == ERR_NOT_LEADER && u32::from(s.retries) < 2 * self.replicas as u32 {
+                // The shard moved to another node of the same replica: fetch the
+                // leaders again and retry there.
+                s.retries += 1;
+                s.tried[shard as usize] &= !(1 << replica);
+                self.stale_shards.push((req, shard));
+                self.refresh_leaders(ctx);
+                return;
+            }
             self.send_shard(req, shard as usize, Some(e), ctx);
             return;
         }
@@ -366,6 +392,7 @@ impl Proxy {
             self.reply_at(req, fail_at, ctx);
         }
         self.waiting_for_leaders.clear();
+        self.stale_shards.clear();
         self.refreshing = false;
         self.leaders_valid_until = SimTime::ZERO;
         self.executing_nq.iter_mut().for_each(|n| *n = 0);

@@ -56,6 +56,8 @@ pub struct QueryCoord {
     serving: bool,
     /// Proxies whose GetShardLeaders call is being answered.
     lookups: Vec<ActorId>,
+    /// Query nodes in graceful stop, being drained.
+    stopping: BTreeSet<usize>,
 }
 
 impl QueryCoord {
@@ -75,6 +77,7 @@ impl QueryCoord {
             stuck_reported: false,
             serving: true,
             lookups: Vec::new(),
+            stopping: BTreeSet::new(),
         }
     }
 
@@ -201,6 +204,7 @@ impl QueryCoord {
             m.retain(|&n| n != node);
         }
         self.offline[node] = false;
+        self.stopping.remove(&node);
         self.unreachable.remove(&node);
         self.loads.retain(|_, t| t.node != node);
         self.ready.retain(|(_, t)| t.node != node);
@@ -284,7 +288,86 @@ impl QueryCoord {
 
     fn node_ready(&self, node: usize, ctx: &Ctx<'_, Msg, World>) -> bool {
         let t = &ctx.world.tasks[ctx.world.query_node_tasks[node]];
-        t.up && !self.offline[node]
+        t.up && !self.offline[node] && !self.stopping.contains(&node)
+    }
+
+    /// reference §1.7 / §2.2: segments and channels of a stopping node are moved
+    /// first, to the other nodes of its replica (score balancer, fewest channels).
+    pub fn on_node_stopping(&mut self, node: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        self.stopping.insert(node);
+        let shards = ctx.world.params.shards as usize;
+        for r in 0..self.members.len() {
+            if !self.members[r].contains(&node) {
+                continue;
+            }
+            let ready: Vec<usize> = self.members[r]
+                .iter()
+                .copied()
+                .filter(|&n| self.node_ready(n, ctx))
+                .collect();
+            if ready.is_empty() {
+                continue; // nowhere to go: the stop timeout ends it
+            }
+            for s in 0..shards {
+                if ctx.world.dist.leader[r][s] == Some(node) && !self.channels.contains_key(&(r, s))
+                {
+                    let to = *ready
+                        .iter()
+                        .min_by_key(|&&n| {
+                            let led = ctx.world.dist.leader[r]
+                                .iter()
+                                .filter(|l| **l == Some(n))
+                                .count();
+                            (led, n)
+                        })
+                        .expect("ready nodes");
+                    self.start_channel(r, s, to, ctx);
+                }
+            }
+            let mut rows = self.rows_by_node(r, ctx);
+            rows.retain(|n, _| ready.contains(n));
+            let mut held: Vec<usize> = (0..ctx.world.layout.segments.len())
+                .filter(|&i| {
+                    ctx.world.dist.holder[r][i] == Some(node) && !self.loads.contains_key(&(r, i))
+                })
+                .collect();
+            held.sort_by_key(|&i| {
+                let s = &ctx.world.layout.segments[i];
+                (std::cmp::Reverse(s.rows), s.id)
+            });
+            for i in held {
+                let (&to, _) = rows
+                    .iter()
+                    .min_by(|a, b| a.1.cmp(b.1).then(a.0.cmp(b.0)))
+                    .expect("ready nodes");
+                *rows.get_mut(&to).expect("listed") += ctx.world.layout.segments[i].rows;
+                self.start_load(r, i, to, Some(node), ctx);
+            }
+        }
+        self.check_drained(ctx);
+    }
+
+    /// Tells the control actor when a stopping node holds nothing any more.
+    fn check_drained(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let w = &*ctx.world;
+        let drained: Vec<usize> = self
+            .stopping
+            .iter()
+            .copied()
+            .filter(|&n| {
+                !w.dist.holder.iter().flatten().any(|h| *h == Some(n))
+                    && !w.dist.leader.iter().flatten().any(|l| *l == Some(n))
+            })
+            .collect();
+        for n in drained {
+            self.stopping.remove(&n);
+            let control = ctx.world.control;
+            ctx.send(
+                control,
+                Msg::NodeDrained { node: n as u16 },
+                SimDuration::ZERO,
+            );
+        }
     }
 
     /// Rows each member of `replica` holds or is loading, for the score balancer.
@@ -574,6 +657,7 @@ impl QueryCoord {
         for &r in &touched {
             ctx.world.refresh_routing(r);
         }
+        self.check_drained(ctx);
         for &r in &touched {
             for (s, &was) in before[r].iter().enumerate() {
                 if !was && serviceable(ctx.world, r, s) {

@@ -20,6 +20,9 @@ pub const ERR_NODE_OFFLINE: &str =
 /// reference §2.11: the leader view lacks a segment of the shard.
 pub const ERR_SEGMENT_LACKS: &str = "fail to search on all shard leaders: segment lacks";
 pub const ERR_READ_QUEUE_FULL: &str = "query node read task queue is full";
+/// The node no longer leads the shard (its channel moved): the proxy's cache is stale.
+pub const ERR_NOT_LEADER: &str =
+    "fail to search on all shard leaders: channel not found on this node";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct WorkerJob {
@@ -101,7 +104,7 @@ impl QueryNode {
         // A node that no longer leads the shard answers that it is not available
         // (the proxy's cache was stale).
         if ctx.world.dist.leader[replica as usize][shard as usize] != Some(self.node) {
-            self.answer_proxy(req, shard, Some(ERR_NODE_OFFLINE), ctx);
+            self.answer_proxy(req, shard, Some(ERR_NOT_LEADER), ctx);
             return;
         }
         self.leading.insert((req, shard), None);

@@ -126,6 +126,9 @@ pub struct SearchState {
     /// Replicas already tried for each shard (a bit per replica): reference §2.2, a
     /// failed node is excluded for the rest of the request.
     pub tried: [u8; MAX_SHARDS],
+    /// Shard retries after a stale leader cache (reference §2.2: at most leaders x 2
+    /// attempts per request).
+    pub retries: u8,
     pub error: Option<&'static str>,
     /// Answered early (its proxy died) while parts of it may still be in flight: the
     /// slot is never reused, so late messages find it and are ignored.
@@ -438,6 +441,7 @@ impl World {
             workers_pending: [0; MAX_SHARDS],
             replica_of_shard: [0; MAX_SHARDS],
             tried: [0; MAX_SHARDS],
+            retries: 0,
             error: None,
             leaked: false,
             closed: false,

@@ -111,6 +111,8 @@ pub(super) struct RawFailover {
     channel_recovery: Option<Duration>,
     segment_load_bandwidth: Option<Bandwidth>,
     client_reconnect: Option<bool>,
+    sigterm_reaches_process: Option<bool>,
+    graceful_stop_timeout: Option<Duration>,
 }
 
 /// Resolved `[failover]` knobs.
@@ -152,6 +154,12 @@ pub struct Failover {
     /// reference §2.6: the SDK does not fail over to another proxy by itself (false);
     /// true models a client or load balancer that does.
     pub client_reconnect: bool,
+    /// reference §2.10 (inference): in the users' stack bash is PID 1 and does not
+    /// forward SIGTERM, so a stop is a SIGKILL after the stop grace period (false).
+    /// True: milvus gets SIGTERM and stops gracefully (a query node is drained first).
+    pub sigterm_reaches_process: bool,
+    /// reference §1.2 common.gracefulStopTimeout: how long a graceful stop may take.
+    pub graceful_stop_timeout: SimDuration,
 }
 
 impl Default for Failover {
@@ -171,6 +179,8 @@ impl Default for Failover {
             channel_recovery: SimDuration::from_secs(1),
             segment_load_bytes_per_s: 1e9,
             client_reconnect: false,
+            sigterm_reaches_process: false,
+            graceful_stop_timeout: SimDuration::from_secs(1800),
         }
     }
 }
@@ -199,6 +209,10 @@ pub(super) fn resolve_failover(raw: &RawFailover) -> Failover {
             .map(|b| b.0)
             .unwrap_or(d.segment_load_bytes_per_s),
         client_reconnect: raw.client_reconnect.unwrap_or(d.client_reconnect),
+        sigterm_reaches_process: raw
+            .sigterm_reaches_process
+            .unwrap_or(d.sigterm_reaches_process),
+        graceful_stop_timeout: pick(&raw.graceful_stop_timeout, d.graceful_stop_timeout),
     }
 }
 

@@ -359,3 +359,28 @@ fn two_more_query_hosts_take_load_without_errors() {
         "{fl}"
     );
 }
+
+#[test]
+fn a_graceful_query_node_stop_drains_first_unless_sigterm_is_lost() {
+    let sets = ["duration=4m", "fault.0.at=1m", "fault.0.recover_at=3m"];
+    let out = temp_dir("qn-stop");
+    let s = run_to("experiments/query-node-stop.toml", &sets, &out);
+    // reference §2.2: segments and channels move away first; nothing fails.
+    assert_eq!(f(&s["requests"]["search"], "failed"), 0.0);
+    let ev = rows(&events(&out));
+    let stopped = ev.iter().find(|r| r.1 == "task_stopped").unwrap().0;
+    let last_move = ev
+        .iter()
+        .filter(|r| r.1 == "segment_moved" && r.0 <= stopped)
+        .count();
+    assert!(last_move > 0, "segments moved before the node exited");
+    // reference §2.10: in the users' stack milvus never sees the SIGTERM; Docker kills
+    // it after the 10 s stop grace period, and the stop is a crash.
+    let out = temp_dir("qn-stop-kill");
+    let mut sets = sets.to_vec();
+    sets.push("failover.sigterm_reaches_process=false");
+    let s = run_to("experiments/query-node-stop.toml", &sets, &out);
+    let fl = &s["faults"][0];
+    assert!((f(fl, "first_error_s") - 70.0).abs() < 1.0, "{fl}");
+    assert!(f(fl, "failed_requests") > 1000.0);
+}
