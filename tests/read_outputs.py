@@ -45,10 +45,11 @@ def main(run_dir: Path) -> int:
     for i, fault in enumerate(summary.get("faults", [])):
         first, last = fault["first_error_s"], fault["last_error_s"]
         if first is not None:
+            # Failures are dated by when the client got the error (end_s).
             n = requests.filter(
-                (pl.col("status") == "error") & (pl.col("start_s") >= first) & (pl.col("start_s") <= last)
+                (pl.col("status") == "error") & (pl.col("end_s") >= first) & (pl.col("end_s") <= last)
             ).height
-            if n < fault["failed_requests"]:
+            if n != fault["failed_requests"]:
                 failures.append(f"faults[{i}]: {fault['failed_requests']} failed requests, requests.parquet has {n}")
         injected = events.filter((pl.col("kind") == "fault_injected") & (pl.col("t_s") == fault["at_s"]))
         if injected.height == 0:

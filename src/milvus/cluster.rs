@@ -13,20 +13,22 @@ use crate::workload::Clients;
 use super::control::Control;
 use super::hardware::Hardware;
 use super::layout::{Layout, PROCESS_BASE_BYTES};
+use super::msg::Fail;
 use super::msg::Msg;
 use super::proxy::Proxy;
 use super::querycoord::QueryCoord;
-use super::querynode::{QueryNode, ERR_NODE_OFFLINE};
+use super::querynode::QueryNode;
 use super::rootcoord::{ts_offset, RootCoord};
 use super::world::{HostRt, SearchParams, SubCost, TaskRt, Usage, World};
 
 pub enum Component {
     Hardware(Hardware),
     Clients(Clients),
-    Control(Control),
+    // Rare and large: boxed, so the actor table stays compact.
+    Control(Box<Control>),
     Proxy(Proxy),
     RootCoord(RootCoord),
-    QueryCoord(QueryCoord),
+    QueryCoord(Box<QueryCoord>),
     QueryNode(QueryNode),
 }
 
@@ -67,7 +69,7 @@ fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
                 Msg::ShardSearched {
                     req,
                     shard,
-                    error: Some(ERR_NODE_OFFLINE),
+                    error: Some(Fail::NodeOffline),
                 },
                 at,
             );
@@ -83,7 +85,7 @@ fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
             Msg::WorkerReplied {
                 req,
                 shard,
-                error: Some(ERR_NODE_OFFLINE),
+                error: Some(Fail::NodeOffline),
                 gen: dgen,
             },
             at,
@@ -529,14 +531,14 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             ServiceKind::Querycoord => {
                 let l = &sim.world().layout;
                 let members = l.replicas.iter().map(|r| r.nodes.clone()).collect();
-                Component::QueryCoord(QueryCoord::new(
+                Component::QueryCoord(Box::new(QueryCoord::new(
                     i,
                     exp.milvus
                         .get("queryCoord.overloadedMemoryThresholdPercentage")
                         / 100.0,
                     members,
                     l.query_nodes.len(),
-                ))
+                )))
             }
             ServiceKind::Querynode => {
                 let n = sim
@@ -614,7 +616,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         actor_of,
     );
     let schedule = control.schedule();
-    let id = sim.add_actor("faults", Component::Control(control));
+    let id = sim.add_actor("faults", Component::Control(Box::new(control)));
     assert_eq!(id, control_actor, "actor ids were planned in this order");
     for (at, m) in schedule {
         sim.schedule(at, id, m);

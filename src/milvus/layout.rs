@@ -14,6 +14,9 @@ use crate::scenario::InputError;
 /// caches) before it holds any data. Replaced when the cluster issue measures it.
 pub const PROCESS_BASE_BYTES: u64 = 256 << 20;
 
+/// Upper bound on query nodes (searches record their delegator in a byte).
+pub const MAX_QUERY_NODES: usize = 255;
+
 /// Upper bound on sealed segments in one collection.
 pub const MAX_SEGMENTS: u64 = 200_000;
 
@@ -101,6 +104,16 @@ pub fn plan(exp: &Experiment) -> Result<Layout, InputError> {
         hint: None,
     };
     let at_rows = |msg: String| at(&c.rows_at, msg);
+    if query_nodes.len() > MAX_QUERY_NODES {
+        return Err(at(
+            &c.replicas_at,
+            format!(
+                "the topology places {} query nodes; simctl handles at most {MAX_QUERY_NODES}",
+                query_nodes.len()
+            ),
+        )
+        .with_hint("lower the query nodes' replicas in the topology"));
+    }
     if query_nodes.len() < c.replicas as usize {
         return Err(at(
             &c.replicas_at,

@@ -9,6 +9,33 @@ pub type Req = u32;
 /// Milvus hybrid timestamp: physical milliseconds << 18 | logical (reference §1.1).
 pub type Ts = u64;
 
+/// Why a shard search or a sub-search failed; one byte, so messages stay small.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fail {
+    /// reference §2.11: a call to a node of the shard failed (it is gone).
+    NodeOffline,
+    /// reference §2.11: the leader view lacks a segment of the shard.
+    SegmentLacks,
+    /// The node no longer leads the shard (its channel moved): the cache is stale.
+    NotLeader,
+    /// reference §1.8: the worker's read queue is full.
+    ReadQueueFull,
+}
+
+impl Fail {
+    /// The message a client sees, worded as Milvus 2.3 words it.
+    pub fn text(self) -> &'static str {
+        match self {
+            Fail::NodeOffline => {
+                "fail to search on all shard leaders: node unreachable (rpc error: code = Unavailable)"
+            }
+            Fail::SegmentLacks => "fail to search on all shard leaders: segment lacks",
+            Fail::NotLeader => "fail to search on all shard leaders: channel not found on this node",
+            Fail::ReadQueueFull => "query node read task queue is full",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub enum Msg {
     /// A host CPU should check for finished tasks (scheduled for `at`).
@@ -47,7 +74,7 @@ pub enum Msg {
     ShardSearched {
         req: Req,
         shard: u8,
-        error: Option<&'static str>,
+        error: Option<Fail>,
     },
     ProxyReduced {
         req: Req,
@@ -96,7 +123,7 @@ pub enum Msg {
     WorkerReplied {
         req: Req,
         shard: u8,
-        error: Option<&'static str>,
+        error: Option<Fail>,
         gen: u8,
     },
     DelegatorReduced {
@@ -205,4 +232,13 @@ pub enum Msg {
         replica: u8,
         gen: u8,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn messages_stay_small() {
+        // The event queue moves messages around; keep them at three words.
+        assert!(std::mem::size_of::<super::Msg>() <= 24);
+    }
 }

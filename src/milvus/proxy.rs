@@ -1,18 +1,15 @@
 //! Proxy: the search path's entry (reference §3.1 steps 1-3 and 6) and its part in
 //! failover: replica retries and the look-aside balancer (reference §2.1, §2.2).
 
-use std::collections::BTreeSet;
-
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::hw::cost::REDUCE_NS_PER_RESULT;
 use crate::scenario::experiment::Consistency;
 
-use super::msg::{Msg, Req, Ts};
+use super::msg::{Fail, Msg, Req, Ts};
 use super::overheads::{
     search_request_bytes, search_result_bytes, CONTROL_RPC_BYTES, PROXY_PRE_EXECUTE_NS,
     PROXY_REDUCE_BASE_NS,
 };
-use super::querynode::ERR_NOT_LEADER;
 use super::world::{run_cpu, send_net, send_net_from, Endpoint, World};
 
 pub const ERR_QUEUE_FULL: &str = "proxy task queue is full";
@@ -43,7 +40,8 @@ pub struct Proxy {
     waiting_for_leaders: Vec<Req>,
     /// Shards to send again once fresh leaders arrive (their leader moved).
     stale_shards: Vec<(Req, u8)>,
-    inflight: BTreeSet<Req>,
+    /// Tasks accepted and not yet answered (their searches have `at_proxy` set).
+    inflight: u32,
     /// Queries outstanding at each (replica, shard) leader: the look-aside balancer's
     /// signal when it has no cost metrics yet (reference §1.4 replicaSelectionPolicy).
     executing_nq: Vec<u32>,
@@ -77,7 +75,7 @@ impl Proxy {
             refreshing: false,
             waiting_for_leaders: Vec::new(),
             stale_shards: Vec::new(),
-            inflight: BTreeSet::new(),
+            inflight: 0,
             executing_nq: vec![0; replicas * shards],
             replicas,
             shards,
@@ -87,7 +85,7 @@ impl Proxy {
     fn note_queue(&self, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
         let u = ctx.world.tasks[self.task].usage;
-        ctx.world.usage[u].note_queue(now, self.inflight.len());
+        ctx.world.usage[u].note_queue(now, self.inflight as usize);
     }
 
     /// Whether a message about `req` belongs to this incarnation.
@@ -99,12 +97,13 @@ impl Proxy {
     pub fn on_search_arrived(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
         let gen = ctx.world.tasks[self.task].gen;
         ctx.world.searches[req as usize].proxy_gen = gen;
-        if self.inflight.len() as u32 >= self.max_tasks {
+        if self.inflight >= self.max_tasks {
             ctx.world.searches[req as usize].error = Some(ERR_QUEUE_FULL);
             self.reply(req, ctx);
             return;
         }
-        self.inflight.insert(req);
+        self.inflight += 1;
+        ctx.world.searches[req as usize].at_proxy = true;
         self.note_queue(ctx);
         let me = ctx.me();
         run_cpu(
@@ -228,7 +227,7 @@ impl Proxy {
                     ctx.world.searches[req as usize].error.get_or_insert(e);
                     self.shard_done(req, ctx);
                 }
-                None => self.send_shard(req, shard as usize, Some(ERR_NOT_LEADER), ctx),
+                None => self.send_shard(req, shard as usize, Some(Fail::NotLeader), ctx),
             }
         }
     }
@@ -248,7 +247,7 @@ impl Proxy {
         &mut self,
         req: Req,
         shard: usize,
-        last_error: Option<&'static str>,
+        last_error: Option<Fail>,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
         let now = ctx.now();
@@ -268,7 +267,7 @@ impl Proxy {
         let Some((replica, leader)) = candidate else {
             let s = &mut ctx.world.searches[req as usize];
             s.error
-                .get_or_insert(last_error.unwrap_or(ERR_CHANNEL_UNAVAILABLE));
+                .get_or_insert(last_error.map_or(ERR_CHANNEL_UNAVAILABLE, Fail::text));
             self.shard_done(req, ctx);
             return;
         };
@@ -300,7 +299,7 @@ impl Proxy {
         &mut self,
         req: Req,
         shard: u8,
-        error: Option<&'static str>,
+        error: Option<Fail>,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
         if !self.mine(req, ctx) {
@@ -315,7 +314,7 @@ impl Proxy {
             // shard on another replica's leader.
             self.leaders_valid_until = SimTime::ZERO;
             let s = &mut ctx.world.searches[req as usize];
-            if e == ERR_NOT_LEADER && u32::from(s.retries) < 2 * self.replicas as u32 {
+            if e == Fail::NotLeader && u32::from(s.retries) < 2 * self.replicas as u32 {
                 // The shard moved to another node of the same replica: fetch the
                 // leaders again and retry there.
                 s.retries += 1;
@@ -356,7 +355,8 @@ impl Proxy {
     }
 
     fn finish(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
-        self.inflight.remove(&req);
+        self.inflight -= 1;
+        ctx.world.searches[req as usize].at_proxy = false;
         self.note_queue(ctx);
         self.reply(req, ctx);
     }
@@ -385,12 +385,24 @@ impl Proxy {
     /// still in flight elsewhere are ignored when they come back (the slots leak).
     pub fn on_crash(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
         let fail_at = ctx.now() + ctx.world.rpc_error_after();
-        for req in std::mem::take(&mut self.inflight) {
+        // Its open searches (a rare scan of the request table).
+        let me = ctx.me();
+        let gen = ctx.world.tasks[self.task].gen.wrapping_sub(1);
+        let open: Vec<Req> = (0..ctx.world.searches.len())
+            .filter(|&i| {
+                let s = &ctx.world.searches[i];
+                s.at_proxy && s.proxy == me && s.proxy_gen == gen && !s.leaked
+            })
+            .map(|i| i as Req)
+            .collect();
+        for req in open {
             let s = &mut ctx.world.searches[req as usize];
             s.error = Some(ERR_PROXY_CRASHED);
             s.leaked = true;
+            s.at_proxy = false;
             self.reply_at(req, fail_at, ctx);
         }
+        self.inflight = 0;
         self.waiting_for_leaders.clear();
         self.stale_shards.clear();
         self.refreshing = false;

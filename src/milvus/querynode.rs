@@ -1,28 +1,17 @@
 //! Query node: shard delegator and search worker (reference §3.1 steps 4-5), and the
 //! segment loader that failover and balancing use (reference §2.2).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::hw::cost::REDUCE_NS_PER_RESULT;
 
-use super::msg::{Msg, Req, Ts};
+use super::msg::{Fail, Msg, Req, Ts};
 use super::overheads::{
     search_request_bytes, search_result_bytes, CONTROL_RPC_BYTES, DELEGATOR_BASE_NS,
     WORKER_TASK_BASE_NS,
 };
 use super::world::{run_cpu, send_net, send_net_from, Endpoint, World};
-
-/// reference §2.11: what a search sees when a node of its shard is gone (the call
-/// failed; querycoord may not have marked the node offline yet).
-pub const ERR_NODE_OFFLINE: &str =
-    "fail to search on all shard leaders: node unreachable (rpc error: code = Unavailable)";
-/// reference §2.11: the leader view lacks a segment of the shard.
-pub const ERR_SEGMENT_LACKS: &str = "fail to search on all shard leaders: segment lacks";
-pub const ERR_READ_QUEUE_FULL: &str = "query node read task queue is full";
-/// The node no longer leads the shard (its channel moved): the proxy's cache is stale.
-pub const ERR_NOT_LEADER: &str =
-    "fail to search on all shard leaders: channel not found on this node";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct WorkerJob {
@@ -53,11 +42,9 @@ pub struct QueryNode {
     max_running: u32,
     /// reference §1.8: scheduleReadPolicy.maxPendingTask.
     max_pending: usize,
-    running: BTreeSet<WorkerJob>,
+    /// Sub-searches running (at most `max_running`, so a short vector).
+    running: Vec<WorkerJob>,
     queue: VecDeque<WorkerJob>,
-    /// Shard searches this delegator has accepted and not yet answered, with the
-    /// first error a worker reported.
-    leading: BTreeMap<(Req, u8), Option<&'static str>>,
     /// Segments held, per (replica, segment id index): bytes.
     loaded: BTreeMap<(u8, u32), u64>,
 }
@@ -71,9 +58,8 @@ impl QueryNode {
             parked: VecDeque::new(),
             max_running: max_running.max(1),
             max_pending,
-            running: BTreeSet::new(),
+            running: Vec::new(),
             queue: VecDeque::new(),
-            leading: BTreeMap::new(),
             loaded: BTreeMap::new(),
         }
     }
@@ -104,10 +90,13 @@ impl QueryNode {
         // A node that no longer leads the shard answers that it is not available
         // (the proxy's cache was stale).
         if ctx.world.dist.leader[replica as usize][shard as usize] != Some(self.node) {
-            self.answer_proxy(req, shard, Some(ERR_NOT_LEADER), ctx);
+            self.answer_proxy(req, shard, Some(Fail::NotLeader), ctx);
             return;
         }
-        self.leading.insert((req, shard), None);
+        let s = &mut ctx.world.searches[req as usize];
+        s.at_delegator |= 1 << shard;
+        s.delegator[shard as usize] = self.node as u8;
+        s.shard_error[shard as usize] = None;
         let guarantee = ctx.world.searches[req as usize].guarantee;
         if self.tsafe >= guarantee {
             self.fan_out(req, shard, replica, ctx);
@@ -141,8 +130,7 @@ impl QueryNode {
     fn fan_out(&mut self, req: Req, shard: u8, replica: u8, ctx: &mut Ctx<'_, Msg, World>) {
         // reference §2.2: a shard whose leader view lacks a segment cannot answer.
         if ctx.world.dist.lacking[replica as usize][shard as usize] > 0 {
-            self.leading.remove(&(req, shard));
-            self.answer_proxy(req, shard, Some(ERR_SEGMENT_LACKS), ctx);
+            self.answer_proxy(req, shard, Some(Fail::SegmentLacks), ctx);
             return;
         }
         let workers: Vec<usize> = ctx
@@ -208,12 +196,12 @@ impl QueryNode {
             self.queue.push_back(job);
             self.note_queue(ctx);
         } else {
-            self.reply_to_delegator(job, Some(ERR_READ_QUEUE_FULL), SimTime::ZERO, ctx);
+            self.reply_to_delegator(job, Some(Fail::ReadQueueFull), SimTime::ZERO, ctx);
         }
     }
 
     fn start(&mut self, job: WorkerJob, ctx: &mut Ctx<'_, Msg, World>) {
-        self.running.insert(job);
+        self.running.push(job);
         let cost = ctx
             .world
             .sub_cost(job.replica as usize, job.shard as usize, self.node);
@@ -252,7 +240,9 @@ impl QueryNode {
             delegator,
             dgen,
         };
-        self.running.remove(&job);
+        if let Some(i) = self.running.iter().position(|j| *j == job) {
+            self.running.swap_remove(i);
+        }
         if let Some(next) = self.queue.pop_front() {
             self.start(next, ctx);
             self.note_queue(ctx);
@@ -264,7 +254,7 @@ impl QueryNode {
     fn reply_to_delegator(
         &mut self,
         job: WorkerJob,
-        error: Option<&'static str>,
+        error: Option<Fail>,
         not_before: SimTime,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
@@ -298,16 +288,16 @@ impl QueryNode {
         &mut self,
         req: Req,
         shard: u8,
-        error: Option<&'static str>,
+        error: Option<Fail>,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
-        let Some(first) = self.leading.get_mut(&(req, shard)) else {
-            return;
-        };
-        if let Some(e) = error {
-            first.get_or_insert(e);
-        }
         let s = &mut ctx.world.searches[req as usize];
+        if s.at_delegator & (1 << shard) == 0 {
+            return;
+        }
+        if let Some(e) = error {
+            s.shard_error[shard as usize].get_or_insert(e);
+        }
         s.workers_pending[shard as usize] -= 1;
         if s.workers_pending[shard as usize] == 0 {
             let replica = s.replica_of_shard[shard as usize] as usize;
@@ -335,9 +325,7 @@ impl QueryNode {
 
     pub fn on_delegator_reduced(&mut self, req: Req, shard: u8, ctx: &mut Ctx<'_, Msg, World>) {
         // A failed worker's error travels with the shard's answer.
-        let Some(error) = self.leading.remove(&(req, shard)) else {
-            return;
-        };
+        let error = ctx.world.searches[req as usize].shard_error[shard as usize];
         self.answer_proxy(req, shard, error, ctx);
     }
 
@@ -345,7 +333,7 @@ impl QueryNode {
         &mut self,
         req: Req,
         shard: u8,
-        error: Option<&'static str>,
+        error: Option<Fail>,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
         let now = ctx.now();
@@ -356,11 +344,12 @@ impl QueryNode {
         &mut self,
         req: Req,
         shard: u8,
-        error: Option<&'static str>,
+        error: Option<Fail>,
         at: SimTime,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
-        let s = &ctx.world.searches[req as usize];
+        let s = &mut ctx.world.searches[req as usize];
+        s.at_delegator &= !(1 << shard);
         let proxy = s.proxy;
         let p = &ctx.world.params;
         let bytes = search_result_bytes(p.nq, p.topk);
@@ -381,8 +370,21 @@ impl QueryNode {
     /// in memory is gone.
     pub fn on_crash(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
         let fail_at = ctx.now() + ctx.world.rpc_error_after();
-        for (req, shard) in std::mem::take(&mut self.leading).into_keys() {
-            self.answer_proxy_at(req, shard, Some(ERR_NODE_OFFLINE), fail_at, ctx);
+        // The shard searches this delegator holds (a rare scan of the request table).
+        let me = self.node as u8;
+        let mut leading = Vec::new();
+        for (req, s) in ctx.world.searches.iter().enumerate() {
+            let mut bits = s.at_delegator;
+            while bits != 0 {
+                let shard = bits.trailing_zeros() as u8;
+                bits &= bits - 1;
+                if s.delegator[shard as usize] == me {
+                    leading.push((req as Req, shard));
+                }
+            }
+        }
+        for (req, shard) in leading {
+            self.answer_proxy_at(req, shard, Some(Fail::NodeOffline), fail_at, ctx);
         }
         self.parked.clear();
         let jobs: Vec<WorkerJob> = std::mem::take(&mut self.running)
@@ -391,7 +393,7 @@ impl QueryNode {
             .collect();
         for job in jobs {
             if job.delegator != ctx.me() {
-                self.reply_to_delegator(job, Some(ERR_NODE_OFFLINE), fail_at, ctx);
+                self.reply_to_delegator(job, Some(Fail::NodeOffline), fail_at, ctx);
             }
         }
         // Its memory goes with the process (the dispatcher frees it).

@@ -12,7 +12,7 @@ use crate::scenario::faults::Failover;
 use crate::scenario::topology::ServiceKind;
 
 use super::layout::Layout;
-use super::msg::{Msg, Req, Ts};
+use super::msg::{Fail, Msg, Req, Ts};
 
 pub const MAX_SHARDS: usize = 16;
 
@@ -126,6 +126,13 @@ pub struct SearchState {
     /// Replicas already tried for each shard (a bit per replica): reference §2.2, a
     /// failed node is excluded for the rest of the request.
     pub tried: [u8; MAX_SHARDS],
+    /// Shards sitting at a delegator (a bit per shard), which delegator (query node
+    /// index), and the first failure a worker reported for each.
+    pub at_delegator: u16,
+    pub delegator: [u8; MAX_SHARDS],
+    pub shard_error: [Option<Fail>; MAX_SHARDS],
+    /// Accepted by its proxy and not yet answered.
+    pub at_proxy: bool,
     /// Shard retries after a stale leader cache (reference §2.2: at most leaders x 2
     /// attempts per request).
     pub retries: u8,
@@ -442,6 +449,10 @@ impl World {
             replica_of_shard: [0; MAX_SHARDS],
             tried: [0; MAX_SHARDS],
             retries: 0,
+            at_delegator: 0,
+            delegator: [0; MAX_SHARDS],
+            shard_error: [None; MAX_SHARDS],
+            at_proxy: false,
             error: None,
             leaked: false,
             closed: false,
