@@ -1,5 +1,6 @@
 //! The `simctl` command line. Definitions live here; the work lives in the library.
 
+mod calibrate;
 mod compare;
 mod explain;
 mod run;
@@ -46,6 +47,10 @@ pub enum Command {
         /// --set milvus.proxy.maxTaskNum=512. Repeatable.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        /// Calibration profile for the cost model, written by `simctl calibrate`
+        /// [default: the built-in reference profile].
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
         /// No progress display and no summary on the terminal.
         #[arg(long, short)]
         quiet: bool,
@@ -88,6 +93,19 @@ pub enum Command {
         /// A topology or experiment file (TOML).
         file: PathBuf,
     },
+    /// Measure this machine with the real vector kernels and write a calibration profile
+    /// for the cost model (`simctl run --profile FILE` uses it).
+    Calibrate {
+        /// Where to write the profile (TOML), e.g. profiles/mybox.toml.
+        #[arg(long)]
+        out: PathBuf,
+        /// Smaller data and shorter rounds: under a minute on two cores, less precise.
+        #[arg(long)]
+        quick: bool,
+        /// Most threads of the bandwidth measurement [default: the number of cores].
+        #[arg(long)]
+        threads: Option<usize>,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -99,10 +117,16 @@ pub fn main() -> i32 {
             out,
             seed,
             sets,
+            profile,
             quiet,
-        } => run::run(&experiment, out, seed, sets, quiet),
+        } => run::run(&experiment, out, seed, sets, profile, quiet),
         Command::Validate { files } => validate::validate(&files),
         Command::Explain { file } => explain::explain(&file),
+        Command::Calibrate {
+            out,
+            quick,
+            threads,
+        } => calibrate::calibrate(&out, quick, threads),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Compare { runs, format } => compare::compare(&runs, &format),
         Command::Test {

@@ -209,6 +209,9 @@ pub struct Experiment {
     pub workload: Workload,
     pub milvus: MilvusConfig,
     pub asserts: Vec<Assertion>,
+    /// Calibration profile of the cost model: the built-in reference unless a command
+    /// chose another (`simctl run --profile`).
+    pub profile: crate::calibrate::profile::ProfileChoice,
 }
 
 pub const DEFAULT_SEED: u64 = 1;
@@ -539,6 +542,7 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         workload: workload.expect("no errors"),
         milvus,
         asserts,
+        profile: crate::calibrate::profile::ProfileChoice::reference(),
     })
 }
 
