@@ -1,7 +1,8 @@
 //! The measurements behind a profile, each on this repository's own kernels.
 //!
-//! Times are the median of several rounds, so one descheduled round on a shared machine
-//! does not move the figure.
+//! Times are the fastest of several short rounds: another process on a shared machine
+//! can only ever slow a round down, so the fastest is the closest to what the hardware
+//! does.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -13,13 +14,17 @@ use crate::kernels::ivf::{kmeans, KMeansParams};
 use crate::kernels::quant::{Pq, Sq8};
 use crate::kernels::topk::TopK;
 
-/// Rounds per timed measurement; the median is kept.
-const ROUNDS: usize = 5;
+/// Rounds per timed measurement; the fastest is kept.
+const ROUNDS: usize = 7;
 
-/// Median over [`ROUNDS`] rounds of ns per unit, each round calling `work` (which returns
-/// the units it did) until `round_secs` have passed.
-pub fn ns_per_unit(round_secs: f64, mut work: impl FnMut() -> u64) -> f64 {
-    let mut rounds: Vec<f64> = (0..ROUNDS)
+/// The fastest of [`ROUNDS`] rounds in ns per unit, each round calling `work` (which
+/// returns the units it did) until `round_secs` have passed.
+pub fn ns_per_unit(round_secs: f64, work: impl FnMut() -> u64) -> f64 {
+    ns_per_unit_rounds(ROUNDS, round_secs, work)
+}
+
+fn ns_per_unit_rounds(rounds: usize, round_secs: f64, mut work: impl FnMut() -> u64) -> f64 {
+    (0..rounds)
         .map(|_| {
             let start = Instant::now();
             let mut units = 0u64;
@@ -31,9 +36,7 @@ pub fn ns_per_unit(round_secs: f64, mut work: impl FnMut() -> u64) -> f64 {
                 }
             }
         })
-        .collect();
-    rounds.sort_by(f64::total_cmp);
-    rounds[ROUNDS / 2]
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// `len` floats in [0, 1) on a 64-byte boundary (from a multiplicative hash of the index:
@@ -60,9 +63,12 @@ impl Floats {
 
 /// Clock estimate in GHz: a dependent chain of integer adds retires one add per cycle on
 /// every x86_64 and aarch64 core (anchors: 4.05 GHz on the reference machine this way).
+/// Many short rounds: a time slice of a busy machine is a few ms, so some round runs
+/// undisturbed.
 pub fn clock_ghz(round_secs: f64) -> f64 {
     const ADDS_PER_CALL: u64 = 16 * 1024;
-    let ns_per_add = ns_per_unit(round_secs, || {
+    const CLOCK_ROUNDS: usize = 40;
+    let ns_per_add = ns_per_unit_rounds(CLOCK_ROUNDS, round_secs, || {
         black_box(add_chain(black_box(ADDS_PER_CALL / 16)));
         ADDS_PER_CALL
     });

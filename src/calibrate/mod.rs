@@ -94,7 +94,7 @@ pub fn calibrate(opts: Options, step: &mut dyn FnMut(&str)) -> Profile {
     let best = distance::best();
 
     step("clock");
-    let ghz = measure::clock_ghz(plan.round_secs * 10.0);
+    let ghz = measure::clock_ghz(0.001);
 
     step("read bandwidth");
     let big = measure::Floats::new(plan.stream_bytes / 4);
