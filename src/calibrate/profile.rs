@@ -182,12 +182,6 @@ pub struct TopkCost {
 #[serde(deny_unknown_fields)]
 pub struct HnswCost {
     pub dim: u32,
-    /// Search time per visited node on the smallest graph (vectors and links in cache).
-    pub ns_per_visited_cached: f64,
-    /// Search time per visited node on the largest graph (mostly cache misses).
-    pub ns_per_visited_ram: f64,
-    /// Build time per distance evaluation on the largest graph.
-    pub build_ns_per_eval: f64,
     pub visited_a: f64,
     pub visited_ef_exp: f64,
     pub visited_m_exp: f64,
@@ -220,6 +214,38 @@ pub struct HnswBuildSample {
     pub ef_construction: u32,
     pub evals_per_insert: f64,
     pub ns_per_insert: f64,
+}
+
+impl HnswCost {
+    /// Search time per visited node at each graph size measured, smallest first: on the
+    /// smallest graph vectors and links sit in cache, on larger ones misses add latency.
+    pub fn ns_per_visited_by_rows(&self) -> Vec<(u64, f64)> {
+        by_rows(
+            self.search
+                .iter()
+                .map(|s| (s.rows, s.ns_per_query, s.visited)),
+        )
+    }
+
+    /// Build time per distance evaluation at each graph size measured, smallest first.
+    pub fn build_ns_per_eval_by_rows(&self) -> Vec<(u64, f64)> {
+        by_rows(
+            self.build
+                .iter()
+                .map(|b| (b.rows, b.ns_per_insert, b.evals_per_insert)),
+        )
+    }
+}
+
+/// Per distinct `rows`, the sum of times over the sum of counts, by rows.
+fn by_rows(samples: impl Iterator<Item = (u64, f64, f64)>) -> Vec<(u64, f64)> {
+    let mut sums: std::collections::BTreeMap<u64, (f64, f64)> = Default::default();
+    for (rows, ns, count) in samples {
+        let e = sums.entry(rows).or_default();
+        e.0 += ns;
+        e.1 += count;
+    }
+    sums.into_iter().map(|(r, (ns, n))| (r, ns / n)).collect()
 }
 
 /// IVF work other than f32 distances (which the `distance` rows give).
@@ -272,9 +298,6 @@ impl Profile {
         r(&mut self.topk.ns_per_candidate);
         let h = &mut self.hnsw;
         for x in [
-            &mut h.ns_per_visited_cached,
-            &mut h.ns_per_visited_ram,
-            &mut h.build_ns_per_eval,
             &mut h.visited_a,
             &mut h.visited_ef_exp,
             &mut h.visited_m_exp,
@@ -307,6 +330,9 @@ impl Profile {
 
     /// Checks what the cost model relies on.
     fn check(&self) -> Result<(), String> {
+        if self.hnsw.search.is_empty() || self.hnsw.build.is_empty() {
+            return Err("[hnsw] has no search or no build samples".into());
+        }
         if self.bandwidth.read_bytes_per_s.is_empty() {
             return Err("[bandwidth] read_bytes_per_s is empty".into());
         }
@@ -331,9 +357,16 @@ impl Profile {
                 .all(|d| d.cache_ns > 0.0 && d.stream_ns > 0.0)
             && self.sq8.iter().all(|d| d.cache_ns > 0.0)
             && self.topk.ns_per_candidate > 0.0
-            && self.hnsw.ns_per_visited_cached > 0.0
-            && self.hnsw.ns_per_visited_ram > 0.0
-            && self.hnsw.build_ns_per_eval > 0.0
+            && self
+                .hnsw
+                .search
+                .iter()
+                .all(|s| s.ns_per_query > 0.0 && s.visited > 0.0)
+            && self
+                .hnsw
+                .build
+                .iter()
+                .all(|b| b.ns_per_insert > 0.0 && b.evals_per_insert > 0.0)
             && self.hnsw.visited_a > 0.0
             && self.hnsw.build_a > 0.0
             && self.ivf.kmeans_ns_per_eval > 0.0

@@ -8,13 +8,17 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{EXIT_BAD_INPUT, EXIT_OK};
 use crate::calibrate::{self, profile::MetricName, Options};
 
-pub fn calibrate(out: &Path, quick: bool, threads: Option<usize>) -> i32 {
+pub fn calibrate(out: &Path, quick: bool, threads: Option<usize>, runs: usize) -> i32 {
     let threads = threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    let opts = Options { quick, threads };
+    let opts = Options {
+        quick,
+        threads,
+        runs,
+    };
     let started = Instant::now();
     let bar = ProgressBar::new(calibrate::steps(opts));
     bar.set_style(
@@ -36,9 +40,10 @@ pub fn calibrate(out: &Path, quick: bool, threads: Option<usize>) -> i32 {
         }
     }
     let text = format!(
-        "# Calibration profile written by `simctl calibrate{}`; read by `simctl run --profile`.\n\
+        "# Calibration profile written by `simctl calibrate{}{}`; read by `simctl run --profile`.\n\
          # Times are ns, bandwidths bytes/s; README \"Cost model\" says how they are used.\n\n{}",
         if quick { " --quick" } else { "" },
+        if runs > 1 { format!(" --runs {runs}") } else { String::new() },
         profile.to_toml()
     );
     if let Err(e) = std::fs::write(out, text) {
@@ -81,18 +86,27 @@ pub fn calibrate(out: &Path, quick: bool, threads: Option<usize>) -> i32 {
         println!("  f32 L2 at dim {dim}: {}", line.join(", "));
     }
     let h = &profile.hnsw;
+    let per_node = |t: Vec<(u64, f64)>| {
+        t.iter()
+            .map(|(rows, ns)| format!("{ns:.0} ns at {rows} rows"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     println!(
-        "  HNSW: {:.0} ns per visited node in cache, {:.0} from RAM; visited = {:.3} * ef^{:.2} * M^{:.2} * (ln N)^{:.2}",
-        h.ns_per_visited_cached,
-        h.ns_per_visited_ram,
+        "  HNSW search: {} per visited node; visited = {:.3} * ef^{:.2} * M^{:.2} * (ln N)^{:.2}",
+        per_node(h.ns_per_visited_by_rows()),
         h.visited_a,
         h.visited_ef_exp,
         h.visited_m_exp,
         h.visited_ln_n_exp
     );
     println!(
-        "  HNSW build: {:.0} ns per distance evaluation; evals per insert = {:.3} * efC^{:.2} * M^{:.2} * (ln N)^{:.2}",
-        h.build_ns_per_eval, h.build_a, h.build_ef_exp, h.build_m_exp, h.build_ln_n_exp
+        "  HNSW build: {} per distance evaluation; evaluations per insert = {:.3} * efC^{:.2} * M^{:.2} * (ln N)^{:.2}",
+        per_node(h.build_ns_per_eval_by_rows()),
+        h.build_a,
+        h.build_ef_exp,
+        h.build_m_exp,
+        h.build_ln_n_exp
     );
     println!(
         "  top-{}: {:.2} ns per candidate; k-means {:.1} ns per evaluation; PQ {:.2} ns per lookup",

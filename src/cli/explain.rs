@@ -3,15 +3,26 @@
 use std::path::Path;
 
 use super::{is_experiment, EXIT_BAD_INPUT, EXIT_OK};
+use crate::calibrate::profile::ProfileChoice;
 use crate::hw::{HostCost, IndexKind};
 use crate::scenario::topology::Topology;
 use crate::scenario::units::{format_bandwidth, format_bytes};
 use crate::swarm::Placement;
 
-pub fn explain(path: &Path) -> i32 {
+pub fn explain(path: &Path, profile: Option<&Path>) -> i32 {
+    let profile = match profile.map(ProfileChoice::load).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
     if is_experiment(path) {
         match crate::run::prepare(path, &[]) {
-            Ok((exp, layout)) => {
+            Ok((mut exp, layout)) => {
+                if let Some(p) = profile {
+                    exp.profile = p;
+                }
                 print_topology(&exp.topology, &exp.placement);
                 print_collection(&exp, &layout);
                 EXIT_OK

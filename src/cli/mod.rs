@@ -92,6 +92,9 @@ pub enum Command {
     Explain {
         /// A topology or experiment file (TOML).
         file: PathBuf,
+        /// Calibration profile for the cost estimates [default: the built-in reference].
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
     },
     /// Measure this machine with the real vector kernels and write a calibration profile
     /// for the cost model (`simctl run --profile FILE` uses it).
@@ -105,6 +108,10 @@ pub enum Command {
         /// Most threads of the bandwidth measurement [default: the number of cores].
         #[arg(long)]
         threads: Option<usize>,
+        /// Calibrate this many times and keep each figure's fastest run: on a machine
+        /// shared with other work, any run can be slowed, never sped up.
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
     },
 }
 
@@ -121,12 +128,13 @@ pub fn main() -> i32 {
             quiet,
         } => run::run(&experiment, out, seed, sets, profile, quiet),
         Command::Validate { files } => validate::validate(&files),
-        Command::Explain { file } => explain::explain(&file),
+        Command::Explain { file, profile } => explain::explain(&file, profile.as_deref()),
         Command::Calibrate {
             out,
             quick,
             threads,
-        } => calibrate::calibrate(&out, quick, threads),
+            runs,
+        } => calibrate::calibrate(&out, quick, threads, runs),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Compare { runs, format } => compare::compare(&runs, &format),
         Command::Test {

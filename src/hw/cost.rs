@@ -20,8 +20,9 @@
 //!   all its cores do (the pessimistic share, as a busy query node has); one core alone
 //!   never streams faster than the calibration machine's single thread did.
 //! * Work that is not SIMD arithmetic (top-k heaps, HNSW bookkeeping, PQ table lookups)
-//!   scales with the clock only. DRAM latency (HNSW's dependent misses) scales with
-//!   neither: it is a property of the memory, taken from the calibration machine.
+//!   scales with the clock only. DRAM latency (HNSW's dependent misses, measured as the
+//!   extra time per node on graphs bigger than cache) scales with neither: it is a
+//!   property of the memory, taken from the calibration machine.
 
 use std::sync::Arc;
 
@@ -179,26 +180,50 @@ impl HostCost {
         v.min(rows as f64)
     }
 
-    /// HNSW: time per visited node at `dim` with links of up to `2m` neighbours.
+    /// HNSW: distance evaluations per insert, averaged over a build of `rows` (the
+    /// profile's fitted law).
+    pub fn hnsw_build_evals_per_insert(&self, rows: u64, m: u32, ef_construction: u32) -> f64 {
+        let h = &self.profile.hnsw;
+        let ln_n = (rows.max(3) as f64).ln();
+        h.build_a
+            * (ef_construction.max(1) as f64).powf(h.build_ef_exp)
+            * (m.max(2) as f64).powf(h.build_m_exp)
+            * ln_n.powf(h.build_ln_n_exp)
+    }
+
+    /// HNSW: time per visited node of a search on a graph of `rows` at `dim` with links
+    /// of up to `2m` neighbours.
     ///
     /// ```text
-    /// compute = (cached - d_cal(calibration dim)) * clock_scale + d(dim)
-    /// latency = ram - cached            (dependent misses on a graph bigger than cache)
+    /// compute = (v(smallest) - d_cal(calibration dim)) * clock_scale + d(dim)
+    /// latency = v(rows) - v(smallest)     (dependent misses on a graph bigger than cache)
     /// memory  = (4 dim + lines(4 (2m + 1))) / thread_bw
     /// per visited = max(compute + latency, memory)
     /// ```
-    /// where `cached` and `ram` are the profile's measured ns per visited node on a small
-    /// and on a large graph, and `d` the in-cache distance time.
-    pub fn hnsw_ns_per_visited(&self, dim: u32, m: u32) -> f64 {
+    /// where `v(n)` is the profile's measured search time per visited node on a graph of
+    /// `n` rows, interpolated in ln n and held at the largest graph measured beyond it,
+    /// and `d` the in-cache distance time.
+    pub fn hnsw_ns_per_visited(&self, rows: u64, dim: u32, m: u32) -> f64 {
         let p = &self.profile;
-        let h = &p.hnsw;
-        let cal_distance = p.cache_ns(p.machine.isa, MetricName::L2, h.dim);
-        let bookkeeping = (h.ns_per_visited_cached - cal_distance).max(0.0);
-        let compute = self.scalar_ns(bookkeeping) + self.distance_compute_ns(MetricName::L2, dim);
-        let latency = (h.ns_per_visited_ram - h.ns_per_visited_cached).max(0.0);
+        let table = p.hnsw.ns_per_visited_by_rows();
+        let (compute, latency) = self.split_latency(&table, rows, dim);
         let link_bytes = (4 * (2 * m as u64 + 1)).div_ceil(LINE_BYTES) * LINE_BYTES;
         let memory = self.memory_ns(4.0 * dim as f64 + link_bytes as f64);
         (compute + latency).max(memory)
+    }
+
+    /// Splits a per-node time measured at dim `hnsw.dim` over graph sizes into this
+    /// host's compute (the smallest graph's time, its distance replaced by this host's
+    /// at `dim`, scaled by the clock) and the latency misses add at `rows` (a property
+    /// of the memory, not scaled).
+    fn split_latency(&self, table: &[(u64, f64)], rows: u64, dim: u32) -> (f64, f64) {
+        let p = &self.profile;
+        let cal_distance = p.cache_ns(p.machine.isa, MetricName::L2, p.hnsw.dim);
+        let smallest = table[0].1;
+        let compute = self.scalar_ns((smallest - cal_distance).max(0.0))
+            + self.distance_compute_ns(MetricName::L2, dim);
+        let latency = (interpolate_ln_rows(table, rows) - smallest).max(0.0);
+        (compute, latency)
     }
 
     /// Per-code arithmetic and bytes of an IVF list scan.
@@ -278,7 +303,7 @@ impl HostCost {
             }
             IndexKind::Hnsw => {
                 let visited = self.hnsw_visited(rows, idx.hnsw_m, s.ef.max(s.topk));
-                nq * visited * self.hnsw_ns_per_visited(d, idx.hnsw_m)
+                nq * visited * self.hnsw_ns_per_visited(rows, d, idx.hnsw_m)
             }
         }
     }
@@ -293,8 +318,8 @@ impl HostCost {
     ///        * 256 evaluations of dim / m each (256 of dim in all per row);
     ///        one evaluation = the profile's k-means ns * distance ratio at dim
     /// HNSW   rows * evals(rows, M, efC) * per_eval(dim), with evals the profile's fitted
-    ///        law and per_eval = max((build_ns_per_eval - d_cal) * clock_scale + d(dim),
-    ///        4 dim / thread_bw)
+    ///        law and per_eval = max(compute + latency, 4 dim / thread_bw), split as
+    ///        for a search from the measured build time per evaluation by graph size
     /// ```
     pub fn segment_build_ns(&self, idx: &IndexSpec, rows: u64, ef_construction: u32) -> f64 {
         let p = &self.profile;
@@ -313,19 +338,35 @@ impl HostCost {
             }
             IndexKind::Hnsw => {
                 let h = &p.hnsw;
-                let ln_n = (rows.max(3) as f64).ln();
-                let evals = h.build_a
-                    * (ef_construction.max(1) as f64).powf(h.build_ef_exp)
-                    * (idx.hnsw_m.max(2) as f64).powf(h.build_m_exp)
-                    * ln_n.powf(h.build_ln_n_exp);
-                let cal_distance = p.cache_ns(p.machine.isa, MetricName::L2, h.dim);
-                let compute = self.scalar_ns((h.build_ns_per_eval - cal_distance).max(0.0))
-                    + self.distance_compute_ns(MetricName::L2, idx.dim);
-                let per_eval = compute.max(self.memory_ns(4.0 * idx.dim as f64));
+                let evals = self.hnsw_build_evals_per_insert(rows, idx.hnsw_m, ef_construction);
+                let table = h.build_ns_per_eval_by_rows();
+                let (compute, latency) = self.split_latency(&table, rows, idx.dim);
+                let per_eval = (compute + latency).max(self.memory_ns(4.0 * idx.dim as f64));
                 n * evals * per_eval
             }
         }
     }
+}
+
+/// `table` of (rows, value), rows ascending, interpolated linearly in ln(rows) and held
+/// flat past both ends: beyond the largest graph measured, misses are taken to cost what
+/// they cost there.
+fn interpolate_ln_rows(table: &[(u64, f64)], rows: u64) -> f64 {
+    let x = (rows.max(1) as f64).ln();
+    let ln = |r: u64| (r.max(1) as f64).ln();
+    let (first, last) = (table[0], table[table.len() - 1]);
+    if x <= ln(first.0) {
+        return first.1;
+    }
+    if x >= ln(last.0) {
+        return last.1;
+    }
+    let i = table
+        .windows(2)
+        .position(|w| x <= ln(w[1].0))
+        .expect("x lies inside the table");
+    let ((r0, y0), (r1, y1)) = (table[i], table[i + 1]);
+    y0 + (y1 - y0) * (x - ln(r0)) / (ln(r1) - ln(r0))
 }
 
 /// Bytes of an index's own structures for `rows` vectors (reference §4.1 "theory"
