@@ -67,7 +67,8 @@ impl Plan {
                 round_secs: 0.001,
                 stream_bytes: 256 << 20,
                 stream_passes: 1,
-                hnsw_rows: vec![10_000, 30_000],
+                // Up to 100k rows: the graph sizes of examples/predict's HNSW build.
+                hnsw_rows: vec![10_000, 100_000],
                 hnsw_m: vec![8, 16],
                 hnsw_extra: vec![(0, 16, 100)],
                 hnsw_queries: 100,
