@@ -268,12 +268,6 @@ impl Profile {
             .expect("the compiled-in reference profile parses (a unit test checks it)")
     }
 
-    /// Reads a profile file, with located errors.
-    pub fn load(path: &Path) -> Result<Profile, InputErrors> {
-        let text = read_file(path, None)?;
-        Ok(Profile::parse(path, &text)?)
-    }
-
     /// Parses profile text; `path` only labels errors.
     pub fn parse(path: &Path, text: &str) -> Result<Profile, InputError> {
         let p: Profile = parse_toml(path, text, "calibration profile")?;
