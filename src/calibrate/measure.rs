@@ -106,7 +106,8 @@ impl Floats {
 }
 
 /// Clock estimate in GHz: a dependent chain of integer adds retires one add per cycle on
-/// every x86_64 and aarch64 core (anchors: 4.05 GHz on the reference machine this way).
+/// every x86_64 and aarch64 core (the anchors measured 4.05 GHz this way on a machine like
+/// the reference one).
 /// Many short rounds: a time slice of a busy machine is a few ms, so some round runs
 /// undisturbed.
 pub fn clock_ghz(round_secs: f64) -> f64 {
@@ -205,8 +206,10 @@ fn batch(isa: Isa, metric: Metric, q: &[f32], block: &[f32], out: &mut [f32]) {
     }
 }
 
-/// Bytes of the block an in-cache distance measurement scans over and over: within a
-/// 48-64 KiB L1 with the query beside it, and within every L2.
+/// Bytes of the block an in-cache distance measurement scans over and over: at the edge
+/// of a 32 KiB L1 (the reference machine's) and well inside every L2, as the queries of
+/// a blocked scan find their block (`kernels::topk::flat_search` reuses 256 KiB blocks
+/// from L2).
 const CACHE_BLOCK_BYTES: usize = 32 * 1024;
 
 /// ns per distance, one query against a block of vectors in cache.

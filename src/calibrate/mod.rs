@@ -21,7 +21,9 @@ use profile::{
     Profile, Sq8Cost, TopkCost,
 };
 
-/// The dims of the distance table (reference §4: collections of 128 to 1536 dims).
+/// The dims of the distance table: SIFT's 128 (reference §5.1), the users' 1024
+/// (reference §1.13), and common embedding sizes between and above; other dims are
+/// interpolated.
 pub const DIMS: [u32; 6] = [128, 256, 512, 768, 1024, 1536];
 
 /// How much to measure.
@@ -54,7 +56,7 @@ const HNSW_EFS: [usize; 3] = [16, 64, 128];
 const HNSW_EF_CONSTRUCTION: usize = 40;
 /// Dim of the HNSW, k-means and PQ measurements: the anchors' ANN data set.
 const ANN_DIM: usize = 128;
-/// Top-k of the heap measurement: Milvus's common topk (reference §3.1 examples use 10).
+/// Top-k of the heap measurement: the anchors' top-10 (performance-anchors.md).
 const TOPK_K: usize = 10;
 /// k-means clusters and PQ sub-quantisers measured.
 const KMEANS_K: usize = 256;

@@ -19,6 +19,16 @@ pub fn calibrate(out: &Path, quick: bool, threads: Option<usize>, runs: usize) -
         threads,
         runs,
     };
+    // Before minutes of measuring: where the profile goes must exist.
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!(
+                "{}: error: cannot create the directory: {e}\n  hint: choose another --out path",
+                dir.display()
+            );
+            return EXIT_BAD_INPUT;
+        }
+    }
     let started = Instant::now();
     let bar = ProgressBar::new(calibrate::steps(opts));
     bar.set_style(
@@ -33,12 +43,6 @@ pub fn calibrate(out: &Path, quick: bool, threads: Option<usize>, runs: usize) -
         bar.set_message(what.to_string());
     });
     bar.finish_and_clear();
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("{}: error: cannot create the directory: {e}", dir.display());
-            return EXIT_BAD_INPUT;
-        }
-    }
     let text = format!(
         "# Calibration profile written by `simctl calibrate{}{}`; read by `simctl run --profile`.\n\
          # Times are ns, bandwidths bytes/s; README \"Cost model\" says how they are used.\n\n{}",

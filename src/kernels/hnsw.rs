@@ -63,7 +63,7 @@ type Candidate = super::topk::Ranked<u32>;
 const ABSENT: u32 = u32::MAX;
 
 /// Rows a parallel build inserts one at a time before batching: enough graph for a
-/// batch's plans to find good neighbours in.
+/// batch's plans to find good neighbours in (GUESS; the recall test checks the result).
 const SERIAL_PREFIX: usize = 1_000;
 
 /// A parallel build's batch is the graph's size over this (2 %), as in ParlayANN's
