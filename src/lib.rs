@@ -6,6 +6,7 @@
 //! `scenario` (TOML inputs), `milvus` and `workload` (the models), `report` (outputs),
 //! `run` (playing an experiment) and `cli`.
 
+pub mod calibrate;
 pub mod cli;
 pub mod engine;
 pub mod hw;

@@ -160,18 +160,36 @@ pub fn write_outputs(exp: &Experiment, result: &RunResult, out: &Path) -> Result
     tables::write_events(&result.requests_rows, &staged.path("events.parquet"))?;
     let original = std::fs::read(&exp.path)
         .map_err(|e| format!("cannot re-read {}: {e}", exp.path.display()))?;
+    let mut inputs = vec![
+        // Paths as the files name each other, so the manifest does not depend on
+        // where simctl was started from.
+        json!({ "role": "experiment", "path": exp.path.file_name().map(|f| f.to_string_lossy().into_owned()), "sha256": sha256_hex(&original) }),
+        json!({ "role": "topology", "path": exp.topology_ref, "sha256": sha256_hex(exp.topology.text.as_bytes()) }),
+    ];
+    let machine = &exp.profile.profile.machine;
+    let mut profile = json!({
+        "source": "built-in reference",
+        "path": null,
+        "sha256": sha256_hex(crate::calibrate::profile::REFERENCE_TOML.as_bytes()),
+        "cpu_model": machine.cpu_model,
+        "ghz": machine.ghz,
+        "isa": machine.isa.name(),
+        "quick": machine.quick,
+    });
+    if let Some((path, sha256)) = &exp.profile.file {
+        let name = path.file_name().map(|f| f.to_string_lossy().into_owned());
+        inputs.push(json!({ "role": "calibration_profile", "path": name, "sha256": sha256 }));
+        profile["source"] = json!("file");
+        profile["path"] = json!(name);
+        profile["sha256"] = json!(sha256);
+    }
     let manifest = json!({
         "simctl_version": env!("CARGO_PKG_VERSION"),
         "experiment": exp.name,
         "seed": exp.seed,
         "sets": exp.sets,
-        "inputs": [
-            // Paths as the files name each other, so the manifest does not depend on
-            // where simctl was started from.
-            { "role": "experiment", "path": exp.path.file_name().map(|f| f.to_string_lossy().into_owned()), "sha256": sha256_hex(&original) },
-            { "role": "topology", "path": exp.topology_ref, "sha256": sha256_hex(exp.topology.text.as_bytes()) },
-        ],
-        "calibration_profile": "none: provisional built-in cost constants (see simctl explain)",
+        "inputs": inputs,
+        "calibration_profile": profile,
         "outputs": ["summary.json", "requests.parquet", "timeseries.parquet", "events.parquet", "manifest.json", "perf.json"],
     });
     write("manifest.json", to_json(&manifest))?;

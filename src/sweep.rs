@@ -10,6 +10,8 @@ use std::sync::Mutex;
 use polars::prelude::*;
 use serde_json::{json, Value};
 
+use crate::calibrate::profile::ProfileChoice;
+
 /// One point of the grid.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Point {
@@ -160,6 +162,7 @@ pub fn shard(points: Vec<Point>, i: usize, n: usize) -> Vec<Point> {
 pub fn run_points(
     experiment: &Path,
     base_sets: &[String],
+    profile: &ProfileChoice,
     points: &[Point],
     out: &Path,
     jobs: usize,
@@ -172,7 +175,7 @@ pub fn run_points(
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(p) = points.get(i) else { break };
-                if let Err(e) = run_point(experiment, base_sets, p, out) {
+                if let Err(e) = run_point(experiment, base_sets, profile, p, out) {
                     failures
                         .lock()
                         .expect("no panic while locked")
@@ -187,10 +190,17 @@ pub fn run_points(
     f
 }
 
-fn run_point(experiment: &Path, base_sets: &[String], p: &Point, out: &Path) -> Result<(), String> {
+fn run_point(
+    experiment: &Path,
+    base_sets: &[String],
+    profile: &ProfileChoice,
+    p: &Point,
+    out: &Path,
+) -> Result<(), String> {
     let mut sets = base_sets.to_vec();
     sets.extend(p.sets());
-    let (exp, layout) = crate::run::prepare(experiment, &sets).map_err(|e| e.to_string())?;
+    let (mut exp, layout) = crate::run::prepare(experiment, &sets).map_err(|e| e.to_string())?;
+    exp.profile = profile.clone();
     let result = crate::run::simulate(&exp, layout, &mut |_| {});
     let dir = out.join(p.dir());
     crate::run::write_outputs(&exp, &result, &dir)?;

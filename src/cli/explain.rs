@@ -3,16 +3,27 @@
 use std::path::Path;
 
 use super::{is_experiment, EXIT_BAD_INPUT, EXIT_OK};
-use crate::hw::HostCost;
+use crate::calibrate::profile::ProfileChoice;
+use crate::hw::{HostCost, IndexKind};
 use crate::scenario::topology::Topology;
 use crate::scenario::units::{format_bandwidth, format_bytes};
 use crate::swarm::start_order::{cold_start, start_order, StartupKnobs};
 use crate::swarm::Placement;
 
-pub fn explain(path: &Path, dot: Option<&Path>) -> i32 {
+pub fn explain(path: &Path, dot: Option<&Path>, profile: Option<&Path>) -> i32 {
+    let profile = match profile.map(ProfileChoice::load).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
     if is_experiment(path) {
         match crate::run::prepare(path, &[]) {
-            Ok((exp, layout)) => {
+            Ok((mut exp, layout)) => {
+                if let Some(p) = profile {
+                    exp.profile = p;
+                }
                 print_topology(&exp.topology, &exp.placement);
                 let code = print_start(&exp.topology, &exp.placement, dot);
                 print_collection(&exp, &layout);
@@ -205,7 +216,6 @@ fn print_collection(exp: &crate::scenario::Experiment, layout: &crate::milvus::L
             100.0 * layout.node_memory_bytes[n] as f64 / h.memory_bytes as f64
         );
     }
-    println!("\nsearch cost per segment (PROVISIONAL analytical model; constants from the performance anchors or marked GUESS in src/hw/cost.rs and src/milvus/overheads.rs):");
     let rows = layout.segments.first().map(|s| s.rows).unwrap_or(0);
     let query_classes: std::collections::BTreeSet<&str> = layout
         .query_nodes
@@ -216,16 +226,37 @@ fn print_collection(exp: &crate::scenario::Experiment, layout: &crate::milvus::L
                 .as_str()
         })
         .collect();
-    for class in query_classes {
-        if let Some(h) = exp.topology.hosts.iter().find(|h| h.class == class) {
-            let cost =
-                HostCost::for_host(h).segment_search_ns(&c.index, rows, &exp.workload.search);
-            println!(
-                "  on {class:<10} {:.1} us of one core for nq={} topk={} over {rows} rows",
-                cost / 1e3,
-                exp.workload.search.nq,
-                exp.workload.search.topk
-            );
-        }
+    println!(
+        "\ncost per segment of {rows} rows, from the calibration profile ({}):",
+        exp.profile.describe()
+    );
+    println!(
+        "  (roofline per host class: measured kernel times scaled by clock and ISA, memory traffic at the class's bandwidth shared by all its cores; README \"Cost model\"; Milvus overheads are GUESSES in src/hw/cost.rs and src/milvus/overheads.rs)"
+    );
+    let s = &exp.workload.search;
+    for class in &exp.topology.classes {
+        let Some(h) = exp.topology.hosts.iter().find(|h| &h.class == class) else {
+            continue;
+        };
+        let cost = HostCost::for_host(h, &exp.profile.profile);
+        let search = cost.segment_search_ns(&c.index, rows, s);
+        let build = match (c.index.kind, c.ef_construction) {
+            (IndexKind::Hnsw, None) => "build: efConstruction not given".to_string(),
+            (_, efc) => format!(
+                "build {:.1} core-s",
+                cost.segment_build_ns(&c.index, rows, efc.unwrap_or(0)) / 1e9
+            ),
+        };
+        let serves = if query_classes.contains(class.as_str()) {
+            "  (runs query nodes)"
+        } else {
+            ""
+        };
+        println!(
+            "  on {class:<10} search {:.1} us of one core for nq={} topk={}; {build}{serves}",
+            search / 1e3,
+            s.nq,
+            s.topk
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! The `simctl` command line. Definitions live here; the work lives in the library.
 
+mod calibrate;
 mod compare;
 mod explain;
 mod import_stack;
@@ -47,6 +48,10 @@ pub enum Command {
         /// --set milvus.proxy.maxTaskNum=512. Repeatable.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        /// Calibration profile for the cost model, written by `simctl calibrate`
+        /// [default: the built-in reference profile].
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
         /// No progress display and no summary on the terminal.
         #[arg(long, short)]
         quiet: bool,
@@ -93,6 +98,9 @@ pub enum Command {
         /// dependencies to this file (render with `dot -Tsvg FILE -o cluster.svg`).
         #[arg(long, value_name = "FILE")]
         dot: Option<PathBuf>,
+        /// Calibration profile for the cost estimates [default: the built-in reference].
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
     },
     /// Write a topology from Docker stack files (compose v3) and a hosts file: the
     /// services, their placement, restart policies, health checks and host-mode ports.
@@ -108,6 +116,23 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Measure this machine with the real vector kernels and write a calibration profile
+    /// for the cost model (`simctl run --profile FILE` uses it).
+    Calibrate {
+        /// Where to write the profile (TOML), e.g. profiles/mybox.toml.
+        #[arg(long)]
+        out: PathBuf,
+        /// Smaller data and shorter rounds: under a minute on two cores, less precise.
+        #[arg(long)]
+        quick: bool,
+        /// Most threads of the bandwidth measurement [default: the number of cores].
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Calibrate this many times and keep each figure's fastest run: on a machine
+        /// shared with other work, any run can be slowed, never sped up.
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -119,13 +144,22 @@ pub fn main() -> i32 {
             out,
             seed,
             sets,
+            profile,
             quiet,
-        } => run::run(&experiment, out, seed, sets, quiet),
+        } => run::run(&experiment, out, seed, sets, profile, quiet),
         Command::Validate { files } => validate::validate(&files),
-        Command::Explain { file, dot } => explain::explain(&file, dot.as_deref()),
+        Command::Explain { file, dot, profile } => {
+            explain::explain(&file, dot.as_deref(), profile.as_deref())
+        }
         Command::ImportStack { stacks, hosts, out } => {
             import_stack::import_stack(&stacks, &hosts, &out)
         }
+        Command::Calibrate {
+            out,
+            quick,
+            threads,
+            runs,
+        } => calibrate::calibrate(&out, quick, threads, runs),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Compare { runs, format } => compare::compare(&runs, &format),
         Command::Test {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{EXIT_ASSERTION_FAILED, EXIT_BAD_INPUT, EXIT_OK};
+use crate::calibrate::profile::ProfileChoice;
 use crate::report::summary::lookup;
 
 pub fn run(
@@ -13,18 +14,28 @@ pub fn run(
     out: Option<PathBuf>,
     seed: Option<u64>,
     mut sets: Vec<String>,
+    profile: Option<PathBuf>,
     quiet: bool,
 ) -> i32 {
     if let Some(s) = seed {
         sets.push(format!("seed={s}"));
     }
-    let (exp, layout) = match crate::run::prepare(experiment, &sets) {
+    let (mut exp, layout) = match crate::run::prepare(experiment, &sets) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("{e}");
             return EXIT_BAD_INPUT;
         }
     };
+    if let Some(path) = profile {
+        match ProfileChoice::load(&path) {
+            Ok(p) => exp.profile = p,
+            Err(e) => {
+                eprintln!("{e}");
+                return EXIT_BAD_INPUT;
+            }
+        }
+    }
     let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&exp.name));
     let show = !quiet && std::io::stderr().is_terminal();
     let bar = if show {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{EXIT_BAD_INPUT, EXIT_OK};
+use crate::calibrate::profile::ProfileChoice;
 use crate::sweep;
 
 #[derive(clap::Args)]
@@ -33,6 +34,10 @@ pub struct SweepArgs {
     /// (written into --out, default the first directory).
     #[arg(long, value_name = "DIR", num_args = 1..)]
     pub merge: Vec<PathBuf>,
+    /// Calibration profile for the cost model, written by `simctl calibrate`
+    /// [default: the built-in reference profile].
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -77,6 +82,16 @@ pub fn sweep(a: SweepArgs) -> i32 {
             return EXIT_BAD_INPUT;
         }
     };
+    let profile = match &a.profile {
+        Some(path) => match ProfileChoice::load(path) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{e}");
+                return EXIT_BAD_INPUT;
+            }
+        },
+        None => ProfileChoice::reference(),
+    };
     let mut points = sweep::grid(&axes);
     let total = points.len();
     if let Some(s) = &a.shard {
@@ -116,7 +131,7 @@ pub fn sweep(a: SweepArgs) -> i32 {
         b
     });
     let started = std::time::Instant::now();
-    let failures = sweep::run_points(&experiment, &a.sets, &points, &out, jobs, &|_| {
+    let failures = sweep::run_points(&experiment, &a.sets, &profile, &points, &out, jobs, &|_| {
         if let Some(b) = &bar {
             b.inc(1);
         }

@@ -1,15 +1,33 @@
-//! Provisional analytical cost of vector search work on a host.
+//! Cost of vector-search work on a target host, from a calibration profile.
 //!
-//! PROVISIONAL: these constants are read off `reference/performance-anchors.md`
-//! (measured on a 2-vCPU AVX-512 Xeon at 4.05 GHz) or are marked as guesses. The
-//! calibrated kernels and `simctl calibrate` replace them; until then every figure that
-//! depends on them is an estimate, and `simctl explain` says so.
+//! A profile (`simctl calibrate`, see `crate::calibrate`) holds what this repository's
+//! kernels measured on one real machine. The model maps work to time on a target host
+//! roofline-style (DESIGN.md "Hardware cost model"; README "Cost model"):
 //!
-//! The model is roofline-like per thread: a distance costs the larger of its arithmetic
-//! time (scaled by clock and ISA) and the time to stream its bytes at the bandwidth one
-//! thread gets when every core of the host is busy (the pessimistic share).
+//! ```text
+//! clock_scale    = calibration GHz / target GHz
+//! compute(work)  = measured ns on the target's ISA * clock_scale
+//! thread_bw      = min(calibration 1-thread bandwidth, target bandwidth / threads)
+//! memory(work)   = bytes / thread_bw
+//! time(work)     = max(compute, memory)
+//! ```
+//!
+//! * "Measured ns on the target's ISA" comes from the profile's rows for that ISA, so the
+//!   ISA ratio is the one measured on the calibration machine (for example AVX2 against
+//!   AVX-512 at the same dim). An ISA the calibration machine could not run is carried
+//!   over from a measured one by a stated factor.
+//! * `threads` is how many threads stream at once on the host. A simulated host assumes
+//!   all its cores do (the pessimistic share, as a busy query node has); one core alone
+//!   never streams faster than the calibration machine's single thread did.
+//! * Work that is not SIMD arithmetic (top-k heaps, HNSW bookkeeping, PQ table lookups)
+//!   scales with the clock only. DRAM latency (HNSW's dependent misses, measured as the
+//!   extra time per node on graphs bigger than cache) scales with neither: it is a
+//!   property of the memory, taken from the calibration machine.
+
+use std::sync::Arc;
 
 use super::host::{HostSpec, Isa};
+use crate::calibrate::profile::{MetricName, Profile};
 
 /// Index types Milvus 2.3 serves from memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -61,121 +79,303 @@ pub struct SearchSpec {
     pub ef: u32,
 }
 
-// performance-anchors.md: a 4-accumulator AVX-512 f32 dot at d=1024 in L1 takes 22.9 ns
-// at the 3.76 GHz AVX-512 clock of the reference machine.
-const REF_NS_PER_DIM_AVX512: f64 = 22.9 / 1024.0;
-const REF_GHZ: f64 = 3.76;
-// performance-anchors.md: 15.5 GB/s is what one thread streams from DRAM.
-const REF_SINGLE_THREAD_BYTES_PER_S: f64 = 15.5e9;
-// performance-anchors.md: HNSW distances cost ~100-130 ns each from dependent cache
-// misses at 200k x 128; we take the middle.
-const HNSW_MISS_NS: f64 = 115.0;
-// performance-anchors.md: top-k selection by argpartition costs ~1.9 ns per element.
-const SELECT_NS_PER_CANDIDATE: f64 = 1.9;
 // GUESS: per segment per sub-request fixed cost (goroutine, cgo call into knowhere,
-// result allocation and segcore reduce set-up). Replaced by calibration.
+// result allocation and segcore reduce set-up): Milvus software, not kernel work, so
+// calibration does not measure it.
 const SEGMENT_OVERHEAD_NS: f64 = 20_000.0;
 // GUESS: merging one (id, distance) pair during a reduce.
 pub const REDUCE_NS_PER_RESULT: f64 = 15.0;
-// GUESS: IVF_PQ asymmetric distance, one table lookup and add per sub-quantiser.
-const PQ_NS_PER_LOOKUP: f64 = 0.6;
+// GUESS: 128-bit NEON against 256-bit AVX2 vectors when no NEON machine was calibrated.
+const NEON_OVER_AVX2: f64 = 2.0;
+// performance-anchors.md "Machine limits": 130 GFLOP/s with 256-bit FMA against 241 with
+// 512-bit on one core, for an AVX-512 target when the calibration machine had none.
+const AVX512_OVER_AVX2: f64 = 130.0 / 241.0;
+// GUESS: faiss's k-means defaults as knowhere's IVF training uses them: 10 iterations
+// (as `kernels::ivf`), at most 256 training rows per centroid.
+const KMEANS_ITERATIONS: f64 = 10.0;
+const KMEANS_ROWS_PER_CENTROID: u64 = 256;
+/// PQ codebooks: 2^8 centroids per sub-quantiser (`kernels::quant::PQ_CENTROIDS`).
+const PQ_CENTROIDS: f64 = 256.0;
+/// Cache line: the unit an HNSW link row is fetched in.
+const LINE_BYTES: u64 = 64;
 
-/// Ratio of arithmetic throughput relative to AVX-512 (f32 FMA lanes; anchors give
-/// 241 GFLOP/s with 512-bit and 130 with 256-bit FMA on the reference core).
-fn isa_slowdown(isa: Isa) -> f64 {
-    match isa {
-        Isa::Avx512 => 1.0,
-        Isa::Avx2 => 241.0 / 130.0,
-        // GUESS: 128-bit NEON with two FMA pipes, about half of AVX2.
-        Isa::Neon => 2.0 * 241.0 / 130.0,
-        // GUESS: scalar code auto-vectorised poorly, 8x slower than AVX2.
-        Isa::Scalar => 8.0 * 241.0 / 130.0,
+/// Which measured rows stand for a target ISA, and the factor on them.
+fn isa_source(p: &Profile, target: Isa) -> (Isa, f64) {
+    if p.has_isa(target) {
+        return (target, 1.0);
+    }
+    match target {
+        Isa::Neon if p.has_isa(Isa::Avx2) => (Isa::Avx2, NEON_OVER_AVX2),
+        Isa::Avx512 if p.has_isa(Isa::Avx2) => (Isa::Avx2, AVX512_OVER_AVX2),
+        // GUESS: the calibration ISA's speed where nothing closer was measured.
+        _ => (p.machine.isa, 1.0),
     }
 }
 
-/// Per-host constants derived from its spec.
+/// The cost model of one target host under one profile.
 #[derive(Clone, Debug)]
 pub struct HostCost {
-    /// Arithmetic time of one f32 multiply-add per dimension, ns.
-    pub ns_per_dim: f64,
-    /// Streaming cost per byte for one thread when all cores stream, ns.
-    pub ns_per_byte: f64,
+    profile: Arc<Profile>,
+    /// Measured rows that stand for the host's ISA, and the factor on them.
+    isa: Isa,
+    isa_factor: f64,
+    /// Calibration clock over the host's clock.
+    clock_scale: f64,
+    /// Bytes/s one thread streams while the host's `threads` threads all stream.
+    thread_bytes_per_s: f64,
 }
 
 impl HostCost {
-    pub fn for_host(h: &HostSpec) -> HostCost {
-        let per_thread_bw =
-            (h.memory_bandwidth_bytes_per_s / h.cores as f64).min(REF_SINGLE_THREAD_BYTES_PER_S);
+    /// The host with every core streaming at once (a loaded query node).
+    pub fn for_host(h: &HostSpec, profile: &Arc<Profile>) -> HostCost {
+        HostCost::with_threads(h, profile, h.cores)
+    }
+
+    /// The host with `threads` threads streaming at once.
+    pub fn with_threads(h: &HostSpec, profile: &Arc<Profile>, threads: u32) -> HostCost {
+        let (isa, isa_factor) = isa_source(profile, h.isa);
+        let thread_bytes_per_s = (h.memory_bandwidth_bytes_per_s / threads.max(1) as f64)
+            .min(profile.single_thread_bytes_per_s());
         HostCost {
-            ns_per_dim: REF_NS_PER_DIM_AVX512 * (REF_GHZ / h.ghz) * isa_slowdown(h.isa),
-            ns_per_byte: 1e9 / per_thread_bw,
+            profile: profile.clone(),
+            isa,
+            isa_factor,
+            clock_scale: profile.machine.ghz / h.ghz,
+            thread_bytes_per_s,
         }
     }
 
-    /// One f32 distance at `dim`, data streamed from RAM.
-    fn streamed_distance_ns(&self, dim: u32) -> f64 {
-        (dim as f64 * self.ns_per_dim).max(dim as f64 * 4.0 * self.ns_per_byte)
+    /// Arithmetic time of one f32 distance at `dim` on this host, data in cache.
+    pub fn distance_compute_ns(&self, metric: MetricName, dim: u32) -> f64 {
+        self.profile.cache_ns(self.isa, metric, dim) * self.isa_factor * self.clock_scale
     }
 
-    /// One f32 distance at `dim`, data in cache (centroids).
-    fn cached_distance_ns(&self, dim: u32) -> f64 {
-        dim as f64 * self.ns_per_dim
+    /// Time to stream `bytes` on one thread of this host.
+    pub fn memory_ns(&self, bytes: f64) -> f64 {
+        bytes * 1e9 / self.thread_bytes_per_s
+    }
+
+    /// Non-SIMD work measured as `ns` on the calibration machine.
+    fn scalar_ns(&self, ns: f64) -> f64 {
+        ns * self.clock_scale
+    }
+
+    /// Ratio of the host's distance time at `dim` to the calibration machine's: how
+    /// distance-dominated work measured there (k-means) carries over.
+    /// `calibrated_dim` is the dim the work was measured at.
+    fn distance_ratio(&self, calibrated_dim: u32, dim: u32) -> f64 {
+        let p = &self.profile;
+        let at_cal = p.cache_ns(p.machine.isa, MetricName::L2, calibrated_dim);
+        self.distance_compute_ns(MetricName::L2, dim) / at_cal
+    }
+
+    /// HNSW: layer-0 nodes a search visits (the profile's fitted law), at most `rows`.
+    pub fn hnsw_visited(&self, rows: u64, m: u32, ef: u32) -> f64 {
+        let h = &self.profile.hnsw;
+        let ln_n = (rows.max(3) as f64).ln();
+        let v = h.visited_a
+            * (ef.max(1) as f64).powf(h.visited_ef_exp)
+            * (m.max(2) as f64).powf(h.visited_m_exp)
+            * ln_n.powf(h.visited_ln_n_exp);
+        v.min(rows as f64)
+    }
+
+    /// HNSW: distance evaluations per insert, averaged over a build of `rows` (the
+    /// profile's fitted law).
+    pub fn hnsw_build_evals_per_insert(&self, rows: u64, m: u32, ef_construction: u32) -> f64 {
+        let h = &self.profile.hnsw;
+        let ln_n = (rows.max(3) as f64).ln();
+        h.build_a
+            * (ef_construction.max(1) as f64).powf(h.build_ef_exp)
+            * (m.max(2) as f64).powf(h.build_m_exp)
+            * ln_n.powf(h.build_ln_n_exp)
+    }
+
+    /// HNSW: time per visited node of a search on a graph of `rows` at `dim` with links
+    /// of up to `2m` neighbours.
+    ///
+    /// ```text
+    /// compute = (v(smallest) - d_cal(calibration dim)) * clock_scale + d(dim)
+    /// latency = v(rows) - v(smallest)     (dependent misses on a graph bigger than cache)
+    /// memory  = (4 dim + lines(4 (2m + 1))) / thread_bw
+    /// per visited = max(compute + latency, memory)
+    /// ```
+    /// where `v(n)` is the profile's measured search time per visited node on a graph of
+    /// `n` rows, interpolated in ln n and held at the largest graph measured beyond it,
+    /// and `d` the in-cache distance time.
+    pub fn hnsw_ns_per_visited(&self, rows: u64, dim: u32, m: u32) -> f64 {
+        let p = &self.profile;
+        let table = p.hnsw.ns_per_visited_by_rows();
+        let (compute, latency) = self.split_latency(&table, rows, dim);
+        let link_bytes = (4 * (2 * m as u64 + 1)).div_ceil(LINE_BYTES) * LINE_BYTES;
+        let memory = self.memory_ns(4.0 * dim as f64 + link_bytes as f64);
+        (compute + latency).max(memory)
+    }
+
+    /// Splits a per-node time measured at dim `hnsw.dim` over graph sizes into this
+    /// host's compute (the smallest graph's time, its distance replaced by this host's
+    /// at `dim`, scaled by the clock) and the latency misses add at `rows` (a property
+    /// of the memory, not scaled).
+    fn split_latency(&self, table: &[(u64, f64)], rows: u64, dim: u32) -> (f64, f64) {
+        let p = &self.profile;
+        let cal_distance = p.cache_ns(p.machine.isa, MetricName::L2, p.hnsw.dim);
+        let smallest = table[0].1;
+        let compute = self.scalar_ns((smallest - cal_distance).max(0.0))
+            + self.distance_compute_ns(MetricName::L2, dim);
+        let latency = (interpolate_ln_rows(table, rows) - smallest).max(0.0);
+        (compute, latency)
+    }
+
+    /// Per-code arithmetic and bytes of an IVF list scan.
+    fn ivf_code(&self, idx: &IndexSpec) -> (f64, f64) {
+        let p = &self.profile;
+        let d = idx.dim;
+        match idx.kind {
+            IndexKind::IvfSq8 => {
+                let ns = match p.sq8_ns(self.isa, d) {
+                    Some(ns) => ns * self.isa_factor * self.clock_scale,
+                    // SQ8 not measured on this ISA: the f32 time scaled by the ratio the
+                    // calibration ISA showed between SQ8 and f32.
+                    None => {
+                        let cal = p.machine.isa;
+                        let ratio =
+                            p.sq8_ns(cal, d).unwrap_or(1.0) / p.cache_ns(cal, MetricName::L2, d);
+                        ratio * self.distance_compute_ns(MetricName::L2, d)
+                    }
+                };
+                (ns, d as f64)
+            }
+            IndexKind::IvfPq => (
+                self.scalar_ns(idx.pq_m as f64 * p.ivf.pq_ns_per_lookup),
+                (idx.pq_m * idx.pq_nbits).div_ceil(8) as f64,
+            ),
+            _ => (self.distance_compute_ns(MetricName::L2, d), 4.0 * d as f64),
+        }
     }
 
     /// Core-nanoseconds to search one segment of `rows` for `s.nq` queries.
+    ///
+    /// ```text
+    /// FLAT   max(q, rows * 4 dim bytes / thread_bw) + (nq - 1) * q,
+    ///        q = rows * (d(dim) + topk): the blocked scan of kernels::topk::flat_search
+    ///        streams each block from RAM with the first query, then runs the other
+    ///        queries over it from cache, one after the other (no overlap to exploit)
+    /// IVF_*  per query: nlist * d(dim) (coarse, centroids cached)
+    ///        + 256 * d(dim) (IVF_PQ distance tables)
+    ///        + max(scanned * (code + topk), scanned * code bytes / thread_bw),
+    ///        scanned = rows * min(nprobe, nlist) / nlist;
+    ///        code = d(dim) and 4 dim bytes (FLAT), SQ8 time and dim bytes,
+    ///        m * PQ lookup and m * nbits / 8 bytes (PQ)
+    /// HNSW   per query: visited(rows, M, max(ef, topk)) * per_visited(dim, M)
+    /// ```
+    /// plus a fixed per-segment overhead. `d` is [`HostCost::distance_compute_ns`] and
+    /// `topk` the profile's heap time per candidate, scaled by the clock.
     pub fn segment_search_ns(&self, idx: &IndexSpec, rows: u64, s: &SearchSpec) -> f64 {
+        SEGMENT_OVERHEAD_NS + self.segment_search_work_ns(idx, rows, s)
+    }
+
+    /// The kernel work of [`HostCost::segment_search_ns`], without Milvus's per-segment
+    /// overhead: what `kernels` would take for the same search.
+    pub fn segment_search_work_ns(&self, idx: &IndexSpec, rows: u64, s: &SearchSpec) -> f64 {
+        let p = &self.profile;
         let n = rows as f64;
+        let nq = s.nq as f64;
         let d = idx.dim;
-        let per_query = match idx.kind {
-            // reference §3.1 cost drivers: FLAT scans N x d.
-            IndexKind::Flat => n * (self.streamed_distance_ns(d) + SELECT_NS_PER_CANDIDATE),
-            // nlist x d for the coarse step plus nprobe lists of N/nlist vectors.
+        let topk = self.scalar_ns(p.topk.ns_per_candidate);
+        match idx.kind {
+            IndexKind::Flat => {
+                let per_query = n * (self.distance_compute_ns(MetricName::L2, d) + topk);
+                let first = per_query.max(self.memory_ns(n * 4.0 * d as f64));
+                first + (nq - 1.0).max(0.0) * per_query
+            }
             IndexKind::IvfFlat | IndexKind::IvfSq8 | IndexKind::IvfPq => {
                 let nlist = idx.nlist.max(1) as f64;
-                let scanned = n * (s.nprobe as f64).min(nlist) / nlist;
-                let coarse = nlist * self.cached_distance_ns(d);
-                let per_vector = match idx.kind {
-                    IndexKind::IvfFlat => self.streamed_distance_ns(d),
-                    // SQ8 reads 1 byte per dimension and decodes it (GUESS: decode
-                    // doubles the arithmetic).
-                    IndexKind::IvfSq8 => {
-                        (2.0 * d as f64 * self.ns_per_dim).max(d as f64 * self.ns_per_byte)
-                    }
-                    _ => {
-                        let code_bytes = (idx.pq_m * idx.pq_nbits).div_ceil(8) as f64;
-                        (idx.pq_m as f64 * PQ_NS_PER_LOOKUP).max(code_bytes * self.ns_per_byte)
-                    }
-                };
+                let scanned = n * (s.nprobe.max(1) as f64).min(nlist) / nlist;
+                let coarse = nlist * self.distance_compute_ns(MetricName::L2, d);
                 let lut = if idx.kind == IndexKind::IvfPq {
-                    // One table of 2^nbits centroids per sub-quantiser, d/m dims each.
-                    (1u64 << idx.pq_nbits.min(16)) as f64 * d as f64 * self.ns_per_dim
+                    PQ_CENTROIDS * self.distance_compute_ns(MetricName::L2, d)
                 } else {
                     0.0
                 };
-                coarse + lut + scanned * (per_vector + SELECT_NS_PER_CANDIDATE)
+                let (code_ns, code_bytes) = self.ivf_code(idx);
+                let scan = (scanned * (code_ns + topk)).max(self.memory_ns(scanned * code_bytes));
+                nq * (coarse + lut + scan)
             }
-            // reference §3.1: HNSW costs about ef x M distance evaluations; the descent
-            // through the upper layers adds about M per level (log2 N levels at most).
             IndexKind::Hnsw => {
-                let ef = s.ef.max(s.topk) as f64;
-                let m = idx.hnsw_m as f64;
-                let distances = ef * m + m * (n.max(2.0)).log2();
-                let per_distance = HNSW_MISS_NS.max(d as f64 * 4.0 * self.ns_per_byte)
-                    + self.cached_distance_ns(d);
-                distances.min(n) * per_distance
+                let visited = self.hnsw_visited(rows, idx.hnsw_m, s.ef.max(s.topk));
+                nq * visited * self.hnsw_ns_per_visited(rows, d, idx.hnsw_m)
             }
-        };
-        SEGMENT_OVERHEAD_NS + s.nq as f64 * per_query
+        }
+    }
+
+    /// Core-nanoseconds to build the index of one segment of `rows` (an index node's
+    /// work); `ef_construction` matters to HNSW only.
+    ///
+    /// ```text
+    /// FLAT   0 (nothing to build)
+    /// IVF_*  k-means: 10 iterations * min(rows, 256 nlist) * nlist evaluations, then
+    ///        rows * nlist to assign; IVF_PQ adds its codebooks, 10 * min(rows, 256 nlist)
+    ///        * 256 evaluations of dim / m each (256 of dim in all per row);
+    ///        one evaluation = the profile's k-means ns * distance ratio at dim
+    /// HNSW   rows * evals(rows, M, efC) * per_eval(dim), with evals the profile's fitted
+    ///        law and per_eval = max(compute + latency, 4 dim / thread_bw), split as
+    ///        for a search from the measured build time per evaluation by graph size
+    /// ```
+    pub fn segment_build_ns(&self, idx: &IndexSpec, rows: u64, ef_construction: u32) -> f64 {
+        let p = &self.profile;
+        let n = rows as f64;
+        match idx.kind {
+            IndexKind::Flat => 0.0,
+            IndexKind::IvfFlat | IndexKind::IvfSq8 | IndexKind::IvfPq => {
+                let nlist = idx.nlist.max(1) as u64;
+                let train = rows.min(KMEANS_ROWS_PER_CENTROID * nlist) as f64;
+                let per_eval = p.ivf.kmeans_ns_per_eval * self.distance_ratio(p.ivf.dim, idx.dim);
+                let mut evals = KMEANS_ITERATIONS * train * nlist as f64 + n * nlist as f64;
+                if idx.kind == IndexKind::IvfPq {
+                    evals += KMEANS_ITERATIONS * train * PQ_CENTROIDS;
+                }
+                evals * per_eval
+            }
+            IndexKind::Hnsw => {
+                let h = &p.hnsw;
+                let evals = self.hnsw_build_evals_per_insert(rows, idx.hnsw_m, ef_construction);
+                let table = h.build_ns_per_eval_by_rows();
+                let (compute, latency) = self.split_latency(&table, rows, idx.dim);
+                let per_eval = (compute + latency).max(self.memory_ns(4.0 * idx.dim as f64));
+                n * evals * per_eval
+            }
+        }
     }
 }
 
-/// Bytes a segment occupies in query-node memory: raw data plus index
-/// (reference §4.1 "theory" sizes and §4.3 for IVF_PQ).
-pub fn segment_memory_bytes(idx: &IndexSpec, rows: u64, row_bytes: u64) -> u64 {
+/// `table` of (rows, value), rows ascending, interpolated linearly in ln(rows) and held
+/// flat past both ends: beyond the largest graph measured, misses are taken to cost what
+/// they cost there.
+fn interpolate_ln_rows(table: &[(u64, f64)], rows: u64) -> f64 {
+    let x = (rows.max(1) as f64).ln();
+    let ln = |r: u64| (r.max(1) as f64).ln();
+    let (first, last) = (table[0], table[table.len() - 1]);
+    if x <= ln(first.0) {
+        return first.1;
+    }
+    if x >= ln(last.0) {
+        return last.1;
+    }
+    let i = table
+        .windows(2)
+        .position(|w| x <= ln(w[1].0))
+        .expect("x lies inside the table");
+    let ((r0, y0), (r1, y1)) = (table[i], table[i + 1]);
+    y0 + (y1 - y0) * (x - ln(r0)) / (ln(r1) - ln(r0))
+}
+
+/// Bytes of an index's own structures for `rows` vectors (reference §4.1 "theory"
+/// sizes, §4.3 for IVF_PQ): what an index node writes to object storage and a query
+/// node loads besides the raw fields it keeps.
+pub fn index_bytes(idx: &IndexSpec, rows: u64) -> u64 {
     let n = rows;
     let d = idx.dim as u64;
-    let raw = n * row_bytes;
-    let index = match idx.kind {
+    match idx.kind {
         IndexKind::Flat => 0,
         IndexKind::IvfFlat => (n + idx.nlist as u64) * d * 4,
         IndexKind::IvfSq8 => n * d + idx.nlist as u64 * d * 4,
@@ -188,13 +388,25 @@ pub fn segment_memory_bytes(idx: &IndexSpec, rows: u64, row_bytes: u64) -> u64 {
                     * 4
         }
         IndexKind::Hnsw => n * d * 4 + n * idx.hnsw_m as u64 * 8,
-    };
+    }
+}
+
+/// Bytes a segment occupies in object storage: the raw binlogs plus the index file.
+pub fn segment_disk_bytes(idx: &IndexSpec, rows: u64, row_bytes: u64) -> u64 {
+    rows * row_bytes + index_bytes(idx, rows)
+}
+
+/// Bytes a segment occupies in query-node memory: raw data plus index
+/// (reference §4.1 "theory" sizes and §4.3 for IVF_PQ).
+pub fn segment_memory_bytes(idx: &IndexSpec, rows: u64, row_bytes: u64) -> u64 {
+    let n = rows;
+    let d = idx.dim as u64;
     // The IVF and HNSW indexes in knowhere hold their own copy of the vectors, so the
     // raw field data is released after the index is loaded except for the primary
     // keys (reference §4.1: HNSW theory size nb*d*4 + nb*M*8 already counts them).
     match idx.kind {
-        IndexKind::Flat => raw,
-        _ => index + n * (row_bytes - d * 4),
+        IndexKind::Flat => n * row_bytes,
+        _ => index_bytes(idx, rows) + n * (row_bytes - d * 4),
     }
 }
 
@@ -204,12 +416,16 @@ mod tests {
     use crate::engine::SimDuration;
     use crate::hw::host::{DiskSpec, SwarmRole};
 
-    fn host(ghz: f64, isa: Isa, bw: f64) -> HostSpec {
+    fn reference() -> Arc<Profile> {
+        Arc::new(Profile::reference())
+    }
+
+    fn host(cores: u32, ghz: f64, isa: Isa, bw: f64) -> HostSpec {
         HostSpec {
             name: "h".into(),
             address: "10.0.0.1".into(),
             class: "c".into(),
-            cores: 16,
+            cores,
             ghz,
             isa,
             memory_bytes: 64 << 30,
@@ -227,51 +443,219 @@ mod tests {
         }
     }
 
-    fn flat(dim: u32) -> IndexSpec {
+    fn index(kind: IndexKind, dim: u32) -> IndexSpec {
         IndexSpec {
-            kind: IndexKind::Flat,
+            kind,
             dim,
-            nlist: 0,
-            pq_m: 0,
+            nlist: 1024,
+            pq_m: 16,
             pq_nbits: 8,
             hnsw_m: 16,
         }
     }
 
-    fn search(nq: u32) -> SearchSpec {
+    fn search(nq: u32, nprobe: u32) -> SearchSpec {
         SearchSpec {
             nq,
             topk: 10,
-            nprobe: 16,
+            nprobe,
             ef: 64,
         }
     }
 
-    #[test]
-    fn flat_cost_grows_linearly_with_rows_and_nq() {
-        let c = HostCost::for_host(&host(3.0, Isa::Avx512, 100e9));
-        let base = c.segment_search_ns(&flat(128), 100_000, &search(1)) - SEGMENT_OVERHEAD_NS;
-        let rows2 = c.segment_search_ns(&flat(128), 200_000, &search(1)) - SEGMENT_OVERHEAD_NS;
-        let nq4 = c.segment_search_ns(&flat(128), 100_000, &search(4)) - SEGMENT_OVERHEAD_NS;
-        assert!((rows2 / base - 2.0).abs() < 1e-9);
-        assert!((nq4 / base - 4.0).abs() < 1e-9);
+    /// Work of a segment search without the fixed overhead.
+    fn work(c: &HostCost, idx: &IndexSpec, rows: u64, s: &SearchSpec) -> f64 {
+        let w = c.segment_search_work_ns(idx, rows, s);
+        assert!(close(
+            c.segment_search_ns(idx, rows, s),
+            SEGMENT_OVERHEAD_NS + w
+        ));
+        w
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a / b - 1.0).abs() < 1e-9
     }
 
     #[test]
-    fn a_bandwidth_bound_scan_ignores_the_clock_but_a_compute_bound_one_does_not() {
-        // Plenty of bandwidth: compute bound, so doubling the clock halves the time.
-        let fast_mem_slow = HostCost::for_host(&host(2.0, Isa::Scalar, 1e15));
-        let fast_mem_fast = HostCost::for_host(&host(4.0, Isa::Scalar, 1e15));
-        let a = fast_mem_slow.streamed_distance_ns(1024);
-        let b = fast_mem_fast.streamed_distance_ns(1024);
-        assert!((a / b - 2.0).abs() < 1e-9);
-        // Scarce bandwidth: memory bound, the clock does not matter.
-        let slow_mem_slow = HostCost::for_host(&host(2.0, Isa::Avx512, 16e9));
-        let slow_mem_fast = HostCost::for_host(&host(4.0, Isa::Avx512, 16e9));
-        assert_eq!(
-            slow_mem_slow.streamed_distance_ns(1024),
-            slow_mem_fast.streamed_distance_ns(1024)
+    fn doubling_the_clock_halves_compute_bound_work_only() {
+        let p = reference();
+        let flat = index(IndexKind::Flat, 1024);
+        // Scalar kernels with ample bandwidth: every pass of FLAT is compute bound.
+        let slow = HostCost::for_host(&host(16, 2.0, Isa::Scalar, 1e15), &p);
+        let fast = HostCost::for_host(&host(16, 4.0, Isa::Scalar, 1e15), &p);
+        let (a, b) = (
+            work(&slow, &flat, 100_000, &search(64, 1)),
+            work(&fast, &flat, 100_000, &search(64, 1)),
         );
+        assert!(close(a / b, 2.0), "{a} / {b}");
+        // Scarce bandwidth (1 GB/s per thread): one query's scan is memory bound.
+        let slow = HostCost::for_host(&host(16, 2.0, Isa::Avx512, 16e9), &p);
+        let fast = HostCost::for_host(&host(16, 4.0, Isa::Avx512, 16e9), &p);
+        let (a, b) = (
+            work(&slow, &flat, 100_000, &search(1, 1)),
+            work(&fast, &flat, 100_000, &search(1, 1)),
+        );
+        assert!(close(a, b), "{a} vs {b}");
+        assert!(close(a, slow.memory_ns(100_000.0 * 4096.0)));
+    }
+
+    #[test]
+    fn an_avx2_target_is_slower_than_avx512_by_the_measured_ratio() {
+        let p = reference();
+        let avx512 = HostCost::for_host(&host(16, 3.0, Isa::Avx512, 1e15), &p);
+        let avx2 = HostCost::for_host(&host(16, 3.0, Isa::Avx2, 1e15), &p);
+        for dim in [128, 768, 1024, 1536] {
+            let measured = p.cache_ns(Isa::Avx2, MetricName::L2, dim)
+                / p.cache_ns(Isa::Avx512, MetricName::L2, dim);
+            let modelled = avx2.distance_compute_ns(MetricName::L2, dim)
+                / avx512.distance_compute_ns(MetricName::L2, dim);
+            assert!(
+                close(modelled, measured),
+                "dim {dim}: {modelled} vs {measured}"
+            );
+            // FLAT's queries after the first run from cache: their distance part scales
+            // by that ratio, their top-k part not at all.
+            let rows = 50_000;
+            let f = index(IndexKind::Flat, dim);
+            let cached =
+                |c: &HostCost| work(c, &f, rows, &search(33, 1)) - work(c, &f, rows, &search(1, 1));
+            let topk = 32.0 * rows as f64 * p.topk.ns_per_candidate * p.machine.ghz / 3.0;
+            let ratio = (cached(&avx2) - topk) / (cached(&avx512) - topk);
+            assert!((ratio / measured - 1.0).abs() < 1e-6, "dim {dim}: {ratio}");
+        }
+        assert!(
+            p.cache_ns(Isa::Avx2, MetricName::L2, 1024)
+                > p.cache_ns(Isa::Avx512, MetricName::L2, 1024)
+        );
+    }
+
+    #[test]
+    fn costs_grow_with_rows_nq_and_nprobe_as_the_formulas_say() {
+        let p = reference();
+        let c = HostCost::for_host(&host(16, 2.4, Isa::Avx512, 100e9), &p);
+        let flat = index(IndexKind::Flat, 128);
+        // FLAT: linear in rows; the first query pays the pass over RAM, every further
+        // query the same arithmetic from cache.
+        let f = |rows, nq| work(&c, &flat, rows, &search(nq, 1));
+        for nq in [1, 4, 32] {
+            assert!(close(f(200_000, nq), 2.0 * f(100_000, nq)), "nq {nq}");
+        }
+        assert!(close(f(100_000, 1), c.memory_ns(100_000.0 * 512.0)));
+        let step = f(100_000, 3) - f(100_000, 2);
+        assert!(close(f(100_000, 2) - f(100_000, 1), step));
+        assert!(close(f(100_000, 33) - f(100_000, 1), 32.0 * step));
+        for kind in [IndexKind::IvfFlat, IndexKind::IvfSq8, IndexKind::IvfPq] {
+            let ivf = index(kind, 768);
+            let fixed = work(&c, &ivf, 0, &search(1, 16));
+            let scan = |rows, nprobe| work(&c, &ivf, rows, &search(1, nprobe)) - fixed;
+            assert!(
+                close(scan(2_000_000, 16), 2.0 * scan(1_000_000, 16)),
+                "{kind:?}"
+            );
+            assert!(
+                close(scan(1_000_000, 32), 2.0 * scan(1_000_000, 16)),
+                "{kind:?}"
+            );
+            assert!(close(
+                work(&c, &ivf, 1_000_000, &search(3, 16)),
+                3.0 * work(&c, &ivf, 1_000_000, &search(1, 16))
+            ));
+            // nprobe beyond nlist scans everything once.
+            assert!(close(scan(1_000_000, 4096), scan(1_000_000, 1024)));
+        }
+        // HNSW: nodes visited grow with ln(rows) and with ef, and nq multiplies.
+        let hnsw = index(IndexKind::Hnsw, 768);
+        let h = |rows, nq, ef| {
+            c.segment_search_ns(
+                &hnsw,
+                rows,
+                &SearchSpec {
+                    nq,
+                    topk: 10,
+                    nprobe: 1,
+                    ef,
+                },
+            ) - SEGMENT_OVERHEAD_NS
+        };
+        let (v1, v2) = (
+            c.hnsw_visited(100_000, 16, 64),
+            c.hnsw_visited(1_000_000, 16, 64),
+        );
+        let law = (1e6f64.ln() / 1e5f64.ln()).powf(p.hnsw.visited_ln_n_exp);
+        assert!(close(v2 / v1, law));
+        assert!(close(h(1_000_000, 1, 64) / h(100_000, 1, 64), law));
+        assert!(h(100_000, 1, 128) > h(100_000, 1, 64));
+        assert!(close(h(100_000, 5, 64), 5.0 * h(100_000, 1, 64)));
+        // ef below topk searches with topk.
+        assert!(close(h(100_000, 1, 1), h(100_000, 1, 10)));
+    }
+
+    #[test]
+    fn on_the_calibration_machine_a_flat_scan_costs_what_the_stream_measured() {
+        let p = reference();
+        let m = &p.machine;
+        let me = host(m.cores, m.ghz, m.isa, p.bandwidth.read_bytes_per_s[0]);
+        for isa in crate::kernels::distance::available() {
+            let c = HostCost::with_threads(&HostSpec { isa, ..me.clone() }, &p, 1);
+            for d in &p.distances(isa, MetricName::L2) {
+                let modelled = c
+                    .distance_compute_ns(MetricName::L2, d.dim)
+                    .max(c.memory_ns(4.0 * d.dim as f64));
+                let ratio = modelled / d.stream_ns;
+                assert!(
+                    (0.75..1.33).contains(&ratio),
+                    "{isa:?} dim {}: {ratio}",
+                    d.dim
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn builds_cost_more_per_row_as_segments_grow() {
+        let p = reference();
+        let c = HostCost::for_host(&host(8, 2.4, Isa::Avx512, 60e9), &p);
+        assert_eq!(
+            c.segment_build_ns(&index(IndexKind::Flat, 128), 1_000_000, 0),
+            0.0
+        );
+        let hnsw = index(IndexKind::Hnsw, 128);
+        let (a, b) = (
+            c.segment_build_ns(&hnsw, 100_000, 40),
+            c.segment_build_ns(&hnsw, 1_000_000, 40),
+        );
+        assert!(b > 10.0 * a, "{a} {b}");
+        assert!(c.segment_build_ns(&hnsw, 100_000, 200) > a);
+        let ivf = index(IndexKind::IvfFlat, 128);
+        let (a, b) = (
+            c.segment_build_ns(&ivf, 100_000, 0),
+            c.segment_build_ns(&ivf, 1_000_000, 0),
+        );
+        assert!(
+            b > 2.0 * a && b < 10.0 * a,
+            "training is capped at 256 rows per list"
+        );
+    }
+
+    #[test]
+    fn an_isa_the_calibration_machine_lacked_is_carried_over_by_its_factor() {
+        let mut p = Profile::reference();
+        p.distance.retain(|d| d.isa != Isa::Avx512);
+        p.sq8.retain(|d| d.isa != Isa::Avx512);
+        p.machine.isa = Isa::Avx2;
+        let p = Arc::new(p);
+        let avx512 = HostCost::for_host(&host(16, 3.0, Isa::Avx512, 1e15), &p);
+        let avx2 = HostCost::for_host(&host(16, 3.0, Isa::Avx2, 1e15), &p);
+        let ratio = avx512.distance_compute_ns(MetricName::Ip, 768)
+            / avx2.distance_compute_ns(MetricName::Ip, 768);
+        assert!(close(ratio, AVX512_OVER_AVX2));
+        let neon = HostCost::for_host(&host(16, 3.0, Isa::Neon, 1e15), &p);
+        assert!(close(
+            neon.distance_compute_ns(MetricName::L2, 768)
+                / avx2.distance_compute_ns(MetricName::L2, 768),
+            NEON_OVER_AVX2
+        ));
     }
 
     #[test]
@@ -288,5 +672,9 @@ mod tests {
         let bytes = segment_memory_bytes(&idx, 30_000_000, 4104);
         let theory = 30_000_000u64 * 1024 * 4 + 30_000_000 * 34 * 8;
         assert_eq!(bytes, theory + 30_000_000 * 8);
+        assert_eq!(
+            segment_disk_bytes(&idx, 30_000_000, 4104),
+            30_000_000 * 4104 + theory
+        );
     }
 }

@@ -12,8 +12,9 @@
 //! its unvisited neighbours' vectors before computing the first distance.
 //!
 //! Searches and builds count hops and distance evaluations, the two quantities the cost
-//! model charges for. One thread builds; the same data, parameters and seed give the same
-//! graph on every platform.
+//! model charges for. `build` inserts on one thread; `build_parallel` inserts in batches
+//! on several. Either way the same data, parameters and seed give the same graph on every
+//! platform.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -60,6 +61,15 @@ type Candidate = super::topk::Ranked<u32>;
 
 /// Marks a row as absent from an upper layer.
 const ABSENT: u32 = u32::MAX;
+
+/// Rows a parallel build inserts one at a time before batching: enough graph for a
+/// batch's plans to find good neighbours in (GUESS; the recall test checks the result).
+const SERIAL_PREFIX: usize = 1_000;
+
+/// A parallel build's batch is the graph's size over this (2 %), as in ParlayANN's
+/// prefix-doubling batches: small enough that the batch's nodes, which cannot link to
+/// each other while planning, are a small share of any node's candidates.
+const BATCH_DIVISOR: usize = 50;
 
 /// Levels are capped so that the layer count is bounded whatever the draw; the cap binds
 /// with probability `M^-16` per insert, 2^-16 at the smallest M.
@@ -276,6 +286,30 @@ impl Hnsw {
 
     /// Adds `vector` and links it into the graph; returns its id.
     pub fn insert(&mut self, scratch: &mut SearchScratch, vector: &[f32]) -> u32 {
+        let level = self.random_level();
+        let entry = self.entry.map(|e| (e, self.layers.len() - 1));
+        let id = self.allocate(vector, level);
+        let Some((entry, entry_level)) = entry else {
+            self.entry = Some(id);
+            return id;
+        };
+        let mut stats = SearchStats::default();
+        let links = self.plan_links(scratch, id, level, entry, entry_level, &mut stats);
+        for (layer, chosen) in links.iter().enumerate() {
+            self.layers[layer].set_links(id, chosen);
+            for &neighbor in chosen {
+                self.link_back(neighbor, id, layer, &mut stats);
+            }
+        }
+        if level > entry_level {
+            self.entry = Some(id);
+        }
+        self.build_stats += stats;
+        id
+    }
+
+    /// Appends `vector` as a node of `level` with empty link rows; returns its id.
+    fn allocate(&mut self, vector: &[f32], level: usize) -> u32 {
         assert_eq!(
             vector.len(),
             self.dim,
@@ -288,57 +322,217 @@ impl Hnsw {
             "HNSW ids are u32 and {ABSENT} marks absence"
         );
         let id = self.len() as u32;
-        let level = self.random_level();
-        // Only a node drawn above the top layer adds layers, and it becomes the entry, so
-        // the entry always lives on the top layer.
-        let entry_level = self.layers.len() - 1;
         self.vectors.extend_from_slice(vector);
         let nodes = self.len();
         for upper in 1..self.layers.len() {
             self.layers[upper].row_of.push(ABSENT);
         }
+        // Only a node drawn above the top layer adds layers, and it becomes the entry, so
+        // the entry always lives on the top layer.
         while self.layers.len() <= level {
             self.layers.push(Layer::new(self.params.m, nodes, false));
         }
         for layer in &mut self.layers[..=level] {
             layer.push_row();
         }
+        id
+    }
 
-        let Some(entry) = self.entry else {
-            self.entry = Some(id);
-            return id;
-        };
-        let mut stats = SearchStats::default();
-        let query = vector;
+    /// The links node `id` of `level` gets on each of its layers up to `entry_level`,
+    /// layer 0 first: greedy descent from `entry` on the layers above its own, then a beam
+    /// of `efConstruction` and the neighbour heuristic on each of its own. Reads the graph
+    /// only, so inserts of one batch can plan in parallel.
+    fn plan_links(
+        &self,
+        scratch: &mut SearchScratch,
+        id: u32,
+        level: usize,
+        entry: u32,
+        entry_level: usize,
+        stats: &mut SearchStats,
+    ) -> Vec<Vec<u32>> {
+        let query = self.vector(id);
         let mut nearest = Candidate {
             id: entry,
             key: self.key(query, self.vector(entry)),
         };
         stats.distance_evals += 1;
         for layer in (level + 1..=entry_level).rev() {
-            nearest = self.greedy_closest(query, nearest, layer, &mut stats);
+            nearest = self.greedy_closest(query, nearest, layer, stats);
         }
-        for layer in (0..=level.min(entry_level)).rev() {
+        let top = level.min(entry_level);
+        let mut links = vec![Vec::new(); top + 1];
+        for layer in (0..=top).rev() {
             let found = self.beam_search(
                 scratch,
                 query,
                 nearest,
                 self.params.ef_construction,
                 layer,
-                &mut stats,
+                stats,
             );
             nearest = found[0];
-            let chosen = self.select_neighbors(&found, self.params.m, &mut stats);
-            self.layers[layer].set_links(id, &chosen);
-            for &neighbor in &chosen {
-                self.link_back(neighbor, id, layer, &mut stats);
+            links[layer] = self.select_neighbors(&found, self.params.m, stats);
+        }
+        links
+    }
+
+    /// An index over the rows of `data` built by `threads` threads; row `i` gets id `i`.
+    ///
+    /// The first rows go in one at a time; after that, rows go in batches of 2 % of the
+    /// graph so far. A batch's inserts plan their links in parallel against the graph as
+    /// it stood before the batch (so they cannot pick each other as neighbours, the price
+    /// of parallelism), then the links are written and every node that gained back-links
+    /// is re-pruned once, also in parallel. The graph depends on the data, parameters and
+    /// seed, not on `threads`.
+    pub fn build_parallel(
+        data: &[f32],
+        dim: usize,
+        metric: Metric,
+        params: HnswParams,
+        threads: usize,
+    ) -> Self {
+        assert!(
+            dim > 0 && data.len().is_multiple_of(dim),
+            "data is not whole rows of {dim} floats"
+        );
+        let threads = threads.max(1);
+        let mut index = Hnsw::new(dim, metric, params);
+        index.vectors.reserve(data.len());
+        let mut rows = data.chunks_exact(dim);
+        let mut scratches: Vec<SearchScratch> =
+            (0..threads).map(|_| SearchScratch::default()).collect();
+        for row in rows.by_ref().take(SERIAL_PREFIX) {
+            index.insert(&mut scratches[0], row);
+        }
+        loop {
+            let batch: Vec<&[f32]> = rows
+                .by_ref()
+                .take((index.len() / BATCH_DIVISOR).max(1))
+                .collect();
+            if batch.is_empty() {
+                return index;
+            }
+            index.insert_batch(&batch, &mut scratches);
+        }
+    }
+
+    /// One batch of [`Hnsw::build_parallel`], on as many threads as `scratches`.
+    fn insert_batch(&mut self, batch: &[&[f32]], scratches: &mut [SearchScratch]) {
+        let entry = self.entry.expect("the serial prefix made an entry");
+        let entry_level = self.layers.len() - 1;
+        let nodes: Vec<(u32, usize)> = batch
+            .iter()
+            .map(|v| {
+                let level = self.random_level();
+                (self.allocate(v, level), level)
+            })
+            .collect();
+        let threads = scratches.len();
+        let per_thread = nodes.len().div_ceil(threads);
+        let this = &*self;
+        let planned: Vec<(Vec<Vec<u32>>, SearchStats)> = std::thread::scope(|s| {
+            let handles: Vec<_> = nodes
+                .chunks(per_thread)
+                .zip(scratches.iter_mut())
+                .map(|(part, scratch)| {
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|&(id, level)| {
+                                let mut stats = SearchStats::default();
+                                let links = this.plan_links(
+                                    scratch,
+                                    id,
+                                    level,
+                                    entry,
+                                    entry_level,
+                                    &mut stats,
+                                );
+                                (links, stats)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("a planning thread panicked"))
+                .collect()
+        });
+        // Write each node's own links; gather the back-links by (layer, node), new ids in
+        // insertion order.
+        let mut back: Vec<(usize, u32, u32)> = Vec::new();
+        let mut top = entry_level;
+        for (&(id, level), (links, stats)) in nodes.iter().zip(&planned) {
+            self.build_stats += *stats;
+            for (layer, chosen) in links.iter().enumerate() {
+                self.layers[layer].set_links(id, chosen);
+                back.extend(chosen.iter().map(|&n| (layer, n, id)));
+            }
+            if level > top {
+                self.entry = Some(id);
+                top = level;
             }
         }
-        if level > entry_level {
-            self.entry = Some(id);
+        back.sort_by_key(|&(layer, node, _)| (layer, node));
+        let groups: Vec<&[(usize, u32, u32)]> =
+            back.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)).collect();
+        let per_thread = groups.len().div_ceil(threads).max(1);
+        let this = &*self;
+        let merged: Vec<(usize, u32, Vec<u32>, SearchStats)> = std::thread::scope(|s| {
+            let handles: Vec<_> = groups
+                .chunks(per_thread)
+                .map(|part| {
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|g| {
+                                let (layer, node) = (g[0].0, g[0].1);
+                                let news: Vec<u32> = g.iter().map(|x| x.2).collect();
+                                let mut stats = SearchStats::default();
+                                let links = this.merged_links(layer, node, &news, &mut stats);
+                                (layer, node, links, stats)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("a linking thread panicked"))
+                .collect()
+        });
+        for (layer, node, links, stats) in merged {
+            self.layers[layer].set_links(node, &links);
+            self.build_stats += stats;
         }
-        self.build_stats += stats;
-        id
+    }
+
+    /// `node`'s links on `layer` with `news` added, re-pruned by the heuristic if they
+    /// overflow the row.
+    fn merged_links(
+        &self,
+        layer: usize,
+        node: u32,
+        news: &[u32],
+        stats: &mut SearchStats,
+    ) -> Vec<u32> {
+        let l = &self.layers[layer];
+        let mut all = l.links(node).to_vec();
+        all.extend_from_slice(news);
+        if all.len() <= l.capacity {
+            return all;
+        }
+        let base = self.vector(node);
+        let mut candidates: Vec<Candidate> = all
+            .iter()
+            .map(|&n| Candidate {
+                id: n,
+                key: self.key(base, self.vector(n)),
+            })
+            .collect();
+        stats.distance_evals += candidates.len() as u64;
+        candidates.sort_unstable();
+        self.select_neighbors(&candidates, l.capacity, stats)
     }
 
     /// Adds `new` to `node`'s links on `layer`; a full row is re-pruned by the heuristic.
@@ -682,6 +876,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_parallel_build_reaches_the_same_recall_and_ignores_the_thread_count() {
+        let (dim, rows) = (128, 30_000);
+        let source = LowRank::new(dim, 1);
+        let data = source.sample(rows, 2);
+        let queries = source.sample(200, 3);
+        let truth = flat_search(Metric::L2, &queries, &data, dim, 10);
+        let one = Hnsw::build_parallel(&data, dim, Metric::L2, PARAMS, 1);
+        let three = Hnsw::build_parallel(&data, dim, Metric::L2, PARAMS, 3);
+        assert!(one == three, "the graph depends on the thread count");
+        assert_eq!(one.len(), rows);
+        let (found, _) = search_all(&three, &queries, 10, 64);
+        let recall = recall_at_k(&found, &truth, 10);
+        assert!(recall >= 0.95, "recall@10 {recall}");
+        let serial = Hnsw::build(&data, dim, Metric::L2, PARAMS);
+        let ratio =
+            one.build_stats().distance_evals as f64 / serial.build_stats().distance_evals as f64;
+        assert!(
+            (0.8..1.25).contains(&ratio),
+            "batching changed the work by {ratio}"
+        );
     }
 
     #[test]

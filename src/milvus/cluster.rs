@@ -344,7 +344,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             spec: spec.clone(),
             cpu: PsCpu::new(spec.cores, services_on_host[h].len().max(1)),
             memory: Memory::new(spec.memory_bytes),
-            cost: HostCost::for_host(spec),
+            cost: HostCost::for_host(spec, &exp.profile.profile),
             endpoint: ep,
             disk_read: BandwidthServer::new(spec.disk.read_bytes_per_s),
             up: true,

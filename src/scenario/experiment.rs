@@ -237,6 +237,9 @@ pub struct Experiment {
     /// `[[fault]]` entries in file order.
     pub faults: Vec<Fault>,
     pub failover: Failover,
+    /// Calibration profile of the cost model: the built-in reference unless a command
+    /// chose another (`simctl run --profile`).
+    pub profile: crate::calibrate::profile::ProfileChoice,
 }
 
 pub const DEFAULT_SEED: u64 = 1;
@@ -582,6 +585,7 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         asserts,
         faults,
         failover,
+        profile: crate::calibrate::profile::ProfileChoice::reference(),
     })
 }
 

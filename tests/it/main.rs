@@ -1,5 +1,6 @@
 //! Integration tests: one binary, a module per behaviour.
 
+mod calibrate;
 mod common;
 mod determinism;
 mod faults;
