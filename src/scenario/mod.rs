@@ -7,6 +7,7 @@ pub mod faults;
 pub mod load;
 pub mod milvus_config;
 pub mod overrides;
+pub mod scale;
 pub mod topology;
 pub mod units;
 

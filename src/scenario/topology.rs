@@ -412,7 +412,34 @@ pub fn load_topology_with(
     sets: &[String],
 ) -> Result<Topology, InputErrors> {
     let original = read_file(path, referenced_from)?;
-    let text = super::overrides::apply(&original, sets).map_err(|m| {
+    // `class.<CLASS>.count=N` rewrites the host list (see scale.rs); the other sets
+    // are plain scalar overrides.
+    let (counts, sets): (Vec<&String>, Vec<&String>) = sets.iter().partition(|s| {
+        s.split_once('=')
+            .is_some_and(|(k, _)| k.trim().starts_with("class.") && k.trim().ends_with(".count"))
+    });
+    let sets: Vec<String> = sets.into_iter().cloned().collect();
+    let mut scaled = original.clone();
+    for set in counts {
+        let (key, value) = set.split_once('=').expect("partitioned on '='");
+        let class = key.trim()["class.".len()..key.trim().len() - ".count".len()].to_string();
+        let n: usize = value.trim().parse().map_err(|_| {
+            InputError::at(
+                path,
+                &original,
+                None,
+                format!("--set topology.{set}: the count must be a whole number"),
+            )
+            .with_hint("e.g. topology.class.query.count=7")
+        })?;
+        scaled = super::scale::scale_class(&scaled, &class, n).map_err(|m| {
+            InputError::at(path, &original, None, m).with_hint(
+                "topology.class.<CLASS>.count=N copies or removes hosts of an existing class",
+            )
+        })?;
+    }
+    let original = scaled;
+    let text = super::overrides::apply(&original, &sets).map_err(|m| {
         InputError::at(path, &original, None, m).with_hint(
             "a topology override is topology.KEY=VALUE, e.g. topology.class.query.cores=32",
         )

@@ -127,3 +127,55 @@ fn bad_sweeps_fail_before_running() {
     assert_eq!(code, 2, "{err}");
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+#[test]
+fn sweeping_the_number_of_query_hosts_adds_hosts_and_lowers_p99() {
+    let out = temp_dir("sweep-count");
+    let o = out.to_str().unwrap();
+    let (code, stdout, stderr) = simctl(&[
+        "sweep",
+        "experiments/quickstart.toml",
+        "--vary",
+        "topology.class.query.count=4,5,7",
+        "--set",
+        "duration=20s",
+        "--jobs",
+        "2",
+        "-q",
+        "--out",
+        o,
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    use polars::prelude::SerReader;
+    let f = std::fs::File::open(out.join("points.parquet")).unwrap();
+    let points = polars::prelude::ParquetReader::new(f).finish().unwrap();
+    let col = |name: &str| -> Vec<f64> {
+        points
+            .column(name)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect()
+    };
+    assert_eq!(col("hardware.classes.query.hosts"), [4.0, 5.0, 7.0]);
+    // Copied hosts run copied, pinned query-node services.
+    let p99 = col("requests.search.p99_ms");
+    assert!(
+        p99[0] > p99[1] && p99[1] > p99[2],
+        "p99 by host count: {p99:?}"
+    );
+    // A count of zero is bad input, reported before anything is written.
+    let bad = out.join("bad");
+    let (code, _, stderr) = simctl(&[
+        "run",
+        "experiments/quickstart.toml",
+        "--set",
+        "topology.class.query.count=0",
+        "--out",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("give between 1 and"), "{stderr}");
+    assert!(!bad.exists());
+}
