@@ -168,6 +168,9 @@ impl Actor for Component {
             (C::Control(c), Msg::SessionExpires { task, gen }) => {
                 c.on_session_expires(task as usize, gen, ctx)
             }
+            (C::Control(c), Msg::EtcdLivenessExit { task, gen }) => {
+                c.on_etcd_liveness_exit(task as usize, gen, ctx)
+            }
             (C::Control(c), Msg::StopNow { task, graceful }) => {
                 c.on_stop_now(task as usize, graceful, ctx)
             }
@@ -429,6 +432,9 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         .filter(|&i| topo.services[placement.tasks[i].service].kind == ServiceKind::Minio)
         .collect();
     world.faults = vec![Default::default(); exp.faults.len()];
+    world.etcd_tasks = (0..placement.tasks.len())
+        .filter(|&i| topo.services[placement.tasks[i].service].kind == ServiceKind::Etcd)
+        .collect();
 
     // Hosts powered on later (scale-out) and their tasks are off at the start.
     for h in exp.hosts_off_at_start() {

@@ -28,6 +28,10 @@ pub struct Control {
     declared_down: Vec<bool>,
     /// Tasks Swarm left pending (reported once).
     pending: Vec<bool>,
+    /// Milvus processes started while etcd had no quorum, waiting to register.
+    waiting_for_etcd: Vec<bool>,
+    /// Lease expiries that etcd could not carry out without a quorum.
+    deferred_expiries: Vec<(usize, u8)>,
     /// Actor of each placement task (simulated tasks only).
     actor_of_task: Vec<Option<ActorId>>,
     /// Coordinators waiting for their old session key to go before registering
@@ -52,6 +56,8 @@ impl Control {
             down_since: vec![None; hosts],
             declared_down: vec![false; hosts],
             pending: vec![false; n],
+            waiting_for_etcd: vec![false; n],
+            deferred_expiries: Vec::new(),
             actor_of_task,
             waiting_for_key: vec![false; n],
         }
@@ -397,6 +403,9 @@ impl Control {
         if let Some(actor) = self.actor_of_task[t] {
             ctx.send(actor, Msg::Crash, SimDuration::ZERO);
         }
+        if kind == ServiceKind::Etcd {
+            self.check_etcd(ctx);
+        }
         if kind == ServiceKind::Querynode {
             let node = ctx.world.query_node_tasks.iter().position(|&q| q == t);
             if let Some(node) = node {
@@ -435,6 +444,12 @@ impl Control {
     }
 
     pub fn on_session_expires(&mut self, t: usize, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        if !ctx.world.etcd_quorum() {
+            // Without a quorum etcd expires nothing; the lease runs again once it is
+            // back.
+            self.deferred_expiries.push((t, gen));
+            return;
+        }
         let now = ctx.now();
         // Watchers see the session deleted: the cluster knows the process is gone.
         ctx.world.note_detected(now);
@@ -469,6 +484,19 @@ impl Control {
         let w = &*ctx.world;
         let task = &w.tasks[t];
         if task.up || !w.hosts[task.host].up {
+            return;
+        }
+        // reference §2.7: a Milvus process blocks at start until it can register its
+        // session, which needs an etcd quorum.
+        if milvus(task.kind) && !w.etcd_quorum() {
+            self.waiting_for_etcd[t] = true;
+            let now = ctx.now();
+            ctx.world.task_event(
+                now,
+                "task_waiting",
+                t,
+                "started; session registration retries until etcd has a quorum again".into(),
+            );
             return;
         }
         // reference §2.1 item 4: a coordinator registers only after the old key has
@@ -512,12 +540,16 @@ impl Control {
                 "container running".into()
             },
         );
+        if kind == ServiceKind::Etcd {
+            self.check_etcd(ctx);
+        }
         let Some(actor) = self.actor_of_task[t] else {
             return;
         };
         ctx.send(actor, Msg::Start, SimDuration::ZERO);
         if kind == ServiceKind::Querynode {
             if let Some(node) = ctx.world.query_node_tasks.iter().position(|&q| q == t) {
+                ctx.world.forget_node(node);
                 let qc = ctx.world.querycoord;
                 ctx.send(
                     qc,
@@ -528,6 +560,99 @@ impl Control {
                     SimDuration::ZERO,
                 );
             }
+        }
+    }
+
+    /// reference §2.7: etcd's quorum came or went with a member.
+    fn check_etcd(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let quorum = ctx.world.etcd_quorum();
+        match (ctx.world.etcd_lost_at, quorum) {
+            (None, false) => {
+                ctx.world.etcd_lost_at = Some(now);
+                ctx.world.note_detected(now);
+                ctx.world.rec.event(
+                    now,
+                    "etcd_quorum_lost",
+                    "",
+                    "etcd",
+                    "etcd has no quorum: metadata writes fail, leases cannot be kept alive, the TSO window cannot be saved".into(),
+                );
+                // reference §2.1 item 5, §2.7: keep-alives fail; after the lease and
+                // three 10 s KeepAliveOnce retries every Milvus process exits.
+                let ttl = ctx.world.failover.session_ttl.as_secs_f64();
+                let me = ctx.me();
+                for t in 0..ctx.world.tasks.len() {
+                    let task = &ctx.world.tasks[t];
+                    if !(task.up && milvus(task.kind)) {
+                        continue;
+                    }
+                    let gen = task.gen;
+                    let lease_left = ttl - ctx.rng().random::<f64>() * ttl / 3.0;
+                    let exit = SimDuration::from_secs_f64(lease_left + 3.0 * 10.0);
+                    ctx.send(
+                        me,
+                        Msg::EtcdLivenessExit {
+                            task: t as u32,
+                            gen,
+                        },
+                        exit,
+                    );
+                }
+            }
+            (Some(_), true) => {
+                ctx.world.etcd_lost_at = None;
+                ctx.world.rec.event(
+                    now,
+                    "etcd_quorum_restored",
+                    "",
+                    "etcd",
+                    "etcd has a quorum again: sessions register, old leases run out".into(),
+                );
+                // Leases get a fresh TTL under the new leader (inference: etcd v3
+                // refreshes lease TTLs on leader change), so stale sessions go a TTL
+                // from now.
+                let ttl = ctx.world.failover.session_ttl;
+                let me = ctx.me();
+                for (t, gen) in std::mem::take(&mut self.deferred_expiries) {
+                    ctx.send(
+                        me,
+                        Msg::SessionExpires {
+                            task: t as u32,
+                            gen,
+                        },
+                        ttl,
+                    );
+                }
+                for t in 0..self.waiting_for_etcd.len() {
+                    if std::mem::take(&mut self.waiting_for_etcd[t]) {
+                        self.on_task_starts(t, ctx);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn on_etcd_liveness_exit(&mut self, t: usize, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        if ctx.world.etcd_quorum() || !ctx.world.alive(t, gen) {
+            return;
+        }
+        let now = ctx.now();
+        ctx.world.task_event(
+            now,
+            "liveness_exit",
+            t,
+            "etcd keep-alive failed (lease + 3 x 10 s retries): the process stops itself".into(),
+        );
+        self.stop_task(t, false, ctx);
+        // reference §2.10: Swarm restarts it after its restart delay; it then waits
+        // for etcd to register.
+        let svc = &self.topology.services[self.placement.tasks[t].service];
+        if svc.restart_policy.condition != RestartCondition::None {
+            let fo = &ctx.world.failover;
+            let at = now + svc.restart_policy.delay + fo.container_start + fo.process_init;
+            self.start_at(t, at, ctx);
         }
     }
 

@@ -150,6 +150,11 @@ pub enum Msg {
     SwarmNodeDown {
         host: u16,
     },
+    /// reference §2.1 item 5: a process whose etcd keep-alives failed exits.
+    EtcdLivenessExit {
+        task: u32,
+        gen: u8,
+    },
     /// Stop a task now (after its stop grace period, or once drained).
     StopNow {
         task: u32,

@@ -401,7 +401,8 @@ impl QueryCoord {
     pub fn on_checker_tick(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
         let every = ctx.world.failover.checker_interval;
         self.rearm(every, Msg::CheckerTick, ctx);
-        if !self.serving {
+        // reference §2.7: without an etcd quorum no task can be recorded.
+        if !self.serving || !ctx.world.etcd_quorum() {
             return;
         }
         let now = ctx.now();
@@ -681,7 +682,11 @@ impl QueryCoord {
     pub fn on_balance_tick(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
         let every = ctx.world.failover.balance_interval;
         self.rearm(every, Msg::BalanceTick, ctx);
-        if !self.serving || !self.loads.is_empty() || !self.ready.is_empty() {
+        if !self.serving
+            || !self.loads.is_empty()
+            || !self.ready.is_empty()
+            || !ctx.world.etcd_quorum()
+        {
             return;
         }
         let now = ctx.now();

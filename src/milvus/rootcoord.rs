@@ -10,6 +10,8 @@ use crate::scenario::topology::ServiceKind;
 /// reference §1.1: the physical part advances every 50 ms (UpdateTimestampStep);
 /// allocations within a step take increasing logical values.
 const TSO_STEP_MS: u64 = 50;
+/// reference §1.1: the TSO upper bound is saved to etcd 3 s ahead.
+const TSO_SAVE_WINDOW: SimDuration = SimDuration::from_secs(3);
 pub const LOGICAL_BITS: u32 = 18;
 
 /// Converts a duration to the hybrid-timestamp offset it spans.
@@ -46,24 +48,33 @@ impl RootCoord {
     }
 
     /// Allocates one timestamp; the TSO lock makes allocations a one-server queue.
-    fn allocate(&mut self, now: SimTime) -> (SimTime, Ts) {
+    /// `frozen_from`: when etcd lost its quorum, the TSO window cannot be saved and
+    /// the physical clock stops `TSO_SAVE_WINDOW` later (reference §1.1, §2.7); the
+    /// logical part keeps counting until it overflows, then allocations fail.
+    fn allocate(&mut self, now: SimTime, frozen_from: Option<SimTime>) -> Option<(SimTime, Ts)> {
         let done = now.max(self.lock_free_at) + SimDuration::from_nanos(TSO_ALLOC_NS as u64);
         self.lock_free_at = done;
-        let physical = done.0 / NS_PER_MS / TSO_STEP_MS * TSO_STEP_MS;
+        let clock = match frozen_from {
+            Some(t) => done.min(t + TSO_SAVE_WINDOW),
+            None => done,
+        };
+        let physical = clock.0 / NS_PER_MS / TSO_STEP_MS * TSO_STEP_MS;
         if physical != self.last_physical_ms {
             self.last_physical_ms = physical;
             self.logical = 0;
         }
+        if self.logical + 1 >= 1 << LOGICAL_BITS {
+            return None;
+        }
         self.logical += 1;
-        assert!(
-            self.logical < 1 << LOGICAL_BITS,
-            "TSO logical counter overflow within one step"
-        );
-        (done, (physical << LOGICAL_BITS) | self.logical)
+        Some((done, (physical << LOGICAL_BITS) | self.logical))
     }
 
     pub fn on_tso_requested(&mut self, req: Req, proxy: ActorId, ctx: &mut Ctx<'_, Msg, World>) {
-        let (done, ts) = self.allocate(ctx.now());
+        let Some((done, ts)) = self.allocate(ctx.now(), ctx.world.etcd_lost_at) else {
+            ctx.send(proxy, Msg::TsoFailed { req }, SimDuration::ZERO);
+            return;
+        };
         let proxy_task = ctx.world.task_of(proxy);
         send_net_from(
             ctx,
@@ -115,10 +126,11 @@ impl RootCoord {
                 "rootcoord: every proxy session reports again; time ticks resume".into(),
             );
         }
-        let (done, ts) = self.allocate(ctx.now());
-        let arrive = done + SimDuration::from_nanos(MQ_DELIVERY_NS);
-        for &qn in &self.tick_consumers {
-            ctx.send_at(qn, Msg::TimeTickArrived { ts }, arrive);
+        if let Some((done, ts)) = self.allocate(ctx.now(), ctx.world.etcd_lost_at) {
+            let arrive = done + SimDuration::from_nanos(MQ_DELIVERY_NS);
+            for &qn in &self.tick_consumers {
+                ctx.send_at(qn, Msg::TimeTickArrived { ts }, arrive);
+            }
         }
         if ctx.now() < ctx.world.end {
             let interval = self.tick_interval;

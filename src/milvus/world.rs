@@ -229,6 +229,10 @@ pub struct World {
     pub rootcoord: ActorId,
     pub control: ActorId,
     pub clients: ActorId,
+    /// Placement tasks of the etcd members.
+    pub etcd_tasks: Vec<usize>,
+    /// When etcd lost its quorum (while it has none).
+    pub etcd_lost_at: Option<SimTime>,
     /// reference §1.8 load guard, as a share of host memory.
     pub load_guard: f64,
 }
@@ -303,6 +307,8 @@ impl World {
             rootcoord: ActorId(0),
             control: ActorId(0),
             clients: ActorId(0),
+            etcd_tasks: Vec::new(),
+            etcd_lost_at: None,
             load_guard: 0.9,
         }
     }
@@ -346,6 +352,41 @@ impl World {
                 };
             }
             self.workers[replica * shards + shard] = workers;
+        }
+    }
+
+    /// reference §2.7: etcd serves while a majority of its members runs (a topology
+    /// without etcd members is taken to have a working one).
+    pub fn etcd_quorum(&self) -> bool {
+        let up = self
+            .etcd_tasks
+            .iter()
+            .filter(|&&t| self.tasks[t].up)
+            .count();
+        self.etcd_tasks.is_empty() || up * 2 > self.etcd_tasks.len()
+    }
+
+    /// A query node process started empty: whatever the leader view said it served
+    /// is gone (its old incarnation's memory went with it).
+    pub fn forget_node(&mut self, node: usize) {
+        let mut touched = Vec::new();
+        for r in 0..self.dist.holder.len() {
+            let mut changed = false;
+            for h in self.dist.holder[r]
+                .iter_mut()
+                .chain(self.dist.leader[r].iter_mut())
+            {
+                if *h == Some(node) {
+                    *h = None;
+                    changed = true;
+                }
+            }
+            if changed {
+                touched.push(r);
+            }
+        }
+        for r in touched {
+            self.refresh_routing(r);
         }
     }
 

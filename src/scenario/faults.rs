@@ -445,9 +445,11 @@ pub(super) fn resolve_faults(
         // Faults must change something this release simulates; say so rather than
         // run an experiment that silently ignores them.
         let tasks = fault.tasks(placement);
-        let simulated = tasks
-            .iter()
-            .any(|&t| topo.services[placement.tasks[t].service].kind.simulated());
+        // etcd members matter through their quorum (reference §2.7).
+        let simulated = tasks.iter().any(|&t| {
+            let kind = topo.services[placement.tasks[t].service].kind;
+            kind.simulated() || kind == ServiceKind::Etcd
+        });
         if !simulated {
             let kinds: Vec<&str> = tasks
                 .iter()
@@ -477,6 +479,7 @@ pub(super) fn resolve_faults(
 
 fn simulated_kinds() -> Vec<&'static str> {
     [
+        ServiceKind::Etcd,
         ServiceKind::Proxy,
         ServiceKind::Rootcoord,
         ServiceKind::Querycoord,

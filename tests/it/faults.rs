@@ -384,3 +384,40 @@ fn a_graceful_query_node_stop_drains_first_unless_sigterm_is_lost() {
     assert!((f(fl, "first_error_s") - 70.0).abs() < 1.0, "{fl}");
     assert!(f(fl, "failed_requests") > 1000.0);
 }
+
+#[test]
+fn an_etcd_quorum_loss_stops_every_milvus_process_and_the_cluster_recovers() {
+    let out = temp_dir("etcd");
+    let s = run_to("experiments/etcd-quorum-loss.toml", &["duration=12m"], &out);
+    let ev = rows(&events(&out));
+    let lost = ev.iter().find(|r| r.1 == "etcd_quorum_lost").unwrap().0;
+    assert!((lost - 300.0).abs() < 1e-6);
+    // reference §2.7: every Milvus process exits about TTL + 3 x 10 s later (the
+    // lease has 2/3 to all of its TTL left).
+    let exits: Vec<f64> = ev
+        .iter()
+        .filter(|r| r.1 == "liveness_exit")
+        .map(|r| r.0)
+        .collect();
+    let milvus_tasks = 17; // proxies, coordinators, data, index and query nodes
+    assert_eq!(exits.len(), milvus_tasks, "{exits:?}");
+    assert!(exits
+        .iter()
+        .all(|&t| t >= lost + 40.0 + 30.0 && t <= lost + 60.0 + 30.0));
+    // They wait for etcd at restart and come back after it has a quorum again.
+    let restored = ev.iter().find(|r| r.1 == "etcd_quorum_restored").unwrap().0;
+    assert!(restored >= 480.0);
+    assert!(ev
+        .iter()
+        .filter(|r| r.1 == "task_started")
+        .all(|r| r.0 >= restored));
+    // Searches fail from the first exit until the collection is loaded again.
+    let fl = &s["faults"][1];
+    assert!(f(fl, "first_error_s") >= exits[0] - 1.0);
+    assert!(f(fl, "last_error_s") > restored);
+    assert!(f(fl, "recovered_at_s") < 720.0);
+    assert!(
+        f(fl, "bytes_reloaded") > 100e9,
+        "the whole collection is reloaded"
+    );
+}
