@@ -168,6 +168,7 @@ impl Actor for Component {
             (C::Control(c), Msg::SessionExpires { task, gen }) => {
                 c.on_session_expires(task as usize, gen, ctx)
             }
+            (C::Control(c), Msg::EtcdLeaderElected) => c.on_etcd_leader_elected(ctx),
             (C::Control(c), Msg::EtcdLivenessExit { task, gen }) => {
                 c.on_etcd_liveness_exit(task as usize, gen, ctx)
             }
@@ -435,6 +436,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
     world.etcd_tasks = (0..placement.tasks.len())
         .filter(|&i| topo.services[placement.tasks[i].service].kind == ServiceKind::Etcd)
         .collect();
+    world.etcd_leader = world.etcd_tasks.first().copied();
 
     // Hosts powered on later (scale-out) and their tasks are off at the start.
     for h in exp.hosts_off_at_start() {

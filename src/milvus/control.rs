@@ -563,13 +563,65 @@ impl Control {
         }
     }
 
-    /// reference §2.7: etcd's quorum came or went with a member.
+    /// reference §2.7: with the quorum intact, losing the leader costs an election:
+    /// the election timeout, randomised up to twice it (etcd's default 1000 ms; the
+    /// users' stack does not override it). Writes wait meanwhile.
+    fn elect_etcd_leader(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        if ctx.world.etcd_electing_until.is_some() {
+            return;
+        }
+        let timeout = ctx.world.failover.etcd_election_timeout.as_secs_f64();
+        let after = timeout * (1.0 + ctx.rng().random::<f64>());
+        let until = ctx.now() + SimDuration::from_secs_f64(after);
+        ctx.world.etcd_electing_until = Some(until);
+        ctx.world.etcd_leader = None;
+        let me = ctx.me();
+        ctx.send_at(me, Msg::EtcdLeaderElected, until);
+    }
+
+    pub fn on_etcd_leader_elected(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        ctx.world.etcd_electing_until = None;
+        if !ctx.world.etcd_quorum() {
+            return;
+        }
+        let now = ctx.now();
+        let w = &mut *ctx.world;
+        let leader = w.etcd_tasks.iter().copied().find(|&t| w.tasks[t].up);
+        w.etcd_leader = leader;
+        if let Some(t) = leader {
+            let name = w.tasks[t].name.clone();
+            w.task_event(
+                now,
+                "etcd_leader_elected",
+                t,
+                format!("etcd: {name} leads; writes go through again"),
+            );
+        }
+    }
+
+    /// reference §2.7: etcd's quorum or leader came or went with a member.
     fn check_etcd(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
         let quorum = ctx.world.etcd_quorum();
+        let leader_gone = ctx
+            .world
+            .etcd_leader
+            .is_some_and(|t| !ctx.world.tasks[t].up);
+        if quorum && leader_gone && ctx.world.etcd_lost_at.is_none() {
+            ctx.world.note_detected(now);
+            ctx.world.rec.event(
+                now,
+                "etcd_leader_lost",
+                "",
+                "etcd",
+                "etcd leader gone: the members elect a new one; writes wait".into(),
+            );
+            self.elect_etcd_leader(ctx);
+        }
         match (ctx.world.etcd_lost_at, quorum) {
             (None, false) => {
                 ctx.world.etcd_lost_at = Some(now);
+                ctx.world.etcd_leader = None;
                 ctx.world.note_detected(now);
                 ctx.world.rec.event(
                     now,
@@ -629,6 +681,7 @@ impl Control {
                         self.on_task_starts(t, ctx);
                     }
                 }
+                self.elect_etcd_leader(ctx);
             }
             _ => {}
         }

@@ -150,6 +150,8 @@ pub enum Msg {
     SwarmNodeDown {
         host: u16,
     },
+    /// The etcd members have elected a leader.
+    EtcdLeaderElected,
     /// reference §2.1 item 5: a process whose etcd keep-alives failed exits.
     EtcdLivenessExit {
         task: u32,

@@ -402,7 +402,7 @@ impl QueryCoord {
         let every = ctx.world.failover.checker_interval;
         self.rearm(every, Msg::CheckerTick, ctx);
         // reference §2.7: without an etcd quorum no task can be recorded.
-        if !self.serving || !ctx.world.etcd_quorum() {
+        if !self.serving || !ctx.world.etcd_writable() {
             return;
         }
         let now = ctx.now();
@@ -685,7 +685,7 @@ impl QueryCoord {
         if !self.serving
             || !self.loads.is_empty()
             || !self.ready.is_empty()
-            || !ctx.world.etcd_quorum()
+            || !ctx.world.etcd_writable()
         {
             return;
         }

@@ -233,6 +233,10 @@ pub struct World {
     pub etcd_tasks: Vec<usize>,
     /// When etcd lost its quorum (while it has none).
     pub etcd_lost_at: Option<SimTime>,
+    /// The etcd member leading the Raft group, if any.
+    pub etcd_leader: Option<usize>,
+    /// While a leader election runs: when it ends.
+    pub etcd_electing_until: Option<SimTime>,
     /// reference §1.8 load guard, as a share of host memory.
     pub load_guard: f64,
 }
@@ -309,6 +313,8 @@ impl World {
             clients: ActorId(0),
             etcd_tasks: Vec::new(),
             etcd_lost_at: None,
+            etcd_leader: None,
+            etcd_electing_until: None,
             load_guard: 0.9,
         }
     }
@@ -364,6 +370,11 @@ impl World {
             .filter(|&&t| self.tasks[t].up)
             .count();
         self.etcd_tasks.is_empty() || up * 2 > self.etcd_tasks.len()
+    }
+
+    /// Whether etcd takes writes now: a quorum and a leader (reference §2.7).
+    pub fn etcd_writable(&self) -> bool {
+        self.etcd_quorum() && self.etcd_electing_until.is_none()
     }
 
     /// A query node process started empty: whatever the leader view said it served

@@ -113,6 +113,7 @@ pub(super) struct RawFailover {
     client_reconnect: Option<bool>,
     sigterm_reaches_process: Option<bool>,
     graceful_stop_timeout: Option<Duration>,
+    etcd_election_timeout: Option<Duration>,
 }
 
 /// Resolved `[failover]` knobs.
@@ -160,6 +161,9 @@ pub struct Failover {
     pub sigterm_reaches_process: bool,
     /// reference §1.2 common.gracefulStopTimeout: how long a graceful stop may take.
     pub graceful_stop_timeout: SimDuration,
+    /// reference §2.7: etcd's election timeout (1000 ms by default; the users' stack
+    /// keeps it, the Milvus Helm chart uses 2500 ms).
+    pub etcd_election_timeout: SimDuration,
 }
 
 impl Default for Failover {
@@ -181,6 +185,7 @@ impl Default for Failover {
             client_reconnect: false,
             sigterm_reaches_process: false,
             graceful_stop_timeout: SimDuration::from_secs(1800),
+            etcd_election_timeout: SimDuration::from_millis(1000),
         }
     }
 }
@@ -213,6 +218,7 @@ pub(super) fn resolve_failover(raw: &RawFailover) -> Failover {
             .sigterm_reaches_process
             .unwrap_or(d.sigterm_reaches_process),
         graceful_stop_timeout: pick(&raw.graceful_stop_timeout, d.graceful_stop_timeout),
+        etcd_election_timeout: pick(&raw.etcd_election_timeout, d.etcd_election_timeout),
     }
 }
 
