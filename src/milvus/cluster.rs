@@ -169,6 +169,7 @@ impl Actor for Component {
                 c.on_session_expires(task as usize, gen, ctx)
             }
             (C::Control(c), Msg::EtcdLeaderElected) => c.on_etcd_leader_elected(ctx),
+            (C::Control(c), Msg::TaskHealthy { task }) => c.on_task_healthy(task as usize, ctx),
             (C::Control(c), Msg::EtcdLivenessExit { task, gen }) => {
                 c.on_etcd_liveness_exit(task as usize, gen, ctx)
             }
@@ -438,6 +439,20 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         .collect();
     world.etcd_leader = world.etcd_tasks.first().copied();
 
+    // A cold start: nothing runs and nothing is loaded yet (reference §6.4).
+    if exp.cold_start {
+        for t in world.tasks.iter_mut() {
+            t.up = false;
+        }
+        for r in 0..world.dist.holder.len() {
+            world.dist.holder[r].iter_mut().for_each(|h| *h = None);
+            world.dist.leader[r].iter_mut().for_each(|l| *l = None);
+        }
+        world.shard_view.iter_mut().for_each(|v| *v = None);
+        world.etcd_lost_at = Some(SimTime::ZERO);
+        world.etcd_leader = None;
+    }
+
     // Hosts powered on later (scale-out) and their tasks are off at the start.
     for h in exp.hosts_off_at_start() {
         world.hosts[h].up = false;
@@ -567,7 +582,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
                         as usize,
                 );
                 let l = &sim.world().layout;
-                for (r, rep) in l.replicas.iter().enumerate() {
+                for (r, rep) in l.replicas.iter().enumerate().filter(|_| !exp.cold_start) {
                     for (k, seg) in l.segments.iter().enumerate() {
                         if rep.holder[k] == n {
                             qn.preload(r as u8, k as u32, seg.memory_bytes);
@@ -623,7 +638,10 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         placement.clone(),
         actor_of,
     );
-    let schedule = control.schedule();
+    let mut schedule = control.schedule();
+    if exp.cold_start {
+        schedule.extend(cold_start_schedule(exp));
+    }
     let id = sim.add_actor("faults", Component::Control(Box::new(control)));
     assert_eq!(id, control_actor, "actor ids were planned in this order");
     for (at, m) in schedule {
@@ -641,6 +659,34 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         sim.schedule(SimTime::ZERO + every, querycoord, m);
     }
     sim
+}
+
+/// A cold start: each task starts when its service serves in the start order of
+/// reference §6.4 (each stack waits until what it needs is healthy), and reports
+/// healthy at its first passing health probe (reference §2.10).
+fn cold_start_schedule(exp: &Experiment) -> Vec<(SimTime, Msg)> {
+    use crate::swarm::start_order::{cold_start, start_order, StartupKnobs};
+    let topo = &exp.topology;
+    let Ok(order) = start_order(topo) else {
+        return Vec::new(); // validation reports a cyclic start order
+    };
+    let plan = cold_start(topo, &order, &StartupKnobs::default());
+    let mut out = Vec::new();
+    for s in &plan.services {
+        for (i, t) in exp.placement.tasks.iter().enumerate() {
+            if t.service == s.service {
+                out.push((
+                    SimTime::ZERO + s.serving,
+                    Msg::TaskStarts { task: i as u32 },
+                ));
+                out.push((
+                    SimTime::ZERO + s.healthy,
+                    Msg::TaskHealthy { task: i as u32 },
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// The state at time zero: where tasks run and what each query node loaded.

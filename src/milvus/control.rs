@@ -563,6 +563,14 @@ impl Control {
         }
     }
 
+    pub fn on_task_healthy(&mut self, t: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        if ctx.world.tasks[t].up {
+            let now = ctx.now();
+            ctx.world
+                .task_event(now, "task_healthy", t, "first health probe passed".into());
+        }
+    }
+
     /// reference §2.7: with the quorum intact, losing the leader costs an election:
     /// the election timeout, randomised up to twice it (etcd's default 1000 ms; the
     /// users' stack does not override it). Writes wait meanwhile.

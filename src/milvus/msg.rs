@@ -150,6 +150,10 @@ pub enum Msg {
     SwarmNodeDown {
         host: u16,
     },
+    /// A task passes its first health probe (cold start).
+    TaskHealthy {
+        task: u32,
+    },
     /// The etcd members have elected a leader.
     EtcdLeaderElected,
     /// reference §2.1 item 5: a process whose etcd keep-alives failed exits.

@@ -818,9 +818,14 @@ impl QueryCoord {
         let nodes = ctx.world.query_node_tasks.len();
         for node in 0..nodes {
             let t = &ctx.world.tasks[ctx.world.query_node_tasks[node]];
-            let (up, stale) = (t.up, t.stale_session);
+            let (up, stale, never_ran) = (t.up, t.stale_session, t.down_at.is_none());
             let member = self.members.iter().any(|m| m.contains(&node));
-            if !up && member && !stale {
+            if !up && member && never_ran {
+                // A cold start: it joins when it registers.
+                for m in &mut self.members {
+                    m.retain(|&n| n != node);
+                }
+            } else if !up && member && !stale {
                 self.handle_node_down(node, ctx);
             } else if !up && member {
                 // Its pulls fail at once; the lease expiry will hand it down.

@@ -412,7 +412,7 @@ impl QueryNode {
             .minio_tasks
             .iter()
             .copied()
-            .filter(|&t| ctx.world.hosts[ctx.world.tasks[t].host].up)
+            .filter(|&t| ctx.world.tasks[t].up && ctx.world.hosts[ctx.world.tasks[t].host].up)
             .collect();
         if servers.is_empty() {
             // No object storage to read from: the load task fails.

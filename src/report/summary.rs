@@ -156,6 +156,12 @@ pub fn build(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> Value {
         "hardware": hardware(&exp.topology),
         "faults": faults,
         "error_window_s": error_window,
+        "first_search_ok_s": rec
+            .requests
+            .iter()
+            .filter(|r| r.kind == "search" && r.status == Status::Ok)
+            .map(|r| secs(r.end.expect("finished")))
+            .reduce(f64::min),
         "assertions": [],
     });
     out["requests"]["search"]["p99_ms_after_recovery"] = json!(after_recovery);
@@ -352,6 +358,7 @@ const TOP_LEVEL: &[&str] = &[
     "saturated",
     "acked_rows_lost",
     "error_window_s",
+    "first_search_ok_s",
 ];
 const FAULT_FIGURES: &[&str] = &[
     "at_s",

@@ -27,6 +27,8 @@ struct RawExperiment {
     topology: Spanned<String>,
     duration: Spanned<Duration>,
     warmup: Option<Spanned<Duration>>,
+    /// Start from a cold cluster: every task deployed in the users' start order.
+    cold_start: Option<bool>,
     seed: Option<Spanned<i64>>,
     collection: RawCollection,
     workload: RawWorkload,
@@ -229,6 +231,9 @@ pub struct Experiment {
     pub placement: Placement,
     pub duration: SimDuration,
     pub warmup: SimDuration,
+    /// The run starts with every task stopped and deploys the stacks in order
+    /// (reference §6.4); the collection is loaded from MinIO once querycoord runs.
+    pub cold_start: bool,
     pub seed: u64,
     pub collection: Collection,
     pub workload: Workload,
@@ -578,6 +583,7 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         placement: placement.expect("no errors"),
         duration,
         warmup,
+        cold_start: raw.cold_start.unwrap_or(false),
         seed,
         collection: collection.expect("no errors"),
         workload: workload.expect("no errors"),

@@ -421,3 +421,41 @@ fn an_etcd_quorum_loss_stops_every_milvus_process_and_the_cluster_recovers() {
         "the whole collection is reloaded"
     );
 }
+
+#[test]
+fn a_cold_start_follows_the_users_start_order_and_then_loads_the_collection() {
+    let out = temp_dir("cold");
+    let s = run_to("experiments/cold-start.toml", &["duration=5m"], &out);
+    let ev = rows(&events(&out));
+    // reference §6.4: etcd, MinIO, ZooKeeper, bookies, broker, coordinators, workers,
+    // proxies; each stage healthy before the next starts.
+    let healthy = |service: &str| {
+        ev.iter()
+            .find(|r| r.1 == "task_healthy" && r.3 == service)
+            .unwrap_or_else(|| panic!("{service} never healthy"))
+            .0
+    };
+    let order = [
+        "etcd1",
+        "minio1",
+        "zk1",
+        "bookie1",
+        "broker",
+        "rootcoord",
+        "query1",
+        "milvus-proxy",
+    ];
+    for w in order.windows(2) {
+        assert!(healthy(w[0]) < healthy(w[1]), "{} before {}", w[0], w[1]);
+    }
+    // The first search succeeds once a proxy serves and every shard is loaded.
+    let first_ok = f(&s, "first_search_ok_s");
+    let serviceable = times_of(&ev, "shard_serviceable");
+    assert!(first_ok >= serviceable.iter().copied().fold(0.0, f64::max));
+    assert!(first_ok < 360.0, "first search at {first_ok}");
+    assert!(!ev.iter().any(|r| r.1 == "node_down_handled"));
+}
+
+fn times_of(ev: &[(f64, String, String, String, String)], kind: &str) -> Vec<f64> {
+    ev.iter().filter(|r| r.1 == kind).map(|r| r.0).collect()
+}
