@@ -637,6 +637,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         topo.clone(),
         placement.clone(),
         actor_of,
+        exp.cold_start,
     );
     let mut schedule = control.schedule();
     if exp.cold_start {

@@ -32,6 +32,9 @@ pub struct Control {
     waiting_for_etcd: Vec<bool>,
     /// Lease expiries that etcd could not carry out without a quorum.
     deferred_expiries: Vec<(usize, u8)>,
+    /// The run starts cold (its first health reports are scheduled with the starts).
+    cold_start: bool,
+    started_once: Vec<bool>,
     /// Actor of each placement task (simulated tasks only).
     actor_of_task: Vec<Option<ActorId>>,
     /// Coordinators waiting for their old session key to go before registering
@@ -45,6 +48,7 @@ impl Control {
         topology: Topology,
         placement: Placement,
         actor_of_task: Vec<Option<ActorId>>,
+        cold_start: bool,
     ) -> Self {
         let n = actor_of_task.len();
         let hosts = topology.hosts.len();
@@ -58,6 +62,8 @@ impl Control {
             pending: vec![false; n],
             waiting_for_etcd: vec![false; n],
             deferred_expiries: Vec::new(),
+            cold_start,
+            started_once: vec![false; n],
             actor_of_task,
             waiting_for_key: vec![false; n],
         }
@@ -525,6 +531,21 @@ impl Control {
 
     fn start_now(&mut self, t: usize, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
+        // reference §2.10: Docker runs the first health probe one interval after the
+        // container started, then every interval; it passes once the process serves.
+        // (A cold start's first health reports come with its start-order schedule.)
+        if !(self.cold_start && !self.started_once[t]) {
+            let fo = &ctx.world.failover;
+            let startup = fo.container_start + fo.process_init;
+            let began = SimTime(now.0.saturating_sub(startup.0));
+            let svc = &self.topology.services[self.placement.tasks[t].service];
+            let healthy = (began
+                + crate::swarm::start_order::healthy_after(startup, svc.healthcheck.as_ref()))
+            .max(now);
+            let me = ctx.me();
+            ctx.send_at(me, Msg::TaskHealthy { task: t as u32 }, healthy);
+        }
+        self.started_once[t] = true;
         let w = &mut *ctx.world;
         w.tasks[t].up = true;
         w.tasks[t].down_at = None;
