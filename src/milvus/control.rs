@@ -534,7 +534,7 @@ impl Control {
         // reference §2.10: Docker runs the first health probe one interval after the
         // container started, then every interval; it passes once the process serves.
         // (A cold start's first health reports come with its start-order schedule.)
-        if !(self.cold_start && !self.started_once[t]) {
+        if !self.cold_start || self.started_once[t] {
             let fo = &ctx.world.failover;
             let startup = fo.container_start + fo.process_init;
             let began = SimTime(now.0.saturating_sub(startup.0));
