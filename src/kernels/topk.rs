@@ -149,8 +149,9 @@ const BLOCK_BYTES: usize = 256 * 1024;
 /// Bytes of a block of data vectors when several queries take turns on it: the block
 /// then stays in L1 (32 KiB on the machines we model) for every query after the first.
 /// Each vector is read from RAM once and from L1 nq times (1M x 128, nq=100, measured
-/// on the reference machine: 179 q/s with 256 KiB blocks, 180 / 194 / 207 q/s with 8 /
-/// 16 / 24 KiB ones, before the other changes here).
+/// on the reference machine: 179 q/s with 256 KiB blocks; then, with the next block
+/// prefetched into L1, medians of 3 interleaved runs of 182 / 217 / 175 q/s with
+/// 16 / 24 / 32 KiB blocks, and 200 q/s at 24 KiB prefetching into L2 only).
 const SHARED_BLOCK_BYTES: usize = 24 * 1024;
 /// At least this many vectors per block, so long vectors keep a batch call's fixed
 /// costs (dispatch, the query's loads, the sums) small beside its distances.
