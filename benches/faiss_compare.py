@@ -8,7 +8,7 @@ the same data as simctl's own measurements. Not a crate dependency and not run i
 
 Everything runs on one thread. simctl's side of the same cases:
 
-    cargo bench --bench kernels -- topk          # flat top-10, 1M x 128, nq=1
+    cargo bench --bench kernels -- topk          # flat top-10, 1M x 128, nq=1 and nq=100
     cargo test --release --lib -- --ignored measure_against_the_anchors --nocapture
 
 Flat: 1M x 128 filled as benches/kernels.rs fills it (a multiplicative hash of the index,

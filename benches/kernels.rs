@@ -10,8 +10,9 @@
 //!   batch loop in blocks of 1024 vectors, reported as bytes per second. `read_sum` is a
 //!   plain sum over the same array: the read bandwidth one thread gets on this machine,
 //!   the figure the distance scans are held to.
-//! * `topk/flat_l2_k10/1M_x128_nq1`: `topk::flat_search` of one query over 1M x 128
-//!   (512 MB), reported as queries per second (Throughput::Elements(1)).
+//! * `topk/flat_l2_k10/1M_x128_nq1`, `.../1M_x128_nq100`: `topk::flat_search` of one
+//!   and of 100 queries over 1M x 128 (512 MB), reported as queries per second; the 100
+//!   queries are the ones `benches/faiss_compare.py` gives faiss.
 //!
 //! `cargo bench --bench kernels` takes about 80 s on 2 cores (sample_size 10,
 //! 1 s per in-cache bench, 3 s per streaming bench) and needs ~1.1 GiB of memory (one large array at a time).
@@ -40,6 +41,7 @@ const STREAM_DIM: usize = 128;
 const STREAM_BLOCK_VECTORS: usize = 1024;
 const TOPK_ROWS: usize = 1_000_000;
 const TOPK_DIM: usize = 128;
+const TOPK_QUERIES: usize = 100;
 
 /// `len` floats uniform in [-1, 1), starting on a 64-byte boundary.
 struct Aligned {
@@ -65,7 +67,12 @@ impl Aligned {
 /// Deterministic fill for the large arrays, whose values do not matter to a bandwidth
 /// test: a multiplicative hash of the index scaled to [0, 1), cheaper than an RNG.
 fn filled(len: usize) -> Vec<f32> {
-    (0..len as u32)
+    filled_from(0, len)
+}
+
+/// Floats `start..start + len` of the [`filled`] sequence.
+fn filled_from(start: usize, len: usize) -> Vec<f32> {
+    (start as u32..(start + len) as u32)
         .map(|i| i.wrapping_mul(2_654_435_761) as f32 * (1.0 / 4_294_967_296.0))
         .collect()
 }
@@ -227,6 +234,12 @@ fn flat_topk(c: &mut Criterion) {
         .throughput(Throughput::Elements(1));
     g.bench_function("flat_l2_k10/1M_x128_nq1", |bench| {
         bench.iter(|| topk::flat_search(Metric::L2, black_box(q), &data, TOPK_DIM, 10))
+    });
+    // The 100 queries faiss_compare.py uses: the 100 vectors after the data in `filled`.
+    let queries = filled_from(TOPK_ROWS * TOPK_DIM, TOPK_QUERIES * TOPK_DIM);
+    g.throughput(Throughput::Elements(TOPK_QUERIES as u64));
+    g.bench_function("flat_l2_k10/1M_x128_nq100", |bench| {
+        bench.iter(|| topk::flat_search(Metric::L2, black_box(&queries), &data, TOPK_DIM, 10))
     });
     g.finish();
 }

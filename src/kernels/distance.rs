@@ -8,7 +8,8 @@
 //! Kernels: AVX-512F (16 lanes, masked tail) and AVX2+FMA (8 lanes, scalar tail) on
 //! x86_64. Each distance runs 4 independent accumulators so the loop is bound by loads,
 //! not by the FMA latency chain (anchors: one accumulator, as simsimd has, is 2x slower
-//! in L1 at d=1024). The batch kernels take several vectors at once, sharing each query
+//! in L1 at d=1024); on AVX-512, dims below 144 (those a batch holds the query of in
+//! registers) run 2, the batch then being bound by its adds and FMAs, not by latency. The batch kernels take several vectors at once, sharing each query
 //! load, and give results bit-identical to single pairs (same accumulators, same
 //! reduction tree), so a top-k over either agrees exactly.
 //! NEON is not written yet: no aarch64 target is installed here to build and test it,
@@ -239,6 +240,13 @@ mod x86 {
     /// 4 chains each FMA has 8 load slots (at one 64-byte load per cycle, Zen 4's L1
     /// rate) to cover its 4-cycle latency.
     const ACCUMULATORS: usize = 4;
+    /// Accumulators per distance for dims below [`HELD_DIMS`] on AVX-512, pairs and
+    /// batches alike (they must agree bit for bit). A held-query batch has no query
+    /// loads, so 2 chains per vector x 4 vectors cover the FMA latency, and each
+    /// distance then saves 2 of the ~22 adds, FMAs and shuffles that bound it.
+    const HELD_ACCUMULATORS: usize = 2;
+    /// Dims up to here are batched with the query held in registers.
+    const HELD_DIMS: usize = 9 * LANES_512;
     /// Vectors a batch kernel takes at once, sharing each query load: 4 x 4 accumulators
     /// fit AVX-512's 32 registers; AVX2 has 16, so 2 x 4 there.
     const GROUP_512: usize = 4;
@@ -278,23 +286,23 @@ mod x86 {
     // readable floats; full loads stay below that end and the tail load is masked.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn lanes_512<const DOT: bool, const G: usize>(
+    unsafe fn lanes_512<const DOT: bool, const G: usize, const A: usize>(
         q: &[f32],
         v: [*const f32; G],
     ) -> [__m512; G] {
         let n = q.len();
         let pq = q.as_ptr();
-        let mut acc = [[_mm512_setzero_ps(); ACCUMULATORS]; G];
+        let mut acc = [[_mm512_setzero_ps(); A]; G];
         let mut i = 0;
-        while i + ACCUMULATORS * LANES_512 <= n {
-            for k in 0..ACCUMULATORS {
+        while i + A * LANES_512 <= n {
+            for k in 0..A {
                 let at = i + k * LANES_512;
                 let qv = _mm512_loadu_ps(pq.add(at));
                 for (acc, v) in acc.iter_mut().zip(v) {
                     acc[k] = step_512::<DOT>(acc[k], qv, _mm512_loadu_ps(v.add(at)));
                 }
             }
-            i += ACCUMULATORS * LANES_512;
+            i += A * LANES_512;
         }
         let mut k = 0;
         while i + LANES_512 <= n {
@@ -310,10 +318,24 @@ mod x86 {
             let qv = _mm512_maskz_loadu_ps(mask, pq.add(i));
             for (acc, v) in acc.iter_mut().zip(v) {
                 let x = _mm512_maskz_loadu_ps(mask, v.add(i));
-                acc[ACCUMULATORS - 1] = step_512::<DOT>(acc[ACCUMULATORS - 1], qv, x);
+                acc[A - 1] = step_512::<DOT>(acc[A - 1], qv, x);
             }
         }
-        acc.map(|a| _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])))
+        // SAFETY: this CPU has AVX-512F (this function's own requirement).
+        acc.map(|a| unsafe { combine(a) })
+    }
+
+    /// The accumulators of one distance added lane by lane: `a0 + a1`, or
+    /// `(a0 + a1) + (a2 + a3)`.
+    // SAFETY: callers run on a CPU with AVX-512F; no memory access.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn combine<const A: usize>(a: [__m512; A]) -> __m512 {
+        match A {
+            2 => _mm512_add_ps(a[0], a[1]),
+            4 => _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])),
+            _ => unreachable!("2 or 4 accumulators"),
+        }
     }
 
     /// The lane sums of 4 registers, `[sum a, sum b, sum c, sum d]`: 128-bit blocks
@@ -345,9 +367,38 @@ mod x86 {
     // SAFETY: callers run on a CPU with AVX-512F and pass slices of equal length.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn avx512_pair<const DOT: bool>(a: &[f32], b: &[f32]) -> f32 {
-        let [s] = lanes_512::<DOT, 1>(a, [b.as_ptr()]);
+        // Dims the batch holds in registers use its accumulators (see avx512_batch).
+        let [s] = if a.len() < HELD_DIMS {
+            lanes_512::<DOT, 1, HELD_ACCUMULATORS>(a, [b.as_ptr()])
+        } else {
+            lanes_512::<DOT, 1, ACCUMULATORS>(a, [b.as_ptr()])
+        };
         // The same tree as a batch's, so a pair and a batch agree bit for bit.
         _mm_cvtss_f32(hsum4_512(s, s, s, s))
+    }
+
+    /// [`step_512`] with squared L2's difference `a - b` taken on the FMA unit, as
+    /// `-(b * 1) + a` (one rounding of an exact product: the same bits as the
+    /// subtraction), `one` being 1.0 in every lane. Zen 4 runs 512-bit adds and FMAs on
+    /// separate pipe pairs, one of each per cycle; a held-query L2 batch issues a sub
+    /// and an FMA per chunk plus the adds of the sums, so its add pipes are the
+    /// bottleneck; moving an eighth of the subtractions (a quarter before the held
+    /// batch went to 2 accumulators) evens the two out.
+    // SAFETY: callers run on a CPU with AVX-512F (the target feature); no memory access.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn step_512_fma_sub<const DOT: bool>(
+        acc: __m512,
+        a: __m512,
+        b: __m512,
+        one: __m512,
+    ) -> __m512 {
+        if DOT {
+            _mm512_fmadd_ps(a, b, acc)
+        } else {
+            let d = _mm512_fnmadd_ps(b, one, a);
+            _mm512_fmadd_ps(d, d, acc)
+        }
     }
 
     /// As [`lanes_512`] with the query already in registers: `C` full chunks and the
@@ -362,20 +413,29 @@ mod x86 {
         mask: __mmask16,
         v: [*const f32; G],
     ) -> [__m512; G] {
-        let mut acc = [[_mm512_setzero_ps(); ACCUMULATORS]; G];
+        let mut acc = [[_mm512_setzero_ps(); HELD_ACCUMULATORS]; G];
+        // Opaque, so the compiler cannot turn `-(b * 1) + a` back into `a - b`.
+        let one = _mm512_set1_ps(std::hint::black_box(1.0));
         for (c, &qv) in q.iter().enumerate() {
             for (acc, v) in acc.iter_mut().zip(v) {
-                let k = c % ACCUMULATORS;
-                acc[k] = step_512::<DOT>(acc[k], qv, _mm512_loadu_ps(v.add(c * LANES_512)));
+                let k = c % HELD_ACCUMULATORS;
+                let x = _mm512_loadu_ps(v.add(c * LANES_512));
+                acc[k] = if c % 8 == 7 {
+                    step_512_fma_sub::<DOT>(acc[k], qv, x, one)
+                } else {
+                    step_512::<DOT>(acc[k], qv, x)
+                };
             }
         }
         if mask != 0 {
             for (acc, v) in acc.iter_mut().zip(v) {
                 let x = _mm512_maskz_loadu_ps(mask, v.add(C * LANES_512));
-                acc[ACCUMULATORS - 1] = step_512::<DOT>(acc[ACCUMULATORS - 1], q_tail, x);
+                let last = HELD_ACCUMULATORS - 1;
+                acc[last] = step_512::<DOT>(acc[last], q_tail, x);
             }
         }
-        acc.map(|a| _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])))
+        // SAFETY: this CPU has AVX-512F (this function's own requirement).
+        acc.map(|a| unsafe { combine(a) })
     }
 
     /// Stores the 4 sums of a group to their places `j + g * stride`.
@@ -433,10 +493,15 @@ mod x86 {
         let p = data.as_ptr();
         for j in 0..stride {
             let v = group_ptrs::<GROUP_512>(p, j, stride, dim);
-            store_group(out, j, stride, lanes_512::<DOT, GROUP_512>(q, v));
+            store_group(
+                out,
+                j,
+                stride,
+                lanes_512::<DOT, GROUP_512, ACCUMULATORS>(q, v),
+            );
         }
         for (j, o) in out.iter_mut().enumerate().skip(GROUP_512 * stride) {
-            let [s] = lanes_512::<DOT, 1>(q, [p.add(j * dim)]);
+            let [s] = lanes_512::<DOT, 1, ACCUMULATORS>(q, [p.add(j * dim)]);
             *o = _mm_cvtss_f32(hsum4_512(s, s, s, s));
         }
     }
