@@ -123,23 +123,9 @@ impl Control {
                 continue;
             }
             self.stop_task(t, false, ctx);
-            // reference §2.10: Swarm restarts a crashed container on its host after its
-            // restart policy's delay (and Milvus's `sleep 5`); unless the fault says
-            // when it comes back.
+            // Swarm restarts a crashed container, unless the fault says when it is back.
             if f.kind == FaultKind::ProcessCrash && f.recover_at.is_none() {
-                let svc = &self.topology.services[self.placement.tasks[t].service];
-                if svc.restart_policy.condition == RestartCondition::None {
-                    ctx.world.task_event(
-                        now,
-                        "task_pending",
-                        t,
-                        "restart condition none: Swarm does not replace the task".into(),
-                    );
-                    continue;
-                }
-                let fo = &ctx.world.failover;
-                let at = now + svc.restart_policy.delay + fo.container_start + fo.process_init;
-                self.start_at(t, at, ctx);
+                self.restart_later(t, ctx);
             }
         }
     }
@@ -169,7 +155,7 @@ impl Control {
             );
             return;
         }
-        let node = ctx.world.query_node_tasks.iter().position(|&q| q == t);
+        let node = ctx.world.node_of_task(t);
         let Some(node) = node.filter(|_| kind == ServiceKind::Querynode) else {
             self.stop_task(t, true, ctx);
             return;
@@ -235,8 +221,7 @@ impl Control {
             "",
             "host powered on: Swarm starts its tasks".into(),
         );
-        let fo = &ctx.world.failover;
-        let at = now + fo.container_start + fo.process_init;
+        let at = now + ctx.world.failover.startup();
         for t in self.tasks_of(f, ctx.world) {
             self.start_at(t, at, ctx);
         }
@@ -295,8 +280,7 @@ impl Control {
             match d.decision {
                 Decision::Reschedule { to_host, at } => {
                     self.pending[t] = false;
-                    let fo = &ctx.world.failover;
-                    let start = (since + at).max(now) + fo.container_start + fo.process_init;
+                    let start = (since + at).max(now) + ctx.world.failover.startup();
                     self.placement.tasks[t].host = to_host;
                     let to = self.topology.hosts[to_host].name.clone();
                     ctx.world.task_event(
@@ -357,8 +341,7 @@ impl Control {
                 "host back: Swarm starts its tasks again".into(),
             );
         }
-        let fo = &ctx.world.failover;
-        let at = now + fo.container_start + fo.process_init;
+        let at = now + ctx.world.failover.startup();
         // Tasks Swarm moved elsewhere stay there (it does not rebalance); the others
         // start on this host again.
         for t in self.tasks_of(&f, ctx.world) {
@@ -413,7 +396,7 @@ impl Control {
             self.check_etcd(ctx);
         }
         if kind == ServiceKind::Querynode {
-            let node = ctx.world.query_node_tasks.iter().position(|&q| q == t);
+            let node = ctx.world.node_of_task(t);
             if let Some(node) = node {
                 let qc = ctx.world.querycoord;
                 ctx.send(
@@ -469,7 +452,7 @@ impl Control {
             "etcd lease gone: watchers see the session deleted".into(),
         );
         if kind == ServiceKind::Querynode {
-            if let Some(node) = w.query_node_tasks.iter().position(|&q| q == t) {
+            if let Some(node) = w.node_of_task(t) {
                 let qc = w.querycoord;
                 ctx.send(
                     qc,
@@ -535,8 +518,7 @@ impl Control {
         // container started, then every interval; it passes once the process serves.
         // (A cold start's first health reports come with its start-order schedule.)
         if !self.cold_start || self.started_once[t] {
-            let fo = &ctx.world.failover;
-            let startup = fo.container_start + fo.process_init;
+            let startup = ctx.world.failover.startup();
             let began = SimTime(now.0.saturating_sub(startup.0));
             let svc = &self.topology.services[self.placement.tasks[t].service];
             let healthy = (began
@@ -569,7 +551,7 @@ impl Control {
         };
         ctx.send(actor, Msg::Start, SimDuration::ZERO);
         if kind == ServiceKind::Querynode {
-            if let Some(node) = ctx.world.query_node_tasks.iter().position(|&q| q == t) {
+            if let Some(node) = ctx.world.node_of_task(t) {
                 ctx.world.forget_node(node);
                 let qc = ctx.world.querycoord;
                 ctx.send(
@@ -728,14 +710,26 @@ impl Control {
             "etcd keep-alive failed (lease + 3 x 10 s retries): the process stops itself".into(),
         );
         self.stop_task(t, false, ctx);
-        // reference §2.10: Swarm restarts it after its restart delay; it then waits
-        // for etcd to register.
+        // It then waits for etcd to register.
+        self.restart_later(t, ctx);
+    }
+
+    /// reference §2.10: Swarm restarts a task that died on a live host after its
+    /// restart policy's delay (and Milvus's `sleep 5`), unless the condition is none.
+    fn restart_later(&mut self, t: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
         let svc = &self.topology.services[self.placement.tasks[t].service];
-        if svc.restart_policy.condition != RestartCondition::None {
-            let fo = &ctx.world.failover;
-            let at = now + svc.restart_policy.delay + fo.container_start + fo.process_init;
-            self.start_at(t, at, ctx);
+        if svc.restart_policy.condition == RestartCondition::None {
+            ctx.world.task_event(
+                now,
+                "task_pending",
+                t,
+                "restart condition none: Swarm does not replace the task".into(),
+            );
+            return;
         }
+        let at = now + svc.restart_policy.delay + ctx.world.failover.startup();
+        self.start_at(t, at, ctx);
     }
 
     fn target_names(&self, f: &Fault, w: &World) -> (String, String) {

@@ -464,6 +464,11 @@ impl World {
         self.failover.rpc_error_after
     }
 
+    /// The query-node index of placement task `t`, if it is a query node.
+    pub fn node_of_task(&self, t: usize) -> Option<usize> {
+        self.query_node_tasks.iter().position(|&q| q == t)
+    }
+
     pub fn task_of(&self, actor: ActorId) -> usize {
         let t = self.task_of_actor[actor.index()];
         assert!(t != usize::MAX, "actor {actor:?} is not a task");

@@ -542,6 +542,14 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         }
     }
 
+    // A cold start plays the start order, which must be a DAG.
+    if raw.cold_start == Some(true) {
+        if let Some(t) = &topology {
+            if let Err(e) = crate::swarm::start_order::start_order(t) {
+                errors.extend(e.0);
+            }
+        }
+    }
     let faults = match (&topology, &placement) {
         (Some(t), Some(p)) => resolve_faults(&raw.faults, t, p, duration, &err, &mut errors),
         _ => Vec::new(),

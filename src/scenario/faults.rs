@@ -166,6 +166,13 @@ pub struct Failover {
     pub etcd_election_timeout: SimDuration,
 }
 
+impl Failover {
+    /// From a Milvus container's start to its process serving (`sleep 5`, then start).
+    pub fn startup(&self) -> SimDuration {
+        self.container_start + self.process_init
+    }
+}
+
 impl Default for Failover {
     fn default() -> Self {
         Failover {
