@@ -4,7 +4,7 @@
 use polars::prelude::*;
 use serde_json::Value;
 
-use crate::common::{repo, run_to, temp_dir};
+use crate::common::{run_to, temp_dir};
 
 /// node-failure.toml shortened: query3 crashes at 3 min and returns at 8 min.
 const SHORT: &[&str] = &["duration=10m", "fault.0.at=3m", "fault.0.recover_at=8m"];
@@ -210,7 +210,6 @@ fn faults_replay_byte_identically() {
         let y = std::fs::read(b.join(file)).unwrap();
         assert!(x == y, "{file} differs between two runs");
     }
-    assert!(repo("experiments/node-failure.toml").exists());
 }
 
 /// (t_s, kind, host, service, detail) of every event after time zero.
