@@ -87,9 +87,13 @@ pub fn simulate(
                 disk_read_bytes: u.disk_read.get(s).round() as u64,
                 disk_write_bytes: u.disk_write.get(s).round() as u64,
                 queue_max: u.queue_max.get(s).copied().unwrap_or(0),
+                requests: 0,
+                p50_ms: None,
+                p99_ms: None,
             });
         }
     }
+    series.extend(tables::request_series(&world.rec.requests, seconds));
 
     let mut hosts = Vec::new();
     for (hi, h) in world.hosts.iter().enumerate() {
@@ -114,8 +118,9 @@ pub fn simulate(
     let figures = RunFigures {
         events_processed: events,
         sim_end: end,
-        acked_rows: world.acked_rows,
-        durable_rows: world.durable_rows,
+        acked_rows: world.ingest.acked_rows,
+        durable_rows: world.ingest.persisted_rows,
+        ingest: world.ingest.summary(),
         hosts,
         faults: world
             .faults

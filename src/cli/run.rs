@@ -111,6 +111,36 @@ fn print_summary(name: &str, r: &crate::run::RunResult, dir: &std::path::Path) {
             if f("saturated") == 1.0 { "YES" } else { "no" }
         );
     }
+    if s["ingest"].is_object() {
+        let n = |k: &str| lookup(s, k);
+        let at = |k: &str| match n(k) {
+            Some(t) => format!("{t:.0} s"),
+            None => "not reached".to_string(),
+        };
+        println!(
+            "  ingest: {} of {} rows acknowledged ({} failed) at {:.0} rows/s; all acked {}, sealed {}, flushed {}, indexed {}, loaded {}",
+            n("ingest.rows").unwrap_or(0.0),
+            n("ingest.rows_offered").unwrap_or(0.0),
+            n("ingest.rows_failed").unwrap_or(0.0),
+            n("ingest.rows_per_s").unwrap_or(0.0),
+            at("ingest.acked_s"),
+            at("ingest.sealed_s"),
+            at("ingest.flushed_s"),
+            at("ingest.indexed_s"),
+            at("ingest.loaded_s"),
+        );
+        println!(
+            "  segments: {} sealed, {} indexed ({} builds), {} loaded, {} still growing",
+            n("segments.sealed").unwrap_or(0.0),
+            n("segments.indexed").unwrap_or(0.0),
+            n("index.builds").unwrap_or(0.0),
+            n("segments.loaded").unwrap_or(0.0),
+            n("segments.growing_at_end").unwrap_or(0.0),
+        );
+        if let Some(e) = s["ingest"]["error"].as_str() {
+            println!("  ERROR: {e}");
+        }
+    }
     for fl in s["faults"].as_array().into_iter().flatten() {
         let num = |k: &str| fl[k].as_f64();
         let errors = match (num("first_error_s"), num("last_error_s")) {

@@ -7,7 +7,7 @@ use super::rng::{self, SimRng};
 use super::time::{SimDuration, SimTime};
 
 /// Index of an actor in its simulation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ActorId(pub u32);
 
 impl ActorId {

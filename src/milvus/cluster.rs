@@ -11,6 +11,12 @@ use crate::workload::client::ERR_PROXY_UNREACHABLE;
 use crate::workload::Clients;
 
 use super::control::Control;
+use super::datacoord::{DataCoord, DataCoordConfig};
+use super::datanode::DataNode;
+use super::indexnode::IndexNode;
+use super::ingest::interim_index_rows;
+use super::pulsar::{Bookie, Broker};
+use crate::workload::inserter::Inserters;
 use super::hardware::Hardware;
 use super::layout::{Layout, PROCESS_BASE_BYTES};
 use super::msg::Fail;
@@ -30,6 +36,12 @@ pub enum Component {
     RootCoord(RootCoord),
     QueryCoord(Box<QueryCoord>),
     QueryNode(QueryNode),
+    DataCoord(Box<DataCoord>),
+    DataNode(DataNode),
+    IndexNode(IndexNode),
+    Broker(Broker),
+    Bookie(Bookie),
+    Inserters(Box<Inserters>),
 }
 
 /// Whether a message addressed to a process was meant for an incarnation that died.
@@ -58,7 +70,21 @@ fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
             let clients = ctx.world.clients;
             ctx.send_at(clients, Msg::SearchReplied { req }, at);
         }
-        Msg::TsoRequested { req, proxy } => ctx.send_at(proxy, Msg::TsoFailed { req }, at),
+        Msg::TsoRequested { req, proxy, insert } => {
+            ctx.send_at(proxy, Msg::TsoFailed { req, insert }, at)
+        }
+        Msg::InsertArrived { req } => {
+            ctx.world.ingest.inserts[req as usize].error = Some(ERR_PROXY_UNREACHABLE);
+            let to = ctx.world.ingest.inserters;
+            ctx.send_at(to, Msg::InsertReplied { req }, at);
+        }
+        Msg::SegmentsRequested { req, proxy } => {
+            ctx.send_at(proxy, Msg::SegmentsAssigned { req, ok: false }, at)
+        }
+        Msg::Produce { req, .. } => {
+            let proxy = ctx.world.ingest.inserts[req as usize].proxy;
+            ctx.send_at(proxy, Msg::Produced { req, ok: false }, at);
+        }
         Msg::ShardLeadersRequested { proxy } => {
             ctx.send_at(proxy, Msg::ShardLeadersFetched { ok: false }, at)
         }
@@ -101,6 +127,11 @@ impl Component {
             Component::RootCoord(r) => Some(r.task),
             Component::QueryCoord(q) => Some(q.task),
             Component::QueryNode(q) => Some(q.task),
+            Component::DataCoord(d) => Some(d.task),
+            Component::DataNode(d) => Some(d.task),
+            Component::IndexNode(i) => Some(i.task),
+            Component::Broker(b) => Some(b.task),
+            Component::Bookie(b) => Some(b.task),
             _ => None,
         }
     }
@@ -124,8 +155,11 @@ impl Component {
             (Component::Proxy(p), false) => p.on_crash(ctx),
             (Component::QueryNode(q), false) => q.on_crash(ctx),
             (Component::QueryCoord(q), false) => q.on_crash(ctx),
+            (Component::DataNode(d), false) => d.on_crash(),
+            (Component::Bookie(b), false) => b.on_crash(),
             (Component::QueryCoord(q), true) => q.on_start(ctx),
             (Component::RootCoord(r), true) => r.on_start(ctx),
+            (Component::DataCoord(d), true) if ctx.world.ingest.target_rows > 0 => d.on_start(ctx),
             _ => {}
         }
     }
@@ -182,15 +216,74 @@ impl Actor for Component {
             }
             (C::Proxy(p), Msg::SearchArrived { req }) => p.on_search_arrived(req, ctx),
             (C::Proxy(p), Msg::ProxyPreExecuted { req }) => p.on_pre_executed(req, ctx),
-            (C::Proxy(p), Msg::TsoAllocated { req, ts }) => p.on_tso_allocated(req, ts, ctx),
-            (C::Proxy(p), Msg::TsoFailed { req }) => p.on_tso_failed(req, ctx),
+            (C::Proxy(p), Msg::TsoAllocated { req, ts, insert }) => {
+                if insert {
+                    p.on_insert_tso(req, Some(ts), ctx)
+                } else {
+                    p.on_tso_allocated(req, ts, ctx)
+                }
+            }
+            (C::Proxy(p), Msg::TsoFailed { req, insert }) => {
+                if insert {
+                    p.on_insert_tso(req, None, ctx)
+                } else {
+                    p.on_tso_failed(req, ctx)
+                }
+            }
+            (C::Proxy(p), Msg::InsertArrived { req }) => p.on_insert_arrived(req, ctx),
+            (C::Proxy(p), Msg::InsertPreExecuted { req }) => p.on_insert_pre_executed(req, ctx),
+            (C::Proxy(p), Msg::SegmentsAssigned { req, ok }) => {
+                p.on_segments_assigned(req, ok, ctx)
+            }
+            (C::Proxy(p), Msg::Produced { req, ok }) => p.on_produced(req, ok, ctx),
+            (C::Inserters(i), Msg::InsertNext { client }) => i.on_next(client, ctx),
+            (C::Inserters(i), Msg::InsertReplied { req }) => i.on_replied(req, ctx),
+            (C::Broker(b), Msg::Produce { req, part, rows }) => b.on_produce(req, part, rows, ctx),
+            (C::Broker(b), Msg::EntryAdded { entry }) => b.on_entry_added(entry, ctx),
+            (
+                C::Bookie(b),
+                Msg::AddEntry {
+                    entry,
+                    bytes,
+                    broker,
+                },
+            ) => b.on_add_entry(entry, bytes, broker, ctx),
+            (C::Bookie(b), Msg::JournalSynced) => b.on_journal_synced(ctx),
+            (C::DataNode(d), Msg::Dml { segment, rows }) => d.on_dml(segment, rows, ctx),
+            (C::QueryNode(q), Msg::Dml { segment, rows }) => q.on_dml(segment, rows, ctx),
+            (C::DataNode(d), Msg::FlushSegment { segment }) => d.on_flush_segment(segment, ctx),
+            (C::DataNode(d), Msg::SyncSerialized { segment, bytes }) => {
+                d.on_sync_serialized(segment, bytes, ctx)
+            }
+            (C::DataNode(d), Msg::SyncWritten { segment, bytes }) => {
+                d.on_sync_written(segment, bytes, ctx)
+            }
+            (C::DataCoord(d), Msg::SegmentsRequested { req, proxy }) => {
+                d.on_segments_requested(req, proxy, ctx)
+            }
+            (C::DataCoord(d), Msg::DataCoordTick) => d.on_tick(ctx),
+            (C::DataCoord(d), Msg::IndexBuilderTick) => d.on_index_builder_tick(ctx),
+            (C::DataCoord(d), Msg::SegmentFlushed { segment }) => {
+                d.on_segment_flushed(segment, ctx)
+            }
+            (C::DataCoord(d), Msg::IndexBuilt { segment, node }) => {
+                d.on_index_built(segment, node as usize, ctx)
+            }
+            (C::IndexNode(i), Msg::BuildIndex { segment }) => i.on_build_index(segment, ctx),
+            (C::IndexNode(i), Msg::BuildDownloaded { segment }) => {
+                i.on_build_downloaded(segment, ctx)
+            }
+            (C::IndexNode(i), Msg::BuildComputed { segment }) => {
+                i.on_build_computed(segment, ctx)
+            }
+            (C::QueryCoord(q), Msg::TargetTick) => q.on_target_tick(ctx),
             (C::Proxy(p), Msg::ShardLeadersFetched { ok }) => p.on_shard_leaders_fetched(ok, ctx),
             (C::Proxy(p), Msg::ShardSearched { req, shard, error }) => {
                 p.on_shard_searched(req, shard, error, ctx)
             }
             (C::Proxy(p), Msg::ProxyReduced { req }) => p.on_reduced(req, ctx),
-            (C::RootCoord(r), Msg::TsoRequested { req, proxy }) => {
-                r.on_tso_requested(req, proxy, ctx)
+            (C::RootCoord(r), Msg::TsoRequested { req, proxy, insert }) => {
+                r.on_tso_requested(req, proxy, insert, ctx)
             }
             (C::RootCoord(r), Msg::TimeTickDue) => r.on_time_tick_due(ctx),
             (C::RootCoord(r), Msg::CoordinatorRecovered) => r.on_recovered(ctx),
@@ -352,6 +445,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             cost: HostCost::for_host(spec, &exp.profile.profile),
             endpoint: ep,
             disk_read: BandwidthServer::new(spec.disk.read_bytes_per_s),
+            disk_write: BandwidthServer::new(spec.disk.write_bytes_per_s),
             up: true,
         });
     }
@@ -517,7 +611,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         .iter()
         .map(|t| actor_of_task[t])
         .collect();
-    world.task_of_actor = vec![usize::MAX; 3 + simulated.len()];
+    world.task_of_actor = vec![usize::MAX; 4 + simulated.len()];
     for (&t, a) in &actor_of_task {
         world.task_of_actor[a.index()] = t;
     }
@@ -537,6 +631,63 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
     world.querycoord = querycoord;
     world.clients = clients_actor;
     world.control = control_actor;
+
+    // The write path (reference §3.3).
+    let tasks_of = |kind: ServiceKind| -> Vec<usize> {
+        simulated
+            .iter()
+            .copied()
+            .filter(|&i| topo.services[placement.tasks[i].service].kind == kind)
+            .collect()
+    };
+    let (data_nodes, index_nodes, brokers, bookies) = (
+        tasks_of(ServiceKind::Datanode),
+        tasks_of(ServiceKind::Indexnode),
+        tasks_of(ServiceKind::Broker),
+        tasks_of(ServiceKind::Bookie),
+    );
+    let inserters_actor = ActorId(3 + simulated.len() as u32);
+    {
+        let m = &exp.milvus;
+        let ing = &mut world.ingest;
+        // reference §1.13: max rows = maxSize / row size; sealed at sealProportion.
+        let max_size_bytes = (m.get("dataCoord.segment.maxSize") * 1024.0 * 1024.0) as u64;
+        let max_rows = (max_size_bytes / c.row_bytes).max(1);
+        ing.row_bytes = c.row_bytes;
+        ing.seal_rows =
+            ((max_rows as f64 * m.get("dataCoord.segment.sealProportion")) as u64).max(1);
+        ing.max_message_bytes = m.get("pulsar.maxMessageSize") as u64;
+        ing.target_rows = w.insert.as_ref().map_or(0, |i| i.rows);
+        // reference §1.9: autoIndex builds HNSW with efConstruction 240.
+        ing.ef_construction = c.ef_construction.unwrap_or(240);
+        let nlist = m.get("queryNode.segcore.growing.nlist") as u32;
+        ing.interim = (m.get("queryNode.segcore.growing.enableIndex") != 0.0).then(|| {
+            (
+                interim_index_rows(max_rows, nlist as u64),
+                nlist,
+                m.get("queryNode.segcore.growing.nprobe") as u32,
+            )
+        });
+        ing.growing_rows = vec![vec![0; c.shards as usize]; c.replicas as usize];
+        ing.target_interval =
+            SimDuration::from_secs_f64(m.get("queryCoord.updateNextTargetInterval"));
+        ing.broker_tasks = brokers.clone();
+        ing.broker_actors = brokers.iter().map(|t| actor_of_task[t]).collect();
+        ing.bookie_tasks = bookies.clone();
+        ing.bookie_actors = bookies.iter().map(|t| actor_of_task[t]).collect();
+        // GUESS: datacoord's channel manager spreads the DML channels evenly over the
+        // data nodes, in order.
+        ing.data_node_of_shard = (0..c.shards as usize)
+            .filter(|_| !data_nodes.is_empty())
+            .map(|s| actor_of_task[&data_nodes[s % data_nodes.len()]])
+            .collect();
+        ing.datacoord = simulated
+            .iter()
+            .find(|&&i| topo.services[placement.tasks[i].service].kind == ServiceKind::Datacoord)
+            .map(|i| actor_of_task[i])
+            .unwrap_or(ActorId(0));
+        ing.inserters = inserters_actor;
+    }
 
     record_load_events(exp, &mut world);
 
@@ -606,6 +757,38 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
                     c.shards as usize,
                 ))
             }
+            ServiceKind::Datacoord => {
+                let m = &exp.milvus;
+                let ms = |k: &str| SimDuration::from_millis(m.get(k) as u64);
+                let cfg = DataCoordConfig {
+                    assignment_expiration: ms("dataCoord.segment.assignmentExpiration"),
+                    max_idle: SimDuration::from_secs_f64(m.get("dataCoord.segment.maxIdleTime")),
+                    idle_min_bytes: (m.get("dataCoord.segment.minSizeFromIdleToSealed")
+                        * 1024.0
+                        * 1024.0) as u64,
+                    tick: ms("datanode.timetick.interval"),
+                    builder_interval: ms("indexCoord.scheduler.interval"),
+                    min_index_rows: m.get("indexCoord.segment.minSegmentNumRowsToEnableIndex")
+                        as u64,
+                    builds_per_node: m.get("indexNode.scheduler.buildParallel") as u32,
+                };
+                let nodes = index_nodes.iter().map(|t| (actor_of_task[t], *t)).collect();
+                Component::DataCoord(Box::new(DataCoord::new(i, cfg, c.shards as usize, nodes)))
+            }
+            ServiceKind::Datanode => Component::DataNode(DataNode::new(
+                i,
+                exp.milvus.get("dataNode.segment.insertBufSize") as u64,
+                exp.milvus.get("dataNode.dataSync.maxParallelSyncTaskNum") as u32,
+            )),
+            ServiceKind::Indexnode => {
+                let k = index_nodes.iter().position(|&t| t == i).expect("listed");
+                Component::IndexNode(IndexNode::new(i, k as u16))
+            }
+            ServiceKind::Broker => {
+                let k = brokers.iter().position(|&t| t == i).expect("listed");
+                Component::Broker(Broker::new(i, k as u16))
+            }
+            ServiceKind::Bookie => Component::Bookie(Bookie::new(i)),
             other => unreachable!("{} is not simulated", other.name()),
         };
         let id = sim.add_actor(t.name.clone(), component);
@@ -618,7 +801,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
     let clients = Clients::new(
         w.arrivals.clone(),
         w.proxy_selection,
-        proxies,
+        proxies.clone(),
         exp.failover.client_reconnect,
     );
     let starts = clients.start_messages();
@@ -647,6 +830,31 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
     assert_eq!(id, control_actor, "actor ids were planned in this order");
     for (at, m) in schedule {
         sim.schedule(at, id, m);
+    }
+
+    if let Some(spec) = &w.insert {
+        let inserters = Inserters::new(spec.clone(), proxies.clone());
+        let starts = inserters.start_messages();
+        let id = sim.add_actor("inserters", Component::Inserters(Box::new(inserters)));
+        assert_eq!(id, inserters_actor, "actor ids were planned in this order");
+        for (at, m) in starts {
+            sim.schedule(at, id, m);
+        }
+        let datacoord = sim.world().ingest.datacoord;
+        let m = &exp.milvus;
+        let ms = |k: &str| SimDuration::from_millis(m.get(k) as u64);
+        sim.schedule(
+            SimTime::ZERO + ms("datanode.timetick.interval"),
+            datacoord,
+            Msg::DataCoordTick,
+        );
+        sim.schedule(
+            SimTime::ZERO + ms("indexCoord.scheduler.interval"),
+            datacoord,
+            Msg::IndexBuilderTick,
+        );
+        let every = sim.world().ingest.target_interval;
+        sim.schedule(SimTime::ZERO + every, querycoord, Msg::TargetTick);
     }
 
     sim.schedule(SimTime::ZERO, rootcoord, Msg::TimeTickDue);

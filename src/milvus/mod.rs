@@ -1,14 +1,21 @@
-//! The Milvus 2.3 cluster as actors. This release models the search path of a loaded
-//! collection (reference §3.1): proxy, root coordinator (TSO and time ticks), query
-//! coordinator (shard leaders) and query nodes (delegators and workers).
+//! The Milvus 2.3 cluster as actors: the search path (reference §3.1): proxy, root
+//! coordinator (TSO and time ticks), query coordinator (shard leaders, loads, handoff)
+//! and query nodes (delegators and workers); and the write path (reference §3.3):
+//! Pulsar brokers and bookies, data coordinator, data nodes, index nodes, with MinIO
+//! as shared storage.
 
 pub mod cluster;
 pub mod control;
+pub mod datacoord;
+pub mod datanode;
 pub mod hardware;
+pub mod indexnode;
+pub mod ingest;
 pub mod layout;
 pub mod msg;
 pub mod overheads;
 pub mod proxy;
+pub mod pulsar;
 pub mod querycoord;
 pub mod querynode;
 pub mod rootcoord;

@@ -58,13 +58,16 @@ pub enum Msg {
     ProxyPreExecuted {
         req: Req,
     },
+    /// `insert`: whether `req` indexes `World::ingest.inserts` (else `searches`).
     TsoAllocated {
         req: Req,
         ts: Ts,
+        insert: bool,
     },
     /// The TSO call failed (rootcoord unreachable).
     TsoFailed {
         req: Req,
+        insert: bool,
     },
     /// GetShardLeaders answered (`ok`) or failed (querycoord unreachable).
     ShardLeadersFetched {
@@ -83,6 +86,7 @@ pub enum Msg {
     TsoRequested {
         req: Req,
         proxy: ActorId,
+        insert: bool,
     },
     TimeTickDue,
 
@@ -243,6 +247,94 @@ pub enum Msg {
         replica: u8,
         gen: u8,
     },
+
+    /// The write path (reference §3.3). `req` indexes `World::ingest.inserts`,
+    /// `segment` `World::ingest.segments`.
+    /// An inserting client's next batch.
+    InsertNext {
+        client: u32,
+    },
+    InsertReplied {
+        req: Req,
+    },
+    InsertArrived {
+        req: Req,
+    },
+    InsertPreExecuted {
+        req: Req,
+    },
+    /// Proxy -> datacoord: AssignSegmentID for the rows of `req`.
+    SegmentsRequested {
+        req: Req,
+        proxy: ActorId,
+    },
+    SegmentsAssigned {
+        req: Req,
+        ok: bool,
+    },
+    /// Proxy -> broker: one message of at most pulsar.maxMessageSize.
+    Produce {
+        req: Req,
+        part: u8,
+        rows: u32,
+    },
+    /// Broker -> proxy: the message is persisted (ack quorum) or failed.
+    Produced {
+        req: Req,
+        ok: bool,
+    },
+    /// Broker -> bookie: write entry `entry` of `bytes`; the bookie answers `broker`.
+    AddEntry {
+        entry: u32,
+        bytes: u32,
+        broker: u16,
+    },
+    EntryAdded {
+        entry: u32,
+    },
+    /// A bookie's journal group commit is on disk.
+    JournalSynced,
+    /// Broker -> consumers (data node, delegators): rows of `segment` in a shard.
+    Dml {
+        segment: u32,
+        rows: u32,
+    },
+    /// Datacoord's periodic work: seal and flush decisions, the index builder.
+    DataCoordTick,
+    IndexBuilderTick,
+    /// Datacoord -> data node: flush `segment` (it is sealed, allocations expired).
+    FlushSegment {
+        segment: u32,
+    },
+    /// Data node: one binlog sync of `segment` is in object storage.
+    SyncWritten {
+        segment: u32,
+        bytes: u32,
+    },
+    SyncSerialized {
+        segment: u32,
+        bytes: u32,
+    },
+    /// Data node -> datacoord.
+    SegmentFlushed {
+        segment: u32,
+    },
+    /// Datacoord -> index node, and the build's own stages.
+    BuildIndex {
+        segment: u32,
+    },
+    BuildDownloaded {
+        segment: u32,
+    },
+    BuildComputed {
+        segment: u32,
+    },
+    IndexBuilt {
+        segment: u32,
+        node: u16,
+    },
+    /// Querycoord pulls the next target (flushed segments) from datacoord.
+    TargetTick,
 }
 
 #[cfg(test)]

@@ -8,6 +8,11 @@
 
 /// Proxy: decode, validate, build the plan, enqueue (GUESS).
 pub const PROXY_PRE_EXECUTE_NS: f64 = 40_000.0;
+/// Proxy: fixed work of an insert task (decode, validate, schema check) (GUESS).
+pub const INSERT_PRE_EXECUTE_NS: f64 = 100_000.0;
+/// Proxy: per byte of an insert: copy, primary-key hash to shards, repack into
+/// messages (GUESS: about 4 GB/s per core, a few passes over memory).
+pub const INSERT_NS_PER_BYTE: f64 = 0.25;
 /// Proxy: fixed part of merging shard results and encoding the reply (GUESS).
 pub const PROXY_REDUCE_BASE_NS: f64 = 20_000.0;
 /// Rootcoord: one TSO allocation under its lock (GUESS).

@@ -7,8 +7,8 @@ use crate::scenario::experiment::Consistency;
 
 use super::msg::{Fail, Msg, Req, Ts};
 use super::overheads::{
-    search_request_bytes, search_result_bytes, CONTROL_RPC_BYTES, PROXY_PRE_EXECUTE_NS,
-    PROXY_REDUCE_BASE_NS,
+    search_request_bytes, search_result_bytes, CONTROL_RPC_BYTES, INSERT_NS_PER_BYTE,
+    INSERT_PRE_EXECUTE_NS, PROXY_PRE_EXECUTE_NS, PROXY_REDUCE_BASE_NS,
 };
 use super::world::{run_cpu, send_net, send_net_from, Endpoint, World};
 
@@ -20,6 +20,10 @@ pub const ERR_TSO: &str = "allocate timestamp failed: rootcoord unavailable";
 /// reference §2.5: the shard-leader refresh fails while querycoord is down.
 pub const ERR_QUERYCOORD: &str = "get shard leaders failed: querycoord unavailable";
 pub const ERR_PROXY_CRASHED: &str = "proxy crashed: connection reset";
+/// reference §2.5: AssignSegmentID fails while datacoord is down or etcd has no quorum.
+pub const ERR_DATACOORD: &str = "assign segment id failed: datacoord unavailable";
+/// reference §2.8: the producer's send failed or timed out.
+pub const ERR_MQ: &str = "insert failed: message send timeout";
 
 pub struct Proxy {
     pub task: usize,
@@ -47,6 +51,8 @@ pub struct Proxy {
     executing_nq: Vec<u32>,
     replicas: usize,
     shards: usize,
+    /// Insert tasks accepted and not yet answered (the DML queue, reference §1.4).
+    dml_inflight: u32,
 }
 
 impl Proxy {
@@ -79,6 +85,7 @@ impl Proxy {
             executing_nq: vec![0; replicas * shards],
             replicas,
             shards,
+            dml_inflight: 0,
         }
     }
 
@@ -130,7 +137,11 @@ impl Proxy {
             Endpoint::Task(rc_task),
             CONTROL_RPC_BYTES,
             rc,
-            Msg::TsoRequested { req, proxy: me },
+            Msg::TsoRequested {
+                req,
+                proxy: me,
+                insert: false,
+            },
         );
     }
 
@@ -402,6 +413,7 @@ impl Proxy {
             s.at_proxy = false;
             self.reply_at(req, fail_at, ctx);
         }
+        self.fail_open_inserts(fail_at, ctx);
         self.inflight = 0;
         self.waiting_for_leaders.clear();
         self.stale_shards.clear();
@@ -411,5 +423,200 @@ impl Proxy {
         let now = ctx.now();
         let u = ctx.world.tasks[self.task].usage;
         ctx.world.usage[u].note_queue(now, 0);
+    }
+
+    /// reference §3.3 step 2: an insert is validated and hashed to shards on the
+    /// proxy's CPU, then takes a timestamp.
+    pub fn on_insert_arrived(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
+        let gen = ctx.world.tasks[self.task].gen;
+        let me = ctx.me();
+        let ins = &mut ctx.world.ingest.inserts[req as usize];
+        ins.proxy_gen = gen;
+        ins.proxy = me;
+        if self.dml_inflight >= self.max_tasks {
+            ins.error = Some(ERR_QUEUE_FULL);
+            self.reply_insert(req, false, ctx);
+            return;
+        }
+        self.dml_inflight += 1;
+        let bytes = ins.rows * ctx.world.ingest.row_bytes;
+        run_cpu(
+            ctx,
+            self.task,
+            INSERT_PRE_EXECUTE_NS + bytes as f64 * INSERT_NS_PER_BYTE,
+            1,
+            me,
+            Msg::InsertPreExecuted { req },
+        );
+    }
+
+    fn insert_mine(&self, req: Req, ctx: &Ctx<'_, Msg, World>) -> bool {
+        let i = &ctx.world.ingest.inserts[req as usize];
+        !i.closed && i.error.is_none() && i.proxy_gen == ctx.world.tasks[self.task].gen
+    }
+
+    pub fn on_insert_pre_executed(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
+        if !self.insert_mine(req, ctx) {
+            return;
+        }
+        let rc = self.rootcoord;
+        let rc_task = ctx.world.task_of(rc);
+        let me = ctx.me();
+        send_net(
+            ctx,
+            Endpoint::Task(self.task),
+            Endpoint::Task(rc_task),
+            CONTROL_RPC_BYTES,
+            rc,
+            Msg::TsoRequested {
+                req,
+                proxy: me,
+                insert: true,
+            },
+        );
+    }
+
+    /// reference §3.3 step 2: segment row quotas from datacoord.
+    pub fn on_insert_tso(&mut self, req: Req, ts: Option<Ts>, ctx: &mut Ctx<'_, Msg, World>) {
+        if !self.insert_mine(req, ctx) {
+            return;
+        }
+        let Some(ts) = ts else {
+            ctx.world.ingest.inserts[req as usize].error = Some(ERR_TSO);
+            self.reply_insert(req, true, ctx);
+            return;
+        };
+        ctx.world.ingest.inserts[req as usize].ts = ts;
+        let dc = ctx.world.ingest.datacoord;
+        let dc_task = ctx.world.task_of(dc);
+        let me = ctx.me();
+        send_net(
+            ctx,
+            Endpoint::Task(self.task),
+            Endpoint::Task(dc_task),
+            CONTROL_RPC_BYTES,
+            dc,
+            Msg::SegmentsRequested { req, proxy: me },
+        );
+    }
+
+    /// reference §3.3 step 2: each shard's rows are split into messages of at most
+    /// pulsar.maxMessageSize and produced synchronously to the broker owning the
+    /// shard's topic.
+    pub fn on_segments_assigned(&mut self, req: Req, ok: bool, ctx: &mut Ctx<'_, Msg, World>) {
+        if !self.insert_mine(req, ctx) {
+            return;
+        }
+        if !ok {
+            ctx.world.ingest.inserts[req as usize].error = Some(ERR_DATACOORD);
+            self.reply_insert(req, true, ctx);
+            return;
+        }
+        let row_bytes = ctx.world.ingest.row_bytes;
+        let max_rows = (ctx.world.ingest.max_message_bytes / row_bytes).max(1);
+        let parts = ctx.world.ingest.inserts[req as usize].parts.clone();
+        let brokers = ctx.world.ingest.broker_actors.len();
+        let mut pending = 0;
+        for (k, p) in parts.iter().enumerate() {
+            let broker = ctx.world.ingest.broker_actors[p.shard as usize % brokers];
+            let btask = ctx.world.task_of(broker);
+            let mut left = p.rows as u64;
+            while left > 0 {
+                let rows = left.min(max_rows);
+                left -= rows;
+                pending += 1;
+                send_net(
+                    ctx,
+                    Endpoint::Task(self.task),
+                    Endpoint::Task(btask),
+                    rows * row_bytes,
+                    broker,
+                    Msg::Produce {
+                        req,
+                        part: k as u8,
+                        rows: rows as u32,
+                    },
+                );
+            }
+        }
+        ctx.world.ingest.inserts[req as usize].pending = pending;
+        if pending == 0 {
+            self.acknowledge(req, ctx);
+        }
+    }
+
+    pub fn on_produced(&mut self, req: Req, ok: bool, ctx: &mut Ctx<'_, Msg, World>) {
+        let gen = ctx.world.tasks[self.task].gen;
+        let ins = &mut ctx.world.ingest.inserts[req as usize];
+        if ins.closed || ins.proxy_gen != gen || ins.pending == 0 {
+            return;
+        }
+        ins.pending -= 1;
+        if !ok && ins.error.is_none() {
+            // reference §2.8: the producer's send fails; the insert fails as a whole.
+            ins.error = Some(ERR_MQ);
+        }
+        if ins.pending == 0 {
+            if ins.error.is_some() {
+                self.reply_insert(req, true, ctx);
+            } else {
+                self.acknowledge(req, ctx);
+            }
+        }
+    }
+
+    /// Every message is persisted: the insert is acknowledged (reference §3.3).
+    fn acknowledge(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let ing = &mut ctx.world.ingest;
+        ing.acked_rows += ing.inserts[req as usize].rows;
+        ing.last_ack = Some(now);
+        self.reply_insert(req, true, ctx);
+    }
+
+    fn reply_insert(&mut self, req: Req, counted: bool, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        self.reply_insert_at(req, counted, now, ctx);
+    }
+
+    fn reply_insert_at(
+        &mut self,
+        req: Req,
+        counted: bool,
+        at: SimTime,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        if counted {
+            self.dml_inflight = self.dml_inflight.saturating_sub(1);
+        }
+        let to = ctx.world.ingest.inserters;
+        send_net_from(
+            ctx,
+            at,
+            Endpoint::Task(self.task),
+            Endpoint::Clients,
+            CONTROL_RPC_BYTES,
+            to,
+            Msg::InsertReplied { req },
+        );
+    }
+
+    /// A crashing proxy resets its clients' open inserts: they fail, though some of
+    /// their messages may be persisted already (reference §2.6).
+    fn fail_open_inserts(&mut self, at: SimTime, ctx: &mut Ctx<'_, Msg, World>) {
+        let me = ctx.me();
+        let gen = ctx.world.tasks[self.task].gen.wrapping_sub(1);
+        let open: Vec<Req> = (0..ctx.world.ingest.inserts.len())
+            .filter(|&i| {
+                let s = &ctx.world.ingest.inserts[i];
+                !s.closed && s.proxy == me && s.proxy_gen == gen && s.error.is_none()
+            })
+            .map(|i| i as Req)
+            .collect();
+        for req in open {
+            ctx.world.ingest.inserts[req as usize].error = Some(ERR_PROXY_CRASHED);
+            self.reply_insert_at(req, false, at, ctx);
+        }
+        self.dml_inflight = 0;
     }
 }

@@ -16,6 +16,9 @@ use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 
 use super::msg::Msg;
 use super::overheads::{CONTROL_RPC_BYTES, SHARD_LEADERS_NS};
+use super::ingest::SegState;
+use super::layout::Segment;
+use crate::hw::cost::segment_memory_bytes;
 use super::world::{run_cpu, send_net, Endpoint, World};
 
 /// reference §1.7 task.retryinterval: a failed load task is retried after 10 s.
@@ -94,6 +97,10 @@ impl QueryCoord {
         ctx.set_timer(l, Msg::LeaderObserverTick);
         ctx.set_timer(b, Msg::BalanceTick);
         ctx.set_timer(h, Msg::HealthTick);
+        if ctx.world.ingest.target_rows > 0 {
+            let t = ctx.world.ingest.target_interval;
+            ctx.set_timer(t, Msg::TargetTick);
+        }
     }
 
     fn rearm(&self, delay: SimDuration, msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
@@ -623,7 +630,11 @@ impl QueryCoord {
             ctx.world.dist.holder[r][i] = Some(t.node);
             touched.insert(r);
             let seg = ctx.world.layout.segments[i].clone();
-            ctx.world.note_reloaded(seg.memory_bytes, t.from.is_some());
+            if ctx.world.dist.in_target[r][i] {
+                ctx.world.note_reloaded(seg.memory_bytes, t.from.is_some());
+            } else {
+                self.hand_off(r, i, ctx);
+            }
             let task = ctx.world.query_node_tasks[t.node];
             let kind = if t.from.is_some() {
                 "segment_moved"
@@ -842,6 +853,72 @@ impl QueryCoord {
         );
         self.publish_view(ctx);
         self.arm(ctx);
+    }
+}
+
+impl QueryCoord {
+    /// reference §3.3 step 8: the target observer pulls the next target from
+    /// datacoord; flushed segments with their index join it, and the segment checker
+    /// then loads them.
+    pub fn on_target_tick(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let every = ctx.world.ingest.target_interval;
+        self.rearm(every, Msg::TargetTick, ctx);
+        if !self.serving {
+            return;
+        }
+        let now = ctx.now();
+        let w = &mut *ctx.world;
+        for k in 0..w.ingest.segments.len() {
+            let s = &w.ingest.segments[k];
+            if s.state != SegState::Indexed || s.layout.is_some() || s.loaded.is_some() {
+                continue;
+            }
+            if s.rows == 0 {
+                // Nothing reached it (its inserts failed): nothing to serve.
+                w.ingest.segments[k].loaded = Some(now);
+                continue;
+            }
+            let i = w.layout.segments.len();
+            w.layout.segments.push(Segment {
+                id: s.id,
+                shard: s.shard,
+                rows: s.rows,
+                memory_bytes: segment_memory_bytes(&w.index, s.rows, w.ingest.row_bytes),
+            });
+            for r in 0..w.dist.holder.len() {
+                w.dist.holder[r].push(None);
+                w.dist.in_target[r].push(false);
+            }
+            w.ingest.segments[k].layout = Some(i);
+        }
+    }
+
+    /// A handed-off segment is loaded in replica `r`: the delegator drops the growing
+    /// copy of its rows (reference §3.3 step 8).
+    fn hand_off(&mut self, r: usize, i: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let w = &mut *ctx.world;
+        w.dist.in_target[r][i] = true;
+        let seg = w.layout.segments[i].clone();
+        let shard = seg.shard as usize;
+        let g = &mut w.ingest.growing_rows[r][shard];
+        *g = g.saturating_sub(seg.rows);
+        if let Some(leader) = w.dist.leader[r][shard] {
+            let task = w.query_node_tasks[leader];
+            let bytes = (seg.rows * w.ingest.row_bytes) as i64;
+            w.hold_memory(task, -bytes, now);
+        }
+        if (0..w.dist.in_target.len()).all(|r| w.dist.in_target[r][i]) {
+            if let Some(k) = w.ingest.segments.iter().position(|s| s.layout == Some(i)) {
+                w.ingest.segments[k].loaded = Some(now);
+            }
+            let detail = format!(
+                "segment {} shard {shard} rows {}: served sealed by every replica; growing copies dropped",
+                seg.id, seg.rows
+            );
+            ctx.world
+                .task_event(now, "segment_handed_off", self.task, detail);
+        }
     }
 }
 

@@ -133,10 +133,16 @@ impl QueryNode {
             self.answer_proxy(req, shard, Some(Fail::SegmentLacks), ctx);
             return;
         }
-        let workers: Vec<usize> = ctx
+        let mut workers: Vec<usize> = ctx
             .world
             .workers_of(replica as usize, shard as usize)
             .to_vec();
+        // reference §3.1 step 4: the delegator searches its growing segments itself.
+        if ctx.world.ingest.growing(replica as usize, shard as usize) > 0
+            && !workers.contains(&self.node)
+        {
+            workers.push(self.node);
+        }
         ctx.world.searches[req as usize].workers_pending[shard as usize] = workers.len() as u16;
         if workers.is_empty() {
             self.reduce(req, shard, 0, ctx);
@@ -205,13 +211,19 @@ impl QueryNode {
         let cost = ctx
             .world
             .sub_cost(job.replica as usize, job.shard as usize, self.node);
+        let (r, s) = (job.replica as usize, job.shard as usize);
+        let growing = if ctx.world.dist.leader[r][s] == Some(self.node) {
+            ctx.world.growing_search_ns(self.node, r, s)
+        } else {
+            0.0
+        };
         let me = ctx.me();
         let gen = self.gen(ctx);
         run_cpu(
             ctx,
             self.task,
-            WORKER_TASK_BASE_NS + cost.demand_core_ns,
-            cost.threads,
+            WORKER_TASK_BASE_NS + cost.demand_core_ns + growing,
+            cost.threads.max(1),
             me,
             Msg::WorkerSearched {
                 req: job.req,
@@ -407,33 +419,11 @@ impl QueryNode {
         let now = ctx.now();
         let gen = self.gen(ctx);
         let bytes = ctx.world.layout.segments[segment as usize].memory_bytes;
-        let servers: Vec<usize> = ctx
-            .world
-            .minio_tasks
-            .iter()
-            .copied()
-            .filter(|&t| ctx.world.tasks[t].up && ctx.world.hosts[ctx.world.tasks[t].host].up)
-            .collect();
-        if servers.is_empty() {
+        let Some(done) = ctx.world.minio_read(now, self.task, bytes) else {
             // No object storage to read from: the load task fails.
             self.report_loaded(replica, segment, false, ctx);
             return;
-        }
-        let share = bytes.div_ceil(servers.len() as u64);
-        let mut done = now;
-        for m in servers {
-            let host = ctx.world.tasks[m].host;
-            let read = ctx.world.hosts[host].disk_read.reserve(now, share);
-            let u = ctx.world.tasks[m].usage;
-            ctx.world.usage[u].disk_read.add_at(read, share as f64);
-            let src = ctx.world.hosts[host].endpoint;
-            let dst = ctx.world.hosts[ctx.world.tasks[self.task].host].endpoint;
-            ctx.world.usage[u].net_tx.add_at(read, share as f64);
-            let qu = ctx.world.tasks[self.task].usage;
-            ctx.world.usage[qu].net_rx.add_at(read, share as f64);
-            let arrived = ctx.world.net.transfer_bulk(read, src, dst, share);
-            done = done.max(arrived);
-        }
+        };
         let me = ctx.me();
         ctx.send_at(
             me,
@@ -490,6 +480,21 @@ impl QueryNode {
             self.loaded.insert((replica, segment), bytes);
             let held = ctx.world.usage[u].memory_bytes + bytes;
             ctx.world.usage[u].set_memory(now, held);
+        } else if !ctx.world.dist.in_target[replica as usize][segment as usize]
+            && ctx.world.ingest.refused.insert(segment as usize)
+        {
+            // reference §1.8: a handed-off segment that would take the node past the
+            // load guard is refused ("OOM if load"); querycoord keeps retrying it.
+            let used = ctx.world.hosts[host].memory.used_bytes();
+            let id = ctx.world.layout.segments[segment as usize].id;
+            ctx.world.task_event(
+                now,
+                "load_refused",
+                self.task,
+                format!(
+                    "segment {id} ({bytes} bytes) refused: {used} bytes in use of a {limit}-byte load guard; the data set does not fit the query nodes' memory"
+                ),
+            );
         }
         self.report_loaded(replica, segment, ok, ctx);
     }
@@ -535,5 +540,23 @@ impl QueryNode {
     /// Bytes this incarnation holds in segments.
     pub fn loaded_bytes(&self) -> u64 {
         self.loaded.values().sum()
+    }
+}
+
+impl QueryNode {
+    /// reference §3.3 step 4: the delegator appends consumed rows to its growing
+    /// segments, searchable at once.
+    pub fn on_dml(&mut self, segment: u32, rows: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let w = &mut *ctx.world;
+        let shard = w.ingest.segments[segment as usize].shard as usize;
+        let mut held = 0;
+        for r in 0..w.dist.leader.len() {
+            if w.dist.leader[r][shard] == Some(self.node) {
+                w.ingest.growing_rows[r][shard] += rows as u64;
+                held += rows as i64 * w.ingest.row_bytes as i64;
+            }
+        }
+        w.hold_memory(self.task, held, now);
     }
 }

@@ -70,9 +70,15 @@ impl RootCoord {
         Some((done, (physical << LOGICAL_BITS) | self.logical))
     }
 
-    pub fn on_tso_requested(&mut self, req: Req, proxy: ActorId, ctx: &mut Ctx<'_, Msg, World>) {
+    pub fn on_tso_requested(
+        &mut self,
+        req: Req,
+        proxy: ActorId,
+        insert: bool,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
         let Some((done, ts)) = self.allocate(ctx.now(), ctx.world.etcd_lost_at) else {
-            ctx.send(proxy, Msg::TsoFailed { req }, SimDuration::ZERO);
+            ctx.send(proxy, Msg::TsoFailed { req, insert }, SimDuration::ZERO);
             return;
         };
         let proxy_task = ctx.world.task_of(proxy);
@@ -83,7 +89,7 @@ impl RootCoord {
             Endpoint::Task(proxy_task),
             CONTROL_RPC_BYTES,
             proxy,
-            Msg::TsoAllocated { req, ts },
+            Msg::TsoAllocated { req, ts, insert },
         );
     }
 

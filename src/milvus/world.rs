@@ -24,6 +24,7 @@ pub struct HostRt {
     pub endpoint: usize,
     /// Reads from the host's disk (object storage serving segment loads).
     pub disk_read: BandwidthServer,
+    pub disk_write: BandwidthServer,
     pub up: bool,
 }
 
@@ -165,6 +166,10 @@ pub struct Dist {
     pub leader: Vec<Vec<Option<usize>>>,
     /// Per replica, per shard: segments no node serves.
     pub lacking: Vec<Vec<u32>>,
+    /// Per replica, per segment: whether it is in the current target, i.e. searches
+    /// need it. A handed-off segment joins once loaded; until then its rows are
+    /// served from the delegator's growing copy (reference §3.3 step 8).
+    pub in_target: Vec<Vec<bool>>,
 }
 
 /// What each fault cost, filled in as the run plays.
@@ -207,8 +212,6 @@ pub struct World {
     /// Task index of each actor that runs as a task (`usize::MAX` for others).
     pub task_of_actor: Vec<usize>,
     pub end: SimTime,
-    pub acked_rows: u64,
-    pub durable_rows: u64,
     pub dist: Dist,
     /// What querycoord answers GetShardLeaders with, per (replica, shard): the
     /// leader, or none when the shard is unavailable there (reference §2.1 item 2).
@@ -239,6 +242,7 @@ pub struct World {
     pub etcd_electing_until: Option<SimTime>,
     /// reference §1.8 load guard, as a share of host memory.
     pub load_guard: f64,
+    pub ingest: super::ingest::Ingest,
 }
 
 impl World {
@@ -270,6 +274,7 @@ impl World {
                 .map(|r| r.leaders.iter().map(|&n| Some(n)).collect())
                 .collect(),
             lacking: vec![vec![0; shards]; replicas],
+            in_target: vec![vec![true; layout.segments.len()]; replicas],
         };
         let shard_view = layout
             .replicas
@@ -295,8 +300,6 @@ impl World {
             query_node_tasks: Vec::new(),
             task_of_actor: Vec::new(),
             end,
-            acked_rows: 0,
-            durable_rows: 0,
             shard_view,
             dist,
             index,
@@ -316,6 +319,7 @@ impl World {
             etcd_leader: None,
             etcd_electing_until: None,
             load_guard: 0.9,
+            ingest: Default::default(),
         }
     }
 
@@ -340,7 +344,8 @@ impl World {
                                 .segment_search_ns(&self.index, seg.rows, &self.search);
                         count[n] += 1;
                     }
-                    None => lacking += 1,
+                    None if self.dist.in_target[replica][i] => lacking += 1,
+                    None => {}
                 }
             }
             self.dist.lacking[replica][shard] = lacking;

@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::engine::{SimDuration, SimTime, NS_PER_S};
-use crate::scenario::experiment::{Arrivals, Experiment};
+use crate::scenario::experiment::{Arrivals, Experiment, InsertArrivals};
 use crate::scenario::faults::FaultTarget;
 use crate::scenario::topology::Topology;
 
@@ -19,6 +19,8 @@ pub struct RunFigures {
     pub hosts: Vec<(String, u64, f64, f64)>,
     /// Per fault of the experiment: when the cluster noticed it, bytes reloaded.
     pub faults: Vec<(Option<SimTime>, u64, u64)>,
+    /// The write path's `ingest`, `index` and `segments` sections, when it ran.
+    pub ingest: Option<Value>,
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -38,7 +40,7 @@ pub fn build(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> Value {
     let warmup = SimTime::ZERO + exp.warmup;
     let measured_s = run.sim_end.since(warmup).as_secs_f64();
     let mut kinds: Map<String, Value> = Map::new();
-    for kind in ["search"] {
+    for kind in ["search", "insert"] {
         let rows: Vec<_> = rec
             .requests
             .iter()
@@ -63,9 +65,15 @@ pub fn build(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> Value {
                 .or_insert(json!(0));
             *e = json!(e.as_u64().unwrap_or(0) + 1);
         }
-        let offered = match exp.workload.arrivals {
-            Arrivals::OpenLoop { qps } => json!(qps),
-            Arrivals::ClosedLoop { .. } => Value::Null,
+        let offered = match (kind, &exp.workload.arrivals, &exp.workload.insert) {
+            ("search", Arrivals::OpenLoop { qps }, _) => json!(qps),
+            ("search", Arrivals::Off, _) => json!(0.0),
+            ("insert", _, None) => json!(0.0),
+            ("insert", _, Some(i)) => match i.arrivals {
+                InsertArrivals::Rate(rows) => json!(rows / i.batch_rows as f64),
+                InsertArrivals::Clients(_) => Value::Null,
+            },
+            _ => Value::Null,
         };
         let mean = if ok > 0 {
             lat.iter().sum::<u64>() as f64 / ok as f64
@@ -165,6 +173,11 @@ pub fn build(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> Value {
         "assertions": [],
     });
     out["requests"]["search"]["p99_ms_after_recovery"] = json!(after_recovery);
+    if let Some(Value::Object(sections)) = &run.ingest {
+        for (k, v) in sections {
+            out[k.as_str()] = v.clone();
+        }
+    }
     out
 }
 
@@ -390,11 +403,37 @@ const REQUEST_FIGURES: &[&str] = &[
     "p99_ms_after_recovery",
 ];
 const HOST_FIGURES: &[&str] = &["peak_memory_bytes", "cpu_util_mean", "cpu_util_peak"];
+/// The write path's figures (present when the workload inserts).
+const WRITE_FIGURES: &[&str] = &[
+    "ingest.rows",
+    "ingest.rows_offered",
+    "ingest.rows_failed",
+    "ingest.rows_flushed",
+    "ingest.started_s",
+    "ingest.acked_s",
+    "ingest.seconds",
+    "ingest.rows_per_s",
+    "ingest.sealed_s",
+    "ingest.flushed_s",
+    "ingest.indexed_s",
+    "ingest.loaded_s",
+    "ingest.time_to_searchable_s",
+    "ingest.load_refused_segments",
+    "index.builds",
+    "index.seconds",
+    "segments.created",
+    "segments.sealed",
+    "segments.flushed",
+    "segments.indexed",
+    "segments.loaded",
+    "segments.growing_at_end",
+    "segments.final",
+];
 
 /// Checks that `path` names a figure the summary will have for this topology and an
 /// experiment with `faults` faults.
 pub fn check_path(path: &str, topo: &Topology, faults: usize) -> Result<(), String> {
-    if TOP_LEVEL.contains(&path) {
+    if TOP_LEVEL.contains(&path) || WRITE_FIGURES.contains(&path) {
         return Ok(());
     }
     if let Some(rest) = path.strip_prefix("faults.") {
@@ -416,14 +455,16 @@ pub fn check_path(path: &str, topo: &Topology, faults: usize) -> Result<(), Stri
             ))
         };
     }
-    if let Some(rest) = path.strip_prefix("requests.search.") {
-        if REQUEST_FIGURES.contains(&rest) {
-            return Ok(());
+    for kind in ["search", "insert"] {
+        if let Some(rest) = path.strip_prefix(&format!("requests.{kind}.")) {
+            if REQUEST_FIGURES.contains(&rest) {
+                return Ok(());
+            }
+            return Err(format!(
+                "unknown request figure {rest:?}; requests.{kind} has {}",
+                REQUEST_FIGURES.join(", ")
+            ));
         }
-        return Err(format!(
-            "unknown request figure {rest:?}; requests.search has {}",
-            REQUEST_FIGURES.join(", ")
-        ));
     }
     if let Some(host) = path.strip_prefix("peak_memory_bytes.") {
         return topo
@@ -447,8 +488,9 @@ pub fn check_path(path: &str, topo: &Topology, faults: usize) -> Result<(), Stri
         return Err(format!("{path:?} names no host of the topology"));
     }
     Err(format!(
-        "{path:?} is not a figure of summary.json; use one of {}, requests.search.<figure>, faults.<n>.<figure>, peak_memory_bytes.<host> or hosts.<host>.<figure>",
-        TOP_LEVEL.join(", ")
+        "{path:?} is not a figure of summary.json; use one of {}, {}, requests.search.<figure>, requests.insert.<figure>, faults.<n>.<figure>, peak_memory_bytes.<host> or hosts.<host>.<figure>",
+        TOP_LEVEL.join(", "),
+        WRITE_FIGURES.join(", ")
     ))
 }
 

@@ -116,6 +116,63 @@ pub struct SeriesRow {
     pub disk_read_bytes: u64,
     pub disk_write_bytes: u64,
     pub queue_max: u32,
+    /// Rows of host "clients": requests of kind `service` answered in this second,
+    /// and the latency percentiles of those that succeeded (none on host rows).
+    pub requests: u32,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+/// Per second and request kind: requests answered, and p50 / p99 of the successful
+/// ones (nearest rank), as rows of host "clients".
+pub fn request_series(requests: &[super::recorder::RequestRow], seconds: usize) -> Vec<SeriesRow> {
+    let mut out = Vec::new();
+    for kind in ["search", "insert"] {
+        let mut by_second: Vec<Vec<u64>> = vec![Vec::new(); seconds];
+        let mut answered = vec![0u32; seconds];
+        let mut any = false;
+        for r in requests.iter().filter(|r| r.kind == kind) {
+            let Some(end) = r.end else { continue };
+            let s = (end.0 / crate::engine::NS_PER_S) as usize;
+            if s >= seconds {
+                continue;
+            }
+            any = true;
+            answered[s] += 1;
+            if r.status == super::recorder::Status::Ok {
+                by_second[s].push(end.since(r.start).as_nanos());
+            }
+        }
+        if !any {
+            continue;
+        }
+        for (s, mut lat) in by_second.into_iter().enumerate() {
+            lat.sort_unstable();
+            let pct = |p: f64| -> Option<f64> {
+                if lat.is_empty() {
+                    return None;
+                }
+                let rank = (p * lat.len() as f64).ceil() as usize;
+                Some(lat[rank.clamp(1, lat.len()) - 1] as f64 / 1e6)
+            };
+            out.push(SeriesRow {
+                t_s: s as u64,
+                host: "clients".into(),
+                service: kind.into(),
+                cpu_util: 0.0,
+                mem_bytes: 0,
+                net_tx_bytes: 0,
+                net_rx_bytes: 0,
+                disk_read_bytes: 0,
+                disk_write_bytes: 0,
+                queue_max: 0,
+                requests: answered[s],
+                p50_ms: pct(0.50),
+                p99_ms: pct(0.99),
+            });
+        }
+    }
+    out
 }
 
 pub fn write_timeseries(rows: &[SeriesRow], path: &Path) -> Result<(), String> {
@@ -165,6 +222,18 @@ pub fn write_timeseries(rows: &[SeriesRow], path: &Path) -> Result<(), String> {
             Column::new(
                 "queue_max".into(),
                 rows.iter().map(|r| r.queue_max).collect::<Vec<u32>>(),
+            ),
+            Column::new(
+                "requests".into(),
+                rows.iter().map(|r| r.requests).collect::<Vec<u32>>(),
+            ),
+            Column::new(
+                "p50_ms".into(),
+                rows.iter().map(|r| r.p50_ms).collect::<Vec<Option<f64>>>(),
+            ),
+            Column::new(
+                "p99_ms".into(),
+                rows.iter().map(|r| r.p99_ms).collect::<Vec<Option<f64>>>(),
             ),
         ],
     )

@@ -114,6 +114,19 @@ struct RawWorkload {
     #[serde(default)]
     search_params: RawSearchParams,
     proxy_selection: Option<ProxySelection>,
+    /// `[workload.insert]`: rows written while the run plays (the write path).
+    insert: Option<RawInsert>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInsert {
+    rows: Spanned<i64>,
+    rate: Option<Spanned<f64>>,
+    clients: Option<Spanned<i64>>,
+    batch_rows: Option<Spanned<i64>>,
+    start: Option<Duration>,
+    flush: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -148,6 +161,8 @@ pub struct Collection {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Arrivals {
+    /// No searches (an ingest-only workload).
+    Off,
     /// Poisson arrivals at this rate (open loop).
     OpenLoop { qps: f64 },
     /// N clients, each sending its next request `think` after the last reply.
@@ -160,6 +175,32 @@ pub struct Workload {
     pub search: SearchSpec,
     pub consistency: Consistency,
     pub proxy_selection: ProxySelection,
+    pub insert: Option<InsertSpec>,
+}
+
+/// How inserting clients offer rows (`[workload.insert]`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum InsertArrivals {
+    /// Batches at a fixed pace giving this many rows per second (open loop).
+    Rate(f64),
+    /// N clients, each sending its next batch when the last one is acknowledged:
+    /// the highest rate the cluster sustains.
+    Clients(u32),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct InsertSpec {
+    /// Rows to insert in all.
+    pub rows: u64,
+    pub arrivals: InsertArrivals,
+    /// Rows per insert request.
+    pub batch_rows: u64,
+    /// When the first batch is sent.
+    pub start: SimDuration,
+    /// Whether the client calls flush() once every row is acknowledged, sealing the
+    /// last growing segments (bulk-load scripts do; otherwise they wait for the idle
+    /// seal, reference §1.5).
+    pub flush: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -369,7 +410,12 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         let (line, column) = super::error::line_col(&text, span.start);
         SourceSpot { line, column }
     };
-    let collection = resolve_collection(&raw.collection, &err, &mut errors).map(|mut c| {
+    let collection = resolve_collection(
+        &raw.collection,
+        raw.workload.insert.is_some(),
+        &err,
+        &mut errors,
+    ).map(|mut c| {
         c.rows_at = spot(raw.collection.rows.span());
         c.replicas_at = match &raw.collection.replicas {
             Some(r) => spot(r.span()),
@@ -378,6 +424,51 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         c
     });
     let workload = resolve_workload(&raw.workload, &raw.collection, &err, &mut errors);
+    if let (Some(ins), Some(topo), Some(pl)) = (&raw.workload.insert, &topology, &placement) {
+        // reference §3.3: the write path needs every one of these to run.
+        let count = |k: ServiceKind| {
+            pl.tasks
+                .iter()
+                .filter(|t| topo.services[t.service].kind == k)
+                .count()
+        };
+        let mut need = vec![
+            (ServiceKind::Datacoord, 1, "seals and flushes segments"),
+            (ServiceKind::Datanode, 1, "writes binlogs"),
+            (ServiceKind::Broker, 1, "owns the DML topics"),
+            (
+                ServiceKind::Bookie,
+                crate::milvus::pulsar::ENSEMBLE,
+                "persist each message (ensemble 2, reference §2.8)",
+            ),
+            (ServiceKind::Minio, 1, "stores binlogs and index files"),
+        ];
+        if *raw.collection.index.get_ref() != IndexKind::Flat {
+            need.push((ServiceKind::Indexnode, 1, "builds the index"));
+        }
+        let missing: Vec<String> = need
+            .iter()
+            .filter(|(kind, n, _)| count(*kind) < *n)
+            .map(|(kind, n, why)| {
+                format!("{n} {} ({why}; it has {})", kind.name(), count(*kind))
+            })
+            .collect();
+        if !missing.is_empty() {
+            errors.push(
+                err(
+                    ins.rows.span(),
+                    format!(
+                        "[workload.insert] needs a write path, and topology {:?} lacks: {}",
+                        topo.name,
+                        missing.join(", ")
+                    ),
+                )
+                .with_hint(
+                    "add those services to the topology (topologies/seed-26-hosts.toml has them all), or remove [workload.insert]",
+                ),
+            );
+        }
+    }
 
     let mut milvus = MilvusConfig::default();
     for (key, value) in &raw.milvus {
@@ -636,16 +727,17 @@ fn in_range(
 
 fn resolve_collection(
     c: &RawCollection,
+    inserting: bool,
     err: &ErrAt,
     errors: &mut Vec<InputError>,
 ) -> Option<Collection> {
     let before = errors.len();
     let rows = in_range(
         &c.rows,
-        1,
+        if inserting { 0 } else { 1 },
         1_000_000_000_000,
         "rows",
-        "give the number of vectors",
+        "give the number of vectors loaded at the start (0 is allowed when [workload.insert] writes them)",
         err,
         errors,
     );
@@ -802,6 +894,7 @@ fn resolve_workload(
     errors: &mut Vec<InputError>,
 ) -> Option<Workload> {
     let before = errors.len();
+    let row_bytes = 8 + 4 * (*c.dim.get_ref()).max(1) as u64;
     let arrivals = match (&w.search_qps, &w.clients) {
         (Some(q), None) => {
             let qps = *q.get_ref();
@@ -840,10 +933,11 @@ fn resolve_workload(
             );
             Arrivals::OpenLoop { qps: 1.0 }
         }
+        (None, None) if w.insert.is_some() => Arrivals::Off,
         (None, None) => {
             errors.push(
                 err(c.rows.span(), "the workload has neither search_qps nor clients".into())
-                    .with_hint("add search_qps = 1000 (open loop) or clients = 64 (closed loop) under [workload]"),
+                    .with_hint("add search_qps = 1000 (open loop) or clients = 64 (closed loop) under [workload], or a [workload.insert] table"),
             );
             Arrivals::OpenLoop { qps: 1.0 }
         }
@@ -927,10 +1021,15 @@ fn resolve_workload(
         }
         (None, _) => 0,
     };
+    let insert = w
+        .insert
+        .as_ref()
+        .and_then(|i| resolve_insert(i, row_bytes, err, errors));
     if errors.len() > before {
         return None;
     }
     Some(Workload {
+        insert,
         arrivals,
         search: SearchSpec {
             nq,
@@ -941,6 +1040,95 @@ fn resolve_workload(
         // reference §1.12: pymilvus's default level is Bounded.
         consistency: w.consistency.unwrap_or(Consistency::Bounded),
         proxy_selection: w.proxy_selection.unwrap_or(ProxySelection::RoundRobin),
+    })
+}
+
+/// reference §1.2: the proxy takes at most 64 MiB per RPC.
+const PROXY_MAX_REQUEST_BYTES: u64 = 64 << 20;
+
+fn resolve_insert(
+    i: &RawInsert,
+    row_bytes: u64,
+    err: &ErrAt,
+    errors: &mut Vec<InputError>,
+) -> Option<InsertSpec> {
+    let before = errors.len();
+    let rows = in_range(
+        &i.rows,
+        1,
+        100_000_000_000,
+        "workload.insert.rows",
+        "give the number of rows to insert",
+        err,
+        errors,
+    );
+    let max_batch = (PROXY_MAX_REQUEST_BYTES / row_bytes).max(1);
+    let batch_rows = match &i.batch_rows {
+        Some(b) => {
+            let x = *b.get_ref();
+            if x < 1 || x as u64 > max_batch {
+                errors.push(
+                    err(
+                        b.span(),
+                        format!(
+                            "batch_rows = {x}: a batch of {x} rows of {row_bytes} bytes is outside 1..={max_batch} rows"
+                        ),
+                    )
+                    .with_hint("the proxy refuses requests above 64 MiB (reference §1.2); send smaller batches"),
+                );
+                None
+            } else {
+                Some(x as u64)
+            }
+        }
+        // GUESS: bulk-load scripts send about 10,000 rows per call, or less when the
+        // rows are wide.
+        None => Some(10_000.min(max_batch)),
+    };
+    let arrivals = match (&i.rate, &i.clients) {
+        (Some(r), None) => {
+            let rate = *r.get_ref();
+            if !(rate > 0.0 && rate <= 1e9) {
+                errors.push(
+                    err(r.span(), format!("workload.insert.rate is {rate}"))
+                        .with_hint("give a positive rate in rows per second, or clients = N for the highest rate the cluster sustains"),
+                );
+            }
+            InsertArrivals::Rate(rate)
+        }
+        (None, Some(c)) => InsertArrivals::Clients(
+            in_range(
+                c,
+                1,
+                100_000,
+                "workload.insert.clients",
+                "use at least one inserting client",
+                err,
+                errors,
+            )
+            .unwrap_or(1) as u32,
+        ),
+        (Some(r), Some(_)) => {
+            errors.push(
+                err(
+                    r.span(),
+                    "set either rate (rows per second) or clients (closed loop) under [workload.insert], not both".into(),
+                )
+                .with_hint("remove one of the two keys"),
+            );
+            InsertArrivals::Clients(1)
+        }
+        (None, None) => InsertArrivals::Clients(1),
+    };
+    if errors.len() > before {
+        return None;
+    }
+    Some(InsertSpec {
+        rows: rows?,
+        arrivals,
+        batch_rows: batch_rows?,
+        start: i.start.map(|d| d.0).unwrap_or(SimDuration::ZERO),
+        flush: i.flush.unwrap_or(true),
     })
 }
 

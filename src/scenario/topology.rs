@@ -109,8 +109,8 @@ impl ServiceKind {
         }
     }
 
-    /// Whether this release simulates the component's behaviour (the search path) or
-    /// only places it and accounts for its host.
+    /// Whether this release simulates the component's behaviour (the search and
+    /// write paths) or only places it and accounts for its host.
     pub fn simulated(self) -> bool {
         matches!(
             self,
@@ -118,6 +118,11 @@ impl ServiceKind {
                 | ServiceKind::Rootcoord
                 | ServiceKind::Querycoord
                 | ServiceKind::Querynode
+                | ServiceKind::Datacoord
+                | ServiceKind::Datanode
+                | ServiceKind::Indexnode
+                | ServiceKind::Broker
+                | ServiceKind::Bookie
         )
     }
 }

@@ -48,6 +48,7 @@ impl Clients {
     /// The first events: one arrival for open loop, one request per closed-loop client.
     pub fn start_messages(&self) -> Vec<Msg> {
         match self.arrivals {
+            Arrivals::Off => Vec::new(),
             Arrivals::OpenLoop { .. } => vec![Msg::ClientNext { client: 0 }],
             Arrivals::ClosedLoop { clients, .. } => (0..clients)
                 .map(|client| Msg::ClientNext { client })

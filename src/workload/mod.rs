@@ -1,5 +1,6 @@
 //! Load on the cluster: the clients and their request mix.
 
 pub mod client;
+pub mod inserter;
 
 pub use client::Clients;

@@ -5,6 +5,7 @@ mod common;
 mod determinism;
 mod faults;
 mod goldens;
+mod ingest;
 mod saturation;
 mod search_path;
 mod swarm;

@@ -50,6 +50,19 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
+    // ---- the write path ----
+    Case {
+        file: "exp-insert-without-write-path.toml",
+        line: 27,
+        defect: "rows = 100_000",
+        message: "lacks: 1 datacoord (seals and flushes segments; it has 0), 1 datanode",
+    },
+    Case {
+        file: "exp-insert-batch-too-large.toml",
+        line: 27,
+        defect: "batch_rows = 200_000",
+        message: "outside 1..=129055 rows",
+    },
     // ---- topologies ----
     Case {
         file: "topo-bad-memory-unit.toml",

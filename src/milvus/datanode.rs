@@ -1,0 +1,157 @@
+//! Data node (reference §1.6, §3.3 step 5): consumes the DML channels datacoord gave
+//! it, buffers rows per segment, and syncs binlogs to object storage when a buffer
+//! reaches insertBufSize or the segment is flushed, with a bounded number of syncs in
+//! flight.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::engine::{Ctx, SimDuration};
+
+use super::msg::Msg;
+use super::overheads::CONTROL_RPC_BYTES;
+use super::world::{run_cpu, send_net, Endpoint, World};
+
+/// GUESS: serialising rows into binlogs (arrow/parquet encode, stats) runs at about
+/// 1 GB/s per core.
+const SERIALIZE_NS_PER_BYTE: f64 = 1.0;
+/// GUESS: a sync whose write found no write quorum is retried after this long.
+const SYNC_RETRY: SimDuration = SimDuration::from_secs(1);
+
+pub struct DataNode {
+    pub task: usize,
+    /// reference §1.6 dataNode.segment.insertBufSize.
+    buffer_limit: u64,
+    /// reference §1.6 maxParallelSyncTaskNum.
+    max_syncs: u32,
+    /// Bytes buffered per segment (ingest segment index).
+    buffers: BTreeMap<u32, u64>,
+    queue: VecDeque<(u32, u64)>,
+    running: u32,
+    /// Syncs queued or running per segment.
+    in_flight: BTreeMap<u32, u32>,
+    /// Segments datacoord asked to flush and not yet reported flushed.
+    flushing: BTreeSet<u32>,
+}
+
+impl DataNode {
+    pub fn new(task: usize, buffer_limit: u64, max_syncs: u32) -> Self {
+        DataNode {
+            task,
+            buffer_limit,
+            max_syncs: max_syncs.max(1),
+            buffers: BTreeMap::new(),
+            queue: VecDeque::new(),
+            running: 0,
+            in_flight: BTreeMap::new(),
+            flushing: BTreeSet::new(),
+        }
+    }
+
+    fn hold(&self, bytes: i64, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        ctx.world.hold_memory(self.task, bytes, now);
+    }
+
+    pub fn on_dml(&mut self, segment: u32, rows: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        let bytes = rows as u64 * ctx.world.ingest.row_bytes;
+        ctx.world.ingest.segments[segment as usize].rows += rows as u64;
+        let b = self.buffers.entry(segment).or_insert(0);
+        *b += bytes;
+        let full = *b >= self.buffer_limit;
+        self.hold(bytes as i64, ctx);
+        if full {
+            self.sync(segment, ctx);
+        }
+    }
+
+    fn sync(&mut self, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        let bytes = self.buffers.remove(&segment).unwrap_or(0);
+        *self.in_flight.entry(segment).or_insert(0) += 1;
+        self.queue.push_back((segment, bytes));
+        self.pump(ctx);
+    }
+
+    fn pump(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        while self.running < self.max_syncs {
+            let Some((segment, bytes)) = self.queue.pop_front() else {
+                break;
+            };
+            self.running += 1;
+            let me = ctx.me();
+            run_cpu(
+                ctx,
+                self.task,
+                bytes as f64 * SERIALIZE_NS_PER_BYTE,
+                1,
+                me,
+                Msg::SyncSerialized {
+                    segment,
+                    bytes: bytes as u32,
+                },
+            );
+        }
+    }
+
+    pub fn on_sync_serialized(&mut self, segment: u32, bytes: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let me = ctx.me();
+        match ctx.world.minio_write(now, self.task, bytes as u64) {
+            Some(done) => ctx.send_at(me, Msg::SyncWritten { segment, bytes }, done),
+            // reference §2.9: without a write quorum the sync fails and is retried.
+            None => ctx.send(me, Msg::SyncSerialized { segment, bytes }, SYNC_RETRY),
+        }
+    }
+
+    pub fn on_sync_written(&mut self, segment: u32, bytes: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        // A sync of an incarnation that crashed since is forgotten.
+        let Some(left) = self.in_flight.get_mut(&segment) else {
+            return;
+        };
+        *left -= 1;
+        let last = *left == 0;
+        self.running = self.running.saturating_sub(1);
+        self.hold(-(bytes as i64), ctx);
+        ctx.world.ingest.segments[segment as usize].binlog_bytes += bytes as u64;
+        if last {
+            self.in_flight.remove(&segment);
+            if self.flushing.contains(&segment) {
+                self.report_flushed(segment, ctx);
+            }
+        }
+        self.pump(ctx);
+    }
+
+    /// reference §3.3 step 6: write what is buffered, then report the segment flushed.
+    pub fn on_flush_segment(&mut self, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        self.flushing.insert(segment);
+        if self.buffers.contains_key(&segment) {
+            self.sync(segment, ctx);
+        } else if !self.in_flight.contains_key(&segment) {
+            self.report_flushed(segment, ctx);
+        }
+    }
+
+    fn report_flushed(&mut self, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        self.flushing.remove(&segment);
+        let dc = ctx.world.ingest.datacoord;
+        let task = ctx.world.task_of(dc);
+        send_net(
+            ctx,
+            Endpoint::Task(self.task),
+            Endpoint::Task(task),
+            CONTROL_RPC_BYTES,
+            dc,
+            Msg::SegmentFlushed { segment },
+        );
+    }
+
+    /// A crashed data node loses its buffers (they are still in Pulsar, reference
+    /// §2.3).
+    pub fn on_crash(&mut self) {
+        self.buffers.clear();
+        self.queue.clear();
+        self.running = 0;
+        self.in_flight.clear();
+        self.flushing.clear();
+    }
+}

@@ -1,0 +1,445 @@
+//! State of the write path that several actors read (reference §3.3): inserts in
+//! flight, the segment table datacoord keeps, the growing rows each delegator serves,
+//! and object storage (MinIO) as a shared resource.
+
+use crate::engine::{ActorId, SimDuration, SimTime};
+use crate::hw::{IndexKind, IndexSpec, SearchSpec};
+use crate::report::recorder::{RequestRow, Status};
+
+use super::msg::{Req, Ts};
+use super::world::World;
+
+/// One part of an insert: rows of one shard that go into one segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Part {
+    pub shard: u8,
+    pub segment: u32,
+    pub rows: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct InsertState {
+    pub id: u64,
+    pub client: u32,
+    pub proxy: ActorId,
+    pub proxy_index: u32,
+    pub proxy_gen: u8,
+    pub start: SimTime,
+    pub rows: u64,
+    pub ts: Ts,
+    pub parts: Vec<Part>,
+    /// Messages produced and not yet acknowledged by the broker.
+    pub pending: u32,
+    pub error: Option<&'static str>,
+    pub closed: bool,
+}
+
+/// Segment states in datacoord's meta (reference §3.3 steps 5-9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SegState {
+    Growing,
+    Sealed,
+    Flushing,
+    Flushed,
+    Indexing,
+    Indexed,
+}
+
+impl SegState {
+    pub fn name(self) -> &'static str {
+        match self {
+            SegState::Growing => "growing",
+            SegState::Sealed => "sealed",
+            SegState::Flushing => "flushing",
+            SegState::Flushed => "flushed",
+            SegState::Indexing => "indexing",
+            SegState::Indexed => "indexed",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SegRt {
+    pub id: u64,
+    pub shard: u32,
+    pub state: SegState,
+    /// Rows datacoord handed out to proxies.
+    pub allocated: u64,
+    /// Rows the data node consumed from the channel (what a flush persists).
+    pub rows: u64,
+    pub last_alloc: SimTime,
+    pub created: SimTime,
+    pub sealed: Option<SimTime>,
+    pub flushed: Option<SimTime>,
+    pub indexed: Option<SimTime>,
+    /// When every replica serves it sealed (the growing copies are dropped).
+    pub loaded: Option<SimTime>,
+    /// Its index in `World::layout.segments` once querycoord took it into its target.
+    pub layout: Option<usize>,
+    /// Binlog bytes synced to object storage.
+    pub binlog_bytes: u64,
+}
+
+/// Write-path state shared by the proxies, the broker, datacoord, the data nodes,
+/// the index nodes and querycoord.
+#[derive(Default)]
+pub struct Ingest {
+    pub inserts: Vec<InsertState>,
+    free: Vec<Req>,
+    next_id: u64,
+    pub segments: Vec<SegRt>,
+    /// Per replica, per shard: rows the delegator serves from growing segments.
+    pub growing_rows: Vec<Vec<u64>>,
+    /// Per shard: actors consuming its DML channel besides the delegators (the data
+    /// node datacoord assigned it to).
+    pub data_node_of_shard: Vec<ActorId>,
+    pub broker_actors: Vec<ActorId>,
+    pub bookie_actors: Vec<ActorId>,
+    pub bookie_tasks: Vec<usize>,
+    pub broker_tasks: Vec<usize>,
+    pub datacoord: ActorId,
+    /// The actor of the inserting clients.
+    pub inserters: ActorId,
+    pub row_bytes: u64,
+    /// reference §1.10 pulsar.maxMessageSize.
+    pub max_message_bytes: u64,
+    /// Rows per sealed segment (dataCoord.segment.sealProportion x max rows).
+    pub seal_rows: u64,
+    pub acked_rows: u64,
+    /// Rows of messages persisted on an ack quorum of bookies (reference §2.8).
+    pub persisted_rows: u64,
+    pub failed_rows: u64,
+    /// Rows persisted by a flush (sealed segments in object storage).
+    pub flushed_rows: u64,
+    pub first_insert: Option<SimTime>,
+    pub last_ack: Option<SimTime>,
+    /// Rows the workload will insert in all.
+    pub target_rows: u64,
+    /// reference §1.7 UpdateNextTargetInterval.
+    pub target_interval: SimDuration,
+    /// The client called flush(): datacoord seals every growing segment.
+    pub flush_requested: bool,
+    /// Handed-off segments (layout indexes) the load guard refused (reference §1.8).
+    pub refused: std::collections::BTreeSet<usize>,
+    /// Index builds started, and when the first started and the last finished.
+    pub builds: u64,
+    pub first_build: Option<SimTime>,
+    pub last_build: Option<SimTime>,
+    /// Index build parameter (HNSW efConstruction).
+    pub ef_construction: u32,
+    /// reference §1.8 interim index on growing segments: whether it is on, the rows
+    /// from which a segment has one, and its nlist / nprobe.
+    pub interim: Option<(u64, u32, u32)>,
+}
+
+impl Ingest {
+    pub fn open(&mut self, client: u32, rows: u64, start: SimTime) -> Req {
+        let state = InsertState {
+            id: self.next_id,
+            client,
+            proxy: ActorId(0),
+            proxy_index: 0,
+            proxy_gen: 0,
+            start,
+            rows,
+            ts: 0,
+            parts: Vec::new(),
+            pending: 0,
+            error: None,
+            closed: false,
+        };
+        self.next_id += 1;
+        match self.free.pop() {
+            Some(i) => {
+                self.inserts[i as usize] = state;
+                i
+            }
+            None => {
+                self.inserts.push(state);
+                (self.inserts.len() - 1) as Req
+            }
+        }
+    }
+
+    pub fn release(&mut self, req: Req) {
+        self.inserts[req as usize].closed = true;
+        self.free.push(req);
+    }
+
+    /// Rows of growing segments, per shard, that `replica`'s delegator has not yet
+    /// handed over to sealed copies.
+    pub fn growing(&self, replica: usize, shard: usize) -> u64 {
+        self.growing_rows
+            .get(replica)
+            .and_then(|r| r.get(shard))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+fn secs(t: SimTime) -> f64 {
+    t.0 as f64 / 1e9
+}
+
+impl Ingest {
+    /// The write path's figures for summary.json (`ingest`, `index`, `segments`), or
+    /// None when the workload inserts nothing.
+    pub fn summary(&self) -> Option<serde_json::Value> {
+        use serde_json::json;
+        if self.target_rows == 0 {
+            return None;
+        }
+        // When every segment reached a stage (None while one has not).
+        let all = |stage: fn(&SegRt) -> Option<SimTime>| -> Option<f64> {
+            if self.segments.is_empty() {
+                return None;
+            }
+            self.segments
+                .iter()
+                .map(stage)
+                .try_fold(SimTime::ZERO, |m, t| t.map(|t| m.max(t)))
+                .map(secs)
+        };
+        let sealed = all(|s| s.sealed);
+        let flushed = all(|s| s.flushed);
+        let indexed = all(|s| s.indexed);
+        let loaded = all(|s| s.loaded);
+        let acked_at = self.last_ack.map(secs);
+        let seconds = match (self.first_insert, self.last_ack) {
+            (Some(a), Some(b)) => Some(secs(b) - secs(a)),
+            _ => None,
+        };
+        let count = |f: fn(&SegRt) -> bool| self.segments.iter().filter(|s| f(s)).count();
+        let refused = self.refused.len();
+        let error = (refused > 0).then(|| {
+            format!(
+                "{refused} segment(s) could not be loaded: the query nodes' load guard refused them (reference §1.8); the data set does not fit their memory"
+            )
+        });
+        Some(json!({
+            "ingest": {
+                "rows": self.acked_rows,
+                "rows_offered": self.target_rows,
+                "rows_failed": self.failed_rows,
+                "rows_flushed": self.flushed_rows,
+                "started_s": self.first_insert.map(secs),
+                "acked_s": acked_at,
+                "seconds": seconds,
+                "rows_per_s": seconds.filter(|&s| s > 0.0).map(|s| self.acked_rows as f64 / s),
+                "sealed_s": sealed,
+                "flushed_s": flushed,
+                "indexed_s": indexed,
+                "loaded_s": loaded,
+                "time_to_searchable_s": match (acked_at, loaded) {
+                    (Some(a), Some(l)) => Some(l - a),
+                    _ => None,
+                },
+                "load_refused_segments": refused,
+                "error": error,
+            },
+            "index": {
+                "builds": self.builds,
+                "seconds": match (self.first_build, self.last_build) {
+                    (Some(a), Some(b)) => Some(secs(b) - secs(a)),
+                    _ => None,
+                },
+            },
+            "segments": {
+                "created": self.segments.len(),
+                "sealed": count(|s| s.sealed.is_some()),
+                "flushed": count(|s| s.flushed.is_some()),
+                "indexed": count(|s| s.indexed.is_some()),
+                "loaded": count(|s| s.loaded.is_some()),
+                "growing_at_end": count(|s| s.state == SegState::Growing),
+                "final": self.segments.len(),
+            },
+        }))
+    }
+}
+
+/// Request rows of inserts: ids continue after the searches' so both fit one table.
+pub const INSERT_ID_BASE: u64 = 1 << 40;
+
+impl World {
+    pub fn close_insert(&mut self, req: Req, end: SimTime) {
+        let s = &self.ingest.inserts[req as usize];
+        self.rec.requests.push(RequestRow {
+            id: INSERT_ID_BASE + s.id,
+            kind: "insert",
+            start: s.start,
+            end: Some(end),
+            status: if s.error.is_some() {
+                Status::Error
+            } else {
+                Status::Ok
+            },
+            error: s.error,
+            proxy: s.proxy_index,
+        });
+        self.ingest.release(req);
+    }
+
+    /// Object storage servers that run now.
+    fn minio_up(&self) -> Vec<usize> {
+        self.minio_tasks
+            .iter()
+            .copied()
+            .filter(|&t| self.tasks[t].up && self.hosts[self.tasks[t].host].up)
+            .collect()
+    }
+
+    /// Reads `bytes` from object storage into the host of task `to`: each running
+    /// MinIO server reads its share from disk and sends it (reference §2.9: any
+    /// read quorum serves a read; the bytes spread over the servers). None when no
+    /// server runs.
+    pub fn minio_read(&mut self, now: SimTime, to: usize, bytes: u64) -> Option<SimTime> {
+        let servers = self.minio_up();
+        if servers.is_empty() {
+            return None;
+        }
+        let share = bytes.div_ceil(servers.len() as u64);
+        let dst = self.hosts[self.tasks[to].host].endpoint;
+        let mut done = now;
+        for m in servers {
+            let host = self.tasks[m].host;
+            let read = self.hosts[host].disk_read.reserve(now, share);
+            let u = self.tasks[m].usage;
+            self.usage[u].disk_read.add_at(read, share as f64);
+            self.usage[u].net_tx.add_at(read, share as f64);
+            let qu = self.tasks[to].usage;
+            self.usage[qu].net_rx.add_at(read, share as f64);
+            let src = self.hosts[host].endpoint;
+            done = done.max(self.net.transfer_bulk(read, src, dst, share));
+        }
+        Some(done)
+    }
+
+    /// Writes `bytes` from the host of task `from` to object storage, erasure coded
+    /// over every drive of the MinIO servers (reference §2.9): each drive stores
+    /// bytes / data-drives, each server receives and writes its drives' shards. None
+    /// when fewer drives run than the write quorum needs.
+    pub fn minio_write(&mut self, now: SimTime, from: usize, bytes: u64) -> Option<SimTime> {
+        let total = self.minio_tasks.len();
+        let servers = self.minio_up();
+        let drives = total * MINIO_DRIVES_PER_SERVER;
+        let parity = minio_parity(drives);
+        let data = drives - parity;
+        // reference §2.9: write quorum = data drives, +1 when parity is exactly half.
+        let quorum = data + usize::from(parity * 2 == drives);
+        let up_drives = servers.len() * MINIO_DRIVES_PER_SERVER;
+        if servers.is_empty() || up_drives < quorum {
+            return None;
+        }
+        let per_server =
+            (bytes.div_ceil(data as u64)) * MINIO_DRIVES_PER_SERVER as u64;
+        let src = self.hosts[self.tasks[from].host].endpoint;
+        let fu = self.tasks[from].usage;
+        let mut done = now;
+        for m in servers {
+            let host = self.tasks[m].host;
+            let dst = self.hosts[host].endpoint;
+            self.usage[fu].net_tx.add_at(now, per_server as f64);
+            let arrived = self.net.transfer_bulk(now, src, dst, per_server);
+            let u = self.tasks[m].usage;
+            self.usage[u].net_rx.add_at(arrived, per_server as f64);
+            let written = self.hosts[host].disk_write.reserve(arrived, per_server);
+            self.usage[u].disk_write.add_at(written, per_server as f64);
+            done = done.max(written);
+        }
+        Some(done)
+    }
+}
+
+/// reference §2.9: the users run `minio server http://minio{1...4}/disk{1...2}`, two
+/// drives per server.
+pub const MINIO_DRIVES_PER_SERVER: usize = 2;
+
+impl World {
+    /// CPU work for a delegator to search the growing rows of (replica, shard) on
+    /// query node `node`: segments of the seal size and the remainder, each through
+    /// its interim IVF_FLAT index once large enough, else brute force (reference §1.8,
+    /// §3.1 step 4).
+    pub fn growing_search_ns(&self, node: usize, replica: usize, shard: usize) -> f64 {
+        let rows = self.ingest.growing(replica, shard);
+        if rows == 0 {
+            return 0.0;
+        }
+        let host = &self.hosts[self.tasks[self.query_node_tasks[node]].host];
+        let seal = self.ingest.seal_rows.max(1);
+        let flat = IndexSpec {
+            kind: IndexKind::Flat,
+            ..self.index.clone()
+        };
+        let cost = |n: u64| match self.ingest.interim {
+            Some((from, nlist, nprobe)) if n >= from => {
+                let ivf = IndexSpec {
+                    kind: IndexKind::IvfFlat,
+                    nlist,
+                    ..self.index.clone()
+                };
+                let s = SearchSpec {
+                    nprobe,
+                    ..self.search.clone()
+                };
+                host.cost.segment_search_ns(&ivf, n, &s)
+            }
+            _ => host.cost.segment_search_ns(&flat, n, &self.search),
+        };
+        let (full, rest) = (rows / seal, rows % seal);
+        full as f64 * cost(seal) + if rest > 0 { cost(rest) } else { 0.0 }
+    }
+
+    /// Memory a query node takes (positive) or gives back (negative).
+    pub fn hold_memory(&mut self, task: usize, bytes: i64, now: SimTime) {
+        let (host, u) = (self.tasks[task].host, self.tasks[task].usage);
+        if bytes > 0 {
+            // Over-commit is what the load guard is for; growing data is not refused.
+            let _ = self.hosts[host].memory.allocate(bytes as u64);
+        } else {
+            self.hosts[host].memory.free(bytes.unsigned_abs());
+        }
+        let held = self.usage[u].memory_bytes.saturating_add_signed(bytes);
+        self.usage[u].set_memory(now, held);
+    }
+}
+
+/// MinIO's default STANDARD parity for an erasure set of `drives` drives (reference
+/// §2.9 gives EC:4 for 8-16 drives; below that, GUESS: MinIO's documented table of
+/// 2 for 4-5 drives and 3 for 6-7, none for fewer).
+pub fn minio_parity(drives: usize) -> usize {
+    match drives {
+        0..=3 => 0,
+        4..=5 => 2,
+        6..=7 => 3,
+        _ => 4,
+    }
+}
+
+/// A growing segment is searched through its interim index once it holds this many
+/// rows (reference §1.8: max(0.1 x max rows, nlist x 39)).
+pub fn interim_index_rows(max_rows: u64, nlist: u64) -> u64 {
+    (max_rows / 10).max(nlist * 39)
+}
+
+/// GUESS: how long a failed insert's client waits before it learns (the RPC error).
+pub const INSERT_ERROR_AFTER: SimDuration = SimDuration::from_millis(200);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parity_follows_the_erasure_set_size() {
+        // reference §2.9: 4 servers x 2 drives = EC:4; write quorum 5 of 8.
+        assert_eq!(minio_parity(8), 4);
+        assert_eq!(minio_parity(16), 4);
+        assert_eq!(minio_parity(4), 2);
+    }
+
+    #[test]
+    fn interim_threshold_matches_the_reference() {
+        // reference §1.13: 130,816 max rows at dim 1024 -> 13,081 rows.
+        assert_eq!(interim_index_rows(130_816, 128), 13_081);
+        assert_eq!(interim_index_rows(10_000, 128), 4_992);
+    }
+}

@@ -1,0 +1,117 @@
+//! Inserting clients: batches of rows at a fixed pace (open loop) or N clients each
+//! waiting for its last batch's acknowledgement (closed loop), then flush().
+
+use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
+use crate::milvus::msg::{Msg, Req};
+use crate::milvus::world::{send_net, Endpoint, World};
+use crate::scenario::experiment::{InsertArrivals, InsertSpec};
+
+/// GUESS: gRPC framing and field headers of an insert request.
+const INSERT_FRAMING_BYTES: u64 = 1024;
+
+pub struct Inserters {
+    spec: InsertSpec,
+    /// (actor, task) of each proxy, used round-robin.
+    proxies: Vec<(ActorId, usize)>,
+    next_proxy: usize,
+    /// Rows sent so far.
+    sent: u64,
+    /// Inserts sent and not yet answered.
+    open: u32,
+    finished: bool,
+}
+
+impl Inserters {
+    pub fn new(spec: InsertSpec, proxies: Vec<(ActorId, usize)>) -> Self {
+        assert!(!proxies.is_empty(), "inserting clients need a proxy");
+        Inserters {
+            spec,
+            proxies,
+            next_proxy: 0,
+            sent: 0,
+            open: 0,
+            finished: false,
+        }
+    }
+
+    /// The first events and when they happen.
+    pub fn start_messages(&self) -> Vec<(SimTime, Msg)> {
+        let at = SimTime::ZERO + self.spec.start;
+        match self.spec.arrivals {
+            InsertArrivals::Rate(_) => vec![(at, Msg::InsertNext { client: 0 })],
+            InsertArrivals::Clients(n) => (0..n)
+                .map(|client| (at, Msg::InsertNext { client }))
+                .collect(),
+        }
+    }
+
+    pub fn on_next(&mut self, client: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        if now >= ctx.world.end || self.sent >= self.spec.rows {
+            return;
+        }
+        let rows = self.spec.batch_rows.min(self.spec.rows - self.sent);
+        self.sent += rows;
+        self.open += 1;
+        let ing = &mut ctx.world.ingest;
+        ing.first_insert.get_or_insert(now);
+        let req = ing.open(client, rows, now);
+        let (proxy, task) = self.proxies[self.next_proxy];
+        self.next_proxy = (self.next_proxy + 1) % self.proxies.len();
+        let i = &mut ctx.world.ingest.inserts[req as usize];
+        i.proxy = proxy;
+        i.proxy_index = self.proxies.iter().position(|p| p.0 == proxy).unwrap_or(0) as u32;
+        let bytes = INSERT_FRAMING_BYTES + rows * ctx.world.ingest.row_bytes;
+        send_net(
+            ctx,
+            Endpoint::Clients,
+            Endpoint::Task(task),
+            bytes,
+            proxy,
+            Msg::InsertArrived { req },
+        );
+        if let InsertArrivals::Rate(rate) = self.spec.arrivals {
+            let gap = SimDuration::from_secs_f64(self.spec.batch_rows as f64 / rate);
+            ctx.set_timer(gap, Msg::InsertNext { client });
+        }
+    }
+
+    pub fn on_replied(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let ins = &ctx.world.ingest.inserts[req as usize];
+        if ins.closed {
+            return;
+        }
+        let (client, rows, failed) = (ins.client, ins.rows, ins.error.is_some());
+        if failed {
+            ctx.world.ingest.failed_rows += rows;
+        }
+        ctx.world.close_insert(req, now);
+        self.open -= 1;
+        if let InsertArrivals::Clients(_) = self.spec.arrivals {
+            ctx.send(ctx.me(), Msg::InsertNext { client }, SimDuration::ZERO);
+        }
+        if !self.finished && self.open == 0 && self.sent >= self.spec.rows {
+            self.finished = true;
+            let acked = ctx.world.ingest.acked_rows;
+            ctx.world.rec.event(
+                now,
+                "insert_finished",
+                "",
+                "",
+                format!(
+                    "clients: {acked} of {} rows acknowledged{}",
+                    self.spec.rows,
+                    if self.spec.flush {
+                        "; flush() seals the growing segments"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+            if self.spec.flush {
+                ctx.world.ingest.flush_requested = true;
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The write path (reference §3.3): inserts through Pulsar to the data nodes, segment
+//! seals and flushes, index builds, handoff to the query nodes, and what searches
+//! see meanwhile.
+
+use polars::prelude::*;
+use serde_json::Value;
+
+use crate::common::{run_to, temp_dir};
+
+fn f(v: &Value, path: &str) -> f64 {
+    let mut x = v;
+    for k in path.split('.') {
+        x = &x[k];
+    }
+    x.as_f64()
+        .unwrap_or_else(|| panic!("{path} is not a number: {x}"))
+}
+
+fn frame(dir: &std::path::Path, file: &str) -> DataFrame {
+    let f = std::fs::File::open(dir.join(file)).unwrap();
+    ParquetReader::new(f).finish().unwrap()
+}
+
+fn count_kind(ev: &DataFrame, kind: &str) -> usize {
+    let kinds = ev.column("kind").unwrap().str().unwrap();
+    (0..ev.height())
+        .filter(|&i| kinds.get(i) == Some(kind))
+        .count()
+}
+
+/// ingest-30m shortened to 600,000 rows.
+const SMALL_INGEST: &[&str] = &["workload.insert.rows=600000", "duration=20m"];
+
+#[test]
+fn every_acknowledged_row_is_sealed_indexed_and_loaded() {
+    let out = temp_dir("ingest-small");
+    let s = run_to("experiments/ingest-30m.toml", SMALL_INGEST, &out);
+    assert_eq!(f(&s, "ingest.rows"), 600_000.0);
+    assert_eq!(f(&s, "ingest.rows_failed"), 0.0);
+    assert_eq!(f(&s, "ingest.rows_flushed"), 600_000.0);
+    assert_eq!(f(&s, "acked_rows_lost"), 0.0);
+    // reference §1.13: segments seal at 0.23 x 130,816 = 30,087 rows; 300,000 rows per
+    // shard make 9 full segments and a remainder that flush() seals.
+    assert_eq!(f(&s, "segments.sealed"), 20.0);
+    assert_eq!(f(&s, "segments.loaded"), 20.0);
+    assert_eq!(f(&s, "segments.growing_at_end"), 0.0);
+    assert_eq!(f(&s, "index.builds"), 20.0);
+    // The phases come in order.
+    let (acked, sealed, flushed, indexed, loaded) = (
+        f(&s, "ingest.acked_s"),
+        f(&s, "ingest.sealed_s"),
+        f(&s, "ingest.flushed_s"),
+        f(&s, "ingest.indexed_s"),
+        f(&s, "ingest.loaded_s"),
+    );
+    assert!(acked <= sealed + 1.0 && sealed <= flushed && flushed <= indexed && indexed <= loaded);
+    assert!(f(&s, "ingest.time_to_searchable_s") > 0.0);
+
+    // events.parquet has each segment's life.
+    let ev = frame(&out, "events.parquet");
+    for kind in [
+        "segment_created",
+        "segment_sealed",
+        "segment_flushed",
+        "index_build_started",
+        "segment_indexed",
+        "segment_handed_off",
+    ] {
+        assert_eq!(count_kind(&ev, kind), 20, "{kind}");
+    }
+    // requests.parquet has one row per insert (10,000 rows each).
+    let req = frame(&out, "requests.parquet");
+    let kinds = req.column("kind").unwrap().str().unwrap();
+    let inserts = (0..req.height())
+        .filter(|&i| kinds.get(i) == Some("insert"))
+        .count();
+    assert_eq!(inserts, 60);
+}
+
+#[test]
+fn the_ingest_rate_is_bounded_by_the_bookie_disks() {
+    // 2 shards on 3 bookies with ensemble 2: bookie2 takes both shards' entries and
+    // writes each byte twice (journal + entry log) at 450 MB/s.
+    let out = temp_dir("ingest-rate");
+    let s = run_to("experiments/ingest-30m.toml", SMALL_INGEST, &out);
+    let rate_bytes = f(&s, "ingest.rows_per_s") * 4104.0;
+    let disk = 450e6;
+    assert!(
+        rate_bytes < 1.05 * disk / 2.0 && rate_bytes > 0.8 * disk / 2.0,
+        "ingest at {rate_bytes} B/s"
+    );
+    // Faster bookie disks raise it.
+    let out2 = temp_dir("ingest-rate-fast");
+    let mut sets = SMALL_INGEST.to_vec();
+    sets.push(
+        "topology.class.bookie.disk={ size = \"1000GB\", read = \"2GB/s\", write = \"2GB/s\", iops = 200000, fsync_latency = \"100us\" }",
+    );
+    let fast = run_to("experiments/ingest-30m.toml", &sets, &out2);
+    assert!(f(&fast, "ingest.rows_per_s") > 1.5 * f(&s, "ingest.rows_per_s"));
+}
+
+#[test]
+fn strong_searches_wait_about_a_time_tick_more_than_bounded() {
+    // reference §3.2 and the real-Milvus note: Strong adds ~0-400 ms (one 200 ms
+    // time-tick interval on average) to every search; Bounded does not wait.
+    let base = ["workload.insert.rows=200000", "duration=3m"];
+    let mut p50 = Vec::new();
+    for level in ["Strong", "Bounded"] {
+        let out = temp_dir(&format!("consistency-{level}"));
+        let mut sets = base.to_vec();
+        let set = format!("workload.consistency=\"{level}\"");
+        sets.push(&set);
+        let s = run_to("experiments/search-under-ingest.toml", &sets, &out);
+        p50.push(f(&s, "requests.search.p50_ms"));
+    }
+    let extra = p50[0] - p50[1];
+    assert!((50.0..=300.0).contains(&extra), "Strong - Bounded p50 = {extra} ms");
+}
+
+#[test]
+fn growing_segments_slow_searches_until_they_are_handed_off() {
+    let out = temp_dir("search-under-ingest");
+    let s = run_to(
+        "experiments/search-under-ingest.toml",
+        &["workload.insert.rows=1000000", "duration=6m"],
+        &out,
+    );
+    assert_eq!(f(&s, "requests.search.failed"), 0.0);
+    let ts = frame(&out, "timeseries.parquet");
+    let p99_between = |from: f64, to: f64| -> f64 {
+        let t = ts.column("t_s").unwrap().f64().unwrap();
+        let svc = ts.column("service").unwrap().str().unwrap();
+        let p = ts.column("p99_ms").unwrap().f64().unwrap();
+        let mut v: Vec<f64> = (0..ts.height())
+            .filter(|&i| svc.get(i) == Some("search"))
+            .filter(|&i| (from..to).contains(&t.get(i).unwrap()))
+            .filter_map(|i| p.get(i))
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let before = p99_between(10.0, 60.0);
+    let during = p99_between(70.0, 100.0);
+    let loaded = f(&s, "ingest.loaded_s");
+    let after = p99_between(loaded + 5.0, 360.0);
+    assert!(during > 5.0 * before, "before {before} ms, during {during} ms");
+    assert!(after < during / 3.0, "during {during} ms, after {after} ms");
+}
+
+#[test]
+fn a_data_set_too_large_for_the_query_nodes_is_refused_not_crashed() {
+    // 30 M x 1024 FLAT (123 GB of raw vectors) on two 64 GB query hosts.
+    let out = temp_dir("ingest-too-large");
+    let s = run_to(
+        "experiments/ingest-30m.toml",
+        &[
+            "collection.index=\"FLAT\"",
+            "topology.class.query.count=2",
+            "duration=40m",
+        ],
+        &out,
+    );
+    assert_eq!(f(&s, "ingest.rows"), 30_000_000.0);
+    assert!(f(&s, "ingest.load_refused_segments") > 0.0);
+    let error = s["ingest"]["error"].as_str().expect("an error");
+    assert!(error.contains("load guard"), "{error}");
+    assert!(s["ingest"]["loaded_s"].is_null());
+    let ev = frame(&out, "events.parquet");
+    assert!(count_kind(&ev, "load_refused") > 0);
+}
+
+#[test]
+fn the_same_ingest_gives_the_same_bytes() {
+    let a = temp_dir("ingest-det-a");
+    let b = temp_dir("ingest-det-b");
+    run_to("experiments/ingest-30m.toml", SMALL_INGEST, &a);
+    run_to("experiments/ingest-30m.toml", SMALL_INGEST, &b);
+    for file in [
+        "summary.json",
+        "requests.parquet",
+        "timeseries.parquet",
+        "events.parquet",
+    ] {
+        assert_eq!(
+            std::fs::read(a.join(file)).unwrap(),
+            std::fs::read(b.join(file)).unwrap(),
+            "{file} differs"
+        );
+    }
+}
