@@ -13,19 +13,19 @@ use crate::workload::Clients;
 use super::control::Control;
 use super::datacoord::{DataCoord, DataCoordConfig};
 use super::datanode::DataNode;
+use super::hardware::Hardware;
 use super::indexnode::IndexNode;
 use super::ingest::interim_index_rows;
-use super::pulsar::{Bookie, Broker};
-use crate::workload::inserter::Inserters;
-use super::hardware::Hardware;
 use super::layout::{Layout, PROCESS_BASE_BYTES};
 use super::msg::Fail;
 use super::msg::Msg;
 use super::proxy::Proxy;
+use super::pulsar::{Bookie, Broker};
 use super::querycoord::QueryCoord;
 use super::querynode::QueryNode;
 use super::rootcoord::{ts_offset, RootCoord};
 use super::world::{HostRt, SearchParams, SubCost, TaskRt, Usage, World};
+use crate::workload::inserter::Inserters;
 
 pub enum Component {
     Hardware(Hardware),
@@ -273,9 +273,7 @@ impl Actor for Component {
             (C::IndexNode(i), Msg::BuildDownloaded { segment }) => {
                 i.on_build_downloaded(segment, ctx)
             }
-            (C::IndexNode(i), Msg::BuildComputed { segment }) => {
-                i.on_build_computed(segment, ctx)
-            }
+            (C::IndexNode(i), Msg::BuildComputed { segment }) => i.on_build_computed(segment, ctx),
             (C::QueryCoord(q), Msg::TargetTick) => q.on_target_tick(ctx),
             (C::Proxy(p), Msg::ShardLeadersFetched { ok }) => p.on_shard_leaders_fetched(ok, ctx),
             (C::Proxy(p), Msg::ShardSearched { req, shard, error }) => {

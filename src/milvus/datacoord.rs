@@ -215,8 +215,7 @@ impl DataCoord {
         // reference §1.5 flush policy: sealed, and every allocation has expired.
         for seg in 0..ctx.world.ingest.segments.len() {
             let s = &ctx.world.ingest.segments[seg];
-            if s.state != SegState::Sealed || now < s.last_alloc + self.cfg.assignment_expiration
-            {
+            if s.state != SegState::Sealed || now < s.last_alloc + self.cfg.assignment_expiration {
                 continue;
             }
             let shard = s.shard as usize;
@@ -328,7 +327,11 @@ impl DataCoord {
     }
 
     pub fn on_index_built(&mut self, seg: u32, node: usize, ctx: &mut Ctx<'_, Msg, World>) {
-        let Some(i) = self.building.iter().position(|&(s, n)| s == seg && n == node) else {
+        let Some(i) = self
+            .building
+            .iter()
+            .position(|&(s, n)| s == seg && n == node)
+        else {
             return;
         };
         self.building.swap_remove(i);

@@ -330,8 +330,7 @@ impl World {
         if servers.is_empty() || up_drives < quorum {
             return None;
         }
-        let per_server =
-            (bytes.div_ceil(data as u64)) * MINIO_DRIVES_PER_SERVER as u64;
+        let per_server = (bytes.div_ceil(data as u64)) * MINIO_DRIVES_PER_SERVER as u64;
         let src = self.hosts[self.tasks[from].host].endpoint;
         let fu = self.tasks[from].usage;
         let mut done = now;

@@ -14,12 +14,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 
-use super::msg::Msg;
-use super::overheads::{CONTROL_RPC_BYTES, SHARD_LEADERS_NS};
 use super::ingest::SegState;
 use super::layout::Segment;
-use crate::hw::cost::segment_memory_bytes;
+use super::msg::Msg;
+use super::overheads::{CONTROL_RPC_BYTES, SHARD_LEADERS_NS};
 use super::world::{run_cpu, send_net, Endpoint, World};
+use crate::hw::cost::segment_memory_bytes;
 
 /// reference §1.7 task.retryinterval: a failed load task is retried after 10 s.
 const LOAD_RETRY: SimDuration = SimDuration::from_secs(10);

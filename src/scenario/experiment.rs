@@ -415,7 +415,8 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         raw.workload.insert.is_some(),
         &err,
         &mut errors,
-    ).map(|mut c| {
+    )
+    .map(|mut c| {
         c.rows_at = spot(raw.collection.rows.span());
         c.replicas_at = match &raw.collection.replicas {
             Some(r) => spot(r.span()),
@@ -449,9 +450,7 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         let missing: Vec<String> = need
             .iter()
             .filter(|(kind, n, _)| count(*kind) < *n)
-            .map(|(kind, n, why)| {
-                format!("{n} {} ({why}; it has {})", kind.name(), count(*kind))
-            })
+            .map(|(kind, n, why)| format!("{n} {} ({why}; it has {})", kind.name(), count(*kind)))
             .collect();
         if !missing.is_empty() {
             errors.push(
