@@ -7,6 +7,7 @@ pub mod control;
 pub mod hardware;
 pub mod layout;
 pub mod msg;
+pub mod netfault;
 pub mod overheads;
 pub mod proxy;
 pub mod querycoord;

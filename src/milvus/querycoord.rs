@@ -169,6 +169,28 @@ impl QueryCoord {
         );
     }
 
+    /// A network cut between querycoord and the node healed: the next distribution
+    /// pull succeeds, and the node counts as online again.
+    pub fn on_node_reachable(&mut self, node: usize, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        if self.unreachable.get(&node) != Some(&gen) {
+            return;
+        }
+        self.unreachable.remove(&node);
+        if !std::mem::take(&mut self.offline[node]) {
+            return;
+        }
+        let now = ctx.now();
+        let task = ctx.world.query_node_tasks[node];
+        ctx.world.task_event(
+            now,
+            "node_reachable",
+            task,
+            "querycoord: the distribution pull succeeds again; the node's shards are served"
+                .into(),
+        );
+        self.publish_view(ctx);
+    }
+
     /// reference §1.7 heartbeatAvailableInterval: offline for GetShardLeaders.
     pub fn on_node_offline_mark(&mut self, node: usize, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
         if self.unreachable.get(&node) != Some(&gen) || self.offline[node] {
@@ -256,9 +278,10 @@ impl QueryCoord {
         if !self.serving || self.pending_up.is_empty() {
             return;
         }
+        // A node behind a network cut fails the health check like a dead one.
         let healthy = self.members.iter().flatten().all(|&n| {
             let t = &ctx.world.tasks[ctx.world.query_node_tasks[n]];
-            t.up
+            t.up && !self.unreachable.contains_key(&n)
         });
         if !healthy {
             return;

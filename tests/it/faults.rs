@@ -458,3 +458,18 @@ fn a_cold_start_follows_the_users_start_order_and_then_loads_the_collection() {
 fn times_of(ev: &[(f64, String, String, String, String)], kind: &str) -> Vec<f64> {
     ev.iter().filter(|r| r.1 == kind).map(|r| r.0).collect()
 }
+
+/// network-partition.toml: query3 cut off from everything at 180 s for 2 minutes.
+#[test]
+fn a_partitioned_query_host_follows_the_timeline_of_a_dead_one() {
+    let out = temp_dir("net-partition");
+    let s = run_to("experiments/network-partition.toml", &["duration=9m"], &out);
+    let ev = rows(&events(&out));
+    for r in ev
+        .iter()
+        .filter(|r| !matches!(r.1.as_str(), "segment_loaded" | "segment_moved"))
+    {
+        eprintln!("{r:?}");
+    }
+    eprintln!("{}", s["faults"]);
+}
