@@ -783,7 +783,9 @@ impl Control {
             .collect();
         let hearing = managers
             .iter()
-            .filter(|&&m| w.hosts[m].up && w.net.reachable(w.hosts[m].endpoint, w.hosts[h].endpoint))
+            .filter(|&&m| {
+                w.hosts[m].up && w.net.reachable(w.hosts[m].endpoint, w.hosts[h].endpoint)
+            })
             .count();
         managers.is_empty() || hearing * 2 > managers.len()
     }
@@ -848,6 +850,16 @@ impl Control {
                 let a = Self::endpoints(hosts, ctx.world);
                 let b = Self::endpoints(other_side, ctx.world);
                 match degradation {
+                    // A NIC down cuts each of its hosts from every other endpoint.
+                    None if f.kind == FaultKind::NicDown => {
+                        let all: Vec<usize> = a.iter().chain(&b).copied().collect();
+                        for &x in &a {
+                            let others: Vec<usize> =
+                                all.iter().copied().filter(|&y| y != x).collect();
+                            ctx.world.net.cut(i as u32, &[x], &others, now);
+                        }
+                        self.on_links_changed(true, ctx);
+                    }
                     None => {
                         ctx.world.net.cut(i as u32, &a, &b, now);
                         self.on_links_changed(true, ctx);

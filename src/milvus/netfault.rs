@@ -32,7 +32,9 @@ pub fn undeliverable(msg: Msg, target: ActorId, ctx: &mut Ctx<'_, Msg, World>) {
             shard,
             error: Some(Fail::NodeOffline),
         },
-        Msg::WorkerReplied { req, shard, gen, .. } => Msg::WorkerReplied {
+        Msg::WorkerReplied {
+            req, shard, gen, ..
+        } => Msg::WorkerReplied {
             req,
             shard,
             error: Some(Fail::NodeOffline),

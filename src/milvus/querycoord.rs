@@ -185,8 +185,7 @@ impl QueryCoord {
             now,
             "node_reachable",
             task,
-            "querycoord: the distribution pull succeeds again; the node's shards are served"
-                .into(),
+            "querycoord: the distribution pull succeeds again; the node's shards are served".into(),
         );
         self.publish_view(ctx);
     }

@@ -428,7 +428,10 @@ impl QueryNode {
         }
         let share = bytes.div_ceil(servers.len() as u64);
         let mut done = now;
-        let sources = servers.iter().map(|&m| ctx.world.task_endpoint(m)).collect();
+        let sources = servers
+            .iter()
+            .map(|&m| ctx.world.task_endpoint(m))
+            .collect();
         self.downloads.insert((replica, segment), (now, sources));
         for m in servers {
             let host = ctx.world.tasks[m].host;
@@ -515,7 +518,9 @@ impl QueryNode {
         let broken: Vec<(u8, u32)> = self
             .downloads
             .iter()
-            .filter(|(_, (since, from))| from.iter().any(|&m| ctx.world.net.cut_since(m, me, *since)))
+            .filter(|(_, (since, from))| {
+                from.iter().any(|&m| ctx.world.net.cut_since(m, me, *since))
+            })
             .map(|(&k, _)| k)
             .collect();
         let at = ctx.now() + ctx.world.rpc_error_after();

@@ -117,7 +117,10 @@ pub enum FaultTarget {
         degradation: Option<Degradation>,
     },
     /// A host's disk: `slowdown` times slower, or full (none).
-    Disk { host: usize, slowdown: Option<f64> },
+    Disk {
+        host: usize,
+        slowdown: Option<f64>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -425,7 +428,10 @@ pub(super) fn resolve_faults(
             ("hosts", f.hosts.as_ref().map(|v| v.span())),
             ("other_side", f.other_side.as_ref().map(|v| v.span())),
             ("latency", f.latency.as_ref().map(|v| v.span())),
-            ("bandwidth_factor", f.bandwidth_factor.as_ref().map(|v| v.span())),
+            (
+                "bandwidth_factor",
+                f.bandwidth_factor.as_ref().map(|v| v.span()),
+            ),
             ("loss", f.loss.as_ref().map(|v| v.span())),
             ("factor", f.factor.as_ref().map(|v| v.span())),
         ]
@@ -653,7 +659,10 @@ fn resolve_link_or_disk(
     let foreign: Vec<(&str, Option<Range<usize>>)> = match kind {
         FaultKind::NetworkPartition => vec![
             ("latency", f.latency.as_ref().map(|v| v.span())),
-            ("bandwidth_factor", f.bandwidth_factor.as_ref().map(|v| v.span())),
+            (
+                "bandwidth_factor",
+                f.bandwidth_factor.as_ref().map(|v| v.span()),
+            ),
             ("loss", f.loss.as_ref().map(|v| v.span())),
             ("factor", f.factor.as_ref().map(|v| v.span())),
         ],
@@ -662,14 +671,30 @@ fn resolve_link_or_disk(
             ("hosts", f.hosts.as_ref().map(|v| v.span())),
             ("other_side", f.other_side.as_ref().map(|v| v.span())),
             ("latency", f.latency.as_ref().map(|v| v.span())),
-            ("bandwidth_factor", f.bandwidth_factor.as_ref().map(|v| v.span())),
+            (
+                "bandwidth_factor",
+                f.bandwidth_factor.as_ref().map(|v| v.span()),
+            ),
             ("loss", f.loss.as_ref().map(|v| v.span())),
+        ],
+        FaultKind::NicDown => vec![
+            ("other_side", f.other_side.as_ref().map(|v| v.span())),
+            ("latency", f.latency.as_ref().map(|v| v.span())),
+            (
+                "bandwidth_factor",
+                f.bandwidth_factor.as_ref().map(|v| v.span()),
+            ),
+            ("loss", f.loss.as_ref().map(|v| v.span())),
+            ("factor", f.factor.as_ref().map(|v| v.span())),
         ],
         _ => vec![
             ("hosts", f.hosts.as_ref().map(|v| v.span())),
             ("other_side", f.other_side.as_ref().map(|v| v.span())),
             ("latency", f.latency.as_ref().map(|v| v.span())),
-            ("bandwidth_factor", f.bandwidth_factor.as_ref().map(|v| v.span())),
+            (
+                "bandwidth_factor",
+                f.bandwidth_factor.as_ref().map(|v| v.span()),
+            ),
             ("loss", f.loss.as_ref().map(|v| v.span())),
             ("factor", f.factor.as_ref().map(|v| v.span())),
         ],
@@ -680,7 +705,8 @@ fn resolve_link_or_disk(
                 FaultKind::NetworkPartition => "a partition cuts the path; use kind = \"link_degradation\" to slow it",
                 FaultKind::LinkDegradation => "`factor` slows a disk (kind = \"slow_disk\"); a link takes bandwidth_factor",
                 FaultKind::SlowDisk => "a slow_disk takes host = \"...\" and factor = N",
-                _ => "a nic_down and a disk_full take host = \"...\" only",
+                FaultKind::NicDown => "a nic_down cuts its hosts from everything: it takes host = \"...\" or hosts = [...]",
+                _ => "a disk_full takes host = \"...\" only",
             }),
         );
     }
@@ -718,9 +744,8 @@ fn resolve_link_or_disk(
             (None, None) => return Ok(None),
         };
         if names.is_empty() {
-            return Err(err(span, format!("`{what}` is empty")).with_hint(
-                "name at least one host (or \"clients\"), or leave the key out",
-            ));
+            return Err(err(span, format!("`{what}` is empty"))
+                .with_hint("name at least one host (or \"clients\"), or leave the key out"));
         }
         let mut out = Vec::new();
         for n in names {
@@ -733,13 +758,19 @@ fn resolve_link_or_disk(
         }
         Ok(Some((out, span)))
     };
-    let hosts_key = if link { f.hosts.as_ref() } else { None };
+    let hosts_key = if link || kind == FaultKind::NicDown {
+        f.hosts.as_ref()
+    } else {
+        None
+    };
     let Some((hosts, hosts_span)) = side("hosts", f.host.as_ref(), hosts_key)? else {
-        return Err(err(f.kind.span(), "the fault names no host".into()).with_hint(if link {
-            "add hosts = [\"...\"] (and optionally other_side = [...])"
-        } else {
-            "add host = \"...\""
-        }));
+        return Err(
+            err(f.kind.span(), "the fault names no host".into()).with_hint(if link {
+                "add hosts = [\"...\"] (and optionally other_side = [...])"
+            } else {
+                "add host = \"...\""
+            }),
+        );
     };
     let label_target = |hosts: &[usize]| {
         hosts
@@ -765,7 +796,9 @@ fn resolve_link_or_disk(
                                 topo.hosts.get(h).map_or(CLIENTS, |x| x.name.as_str())
                             ),
                         )
-                        .with_hint("a host is on one side of a link fault; remove it from one list"));
+                        .with_hint(
+                            "a host is on one side of a link fault; remove it from one list",
+                        ));
                     }
                     other
                 }
@@ -776,7 +809,9 @@ fn resolve_link_or_disk(
                     hosts_span,
                     "`hosts` names every host and the clients: the other side is empty".into(),
                 )
-                .with_hint("leave some hosts out, or name the other side with other_side = [...]"));
+                .with_hint(
+                    "leave some hosts out, or name the other side with other_side = [...]",
+                ));
             }
             let degradation = if kind == FaultKind::LinkDegradation {
                 Some(degradation(f, err)?)
@@ -789,14 +824,12 @@ fn resolve_link_or_disk(
                 degradation,
             }
         }
-        FaultKind::NicDown => {
-            let h = hosts[0];
-            FaultTarget::Link {
-                hosts: vec![h],
-                other_side: all.iter().copied().filter(|&x| x != h).collect(),
-                degradation: None,
-            }
-        }
+        // Each host is cut from everything else, the others listed included.
+        FaultKind::NicDown => FaultTarget::Link {
+            other_side: all.iter().copied().filter(|x| !hosts.contains(x)).collect(),
+            hosts,
+            degradation: None,
+        },
         FaultKind::SlowDisk => {
             let Some(factor) = &f.factor else {
                 return Err(err(f.kind.span(), "a slow_disk needs `factor`".into())
@@ -863,11 +896,10 @@ fn degradation(
         d.loss = x;
     }
     if d == Degradation::NONE {
-        return Err(err(
-            f.kind.span(),
-            "the link_degradation changes nothing".into(),
-        )
-        .with_hint("add latency = \"5ms\", bandwidth_factor = 0.1 or loss = 0.01"));
+        return Err(
+            err(f.kind.span(), "the link_degradation changes nothing".into())
+                .with_hint("add latency = \"5ms\", bandwidth_factor = 0.1 or loss = 0.01"),
+        );
     }
     Ok(d)
 }
@@ -921,10 +953,9 @@ fn check_effect(
                 .iter()
                 .enumerate()
                 .filter(|(h, _)| {
-                    placement
-                        .tasks
-                        .iter()
-                        .any(|t| t.host == *h && topo.services[t.service].kind == ServiceKind::Minio)
+                    placement.tasks.iter().any(|t| {
+                        t.host == *h && topo.services[t.service].kind == ServiceKind::Minio
+                    })
                 })
                 .map(|(_, x)| x.name.as_str())
                 .collect();
@@ -935,7 +966,11 @@ fn check_effect(
                     topo.hosts[*host].name
                 ),
             )
-            .with_hint(format!("MinIO runs on: {}", with_minio.join(", "))))
+            .with_hint(if with_minio.is_empty() {
+                "no host of this topology runs MinIO: nothing reads a disk".to_string()
+            } else {
+                format!("MinIO runs on: {}", with_minio.join(", "))
+            }))
         }
         _ => Ok(()),
     }
