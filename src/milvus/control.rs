@@ -513,7 +513,7 @@ impl Control {
                 now,
                 "task_waiting",
                 t,
-                "started; session registration retries until etcd has a quorum it can reach".into(),
+                "started; session registration retries until etcd has a quorum again".into(),
             );
             return;
         }
