@@ -632,6 +632,9 @@ fn unknown<'a>(e: InputError, name: &str, known: impl Iterator<Item = &'a str>) 
     }
 }
 
+/// One side of a link fault as written: host indexes and where the list is.
+type Side = (Vec<usize>, Range<usize>);
+
 /// A link or disk fault: its sides (or host) and what it does, checked against the
 /// topology.
 fn resolve_link_or_disk(
@@ -730,7 +733,7 @@ fn resolve_link_or_disk(
     let side = |what: &str,
                 one: Option<&Spanned<String>>,
                 many: Option<&Spanned<Vec<Spanned<String>>>>|
-     -> Result<Option<(Vec<usize>, Range<usize>)>, InputError> {
+     -> Result<Option<Side>, InputError> {
         let (names, span): (Vec<&Spanned<String>>, Range<usize>) = match (one, many) {
             (Some(_), Some(m)) => {
                 return Err(err(

@@ -595,8 +595,8 @@ fn a_query_host_cut_from_querycoord_only_is_offline_but_keeps_its_session() {
     // Its shards are reported unavailable from the offline mark until the heal.
     let first = f(fault(&s), "first_error_s");
     let last = f(fault(&s), "last_error_s");
-    assert!(first >= 190.0 && first < 201.0, "first error at {first}");
-    assert!(last >= 299.0 && last < 311.0, "last error at {last}");
+    assert!((190.0..201.0).contains(&first), "first error at {first}");
+    assert!((299.0..311.0).contains(&last), "last error at {last}");
 }
 
 #[test]
