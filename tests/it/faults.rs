@@ -722,3 +722,37 @@ fn link_faults_replay_byte_identically() {
         }
     }
 }
+
+#[test]
+fn proxies_cut_off_from_a_query_node_use_the_other_replica() {
+    // node-failure-2-replicas.toml with query3 cut off from the proxies' hosts only:
+    // querycoord and etcd still reach it.
+    let out = temp_dir("net-partition-proxies");
+    let s = run_to(
+        "experiments/node-failure-2-replicas.toml",
+        &[
+            "duration=4m",
+            "fault.0.kind=network_partition",
+            "fault.0.other_side=[\"manager2\", \"manager3\"]",
+            "fault.0.at=1m",
+            "fault.0.recover_at=3m",
+        ],
+        &out,
+    );
+    // query3 leads a shard of one replica, so the proxies do call it.
+    let all = events(&out);
+    let kinds = all.column("kind").unwrap().str().unwrap();
+    let hosts = all.column("host").unwrap().str().unwrap();
+    assert!((0..all.height()).any(|i| {
+        kinds.get(i) == Some("shard_leader_assigned") && hosts.get(i) == Some("query3")
+    }));
+    // reference §2.2: a failed call excludes the node for the rest of the request
+    // and the proxy retries on the other replica's leader; the look-aside balancer
+    // stops choosing query3 after its probes fail. No search fails.
+    assert_eq!(f(fault(&s), "failed_requests"), 0.0);
+    let ev = rows(&events(&out));
+    // Nothing else noticed: querycoord's pulls and the keep-alives go through.
+    assert!(times_of(&ev, "node_offline").is_empty());
+    assert!(times_of(&ev, "etcd_unreachable").is_empty());
+    assert_eq!(f(fault(&s), "bytes_reloaded"), 0.0);
+}
