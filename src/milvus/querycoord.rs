@@ -423,8 +423,9 @@ impl QueryCoord {
     pub fn on_checker_tick(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
         let every = ctx.world.failover.checker_interval;
         self.rearm(every, Msg::CheckerTick, ctx);
-        // reference §2.7: without an etcd quorum no task can be recorded.
-        if !self.serving || !ctx.world.etcd_writable() {
+        // reference §2.7: without an etcd quorum (one it can reach, behind a network
+        // cut) no task can be recorded.
+        if !self.serving || !ctx.world.etcd_writable() || !ctx.world.has_etcd(self.task) {
             return;
         }
         let now = ctx.now();

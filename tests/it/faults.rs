@@ -756,3 +756,41 @@ fn proxies_cut_off_from_a_query_node_use_the_other_replica() {
     assert!(times_of(&ev, "etcd_unreachable").is_empty());
     assert_eq!(f(fault(&s), "bytes_reloaded"), 0.0);
 }
+
+#[test]
+fn a_querycoord_cut_off_from_etcd_stops_itself_and_waits_for_it() {
+    // querycoord's host (coord2) loses the etcd hosts only, for 4 minutes.
+    let out = temp_dir("net-partition-qc-etcd");
+    let s = run_to(
+        "experiments/network-partition.toml",
+        &[
+            "duration=9m",
+            "fault.0.hosts=[\"coord2\"]",
+            "fault.0.other_side=[\"zk1\", \"zk2\", \"zk3\"]",
+            "fault.0.duration=4m",
+        ],
+        &out,
+    );
+    let ev = rows(&events(&out));
+    let qc = |kind: &str| -> Vec<f64> {
+        ev.iter()
+            .filter(|r| r.1 == kind && r.3 == "querycoord")
+            .map(|r| r.0)
+            .collect()
+    };
+    let at = 180.0;
+    assert_eq!(qc("etcd_unreachable"), vec![at]);
+    let expired = qc("session_expired");
+    assert_eq!(expired.len(), 1);
+    assert!((at + 40.0..=at + 60.0).contains(&expired[0]));
+    // reference §2.1 item 5: it stops itself 3 x 10 s later; the managers hear
+    // coord2, so Swarm starts it again after the restart delay; it registers only
+    // once etcd is reachable (at the heal).
+    assert_eq!(qc("liveness_exit"), vec![expired[0] + 30.0]);
+    assert_eq!(qc("task_waiting").len(), 1);
+    assert!(qc("task_started").contains(&(at + 240.0)));
+    // Searches fail once the proxies' shard-leader caches need querycoord.
+    let fl = fault(&s);
+    assert!(f(fl, "first_error_s") > expired[0] + 30.0);
+    assert!(f(fl, "last_error_s") < at + 240.0 + 20.0);
+}
