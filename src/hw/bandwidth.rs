@@ -33,6 +33,13 @@ impl BandwidthServer {
         done
     }
 
+    /// Changes the bandwidth for transfers queued from now on (a slowed or restored
+    /// disk); those already queued keep their completion times.
+    pub fn set_bytes_per_s(&mut self, bytes_per_s: f64) {
+        assert!(bytes_per_s > 0.0, "bandwidth must be positive");
+        self.bytes_per_s = bytes_per_s;
+    }
+
     pub fn bytes_per_s(&self) -> f64 {
         self.bytes_per_s
     }

@@ -15,4 +15,4 @@ pub use cost::{HostCost, IndexKind, IndexSpec, SearchSpec};
 pub use cpu::PsCpu;
 pub use host::{DiskSpec, HostSpec, Isa, SwarmRole};
 pub use memory::{Memory, OutOfMemory};
-pub use network::{Link, Network, NetworkBuilder};
+pub use network::{Degradation, Link, Network, NetworkBuilder, TCP_MSS_BYTES};

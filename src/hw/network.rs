@@ -9,6 +9,11 @@
 //! gigabyte download the way one FCFS queue would make it.
 //! Path latencies are computed once (Dijkstra from every endpoint), so a send costs
 //! two bandwidth reservations and a table lookup.
+//!
+//! Faults change paths at run time: a *cut* separates two sets of endpoints (nothing
+//! crosses it; callers ask [`Network::reachable`] before sending), and a
+//! [`Degradation`] slows the pairs between two sets. Both are kept per pair of
+//! endpoints, recomputed when one starts or ends, so a send still costs a lookup.
 
 use petgraph::algo::dijkstra;
 use petgraph::graph::{NodeIndex, UnGraph};
@@ -20,6 +25,55 @@ use crate::engine::{SimDuration, SimTime};
 pub enum NetNode {
     Endpoint(String),
     Switch(String),
+}
+
+/// What a degraded path adds to every transfer over it.
+///
+/// Loss is paid in two ways, both from TCP: every segment is sent 1 / (1 - loss)
+/// times on average (the extra bytes queue on the NICs), and a bulk flow cannot go
+/// faster than the Mathis bound, MSS / RTT x sqrt(3/2) / sqrt(loss) (Mathis, Semke,
+/// Mahdavi, Ott 1997). A small message whose segment is lost waits for a
+/// retransmission timeout instead; that draw is the caller's (it needs randomness).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Degradation {
+    /// Added one-way latency.
+    pub extra_latency: SimDuration,
+    /// Share of the path's bandwidth left (0 < factor <= 1).
+    pub bandwidth_factor: f64,
+    /// Share of packets lost (0 <= loss < 1).
+    pub loss: f64,
+}
+
+impl Degradation {
+    pub const NONE: Degradation = Degradation {
+        extra_latency: SimDuration::ZERO,
+        bandwidth_factor: 1.0,
+        loss: 0.0,
+    };
+
+    /// Two degradations on one path: latencies add, factors multiply, losses
+    /// compound.
+    pub fn then(self, other: Degradation) -> Degradation {
+        Degradation {
+            extra_latency: self.extra_latency + other.extra_latency,
+            bandwidth_factor: self.bandwidth_factor * other.bandwidth_factor,
+            loss: 1.0 - (1.0 - self.loss) * (1.0 - other.loss),
+        }
+    }
+}
+
+/// TCP maximum segment size on a 1500-byte Ethernet MTU (1500 - 40 bytes of IP and
+/// TCP headers - 12 bytes of timestamp option).
+pub const TCP_MSS_BYTES: u64 = 1448;
+
+/// An active cut or degradation between two sets of endpoints.
+#[derive(Clone, Debug)]
+struct Impairment {
+    id: u32,
+    a: Vec<usize>,
+    b: Vec<usize>,
+    /// `None`: a cut.
+    degradation: Option<Degradation>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -102,6 +156,10 @@ impl NetworkBuilder {
                 .map(|&(_, bw)| BandwidthServer::new(bw))
                 .collect(),
             graph: self.graph,
+            impairments: Vec::new(),
+            cut: vec![false; n * n],
+            cut_started: vec![None; n * n],
+            degraded: vec![Degradation::NONE; n * n],
         }
     }
 
@@ -150,9 +208,96 @@ pub struct Network {
     bulk_tx: Vec<BandwidthServer>,
     bulk_rx: Vec<BandwidthServer>,
     graph: UnGraph<NetNode, Link>,
+    impairments: Vec<Impairment>,
+    /// Per (src, dst): some active cut separates them.
+    cut: Vec<bool>,
+    /// Per (src, dst): when the latest cut between them started.
+    cut_started: Vec<Option<SimTime>>,
+    /// Per (src, dst): the active degradations, combined.
+    degraded: Vec<Degradation>,
 }
 
 impl Network {
+    /// Cuts every path between endpoint sets `a` and `b` from `now` until
+    /// [`Network::restore`] is called with the same `id`.
+    pub fn cut(&mut self, id: u32, a: &[usize], b: &[usize], now: SimTime) {
+        self.impairments.push(Impairment {
+            id,
+            a: a.to_vec(),
+            b: b.to_vec(),
+            degradation: None,
+        });
+        for &x in a {
+            for &y in b {
+                self.cut_started[x * self.n + y] = Some(now);
+                self.cut_started[y * self.n + x] = Some(now);
+            }
+        }
+        self.recompute();
+    }
+
+    /// Degrades every path between endpoint sets `a` and `b` until
+    /// [`Network::restore`] is called with the same `id`.
+    pub fn degrade(&mut self, id: u32, a: &[usize], b: &[usize], d: Degradation) {
+        self.impairments.push(Impairment {
+            id,
+            a: a.to_vec(),
+            b: b.to_vec(),
+            degradation: Some(d),
+        });
+        self.recompute();
+    }
+
+    /// Ends the cut or degradation `id`.
+    pub fn restore(&mut self, id: u32) {
+        self.impairments.retain(|i| i.id != id);
+        self.recompute();
+    }
+
+    fn recompute(&mut self) {
+        let n = self.n;
+        self.cut.iter_mut().for_each(|c| *c = false);
+        self.degraded
+            .iter_mut()
+            .for_each(|d| *d = Degradation::NONE);
+        for imp in &self.impairments {
+            for &x in &imp.a {
+                for &y in &imp.b {
+                    for (i, j) in [(x, y), (y, x)] {
+                        match imp.degradation {
+                            None => self.cut[i * n + j] = true,
+                            Some(d) => self.degraded[i * n + j] = self.degraded[i * n + j].then(d),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a message from `src` can reach `dst` now (no cut between them).
+    pub fn reachable(&self, src: usize, dst: usize) -> bool {
+        src == dst || !self.cut[src * self.n + dst]
+    }
+
+    /// Whether `src` and `dst` were separated at any time since `t` (a transfer that
+    /// started at `t` broke).
+    pub fn cut_since(&self, src: usize, dst: usize, t: SimTime) -> bool {
+        !self.reachable(src, dst) || self.cut_started[src * self.n + dst].is_some_and(|c| c >= t)
+    }
+
+    /// When the latest cut between `src` and `dst` started.
+    pub fn cut_started(&self, src: usize, dst: usize) -> Option<SimTime> {
+        self.cut_started[src * self.n + dst]
+    }
+
+    /// The degradation of the path from `src` to `dst` now.
+    pub fn degradation(&self, src: usize, dst: usize) -> Degradation {
+        if src == dst {
+            return Degradation::NONE;
+        }
+        self.degraded[src * self.n + dst]
+    }
+
     /// One-way latency between endpoints, if they are connected.
     pub fn latency(&self, src: usize, dst: usize) -> Option<SimDuration> {
         if src == dst {
@@ -184,22 +329,32 @@ impl Network {
         if src == dst {
             return now + self.loopback;
         }
+        let d = self.degraded[src * self.n + dst];
         let latency = self.latency[src * self.n + dst]
-            .unwrap_or_else(|| panic!("endpoints {src} and {dst} are not connected"));
+            .unwrap_or_else(|| panic!("endpoints {src} and {dst} are not connected"))
+            + d.extra_latency;
+        // Retransmitted bytes, then a slower path: the NICs are busy for longer.
+        let wire = bytes as f64 / (1.0 - d.loss) / d.bandwidth_factor;
         let (tx, rx) = if bulk {
             (&mut self.bulk_tx, &mut self.bulk_rx)
         } else {
             (&mut self.tx, &mut self.rx)
         };
-        let sent = tx[src].reserve(now, bytes);
+        let sent = tx[src].reserve(now, wire.ceil() as u64);
         // A link slower than both NICs stretches the serialisation to its own speed.
-        let link_bw = self.bottleneck[src * self.n + dst];
+        let mut link_bw = self.bottleneck[src * self.n + dst];
+        if bulk && d.loss > 0.0 {
+            // Mathis et al. 1997: a TCP flow over a lossy path.
+            let rtt = 2.0 * latency.as_secs_f64();
+            let mathis = TCP_MSS_BYTES as f64 / rtt * (1.5f64).sqrt() / d.loss.sqrt();
+            link_bw = link_bw.min(mathis);
+        }
         let sent = if link_bw < tx[src].bytes_per_s() {
             sent.max(now + SimDuration::from_secs_f64(bytes as f64 / link_bw))
         } else {
             sent
         };
-        let received = rx[dst].reserve(now + latency, bytes);
+        let received = rx[dst].reserve(now + latency, wire.ceil() as u64);
         received.max(sent + latency)
     }
 
@@ -239,6 +394,52 @@ mod tests {
         // A second message queues behind the first on both NICs.
         assert_eq!(net.transfer(SimTime(0), 0, 1, 1000), SimTime(2200));
         assert_eq!(net.transfer(SimTime(0), 1, 1, 1000), SimTime(5));
+    }
+
+    #[test]
+    fn a_cut_separates_its_sets_until_restored() {
+        let mut net = star();
+        assert!(net.reachable(0, 1));
+        net.cut(7, &[0], &[1], SimTime(50));
+        assert!(!net.reachable(0, 1) && !net.reachable(1, 0));
+        assert!(net.reachable(0, 0));
+        net.restore(7);
+        assert!(net.reachable(1, 0));
+        // A transfer that started before the cut broke; one started after did not.
+        assert!(net.cut_since(0, 1, SimTime(10)));
+        assert!(!net.cut_since(0, 1, SimTime(60)));
+    }
+
+    #[test]
+    fn a_degraded_path_adds_latency_bytes_and_time() {
+        let mut net = star();
+        net.degrade(
+            1,
+            &[0],
+            &[1],
+            Degradation {
+                extra_latency: SimDuration(1000),
+                bandwidth_factor: 0.5,
+                loss: 0.0,
+            },
+        );
+        // 1000 bytes at half of 1 byte/ns: 2000 ns, then 200 + 1000 ns of path.
+        assert_eq!(net.transfer(SimTime(0), 0, 1, 1000), SimTime(3200));
+        net.restore(1);
+        assert_eq!(net.degradation(0, 1), Degradation::NONE);
+        // 10 % loss: 1000 / 0.9 bytes on the wire.
+        net.degrade(
+            2,
+            &[1],
+            &[0],
+            Degradation {
+                extra_latency: SimDuration::ZERO,
+                bandwidth_factor: 1.0,
+                loss: 0.1,
+            },
+        );
+        let start = SimTime(1_000_000);
+        assert_eq!(net.transfer(start, 0, 1, 900), start + SimDuration(1200));
     }
 
     #[test]

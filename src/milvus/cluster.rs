@@ -62,7 +62,7 @@ fn stale_gen(msg: &Msg, gen: u8) -> bool {
 
 /// A call reached a process that is not there: the caller's RPC fails after the
 /// dial timeout (reference §1.2, §2.2). Anything that is not a call is lost.
-fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
+pub(super) fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
     let at = ctx.now() + ctx.world.rpc_error_after();
     match msg {
         Msg::SearchArrived { req } => {
@@ -211,6 +211,16 @@ impl Actor for Component {
                 c.on_stop_now(task as usize, graceful, ctx)
             }
             (C::Control(c), Msg::NodeDrained { node }) => c.on_node_drained(node as usize, ctx),
+            (C::Control(c), Msg::LeaseLapses { task, gen, epoch }) => {
+                c.on_lease_lapses(task as usize, gen, epoch, ctx)
+            }
+            (C::Control(c), Msg::SessionLostExit { task, gen }) => {
+                c.on_session_lost_exit(task as usize, gen, ctx)
+            }
+            (C::QueryCoord(q), Msg::NodeReachable { node, gen }) => {
+                q.on_node_reachable(node as usize, gen, ctx)
+            }
+            (C::QueryNode(q), Msg::LinksChanged) => q.on_links_changed(ctx),
             (C::QueryCoord(q), Msg::NodeStopping { node }) => {
                 q.on_node_stopping(node as usize, ctx)
             }

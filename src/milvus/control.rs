@@ -40,6 +40,16 @@ pub struct Control {
     /// Coordinators waiting for their old session key to go before registering
     /// (reference §2.1 item 4: exclusive keys).
     waiting_for_key: Vec<bool>,
+    /// Per task: a network cut separates it from querycoord (a query node) or from
+    /// the etcd quorum, as last reported.
+    qc_cut: Vec<bool>,
+    etcd_cut: Vec<bool>,
+    /// Per task: how many times it lost etcd (a lease lapse of an earlier cut is void).
+    etcd_epoch: Vec<u16>,
+    /// Failed tasks whose host the Swarm managers cannot hear: restarted once they can.
+    swarm_waiting: Vec<bool>,
+    /// Faults in force.
+    active: Vec<bool>,
 }
 
 impl Control {
@@ -66,6 +76,11 @@ impl Control {
             started_once: vec![false; n],
             actor_of_task,
             waiting_for_key: vec![false; n],
+            qc_cut: vec![false; n],
+            etcd_cut: vec![false; n],
+            etcd_epoch: vec![0; n],
+            swarm_waiting: vec![false; n],
+            active: Vec::new(),
         }
     }
 
@@ -95,6 +110,9 @@ impl Control {
         );
         if f.kind == FaultKind::HostStart {
             return self.power_on(&f, ctx);
+        }
+        if f.kind.is_link_or_disk() {
+            return self.start_link_or_disk(fault, &f, ctx);
         }
         if let FaultTarget::Host(h) = f.target {
             ctx.world.hosts[h].up = false;
@@ -234,6 +252,7 @@ impl Control {
                 .filter(|&t| w.tasks[t].host == *h)
                 .collect(),
             FaultTarget::Tasks(ts) => ts.clone(),
+            FaultTarget::Link { .. } | FaultTarget::Disk { .. } => Vec::new(),
         }
     }
 
@@ -329,6 +348,9 @@ impl Control {
             &service,
             format!("{}: repaired", f.label),
         );
+        if f.kind.is_link_or_disk() {
+            return self.end_link_or_disk(fault, &f, ctx);
+        }
         if let FaultTarget::Host(h) = f.target {
             ctx.world.hosts[h].up = true;
             self.down_since[h] = None;
@@ -374,13 +396,20 @@ impl Control {
         task.up = false;
         task.gen = task.gen.wrapping_add(1);
         task.down_at = Some(now);
-        task.stale_session = !graceful;
+        // A session etcd already deleted (cut off from it) leaves no key behind.
+        let session_lost = std::mem::take(&mut w.session_lost[t]);
+        let task = &mut w.tasks[t];
+        task.stale_session = !graceful && !session_lost;
+        self.qc_cut[t] = false;
+        self.etcd_cut[t] = false;
+        self.etcd_epoch[t] = self.etcd_epoch[t].wrapping_add(1);
         let kind = task.kind;
         w.task_event(
             now,
             "task_stopped",
             t,
             match (graceful, milvus(kind)) {
+                _ if session_lost => "process exited; etcd had already deleted its session".into(),
                 (true, true) => "graceful stop: the session is revoked at once".into(),
                 (false, true) => {
                     "process killed: its session key lingers until the lease runs out".into()
@@ -395,7 +424,7 @@ impl Control {
         if kind == ServiceKind::Etcd {
             self.check_etcd(ctx);
         }
-        if kind == ServiceKind::Querynode {
+        if kind == ServiceKind::Querynode && !session_lost {
             let node = ctx.world.node_of_task(t);
             if let Some(node) = node {
                 let qc = ctx.world.querycoord;
@@ -409,7 +438,7 @@ impl Control {
                 );
             }
         }
-        if !milvus(kind) {
+        if !milvus(kind) || session_lost {
             return;
         }
         // reference §2.1 item 1: keep-alives go about every TTL/3, so the lease of a
@@ -477,7 +506,7 @@ impl Control {
         }
         // reference §2.7: a Milvus process blocks at start until it can register its
         // session, which needs an etcd quorum.
-        if milvus(task.kind) && !w.etcd_quorum() {
+        if milvus(task.kind) && !w.has_etcd(t) {
             self.waiting_for_etcd[t] = true;
             let now = ctx.now();
             ctx.world.task_event(
@@ -550,6 +579,7 @@ impl Control {
             return;
         };
         ctx.send(actor, Msg::Start, SimDuration::ZERO);
+        self.check_links(ctx);
         if kind == ServiceKind::Querynode {
             if let Some(node) = ctx.world.node_of_task(t) {
                 ctx.world.forget_node(node);
@@ -728,12 +758,45 @@ impl Control {
             );
             return;
         }
+        let host = ctx.world.tasks[t].host;
+        if !self.managers_hear(host, ctx.world) {
+            // The managers learn of the failure when they hear from the host again
+            // (inference: the restart delay then counts from that moment).
+            self.swarm_waiting[t] = true;
+            ctx.world.task_event(
+                now,
+                "task_pending",
+                t,
+                "Swarm: the managers cannot hear this host (network cut); the task is restarted once they can".into(),
+            );
+            return;
+        }
         let at = now + svc.restart_policy.delay + ctx.world.failover.startup();
         self.start_at(t, at, ctx);
     }
 
+    /// Whether a majority of the Swarm managers runs and reaches host `h` (a
+    /// topology without managers is taken to have working ones).
+    fn managers_hear(&self, h: usize, w: &World) -> bool {
+        let managers: Vec<usize> = (0..self.topology.hosts.len())
+            .filter(|&m| self.topology.hosts[m].role == crate::hw::SwarmRole::Manager)
+            .collect();
+        let hearing = managers
+            .iter()
+            .filter(|&&m| {
+                w.hosts[m].up && w.net.reachable(w.hosts[m].endpoint, w.hosts[h].endpoint)
+            })
+            .count();
+        managers.is_empty() || hearing * 2 > managers.len()
+    }
+
     fn target_names(&self, f: &Fault, w: &World) -> (String, String) {
         match &f.target {
+            FaultTarget::Disk { host, .. } => (w.hosts[*host].spec.name.clone(), String::new()),
+            FaultTarget::Link { .. } => (
+                f.target_name(&self.topology, &self.placement),
+                String::new(),
+            ),
             FaultTarget::Host(h) => (w.hosts[*h].spec.name.clone(), String::new()),
             FaultTarget::Tasks(ts) => {
                 let t = &w.tasks[ts[0]];
@@ -761,4 +824,256 @@ fn milvus(kind: ServiceKind) -> bool {
             | ServiceKind::Datanode
             | ServiceKind::Indexnode
     )
+}
+
+/// Link and disk faults: the processes keep running; what changes is who reaches whom
+/// (reference §2.1: each detector sees a cut as it sees a death) and how fast data
+/// moves.
+impl Control {
+    fn endpoints(hosts: &[usize], w: &World) -> Vec<usize> {
+        hosts
+            .iter()
+            .map(|&h| w.hosts.get(h).map_or(w.client_endpoint, |x| x.endpoint))
+            .collect()
+    }
+
+    fn start_link_or_disk(&mut self, i: usize, f: &Fault, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        self.active.resize(self.faults.len(), false);
+        self.active[i] = true;
+        match &f.target {
+            FaultTarget::Link {
+                hosts,
+                other_side,
+                degradation,
+            } => {
+                let a = Self::endpoints(hosts, ctx.world);
+                let b = Self::endpoints(other_side, ctx.world);
+                match degradation {
+                    // A NIC down cuts each of its hosts from every other endpoint.
+                    None if f.kind == FaultKind::NicDown => {
+                        let all: Vec<usize> = a.iter().chain(&b).copied().collect();
+                        for &x in &a {
+                            let others: Vec<usize> =
+                                all.iter().copied().filter(|&y| y != x).collect();
+                            ctx.world.net.cut(i as u32, &[x], &others, now);
+                        }
+                        self.on_links_changed(true, ctx);
+                    }
+                    None => {
+                        ctx.world.net.cut(i as u32, &a, &b, now);
+                        self.on_links_changed(true, ctx);
+                    }
+                    Some(d) => ctx.world.net.degrade(i as u32, &a, &b, *d),
+                }
+            }
+            FaultTarget::Disk { host, slowdown } => {
+                if slowdown.is_none() {
+                    let name = ctx.world.hosts[*host].spec.name.clone();
+                    ctx.world.rec.event(
+                        now,
+                        "disk_full",
+                        &name,
+                        "",
+                        "disk full: writes to it fail; no simulated process writes to this disk in this release (MinIO writes come with the write path), so nothing fails yet".into(),
+                    );
+                }
+                self.apply_disk(*host, ctx.world);
+            }
+            _ => unreachable!("validation: link and disk faults target links and disks"),
+        }
+    }
+
+    fn end_link_or_disk(&mut self, i: usize, f: &Fault, ctx: &mut Ctx<'_, Msg, World>) {
+        self.active.resize(self.faults.len(), false);
+        self.active[i] = false;
+        match &f.target {
+            FaultTarget::Link { degradation, .. } => {
+                ctx.world.net.restore(i as u32);
+                if degradation.is_none() {
+                    self.on_links_changed(false, ctx);
+                }
+            }
+            FaultTarget::Disk { host, .. } => self.apply_disk(*host, ctx.world),
+            _ => unreachable!("validation: link and disk faults target links and disks"),
+        }
+    }
+
+    /// The disk of host `h` reads at its spec's bandwidth over the slow_disk factors
+    /// in force (reads are all the disk does in this release: MinIO serving loads).
+    fn apply_disk(&self, h: usize, w: &mut World) {
+        let slowdown: f64 = self
+            .faults
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| self.active.get(i).copied().unwrap_or(false))
+            .filter_map(|(_, f)| match f.target {
+                FaultTarget::Disk {
+                    host,
+                    slowdown: Some(x),
+                } if host == h => Some(x),
+                _ => None,
+            })
+            .product();
+        let bw = w.hosts[h].spec.disk.read_bytes_per_s / slowdown;
+        w.hosts[h].disk_read.set_bytes_per_s(bw);
+    }
+
+    /// A cut started or healed: every detector looks again, waiting starts go ahead,
+    /// and downloads across a new cut break.
+    fn on_links_changed(&mut self, started: bool, ctx: &mut Ctx<'_, Msg, World>) {
+        // reference §2.7: a cut can split the etcd members.
+        self.check_etcd(ctx);
+        self.check_links(ctx);
+        for t in 0..self.waiting_for_etcd.len() {
+            if self.waiting_for_etcd[t] && ctx.world.has_etcd(t) {
+                self.waiting_for_etcd[t] = false;
+                self.on_task_starts(t, ctx);
+            }
+        }
+        for t in 0..self.swarm_waiting.len() {
+            if self.swarm_waiting[t] && self.managers_hear(ctx.world.tasks[t].host, ctx.world) {
+                self.swarm_waiting[t] = false;
+                self.restart_later(t, ctx);
+            }
+        }
+        if started {
+            for a in ctx.world.query_node_actors.clone() {
+                ctx.send(a, Msg::LinksChanged, SimDuration::ZERO);
+            }
+        }
+    }
+
+    /// What each running process's peers see of it now: querycoord's distribution
+    /// pull of a query node (reference §2.1 item 2) and the session keep-alives to
+    /// etcd (item 1).
+    fn check_links(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let qc = ctx.world.querycoord;
+        let qc_task = ctx.world.task_of(qc);
+        // While etcd has no quorum at all, the quorum-loss path owns every session.
+        let quorum = ctx.world.etcd_quorum();
+        let ttl = ctx.world.failover.session_ttl.as_secs_f64();
+        for t in 0..ctx.world.tasks.len() {
+            let task = &ctx.world.tasks[t];
+            if !task.up {
+                continue;
+            }
+            let (gen, kind) = (task.gen, task.kind);
+            if let Some(node) = ctx.world.node_of_task(t) {
+                let cut = !ctx.world.tasks_reachable(qc_task, t);
+                if cut != self.qc_cut[t] {
+                    self.qc_cut[t] = cut;
+                    let node = node as u16;
+                    let msg = if cut {
+                        Msg::NodeUnreachable { node, gen }
+                    } else {
+                        Msg::NodeReachable { node, gen }
+                    };
+                    ctx.send(qc, msg, SimDuration::ZERO);
+                }
+            }
+            if !milvus(kind) || !quorum || ctx.world.session_lost[t] {
+                continue;
+            }
+            let cut = !ctx.world.has_etcd(t);
+            if cut == self.etcd_cut[t] {
+                continue;
+            }
+            self.etcd_cut[t] = cut;
+            self.etcd_epoch[t] = self.etcd_epoch[t].wrapping_add(1);
+            if !cut {
+                ctx.world.task_event(
+                    now,
+                    "etcd_reachable",
+                    t,
+                    "session keep-alives reach etcd again before the lease ran out".into(),
+                );
+                continue;
+            }
+            ctx.world.task_event(
+                now,
+                "etcd_unreachable",
+                t,
+                "network cut: session keep-alives fail; the lease runs out unless etcd is reachable again".into(),
+            );
+            // reference §2.1 item 1: the last keep-alive was up to TTL/3 ago.
+            let left = ttl - ctx.rng().random::<f64>() * ttl / 3.0;
+            let epoch = self.etcd_epoch[t];
+            let me = ctx.me();
+            ctx.send(
+                me,
+                Msg::LeaseLapses {
+                    task: t as u32,
+                    gen,
+                    epoch,
+                },
+                SimDuration::from_secs_f64(left),
+            );
+        }
+    }
+
+    /// reference §2.1 item 1: etcd deletes the session of a process it has not heard
+    /// from for a lease; watchers see it gone although the process runs on.
+    pub fn on_lease_lapses(
+        &mut self,
+        t: usize,
+        gen: u8,
+        epoch: u16,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        if !ctx.world.alive(t, gen)
+            || epoch != self.etcd_epoch[t]
+            || !self.etcd_cut[t]
+            || !ctx.world.etcd_quorum()
+        {
+            return;
+        }
+        let now = ctx.now();
+        ctx.world.note_detected(now);
+        ctx.world.session_lost[t] = true;
+        ctx.world.task_event(
+            now,
+            "session_expired",
+            t,
+            "etcd lease gone while the process runs behind a network cut: watchers see the session deleted".into(),
+        );
+        if let Some(node) = ctx.world.node_of_task(t) {
+            let qc = ctx.world.querycoord;
+            ctx.send(
+                qc,
+                Msg::NodeSessionGone {
+                    node: node as u16,
+                    gen,
+                },
+                SimDuration::ZERO,
+            );
+        }
+        // reference §2.1 item 5: KeepAliveOnce is retried 3 x with a 10 s timeout,
+        // then the process stops itself (each retry fails: the lease is gone).
+        let me = ctx.me();
+        ctx.send(
+            me,
+            Msg::SessionLostExit {
+                task: t as u32,
+                gen,
+            },
+            SimDuration::from_secs(30),
+        );
+    }
+
+    pub fn on_session_lost_exit(&mut self, t: usize, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        if !ctx.world.alive(t, gen) || !ctx.world.session_lost[t] {
+            return;
+        }
+        let now = ctx.now();
+        ctx.world.task_event(
+            now,
+            "liveness_exit",
+            t,
+            "etcd keep-alive failed (lease + 3 x 10 s retries): the process stops itself".into(),
+        );
+        self.stop_task(t, false, ctx);
+        self.restart_later(t, ctx);
+    }
 }

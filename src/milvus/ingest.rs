@@ -279,12 +279,16 @@ impl World {
         self.ingest.release(req);
     }
 
-    /// Object storage servers that run now.
-    fn minio_up(&self) -> Vec<usize> {
+    /// Object storage servers that run now and that task `from` can reach.
+    fn minio_up(&self, from: usize) -> Vec<usize> {
         self.minio_tasks
             .iter()
             .copied()
-            .filter(|&t| self.tasks[t].up && self.hosts[self.tasks[t].host].up)
+            .filter(|&t| {
+                self.tasks[t].up
+                    && self.hosts[self.tasks[t].host].up
+                    && self.tasks_reachable(t, from)
+            })
             .collect()
     }
 
@@ -293,7 +297,7 @@ impl World {
     /// read quorum serves a read; the bytes spread over the servers). None when no
     /// server runs.
     pub fn minio_read(&mut self, now: SimTime, to: usize, bytes: u64) -> Option<SimTime> {
-        let servers = self.minio_up();
+        let servers = self.minio_up(to);
         if servers.is_empty() {
             return None;
         }
@@ -320,7 +324,7 @@ impl World {
     /// when fewer drives run than the write quorum needs.
     pub fn minio_write(&mut self, now: SimTime, from: usize, bytes: u64) -> Option<SimTime> {
         let total = self.minio_tasks.len();
-        let servers = self.minio_up();
+        let servers = self.minio_up(from);
         let drives = total * MINIO_DRIVES_PER_SERVER;
         let parity = minio_parity(drives);
         let data = drives - parity;

@@ -13,6 +13,7 @@ pub mod indexnode;
 pub mod ingest;
 pub mod layout;
 pub mod msg;
+pub mod netfault;
 pub mod overheads;
 pub mod proxy;
 pub mod pulsar;

@@ -39,6 +39,25 @@ impl Fail {
 #[derive(Clone, Copy, Debug)]
 pub enum Msg {
     /// A host CPU should check for finished tasks (scheduled for `at`).
+    /// Network paths changed: downloads across a new cut fail.
+    LinksChanged,
+    /// querycoord's distribution pulls from the node succeed again (a cut healed).
+    NodeReachable {
+        node: u16,
+        gen: u8,
+    },
+    /// The lease of a running process cut off from etcd runs out, unless it reached
+    /// etcd again since (`epoch` counts its cuts from etcd).
+    LeaseLapses {
+        task: u32,
+        gen: u8,
+        epoch: u16,
+    },
+    /// A process whose session was deleted exits after its keep-alive retries.
+    SessionLostExit {
+        task: u32,
+        gen: u8,
+    },
     CpuWake {
         host: u32,
         at: SimTime,

@@ -269,10 +269,13 @@ impl Proxy {
             .filter(|&r| tried & (1 << r) == 0)
             .filter_map(|r| self.leaders[r * shards + shard].map(|n| (r, n)))
             .filter(|&(_, n)| {
-                // reference §2.1 item 3: an unreachable node is excluded once the
-                // look-aside balancer's probes have failed.
-                let t = &ctx.world.tasks[ctx.world.query_node_tasks[n]];
-                t.up || t.down_at.is_none_or(|d| now < d + unreachable_after)
+                // reference §2.1 item 3: an unreachable node (dead, or behind a
+                // network cut) is excluded once the look-aside balancer's probes
+                // have failed.
+                let qn = ctx.world.query_node_tasks[n];
+                ctx.world
+                    .unreachable_since(self.task, qn)
+                    .is_none_or(|d| now < d + unreachable_after)
             })
             .min_by_key(|&(r, _)| (self.executing_nq[r * shards + shard], r));
         let Some((replica, leader)) = candidate else {

@@ -176,6 +176,27 @@ impl QueryCoord {
         );
     }
 
+    /// A network cut between querycoord and the node healed: the next distribution
+    /// pull succeeds, and the node counts as online again.
+    pub fn on_node_reachable(&mut self, node: usize, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        if self.unreachable.get(&node) != Some(&gen) {
+            return;
+        }
+        self.unreachable.remove(&node);
+        if !std::mem::take(&mut self.offline[node]) {
+            return;
+        }
+        let now = ctx.now();
+        let task = ctx.world.query_node_tasks[node];
+        ctx.world.task_event(
+            now,
+            "node_reachable",
+            task,
+            "querycoord: the distribution pull succeeds again; the node's shards are served".into(),
+        );
+        self.publish_view(ctx);
+    }
+
     /// reference §1.7 heartbeatAvailableInterval: offline for GetShardLeaders.
     pub fn on_node_offline_mark(&mut self, node: usize, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
         if self.unreachable.get(&node) != Some(&gen) || self.offline[node] {
@@ -263,9 +284,10 @@ impl QueryCoord {
         if !self.serving || self.pending_up.is_empty() {
             return;
         }
+        // A node behind a network cut fails the health check like a dead one.
         let healthy = self.members.iter().flatten().all(|&n| {
             let t = &ctx.world.tasks[ctx.world.query_node_tasks[n]];
-            t.up
+            t.up && !self.unreachable.contains_key(&n)
         });
         if !healthy {
             return;
@@ -408,8 +430,9 @@ impl QueryCoord {
     pub fn on_checker_tick(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
         let every = ctx.world.failover.checker_interval;
         self.rearm(every, Msg::CheckerTick, ctx);
-        // reference §2.7: without an etcd quorum no task can be recorded.
-        if !self.serving || !ctx.world.etcd_writable() {
+        // reference §2.7: without an etcd quorum (one it can reach, behind a network
+        // cut) no task can be recorded.
+        if !self.serving || !ctx.world.etcd_writable() || !ctx.world.has_etcd(self.task) {
             return;
         }
         let now = ctx.now();

@@ -47,6 +47,9 @@ pub struct QueryNode {
     queue: VecDeque<WorkerJob>,
     /// Segments held, per (replica, segment id index): bytes.
     loaded: BTreeMap<(u8, u32), u64>,
+    /// Downloads in flight, per (replica, segment): when they started and the
+    /// endpoints of the MinIO hosts sending parts.
+    downloads: BTreeMap<(u8, u32), (SimTime, Vec<usize>)>,
 }
 
 impl QueryNode {
@@ -61,6 +64,7 @@ impl QueryNode {
             running: Vec::new(),
             queue: VecDeque::new(),
             loaded: BTreeMap::new(),
+            downloads: BTreeMap::new(),
         }
     }
 
@@ -410,6 +414,7 @@ impl QueryNode {
         }
         // Its memory goes with the process (the dispatcher frees it).
         self.loaded.clear();
+        self.downloads.clear();
         self.tsafe = 0;
     }
 
@@ -419,11 +424,40 @@ impl QueryNode {
         let now = ctx.now();
         let gen = self.gen(ctx);
         let bytes = ctx.world.layout.segments[segment as usize].memory_bytes;
-        let Some(done) = ctx.world.minio_read(now, self.task, bytes) else {
+        let w = &*ctx.world;
+        let servers: Vec<usize> = w
+            .minio_tasks
+            .iter()
+            .copied()
+            .filter(|&t| {
+                w.tasks[t].up && w.hosts[w.tasks[t].host].up && w.tasks_reachable(t, self.task)
+            })
+            .collect();
+        if servers.is_empty() {
             // No object storage to read from: the load task fails.
             self.report_loaded(replica, segment, false, ctx);
             return;
-        };
+        }
+        let share = bytes.div_ceil(servers.len() as u64);
+        let mut done = now;
+        let sources = servers
+            .iter()
+            .map(|&m| ctx.world.task_endpoint(m))
+            .collect();
+        self.downloads.insert((replica, segment), (now, sources));
+        for m in servers {
+            let host = ctx.world.tasks[m].host;
+            let read = ctx.world.hosts[host].disk_read.reserve(now, share);
+            let u = ctx.world.tasks[m].usage;
+            ctx.world.usage[u].disk_read.add_at(read, share as f64);
+            let src = ctx.world.hosts[host].endpoint;
+            let dst = ctx.world.hosts[ctx.world.tasks[self.task].host].endpoint;
+            ctx.world.usage[u].net_tx.add_at(read, share as f64);
+            let qu = ctx.world.tasks[self.task].usage;
+            ctx.world.usage[qu].net_rx.add_at(read, share as f64);
+            let arrived = ctx.world.net.transfer_bulk(read, src, dst, share);
+            done = done.max(arrived);
+        }
         let me = ctx.me();
         ctx.send_at(
             me,
@@ -442,6 +476,9 @@ impl QueryNode {
         segment: u32,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
+        if self.downloads.remove(&(replica, segment)).is_none() {
+            return; // it failed on the way
+        }
         let bytes = ctx.world.layout.segments[segment as usize].memory_bytes;
         let demand = bytes as f64 / ctx.world.failover.segment_load_bytes_per_s * 1e9;
         let me = ctx.me();
@@ -499,6 +536,27 @@ impl QueryNode {
         self.report_loaded(replica, segment, ok, ctx);
     }
 
+    /// A network cut started: downloads from a MinIO host now across it break, and
+    /// the load task fails once the read times out (GUESS: like a call, after
+    /// `rpc_error_after`; the reference gives no read timeout for the MinIO client).
+    /// querycoord retries it (reference §1.7 task.retryinterval).
+    pub fn on_links_changed(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let me = ctx.world.task_endpoint(self.task);
+        let broken: Vec<(u8, u32)> = self
+            .downloads
+            .iter()
+            .filter(|(_, (since, from))| {
+                from.iter().any(|&m| ctx.world.net.cut_since(m, me, *since))
+            })
+            .map(|(&k, _)| k)
+            .collect();
+        let at = ctx.now() + ctx.world.rpc_error_after();
+        for (replica, segment) in broken {
+            self.downloads.remove(&(replica, segment));
+            self.report_loaded_at(replica, segment, false, at, ctx);
+        }
+    }
+
     fn report_loaded(
         &mut self,
         replica: u8,
@@ -506,12 +564,25 @@ impl QueryNode {
         ok: bool,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
+        let now = ctx.now();
+        self.report_loaded_at(replica, segment, ok, now, ctx);
+    }
+
+    fn report_loaded_at(
+        &mut self,
+        replica: u8,
+        segment: u32,
+        ok: bool,
+        at: SimTime,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
         let qc = ctx.world.querycoord;
         let qc_task = ctx.world.task_of(qc);
         let gen = self.gen(ctx);
         let node = self.node as u16;
-        send_net(
+        send_net_from(
             ctx,
+            at,
             Endpoint::Task(self.task),
             Endpoint::Task(qc_task),
             CONTROL_RPC_BYTES,

@@ -99,11 +99,18 @@ impl RootCoord {
         // reference §2.6: the tick goes out only when every registered proxy session
         // has reported; the session of a killed proxy stays registered, silent, until
         // its lease runs out, and holds every tick back.
-        let silent = ctx
-            .world
-            .tasks
-            .iter()
-            .position(|t| t.kind == ServiceKind::Proxy && !t.up && t.stale_session);
+        // A running proxy behind a network cut is silent too, while its session
+        // lives.
+        let w = &*ctx.world;
+        let silent = (0..w.tasks.len()).find(|&p| {
+            let t = &w.tasks[p];
+            t.kind == ServiceKind::Proxy
+                && if t.up {
+                    !w.session_lost[p] && !w.tasks_reachable(p, self.task)
+                } else {
+                    t.stale_session
+                }
+        });
         if let Some(p) = silent {
             if !self.stalled {
                 self.stalled = true;
@@ -135,7 +142,11 @@ impl RootCoord {
         if let Some((done, ts)) = self.allocate(ctx.now(), ctx.world.etcd_lost_at) {
             let arrive = done + SimDuration::from_nanos(MQ_DELIVERY_NS);
             for &qn in &self.tick_consumers {
-                ctx.send_at(qn, Msg::TimeTickArrived { ts }, arrive);
+                // A delegator cut off from the message queue gets no tick (reference
+                // §2.8: its tsafe stops).
+                if ctx.world.tasks_reachable(ctx.world.task_of(qn), self.task) {
+                    ctx.send_at(qn, Msg::TimeTickArrived { ts }, arrive);
+                }
             }
         }
         if ctx.now() < ctx.world.end {

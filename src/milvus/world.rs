@@ -1,6 +1,8 @@
 //! State the actors share: hosts and their resources, the network, the request table
 //! and the recorder. Actors reach it through their context, one at a time.
 
+use rand::RngExt;
+
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::hw::{
     BandwidthServer, HostCost, HostSpec, IndexSpec, Memory, Network, PsCpu, SearchSpec,
@@ -243,6 +245,9 @@ pub struct World {
     /// reference §1.8 load guard, as a share of host memory.
     pub load_guard: f64,
     pub ingest: super::ingest::Ingest,
+    /// Per task: its session was deleted while the process ran on, cut off from etcd
+    /// (reference §2.1 item 1); it exits once its keep-alive retries fail.
+    pub session_lost: Vec<bool>,
 }
 
 impl World {
@@ -276,6 +281,7 @@ impl World {
             lacking: vec![vec![0; shards]; replicas],
             in_target: vec![vec![true; layout.segments.len()]; replicas],
         };
+        let session_lost = vec![false; tasks.len()];
         let shard_view = layout
             .replicas
             .iter()
@@ -320,6 +326,7 @@ impl World {
             etcd_electing_until: None,
             load_guard: 0.9,
             ingest: Default::default(),
+            session_lost,
         }
     }
 
@@ -368,13 +375,59 @@ impl World {
 
     /// reference §2.7: etcd serves while a majority of its members runs (a topology
     /// without etcd members is taken to have a working one).
+    /// A network partition can split the members: the quorum is a majority that
+    /// reaches each other.
     pub fn etcd_quorum(&self) -> bool {
-        let up = self
+        self.etcd_tasks.is_empty() || self.etcd_tasks.iter().any(|&m| self.etcd_majority(m))
+    }
+
+    /// Whether etcd member `m` runs and reaches a majority of the members (itself
+    /// included).
+    fn etcd_majority(&self, m: usize) -> bool {
+        if !self.tasks[m].up {
+            return false;
+        }
+        let with = self
             .etcd_tasks
             .iter()
-            .filter(|&&t| self.tasks[t].up)
+            .filter(|&&o| self.tasks[o].up && self.tasks_reachable(m, o))
             .count();
-        self.etcd_tasks.is_empty() || up * 2 > self.etcd_tasks.len()
+        with * 2 > self.etcd_tasks.len()
+    }
+
+    /// Whether placement task `t` reaches an etcd member of the quorum (its session
+    /// keep-alives go through).
+    pub fn has_etcd(&self, t: usize) -> bool {
+        self.etcd_tasks.is_empty()
+            || self
+                .etcd_tasks
+                .iter()
+                .any(|&m| self.tasks_reachable(t, m) && self.etcd_majority(m))
+    }
+
+    /// The network endpoint of placement task `t`'s host.
+    pub fn task_endpoint(&self, t: usize) -> usize {
+        self.hosts[self.tasks[t].host].endpoint
+    }
+
+    /// Whether no network cut separates the hosts of tasks `a` and `b`.
+    pub fn tasks_reachable(&self, a: usize, b: usize) -> bool {
+        self.net
+            .reachable(self.task_endpoint(a), self.task_endpoint(b))
+    }
+
+    /// Since when task `to` is unreachable from task `from`: it died, or a network
+    /// cut separates them (none while both hold).
+    pub fn unreachable_since(&self, from: usize, to: usize) -> Option<SimTime> {
+        let t = &self.tasks[to];
+        if !t.up {
+            return t.down_at;
+        }
+        let (a, b) = (self.task_endpoint(from), self.task_endpoint(to));
+        if self.net.reachable(a, b) {
+            return None;
+        }
+        self.net.cut_started(a, b)
     }
 
     /// Whether etcd takes writes now: a quorum and a leader (reference §2.7).
@@ -662,6 +715,22 @@ pub fn send_net_from(
     };
     let src = ep(from, true);
     let dst = ep(to, false);
-    let at = w.net.transfer(now, src, dst, bytes);
+    if !w.net.reachable(src, dst) {
+        // A network cut: the call fails as one to a dead process would, a reply is
+        // lost and its caller's call fails.
+        return super::netfault::undeliverable(msg, target, ctx);
+    }
+    let loss = w.net.degradation(src, dst).loss;
+    let mut at = w.net.transfer(now, src, dst, bytes);
+    if loss > 0.0 {
+        // A small message has no duplicate acks to trigger a fast retransmit: a lost
+        // segment waits for the retransmission timeout (GUESS: Linux's minimum).
+        let segments = bytes.div_ceil(crate::hw::TCP_MSS_BYTES).max(1);
+        let p = 1.0 - libm::pow(1.0 - loss, segments as f64);
+        let rto = ctx.world.failover.tcp_retransmit_timeout;
+        if ctx.rng().random::<f64>() < p {
+            at += rto;
+        }
+    }
     ctx.send_at(target, msg, at);
 }

@@ -4,7 +4,6 @@ use serde_json::{json, Map, Value};
 
 use crate::engine::{SimDuration, SimTime, NS_PER_S};
 use crate::scenario::experiment::{Arrivals, Experiment, InsertArrivals};
-use crate::scenario::faults::FaultTarget;
 use crate::scenario::topology::Topology;
 
 use super::recorder::{Recorder, RequestRow, Status};
@@ -267,14 +266,7 @@ fn fault_figures(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> (Vec<Val
         let after_from = SimTime(until.0.saturating_sub(BASELINE.0)).max(at);
         let after = p99_between(&owned, after_from, until);
         let (detected, bytes, rebalanced) = run.faults[i];
-        let target = match &f.target {
-            FaultTarget::Host(h) => exp.topology.hosts[*h].name.clone(),
-            FaultTarget::Tasks(ts) => ts
-                .iter()
-                .map(|&t| exp.placement.tasks[t].name.clone())
-                .collect::<Vec<_>>()
-                .join(","),
-        };
+        let target = f.target_name(&exp.topology, &exp.placement);
         out[i] = json!({
             "label": f.label,
             "kind": f.kind.name(),

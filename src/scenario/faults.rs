@@ -13,6 +13,7 @@ use super::error::{closest, InputError};
 use super::topology::{ServiceKind, Topology};
 use super::units::{Bandwidth, Duration};
 use crate::engine::SimDuration;
+use crate::hw::Degradation;
 use crate::swarm::Placement;
 
 #[derive(Deserialize)]
@@ -25,6 +26,18 @@ pub(super) struct RawFault {
     host: Option<Spanned<String>>,
     service: Option<Spanned<String>>,
     task: Option<Spanned<String>>,
+    /// Link faults: one side of the cut or degraded path (host names, or "clients").
+    hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Link faults: the other side (default: every other host and the clients).
+    other_side: Option<Spanned<Vec<Spanned<String>>>>,
+    /// link_degradation: added one-way latency.
+    latency: Option<Spanned<Duration>>,
+    /// link_degradation: share of the bandwidth left (0 < f <= 1).
+    bandwidth_factor: Option<Spanned<f64>>,
+    /// link_degradation: share of packets lost (0 <= p < 0.5).
+    loss: Option<Spanned<f64>>,
+    /// slow_disk: how many times slower the disk is (1 < f <= 1000).
+    factor: Option<Spanned<f64>>,
     /// A label for the summary and the events; defaults to "KIND TARGET".
     name: Option<String>,
 }
@@ -42,16 +55,46 @@ pub enum FaultKind {
     /// its tasks and the cluster takes it in (a new query node joins and the balancer
     /// moves segments to it).
     HostStart,
+    /// Nothing crosses between two sets of hosts; every process keeps running.
+    NetworkPartition,
+    /// Added latency, less bandwidth and packet loss between two sets of hosts.
+    LinkDegradation,
+    /// A host's NIC goes down: a partition of that host from everything else.
+    NicDown,
+    /// A host's disk serves reads and writes `factor` times slower.
+    SlowDisk,
+    /// A host's disk is full: writes to it fail.
+    DiskFull,
 }
 
-const KINDS: [(&str, FaultKind); 4] = [
+const KINDS: [(&str, FaultKind); 9] = [
     ("host_crash", FaultKind::HostCrash),
     ("process_crash", FaultKind::ProcessCrash),
     ("process_stop", FaultKind::ProcessStop),
     ("host_start", FaultKind::HostStart),
+    ("network_partition", FaultKind::NetworkPartition),
+    ("link_degradation", FaultKind::LinkDegradation),
+    ("nic_down", FaultKind::NicDown),
+    ("slow_disk", FaultKind::SlowDisk),
+    ("disk_full", FaultKind::DiskFull),
 ];
 
+/// The name that stands for the external clients in a link fault's sides.
+pub const CLIENTS: &str = "clients";
+
 impl FaultKind {
+    /// Faults of links and disks: every process keeps running.
+    pub fn is_link_or_disk(self) -> bool {
+        matches!(
+            self,
+            FaultKind::NetworkPartition
+                | FaultKind::LinkDegradation
+                | FaultKind::NicDown
+                | FaultKind::SlowDisk
+                | FaultKind::DiskFull
+        )
+    }
+
     pub fn name(self) -> &'static str {
         KINDS
             .iter()
@@ -66,6 +109,18 @@ pub enum FaultTarget {
     Host(usize),
     /// Placement task indexes.
     Tasks(Vec<usize>),
+    /// Network endpoints on both sides of a cut or degraded path: host indexes, where
+    /// the number of hosts stands for the clients. `degradation` is none for a cut.
+    Link {
+        hosts: Vec<usize>,
+        other_side: Vec<usize>,
+        degradation: Option<Degradation>,
+    },
+    /// A host's disk: `slowdown` times slower, or full (none).
+    Disk {
+        host: usize,
+        slowdown: Option<f64>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -89,6 +144,37 @@ impl Fault {
                 .map(|(i, _)| i)
                 .collect(),
             FaultTarget::Tasks(t) => t.clone(),
+            FaultTarget::Link { .. } | FaultTarget::Disk { .. } => Vec::new(),
+        }
+    }
+
+    /// The target as people name it: a host, tasks, or "A | B" for the sides of a
+    /// link fault.
+    pub fn target_name(&self, topo: &Topology, placement: &Placement) -> String {
+        let host = |h: usize| {
+            topo.hosts
+                .get(h)
+                .map_or(CLIENTS.to_string(), |x| x.name.clone())
+        };
+        match &self.target {
+            FaultTarget::Host(h) | FaultTarget::Disk { host: h, .. } => host(*h),
+            FaultTarget::Tasks(ts) => ts
+                .iter()
+                .map(|&t| placement.tasks[t].name.clone())
+                .collect::<Vec<_>>()
+                .join(","),
+            FaultTarget::Link {
+                hosts, other_side, ..
+            } => {
+                let side = |s: &[usize]| s.iter().map(|&h| host(h)).collect::<Vec<_>>().join(",");
+                if self.kind == FaultKind::NicDown {
+                    side(hosts)
+                } else if hosts.len() + other_side.len() == topo.hosts.len() + 1 {
+                    format!("{} | everything else", side(hosts))
+                } else {
+                    format!("{} | {}", side(hosts), side(other_side))
+                }
+            }
         }
     }
 }
@@ -114,6 +200,7 @@ pub(super) struct RawFailover {
     sigterm_reaches_process: Option<bool>,
     graceful_stop_timeout: Option<Duration>,
     etcd_election_timeout: Option<Duration>,
+    tcp_retransmit_timeout: Option<Duration>,
 }
 
 /// Resolved `[failover]` knobs.
@@ -164,6 +251,9 @@ pub struct Failover {
     /// reference §2.7: etcd's election timeout (1000 ms by default; the users' stack
     /// keeps it, the Milvus Helm chart uses 2500 ms).
     pub etcd_election_timeout: SimDuration,
+    /// GUESS (Linux TCP_RTO_MIN, not in the reference): how long a small message
+    /// whose packet a degraded link lost waits for its retransmission.
+    pub tcp_retransmit_timeout: SimDuration,
 }
 
 impl Failover {
@@ -193,6 +283,7 @@ impl Default for Failover {
             sigterm_reaches_process: false,
             graceful_stop_timeout: SimDuration::from_secs(1800),
             etcd_election_timeout: SimDuration::from_millis(1000),
+            tcp_retransmit_timeout: SimDuration::from_millis(200),
         }
     }
 }
@@ -226,6 +317,7 @@ pub(super) fn resolve_failover(raw: &RawFailover) -> Failover {
             .unwrap_or(d.sigterm_reaches_process),
         graceful_stop_timeout: pick(&raw.graceful_stop_timeout, d.graceful_stop_timeout),
         etcd_election_timeout: pick(&raw.etcd_election_timeout, d.etcd_election_timeout),
+        tcp_retransmit_timeout: pick(&raw.tcp_retransmit_timeout, d.tcp_retransmit_timeout),
     }
 }
 
@@ -325,6 +417,35 @@ pub(super) fn resolve_faults(
             (None, None) => None,
         };
 
+        if kind.is_link_or_disk() {
+            match resolve_link_or_disk(f, kind, at, recover_at, topo, placement, err) {
+                Ok(fault) => faults.push(fault),
+                Err(e) => errors.push(e),
+            }
+            continue;
+        }
+        let extra: Vec<(&str, Option<Range<usize>>)> = [
+            ("hosts", f.hosts.as_ref().map(|v| v.span())),
+            ("other_side", f.other_side.as_ref().map(|v| v.span())),
+            ("latency", f.latency.as_ref().map(|v| v.span())),
+            (
+                "bandwidth_factor",
+                f.bandwidth_factor.as_ref().map(|v| v.span()),
+            ),
+            ("loss", f.loss.as_ref().map(|v| v.span())),
+            ("factor", f.factor.as_ref().map(|v| v.span())),
+        ]
+        .into_iter()
+        .filter(|(_, s)| s.is_some())
+        .collect();
+        if let Some((key, Some(span))) = extra.first().cloned() {
+            errors.push(
+                err(span, format!("a {} takes no `{key}`", kind.name())).with_hint(
+                    "`hosts`, `other_side`, `latency`, `bandwidth_factor`, `loss` and `factor` belong to link and disk faults",
+                ),
+            );
+            continue;
+        }
         let targets: Vec<(&str, &Spanned<String>)> = [
             ("host", &f.host),
             ("service", &f.service),
@@ -508,5 +629,352 @@ fn unknown<'a>(e: InputError, name: &str, known: impl Iterator<Item = &'a str>) 
     match closest(name, known.iter().copied()) {
         Some(c) => e.with_hint(format!("did you mean {c:?}?")),
         None => e.with_hint(format!("known names: {}", known.join(", "))),
+    }
+}
+
+/// One side of a link fault as written: host indexes and where the list is.
+type Side = (Vec<usize>, Range<usize>);
+
+/// A link or disk fault: its sides (or host) and what it does, checked against the
+/// topology.
+fn resolve_link_or_disk(
+    f: &RawFault,
+    kind: FaultKind,
+    at: SimDuration,
+    recover_at: Option<SimDuration>,
+    topo: &Topology,
+    placement: &Placement,
+    err: &dyn Fn(Range<usize>, String) -> InputError,
+) -> Result<Fault, InputError> {
+    let clients = topo.hosts.len();
+    if let Some(x) = f.service.as_ref().or(f.task.as_ref()) {
+        return Err(err(
+            x.span(),
+            format!("a {} targets hosts, not a service or task", kind.name()),
+        )
+        .with_hint("write host = \"...\" (or hosts = [...] for a link fault)"));
+    }
+    let link = matches!(
+        kind,
+        FaultKind::NetworkPartition | FaultKind::LinkDegradation
+    );
+    // Keys that belong to other kinds.
+    let foreign: Vec<(&str, Option<Range<usize>>)> = match kind {
+        FaultKind::NetworkPartition => vec![
+            ("latency", f.latency.as_ref().map(|v| v.span())),
+            (
+                "bandwidth_factor",
+                f.bandwidth_factor.as_ref().map(|v| v.span()),
+            ),
+            ("loss", f.loss.as_ref().map(|v| v.span())),
+            ("factor", f.factor.as_ref().map(|v| v.span())),
+        ],
+        FaultKind::LinkDegradation => vec![("factor", f.factor.as_ref().map(|v| v.span()))],
+        FaultKind::SlowDisk => vec![
+            ("hosts", f.hosts.as_ref().map(|v| v.span())),
+            ("other_side", f.other_side.as_ref().map(|v| v.span())),
+            ("latency", f.latency.as_ref().map(|v| v.span())),
+            (
+                "bandwidth_factor",
+                f.bandwidth_factor.as_ref().map(|v| v.span()),
+            ),
+            ("loss", f.loss.as_ref().map(|v| v.span())),
+        ],
+        FaultKind::NicDown => vec![
+            ("other_side", f.other_side.as_ref().map(|v| v.span())),
+            ("latency", f.latency.as_ref().map(|v| v.span())),
+            (
+                "bandwidth_factor",
+                f.bandwidth_factor.as_ref().map(|v| v.span()),
+            ),
+            ("loss", f.loss.as_ref().map(|v| v.span())),
+            ("factor", f.factor.as_ref().map(|v| v.span())),
+        ],
+        _ => vec![
+            ("hosts", f.hosts.as_ref().map(|v| v.span())),
+            ("other_side", f.other_side.as_ref().map(|v| v.span())),
+            ("latency", f.latency.as_ref().map(|v| v.span())),
+            (
+                "bandwidth_factor",
+                f.bandwidth_factor.as_ref().map(|v| v.span()),
+            ),
+            ("loss", f.loss.as_ref().map(|v| v.span())),
+            ("factor", f.factor.as_ref().map(|v| v.span())),
+        ],
+    };
+    if let Some((key, Some(span))) = foreign.into_iter().find(|(_, s)| s.is_some()) {
+        return Err(
+            err(span, format!("a {} takes no `{key}`", kind.name())).with_hint(match kind {
+                FaultKind::NetworkPartition => "a partition cuts the path; use kind = \"link_degradation\" to slow it",
+                FaultKind::LinkDegradation => "`factor` slows a disk (kind = \"slow_disk\"); a link takes bandwidth_factor",
+                FaultKind::SlowDisk => "a slow_disk takes host = \"...\" and factor = N",
+                FaultKind::NicDown => "a nic_down cuts its hosts from everything: it takes host = \"...\" or hosts = [...]",
+                _ => "a disk_full takes host = \"...\" only",
+            }),
+        );
+    }
+    let host_index = |name: &Spanned<String>, allow_clients: bool| -> Result<usize, InputError> {
+        if allow_clients && name.get_ref() == CLIENTS {
+            return Ok(clients);
+        }
+        topo.host_index(name.get_ref()).ok_or_else(|| {
+            let e = err(
+                name.span(),
+                format!("there is no host {:?} in the topology", name.get_ref()),
+            );
+            let mut known: Vec<&str> = topo.hosts.iter().map(|h| h.name.as_str()).collect();
+            if allow_clients {
+                known.push(CLIENTS);
+            }
+            unknown(e, name.get_ref(), known.into_iter())
+        })
+    };
+    // One side: `host` or `hosts`.
+    let side = |what: &str,
+                one: Option<&Spanned<String>>,
+                many: Option<&Spanned<Vec<Spanned<String>>>>|
+     -> Result<Option<Side>, InputError> {
+        let (names, span): (Vec<&Spanned<String>>, Range<usize>) = match (one, many) {
+            (Some(_), Some(m)) => {
+                return Err(err(
+                    m.span(),
+                    format!("a fault takes `host` or `{what}`, not both"),
+                )
+                .with_hint("keep one of them"))
+            }
+            (Some(h), None) => (vec![h], h.span()),
+            (None, Some(m)) => (m.get_ref().iter().collect(), m.span()),
+            (None, None) => return Ok(None),
+        };
+        if names.is_empty() {
+            return Err(err(span, format!("`{what}` is empty"))
+                .with_hint("name at least one host (or \"clients\"), or leave the key out"));
+        }
+        let mut out = Vec::new();
+        for n in names {
+            let h = host_index(n, link)?;
+            if out.contains(&h) {
+                return Err(err(n.span(), format!("{:?} is listed twice", n.get_ref()))
+                    .with_hint("list each host once"));
+            }
+            out.push(h);
+        }
+        Ok(Some((out, span)))
+    };
+    let hosts_key = if link || kind == FaultKind::NicDown {
+        f.hosts.as_ref()
+    } else {
+        None
+    };
+    let Some((hosts, hosts_span)) = side("hosts", f.host.as_ref(), hosts_key)? else {
+        return Err(
+            err(f.kind.span(), "the fault names no host".into()).with_hint(if link {
+                "add hosts = [\"...\"] (and optionally other_side = [...])"
+            } else {
+                "add host = \"...\""
+            }),
+        );
+    };
+    let label_target = |hosts: &[usize]| {
+        hosts
+            .iter()
+            .map(|&h| topo.hosts.get(h).map_or(CLIENTS, |x| x.name.as_str()))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let label = f
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{} {}", kind.name(), label_target(&hosts)));
+    let all: Vec<usize> = (0..=clients).collect();
+    let target = match kind {
+        FaultKind::NetworkPartition | FaultKind::LinkDegradation => {
+            let other = match side("other_side", None, f.other_side.as_ref())? {
+                Some((other, span)) => {
+                    if let Some(&h) = other.iter().find(|h| hosts.contains(h)) {
+                        return Err(err(
+                            span,
+                            format!(
+                                "{:?} is on both sides",
+                                topo.hosts.get(h).map_or(CLIENTS, |x| x.name.as_str())
+                            ),
+                        )
+                        .with_hint(
+                            "a host is on one side of a link fault; remove it from one list",
+                        ));
+                    }
+                    other
+                }
+                None => all.iter().copied().filter(|h| !hosts.contains(h)).collect(),
+            };
+            if other.is_empty() {
+                return Err(err(
+                    hosts_span,
+                    "`hosts` names every host and the clients: the other side is empty".into(),
+                )
+                .with_hint(
+                    "leave some hosts out, or name the other side with other_side = [...]",
+                ));
+            }
+            let degradation = if kind == FaultKind::LinkDegradation {
+                Some(degradation(f, err)?)
+            } else {
+                None
+            };
+            FaultTarget::Link {
+                hosts,
+                other_side: other,
+                degradation,
+            }
+        }
+        // Each host is cut from everything else, the others listed included.
+        FaultKind::NicDown => FaultTarget::Link {
+            other_side: all.iter().copied().filter(|x| !hosts.contains(x)).collect(),
+            hosts,
+            degradation: None,
+        },
+        FaultKind::SlowDisk => {
+            let Some(factor) = &f.factor else {
+                return Err(err(f.kind.span(), "a slow_disk needs `factor`".into())
+                    .with_hint("add factor = 10 for a disk ten times slower"));
+            };
+            let x = *factor.get_ref();
+            if !(x > 1.0 && x <= 1000.0) {
+                return Err(err(
+                    factor.span(),
+                    format!("factor {x} is out of range: a slow disk is 1 < factor <= 1000 times slower"),
+                )
+                .with_hint("factor = 10 makes the disk ten times slower"));
+            }
+            FaultTarget::Disk {
+                host: hosts[0],
+                slowdown: Some(x),
+            }
+        }
+        _ => FaultTarget::Disk {
+            host: hosts[0],
+            slowdown: None,
+        },
+    };
+    let fault = Fault {
+        label,
+        kind,
+        at,
+        recover_at,
+        target,
+    };
+    check_effect(&fault, topo, placement, hosts_span, err)?;
+    Ok(fault)
+}
+
+/// `latency`, `bandwidth_factor` and `loss` of a link_degradation, in range.
+fn degradation(
+    f: &RawFault,
+    err: &dyn Fn(Range<usize>, String) -> InputError,
+) -> Result<Degradation, InputError> {
+    let mut d = Degradation::NONE;
+    if let Some(l) = &f.latency {
+        d.extra_latency = l.get_ref().0;
+    }
+    if let Some(b) = &f.bandwidth_factor {
+        let x = *b.get_ref();
+        if !(x > 0.0 && x <= 1.0) {
+            return Err(err(
+                b.span(),
+                format!("bandwidth_factor {x} is out of range: 0 < bandwidth_factor <= 1"),
+            )
+            .with_hint("bandwidth_factor = 0.1 leaves a tenth of the bandwidth"));
+        }
+        d.bandwidth_factor = x;
+    }
+    if let Some(p) = &f.loss {
+        let x = *p.get_ref();
+        if !(0.0..0.5).contains(&x) {
+            return Err(err(
+                p.span(),
+                format!("loss {x} is out of range: 0 <= loss < 0.5 (a share of packets, not a percentage)"),
+            )
+            .with_hint("loss = 0.01 loses one packet in a hundred"));
+        }
+        d.loss = x;
+    }
+    if d == Degradation::NONE {
+        return Err(
+            err(f.kind.span(), "the link_degradation changes nothing".into())
+                .with_hint("add latency = \"5ms\", bandwidth_factor = 0.1 or loss = 0.01"),
+        );
+    }
+    Ok(d)
+}
+
+/// A link or disk fault must touch something this release simulates.
+fn check_effect(
+    fault: &Fault,
+    topo: &Topology,
+    placement: &Placement,
+    span: Range<usize>,
+    err: &dyn Fn(Range<usize>, String) -> InputError,
+) -> Result<(), InputError> {
+    // Hosts running a simulated process, an etcd member or a MinIO server (segment
+    // loads read from it); the clients always matter.
+    let matters = |h: usize| {
+        h == topo.hosts.len()
+            || placement.tasks.iter().any(|t| {
+                let k = topo.services[t.service].kind;
+                t.host == h && (k.simulated() || k == ServiceKind::Etcd || k == ServiceKind::Minio)
+            })
+    };
+    match &fault.target {
+        FaultTarget::Link {
+            hosts, other_side, ..
+        } => {
+            if hosts.iter().any(|&h| matters(h)) && other_side.iter().any(|&h| matters(h)) {
+                return Ok(());
+            }
+            Err(err(
+                span,
+                "no simulated process, etcd member, MinIO server or client is on both sides, so the fault would change nothing".into(),
+            )
+            .with_hint(format!(
+                "put hosts running {} (or \"clients\") on both sides",
+                simulated_kinds().join(", ")
+            )))
+        }
+        FaultTarget::Disk {
+            host,
+            slowdown: Some(_),
+        } => {
+            let minio = placement
+                .tasks
+                .iter()
+                .any(|t| t.host == *host && topo.services[t.service].kind == ServiceKind::Minio);
+            if minio {
+                return Ok(());
+            }
+            let with_minio: Vec<&str> = topo
+                .hosts
+                .iter()
+                .enumerate()
+                .filter(|(h, _)| {
+                    placement.tasks.iter().any(|t| {
+                        t.host == *h && topo.services[t.service].kind == ServiceKind::Minio
+                    })
+                })
+                .map(|(_, x)| x.name.as_str())
+                .collect();
+            Err(err(
+                span,
+                format!(
+                    "host {:?} runs no MinIO server, the only disk this release reads (segment loads), so the fault would change nothing",
+                    topo.hosts[*host].name
+                ),
+            )
+            .with_hint(if with_minio.is_empty() {
+                "no host of this topology runs MinIO: nothing reads a disk".to_string()
+            } else {
+                format!("MinIO runs on: {}", with_minio.join(", "))
+            }))
+        }
+        _ => Ok(()),
     }
 }

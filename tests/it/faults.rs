@@ -458,3 +458,339 @@ fn a_cold_start_follows_the_users_start_order_and_then_loads_the_collection() {
 fn times_of(ev: &[(f64, String, String, String, String)], kind: &str) -> Vec<f64> {
     ev.iter().filter(|r| r.1 == kind).map(|r| r.0).collect()
 }
+
+/// network-partition.toml: query3 cut off from everything at 180 s for 2 minutes.
+#[test]
+fn a_partitioned_query_host_follows_the_timeline_of_a_dead_one() {
+    let out = temp_dir("net-partition");
+    let s = run_to("experiments/network-partition.toml", &["duration=9m"], &out);
+    let fl = fault(&s);
+    let (at, heal) = (180.0, 300.0);
+    let rpc = 0.2;
+    // Searches touching query3 fail from the cut, after the dial timeout.
+    let first = f(fl, "first_error_s");
+    assert!(
+        (at..=at + rpc + 0.05).contains(&first),
+        "first error at {first}"
+    );
+    let ev = rows(&events(&out));
+    let query3 = |kind: &str| -> Vec<f64> {
+        ev.iter()
+            .filter(|r| r.1 == kind && r.2 == "query3")
+            .map(|r| r.0)
+            .collect()
+    };
+    // reference §2.1 item 2: querycoord's pulls fail: offline after 10 s.
+    assert_eq!(query3("node_offline"), vec![at + 10.0]);
+    assert_eq!(f(fl, "detected_at_s"), at + 10.0);
+    // reference §2.1 item 1: the keep-alives cannot reach etcd: the session goes
+    // between 2/3 of the lease and the lease after the cut, and handleNodeDown runs.
+    assert_eq!(query3("etcd_unreachable"), vec![at]);
+    let expired = query3("session_expired");
+    assert_eq!(expired.len(), 1);
+    assert!((at + 40.0..=at + 60.0).contains(&expired[0]));
+    assert_eq!(query3("node_down_handled"), expired);
+    // reference §2.1 item 5: it stops itself 3 x 10 s later; the managers cannot hear
+    // the host, so Swarm restarts it after the heal plus the restart delay (60 s) and
+    // the container start (7 s).
+    assert_eq!(query3("liveness_exit"), vec![expired[0] + 30.0]);
+    assert_eq!(query3("task_started"), vec![heal + 60.0 + 7.0]);
+    assert_eq!(query3("node_joined").len(), 1);
+    // The errors end once the segments are loaded elsewhere, before the heal.
+    let last = f(fl, "last_error_s");
+    assert!(last > expired[0] && last < heal, "last error at {last}");
+    assert!(f(fl, "bytes_reloaded") > 0.0);
+    assert!(f(fl, "bytes_rebalanced") > 0.0);
+    assert_eq!(fl["target"], "query3 | everything else");
+    for a in s["assertions"].as_array().unwrap() {
+        assert_eq!(a["passed"], true, "assertion {a}");
+    }
+}
+
+#[test]
+fn a_partition_shorter_than_the_lease_costs_only_the_cut() {
+    let out = temp_dir("net-partition-short");
+    let s = run_to(
+        "experiments/network-partition.toml",
+        &["duration=6m", "fault.0.duration=20s"],
+        &out,
+    );
+    let fl = fault(&s);
+    // Errors from the cut until shortly after it heals: the proxies' look-aside and
+    // leader caches refresh, querycoord's next pull succeeds (bounded by the 10 s
+    // shard-leader cache).
+    assert!(f(fl, "first_error_s") < 180.5);
+    let last = f(fl, "last_error_s");
+    assert!(last < 200.0 + 11.0, "last error at {last}");
+    // Nothing was reloaded: query3 kept its session and its segments.
+    assert_eq!(f(fl, "bytes_reloaded"), 0.0);
+    let ev = rows(&events(&out));
+    assert!(times_of(&ev, "node_down_handled").is_empty());
+    assert!(times_of(&ev, "liveness_exit").is_empty());
+    assert_eq!(times_of(&ev, "etcd_reachable"), vec![200.0]);
+    assert_eq!(times_of(&ev, "node_reachable"), vec![200.0]);
+    assert!(f(fl, "recovered_at_s") < 260.0);
+}
+
+#[test]
+fn a_nic_down_is_a_partition_of_its_host_from_everything() {
+    let nic = temp_dir("nic-down");
+    let part = temp_dir("nic-down-partition");
+    let sets = ["duration=6m", "fault.0.kind=nic_down"];
+    let a = run_to("experiments/network-partition.toml", &sets, &nic);
+    let b = run_to(
+        "experiments/network-partition.toml",
+        &["duration=6m"],
+        &part,
+    );
+    assert_eq!(fault(&a)["kind"], "nic_down");
+    assert_eq!(fault(&a)["target"], "query3");
+    // The same cut as a partition of query3 from everything else: the same figures.
+    for key in [
+        "first_error_s",
+        "last_error_s",
+        "detected_at_s",
+        "failed_requests",
+        "bytes_reloaded",
+    ] {
+        assert_eq!(fault(&a)[key], fault(&b)[key], "{key}");
+    }
+}
+
+#[test]
+fn a_partition_that_leaves_the_search_path_whole_causes_no_errors() {
+    // query3 cut off from the clients and the index hosts only: nothing on the
+    // search path crosses that cut.
+    let out = temp_dir("net-partition-harmless");
+    let s = run_to(
+        "experiments/network-partition.toml",
+        &[
+            "duration=5m",
+            "fault.0.other_side=[\"clients\", \"index1\", \"index2\"]",
+        ],
+        &out,
+    );
+    assert_eq!(f(fault(&s), "failed_requests"), 0.0);
+    assert_eq!(s["requests"]["search"]["failed"], 0);
+    let ev = rows(&events(&out));
+    assert!(times_of(&ev, "node_offline").is_empty());
+    assert!(times_of(&ev, "etcd_unreachable").is_empty());
+}
+
+#[test]
+fn a_query_host_cut_from_querycoord_only_is_offline_but_keeps_its_session() {
+    let out = temp_dir("net-partition-qc");
+    let s = run_to(
+        "experiments/network-partition.toml",
+        &["duration=7m", "fault.0.other_side=[\"coord2\"]"],
+        &out,
+    );
+    let ev = rows(&events(&out));
+    // querycoord runs on coord2. reference §2.1 item 2: offline for GetShardLeaders
+    // after 10 s, but segments are not moved on this signal alone: no session
+    // expiry, no reload.
+    assert_eq!(times_of(&ev, "node_offline"), vec![190.0]);
+    assert!(times_of(&ev, "session_expired").is_empty());
+    assert_eq!(f(fault(&s), "bytes_reloaded"), 0.0);
+    // Its shards are reported unavailable from the offline mark until the heal.
+    let first = f(fault(&s), "first_error_s");
+    let last = f(fault(&s), "last_error_s");
+    assert!((190.0..201.0).contains(&first), "first error at {first}");
+    assert!((299.0..311.0).contains(&last), "last error at {last}");
+}
+
+#[test]
+fn a_degraded_link_raises_latency_by_at_least_the_added_delay() {
+    let p99 = |sets: &[&str], name: &str| {
+        let out = temp_dir(name);
+        let s = run_to("experiments/network-partition.toml", sets, &out);
+        (
+            f(fault(&s), "p99_ms_before"),
+            f(fault(&s), "p99_ms_during"),
+            s,
+        )
+    };
+    let base = [
+        "duration=5m",
+        "fault.0.kind=link_degradation",
+        "fault.0.latency=5ms",
+    ];
+    let (before, during, s) = p99(&base, "degraded");
+    // query3 serves segments of every shard: each search crosses its link twice
+    // (call and reply), each way 5 ms later.
+    assert!(
+        during >= before + 10.0,
+        "p99 {before:.2} ms before, {during:.2} ms during"
+    );
+    assert_eq!(f(fault(&s), "failed_requests"), 0.0);
+    assert!(fault(&s)["detected_at_s"].is_null());
+    // Loss makes some messages wait for a retransmission timeout.
+    let lossy = [
+        "duration=5m",
+        "fault.0.kind=link_degradation",
+        "fault.0.loss=0.02",
+    ];
+    let (before, during, _) = p99(&lossy, "lossy");
+    assert!(
+        during >= before + 150.0,
+        "p99 {before:.2} ms before, {during:.2} ms during"
+    );
+}
+
+/// node-failure.toml shortened, with `extra` appended (more faults), written next to
+/// the run's output with its topology path made absolute.
+fn node_failure_with(extra: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("experiments/node-failure.toml")).unwrap();
+    let topo = root.join("topologies/seed-26-hosts.toml");
+    let text = text.replace(
+        "\"../topologies/seed-26-hosts.toml\"",
+        &format!("{:?}", topo.display().to_string()),
+    );
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("exp.toml");
+    std::fs::write(&path, format!("{text}\n{extra}")).unwrap();
+    path
+}
+
+#[test]
+fn a_slow_minio_disk_stretches_the_reload_and_a_full_one_changes_nothing_yet() {
+    let base = ["duration=5m", "fault.0.at=1m", "fault.0.recover_at=4m"];
+    let run = |extra: &str, name: &str| {
+        let dir = temp_dir(name);
+        let exp = node_failure_with(extra, &dir.join("in"));
+        run_to(exp.to_str().unwrap(), &base, &dir.join("out"))
+    };
+    let plain = run("", "disk-plain");
+    let mut slow_faults = String::new();
+    for m in ["minio1", "minio2", "minio3", "minio4"] {
+        slow_faults += &format!(
+            "[[fault]]\nkind = \"slow_disk\"\nhost = \"{m}\"\nfactor = 20\nat = \"30s\"\n"
+        );
+    }
+    let slow = run(&slow_faults, "disk-slow");
+    let (w0, w1) = (
+        f(fault(&plain), "error_window_s"),
+        f(fault(&slow), "error_window_s"),
+    );
+    // The same lease draw; the reload reads 20 x slower from the MinIO disks.
+    assert!(
+        w1 > w0 + 5.0,
+        "error window {w0:.1} s, {w1:.1} s with slow disks"
+    );
+    assert_eq!(slow["faults"][1]["kind"], "slow_disk");
+
+    let full = run(
+        "[[fault]]\nkind = \"disk_full\"\nhost = \"minio1\"\nat = \"30s\"\n",
+        "disk-full",
+    );
+    // Nothing simulated writes to a disk yet: the run is the plain one.
+    assert_eq!(
+        fault(&full)["error_window_s"],
+        fault(&plain)["error_window_s"]
+    );
+    assert_eq!(full["faults"][1]["kind"], "disk_full");
+}
+
+#[test]
+fn link_faults_replay_byte_identically() {
+    let a = temp_dir("np-det-a");
+    let b = temp_dir("np-det-b");
+    let sets = [
+        "duration=5m",
+        "fault.0.kind=link_degradation",
+        "fault.0.loss=0.01",
+    ];
+    run_to("experiments/network-partition.toml", &sets, &a);
+    run_to("experiments/network-partition.toml", &sets, &b);
+    let sets = ["duration=5m"];
+    let c = temp_dir("np-det-c");
+    let d = temp_dir("np-det-d");
+    run_to("experiments/network-partition.toml", &sets, &c);
+    run_to("experiments/network-partition.toml", &sets, &d);
+    for (x, y) in [(&a, &b), (&c, &d)] {
+        for file in [
+            "summary.json",
+            "requests.parquet",
+            "timeseries.parquet",
+            "events.parquet",
+            "manifest.json",
+        ] {
+            let p = std::fs::read(x.join(file)).unwrap();
+            let q = std::fs::read(y.join(file)).unwrap();
+            assert!(p == q, "{file} differs between two runs");
+        }
+    }
+}
+
+#[test]
+fn proxies_cut_off_from_a_query_node_use_the_other_replica() {
+    // node-failure-2-replicas.toml with query3 cut off from the proxies' hosts only:
+    // querycoord and etcd still reach it.
+    let out = temp_dir("net-partition-proxies");
+    let s = run_to(
+        "experiments/node-failure-2-replicas.toml",
+        &[
+            "duration=4m",
+            "fault.0.kind=network_partition",
+            "fault.0.other_side=[\"manager2\", \"manager3\"]",
+            "fault.0.at=1m",
+            "fault.0.recover_at=3m",
+        ],
+        &out,
+    );
+    // query3 leads a shard of one replica, so the proxies do call it.
+    let all = events(&out);
+    let kinds = all.column("kind").unwrap().str().unwrap();
+    let hosts = all.column("host").unwrap().str().unwrap();
+    assert!((0..all.height()).any(|i| {
+        kinds.get(i) == Some("shard_leader_assigned") && hosts.get(i) == Some("query3")
+    }));
+    // reference §2.2: a failed call excludes the node for the rest of the request
+    // and the proxy retries on the other replica's leader; the look-aside balancer
+    // stops choosing query3 after its probes fail. No search fails.
+    assert_eq!(f(fault(&s), "failed_requests"), 0.0);
+    let ev = rows(&events(&out));
+    // Nothing else noticed: querycoord's pulls and the keep-alives go through.
+    assert!(times_of(&ev, "node_offline").is_empty());
+    assert!(times_of(&ev, "etcd_unreachable").is_empty());
+    assert_eq!(f(fault(&s), "bytes_reloaded"), 0.0);
+}
+
+#[test]
+fn a_querycoord_cut_off_from_etcd_stops_itself_and_waits_for_it() {
+    // querycoord's host (coord2) loses the etcd hosts only, for 4 minutes.
+    let out = temp_dir("net-partition-qc-etcd");
+    let s = run_to(
+        "experiments/network-partition.toml",
+        &[
+            "duration=9m",
+            "fault.0.hosts=[\"coord2\"]",
+            "fault.0.other_side=[\"zk1\", \"zk2\", \"zk3\"]",
+            "fault.0.duration=4m",
+        ],
+        &out,
+    );
+    let ev = rows(&events(&out));
+    let qc = |kind: &str| -> Vec<f64> {
+        ev.iter()
+            .filter(|r| r.1 == kind && r.3 == "querycoord")
+            .map(|r| r.0)
+            .collect()
+    };
+    let at = 180.0;
+    assert_eq!(qc("etcd_unreachable"), vec![at]);
+    let expired = qc("session_expired");
+    assert_eq!(expired.len(), 1);
+    assert!((at + 40.0..=at + 60.0).contains(&expired[0]));
+    // reference §2.1 item 5: it stops itself 3 x 10 s later; the managers hear
+    // coord2, so Swarm starts it again after the restart delay; it registers only
+    // once etcd is reachable (at the heal).
+    assert_eq!(qc("liveness_exit"), vec![expired[0] + 30.0]);
+    assert_eq!(qc("task_waiting").len(), 1);
+    assert!(qc("task_started").contains(&(at + 240.0)));
+    // Searches fail once the proxies' shard-leader caches need querycoord.
+    let fl = fault(&s);
+    assert!(f(fl, "first_error_s") > expired[0] + 30.0);
+    assert!(f(fl, "last_error_s") < at + 240.0 + 20.0);
+}

@@ -1,0 +1,98 @@
+//! What a network cut does to a message that would cross it (reference §2.1, §2.2).
+//!
+//! Nothing crosses a cut. A caller cannot tell a partitioned peer from a dead one:
+//! its call fails after the same dial timeout (`rpc_error_after`, reference §1.2), so a
+//! call is handed to the dispatcher's dead-letter path. A reply that cannot cross is
+//! lost, and the call it answers fails the same way on the caller's side. Anything
+//! else (a notification) is lost. Messages already on the wire when a cut starts are
+//! delivered (they take microseconds to milliseconds).
+
+use crate::engine::{ActorId, Ctx};
+use crate::workload::client::ERR_PROXY_UNREACHABLE;
+
+use super::msg::{Fail, Msg};
+use super::world::World;
+
+/// `msg`, on its way to `target`, meets a network cut.
+pub fn undeliverable(msg: Msg, target: ActorId, ctx: &mut Ctx<'_, Msg, World>) {
+    let at = ctx.now() + ctx.world.rpc_error_after();
+    let failed = match msg {
+        Msg::SearchArrived { .. }
+        | Msg::TsoRequested { .. }
+        | Msg::ShardLeadersRequested { .. }
+        | Msg::DelegatorSearchArrived { .. }
+        | Msg::WorkerSearchArrived { .. }
+        | Msg::InsertArrived { .. }
+        | Msg::SegmentsRequested { .. }
+        | Msg::Produce { .. } => return super::cluster::dead_letter(msg, ctx),
+        Msg::SearchReplied { req } => {
+            // The client's call to its proxy breaks: the answer never comes.
+            ctx.world.searches[req as usize].error = Some(ERR_PROXY_UNREACHABLE);
+            msg
+        }
+        Msg::ShardSearched { req, shard, .. } => Msg::ShardSearched {
+            req,
+            shard,
+            error: Some(Fail::NodeOffline),
+        },
+        Msg::WorkerReplied {
+            req, shard, gen, ..
+        } => Msg::WorkerReplied {
+            req,
+            shard,
+            error: Some(Fail::NodeOffline),
+            gen,
+        },
+        Msg::TsoAllocated { req, insert, .. } => Msg::TsoFailed { req, insert },
+        Msg::InsertReplied { req } => {
+            // The write path: the client's insert call breaks; it cannot know whether
+            // the rows were persisted.
+            ctx.world.ingest.inserts[req as usize].error = Some(ERR_PROXY_UNREACHABLE);
+            msg
+        }
+        Msg::SegmentsAssigned { req, .. } => Msg::SegmentsAssigned { req, ok: false },
+        Msg::Produced { req, .. } => Msg::Produced { req, ok: false },
+        Msg::ShardLeadersFetched { .. } => Msg::ShardLeadersFetched { ok: false },
+        Msg::SegmentLoaded {
+            node,
+            replica,
+            segment,
+            gen,
+            ..
+        } => Msg::SegmentLoaded {
+            node,
+            replica,
+            segment,
+            gen,
+            ok: false,
+        },
+        Msg::LoadSegment {
+            replica,
+            segment,
+            gen,
+        } => {
+            // querycoord's LoadSegments call fails: the load task fails.
+            let node = ctx
+                .world
+                .query_node_actors
+                .iter()
+                .position(|&a| a == target)
+                .expect("LoadSegment goes to a query node");
+            let qc = ctx.world.querycoord;
+            ctx.send_at(
+                qc,
+                Msg::SegmentLoaded {
+                    node: node as u16,
+                    replica,
+                    segment,
+                    gen,
+                    ok: false,
+                },
+                at,
+            );
+            return;
+        }
+        _ => return,
+    };
+    ctx.send_at(target, failed, at);
+}
