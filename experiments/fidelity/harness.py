@@ -576,6 +576,8 @@ def main(argv):
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
+    # Python leaves SIGINT ignored when it starts ignored (a background job); Ctrl-C must stop us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     t_start = time.monotonic()
     doc = {
@@ -623,8 +625,13 @@ def main(argv):
         doc["stopped_by"] = str(e) or "interrupt"
         log(f"stopped: {doc['stopped_by']}")
     finally:
+        # A second Ctrl-C must not cut the clean-up short.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
         server.stop()
-        doc.setdefault("server", {})["exit_code"] = server.exit_code
+        # SIGTERM, then SIGKILL after 10 s: exit_code -9 means the server ignored SIGTERM that long.
+        doc.setdefault("server", {}).update(
+            exit_code=server.exit_code, stop_s=None if server.stop_s is None else round(server.stop_s, 3))
         doc["wall_s"] = round(time.monotonic() - t_start, 1)
         doc["contended_cases"] = sum(1 for c in doc["cases"] if c["contention"]["contended"])
         results.write()

@@ -45,6 +45,7 @@ class MilvusStandalone:
         self.metrics_port = None
         self.start_s = None
         self.exit_code = None
+        self.stop_s = None
         self._pid_files_before = set()
         self._server_id_dir_existed = False
         self._logs = []
@@ -110,6 +111,7 @@ class MilvusStandalone:
     def stop(self, keep_dir=False):
         """Idempotent; safe to call from a finally block after any failure."""
         if self.proc is not None:
+            t0 = time.monotonic()
             if self.proc.poll() is None:
                 self.proc.terminate()
                 try:
@@ -119,6 +121,7 @@ class MilvusStandalone:
                     self.proc.wait(timeout=STOP_WAIT_S_MAX)
             # reference: on SIGTERM it may exit with -6 (a panic while closing etcd).
             self.exit_code = self.proc.returncode
+            self.stop_s = time.monotonic() - t0
             _remove_quietly(os.path.join(SERVER_ID_DIR, f"server_id_{self.proc.pid}"))
             if not self._server_id_dir_existed:
                 _rmdir_if_empty(SERVER_ID_DIR)
