@@ -289,6 +289,9 @@ def main(argv):
     except KeyboardInterrupt as e:
         doc["stopped_by"] = str(e) or "interrupt"
         log(f"stopped: {doc['stopped_by']}")
+    except Exception as e:
+        doc["error"] = repr(e)[:2000]
+        raise
     finally:
         # A second Ctrl-C must not cut the clean-up short.
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
