@@ -130,6 +130,9 @@ class _Measurement:
             quiet_wait_s=self._quiet["waited_s"],
             quiet_wait_gave_up=self._quiet["gave_up"],
             others_cores_before=self._quiet["last_window"]["others_cores_mean"],
+            # The server's own background work (time ticks, compaction checks) with no requests.
+            server_cores_before=round(
+                self._quiet["last_window"]["server_cpu_s"] / self._quiet["last_window"]["wall_s"], 3),
             contended=usage["others_cores_mean"] > self.monitor.threshold_cores,
         )
         return False

@@ -138,6 +138,7 @@ class Results:
         self.doc = doc
 
     def write(self):
+        self.doc["contended_cases"] = sum(1 for c in self.doc["cases"] if c["contention"]["contended"])
         tmp = self.path + ".partial"
         with open(tmp, "w") as f:
             json.dump(self.doc, f, indent=1)
@@ -301,7 +302,6 @@ def main(argv):
         doc.setdefault("server", {}).update(
             exit_code=server.exit_code, stop_s=None if server.stop_s is None else round(server.stop_s, 3))
         doc["wall_s"] = round(time.monotonic() - t_start, 1)
-        doc["contended_cases"] = sum(1 for c in doc["cases"] if c["contention"]["contended"])
         results.write()
         log(f"wrote {args.out} ({len(doc['cases'])} cases, {doc['contended_cases']} contended) "
             f"in {doc['wall_s']} s")
