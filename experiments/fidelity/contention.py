@@ -1,0 +1,138 @@
+"""How busy the machine is, from /proc: CPU used by the Milvus server, by the harness, and by
+every other process, so each figure can say whether it was taken on a quiet machine.
+"""
+
+import os
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# /proc/stat cpu columns that count as busy: user nice system idle iowait irq softirq steal.
+BUSY_COLUMNS = (0, 1, 2, 5, 6, 7)
+
+
+def _machine_busy_ticks():
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    return sum(int(fields[i]) for i in BUSY_COLUMNS if i < len(fields))
+
+
+def _pid_stat(pid):
+    """(ppid, utime + stime ticks) of one process, all its threads included; None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # The command name may hold spaces or parentheses; fields resume after the last ')'.
+    rest = data[data.rindex(")") + 2 :].split()
+    return int(rest[1]), int(rest[11]) + int(rest[12])
+
+
+def _all_pid_stats():
+    stats = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            stat = _pid_stat(int(name))
+            if stat is not None:
+                stats[int(name)] = stat
+    return stats
+
+
+def _descendants(stats, root):
+    children = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats and pid not in found:
+            found.add(pid)
+            todo.extend(children.get(pid, ()))
+    return found
+
+
+class Snapshot:
+    def __init__(self, server_pid):
+        self.time_s = time.monotonic()
+        self.machine_ticks = _machine_busy_ticks()
+        stats = _all_pid_stats()
+        server = _descendants(stats, server_pid) if server_pid else set()
+        harness = _descendants(stats, os.getpid()) - server
+        self.server_ticks = sum(stats[p][1] for p in server)
+        self.harness_ticks = sum(stats[p][1] for p in harness)
+
+
+def usage_between(before, after):
+    """CPU seconds used between two snapshots, split by who used them."""
+    wall_s = max(after.time_s - before.time_s, 1e-9)
+    machine_s = (after.machine_ticks - before.machine_ticks) / CLK_TCK
+    server_s = (after.server_ticks - before.server_ticks) / CLK_TCK
+    harness_s = (after.harness_ticks - before.harness_ticks) / CLK_TCK
+    # Tick accounting of /proc/stat and /proc/<pid>/stat is sampled separately; never below 0.
+    others_s = max(machine_s - server_s - harness_s, 0.0)
+    return {
+        "wall_s": round(wall_s, 3),
+        "server_cpu_s": round(server_s, 3),
+        "harness_cpu_s": round(harness_s, 3),
+        "others_cpu_s": round(others_s, 3),
+        "others_cores_mean": round(others_s / wall_s, 3),
+    }
+
+
+class Monitor:
+    """Waits for a quiet machine and measures what others used during a measurement."""
+
+    def __init__(self, server_pid, threshold_cores, window_s, max_wait_s):
+        self.server_pid = server_pid
+        self.threshold_cores = threshold_cores
+        self.window_s = window_s
+        self.max_wait_s = max_wait_s
+
+    def wait_quiet(self):
+        """Returns how long it waited and whether it gave up; waits in windows of window_s."""
+        t0 = time.monotonic()
+        while True:
+            before = Snapshot(self.server_pid)
+            time.sleep(self.window_s)
+            usage = usage_between(before, Snapshot(self.server_pid))
+            waited_s = time.monotonic() - t0
+            if usage["others_cores_mean"] <= self.threshold_cores:
+                return {"waited_s": round(waited_s, 2), "gave_up": False, "last_window": usage}
+            if waited_s >= self.max_wait_s:
+                return {"waited_s": round(waited_s, 2), "gave_up": True, "last_window": usage}
+
+    def measure(self):
+        return _Measurement(self)
+
+
+class _Measurement:
+    """`with monitor.measure() as m:` ... then m.result holds the contention record."""
+
+    def __init__(self, monitor):
+        self.monitor = monitor
+        self.result = None
+        self._quiet = None
+        self._before = None
+
+    def __enter__(self):
+        self._quiet = self.monitor.wait_quiet()
+        self._before = Snapshot(self.monitor.server_pid)
+        return self
+
+    def restart_window(self):
+        """Measure from now on (e.g. after a warm-up), keeping the quiet-wait record."""
+        self._before = Snapshot(self.monitor.server_pid)
+
+    def __exit__(self, exc_type, exc, tb):
+        usage = usage_between(self._before, Snapshot(self.monitor.server_pid))
+        self.result = dict(
+            usage,
+            quiet_wait_s=self._quiet["waited_s"],
+            quiet_wait_gave_up=self._quiet["gave_up"],
+            others_cores_before=self._quiet["last_window"]["others_cores_mean"],
+            # The server's own background work (time ticks, compaction checks) with no requests.
+            server_cores_before=round(
+                self._quiet["last_window"]["server_cpu_s"] / self._quiet["last_window"]["wall_s"], 3),
+            contended=usage["others_cores_mean"] > self.monitor.threshold_cores,
+        )
+        return False
