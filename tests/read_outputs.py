@@ -13,7 +13,7 @@ CONTRACT = {
     "requests.parquet": ["request_id", "kind", "start_s", "end_s", "latency_ms", "status", "error", "proxy"],
     "timeseries.parquet": [
         "t_s", "host", "service", "cpu_util", "mem_bytes", "net_tx_bytes", "net_rx_bytes",
-        "disk_read_bytes", "disk_write_bytes", "queue_max",
+        "disk_read_bytes", "disk_write_bytes", "queue_max", "requests", "p50_ms", "p99_ms",
     ],
     "events.parquet": ["t_s", "kind", "host", "service", "detail"],
 }
@@ -36,7 +36,9 @@ def main(run_dir: Path) -> int:
             failures.append(f"summary.json: {key} missing")
     warmup_s = summary["sim_seconds"] - summary["measured_seconds"]
     requests = pl.read_parquet(run_dir / "requests.parquet")
-    measured_ok = requests.filter((pl.col("status") == "ok") & (pl.col("start_s") >= warmup_s))
+    measured_ok = requests.filter(
+        (pl.col("kind") == "search") & (pl.col("status") == "ok") & (pl.col("start_s") >= warmup_s)
+    )
     if measured_ok.height != search["ok"]:
         failures.append("requests.parquet and summary.json disagree on the number of ok searches")
     # Faults: each failed search the summary attributes to a fault is in
@@ -54,6 +56,16 @@ def main(run_dir: Path) -> int:
         injected = events.filter((pl.col("kind") == "fault_injected") & (pl.col("t_s") == fault["at_s"]))
         if injected.height == 0:
             failures.append(f"faults[{i}]: no fault_injected event at {fault['at_s']} s")
+    # The write path: its sections, and one request row per insert.
+    if "ingest" in summary:
+        for key in ["ingest.rows", "ingest.seconds", "ingest.time_to_searchable_s", "index.seconds",
+                    "segments.sealed", "segments.final"]:
+            section, field = key.split(".")
+            if field not in summary.get(section, {}):
+                failures.append(f"summary.json: {key} missing")
+        inserts = requests.filter(pl.col("kind") == "insert").height
+        if inserts != summary["requests"]["insert"]["count"]:
+            failures.append("requests.parquet and summary.json disagree on the number of inserts")
     for name in ["manifest.json", "perf.json"]:
         json.loads((run_dir / name).read_text())
     for f in failures:

@@ -130,12 +130,15 @@ fn print_summary(name: &str, r: &crate::run::RunResult, dir: &std::path::Path) {
             at("ingest.loaded_s"),
         );
         println!(
-            "  segments: {} sealed, {} indexed ({} builds), {} loaded, {} still growing",
-            n("segments.sealed").unwrap_or(0.0),
-            n("segments.indexed").unwrap_or(0.0),
-            n("index.builds").unwrap_or(0.0),
-            n("segments.loaded").unwrap_or(0.0),
+            "  segments: {} sealed, {} still growing; compaction merged {} into {} (done {}); {} at the end; {} index builds",
+            n("segments.sealed").unwrap_or(0.0)
+                - n("compaction.plans").unwrap_or(0.0),
             n("segments.growing_at_end").unwrap_or(0.0),
+            n("compaction.segments_merged").unwrap_or(0.0),
+            n("compaction.plans").unwrap_or(0.0),
+            at("compaction.finished_s"),
+            n("segments.final").unwrap_or(0.0),
+            n("index.builds").unwrap_or(0.0),
         );
         if let Some(e) = s["ingest"]["error"].as_str() {
             println!("  ERROR: {e}");

@@ -55,7 +55,9 @@ fn stale_gen(msg: &Msg, gen: u8) -> bool {
         | Msg::LoadSegment { gen: g, .. }
         | Msg::SegmentDownloaded { gen: g, .. }
         | Msg::SegmentDeserialized { gen: g, .. }
-        | Msg::ReleaseSegment { gen: g, .. } => g != gen,
+        | Msg::ReleaseSegment { gen: g, .. }
+        | Msg::LoadIndex { gen: g, .. }
+        | Msg::IndexDownloaded { gen: g, .. } => g != gen,
         _ => false,
     }
 }
@@ -81,9 +83,15 @@ pub(super) fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
         Msg::SegmentsRequested { req, proxy } => {
             ctx.send_at(proxy, Msg::SegmentsAssigned { req, ok: false }, at)
         }
-        Msg::Produce { req, .. } => {
+        Msg::Produce { req, part, rows } => {
             let proxy = ctx.world.ingest.inserts[req as usize].proxy;
-            ctx.send_at(proxy, Msg::Produced { req, ok: false }, at);
+            let failed = Msg::Produced {
+                req,
+                ok: false,
+                part,
+                rows,
+            };
+            ctx.send_at(proxy, failed, at);
         }
         Msg::ShardLeadersRequested { proxy } => {
             ctx.send_at(proxy, Msg::ShardLeadersFetched { ok: false }, at)
@@ -245,7 +253,15 @@ impl Actor for Component {
             (C::Proxy(p), Msg::SegmentsAssigned { req, ok }) => {
                 p.on_segments_assigned(req, ok, ctx)
             }
-            (C::Proxy(p), Msg::Produced { req, ok }) => p.on_produced(req, ok, ctx),
+            (
+                C::Proxy(p),
+                Msg::Produced {
+                    req,
+                    ok,
+                    part,
+                    rows,
+                },
+            ) => p.on_produced(req, ok, part, rows, ctx),
             (C::Inserters(i), Msg::InsertNext { client }) => i.on_next(client, ctx),
             (C::Inserters(i), Msg::InsertReplied { req }) => i.on_replied(req, ctx),
             (C::Broker(b), Msg::Produce { req, part, rows }) => b.on_produce(req, part, rows, ctx),
@@ -285,6 +301,33 @@ impl Actor for Component {
             }
             (C::IndexNode(i), Msg::BuildComputed { segment }) => i.on_build_computed(segment, ctx),
             (C::QueryCoord(q), Msg::TargetTick) => q.on_target_tick(ctx),
+            (C::QueryCoord(q), Msg::IndexCheckerTick) => q.on_index_checker_tick(ctx),
+            (
+                C::QueryCoord(q),
+                Msg::IndexLoaded {
+                    node,
+                    replica,
+                    segment,
+                    ..
+                },
+            ) => q.on_index_loaded(node as usize, replica as usize, segment as usize, ctx),
+            (
+                C::QueryNode(q),
+                Msg::LoadIndex {
+                    replica, segment, ..
+                },
+            ) => q.on_load_index(replica, segment, ctx),
+            (
+                C::QueryNode(q),
+                Msg::IndexDownloaded {
+                    replica, segment, ..
+                },
+            ) => q.on_index_downloaded(replica, segment, ctx),
+            (C::DataCoord(d), Msg::CompactionTick) => d.on_compaction_tick(ctx),
+            (C::DataCoord(d), Msg::CompactionDone { plan }) => d.on_compaction_done(plan, ctx),
+            (C::DataNode(d), Msg::Compact { plan }) => d.on_compact(plan, ctx),
+            (C::DataNode(d), Msg::CompactionRead { plan }) => d.on_compaction_read(plan, ctx),
+            (C::DataNode(d), Msg::CompactionMerged { plan }) => d.on_compaction_merged(plan, ctx),
             (C::Proxy(p), Msg::ShardLeadersFetched { ok }) => p.on_shard_leaders_fetched(ok, ctx),
             (C::Proxy(p), Msg::ShardSearched { req, shard, error }) => {
                 p.on_shard_searched(req, shard, error, ctx)
@@ -662,6 +705,8 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         let max_size_bytes = (m.get("dataCoord.segment.maxSize") * 1024.0 * 1024.0) as u64;
         let max_rows = (max_size_bytes / c.row_bytes).max(1);
         ing.row_bytes = c.row_bytes;
+        ing.max_rows = max_rows;
+        ing.id_base = world.layout.segments.len() as u64;
         ing.seal_rows =
             ((max_rows as f64 * m.get("dataCoord.segment.sealProportion")) as u64).max(1);
         ing.max_message_bytes = m.get("pulsar.maxMessageSize") as u64;
@@ -779,6 +824,11 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
                     min_index_rows: m.get("indexCoord.segment.minSegmentNumRowsToEnableIndex")
                         as u64,
                     builds_per_node: m.get("indexNode.scheduler.buildParallel") as u32,
+                    compaction: m.get("dataCoord.compaction.enableAutoCompaction") != 0.0,
+                    compaction_interval: SimDuration::from_secs_f64(
+                        m.get("dataCoord.compaction.global.interval"),
+                    ),
+                    max_rows: sim.world().ingest.max_rows,
                 };
                 let nodes = index_nodes.iter().map(|t| (actor_of_task[t], *t)).collect();
                 Component::DataCoord(Box::new(DataCoord::new(i, cfg, c.shards as usize, nodes)))
@@ -861,8 +911,17 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             datacoord,
             Msg::IndexBuilderTick,
         );
+        if m.get("dataCoord.compaction.enableAutoCompaction") != 0.0 {
+            let every = SimDuration::from_secs_f64(m.get("dataCoord.compaction.global.interval"));
+            sim.schedule(SimTime::ZERO + every, datacoord, Msg::CompactionTick);
+        }
         let every = sim.world().ingest.target_interval;
         sim.schedule(SimTime::ZERO + every, querycoord, Msg::TargetTick);
+        sim.schedule(
+            SimTime::ZERO + super::querycoord::INDEX_CHECK_INTERVAL,
+            querycoord,
+            Msg::IndexCheckerTick,
+        );
     }
 
     sim.schedule(SimTime::ZERO, rootcoord, Msg::TimeTickDue);

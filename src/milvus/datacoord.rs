@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::hw::IndexKind;
 
-use super::ingest::{Part, SegRt, SegState};
+use super::ingest::{Part, Plan, SegRt, SegState};
 use super::msg::{Msg, Req};
 use super::overheads::CONTROL_RPC_BYTES;
 use super::world::{send_net, Endpoint, World};
@@ -29,7 +29,24 @@ pub struct DataCoordConfig {
     pub min_index_rows: u64,
     /// reference §1.9 indexNode.scheduler.buildParallel.
     pub builds_per_node: u32,
+    /// reference §1.5 compaction: on or off, the global trigger's period, and the
+    /// segment max rows its proportions apply to.
+    pub compaction: bool,
+    pub compaction_interval: SimDuration,
+    pub max_rows: u64,
 }
+
+/// reference §1.5: a segment below this share of max rows is "small".
+const SMALL_PROPORTION: f64 = 0.5;
+/// reference §1.5: a plan must reach this share of max rows, or have MIN_SEGMENTS.
+const COMPACTABLE_PROPORTION: f64 = 0.85;
+/// reference §1.5: a merged segment may reach this multiple of max rows.
+const EXPANSION_RATE: f64 = 1.25;
+/// reference §1.5: segments per merge plan.
+const MIN_SEGMENTS: usize = 3;
+const MAX_SEGMENTS: usize = 30;
+/// reference §1.5 workerMaxParallelTaskNum: merges at once per data node.
+const MERGES_PER_DATA_NODE: u32 = 2;
 
 pub struct DataCoord {
     pub task: usize,
@@ -42,6 +59,8 @@ pub struct DataCoord {
     to_build: VecDeque<u32>,
     /// Where each build runs: segment -> index node.
     building: Vec<(u32, usize)>,
+    /// Merge plans running per data node (actor).
+    merging: std::collections::BTreeMap<ActorId, u32>,
 }
 
 impl DataCoord {
@@ -58,6 +77,7 @@ impl DataCoord {
             index_nodes: index_nodes.into_iter().map(|(a, t)| (a, t, 0)).collect(),
             to_build: VecDeque::new(),
             building: Vec::new(),
+            merging: Default::default(),
         }
     }
 
@@ -66,6 +86,9 @@ impl DataCoord {
     pub fn on_start(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
         ctx.set_timer(self.cfg.tick, Msg::DataCoordTick);
         ctx.set_timer(self.cfg.builder_interval, Msg::IndexBuilderTick);
+        if self.cfg.compaction {
+            ctx.set_timer(self.cfg.compaction_interval, Msg::CompactionTick);
+        }
         for (seg, n) in std::mem::take(&mut self.building) {
             self.index_nodes[n].2 = self.index_nodes[n].2.saturating_sub(1);
             ctx.world.ingest.segments[seg as usize].state = SegState::Flushed;
@@ -141,13 +164,14 @@ impl DataCoord {
         let w = &mut ctx.world.ingest;
         let id = w.segments.len() as u32;
         // Ids continue after the segments loaded at the start.
-        let seg_id = ctx.world.layout.segments.len() as u64 + id as u64 + 1;
+        let seg_id = w.id_base + id as u64 + 1;
         w.segments.push(SegRt {
             id: seg_id,
             shard: shard as u32,
             state: SegState::Growing,
             allocated: 0,
             rows: 0,
+            in_flight: 0,
             last_alloc: now,
             created: now,
             sealed: None,
@@ -156,6 +180,8 @@ impl DataCoord {
             loaded: None,
             layout: None,
             binlog_bytes: 0,
+            merged_by: None,
+            growing_copy: true,
         });
         self.growing[shard] = Some(id);
         ctx.world.task_event(
@@ -253,6 +279,12 @@ impl DataCoord {
             self.task,
             format!("segment {id} shard {shard} rows {rows} binlog bytes {bytes}: flushed"),
         );
+        self.queue_for_index(seg, ctx);
+    }
+
+    /// A flushed segment goes to the index builder.
+    fn queue_for_index(&mut self, seg: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        let rows = ctx.world.ingest.segments[seg as usize].rows;
         // reference §1.5: small segments and FLAT are marked indexed without a build.
         if rows < self.cfg.min_index_rows || ctx.world.index.kind == IndexKind::Flat {
             self.indexed(seg, None, ctx);
@@ -358,5 +390,155 @@ impl DataCoord {
         if by.is_some() {
             ctx.world.ingest.last_build = Some(now);
         }
+    }
+
+    /// reference §1.5 and §3.3 step 9: every global interval, each shard's small
+    /// indexed segments are packed, largest first, into merge plans of 3-30 segments
+    /// up to 1.25 x max rows; a plan runs if it has 3 segments or reaches 0.85 x max
+    /// rows. The shard's data node merges (at most 2 plans at once).
+    pub fn on_compaction_tick(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        if now < ctx.world.end {
+            ctx.set_timer(self.cfg.compaction_interval, Msg::CompactionTick);
+        }
+        if !self.cfg.compaction || !ctx.world.etcd_writable() {
+            return;
+        }
+        let max = self.cfg.max_rows as f64;
+        for shard in 0..self.growing.len() {
+            let dn = ctx.world.ingest.data_node_of_shard[shard];
+            if !ctx.world.tasks[ctx.world.task_of(dn)].up {
+                continue;
+            }
+            let mut small: Vec<u32> = (0..ctx.world.ingest.segments.len() as u32)
+                .filter(|&k| {
+                    let s = &ctx.world.ingest.segments[k as usize];
+                    s.shard as usize == shard
+                        && s.state == SegState::Indexed
+                        && s.rows > 0
+                        && (s.rows as f64) < SMALL_PROPORTION * max
+                })
+                .collect();
+            small.sort_by_key(|&k| {
+                let s = &ctx.world.ingest.segments[k as usize];
+                (std::cmp::Reverse(s.rows), s.id)
+            });
+            while small.len() >= 2 && *self.merging.get(&dn).unwrap_or(&0) < MERGES_PER_DATA_NODE {
+                let mut plan = Vec::new();
+                let mut total = 0u64;
+                small.retain(|&k| {
+                    let rows = ctx.world.ingest.segments[k as usize].rows;
+                    if plan.len() < MAX_SEGMENTS && (total + rows) as f64 <= EXPANSION_RATE * max {
+                        plan.push(k);
+                        total += rows;
+                        false
+                    } else {
+                        true
+                    }
+                });
+                let worth =
+                    plan.len() >= MIN_SEGMENTS || total as f64 >= COMPACTABLE_PROPORTION * max;
+                if plan.len() < 2 || !worth {
+                    break;
+                }
+                self.start_merge(shard, plan, total, dn, ctx);
+            }
+        }
+    }
+
+    fn start_merge(
+        &mut self,
+        shard: usize,
+        inputs: Vec<u32>,
+        rows: u64,
+        dn: ActorId,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        let now = ctx.now();
+        let w = &mut *ctx.world;
+        let plan = w.ingest.plans.len() as u32;
+        let output = w.ingest.segments.len() as u32;
+        let id = w.ingest.id_base + output as u64 + 1;
+        w.ingest.segments.push(SegRt {
+            id,
+            shard: shard as u32,
+            state: SegState::Flushing,
+            allocated: rows,
+            rows,
+            in_flight: 0,
+            last_alloc: now,
+            created: now,
+            sealed: Some(now),
+            flushed: None,
+            indexed: None,
+            loaded: None,
+            layout: None,
+            binlog_bytes: 0,
+            merged_by: Some(plan),
+            growing_copy: false,
+        });
+        for &k in &inputs {
+            w.ingest.segments[k as usize].state = SegState::Compacting;
+        }
+        let ids: Vec<String> = inputs
+            .iter()
+            .map(|&k| w.ingest.segments[k as usize].id.to_string())
+            .collect();
+        w.ingest.plans.push(Plan {
+            shard: shard as u32,
+            inputs,
+            output,
+            data_node: w.task_of(dn),
+            started: now,
+        });
+        *self.merging.entry(dn).or_insert(0) += 1;
+        ctx.world.task_event(
+            now,
+            "compaction_started",
+            self.task,
+            format!(
+                "shard {shard}: segments {} ({rows} rows) merge into segment {id}",
+                ids.join(", ")
+            ),
+        );
+        let task = ctx.world.task_of(dn);
+        send_net(
+            ctx,
+            Endpoint::Task(self.task),
+            Endpoint::Task(task),
+            CONTROL_RPC_BYTES,
+            dn,
+            Msg::Compact { plan },
+        );
+    }
+
+    /// The data node wrote the merged segment: it is flushed and goes to the index
+    /// builder; its inputs stay served until it is loaded (reference §3.3 step 9).
+    pub fn on_compaction_done(&mut self, plan: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let p = ctx.world.ingest.plans[plan as usize].clone();
+        let dn = ctx.world.ingest.data_node_of_shard[p.shard as usize];
+        if let Some(n) = self.merging.get_mut(&dn) {
+            *n = n.saturating_sub(1);
+        }
+        let s = &mut ctx.world.ingest.segments[p.output as usize];
+        if s.state != SegState::Flushing {
+            return;
+        }
+        s.state = SegState::Flushed;
+        s.flushed = Some(now);
+        s.binlog_bytes = s.rows * ctx.world.ingest.row_bytes;
+        let (id, rows) = (s.id, s.rows);
+        ctx.world.task_event(
+            now,
+            "compaction_finished",
+            self.task,
+            format!(
+                "segment {id} rows {rows}: merged from {} segments in {:.1} s",
+                p.inputs.len(),
+                now.since(p.started).as_secs_f64()
+            ),
+        );
+        self.queue_for_index(p.output, ctx);
     }
 }

@@ -9,11 +9,17 @@ use crate::engine::{Ctx, SimDuration};
 
 use super::msg::Msg;
 use super::overheads::CONTROL_RPC_BYTES;
-use super::world::{run_cpu, send_net, Endpoint, World};
+use super::world::{run_cpu, send_net, send_net_from, Endpoint, World};
 
 /// GUESS: serialising rows into binlogs (arrow/parquet encode, stats) runs at about
 /// 1 GB/s per core.
 const SERIALIZE_NS_PER_BYTE: f64 = 1.0;
+/// GUESS: a merge reads, sorts by primary key and re-encodes its rows: twice the
+/// serialisation work per byte.
+const MERGE_NS_PER_BYTE: f64 = 2.0 * SERIALIZE_NS_PER_BYTE;
+/// GUESS: how often a flush waiting for rows still in the channel looks again (the
+/// data node's time-tick interval, reference §1.1).
+const FLUSH_RECHECK: SimDuration = SimDuration::from_millis(500);
 /// GUESS: a sync whose write found no write quorum is retried after this long.
 const SYNC_RETRY: SimDuration = SimDuration::from_secs(1);
 
@@ -31,6 +37,8 @@ pub struct DataNode {
     in_flight: BTreeMap<u32, u32>,
     /// Segments datacoord asked to flush and not yet reported flushed.
     flushing: BTreeSet<u32>,
+    /// Of those, the ones whose rows have all arrived and whose last sync started.
+    flush_started: BTreeSet<u32>,
 }
 
 impl DataNode {
@@ -44,6 +52,7 @@ impl DataNode {
             running: 0,
             in_flight: BTreeMap::new(),
             flushing: BTreeSet::new(),
+            flush_started: BTreeSet::new(),
         }
     }
 
@@ -54,13 +63,19 @@ impl DataNode {
 
     pub fn on_dml(&mut self, segment: u32, rows: u32, ctx: &mut Ctx<'_, Msg, World>) {
         let bytes = rows as u64 * ctx.world.ingest.row_bytes;
-        ctx.world.ingest.segments[segment as usize].rows += rows as u64;
+        let s = &mut ctx.world.ingest.segments[segment as usize];
+        s.rows += rows as u64;
+        s.in_flight = s.in_flight.saturating_sub(rows as u64);
+        let drained = s.in_flight == 0;
         let b = self.buffers.entry(segment).or_insert(0);
         *b += bytes;
         let full = *b >= self.buffer_limit;
         self.hold(bytes as i64, ctx);
         if full {
             self.sync(segment, ctx);
+        }
+        if drained && self.flushing.contains(&segment) && !self.flush_started.contains(&segment) {
+            self.start_flush(segment, ctx);
         }
     }
 
@@ -114,16 +129,33 @@ impl DataNode {
         ctx.world.ingest.segments[segment as usize].binlog_bytes += bytes as u64;
         if last {
             self.in_flight.remove(&segment);
-            if self.flushing.contains(&segment) {
+            // A sync of a segment whose flush waits for rows still on their way does
+            // not finish that flush.
+            if self.flush_started.contains(&segment) {
                 self.report_flushed(segment, ctx);
             }
         }
         self.pump(ctx);
     }
 
-    /// reference §3.3 step 6: write what is buffered, then report the segment flushed.
+    /// reference §3.3 step 6: once every row produced into the segment is consumed,
+    /// write what is buffered, then report the segment flushed.
     pub fn on_flush_segment(&mut self, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
         self.flushing.insert(segment);
+        if self.flush_started.contains(&segment) {
+            return;
+        }
+        if ctx.world.ingest.segments[segment as usize].in_flight > 0 {
+            // Rows still on their way (or their produce failing): look again later.
+            let me = ctx.me();
+            ctx.send(me, Msg::FlushSegment { segment }, FLUSH_RECHECK);
+            return;
+        }
+        self.start_flush(segment, ctx);
+    }
+
+    fn start_flush(&mut self, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        self.flush_started.insert(segment);
         if self.buffers.contains_key(&segment) {
             self.sync(segment, ctx);
         } else if !self.in_flight.contains_key(&segment) {
@@ -133,6 +165,7 @@ impl DataNode {
 
     fn report_flushed(&mut self, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
         self.flushing.remove(&segment);
+        self.flush_started.remove(&segment);
         let dc = ctx.world.ingest.datacoord;
         let task = ctx.world.task_of(dc);
         send_net(
@@ -153,5 +186,62 @@ impl DataNode {
         self.running = 0;
         self.in_flight.clear();
         self.flushing.clear();
+        self.flush_started.clear();
     }
+
+    /// reference §3.3 step 9: a merge reads its inputs' binlogs from object storage,
+    /// merges them on the CPU and writes the result.
+    pub fn on_compact(&mut self, plan: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let me = ctx.me();
+        let bytes = plan_bytes(plan, ctx.world);
+        match ctx.world.minio_read(now, self.task, bytes) {
+            Some(done) => {
+                self.hold(bytes as i64, ctx);
+                ctx.send_at(me, Msg::CompactionRead { plan }, done);
+            }
+            None => ctx.send(me, Msg::Compact { plan }, SYNC_RETRY),
+        }
+    }
+
+    pub fn on_compaction_read(&mut self, plan: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        let bytes = plan_bytes(plan, ctx.world);
+        let me = ctx.me();
+        run_cpu(
+            ctx,
+            self.task,
+            bytes as f64 * MERGE_NS_PER_BYTE,
+            1,
+            me,
+            Msg::CompactionMerged { plan },
+        );
+    }
+
+    pub fn on_compaction_merged(&mut self, plan: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let me = ctx.me();
+        let bytes = plan_bytes(plan, ctx.world);
+        let Some(done) = ctx.world.minio_write(now, self.task, bytes) else {
+            ctx.send(me, Msg::CompactionMerged { plan }, SYNC_RETRY);
+            return;
+        };
+        self.hold(-(bytes as i64), ctx);
+        let dc = ctx.world.ingest.datacoord;
+        let task = ctx.world.task_of(dc);
+        send_net_from(
+            ctx,
+            done,
+            Endpoint::Task(self.task),
+            Endpoint::Task(task),
+            CONTROL_RPC_BYTES,
+            dc,
+            Msg::CompactionDone { plan },
+        );
+    }
+}
+
+/// Bytes of a merge plan's rows.
+fn plan_bytes(plan: u32, w: &World) -> u64 {
+    let p = &w.ingest.plans[plan as usize];
+    w.ingest.segments[p.output as usize].rows * w.ingest.row_bytes
 }

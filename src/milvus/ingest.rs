@@ -43,6 +43,10 @@ pub enum SegState {
     Flushed,
     Indexing,
     Indexed,
+    /// Input of a running merge plan (still served).
+    Compacting,
+    /// Merged into another segment; released once that one is loaded.
+    Dropped,
 }
 
 impl SegState {
@@ -54,6 +58,8 @@ impl SegState {
             SegState::Flushed => "flushed",
             SegState::Indexing => "indexing",
             SegState::Indexed => "indexed",
+            SegState::Compacting => "compacting",
+            SegState::Dropped => "dropped",
         }
     }
 }
@@ -67,6 +73,10 @@ pub struct SegRt {
     pub allocated: u64,
     /// Rows the data node consumed from the channel (what a flush persists).
     pub rows: u64,
+    /// Rows produced into the channel and not yet consumed by the data node (or
+    /// failed): a flush waits for them, as the data node flushes only once its
+    /// channel checkpoint passes the seal (reference §3.3 step 6).
+    pub in_flight: u64,
     pub last_alloc: SimTime,
     pub created: SimTime,
     pub sealed: Option<SimTime>,
@@ -78,6 +88,20 @@ pub struct SegRt {
     pub layout: Option<usize>,
     /// Binlog bytes synced to object storage.
     pub binlog_bytes: u64,
+    /// For a segment compaction made: the plan that made it.
+    pub merged_by: Option<u32>,
+    /// Whether its rows reached the delegators as growing rows (inserted, not merged).
+    pub growing_copy: bool,
+}
+
+/// A compaction plan: input segments of one shard merged into `output`.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub shard: u32,
+    pub inputs: Vec<u32>,
+    pub output: u32,
+    pub data_node: usize,
+    pub started: SimTime,
 }
 
 /// Write-path state shared by the proxies, the broker, datacoord, the data nodes,
@@ -103,6 +127,11 @@ pub struct Ingest {
     pub row_bytes: u64,
     /// reference §1.10 pulsar.maxMessageSize.
     pub max_message_bytes: u64,
+    /// Segment ids the write path hands out start after this (the segments loaded
+    /// at the start).
+    pub id_base: u64,
+    /// reference §1.13: max rows per segment = dataCoord.segment.maxSize / row size.
+    pub max_rows: u64,
     /// Rows per sealed segment (dataCoord.segment.sealProportion x max rows).
     pub seal_rows: u64,
     pub acked_rows: u64,
@@ -117,6 +146,9 @@ pub struct Ingest {
     pub target_rows: u64,
     /// reference §1.7 UpdateNextTargetInterval.
     pub target_interval: SimDuration,
+    pub plans: Vec<Plan>,
+    /// Segment table index of each handed-off segment, by layout index.
+    pub of_layout: std::collections::BTreeMap<usize, u32>,
     /// The client called flush(): datacoord seals every growing segment.
     pub flush_requested: bool,
     /// Handed-off segments (layout indexes) the load guard refused (reference §1.8).
@@ -189,13 +221,15 @@ impl Ingest {
         if self.target_rows == 0 {
             return None;
         }
-        // When every segment reached a stage (None while one has not).
+        // When every segment the inserts made reached a stage (None while one has
+        // not); merged segments are compaction's, reported under `compaction`.
         let all = |stage: fn(&SegRt) -> Option<SimTime>| -> Option<f64> {
             if self.segments.is_empty() {
                 return None;
             }
             self.segments
                 .iter()
+                .filter(|s| s.merged_by.is_none())
                 .map(stage)
                 .try_fold(SimTime::ZERO, |m, t| t.map(|t| m.max(t)))
                 .map(secs)
@@ -210,6 +244,20 @@ impl Ingest {
             _ => None,
         };
         let count = |f: fn(&SegRt) -> bool| self.segments.iter().filter(|s| f(s)).count();
+        let merged: Vec<&SegRt> = self
+            .segments
+            .iter()
+            .filter(|s| s.merged_by.is_some())
+            .collect();
+        let compaction_done = if merged.is_empty() {
+            None
+        } else {
+            merged
+                .iter()
+                .map(|s| s.loaded)
+                .try_fold(SimTime::ZERO, |m, t| t.map(|t| m.max(t)))
+                .map(secs)
+        };
         let refused = self.refused.len();
         let error = (refused > 0).then(|| {
             format!(
@@ -244,6 +292,11 @@ impl Ingest {
                     _ => None,
                 },
             },
+            "compaction": {
+                "plans": self.plans.len(),
+                "segments_merged": self.plans.iter().map(|p| p.inputs.len()).sum::<usize>(),
+                "finished_s": compaction_done,
+            },
             "segments": {
                 "created": self.segments.len(),
                 "sealed": count(|s| s.sealed.is_some()),
@@ -251,7 +304,8 @@ impl Ingest {
                 "indexed": count(|s| s.indexed.is_some()),
                 "loaded": count(|s| s.loaded.is_some()),
                 "growing_at_end": count(|s| s.state == SegState::Growing),
-                "final": self.segments.len(),
+                "compacted": count(|s| s.state == SegState::Dropped),
+                "final": count(|s| s.state != SegState::Dropped),
             },
         }))
     }
@@ -358,6 +412,29 @@ impl World {
 pub const MINIO_DRIVES_PER_SERVER: usize = 2;
 
 impl World {
+    /// Whether layout segment `i` has its index built (segments loaded at the start
+    /// have; a handed-off one once its build finished).
+    pub fn index_ready(&self, i: usize) -> bool {
+        match self.ingest.of_layout.get(&i) {
+            None => true,
+            Some(&k) => matches!(
+                self.ingest.segments[k as usize].state,
+                SegState::Indexed | SegState::Compacting | SegState::Dropped
+            ),
+        }
+    }
+
+    /// What a query node loads for layout segment `i` now: bytes in memory, and
+    /// whether that includes the index (else the raw binlogs only).
+    pub fn load_bytes(&self, i: usize) -> (u64, bool) {
+        let seg = &self.layout.segments[i];
+        if self.index_ready(i) {
+            (seg.memory_bytes, true)
+        } else {
+            (seg.rows * self.ingest.row_bytes, false)
+        }
+    }
+
     /// CPU work for a delegator to search the growing rows of (replica, shard) on
     /// query node `node`: segments of the seal size and the remainder, each through
     /// its interim IVF_FLAT index once large enough, else brute force (reference §1.8,

@@ -301,6 +301,8 @@ pub enum Msg {
     Produced {
         req: Req,
         ok: bool,
+        part: u8,
+        rows: u32,
     },
     /// Broker -> bookie: write entry `entry` of `bytes`; the bookie answers `broker`.
     AddEntry {
@@ -354,6 +356,40 @@ pub enum Msg {
     },
     /// Querycoord pulls the next target (flushed segments) from datacoord.
     TargetTick,
+    /// Compaction (reference §1.5, §3.3 step 9): datacoord's global trigger, the data
+    /// node's stages of merge plan `plan`, and its report.
+    CompactionTick,
+    /// reference §3.3 step 8: querycoord's index checker, and a query node loading the
+    /// index of a segment it serves unindexed.
+    IndexCheckerTick,
+    LoadIndex {
+        replica: u8,
+        segment: u32,
+        gen: u8,
+    },
+    IndexDownloaded {
+        replica: u8,
+        segment: u32,
+        gen: u8,
+    },
+    IndexLoaded {
+        node: u16,
+        replica: u8,
+        segment: u32,
+        gen: u8,
+    },
+    Compact {
+        plan: u32,
+    },
+    CompactionRead {
+        plan: u32,
+    },
+    CompactionMerged {
+        plan: u32,
+    },
+    CompactionDone {
+        plan: u32,
+    },
 }
 
 #[cfg(test)]

@@ -51,7 +51,14 @@ pub fn undeliverable(msg: Msg, target: ActorId, ctx: &mut Ctx<'_, Msg, World>) {
             msg
         }
         Msg::SegmentsAssigned { req, .. } => Msg::SegmentsAssigned { req, ok: false },
-        Msg::Produced { req, .. } => Msg::Produced { req, ok: false },
+        Msg::Produced {
+            req, part, rows, ..
+        } => Msg::Produced {
+            req,
+            ok: false,
+            part,
+            rows,
+        },
         Msg::ShardLeadersFetched { .. } => Msg::ShardLeadersFetched { ok: false },
         Msg::SegmentLoaded {
             node,

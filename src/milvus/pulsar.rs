@@ -17,6 +17,7 @@ pub const ACK_QUORUM: u8 = 2;
 struct Entry {
     req: Req,
     insert_id: u64,
+    part: u8,
     shard: u8,
     segment: u32,
     rows: u32,
@@ -64,12 +65,13 @@ impl Broker {
         let bytes = rows as u64 * ctx.world.ingest.row_bytes;
         let Some(bookies) = Self::ensemble(shard, ctx.world) else {
             // reference §2.8 "2 bookies lost": no ledger can be written.
-            self.answer(proxy, req, false, ctx);
+            self.answer(proxy, req, false, part, rows, ctx);
             return;
         };
         let entry = Entry {
             req,
             insert_id,
+            part,
             shard: p.shard,
             segment: p.segment,
             rows,
@@ -105,7 +107,15 @@ impl Broker {
         }
     }
 
-    fn answer(&self, proxy: ActorId, req: Req, ok: bool, ctx: &mut Ctx<'_, Msg, World>) {
+    fn answer(
+        &self,
+        proxy: ActorId,
+        req: Req,
+        ok: bool,
+        part: u8,
+        rows: u32,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
         let task = ctx.world.task_of(proxy);
         send_net(
             ctx,
@@ -113,7 +123,12 @@ impl Broker {
             Endpoint::Task(task),
             CONTROL_RPC_BYTES,
             proxy,
-            Msg::Produced { req, ok },
+            Msg::Produced {
+                req,
+                ok,
+                part,
+                rows,
+            },
         );
     }
 
@@ -133,7 +148,7 @@ impl Broker {
         // An insert answered already (its proxy died) gets no ack; the message is
         // persisted all the same and its consumers still get it.
         if ins.id == e.insert_id && !ins.closed {
-            self.answer(proxy, e.req, true, ctx);
+            self.answer(proxy, e.req, true, e.part, e.rows, ctx);
         }
         self.dispatch(e.shard as usize, e.segment, e.rows, ctx);
     }

@@ -61,7 +61,12 @@ pub struct QueryCoord {
     lookups: Vec<ActorId>,
     /// Query nodes in graceful stop, being drained.
     stopping: BTreeSet<usize>,
+    /// Index loads in flight, by (replica, segment).
+    index_loads: BTreeSet<(usize, usize)>,
 }
+
+/// reference §1.7 checkIndexInterval (code default 10 s).
+pub const INDEX_CHECK_INTERVAL: SimDuration = SimDuration::from_secs(10);
 
 impl QueryCoord {
     pub fn new(task: usize, guard: f64, members: Vec<Vec<usize>>, nodes: usize) -> Self {
@@ -81,6 +86,7 @@ impl QueryCoord {
             serving: true,
             lookups: Vec::new(),
             stopping: BTreeSet::new(),
+            index_loads: BTreeSet::new(),
         }
     }
 
@@ -100,6 +106,7 @@ impl QueryCoord {
         if ctx.world.ingest.target_rows > 0 {
             let t = ctx.world.ingest.target_interval;
             ctx.set_timer(t, Msg::TargetTick);
+            ctx.set_timer(INDEX_CHECK_INTERVAL, Msg::IndexCheckerTick);
         }
     }
 
@@ -476,6 +483,7 @@ impl QueryCoord {
             let mut lacking: Vec<usize> = (0..ctx.world.layout.segments.len())
                 .filter(|&i| {
                     ctx.world.dist.holder[r][i].is_none()
+                        && !ctx.world.dist.retired[i]
                         && !self.loads.contains_key(&(r, i))
                         && !self.ready.iter().any(|(k, _)| *k == (r, i))
                         && self.retry_at.get(&(r, i)).is_none_or(|&t| t <= now)
@@ -647,6 +655,24 @@ impl QueryCoord {
         }
         for ((r, i), t) in std::mem::take(&mut self.ready) {
             if !ctx.world.alive(ctx.world.query_node_tasks[t.node], t.gen) {
+                continue;
+            }
+            if ctx.world.dist.retired[i] {
+                // Merged away while it loaded: the copy is released at once.
+                let task = ctx.world.query_node_tasks[t.node];
+                let (actor, gen) = (
+                    ctx.world.query_node_actors[t.node],
+                    ctx.world.tasks[task].gen,
+                );
+                ctx.send(
+                    actor,
+                    Msg::ReleaseSegment {
+                        segment: i as u32,
+                        replica: r as u8,
+                        gen,
+                    },
+                    SimDuration::ZERO,
+                );
                 continue;
             }
             let old = ctx.world.dist.holder[r][i];
@@ -893,7 +919,13 @@ impl QueryCoord {
         let w = &mut *ctx.world;
         for k in 0..w.ingest.segments.len() {
             let s = &w.ingest.segments[k];
-            if s.state != SegState::Indexed || s.layout.is_some() || s.loaded.is_some() {
+            // reference §3.3 step 8: flushed segments join the next target, indexed or
+            // not; inputs of a running merge stay valid until its result is served.
+            let ready = matches!(
+                s.state,
+                SegState::Flushed | SegState::Indexing | SegState::Indexed | SegState::Compacting
+            );
+            if !ready || s.layout.is_some() || s.loaded.is_some() {
                 continue;
             }
             if s.rows == 0 {
@@ -911,7 +943,10 @@ impl QueryCoord {
             for r in 0..w.dist.holder.len() {
                 w.dist.holder[r].push(None);
                 w.dist.in_target[r].push(false);
+                w.dist.indexed[r].push(false);
             }
+            w.dist.retired.push(false);
+            w.ingest.of_layout.insert(i, k as u32);
             w.ingest.segments[k].layout = Some(i);
         }
     }
@@ -924,16 +959,19 @@ impl QueryCoord {
         w.dist.in_target[r][i] = true;
         let seg = w.layout.segments[i].clone();
         let shard = seg.shard as usize;
-        let g = &mut w.ingest.growing_rows[r][shard];
-        *g = g.saturating_sub(seg.rows);
-        if let Some(leader) = w.dist.leader[r][shard] {
-            let task = w.query_node_tasks[leader];
-            let bytes = (seg.rows * w.ingest.row_bytes) as i64;
-            w.hold_memory(task, -bytes, now);
+        let k = w
+            .ingest
+            .segments
+            .iter()
+            .position(|s| s.layout == Some(i))
+            .expect("a handed-off segment is in the segment table");
+        if w.ingest.segments[k].growing_copy {
+            drop_growing(w, r, shard, seg.rows, now);
         }
         if (0..w.dist.in_target.len()).all(|r| w.dist.in_target[r][i]) {
-            if let Some(k) = w.ingest.segments.iter().position(|s| s.layout == Some(i)) {
-                w.ingest.segments[k].loaded = Some(now);
+            w.ingest.segments[k].loaded = Some(now);
+            if let Some(plan) = w.ingest.segments[k].merged_by {
+                self.retire_inputs(plan as usize, ctx);
             }
             let detail = format!(
                 "segment {} shard {shard} rows {}: served sealed by every replica; growing copies dropped",
@@ -942,6 +980,133 @@ impl QueryCoord {
             ctx.world
                 .task_event(now, "segment_handed_off", self.task, detail);
         }
+    }
+}
+
+impl QueryCoord {
+    /// reference §3.3 step 9: once a merged segment is served everywhere, the
+    /// segments it replaces leave the target and the query nodes release them.
+    fn retire_inputs(&mut self, plan: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let inputs = ctx.world.ingest.plans[plan].inputs.clone();
+        let mut touched = BTreeSet::new();
+        for k in inputs {
+            let w = &mut *ctx.world;
+            let s = &mut w.ingest.segments[k as usize];
+            s.state = SegState::Dropped;
+            // Rows merged before their own handoff are served sealed from now on.
+            s.loaded.get_or_insert(now);
+            let (id, shard, rows, layout, growing) =
+                (s.id, s.shard as usize, s.rows, s.layout, s.growing_copy);
+            for r in 0..w.dist.holder.len() {
+                let handed = layout.is_some_and(|i| w.dist.in_target[r][i]);
+                if growing && !handed {
+                    drop_growing(w, r, shard, rows, now);
+                }
+            }
+            let mut releases = Vec::new();
+            if let Some(i) = layout {
+                w.dist.retired[i] = true;
+                for r in 0..w.dist.holder.len() {
+                    w.dist.in_target[r][i] = false;
+                    if let Some(n) = w.dist.holder[r][i].take() {
+                        let task = w.query_node_tasks[n];
+                        let (actor, gen) = (w.query_node_actors[n], w.tasks[task].gen);
+                        releases.push((actor, i as u32, r as u8, gen));
+                    }
+                    touched.insert(r);
+                }
+            }
+            for (actor, segment, replica, gen) in releases {
+                ctx.send(
+                    actor,
+                    Msg::ReleaseSegment {
+                        segment,
+                        replica,
+                        gen,
+                    },
+                    SimDuration::ZERO,
+                );
+            }
+            ctx.world.task_event(
+                now,
+                "segment_dropped",
+                self.task,
+                format!("segment {id} shard {shard} rows {rows}: compacted into another segment and released"),
+            );
+        }
+        for r in touched {
+            ctx.world.refresh_routing(r);
+        }
+    }
+}
+
+/// The delegator of (replica, shard) stops serving `rows` growing rows.
+fn drop_growing(w: &mut World, r: usize, shard: usize, rows: u64, now: SimTime) {
+    let g = &mut w.ingest.growing_rows[r][shard];
+    *g = g.saturating_sub(rows);
+    if let Some(leader) = w.dist.leader[r][shard] {
+        let task = w.query_node_tasks[leader];
+        let bytes = (rows * w.ingest.row_bytes) as i64;
+        w.hold_memory(task, -bytes, now);
+    }
+}
+
+impl QueryCoord {
+    /// reference §1.7 checkIndexInterval / §3.3 step 8: segments served without
+    /// their index get it loaded once it is built.
+    pub fn on_index_checker_tick(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        self.rearm(INDEX_CHECK_INTERVAL, Msg::IndexCheckerTick, ctx);
+        if !self.serving {
+            return;
+        }
+        let mut calls = Vec::new();
+        let w = &*ctx.world;
+        for (&i, _) in w.ingest.of_layout.iter() {
+            if w.dist.retired[i] || !w.index_ready(i) {
+                continue;
+            }
+            for r in 0..w.dist.holder.len() {
+                let Some(n) = w.dist.holder[r][i] else {
+                    continue;
+                };
+                if w.dist.indexed[r][i] || self.index_loads.contains(&(r, i)) {
+                    continue;
+                }
+                let task = w.query_node_tasks[n];
+                calls.push((r, i, task, w.query_node_actors[n], w.tasks[task].gen));
+            }
+        }
+        for (r, i, task, actor, gen) in calls {
+            self.index_loads.insert((r, i));
+            send_net(
+                ctx,
+                Endpoint::Task(self.task),
+                Endpoint::Task(task),
+                CONTROL_RPC_BYTES,
+                actor,
+                Msg::LoadIndex {
+                    replica: r as u8,
+                    segment: i as u32,
+                    gen,
+                },
+            );
+        }
+    }
+
+    pub fn on_index_loaded(
+        &mut self,
+        node: usize,
+        replica: usize,
+        segment: usize,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        self.index_loads.remove(&(replica, segment));
+        if ctx.world.dist.holder[replica][segment] != Some(node) {
+            return;
+        }
+        ctx.world.dist.indexed[replica][segment] = true;
+        ctx.world.refresh_routing(replica);
     }
 }
 

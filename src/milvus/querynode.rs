@@ -50,6 +50,8 @@ pub struct QueryNode {
     /// Downloads in flight, per (replica, segment): when they started and the
     /// endpoints of the MinIO hosts sending parts.
     downloads: BTreeMap<(u8, u32), (SimTime, Vec<usize>)>,
+    /// Loads in flight: whether each brings the index (else raw binlogs only).
+    load_indexed: BTreeMap<(u8, u32), bool>,
 }
 
 impl QueryNode {
@@ -65,6 +67,7 @@ impl QueryNode {
             queue: VecDeque::new(),
             loaded: BTreeMap::new(),
             downloads: BTreeMap::new(),
+            load_indexed: BTreeMap::new(),
         }
     }
 
@@ -423,7 +426,10 @@ impl QueryNode {
     pub fn on_load_segment(&mut self, replica: u8, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
         let gen = self.gen(ctx);
-        let bytes = ctx.world.layout.segments[segment as usize].memory_bytes;
+        // reference §3.3 step 8: a segment whose index is not built yet is loaded
+        // from its raw binlogs.
+        let (bytes, indexed) = ctx.world.load_bytes(segment as usize);
+        self.load_indexed.insert((replica, segment), indexed);
         let w = &*ctx.world;
         let servers: Vec<usize> = w
             .minio_tasks
@@ -479,7 +485,7 @@ impl QueryNode {
         if self.downloads.remove(&(replica, segment)).is_none() {
             return; // it failed on the way
         }
-        let bytes = ctx.world.layout.segments[segment as usize].memory_bytes;
+        let bytes = self.load_size(replica, segment, ctx);
         let demand = bytes as f64 / ctx.world.failover.segment_load_bytes_per_s * 1e9;
         let me = ctx.me();
         let gen = self.gen(ctx);
@@ -507,13 +513,18 @@ impl QueryNode {
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
         let now = ctx.now();
-        let bytes = ctx.world.layout.segments[segment as usize].memory_bytes;
+        let bytes = self.load_size(replica, segment, ctx);
+        let indexed = self
+            .load_indexed
+            .remove(&(replica, segment))
+            .unwrap_or(true);
         let t = &ctx.world.tasks[self.task];
         let (host, u) = (t.host, t.usage);
         let mem = &mut ctx.world.hosts[host].memory;
         let limit = (mem.capacity_bytes() as f64 * guard) as u64;
         let ok = mem.used_bytes() + bytes <= limit && mem.allocate(bytes).is_ok();
         if ok {
+            ctx.world.dist.indexed[replica as usize][segment as usize] = indexed;
             self.loaded.insert((replica, segment), bytes);
             let held = ctx.world.usage[u].memory_bytes + bytes;
             ctx.world.usage[u].set_memory(now, held);
@@ -629,5 +640,80 @@ impl QueryNode {
             }
         }
         w.hold_memory(self.task, held, now);
+    }
+
+    /// Bytes the load of (replica, segment) in flight brings in.
+    fn load_size(&self, replica: u8, segment: u32, ctx: &Ctx<'_, Msg, World>) -> u64 {
+        let i = segment as usize;
+        match self.load_indexed.get(&(replica, segment)) {
+            Some(false) => ctx.world.layout.segments[i].rows * ctx.world.ingest.row_bytes,
+            _ => ctx.world.layout.segments[i].memory_bytes,
+        }
+    }
+
+    /// reference §3.3 step 8: the index checker asks for a segment's index; the node
+    /// downloads the index files and swaps the raw copy for the indexed one.
+    pub fn on_load_index(&mut self, replica: u8, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let gen = self.gen(ctx);
+        let rows = ctx.world.layout.segments[segment as usize].rows;
+        let bytes = crate::hw::cost::index_bytes(&ctx.world.index, rows);
+        let me = ctx.me();
+        match ctx.world.minio_read(now, self.task, bytes) {
+            Some(done) => ctx.send_at(
+                me,
+                Msg::IndexDownloaded {
+                    replica,
+                    segment,
+                    gen,
+                },
+                done,
+            ),
+            // No object storage reachable: try again shortly (GUESS: 1 s).
+            None => ctx.send(
+                me,
+                Msg::LoadIndex {
+                    replica,
+                    segment,
+                    gen,
+                },
+                SimDuration::from_secs(1),
+            ),
+        }
+    }
+
+    pub fn on_index_downloaded(
+        &mut self,
+        replica: u8,
+        segment: u32,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        let now = ctx.now();
+        if let Some(old) = self.loaded.get(&(replica, segment)).copied() {
+            let new = ctx.world.layout.segments[segment as usize].memory_bytes;
+            self.loaded.insert((replica, segment), new);
+            ctx.world
+                .hold_memory(self.task, new as i64 - old as i64, now);
+        }
+        self.report_index(replica, segment, ctx);
+    }
+
+    fn report_index(&mut self, replica: u8, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        let qc = ctx.world.querycoord;
+        let qc_task = ctx.world.task_of(qc);
+        let gen = self.gen(ctx);
+        send_net(
+            ctx,
+            Endpoint::Task(self.task),
+            Endpoint::Task(qc_task),
+            CONTROL_RPC_BYTES,
+            qc,
+            Msg::IndexLoaded {
+                node: self.node as u16,
+                replica,
+                segment,
+                gen,
+            },
+        );
     }
 }

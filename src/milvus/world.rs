@@ -172,6 +172,12 @@ pub struct Dist {
     /// need it. A handed-off segment joins once loaded; until then its rows are
     /// served from the delegator's growing copy (reference §3.3 step 8).
     pub in_target: Vec<Vec<bool>>,
+    /// Per segment: merged away by compaction and released; nothing loads it again.
+    pub retired: Vec<bool>,
+    /// Per replica, per segment: whether the served copy has its index (a segment
+    /// handed off before its build finished is served by brute force until the
+    /// index checker loads the index, reference §3.3 step 8).
+    pub indexed: Vec<Vec<bool>>,
 }
 
 /// What each fault cost, filled in as the run plays.
@@ -280,6 +286,8 @@ impl World {
                 .collect(),
             lacking: vec![vec![0; shards]; replicas],
             in_target: vec![vec![true; layout.segments.len()]; replicas],
+            retired: vec![false; layout.segments.len()],
+            indexed: vec![vec![true; layout.segments.len()]; replicas],
         };
         let session_lost = vec![false; tasks.len()];
         let shard_view = layout
@@ -339,6 +347,10 @@ impl World {
             let mut demand = vec![0.0; nodes];
             let mut count = vec![0u32; nodes];
             let mut lacking = 0;
+            let flat = IndexSpec {
+                kind: crate::hw::IndexKind::Flat,
+                ..self.index.clone()
+            };
             for (i, seg) in self.layout.segments.iter().enumerate() {
                 if seg.shard as usize != shard {
                     continue;
@@ -346,9 +358,12 @@ impl World {
                 match self.dist.holder[replica][i] {
                     Some(n) => {
                         let host = &self.hosts[self.tasks[self.layout.query_nodes[n]].host];
-                        demand[n] +=
-                            host.cost
-                                .segment_search_ns(&self.index, seg.rows, &self.search);
+                        let spec = if self.dist.indexed[replica][i] {
+                            &self.index
+                        } else {
+                            &flat
+                        };
+                        demand[n] += host.cost.segment_search_ns(spec, seg.rows, &self.search);
                         count[n] += 1;
                     }
                     None if self.dist.in_target[replica][i] => lacking += 1,

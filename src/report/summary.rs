@@ -419,7 +419,11 @@ const WRITE_FIGURES: &[&str] = &[
     "segments.indexed",
     "segments.loaded",
     "segments.growing_at_end",
+    "segments.compacted",
     "segments.final",
+    "compaction.plans",
+    "compaction.segments_merged",
+    "compaction.finished_s",
 ];
 
 /// Checks that `path` names a figure the summary will have for this topology and an

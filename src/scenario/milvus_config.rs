@@ -156,6 +156,14 @@ pub const KEYS: &[Key] = &[
         "§1.5: merge small indexed segments",
     ),
     key(
+        "dataCoord.compaction.global.interval",
+        60.0,
+        1.0,
+        86_400.0,
+        "s",
+        "§1.5: the global compaction trigger's period",
+    ),
+    key(
         "datanode.timetick.interval",
         500.0,
         1.0,

@@ -41,11 +41,17 @@ fn every_acknowledged_row_is_sealed_indexed_and_loaded() {
     assert_eq!(f(&s, "acked_rows_lost"), 0.0);
     // reference §1.13: segments seal at 0.23 x 130,816 = 30,087 rows; 300,000 rows per
     // shard make 9 full segments and a remainder that flush() seals.
-    assert_eq!(f(&s, "segments.sealed"), 20.0);
-    assert_eq!(f(&s, "segments.loaded"), 20.0);
+    assert_eq!(f(&s, "segments.created") - f(&s, "compaction.plans"), 20.0);
     assert_eq!(f(&s, "segments.growing_at_end"), 0.0);
-    assert_eq!(f(&s, "index.builds"), 20.0);
-    // The phases come in order.
+    // reference §1.5: compaction packs each shard's 10 small segments into plans of
+    // at most 1.25 x 130,816 rows: 5 + 5; each merged segment is indexed again.
+    assert_eq!(f(&s, "compaction.plans"), 4.0);
+    assert_eq!(f(&s, "compaction.segments_merged"), 20.0);
+    assert_eq!(f(&s, "segments.compacted"), 20.0);
+    assert_eq!(f(&s, "segments.final"), 4.0);
+    assert_eq!(f(&s, "index.builds"), 24.0);
+    // The phases come in order: a flushed segment is handed off before or after its
+    // index is built (reference §3.3 step 8).
     let (acked, sealed, flushed, indexed, loaded) = (
         f(&s, "ingest.acked_s"),
         f(&s, "ingest.sealed_s"),
@@ -53,20 +59,24 @@ fn every_acknowledged_row_is_sealed_indexed_and_loaded() {
         f(&s, "ingest.indexed_s"),
         f(&s, "ingest.loaded_s"),
     );
-    assert!(acked <= sealed + 1.0 && sealed <= flushed && flushed <= indexed && indexed <= loaded);
+    assert!(acked <= sealed + 1.0 && sealed <= flushed && flushed <= indexed && flushed <= loaded);
     assert!(f(&s, "ingest.time_to_searchable_s") > 0.0);
+    assert!(f(&s, "compaction.finished_s") >= loaded);
 
     // events.parquet has each segment's life.
     let ev = frame(&out, "events.parquet");
-    for kind in [
-        "segment_created",
-        "segment_sealed",
-        "segment_flushed",
-        "index_build_started",
-        "segment_indexed",
-        "segment_handed_off",
+    for (kind, n) in [
+        ("segment_created", 20),
+        ("segment_sealed", 20),
+        ("segment_flushed", 20),
+        ("compaction_started", 4),
+        ("compaction_finished", 4),
+        ("index_build_started", 24),
+        ("segment_indexed", 24),
+        ("segment_handed_off", 24),
+        ("segment_dropped", 20),
     ] {
-        assert_eq!(count_kind(&ev, kind), 20, "{kind}");
+        assert_eq!(count_kind(&ev, kind), n, "{kind}");
     }
     // requests.parquet has one row per insert (10,000 rows each).
     let req = frame(&out, "requests.parquet");
@@ -191,4 +201,28 @@ fn the_same_ingest_gives_the_same_bytes() {
             "{file} differs"
         );
     }
+}
+
+#[test]
+fn thirty_million_rows_make_the_segment_counts_of_the_reference() {
+    // reference §1.13: ~1,000 sealed segments before compaction, ~185-270 after.
+    let out = temp_dir("ingest-30m");
+    let s = run_to("experiments/ingest-30m.toml", &[], &out);
+    assert_eq!(f(&s, "ingest.rows"), 30_000_000.0);
+    // Every acknowledged row is in a flushed segment: no flush ran ahead of rows
+    // still on their way through Pulsar.
+    assert_eq!(f(&s, "ingest.rows_flushed"), 30_000_000.0);
+    let sealed = f(&s, "segments.created") - f(&s, "compaction.plans");
+    assert!(
+        (950.0..=1050.0).contains(&sealed),
+        "{sealed} sealed segments"
+    );
+    let fin = f(&s, "segments.final");
+    assert!(
+        (185.0..=270.0).contains(&fin),
+        "{fin} segments after compaction"
+    );
+    // Each merged segment is indexed again: about twice the build work.
+    assert!(f(&s, "index.builds") > sealed);
+    assert!(!s["compaction"]["finished_s"].is_null());
 }
