@@ -161,12 +161,22 @@ fn print_summary(name: &str, r: &crate::run::RunResult, dir: &std::path::Path) {
             Some(b) if b > 0.0 => format!(", {:.1} GB reloaded", b / 1e9),
             _ => String::new(),
         };
+        let inserts = match (
+            num("failed_inserts"),
+            num("first_insert_error_s"),
+            num("last_insert_error_s"),
+        ) {
+            (Some(n), Some(a), Some(b)) if n > 0.0 => {
+                format!(", {n} inserts failed {a:.1}-{b:.1} s")
+            }
+            _ => String::new(),
+        };
         let recovered = match num("recovered_at_s") {
             Some(r) => format!(", p99 back at {r:.0} s"),
             None => ", p99 not back to the pre-fault level".to_string(),
         };
         println!(
-            "  faults: {} at {:.0} s: {errors}{detected}{reloaded}{recovered}",
+            "  faults: {} at {:.0} s: {errors}{inserts}{detected}{reloaded}{recovered}",
             fl["label"].as_str().unwrap_or(""),
             num("at_s").unwrap_or(0.0)
         );

@@ -83,6 +83,19 @@ pub(super) fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
         Msg::SegmentsRequested { req, proxy } => {
             ctx.send_at(proxy, Msg::SegmentsAssigned { req, ok: false }, at)
         }
+        Msg::AddEntry { entry, broker, .. } => {
+            let me = ctx.me();
+            let w = &*ctx.world;
+            if let Some(bookie) = w.ingest.bookie_actors.iter().position(|&a| a == me) {
+                let at = ctx.now() + super::pulsar::failed_add_delay(w.task_of(me), w);
+                let actor = w.ingest.broker_actors[broker as usize];
+                let failed = Msg::EntryFailed {
+                    entry,
+                    bookie: bookie as u16,
+                };
+                ctx.send_at(actor, failed, at);
+            }
+        }
         Msg::Produce { req, part, rows } => {
             let proxy = ctx.world.ingest.inserts[req as usize].proxy;
             let failed = Msg::Produced {
@@ -164,7 +177,7 @@ impl Component {
             (Component::QueryNode(q), false) => q.on_crash(ctx),
             (Component::QueryCoord(q), false) => q.on_crash(ctx),
             (Component::DataNode(d), false) => d.on_crash(),
-            (Component::Bookie(b), false) => b.on_crash(),
+            (Component::Bookie(b), false) => b.on_crash(ctx),
             (Component::QueryCoord(q), true) => q.on_start(ctx),
             (Component::RootCoord(r), true) => r.on_start(ctx),
             (Component::DataCoord(d), true) if ctx.world.ingest.target_rows > 0 => d.on_start(ctx),
@@ -266,6 +279,9 @@ impl Actor for Component {
             (C::Inserters(i), Msg::InsertReplied { req }) => i.on_replied(req, ctx),
             (C::Broker(b), Msg::Produce { req, part, rows }) => b.on_produce(req, part, rows, ctx),
             (C::Broker(b), Msg::EntryAdded { entry }) => b.on_entry_added(entry, ctx),
+            (C::Broker(b), Msg::EntryFailed { entry, bookie }) => {
+                b.on_entry_failed(entry, bookie, ctx)
+            }
             (
                 C::Bookie(b),
                 Msg::AddEntry {

@@ -412,6 +412,29 @@ impl World {
 pub const MINIO_DRIVES_PER_SERVER: usize = 2;
 
 impl World {
+    /// reference §2.8: the broker owning shard `shard`'s topic. Bundles are spread
+    /// over the brokers (GUESS: shard i on broker i mod n); a dead broker's bundles
+    /// move to a running one once its ZooKeeper session expires.
+    pub fn broker_for(&self, shard: usize, now: SimTime) -> usize {
+        let b = &self.ingest.broker_tasks;
+        let n = b.len();
+        let home = shard % n;
+        let up = |k: usize| self.tasks[b[k]].up && self.hosts[self.tasks[b[k]].host].up;
+        if up(home) {
+            return home;
+        }
+        let expired = self.tasks[b[home]]
+            .down_at
+            .is_some_and(|d| now >= d + self.failover.broker_session_timeout);
+        if !expired {
+            return home;
+        }
+        (1..n)
+            .map(|k| (home + k) % n)
+            .find(|&k| up(k))
+            .unwrap_or(home)
+    }
+
     /// Whether layout segment `i` has its index built (segments loaded at the start
     /// have; a handed-off one once its build finished).
     pub fn index_ready(&self, i: usize) -> bool {

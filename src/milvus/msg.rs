@@ -313,6 +313,11 @@ pub enum Msg {
     EntryAdded {
         entry: u32,
     },
+    /// Broker: the add of `entry` to bookie `bookie` failed (the bookie is gone).
+    EntryFailed {
+        entry: u32,
+        bookie: u16,
+    },
     /// A bookie's journal group commit is on disk.
     JournalSynced,
     /// Broker -> consumers (data node, delegators): rows of `segment` in a shard.

@@ -518,10 +518,11 @@ impl Proxy {
         let row_bytes = ctx.world.ingest.row_bytes;
         let max_rows = (ctx.world.ingest.max_message_bytes / row_bytes).max(1);
         let parts = ctx.world.ingest.inserts[req as usize].parts.clone();
-        let brokers = ctx.world.ingest.broker_actors.len();
+        let now = ctx.now();
         let mut pending = 0;
         for (k, p) in parts.iter().enumerate() {
-            let broker = ctx.world.ingest.broker_actors[p.shard as usize % brokers];
+            let owner = ctx.world.broker_for(p.shard as usize, now);
+            let broker = ctx.world.ingest.broker_actors[owner];
             let btask = ctx.world.task_of(broker);
             let mut left = p.rows as u64;
             while left > 0 {

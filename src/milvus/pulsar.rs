@@ -22,6 +22,8 @@ struct Entry {
     segment: u32,
     rows: u32,
     acks: u8,
+    /// The bookies written to (an ensemble change replaces a failed one).
+    bookies: Vec<u16>,
 }
 
 pub struct Broker {
@@ -76,6 +78,7 @@ impl Broker {
             segment: p.segment,
             rows,
             acks: 0,
+            bookies: bookies.iter().map(|&b| b as u16).collect(),
         };
         let id = match self.free.pop() {
             Some(i) => {
@@ -88,22 +91,60 @@ impl Broker {
             }
         };
         for b in bookies {
-            let (actor, task) = (
-                ctx.world.ingest.bookie_actors[b],
-                ctx.world.ingest.bookie_tasks[b],
-            );
-            send_net(
-                ctx,
-                Endpoint::Task(self.task),
-                Endpoint::Task(task),
-                bytes,
-                actor,
-                Msg::AddEntry {
-                    entry: id,
-                    bytes: bytes as u32,
-                    broker: self.index,
-                },
-            );
+            self.add_entry(id, b, bytes, ctx);
+        }
+    }
+
+    fn add_entry(&self, entry: u32, bookie: usize, bytes: u64, ctx: &mut Ctx<'_, Msg, World>) {
+        let (actor, task) = (
+            ctx.world.ingest.bookie_actors[bookie],
+            ctx.world.ingest.bookie_tasks[bookie],
+        );
+        send_net(
+            ctx,
+            Endpoint::Task(self.task),
+            Endpoint::Task(task),
+            bytes,
+            actor,
+            Msg::AddEntry {
+                entry,
+                bytes: bytes as u32,
+                broker: self.index,
+            },
+        );
+    }
+
+    /// reference §2.8 "1 bookie lost": the add to a failed bookie is written to a
+    /// running bookie outside the entry's ensemble instead (an ensemble change); with
+    /// no such bookie the message cannot be persisted and its produce fails.
+    pub fn on_entry_failed(&mut self, entry: u32, bookie: u16, ctx: &mut Ctx<'_, Msg, World>) {
+        let Some(e) = self.entries.get(entry as usize).and_then(|e| e.as_ref()) else {
+            return;
+        };
+        let w = &*ctx.world;
+        let n = w.ingest.bookie_tasks.len();
+        let replacement = (0..n).find(|&b| {
+            let t = w.ingest.bookie_tasks[b];
+            !e.bookies.contains(&(b as u16)) && w.tasks[t].up && w.hosts[w.tasks[t].host].up
+        });
+        let bytes = e.rows as u64 * w.ingest.row_bytes;
+        match replacement {
+            Some(b) => {
+                let e = self.entries[entry as usize].as_mut().expect("present");
+                if let Some(slot) = e.bookies.iter_mut().find(|x| **x == bookie) {
+                    *slot = b as u16;
+                }
+                self.add_entry(entry, b, bytes, ctx);
+            }
+            None => {
+                let e = self.entries[entry as usize].take().expect("present");
+                self.free.push(entry);
+                let ins = &ctx.world.ingest.inserts[e.req as usize];
+                if ins.id == e.insert_id && !ins.closed {
+                    let proxy = ins.proxy;
+                    self.answer(proxy, e.req, false, e.part, e.rows, ctx);
+                }
+            }
         }
     }
 
@@ -253,11 +294,43 @@ impl Bookie {
         }
     }
 
-    /// A crashed bookie loses what it had not committed.
-    pub fn on_crash(&mut self) {
-        self.queue.clear();
-        self.committing.clear();
+    /// A crashed bookie loses what it had not committed; each broker learns that its
+    /// adds failed at once if the connection is refused (the process died), after the
+    /// client timeout if the host hangs (reference §2.8).
+    pub fn on_crash(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let lost: Vec<(u32, u16)> = self
+            .queue
+            .drain(..)
+            .chain(self.committing.drain(..))
+            .collect();
         self.queued_bytes = 0;
         self.busy = false;
+        let me = ctx.me();
+        let at = ctx.now() + failed_add_delay(self.task, ctx.world);
+        let Some(bookie) = ctx.world.ingest.bookie_actors.iter().position(|&a| a == me) else {
+            return;
+        };
+        for (entry, broker) in lost {
+            let actor = ctx.world.ingest.broker_actors[broker as usize];
+            ctx.send_at(
+                actor,
+                Msg::EntryFailed {
+                    entry,
+                    bookie: bookie as u16,
+                },
+                at,
+            );
+        }
+    }
+}
+
+/// reference §2.8: how long a broker's add to the bookie of task `task` takes to fail:
+/// a refused connection (the process died, the host runs) fails after the dial
+/// timeout; a host that hangs, after bookkeeperClientTimeoutInSeconds.
+pub fn failed_add_delay(task: usize, w: &World) -> crate::engine::SimDuration {
+    if w.hosts[w.tasks[task].host].up {
+        w.rpc_error_after()
+    } else {
+        w.failover.bookie_client_timeout
     }
 }

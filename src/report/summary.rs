@@ -239,6 +239,14 @@ fn fault_figures(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> (Vec<Val
             .collect();
         let first = errors.iter().min().copied();
         let last = errors.iter().max().copied();
+        // Inserts the fault made fail, dated the same way.
+        let insert_errors: Vec<SimTime> = rec
+            .requests
+            .iter()
+            .filter(|r| r.kind == "insert" && r.status == Status::Error)
+            .filter_map(|r| r.end)
+            .filter(|&e| e >= at && e < until)
+            .collect();
         let before_from = SimTime::ZERO
             + exp
                 .warmup
@@ -281,6 +289,9 @@ fn fault_figures(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> (Vec<Val
                 _ => 0.0,
             },
             "failed_requests": errors.len(),
+            "failed_inserts": insert_errors.len(),
+            "first_insert_error_s": insert_errors.iter().min().copied().map(secs),
+            "last_insert_error_s": insert_errors.iter().max().copied().map(secs),
             "recovered_at_s": recovered.map(secs),
             "p99_ms_before": baseline.map(ms),
             "p99_ms_during": during.map(ms),
@@ -373,6 +384,9 @@ const FAULT_FIGURES: &[&str] = &[
     "last_error_s",
     "error_window_s",
     "failed_requests",
+    "failed_inserts",
+    "first_insert_error_s",
+    "last_insert_error_s",
     "recovered_at_s",
     "p99_ms_before",
     "p99_ms_during",

@@ -201,6 +201,8 @@ pub(super) struct RawFailover {
     graceful_stop_timeout: Option<Duration>,
     etcd_election_timeout: Option<Duration>,
     tcp_retransmit_timeout: Option<Duration>,
+    broker_session_timeout: Option<Duration>,
+    bookie_client_timeout: Option<Duration>,
 }
 
 /// Resolved `[failover]` knobs.
@@ -254,6 +256,12 @@ pub struct Failover {
     /// GUESS (Linux TCP_RTO_MIN, not in the reference): how long a small message
     /// whose packet a degraded link lost waits for its retransmission.
     pub tcp_retransmit_timeout: SimDuration,
+    /// reference §2.8 zooKeeperSessionTimeoutMillis: a dead broker's bundles move to
+    /// another broker once its ZooKeeper session expires (30 s).
+    pub broker_session_timeout: SimDuration,
+    /// reference §2.8 bookkeeperClientTimeoutInSeconds: a write to a bookie whose host
+    /// hangs fails after this (30 s); a refused connection fails at once.
+    pub bookie_client_timeout: SimDuration,
 }
 
 impl Failover {
@@ -284,6 +292,8 @@ impl Default for Failover {
             graceful_stop_timeout: SimDuration::from_secs(1800),
             etcd_election_timeout: SimDuration::from_millis(1000),
             tcp_retransmit_timeout: SimDuration::from_millis(200),
+            broker_session_timeout: SimDuration::from_secs(30),
+            bookie_client_timeout: SimDuration::from_secs(30),
         }
     }
 }
@@ -318,6 +328,8 @@ pub(super) fn resolve_failover(raw: &RawFailover) -> Failover {
         graceful_stop_timeout: pick(&raw.graceful_stop_timeout, d.graceful_stop_timeout),
         etcd_election_timeout: pick(&raw.etcd_election_timeout, d.etcd_election_timeout),
         tcp_retransmit_timeout: pick(&raw.tcp_retransmit_timeout, d.tcp_retransmit_timeout),
+        broker_session_timeout: pick(&raw.broker_session_timeout, d.broker_session_timeout),
+        bookie_client_timeout: pick(&raw.bookie_client_timeout, d.bookie_client_timeout),
     }
 }
 
@@ -579,10 +591,11 @@ pub(super) fn resolve_faults(
         // Faults must change something this release simulates; say so rather than
         // run an experiment that silently ignores them.
         let tasks = fault.tasks(placement);
-        // etcd members matter through their quorum (reference §2.7).
+        // etcd members matter through their quorum (reference §2.7), MinIO servers
+        // through the erasure set's read and write quorums (reference §2.9).
         let simulated = tasks.iter().any(|&t| {
             let kind = topo.services[placement.tasks[t].service].kind;
-            kind.simulated() || kind == ServiceKind::Etcd
+            kind.simulated() || kind == ServiceKind::Etcd || kind == ServiceKind::Minio
         });
         if !simulated {
             let kinds: Vec<&str> = tasks
@@ -614,10 +627,16 @@ pub(super) fn resolve_faults(
 fn simulated_kinds() -> Vec<&'static str> {
     [
         ServiceKind::Etcd,
+        ServiceKind::Minio,
         ServiceKind::Proxy,
         ServiceKind::Rootcoord,
         ServiceKind::Querycoord,
         ServiceKind::Querynode,
+        ServiceKind::Datacoord,
+        ServiceKind::Datanode,
+        ServiceKind::Indexnode,
+        ServiceKind::Broker,
+        ServiceKind::Bookie,
     ]
     .iter()
     .map(|k| k.name())
