@@ -83,6 +83,15 @@ pub(super) fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
         Msg::SegmentsRequested { req, proxy } => {
             ctx.send_at(proxy, Msg::SegmentsAssigned { req, ok: false }, at)
         }
+        Msg::Dml { segment, rows } => {
+            // A data node gone mid-delivery: the message stays in the subscription's
+            // backlog (reference §2.3); a delegator's copy is lost with it.
+            let me = ctx.me();
+            let shard = ctx.world.ingest.segments[segment as usize].shard as usize;
+            if ctx.world.ingest.data_node_of_shard.get(shard) == Some(&me) {
+                ctx.world.ingest.backlog[shard].push((segment, rows));
+            }
+        }
         Msg::AddEntry { entry, broker, .. } => {
             let me = ctx.me();
             let w = &*ctx.world;
@@ -294,6 +303,8 @@ impl Actor for Component {
             (C::DataNode(d), Msg::Dml { segment, rows }) => d.on_dml(segment, rows, ctx),
             (C::QueryNode(q), Msg::Dml { segment, rows }) => q.on_dml(segment, rows, ctx),
             (C::DataNode(d), Msg::FlushSegment { segment }) => d.on_flush_segment(segment, ctx),
+            (C::DataNode(d), Msg::ChannelWatch { shard }) => d.on_channel_watch(shard, ctx),
+            (C::DataNode(d), Msg::ChannelReplayed { shard }) => d.on_channel_replayed(shard, ctx),
             (C::DataNode(d), Msg::SyncSerialized { segment, bytes }) => {
                 d.on_sync_serialized(segment, bytes, ctx)
             }
@@ -738,6 +749,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             )
         });
         ing.growing_rows = vec![vec![0; c.shards as usize]; c.replicas as usize];
+        ing.backlog = vec![Vec::new(); c.shards as usize];
         ing.target_interval =
             SimDuration::from_secs_f64(m.get("queryCoord.updateNextTargetInterval"));
         ing.broker_tasks = brokers.clone();
@@ -847,13 +859,27 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
                     max_rows: sim.world().ingest.max_rows,
                 };
                 let nodes = index_nodes.iter().map(|t| (actor_of_task[t], *t)).collect();
-                Component::DataCoord(Box::new(DataCoord::new(i, cfg, c.shards as usize, nodes)))
+                let dns = data_nodes.iter().map(|t| actor_of_task[t]).collect();
+                Component::DataCoord(Box::new(DataCoord::new(
+                    i,
+                    cfg,
+                    c.shards as usize,
+                    nodes,
+                    dns,
+                )))
             }
-            ServiceKind::Datanode => Component::DataNode(DataNode::new(
-                i,
-                exp.milvus.get("dataNode.segment.insertBufSize") as u64,
-                exp.milvus.get("dataNode.dataSync.maxParallelSyncTaskNum") as u32,
-            )),
+            ServiceKind::Datanode => {
+                let k = data_nodes.iter().position(|&t| t == i).expect("listed");
+                let watching = (0..c.shards as u8)
+                    .filter(|s| *s as usize % data_nodes.len() == k)
+                    .collect();
+                Component::DataNode(DataNode::new(
+                    i,
+                    exp.milvus.get("dataNode.segment.insertBufSize") as u64,
+                    exp.milvus.get("dataNode.dataSync.maxParallelSyncTaskNum") as u32,
+                    watching,
+                ))
+            }
             ServiceKind::Indexnode => {
                 let k = index_nodes.iter().position(|&t| t == i).expect("listed");
                 Component::IndexNode(IndexNode::new(i, k as u16))

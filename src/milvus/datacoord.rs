@@ -61,6 +61,11 @@ pub struct DataCoord {
     building: Vec<(u32, usize)>,
     /// Merge plans running per data node (actor).
     merging: std::collections::BTreeMap<ActorId, u32>,
+    /// The data nodes, and per shard when datacoord first saw its node gone.
+    data_nodes: Vec<ActorId>,
+    lost_since: Vec<Option<SimTime>>,
+    /// Per shard: the incarnation of the data node that watches it.
+    watcher_gen: Vec<u8>,
 }
 
 impl DataCoord {
@@ -69,6 +74,7 @@ impl DataCoord {
         cfg: DataCoordConfig,
         shards: usize,
         index_nodes: Vec<(ActorId, usize)>,
+        data_nodes: Vec<ActorId>,
     ) -> Self {
         DataCoord {
             task,
@@ -78,6 +84,9 @@ impl DataCoord {
             to_build: VecDeque::new(),
             building: Vec::new(),
             merging: Default::default(),
+            data_nodes,
+            lost_since: vec![None; shards],
+            watcher_gen: vec![0; shards],
         }
     }
 
@@ -219,6 +228,7 @@ impl DataCoord {
         if !ctx.world.etcd_writable() {
             return;
         }
+        self.watch_lost_channels(ctx);
         let row_bytes = ctx.world.ingest.row_bytes;
         let flush_all = ctx.world.ingest.flush_requested;
         for shard in 0..self.growing.len() {
@@ -540,5 +550,88 @@ impl DataCoord {
             ),
         );
         self.queue_for_index(p.output, ctx);
+    }
+
+    /// reference §2.3: when a data node's session expires (datacoord notices the
+    /// process gone and waits out its lease), its DML channels move to the running
+    /// data node with the fewest; the new node replays each from its checkpoint, and
+    /// flushes and merges that the dead node had in hand are asked of it again.
+    fn watch_lost_channels(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let ttl = ctx.world.failover.session_ttl;
+        for shard in 0..self.lost_since.len() {
+            let dn = ctx.world.ingest.data_node_of_shard[shard];
+            let up = |a: ActorId, w: &World| w.tasks[w.task_of(a)].up;
+            // A restarted process lost its channels with its memory.
+            let restarted = ctx.world.tasks[ctx.world.task_of(dn)].gen != self.watcher_gen[shard];
+            if up(dn, ctx.world) && !restarted && self.lost_since[shard].is_none() {
+                continue;
+            }
+            let since = *self.lost_since[shard].get_or_insert(now);
+            // The old session expires a lease after the crash; a restarted node
+            // registering a new one means it has (GUESS, reference §2.1).
+            let back = up(dn, ctx.world) && restarted;
+            if now < since + ttl && !back {
+                continue;
+            }
+            let Some(&to) = self
+                .data_nodes
+                .iter()
+                .filter(|&&a| up(a, ctx.world))
+                .min_by_key(|&&a| {
+                    let n = ctx
+                        .world
+                        .ingest
+                        .data_node_of_shard
+                        .iter()
+                        .filter(|&&x| x == a)
+                        .count();
+                    (n, a)
+                })
+            else {
+                continue;
+            };
+            self.lost_since[shard] = None;
+            ctx.world.ingest.data_node_of_shard[shard] = to;
+            self.watcher_gen[shard] = ctx.world.tasks[ctx.world.task_of(to)].gen;
+            self.merging.remove(&dn);
+            let to_task = ctx.world.task_of(to);
+            let name = ctx.world.tasks[to_task].name.clone();
+            ctx.world.task_event(
+                now,
+                "dml_channel_reassigned",
+                self.task,
+                format!("shard {shard}: its data node is gone; {name} watches the channel and replays it from the checkpoint"),
+            );
+            send_net(
+                ctx,
+                Endpoint::Task(self.task),
+                Endpoint::Task(to_task),
+                CONTROL_RPC_BYTES,
+                to,
+                Msg::ChannelWatch { shard: shard as u8 },
+            );
+            // Merges the dead node had in hand run again on the new one.
+            let plans: Vec<u32> = (0..ctx.world.ingest.plans.len() as u32)
+                .filter(|&p| {
+                    let plan = &ctx.world.ingest.plans[p as usize];
+                    plan.shard as usize == shard
+                        && ctx.world.ingest.segments[plan.output as usize].state
+                            == SegState::Flushing
+                })
+                .collect();
+            for plan in plans {
+                ctx.world.ingest.plans[plan as usize].data_node = to_task;
+                *self.merging.entry(to).or_insert(0) += 1;
+                send_net(
+                    ctx,
+                    Endpoint::Task(self.task),
+                    Endpoint::Task(to_task),
+                    CONTROL_RPC_BYTES,
+                    to,
+                    Msg::Compact { plan },
+                );
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::engine::{Ctx, SimDuration};
 
+use super::ingest::SegState;
 use super::msg::Msg;
 use super::overheads::CONTROL_RPC_BYTES;
 use super::world::{run_cpu, send_net, send_net_from, Endpoint, World};
@@ -39,10 +40,19 @@ pub struct DataNode {
     flushing: BTreeSet<u32>,
     /// Of those, the ones whose rows have all arrived and whose last sync started.
     flush_started: BTreeSet<u32>,
+    /// DML channels (shards) this incarnation watches.
+    watching: BTreeSet<u8>,
+    /// Replays in flight, per shard: bytes lost with the old node's buffers per
+    /// segment, and the backlog the broker held.
+    replays: BTreeMap<u8, Replay>,
 }
 
+/// A channel replay: bytes lost with the old node's buffers per segment, and the
+/// broker's backlog as (segment, rows).
+type Replay = (Vec<(u32, u64)>, Vec<(u32, u32)>);
+
 impl DataNode {
-    pub fn new(task: usize, buffer_limit: u64, max_syncs: u32) -> Self {
+    pub fn new(task: usize, buffer_limit: u64, max_syncs: u32, watching: Vec<u8>) -> Self {
         DataNode {
             task,
             buffer_limit,
@@ -53,6 +63,8 @@ impl DataNode {
             in_flight: BTreeMap::new(),
             flushing: BTreeSet::new(),
             flush_started: BTreeSet::new(),
+            watching: watching.into_iter().collect(),
+            replays: BTreeMap::new(),
         }
     }
 
@@ -63,6 +75,13 @@ impl DataNode {
 
     pub fn on_dml(&mut self, segment: u32, rows: u32, ctx: &mut Ctx<'_, Msg, World>) {
         let bytes = rows as u64 * ctx.world.ingest.row_bytes;
+        let shard = ctx.world.ingest.segments[segment as usize].shard as u8;
+        if !self.watching.contains(&shard) {
+            // A restarted process does not watch its old channels until datacoord
+            // gives them back: the message stays in the subscription's backlog.
+            ctx.world.ingest.backlog[shard as usize].push((segment, rows));
+            return;
+        }
         let s = &mut ctx.world.ingest.segments[segment as usize];
         s.rows += rows as u64;
         s.in_flight = s.in_flight.saturating_sub(rows as u64);
@@ -187,6 +206,8 @@ impl DataNode {
         self.in_flight.clear();
         self.flushing.clear();
         self.flush_started.clear();
+        self.watching.clear();
+        self.replays.clear();
     }
 
     /// reference §3.3 step 9: a merge reads its inputs' binlogs from object storage,
@@ -237,6 +258,78 @@ impl DataNode {
             dc,
             Msg::CompactionDone { plan },
         );
+    }
+
+    /// reference §2.3: the node watches a channel that was another's: what that node
+    /// had consumed but not synced, and what the broker held since, is read again from
+    /// the bookies; then flushes waiting on the channel go on here.
+    pub fn on_channel_watch(&mut self, shard: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let w = &mut *ctx.world;
+        let rb = w.ingest.row_bytes;
+        let lost: Vec<(u32, u64)> = (0..w.ingest.segments.len() as u32)
+            .filter_map(|k| {
+                let s = &w.ingest.segments[k as usize];
+                let open = matches!(
+                    s.state,
+                    SegState::Growing | SegState::Sealed | SegState::Flushing
+                );
+                let bytes = (s.rows * rb).saturating_sub(s.binlog_bytes);
+                (s.shard as u8 == shard && s.merged_by.is_none() && open && bytes > 0)
+                    .then_some((k, bytes))
+            })
+            .collect();
+        let backlog = std::mem::take(&mut w.ingest.backlog[shard as usize]);
+        let bytes: u64 = lost.iter().map(|x| x.1).sum::<u64>()
+            + backlog.iter().map(|x| x.1 as u64 * rb).sum::<u64>();
+        // Read back from a running bookie: its disk, then the network.
+        let mut done = now;
+        if let Some(&b) = w
+            .ingest
+            .bookie_tasks
+            .iter()
+            .find(|&&b| w.tasks[b].up && w.hosts[w.tasks[b].host].up)
+        {
+            let host = w.tasks[b].host;
+            let read = w.hosts[host].disk_read.reserve(now, bytes);
+            let u = w.tasks[b].usage;
+            w.usage[u].disk_read.add_at(read, bytes as f64);
+            let (src, dst) = (
+                w.hosts[host].endpoint,
+                w.hosts[w.tasks[self.task].host].endpoint,
+            );
+            done = w.net.transfer_bulk(read, src, dst, bytes);
+        }
+        self.replays.insert(shard, (lost, backlog));
+        let me = ctx.me();
+        ctx.send_at(me, Msg::ChannelReplayed { shard }, done);
+    }
+
+    pub fn on_channel_replayed(&mut self, shard: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        let Some((lost, backlog)) = self.replays.remove(&shard) else {
+            return;
+        };
+        self.watching.insert(shard);
+        // Messages that came while the replay ran (GUESS: read at the same speed).
+        let mut backlog = backlog;
+        backlog.append(&mut ctx.world.ingest.backlog[shard as usize]);
+        for (segment, bytes) in lost {
+            *self.buffers.entry(segment).or_insert(0) += bytes;
+            self.hold(bytes as i64, ctx);
+        }
+        for (segment, rows) in backlog {
+            self.on_dml(segment, rows, ctx);
+        }
+        // Flushes datacoord asked of the old node.
+        let flushing: Vec<u32> = (0..ctx.world.ingest.segments.len() as u32)
+            .filter(|&k| {
+                let s = &ctx.world.ingest.segments[k as usize];
+                s.shard as u8 == shard && s.merged_by.is_none() && s.state == SegState::Flushing
+            })
+            .collect();
+        for segment in flushing {
+            self.on_flush_segment(segment, ctx);
+        }
     }
 }
 

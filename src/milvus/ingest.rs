@@ -147,6 +147,9 @@ pub struct Ingest {
     /// reference §1.7 UpdateNextTargetInterval.
     pub target_interval: SimDuration,
     pub plans: Vec<Plan>,
+    /// Per shard: messages the broker holds for the shard's data node while it is
+    /// gone (the subscription's backlog), as (segment, rows).
+    pub backlog: Vec<Vec<(u32, u32)>>,
     /// Segment table index of each handed-off segment, by layout index.
     pub of_layout: std::collections::BTreeMap<usize, u32>,
     /// The client called flush(): datacoord seals every growing segment.

@@ -345,6 +345,14 @@ pub enum Msg {
     SegmentFlushed {
         segment: u32,
     },
+    /// Datacoord -> data node: watch DML channel `shard` (a failed node's channel
+    /// moves here, reference §2.3); the node replays it from the checkpoint.
+    ChannelWatch {
+        shard: u8,
+    },
+    ChannelReplayed {
+        shard: u8,
+    },
     /// Datacoord -> index node, and the build's own stages.
     BuildIndex {
         segment: u32,

@@ -198,7 +198,15 @@ impl Broker {
     /// node consume the persisted message.
     fn dispatch(&self, shard: usize, segment: u32, rows: u32, ctx: &mut Ctx<'_, Msg, World>) {
         let bytes = rows as u64 * ctx.world.ingest.row_bytes;
-        let mut consumers = vec![ctx.world.ingest.data_node_of_shard[shard]];
+        let dn = ctx.world.ingest.data_node_of_shard[shard];
+        let mut consumers = Vec::new();
+        if ctx.world.tasks[ctx.world.task_of(dn)].up {
+            consumers.push(dn);
+        } else {
+            // The subscription keeps the message until a data node watches the
+            // channel again (reference §2.3).
+            ctx.world.ingest.backlog[shard].push((segment, rows));
+        }
         for r in 0..ctx.world.dist.leader.len() {
             if let Some(n) = ctx.world.dist.leader[r][shard] {
                 let actor = ctx.world.query_node_actors[n];

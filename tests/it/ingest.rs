@@ -226,3 +226,35 @@ fn thirty_million_rows_make_the_segment_counts_of_the_reference() {
     assert!(f(&s, "index.builds") > sealed);
     assert!(!s["compaction"]["finished_s"].is_null());
 }
+
+#[test]
+fn no_acknowledged_row_is_lost_when_parts_of_the_write_path_fail() {
+    // Every row acknowledged to a client ends up in a flushed segment, whatever
+    // failed on the way: a data node (its channel is replayed from Pulsar), a bookie
+    // (ensemble change), a broker (topic takeover), two MinIO servers (writes wait
+    // for the write quorum), etcd's quorum. Failed inserts may still have persisted
+    // some of their messages, so flushed rows may exceed acknowledged ones.
+    for exp in [
+        "data-node-failure",
+        "bookie-failure",
+        "broker-failure",
+        "minio-node-failure",
+        "etcd-quorum-loss-ingest",
+    ] {
+        let out = temp_dir(exp);
+        let s = run_to(&format!("experiments/{exp}.toml"), &[], &out);
+        let (acked, flushed) = (f(&s, "ingest.rows"), f(&s, "ingest.rows_flushed"));
+        assert!(acked > 0.0, "{exp}: nothing acknowledged");
+        assert!(
+            flushed >= acked,
+            "{exp}: {acked} rows acknowledged, {flushed} flushed"
+        );
+        assert_eq!(f(&s, "segments.growing_at_end"), 0.0, "{exp}");
+        let passed = s["assertions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["passed"] == true);
+        assert!(passed, "{exp}: {}", s["assertions"]);
+    }
+}
