@@ -423,7 +423,8 @@ impl Actor for Component {
                     ..
                 },
             ) => q.on_delegator_search(req, shard, replica, ctx),
-            (C::QueryNode(q), Msg::TimeTickArrived { ts }) => q.on_time_tick(ts, ctx),
+            (C::QueryNode(q), Msg::TimeTickArrived { ts, shard }) => q.on_time_tick(ts, shard, ctx),
+            (C::Broker(b), Msg::TickProduce { shard, ts }) => b.on_tick_produce(shard, ts, ctx),
             (
                 C::QueryNode(q),
                 Msg::WorkerSearchArrived {
@@ -693,17 +694,6 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
     for (&t, a) in &actor_of_task {
         world.task_of_actor[a.index()] = t;
     }
-    let leaders: Vec<ActorId> = {
-        let mut l: Vec<usize> = world
-            .layout
-            .replicas
-            .iter()
-            .flat_map(|r| r.leaders.iter().copied())
-            .collect();
-        l.sort_unstable();
-        l.dedup();
-        l.into_iter().map(|n| world.query_node_actors[n]).collect()
-    };
     world.hardware = ActorId(0);
     world.rootcoord = rootcoord;
     world.querycoord = querycoord;
@@ -780,9 +770,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         let t = &placement.tasks[i];
         let svc = &topo.services[t.service];
         let component = match svc.kind {
-            ServiceKind::Rootcoord => {
-                Component::RootCoord(RootCoord::new(i, tick, leaders.clone()))
-            }
+            ServiceKind::Rootcoord => Component::RootCoord(RootCoord::new(i, tick)),
             ServiceKind::Querycoord => {
                 let l = &sim.world().layout;
                 let members = l.replicas.iter().map(|r| r.nodes.clone()).collect();

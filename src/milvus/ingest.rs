@@ -415,6 +415,16 @@ impl World {
 pub const MINIO_DRIVES_PER_SERVER: usize = 2;
 
 impl World {
+    /// The query nodes whose delegators lead channel `shard`, one per replica.
+    pub fn delegators_of(&self, shard: usize) -> Vec<ActorId> {
+        let mut out: Vec<ActorId> = (0..self.dist.leader.len())
+            .filter_map(|r| self.dist.leader[r][shard])
+            .map(|n| self.query_node_actors[n])
+            .collect();
+        out.dedup();
+        out
+    }
+
     /// reference §2.8: the broker owning shard `shard`'s topic. Bundles are spread
     /// over the brokers (GUESS: shard i on broker i mod n); a dead broker's bundles
     /// move to a running one once its ZooKeeper session expires.

@@ -124,7 +124,14 @@ pub enum Msg {
         replica: u8,
         gen: u8,
     },
+    /// A time tick of DML channel `shard` reaches a delegator.
     TimeTickArrived {
+        ts: Ts,
+        shard: u8,
+    },
+    /// Rootcoord -> broker: write a time tick into channel `shard` (reference §1.1).
+    TickProduce {
+        shard: u8,
         ts: Ts,
     },
     WorkerSearchArrived {

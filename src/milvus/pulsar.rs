@@ -5,7 +5,7 @@
 
 use crate::engine::{ActorId, Ctx, SimTime};
 
-use super::msg::{Msg, Req};
+use super::msg::{Msg, Req, Ts};
 use super::overheads::CONTROL_RPC_BYTES;
 use super::world::{send_net, Endpoint, World};
 
@@ -24,7 +24,12 @@ struct Entry {
     acks: u8,
     /// The bookies written to (an ensemble change replaces a failed one).
     bookies: Vec<u16>,
+    /// A time tick rather than rows: its timestamp.
+    tick: Option<Ts>,
 }
+
+/// GUESS: bytes of a time-tick message with its Pulsar entry framing.
+const TICK_BYTES: u64 = 128;
 
 pub struct Broker {
     pub task: usize,
@@ -79,8 +84,16 @@ impl Broker {
             rows,
             acks: 0,
             bookies: bookies.iter().map(|&b| b as u16).collect(),
+            tick: None,
         };
-        let id = match self.free.pop() {
+        let id = self.alloc(entry);
+        for b in bookies {
+            self.add_entry(id, b, bytes, ctx);
+        }
+    }
+
+    fn alloc(&mut self, entry: Entry) -> u32 {
+        match self.free.pop() {
             Some(i) => {
                 self.entries[i as usize] = Some(entry);
                 i
@@ -89,9 +102,6 @@ impl Broker {
                 self.entries.push(Some(entry));
                 (self.entries.len() - 1) as u32
             }
-        };
-        for b in bookies {
-            self.add_entry(id, b, bytes, ctx);
         }
     }
 
@@ -127,7 +137,10 @@ impl Broker {
             let t = w.ingest.bookie_tasks[b];
             !e.bookies.contains(&(b as u16)) && w.tasks[t].up && w.hosts[w.tasks[t].host].up
         });
-        let bytes = e.rows as u64 * w.ingest.row_bytes;
+        let bytes = match e.tick {
+            Some(_) => TICK_BYTES,
+            None => e.rows as u64 * w.ingest.row_bytes,
+        };
         match replacement {
             Some(b) => {
                 let e = self.entries[entry as usize].as_mut().expect("present");
@@ -139,6 +152,9 @@ impl Broker {
             None => {
                 let e = self.entries[entry as usize].take().expect("present");
                 self.free.push(entry);
+                if e.tick.is_some() {
+                    return; // the tick is lost; the next one carries a later time
+                }
                 let ins = &ctx.world.ingest.inserts[e.req as usize];
                 if ins.id == e.insert_id && !ins.closed {
                     let proxy = ins.proxy;
@@ -183,6 +199,9 @@ impl Broker {
         }
         let e = self.entries[entry as usize].take().expect("present");
         self.free.push(entry);
+        if let Some(ts) = e.tick {
+            return self.dispatch_tick(e.shard, ts, ctx);
+        }
         ctx.world.ingest.persisted_rows += e.rows as u64;
         let ins = &ctx.world.ingest.inserts[e.req as usize];
         let proxy = ins.proxy;
@@ -192,6 +211,43 @@ impl Broker {
             self.answer(proxy, e.req, true, e.part, e.rows, ctx);
         }
         self.dispatch(e.shard as usize, e.segment, e.rows, ctx);
+    }
+
+    /// reference §1.1: rootcoord's time tick for channel `shard`, persisted like any
+    /// message, then consumed by the channel's delegators.
+    pub fn on_tick_produce(&mut self, shard: u8, ts: Ts, ctx: &mut Ctx<'_, Msg, World>) {
+        let Some(bookies) = Self::ensemble(shard as usize, ctx.world) else {
+            return; // reference §2.8: no ledger can be written; tsafe stops.
+        };
+        let entry = Entry {
+            req: 0,
+            insert_id: u64::MAX,
+            part: 0,
+            shard,
+            segment: 0,
+            rows: 0,
+            acks: 0,
+            bookies: bookies.iter().map(|&b| b as u16).collect(),
+            tick: Some(ts),
+        };
+        let id = self.alloc(entry);
+        for b in bookies {
+            self.add_entry(id, b, TICK_BYTES, ctx);
+        }
+    }
+
+    fn dispatch_tick(&self, shard: u8, ts: Ts, ctx: &mut Ctx<'_, Msg, World>) {
+        for qn in ctx.world.delegators_of(shard as usize) {
+            let task = ctx.world.task_of(qn);
+            send_net(
+                ctx,
+                Endpoint::Task(self.task),
+                Endpoint::Task(task),
+                TICK_BYTES,
+                qn,
+                Msg::TimeTickArrived { ts, shard },
+            );
+        }
     }
 
     /// reference §3.3 steps 4-5: the delegators of every replica and the shard's data

@@ -35,7 +35,7 @@ pub struct QueryNode {
     /// Index among the query nodes (the layout's numbering).
     pub node: usize,
     /// Serviceable time of the channels this node leads.
-    tsafe: Ts,
+    tsafe: [Ts; super::world::MAX_SHARDS],
     /// Searches waiting for tsafe to reach their guarantee timestamp.
     parked: VecDeque<Parked>,
     /// reference §1.8: concurrent read tasks = cores x maxReadConcurrentRatio.
@@ -59,7 +59,7 @@ impl QueryNode {
         QueryNode {
             task,
             node,
-            tsafe: 0,
+            tsafe: [0; super::world::MAX_SHARDS],
             parked: VecDeque::new(),
             max_running: max_running.max(1),
             max_pending,
@@ -105,7 +105,7 @@ impl QueryNode {
         s.delegator[shard as usize] = self.node as u8;
         s.shard_error[shard as usize] = None;
         let guarantee = ctx.world.searches[req as usize].guarantee;
-        if self.tsafe >= guarantee {
+        if self.tsafe[shard as usize] >= guarantee {
             self.fan_out(req, shard, replica, ctx);
         } else {
             self.parked.push_back(Parked {
@@ -118,13 +118,17 @@ impl QueryNode {
         }
     }
 
-    pub fn on_time_tick(&mut self, ts: Ts, ctx: &mut Ctx<'_, Msg, World>) {
-        self.tsafe = self.tsafe.max(ts);
+    /// reference §3.2: tsafe of each channel advances with the ticks it carries.
+    pub fn on_time_tick(&mut self, ts: Ts, shard: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        let t = &mut self.tsafe[shard as usize];
+        *t = (*t).max(ts);
+        let tsafe = *t;
         // Guarantees are non-decreasing in arrival order for Strong and Bounded, but not
         // across consistency levels, so scan the whole queue.
         let mut i = 0;
         while i < self.parked.len() {
-            if self.parked[i].guarantee <= self.tsafe {
+            let p = &self.parked[i];
+            if p.shard == shard && p.guarantee <= tsafe {
                 let p = self.parked.remove(i).expect("in range");
                 self.fan_out(p.req, p.shard, p.replica, ctx);
             } else {
@@ -418,7 +422,7 @@ impl QueryNode {
         // Its memory goes with the process (the dispatcher frees it).
         self.loaded.clear();
         self.downloads.clear();
-        self.tsafe = 0;
+        self.tsafe = [0; super::world::MAX_SHARDS];
     }
 
     /// reference §2.2: the loader downloads binlogs and index files from MinIO; every

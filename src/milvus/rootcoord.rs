@@ -22,8 +22,6 @@ pub fn ts_offset(d: SimDuration) -> Ts {
 pub struct RootCoord {
     pub task: usize,
     tick_interval: SimDuration,
-    /// Delegating query nodes that consume time ticks.
-    tick_consumers: Vec<ActorId>,
     lock_free_at: SimTime,
     last_physical_ms: u64,
     logical: u64,
@@ -34,11 +32,10 @@ pub struct RootCoord {
 }
 
 impl RootCoord {
-    pub fn new(task: usize, tick_interval: SimDuration, tick_consumers: Vec<ActorId>) -> Self {
+    pub fn new(task: usize, tick_interval: SimDuration) -> Self {
         RootCoord {
             task,
             tick_interval,
-            tick_consumers,
             lock_free_at: SimTime::ZERO,
             last_physical_ms: u64::MAX,
             logical: 0,
@@ -140,12 +137,46 @@ impl RootCoord {
             );
         }
         if let Some((done, ts)) = self.allocate(ctx.now(), ctx.world.etcd_lost_at) {
-            let arrive = done + SimDuration::from_nanos(MQ_DELIVERY_NS);
-            for &qn in &self.tick_consumers {
-                // A delegator cut off from the message queue gets no tick (reference
-                // §2.8: its tsafe stops).
-                if ctx.world.tasks_reachable(ctx.world.task_of(qn), self.task) {
-                    ctx.send_at(qn, Msg::TimeTickArrived { ts }, arrive);
+            let shards = ctx.world.params.shards as usize;
+            if ctx.world.ingest.broker_actors.is_empty() {
+                // No Pulsar in the topology: the tick reaches each channel's current
+                // delegators after a fixed delivery time.
+                let arrive = done + SimDuration::from_nanos(MQ_DELIVERY_NS);
+                for shard in 0..shards {
+                    for qn in ctx.world.delegators_of(shard) {
+                        // A delegator cut off from the message queue gets no tick
+                        // (reference §2.8: its tsafe stops).
+                        if ctx.world.tasks_reachable(ctx.world.task_of(qn), self.task) {
+                            let msg = Msg::TimeTickArrived {
+                                ts,
+                                shard: shard as u8,
+                            };
+                            ctx.send_at(qn, msg, arrive);
+                        }
+                    }
+                }
+            } else {
+                // reference §1.1, §2.8: the tick is a message in each DML channel,
+                // produced to the broker owning it and persisted like any other; a
+                // broker or bookie outage stops it.
+                for shard in 0..shards {
+                    let b = ctx.world.broker_for(shard, done);
+                    let (actor, task) = (
+                        ctx.world.ingest.broker_actors[b],
+                        ctx.world.ingest.broker_tasks[b],
+                    );
+                    send_net_from(
+                        ctx,
+                        done,
+                        Endpoint::Task(self.task),
+                        Endpoint::Task(task),
+                        CONTROL_RPC_BYTES,
+                        actor,
+                        Msg::TickProduce {
+                            shard: shard as u8,
+                            ts,
+                        },
+                    );
                 }
             }
         }
