@@ -58,7 +58,7 @@ pub struct DataCoord {
     /// Flushed segments waiting for an index node, oldest first.
     to_build: VecDeque<u32>,
     /// Where each build runs: segment -> index node.
-    building: Vec<(u32, usize)>,
+    building: Vec<(u32, usize, u8)>,
     /// Merge plans running per data node (actor).
     merging: std::collections::BTreeMap<ActorId, u32>,
     /// The data nodes, and per shard when datacoord first saw its node gone.
@@ -98,7 +98,7 @@ impl DataCoord {
         if self.cfg.compaction {
             ctx.set_timer(self.cfg.compaction_interval, Msg::CompactionTick);
         }
-        for (seg, n) in std::mem::take(&mut self.building) {
+        for (seg, n, _) in std::mem::take(&mut self.building) {
             self.index_nodes[n].2 = self.index_nodes[n].2.saturating_sub(1);
             ctx.world.ingest.segments[seg as usize].state = SegState::Flushed;
             self.to_build.push_front(seg);
@@ -313,24 +313,30 @@ impl DataCoord {
         if !ctx.world.etcd_writable() {
             return;
         }
-        // A build on an index node that died goes back to the queue (reference §2.4).
+        // reference §2.4: a build on an index node that died goes back to the queue
+        // once its lease expires (indexNodeManager.RemoveNode), or once it has
+        // restarted (the new process knows nothing of the build).
         let mut lost = Vec::new();
-        self.building.retain(|&(seg, n)| {
-            let t = self.index_nodes[n].1;
-            let alive = ctx.world.tasks[t].up;
-            if !alive {
+        let ttl = ctx.world.failover.session_ttl;
+        self.building.retain(|&(seg, n, gen)| {
+            let t = &ctx.world.tasks[self.index_nodes[n].1];
+            let gone = if t.up {
+                t.gen != gen
+            } else {
+                t.down_at.is_none_or(|d| now >= d + ttl)
+            };
+            if gone {
                 lost.push(seg);
             }
-            alive
+            !gone
         });
         for seg in lost.into_iter().rev() {
             ctx.world.ingest.segments[seg as usize].state = SegState::Flushed;
             self.to_build.push_front(seg);
         }
-        for (_, t, running) in self.index_nodes.iter_mut() {
-            if !ctx.world.tasks[*t].up {
-                *running = 0;
-            }
+        for n in 0..self.index_nodes.len() {
+            let count = self.building.iter().filter(|b| b.1 == n).count() as u32;
+            self.index_nodes[n].2 = count;
         }
         while let Some(&seg) = self.to_build.front() {
             let Some(n) = (0..self.index_nodes.len()).find(|&n| {
@@ -341,7 +347,8 @@ impl DataCoord {
             };
             self.to_build.pop_front();
             self.index_nodes[n].2 += 1;
-            self.building.push((seg, n));
+            let gen = ctx.world.tasks[self.index_nodes[n].1].gen;
+            self.building.push((seg, n, gen));
             let (actor, task, _) = self.index_nodes[n];
             let s = &mut ctx.world.ingest.segments[seg as usize];
             s.state = SegState::Indexing;
@@ -372,7 +379,7 @@ impl DataCoord {
         let Some(i) = self
             .building
             .iter()
-            .position(|&(s, n)| s == seg && n == node)
+            .position(|&(s, n, _)| s == seg && n == node)
         else {
             return;
         };

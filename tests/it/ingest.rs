@@ -258,3 +258,40 @@ fn no_acknowledged_row_is_lost_when_parts_of_the_write_path_fail() {
         assert!(passed, "{exp}: {}", s["assertions"]);
     }
 }
+
+#[test]
+fn a_build_on_a_dead_index_node_is_retried_after_its_lease() {
+    // reference §2.4: RemoveNode runs on lease expiry (<= 60 s), then the build goes
+    // to another node.
+    let out = temp_dir("index-node-failure");
+    let s = run_to("experiments/index-node-failure.toml", &[], &out);
+    assert_eq!(f(&s, "segments.growing_at_end"), 0.0);
+    let ev = frame(&out, "events.parquet");
+    let kinds = ev.column("kind").unwrap().str().unwrap();
+    let detail = ev.column("detail").unwrap().str().unwrap();
+    let t = ev.column("t_s").unwrap().f64().unwrap();
+    let mut starts: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for i in 0..ev.height() {
+        if kinds.get(i) == Some("index_build_started") {
+            let seg = detail
+                .get(i)
+                .unwrap()
+                .split(':')
+                .next()
+                .unwrap()
+                .to_string();
+            starts.entry(seg).or_default().push(t.get(i).unwrap());
+        }
+    }
+    let retried: Vec<&Vec<f64>> = starts.values().filter(|v| v.len() > 1).collect();
+    assert_eq!(
+        retried.len(),
+        1,
+        "one build was lost with index2: {retried:?}"
+    );
+    let (first, again) = (retried[0][0], retried[0][1]);
+    assert!(
+        first < 60.0 && (100.0..=122.0).contains(&again),
+        "{first} then {again}"
+    );
+}
