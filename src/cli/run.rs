@@ -171,9 +171,11 @@ fn print_summary(name: &str, r: &crate::run::RunResult, dir: &std::path::Path) {
             }
             _ => String::new(),
         };
-        let recovered = match num("recovered_at_s") {
-            Some(r) => format!(", p99 back at {r:.0} s"),
-            None => ", p99 not back to the pre-fault level".to_string(),
+        let recovered = match (num("recovered_at_s"), num("p99_ms_before")) {
+            (Some(r), _) => format!(", p99 back at {r:.0} s"),
+            // No searches before the fault: nothing to recover to.
+            (None, None) => String::new(),
+            (None, Some(_)) => ", p99 not back to the pre-fault level".to_string(),
         };
         println!(
             "  faults: {} at {:.0} s: {errors}{inserts}{detected}{reloaded}{recovered}",
