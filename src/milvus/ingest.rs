@@ -135,6 +135,8 @@ pub struct Ingest {
     /// Rows per sealed segment (dataCoord.segment.sealProportion x max rows).
     pub seal_rows: u64,
     pub acked_rows: u64,
+    /// Timestamp of the newest acknowledged insert (what a Session search waits for).
+    pub last_acked_ts: Ts,
     /// Rows of messages persisted on an ack quorum of bookies (reference §2.8).
     pub persisted_rows: u64,
     pub failed_rows: u64,

@@ -162,8 +162,11 @@ impl Proxy {
         let guarantee = match p.consistency {
             Consistency::Strong => ts,
             Consistency::Bounded => ts.saturating_sub(p.graceful_ts),
-            // No writes in this workload, so a session's last write is the beginning.
-            Consistency::Session | Consistency::Eventually => 1,
+            // reference §1.12: a session waits for its own last write. The
+            // workload's clients are taken to be one application: the last write is
+            // the newest acknowledged insert (none: the beginning).
+            Consistency::Session => ctx.world.ingest.last_acked_ts.max(1),
+            Consistency::Eventually => 1,
         };
         let s = &mut ctx.world.searches[req as usize];
         s.ts = ts;
@@ -590,6 +593,7 @@ impl Proxy {
         let now = ctx.now();
         let ing = &mut ctx.world.ingest;
         ing.acked_rows += ing.inserts[req as usize].rows;
+        ing.last_acked_ts = ing.last_acked_ts.max(ing.inserts[req as usize].ts);
         ing.last_ack = Some(now);
         self.reply_insert(req, true, ctx);
     }
