@@ -220,6 +220,7 @@ impl Actor for Component {
             (C::Hardware(h), Msg::CpuWake { host, at }) => h.on_cpu_wake(host, at, ctx),
             (C::Clients(c), Msg::ClientNext { client }) => c.on_next(client, ctx),
             (C::Clients(c), Msg::SearchReplied { req }) => c.on_replied(req, ctx),
+            (C::Clients(c), Msg::SearchTimeout { req, id }) => c.on_timeout(req, id, ctx),
             (C::Control(c), Msg::FaultStarts { fault }) => c.on_fault_starts(fault as usize, ctx),
             (C::Control(c), Msg::FaultEnds { fault }) => c.on_fault_ends(fault as usize, ctx),
             (C::Control(c), Msg::TaskStarts { task }) => c.on_task_starts(task as usize, ctx),
@@ -891,6 +892,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         w.proxy_selection,
         proxies.clone(),
         exp.failover.client_reconnect,
+        w.timeout,
     );
     let starts = clients.start_messages();
     let id = sim.add_actor("clients", Component::Clients(clients));

@@ -70,6 +70,11 @@ pub enum Msg {
     SearchReplied {
         req: Req,
     },
+    /// The client's deadline for search `req` (request id `id`) has passed.
+    SearchTimeout {
+        req: Req,
+        id: u64,
+    },
 
     SearchArrived {
         req: Req,

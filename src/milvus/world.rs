@@ -143,8 +143,11 @@ pub struct SearchState {
     /// Answered early (its proxy died) while parts of it may still be in flight: the
     /// slot is never reused, so late messages find it and are ignored.
     pub leaked: bool,
-    /// Its row is recorded (only leaked slots stay in the table after that).
+    /// Its row is recorded (a free slot, or a leaked or timed-out one kept).
     pub closed: bool,
+    /// The client gave up at its deadline; the slot is freed when the late answer
+    /// comes.
+    pub timed_out: bool,
 }
 
 /// Search parameters every actor needs.
@@ -586,6 +589,7 @@ impl World {
             error: None,
             leaked: false,
             closed: false,
+            timed_out: false,
         };
         self.next_request_id += 1;
         match self.free.pop() {
@@ -616,9 +620,35 @@ impl World {
             error: s.error,
             proxy: s.proxy_index,
         });
-        if s.leaked {
-            self.searches[req as usize].closed = true;
-        } else {
+        let leaked = s.leaked;
+        self.searches[req as usize].closed = true;
+        if !leaked {
+            self.free.push(req);
+        }
+    }
+
+    /// The client's deadline passed: the search is recorded as failed now; its slot
+    /// stays until the cluster's late answer arrives.
+    pub fn time_out_search(&mut self, req: Req, now: SimTime, error: &'static str) {
+        let s = &mut self.searches[req as usize];
+        s.error = Some(error);
+        s.timed_out = true;
+        s.closed = true;
+        self.rec.requests.push(RequestRow {
+            id: s.id,
+            kind: "search",
+            start: s.start,
+            end: Some(now),
+            status: Status::Error,
+            error: Some(error),
+            proxy: s.proxy_index,
+        });
+    }
+
+    /// The late answer of a timed-out search: the slot is free again (unless stray
+    /// messages may still come for it).
+    pub fn release_timed_out(&mut self, req: Req) {
+        if !self.searches[req as usize].leaked {
             self.free.push(req);
         }
     }

@@ -114,6 +114,8 @@ struct RawWorkload {
     #[serde(default)]
     search_params: RawSearchParams,
     proxy_selection: Option<ProxySelection>,
+    /// Client-side deadline of each search (pymilvus `timeout=`); none by default.
+    timeout: Option<Spanned<Duration>>,
     /// `[workload.insert]`: rows written while the run plays (the write path).
     insert: Option<RawInsert>,
 }
@@ -176,6 +178,10 @@ pub struct Workload {
     pub consistency: Consistency,
     pub proxy_selection: ProxySelection,
     pub insert: Option<InsertSpec>,
+    /// Client-side deadline of each search: past it the client gives up with an
+    /// error while the cluster goes on working on it (reference §2.8 "blocked
+    /// searches end at the client timeout"). None: the SDK's default, no deadline.
+    pub timeout: Option<SimDuration>,
 }
 
 /// How inserting clients offer rows (`[workload.insert]`).
@@ -1027,8 +1033,16 @@ fn resolve_workload(
     if errors.len() > before {
         return None;
     }
+    if let Some(t) = &w.timeout {
+        if t.get_ref().0 == SimDuration::ZERO {
+            errors.push(err(t.span(), "workload.timeout is zero".into()).with_hint(
+                "give a positive client deadline such as \"10s\", or leave it out for none",
+            ));
+        }
+    }
     Some(Workload {
         insert,
+        timeout: w.timeout.as_ref().map(|t| t.get_ref().0),
         arrivals,
         search: SearchSpec {
             nq,

@@ -11,6 +11,10 @@ use crate::scenario::experiment::{Arrivals, ProxySelection};
 /// A call to a proxy that is not there (connection refused or no route).
 pub const ERR_PROXY_UNREACHABLE: &str = "proxy unreachable: connection refused";
 
+/// reference §2.8: what a client sees when its deadline passes.
+pub const ERR_DEADLINE: &str =
+    "rpc error: code = DeadlineExceeded desc = context deadline exceeded";
+
 /// GUESS: how long a reconnecting client avoids a proxy it could not reach.
 const AVOID_UNREACHABLE_PROXY: SimDuration = SimDuration::from_secs(10);
 
@@ -24,6 +28,8 @@ pub struct Clients {
     reconnect: bool,
     /// Per proxy: a reconnecting client avoids it until then.
     avoid_until: Vec<SimTime>,
+    /// Client-side deadline of each search.
+    timeout: Option<SimDuration>,
 }
 
 impl Clients {
@@ -32,6 +38,7 @@ impl Clients {
         selection: ProxySelection,
         proxies: Vec<(ActorId, usize)>,
         reconnect: bool,
+        timeout: Option<SimDuration>,
     ) -> Self {
         assert!(!proxies.is_empty(), "clients need at least one proxy");
         let n = proxies.len();
@@ -42,6 +49,7 @@ impl Clients {
             next_proxy: 0,
             reconnect,
             avoid_until: vec![SimTime::ZERO; n],
+            timeout,
         }
     }
 
@@ -82,6 +90,10 @@ impl Clients {
         let i = self.usable(i, now);
         let (proxy, _) = self.proxies[i];
         let req = ctx.world.open_search(client, i as u32, proxy, now);
+        if let Some(t) = self.timeout {
+            let id = ctx.world.searches[req as usize].id;
+            ctx.set_timer(t, Msg::SearchTimeout { req, id });
+        }
         self.send_to(req, i, ctx);
     }
 
@@ -114,8 +126,24 @@ impl Clients {
         );
     }
 
+    /// The deadline passed: the client records the error and moves on.
+    pub fn on_timeout(&mut self, req: Req, id: u64, ctx: &mut Ctx<'_, Msg, World>) {
+        let s = &ctx.world.searches[req as usize];
+        if s.id != id || s.closed {
+            return;
+        }
+        let (now, client) = (ctx.now(), s.client);
+        ctx.world.time_out_search(req, now, ERR_DEADLINE);
+        if let Arrivals::ClosedLoop { think, .. } = self.arrivals {
+            ctx.set_timer(think, Msg::ClientNext { client });
+        }
+    }
+
     pub fn on_replied(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
+        if ctx.world.searches[req as usize].timed_out {
+            return ctx.world.release_timed_out(req);
+        }
         let s = &ctx.world.searches[req as usize];
         if self.reconnect && s.error == Some(ERR_PROXY_UNREACHABLE) {
             // reference §2.6: a client that fails over tries the next proxy it has

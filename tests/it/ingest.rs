@@ -303,3 +303,34 @@ fn a_build_on_a_dead_index_node_is_retried_after_its_lease() {
         "{first} then {again}"
     );
 }
+
+#[test]
+fn a_client_deadline_ends_searches_blocked_by_a_broker_outage() {
+    // reference §2.8: searches blocked on a stalled tsafe end at the client timeout
+    // ("Deadline Exceeded"); the answer the cluster sends later is not counted twice.
+    let out = temp_dir("broker-deadline");
+    let s = run_to(
+        "experiments/broker-failure.toml",
+        &["workload.timeout=\"10s\""],
+        &out,
+    );
+    let search = &s["requests"]["search"];
+    let deadline = "rpc error: code = DeadlineExceeded desc = context deadline exceeded";
+    assert!(
+        search["errors"][deadline].as_u64().unwrap() > 100,
+        "{search}"
+    );
+    assert!(f(&s, "requests.search.max_ms") <= 10_000.0);
+    let req = frame(&out, "requests.parquet");
+    let kinds = req.column("kind").unwrap().str().unwrap();
+    let ids = req.column("request_id").unwrap().u64().unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..req.height() {
+        if kinds.get(i) == Some("search") {
+            assert!(seen.insert(ids.get(i).unwrap()), "a search recorded twice");
+        }
+    }
+    assert_eq!(seen.len() as f64, f(&s, "requests.search.count"));
+    // The errors end when broker2 takes the channel over.
+    assert!(s["faults"][0]["last_error_s"].as_f64().unwrap() < 92.0);
+}
