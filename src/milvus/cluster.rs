@@ -190,6 +190,9 @@ impl Component {
             (Component::QueryCoord(q), true) => q.on_start(ctx),
             (Component::RootCoord(r), true) => r.on_start(ctx),
             (Component::DataCoord(d), true) if ctx.world.ingest.target_rows > 0 => d.on_start(ctx),
+            (Component::DataNode(_), true) if ctx.world.ingest.target_rows > 0 => {
+                ctx.set_timer(super::datanode::SYNC_PERIOD_CHECK, Msg::SyncPeriodTick);
+            }
             _ => {}
         }
     }
@@ -305,6 +308,7 @@ impl Actor for Component {
             (C::QueryNode(q), Msg::Dml { segment, rows }) => q.on_dml(segment, rows, ctx),
             (C::DataNode(d), Msg::FlushSegment { segment }) => d.on_flush_segment(segment, ctx),
             (C::DataNode(d), Msg::ChannelWatch { shard }) => d.on_channel_watch(shard, ctx),
+            (C::DataNode(d), Msg::SyncPeriodTick) => d.on_sync_period_tick(ctx),
             (C::DataNode(d), Msg::ChannelReplayed { shard }) => d.on_channel_replayed(shard, ctx),
             (C::DataNode(d), Msg::SyncSerialized { segment, bytes }) => {
                 d.on_sync_serialized(segment, bytes, ctx)
@@ -555,7 +559,9 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             usage.push(Usage::new(
                 t.host,
                 svc.name.clone(),
-                svc.kind.simulated(),
+                // MinIO is no actor, but its disks and NICs carry the storage traffic:
+                // its rows belong in timeseries.parquet.
+                svc.kind.simulated() || svc.kind == ServiceKind::Minio,
                 cpu_owner,
             ));
             usage.len() - 1
@@ -867,6 +873,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
                     exp.milvus.get("dataNode.segment.insertBufSize") as u64,
                     exp.milvus.get("dataNode.dataSync.maxParallelSyncTaskNum") as u32,
                     watching,
+                    SimDuration::from_secs_f64(exp.milvus.get("dataNode.segment.syncPeriod")),
                 ))
             }
             ServiceKind::Indexnode => {
@@ -943,6 +950,13 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             datacoord,
             Msg::IndexBuilderTick,
         );
+        for t in &data_nodes {
+            sim.schedule(
+                SimTime::ZERO + super::datanode::SYNC_PERIOD_CHECK,
+                actor_of_task[t],
+                Msg::SyncPeriodTick,
+            );
+        }
         if m.get("dataCoord.compaction.enableAutoCompaction") != 0.0 {
             let every = SimDuration::from_secs_f64(m.get("dataCoord.compaction.global.interval"));
             sim.schedule(SimTime::ZERO + every, datacoord, Msg::CompactionTick);

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use crate::engine::{Ctx, SimDuration};
+use crate::engine::{Ctx, SimDuration, SimTime};
 
 use super::ingest::SegState;
 use super::msg::Msg;
@@ -45,14 +45,28 @@ pub struct DataNode {
     /// Replays in flight, per shard: bytes lost with the old node's buffers per
     /// segment, and the backlog the broker held.
     replays: BTreeMap<u8, Replay>,
+    /// reference §1.6 dataNode.segment.syncPeriod, and when each buffer got its
+    /// first unsynced rows.
+    sync_period: SimDuration,
+    buffered_since: BTreeMap<u32, SimTime>,
 }
+
+/// GUESS: how often a data node checks its buffers' age (the sync period is coarse;
+/// 10 s keeps the check cheap and the error small).
+pub const SYNC_PERIOD_CHECK: SimDuration = SimDuration::from_secs(10);
 
 /// A channel replay: bytes lost with the old node's buffers per segment, and the
 /// broker's backlog as (segment, rows).
 type Replay = (Vec<(u32, u64)>, Vec<(u32, u32)>);
 
 impl DataNode {
-    pub fn new(task: usize, buffer_limit: u64, max_syncs: u32, watching: Vec<u8>) -> Self {
+    pub fn new(
+        task: usize,
+        buffer_limit: u64,
+        max_syncs: u32,
+        watching: Vec<u8>,
+        sync_period: SimDuration,
+    ) -> Self {
         DataNode {
             task,
             buffer_limit,
@@ -65,6 +79,8 @@ impl DataNode {
             flush_started: BTreeSet::new(),
             watching: watching.into_iter().collect(),
             replays: BTreeMap::new(),
+            sync_period,
+            buffered_since: BTreeMap::new(),
         }
     }
 
@@ -86,6 +102,8 @@ impl DataNode {
         s.rows += rows as u64;
         s.in_flight = s.in_flight.saturating_sub(rows as u64);
         let drained = s.in_flight == 0;
+        let now = ctx.now();
+        self.buffered_since.entry(segment).or_insert(now);
         let b = self.buffers.entry(segment).or_insert(0);
         *b += bytes;
         let full = *b >= self.buffer_limit;
@@ -100,6 +118,7 @@ impl DataNode {
 
     fn sync(&mut self, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
         let bytes = self.buffers.remove(&segment).unwrap_or(0);
+        self.buffered_since.remove(&segment);
         *self.in_flight.entry(segment).or_insert(0) += 1;
         self.queue.push_back((segment, bytes));
         self.pump(ctx);
@@ -208,6 +227,7 @@ impl DataNode {
         self.flush_started.clear();
         self.watching.clear();
         self.replays.clear();
+        self.buffered_since.clear();
     }
 
     /// reference §3.3 step 9: a merge reads its inputs' binlogs from object storage,
@@ -258,6 +278,24 @@ impl DataNode {
             dc,
             Msg::CompactionDone { plan },
         );
+    }
+
+    /// reference §1.6: a non-empty buffer is synced at least every syncPeriod, so a
+    /// slow trickle of rows reaches object storage before its segment seals.
+    pub fn on_sync_period_tick(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        if now < ctx.world.end {
+            ctx.set_timer(SYNC_PERIOD_CHECK, Msg::SyncPeriodTick);
+        }
+        let old: Vec<u32> = self
+            .buffered_since
+            .iter()
+            .filter(|&(_, &t)| now >= t + self.sync_period)
+            .map(|(&k, _)| k)
+            .collect();
+        for segment in old {
+            self.sync(segment, ctx);
+        }
     }
 
     /// reference §2.3: the node watches a channel that was another's: what that node

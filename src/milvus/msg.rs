@@ -365,6 +365,8 @@ pub enum Msg {
     ChannelReplayed {
         shard: u8,
     },
+    /// A data node looks for buffers older than dataNode.segment.syncPeriod.
+    SyncPeriodTick,
     /// Datacoord -> index node, and the build's own stages.
     BuildIndex {
         segment: u32,

@@ -334,3 +334,34 @@ fn a_client_deadline_ends_searches_blocked_by_a_broker_outage() {
     // The errors end when broker2 takes the channel over.
     assert!(s["faults"][0]["last_error_s"].as_f64().unwrap() < 92.0);
 }
+
+#[test]
+fn a_slow_trickle_is_synced_every_sync_period() {
+    // reference §1.6: at 5 rows/s per shard a 16 MiB buffer would take ~800 s to
+    // fill; dataNode.segment.syncPeriod (600 s) syncs it first.
+    let out = temp_dir("sync-period");
+    run_to(
+        "experiments/search-under-ingest.toml",
+        &[
+            "workload.insert.rows=100000",
+            "workload.insert.rate=10",
+            "workload.insert.batch_rows=10",
+            "workload.insert.flush=false",
+            "workload.search_qps=10",
+            "duration=25m",
+        ],
+        &out,
+    );
+    let ts = frame(&out, "timeseries.parquet");
+    let t = ts.column("t_s").unwrap().f64().unwrap();
+    let svc = ts.column("service").unwrap().str().unwrap();
+    let tx = ts.column("net_tx_bytes").unwrap().u64().unwrap();
+    let syncs: Vec<f64> = (0..ts.height())
+        .filter(|&i| svc.get(i) == Some("data1") && tx.get(i).unwrap() > 1_000_000)
+        .map(|i| t.get(i).unwrap())
+        .collect();
+    // Rows start at 60 s; the first sync comes a period later (checked every 10 s).
+    assert_eq!(syncs.len(), 2, "{syncs:?}");
+    assert!((660.0..=672.0).contains(&syncs[0]), "{syncs:?}");
+    assert!((1260.0..=1290.0).contains(&syncs[1]), "{syncs:?}");
+}
