@@ -11,7 +11,7 @@ use crate::hw::IndexKind;
 use super::ingest::{Part, Plan, SegRt, SegState};
 use super::msg::{Msg, Req};
 use super::overheads::CONTROL_RPC_BYTES;
-use super::world::{send_net, Endpoint, World};
+use super::world::{send_to, World};
 
 /// Datacoord's settings, from the Milvus keys of the experiment.
 #[derive(Clone, Debug)]
@@ -128,13 +128,11 @@ impl DataCoord {
             }
             ctx.world.ingest.inserts[req as usize].parts = parts;
         }
-        let task = ctx.world.task_of(proxy);
-        send_net(
+        send_to(
             ctx,
-            Endpoint::Task(self.task),
-            Endpoint::Task(task),
-            CONTROL_RPC_BYTES,
+            self.task,
             proxy,
+            CONTROL_RPC_BYTES,
             Msg::SegmentsAssigned { req, ok },
         );
     }
@@ -257,13 +255,11 @@ impl DataCoord {
             let shard = s.shard as usize;
             ctx.world.ingest.segments[seg].state = SegState::Flushing;
             let dn = ctx.world.ingest.data_node_of_shard[shard];
-            let task = ctx.world.task_of(dn);
-            send_net(
+            send_to(
                 ctx,
-                Endpoint::Task(self.task),
-                Endpoint::Task(task),
-                CONTROL_RPC_BYTES,
+                self.task,
                 dn,
+                CONTROL_RPC_BYTES,
                 Msg::FlushSegment {
                     segment: seg as u32,
                 },
@@ -364,12 +360,11 @@ impl DataCoord {
                 self.task,
                 format!("segment {id} rows {rows}: index build on {name}"),
             );
-            send_net(
+            send_to(
                 ctx,
-                Endpoint::Task(self.task),
-                Endpoint::Task(task),
-                CONTROL_RPC_BYTES,
+                self.task,
                 actor,
+                CONTROL_RPC_BYTES,
                 Msg::BuildIndex { segment: seg },
             );
         }
@@ -518,15 +513,7 @@ impl DataCoord {
                 ids.join(", ")
             ),
         );
-        let task = ctx.world.task_of(dn);
-        send_net(
-            ctx,
-            Endpoint::Task(self.task),
-            Endpoint::Task(task),
-            CONTROL_RPC_BYTES,
-            dn,
-            Msg::Compact { plan },
-        );
+        send_to(ctx, self.task, dn, CONTROL_RPC_BYTES, Msg::Compact { plan });
     }
 
     /// The data node wrote the merged segment: it is flushed and goes to the index
@@ -610,12 +597,11 @@ impl DataCoord {
                 self.task,
                 format!("shard {shard}: its data node is gone; {name} watches the channel and replays it from the checkpoint"),
             );
-            send_net(
+            send_to(
                 ctx,
-                Endpoint::Task(self.task),
-                Endpoint::Task(to_task),
-                CONTROL_RPC_BYTES,
+                self.task,
                 to,
+                CONTROL_RPC_BYTES,
                 Msg::ChannelWatch { shard: shard as u8 },
             );
             // Merges the dead node had in hand run again on the new one.
@@ -630,14 +616,7 @@ impl DataCoord {
             for plan in plans {
                 ctx.world.ingest.plans[plan as usize].data_node = to_task;
                 *self.merging.entry(to).or_insert(0) += 1;
-                send_net(
-                    ctx,
-                    Endpoint::Task(self.task),
-                    Endpoint::Task(to_task),
-                    CONTROL_RPC_BYTES,
-                    to,
-                    Msg::Compact { plan },
-                );
+                send_to(ctx, self.task, to, CONTROL_RPC_BYTES, Msg::Compact { plan });
             }
         }
     }

@@ -10,7 +10,7 @@ use crate::engine::{Ctx, SimDuration, SimTime};
 use super::ingest::SegState;
 use super::msg::Msg;
 use super::overheads::CONTROL_RPC_BYTES;
-use super::world::{run_cpu, send_net, send_net_from, Endpoint, World};
+use super::world::{run_cpu, send_net_from, send_to, Endpoint, World};
 
 /// GUESS: serialising rows into binlogs (arrow/parquet encode, stats) runs at about
 /// 1 GB/s per core.
@@ -205,13 +205,11 @@ impl DataNode {
         self.flushing.remove(&segment);
         self.flush_started.remove(&segment);
         let dc = ctx.world.ingest.datacoord;
-        let task = ctx.world.task_of(dc);
-        send_net(
+        send_to(
             ctx,
-            Endpoint::Task(self.task),
-            Endpoint::Task(task),
-            CONTROL_RPC_BYTES,
+            self.task,
             dc,
+            CONTROL_RPC_BYTES,
             Msg::SegmentFlushed { segment },
         );
     }

@@ -10,7 +10,7 @@ use super::overheads::{
     search_request_bytes, search_result_bytes, CONTROL_RPC_BYTES, INSERT_NS_PER_BYTE,
     INSERT_PRE_EXECUTE_NS, PROXY_PRE_EXECUTE_NS, PROXY_REDUCE_BASE_NS,
 };
-use super::world::{run_cpu, send_net, send_net_from, Endpoint, World};
+use super::world::{run_cpu, send_net_from, send_to, Endpoint, World};
 
 pub const ERR_QUEUE_FULL: &str = "proxy task queue is full";
 /// reference §2.11: GetShardLeaders found a channel with no serviceable replica.
@@ -128,21 +128,15 @@ impl Proxy {
         if !self.mine(req, ctx) {
             return;
         }
-        let rc = self.rootcoord;
-        let rc_task = ctx.world.task_of(rc);
-        let me = ctx.me();
-        send_net(
-            ctx,
-            Endpoint::Task(self.task),
-            Endpoint::Task(rc_task),
-            CONTROL_RPC_BYTES,
-            rc,
-            Msg::TsoRequested {
-                req,
-                proxy: me,
-                insert: false,
-            },
-        );
+        self.request_tso(req, false, ctx);
+    }
+
+    /// reference §1.1: a task's timestamp comes from rootcoord; `insert` says which
+    /// request table `req` indexes.
+    fn request_tso(&self, req: Req, insert: bool, ctx: &mut Ctx<'_, Msg, World>) {
+        let proxy = ctx.me();
+        let msg = Msg::TsoRequested { req, proxy, insert };
+        send_to(ctx, self.task, self.rootcoord, CONTROL_RPC_BYTES, msg);
     }
 
     pub fn on_tso_failed(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
@@ -186,14 +180,12 @@ impl Proxy {
         }
         self.refreshing = true;
         let qc = self.querycoord;
-        let qc_task = ctx.world.task_of(qc);
         let me = ctx.me();
-        send_net(
+        send_to(
             ctx,
-            Endpoint::Task(self.task),
-            Endpoint::Task(qc_task),
-            CONTROL_RPC_BYTES,
+            self.task,
             qc,
+            CONTROL_RPC_BYTES,
             Msg::ShardLeadersRequested { proxy: me },
         );
     }
@@ -297,12 +289,11 @@ impl Proxy {
         let qn_actor = ctx.world.query_node_actors[leader];
         let qn_task = ctx.world.query_node_tasks[leader];
         let gen = ctx.world.tasks[qn_task].gen;
-        send_net(
+        send_to(
             ctx,
-            Endpoint::Task(self.task),
-            Endpoint::Task(qn_task),
-            bytes,
+            self.task,
             qn_actor,
+            bytes,
             Msg::DelegatorSearchArrived {
                 req,
                 shard: shard as u8,
@@ -465,21 +456,7 @@ impl Proxy {
         if !self.insert_mine(req, ctx) {
             return;
         }
-        let rc = self.rootcoord;
-        let rc_task = ctx.world.task_of(rc);
-        let me = ctx.me();
-        send_net(
-            ctx,
-            Endpoint::Task(self.task),
-            Endpoint::Task(rc_task),
-            CONTROL_RPC_BYTES,
-            rc,
-            Msg::TsoRequested {
-                req,
-                proxy: me,
-                insert: true,
-            },
-        );
+        self.request_tso(req, true, ctx);
     }
 
     /// reference §3.3 step 2: segment row quotas from datacoord.
@@ -494,14 +471,12 @@ impl Proxy {
         };
         ctx.world.ingest.inserts[req as usize].ts = ts;
         let dc = ctx.world.ingest.datacoord;
-        let dc_task = ctx.world.task_of(dc);
         let me = ctx.me();
-        send_net(
+        send_to(
             ctx,
-            Endpoint::Task(self.task),
-            Endpoint::Task(dc_task),
-            CONTROL_RPC_BYTES,
+            self.task,
             dc,
+            CONTROL_RPC_BYTES,
             Msg::SegmentsRequested { req, proxy: me },
         );
     }
@@ -526,19 +501,17 @@ impl Proxy {
         for (k, p) in parts.iter().enumerate() {
             let owner = ctx.world.broker_for(p.shard as usize, now);
             let broker = ctx.world.ingest.broker_actors[owner];
-            let btask = ctx.world.task_of(broker);
             let mut left = p.rows as u64;
             while left > 0 {
                 let rows = left.min(max_rows);
                 left -= rows;
                 pending += 1;
                 ctx.world.ingest.segments[p.segment as usize].in_flight += rows;
-                send_net(
+                send_to(
                     ctx,
-                    Endpoint::Task(self.task),
-                    Endpoint::Task(btask),
-                    rows * row_bytes,
+                    self.task,
                     broker,
+                    rows * row_bytes,
                     Msg::Produce {
                         req,
                         part: k as u8,

@@ -7,7 +7,7 @@ use crate::engine::{ActorId, Ctx, SimTime};
 
 use super::msg::{Msg, Req, Ts};
 use super::overheads::CONTROL_RPC_BYTES;
-use super::world::{send_net, Endpoint, World};
+use super::world::{send_to, World};
 
 /// reference §2.8: ensemble, write quorum and ack quorum are 2 / 2 / 2.
 pub const ENSEMBLE: usize = 2;
@@ -106,16 +106,12 @@ impl Broker {
     }
 
     fn add_entry(&self, entry: u32, bookie: usize, bytes: u64, ctx: &mut Ctx<'_, Msg, World>) {
-        let (actor, task) = (
-            ctx.world.ingest.bookie_actors[bookie],
-            ctx.world.ingest.bookie_tasks[bookie],
-        );
-        send_net(
+        let actor = ctx.world.ingest.bookie_actors[bookie];
+        send_to(
             ctx,
-            Endpoint::Task(self.task),
-            Endpoint::Task(task),
-            bytes,
+            self.task,
             actor,
+            bytes,
             Msg::AddEntry {
                 entry,
                 bytes: bytes as u32,
@@ -173,13 +169,11 @@ impl Broker {
         rows: u32,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
-        let task = ctx.world.task_of(proxy);
-        send_net(
+        send_to(
             ctx,
-            Endpoint::Task(self.task),
-            Endpoint::Task(task),
-            CONTROL_RPC_BYTES,
+            self.task,
             proxy,
+            CONTROL_RPC_BYTES,
             Msg::Produced {
                 req,
                 ok,
@@ -238,13 +232,11 @@ impl Broker {
 
     fn dispatch_tick(&self, shard: u8, ts: Ts, ctx: &mut Ctx<'_, Msg, World>) {
         for qn in ctx.world.delegators_of(shard as usize) {
-            let task = ctx.world.task_of(qn);
-            send_net(
+            send_to(
                 ctx,
-                Endpoint::Task(self.task),
-                Endpoint::Task(task),
-                TICK_BYTES,
+                self.task,
                 qn,
+                TICK_BYTES,
                 Msg::TimeTickArrived { ts, shard },
             );
         }
@@ -272,15 +264,7 @@ impl Broker {
             }
         }
         for actor in consumers {
-            let task = ctx.world.task_of(actor);
-            send_net(
-                ctx,
-                Endpoint::Task(self.task),
-                Endpoint::Task(task),
-                bytes,
-                actor,
-                Msg::Dml { segment, rows },
-            );
+            send_to(ctx, self.task, actor, bytes, Msg::Dml { segment, rows });
         }
     }
 }
@@ -342,13 +326,11 @@ impl Bookie {
     pub fn on_journal_synced(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
         for (entry, broker) in std::mem::take(&mut self.committing) {
             let actor = ctx.world.ingest.broker_actors[broker as usize];
-            let task = ctx.world.task_of(actor);
-            send_net(
+            send_to(
                 ctx,
-                Endpoint::Task(self.task),
-                Endpoint::Task(task),
-                CONTROL_RPC_BYTES,
+                self.task,
                 actor,
+                CONTROL_RPC_BYTES,
                 Msg::EntryAdded { entry },
             );
         }

@@ -18,7 +18,7 @@ use super::ingest::SegState;
 use super::layout::Segment;
 use super::msg::Msg;
 use super::overheads::{CONTROL_RPC_BYTES, SHARD_LEADERS_NS};
-use super::world::{run_cpu, send_net, Endpoint, World};
+use super::world::{run_cpu, send_to, World};
 use crate::hw::cost::segment_memory_bytes;
 
 /// reference §1.7 task.retryinterval: a failed load task is retried after 10 s.
@@ -133,14 +133,12 @@ impl QueryCoord {
         if let Some(i) = self.lookups.iter().position(|&p| p == proxy) {
             self.lookups.swap_remove(i);
         }
-        let proxy_task = ctx.world.task_of(proxy);
         let ok = self.serving;
-        send_net(
+        send_to(
             ctx,
-            Endpoint::Task(self.task),
-            Endpoint::Task(proxy_task),
-            CONTROL_RPC_BYTES,
+            self.task,
             proxy,
+            CONTROL_RPC_BYTES,
             Msg::ShardLeadersFetched { ok },
         );
     }
@@ -558,12 +556,11 @@ impl QueryCoord {
             .insert((replica, segment), LoadTask { node, gen, from });
         self.retry_at.remove(&(replica, segment));
         let actor = ctx.world.query_node_actors[node];
-        send_net(
+        send_to(
             ctx,
-            Endpoint::Task(self.task),
-            Endpoint::Task(task),
-            CONTROL_RPC_BYTES,
+            self.task,
             actor,
+            CONTROL_RPC_BYTES,
             Msg::LoadSegment {
                 replica: replica as u8,
                 segment: segment as u32,
@@ -1074,17 +1071,16 @@ impl QueryCoord {
                     continue;
                 }
                 let task = w.query_node_tasks[n];
-                calls.push((r, i, task, w.query_node_actors[n], w.tasks[task].gen));
+                calls.push((r, i, w.query_node_actors[n], w.tasks[task].gen));
             }
         }
-        for (r, i, task, actor, gen) in calls {
+        for (r, i, actor, gen) in calls {
             self.index_loads.insert((r, i));
-            send_net(
+            send_to(
                 ctx,
-                Endpoint::Task(self.task),
-                Endpoint::Task(task),
-                CONTROL_RPC_BYTES,
+                self.task,
                 actor,
+                CONTROL_RPC_BYTES,
                 Msg::LoadIndex {
                     replica: r as u8,
                     segment: i as u32,

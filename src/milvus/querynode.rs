@@ -11,7 +11,7 @@ use super::overheads::{
     search_request_bytes, search_result_bytes, CONTROL_RPC_BYTES, DELEGATOR_BASE_NS,
     WORKER_TASK_BASE_NS,
 };
-use super::world::{run_cpu, send_net, send_net_from, Endpoint, World};
+use super::world::{run_cpu, send_net, send_net_from, send_to, Endpoint, World};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct WorkerJob {
@@ -704,14 +704,12 @@ impl QueryNode {
 
     fn report_index(&mut self, replica: u8, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
         let qc = ctx.world.querycoord;
-        let qc_task = ctx.world.task_of(qc);
         let gen = self.gen(ctx);
-        send_net(
+        send_to(
             ctx,
-            Endpoint::Task(self.task),
-            Endpoint::Task(qc_task),
-            CONTROL_RPC_BYTES,
+            self.task,
             qc,
+            CONTROL_RPC_BYTES,
             Msg::IndexLoaded {
                 node: self.node as u16,
                 replica,

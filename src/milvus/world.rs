@@ -720,6 +720,20 @@ pub enum Endpoint {
     Clients,
 }
 
+/// Sends `msg` of `bytes` from the process of task `from` to the process of actor
+/// `to`, over the network.
+pub fn send_to(ctx: &mut Ctx<'_, Msg, World>, from: usize, to: ActorId, bytes: u64, msg: Msg) {
+    let task = ctx.world.task_of(to);
+    send_net(
+        ctx,
+        Endpoint::Task(from),
+        Endpoint::Task(task),
+        bytes,
+        to,
+        msg,
+    );
+}
+
 /// Sends `bytes` over the network and delivers `msg` to `target` on arrival.
 pub fn send_net(
     ctx: &mut Ctx<'_, Msg, World>,
