@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::scenario::faults::{Fault, FaultKind, FaultTarget};
 use crate::scenario::topology::{RestartCondition, ServiceKind, Topology};
-use crate::swarm::reschedule::{reschedule, Decision, SwarmTiming};
+use crate::swarm::reschedule::{reschedule_with, Decision, SwarmTiming};
 use crate::swarm::Placement;
 
 use super::msg::Msg;
@@ -50,6 +50,10 @@ pub struct Control {
     swarm_waiting: Vec<bool>,
     /// Faults in force.
     active: Vec<bool>,
+    /// Hosts whose Swarm availability is `drain`.
+    drained: Vec<bool>,
+    /// Per task: the host its replacement starts on once it has stopped (a drain).
+    move_on_stop: Vec<Option<usize>>,
 }
 
 impl Control {
@@ -81,6 +85,8 @@ impl Control {
             etcd_epoch: vec![0; n],
             swarm_waiting: vec![false; n],
             active: Vec::new(),
+            drained: vec![false; hosts],
+            move_on_stop: vec![None; n],
         }
     }
 
@@ -110,6 +116,9 @@ impl Control {
         );
         if f.kind == FaultKind::HostStart {
             return self.power_on(&f, ctx);
+        }
+        if f.kind == FaultKind::DrainHost {
+            return self.drain(&f, ctx);
         }
         if f.kind.is_link_or_disk() {
             return self.start_link_or_disk(fault, &f, ctx);
@@ -231,14 +240,7 @@ impl Control {
             unreachable!("validation: host_start targets a host")
         };
         ctx.world.hosts[h].up = true;
-        let name = self.topology.hosts[h].name.clone();
-        ctx.world.rec.event(
-            now,
-            "host_up",
-            &name,
-            "",
-            "host powered on: Swarm starts its tasks".into(),
-        );
+        self.host_event(ctx, h, "host_up", "host powered on: Swarm starts its tasks");
         let at = now + ctx.world.failover.startup();
         for t in self.tasks_of(f, ctx.world) {
             self.start_at(t, at, ctx);
@@ -266,13 +268,11 @@ impl Control {
         let now = ctx.now();
         ctx.world.note_detected(now);
         self.declared_down[host] = true;
-        let name = self.topology.hosts[host].name.clone();
-        ctx.world.rec.event(
-            now,
+        self.host_event(
+            ctx,
+            host,
             "swarm_node_down",
-            &name,
-            "",
-            "Swarm: heartbeats missed for the grace period; the node is down".into(),
+            "Swarm: heartbeats missed for the grace period; the node is down",
         );
         self.decide(host, ctx);
     }
@@ -283,10 +283,7 @@ impl Control {
             return;
         };
         let now = ctx.now();
-        let down: BTreeSet<usize> = (0..self.down_since.len())
-            .filter(|&h| self.down_since[h].is_some())
-            .collect();
-        let decisions = reschedule(&self.topology, &self.placement, &down, &self.timing);
+        let decisions = self.decisions();
         for d in decisions {
             let t = d.task;
             if self.placement.tasks[t].host != host || ctx.world.tasks[t].up {
@@ -310,15 +307,7 @@ impl Control {
                             "Swarm: replacement task on {to}, starting after the restart delay"
                         ),
                     );
-                    let me = ctx.me();
-                    ctx.send_at(
-                        me,
-                        Msg::TaskMoves {
-                            task: t as u32,
-                            host: to_host as u16,
-                        },
-                        start,
-                    );
+                    self.send_move(t, to_host, start, ctx);
                 }
                 Decision::Pending { reason } => {
                     self.pending[t] = true;
@@ -327,6 +316,128 @@ impl Control {
                 }
             }
         }
+    }
+
+    /// Swarm's decisions for the tasks of down and drained hosts, as things stand.
+    fn decisions(&self) -> Vec<crate::swarm::reschedule::TaskDecision> {
+        let hosts = |set: &dyn Fn(usize) -> bool| -> BTreeSet<usize> {
+            (0..self.down_since.len()).filter(|&h| set(h)).collect()
+        };
+        let down = hosts(&|h| self.down_since[h].is_some());
+        let drained = hosts(&|h| self.drained[h]);
+        reschedule_with(
+            &self.topology,
+            &self.placement,
+            &down,
+            &drained,
+            &self.timing,
+        )
+    }
+
+    /// `docker node update --availability drain`: the orchestrator shuts the host's
+    /// tasks down (`docker stop`: SIGTERM, then SIGKILL after the grace period, so a
+    /// Milvus process in the users' stack is killed, reference §2.10) and creates each
+    /// replacement on another eligible host, where it starts once the old task has
+    /// stopped, with no restart delay (swarmkit restart supervisor). Pinned tasks
+    /// stay pending until the host is active again.
+    fn drain(&mut self, f: &Fault, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let FaultTarget::Host(h) = f.target else {
+            unreachable!("validation: drain_host targets a host")
+        };
+        self.drained[h] = true;
+        self.host_event(
+            ctx,
+            h,
+            "host_drained",
+            "Swarm availability drain: its tasks stop and are replaced where constraints allow",
+        );
+        for d in self.decisions() {
+            let t = d.task;
+            if self.placement.tasks[t].host != h || ctx.world.tasks[t].host != h {
+                continue;
+            }
+            match d.decision {
+                Decision::Reschedule { to_host, .. } => {
+                    self.pending[t] = false;
+                    self.placement.tasks[t].host = to_host;
+                    let to = self.topology.hosts[to_host].name.clone();
+                    ctx.world.task_event(
+                        now,
+                        "task_rescheduled",
+                        t,
+                        format!("Swarm: node drained; the replacement task on {to} starts once this one has stopped"),
+                    );
+                    if ctx.world.tasks[t].up {
+                        self.move_on_stop[t] = Some(to_host);
+                    } else {
+                        let at = now + ctx.world.failover.startup();
+                        self.send_move(t, to_host, at, ctx);
+                    }
+                }
+                Decision::Pending { reason } => {
+                    self.pending[t] = true;
+                    ctx.world
+                        .task_event(now, "task_pending", t, format!("Swarm: {reason}"));
+                }
+            }
+        }
+        for t in self.tasks_of(f, ctx.world) {
+            if ctx.world.tasks[t].up {
+                self.stop_gracefully(t, ctx);
+            }
+        }
+    }
+
+    /// The drain ends (availability active): tasks left pending on the host start
+    /// there again; tasks Swarm moved away stay where they are (no rebalancing).
+    fn undrain(&mut self, h: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        self.drained[h] = false;
+        self.host_event(
+            ctx,
+            h,
+            "host_active",
+            "Swarm availability active: pending tasks may start on it again",
+        );
+        let at = now + ctx.world.failover.startup();
+        for t in 0..ctx.world.tasks.len() {
+            let w = &ctx.world;
+            if self.placement.tasks[t].host == h && w.tasks[t].host == h && !w.tasks[t].up {
+                self.pending[t] = false;
+                self.start_at(t, at, ctx);
+            }
+        }
+        // Tasks pending on down hosts may now fit here.
+        for d in 0..self.declared_down.len() {
+            if self.declared_down[d] {
+                self.decide(d, ctx);
+            }
+        }
+    }
+
+    fn host_event(
+        &self,
+        ctx: &mut Ctx<'_, Msg, World>,
+        h: usize,
+        kind: &'static str,
+        detail: &str,
+    ) {
+        let now = ctx.now();
+        let name = &self.topology.hosts[h].name;
+        ctx.world.rec.event(now, kind, name, "", detail.into());
+    }
+
+    fn send_move(&mut self, t: usize, host: usize, at: SimTime, ctx: &mut Ctx<'_, Msg, World>) {
+        let me = ctx.me();
+        ctx.send_at(
+            me,
+            Msg::TaskMoves {
+                task: t as u32,
+                host: host as u16,
+            },
+            at,
+        );
     }
 
     pub fn on_task_moves(&mut self, t: usize, host: usize, ctx: &mut Ctx<'_, Msg, World>) {
@@ -350,6 +461,9 @@ impl Control {
         );
         if f.kind.is_link_or_disk() {
             return self.end_link_or_disk(fault, &f, ctx);
+        }
+        if let (FaultKind::DrainHost, FaultTarget::Host(h)) = (f.kind, &f.target) {
+            return self.undrain(*h, ctx);
         }
         if let FaultTarget::Host(h) = f.target {
             ctx.world.hosts[h].up = true;
@@ -420,6 +534,10 @@ impl Control {
         );
         if let Some(actor) = self.actor_of_task[t] {
             ctx.send(actor, Msg::Crash, SimDuration::ZERO);
+        }
+        if let Some(to) = self.move_on_stop[t].take() {
+            let at = now + ctx.world.failover.startup();
+            self.send_move(t, to, at, ctx);
         }
         if kind == ServiceKind::Etcd {
             self.check_etcd(ctx);

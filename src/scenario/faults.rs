@@ -65,9 +65,12 @@ pub enum FaultKind {
     SlowDisk,
     /// A host's disk is full: writes to it fail.
     DiskFull,
+    /// `docker node update --availability drain`: Swarm stops the host's tasks and
+    /// starts replacements on other eligible hosts; a repair sets it active again.
+    DrainHost,
 }
 
-const KINDS: [(&str, FaultKind); 9] = [
+const KINDS: [(&str, FaultKind); 10] = [
     ("host_crash", FaultKind::HostCrash),
     ("process_crash", FaultKind::ProcessCrash),
     ("process_stop", FaultKind::ProcessStop),
@@ -77,6 +80,7 @@ const KINDS: [(&str, FaultKind); 9] = [
     ("nic_down", FaultKind::NicDown),
     ("slow_disk", FaultKind::SlowDisk),
     ("disk_full", FaultKind::DiskFull),
+    ("drain_host", FaultKind::DrainHost),
 ];
 
 /// The name that stands for the external clients in a link fault's sides.
@@ -542,7 +546,10 @@ pub(super) fn resolve_faults(
                 }
             },
         };
-        let host_kind = matches!(kind, FaultKind::HostCrash | FaultKind::HostStart);
+        let host_kind = matches!(
+            kind,
+            FaultKind::HostCrash | FaultKind::HostStart | FaultKind::DrainHost
+        );
         if host_kind && what != "host" {
             errors.push(
                 err(

@@ -794,3 +794,78 @@ fn a_querycoord_cut_off_from_etcd_stops_itself_and_waits_for_it() {
     assert!(f(fl, "first_error_s") > expired[0] + 30.0);
     assert!(f(fl, "last_error_s") < at + 240.0 + 20.0);
 }
+
+/// (time, host, service) of events of `kind`, in order.
+fn of_kind(ev: &DataFrame, kind: &str) -> Vec<(f64, String, String)> {
+    rows(ev)
+        .into_iter()
+        .filter(|r| r.1 == kind)
+        .map(|r| (r.0, r.2, r.3))
+        .collect()
+}
+
+const DRAIN: &[&str] = &["duration=5m", "fault.0.at=1m", "fault.0.recover_at=4m"];
+
+#[test]
+fn draining_a_coordinator_host_moves_its_tasks_without_the_restart_delay() {
+    let out = temp_dir("drain-coord");
+    let s = run_to("experiments/drain-coord-host.toml", DRAIN, &out);
+    let ev = events(&out);
+    // reference §2.10: the stop is a SIGKILL after the 10 s grace period; the
+    // replacements start on coord2 with no restart delay (a drain skips it), after
+    // the container's `sleep 5` and the process start.
+    let stopped = of_kind(&ev, "task_stopped");
+    assert_eq!(stopped.len(), 3, "{stopped:?}");
+    assert!(stopped.iter().all(|r| r.0 == 70.0 && r.1 == "coord1"));
+    let started = of_kind(&ev, "task_started");
+    let names: Vec<&str> = started.iter().map(|r| r.2.as_str()).collect();
+    assert_eq!(names, ["data1", "datacoord", "rootcoord"], "{started:?}");
+    assert!(started.iter().all(|r| r.1 == "coord2"));
+    let data1 = started[0].0;
+    assert!((76.0..=78.0).contains(&data1), "data1 started at {data1}");
+    // The coordinators wait for their old keys: the lease runs out 2/3 TTL to TTL
+    // after the kill.
+    assert!(started[2].0 >= 70.0 + 40.0 && started[2].0 <= 70.0 + 61.0);
+    let fl = fault(&s);
+    assert!(f(fl, "first_error_s") >= 70.0, "{fl}");
+    assert!(f(fl, "last_error_s") <= started[2].0 + 6.0, "{fl}");
+    // Nothing moves back when coord1 is active again.
+    assert!(of_kind(&ev, "host_active").len() == 1);
+    assert_eq!(of_kind(&ev, "task_started").len(), 3);
+
+    // Where SIGTERM reaches milvus, sessions are revoked at once: the drain costs
+    // only the start-up of the replacements.
+    let out2 = temp_dir("drain-coord-sigterm");
+    let mut sets = DRAIN.to_vec();
+    sets.push("failover.sigterm_reaches_process=true");
+    let s2 = run_to("experiments/drain-coord-host.toml", &sets, &out2);
+    let w1 = f(fl, "error_window_s");
+    let w2 = f(fault(&s2), "error_window_s");
+    assert!(
+        w2 < 15.0 && w2 * 3.0 < w1,
+        "{w2} s with SIGTERM vs {w1} s without"
+    );
+}
+
+#[test]
+fn draining_a_pinned_query_host_leaves_its_node_pending_until_active() {
+    let out = temp_dir("drain-query3");
+    let mut sets = DRAIN.to_vec();
+    sets.push("fault.0.host=query3");
+    let s = run_to("experiments/drain-coord-host.toml", &sets, &out);
+    let ev = events(&out);
+    let pending = of_kind(&ev, "task_pending");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].2, "query3");
+    // It starts again only on query3, once the host is active (4 min).
+    let started = of_kind(&ev, "task_started");
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0].1, "query3");
+    assert!(started[0].0 > 240.0);
+    // Meanwhile querycoord reassigned its segments after the lease (reference §2.2):
+    // errors from the kill (after the grace period) to the end of the reload.
+    let fl = fault(&s);
+    assert!((70.0..71.0).contains(&f(fl, "first_error_s")), "{fl}");
+    assert!(f(fl, "last_error_s") < 240.0, "{fl}");
+    assert!(f(fl, "bytes_reloaded") > 1e10, "{fl}");
+}
