@@ -224,6 +224,7 @@ impl Actor for Component {
             (C::Clients(c), Msg::ClientNext { client }) => c.on_next(client, ctx),
             (C::Clients(c), Msg::SearchReplied { req }) => c.on_replied(req, ctx),
             (C::Clients(c), Msg::SearchTimeout { req, id }) => c.on_timeout(req, id, ctx),
+            (C::Clients(c), Msg::ClientRetry { req, id }) => c.on_retry(req, id, ctx),
             (C::Control(c), Msg::FaultStarts { fault }) => c.on_fault_starts(fault as usize, ctx),
             (C::Control(c), Msg::FaultEnds { fault }) => c.on_fault_ends(fault as usize, ctx),
             (C::Control(c), Msg::TaskStarts { task }) => c.on_task_starts(task as usize, ctx),
@@ -576,6 +577,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             gen: 0,
             down_at: None,
             stale_session: false,
+            in_service: true,
         });
     }
 
@@ -633,12 +635,16 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         world.etcd_leader = None;
     }
 
-    // Hosts powered on later (scale-out) and their tasks are off at the start.
+    // Hosts powered on later (scale-out) and their tasks are off at the start, and so
+    // are the tasks a scale_service adds.
     for h in exp.hosts_off_at_start() {
         world.hosts[h].up = false;
-        for t in world.tasks.iter_mut().filter(|t| t.host == h) {
-            t.up = false;
-        }
+    }
+    for t in exp.tasks_off_at_start() {
+        world.tasks[t].up = false;
+    }
+    for t in exp.tasks_added_by_scaling() {
+        world.tasks[t].in_service = false;
     }
 
     // Memory: each simulated Milvus process, plus what each query node loaded.
@@ -900,6 +906,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         proxies.clone(),
         exp.failover.client_reconnect,
         w.timeout,
+        w.retry,
     );
     let starts = clients.start_messages();
     let id = sim.add_actor("clients", Component::Clients(clients));

@@ -120,6 +120,9 @@ impl Control {
         if f.kind == FaultKind::DrainHost {
             return self.drain(&f, ctx);
         }
+        if f.kind == FaultKind::ScaleService {
+            return self.scale(&f, ctx);
+        }
         if f.kind.is_link_or_disk() {
             return self.start_link_or_disk(fault, &f, ctx);
         }
@@ -416,6 +419,64 @@ impl Control {
         }
     }
 
+    /// `docker service scale SERVICE=N`. New slots start where Swarm placed them (the
+    /// spread rule, decided when the experiment was loaded), or on another eligible
+    /// host if that one is down or drained now; a new query node registers and
+    /// querycoord takes it in (reference §2.2 "node returns": handleNodeUp, then the
+    /// balance checker). Scaling down stops the highest slots with `docker stop`
+    /// (GUESS: swarmkit removes tasks from the nodes that run the most of the
+    /// service, which is a tie when each host runs one), so in the users' stack a
+    /// removed query node is killed and its segments are reloaded elsewhere after the
+    /// lease, as after a crash.
+    fn scale(&mut self, f: &Fault, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let FaultTarget::Tasks(ts) = &f.target else {
+            unreachable!("validation: scale_service targets a service")
+        };
+        let n = f.replicas.expect("validation: scale_service has replicas");
+        let at = now + ctx.world.failover.startup();
+        let decisions = self.decisions();
+        for &t in ts {
+            let slot = self.placement.tasks[t].slot;
+            let in_service = ctx.world.tasks[t].in_service;
+            if slot <= n && !in_service {
+                ctx.world.tasks[t].in_service = true;
+                let h = self.placement.tasks[t].host;
+                if ctx.world.hosts[h].up && !self.drained[h] {
+                    ctx.world
+                        .task_event(now, "task_scheduled", t, "Swarm: new replica".into());
+                    self.start_at(t, at, ctx);
+                    continue;
+                }
+                match decisions.iter().find(|d| d.task == t).map(|d| &d.decision) {
+                    Some(Decision::Reschedule { to_host, .. }) => {
+                        self.placement.tasks[t].host = *to_host;
+                        let to = self.topology.hosts[*to_host].name.clone();
+                        ctx.world.task_event(
+                            now,
+                            "task_scheduled",
+                            t,
+                            format!("Swarm: new replica on {to} (its first choice is down)"),
+                        );
+                        self.send_move(t, *to_host, at, ctx);
+                    }
+                    Some(Decision::Pending { reason }) => {
+                        self.pending[t] = true;
+                        let reason = reason.clone();
+                        ctx.world
+                            .task_event(now, "task_pending", t, format!("Swarm: {reason}"));
+                    }
+                    None => unreachable!("a task on a down or drained host has a decision"),
+                }
+            } else if slot > n && in_service {
+                ctx.world.tasks[t].in_service = false;
+                if ctx.world.tasks[t].up {
+                    self.stop_gracefully(t, ctx);
+                }
+            }
+        }
+    }
+
     fn host_event(
         &self,
         ctx: &mut Ctx<'_, Msg, World>,
@@ -619,7 +680,8 @@ impl Control {
     pub fn on_task_starts(&mut self, t: usize, ctx: &mut Ctx<'_, Msg, World>) {
         let w = &*ctx.world;
         let task = &w.tasks[t];
-        if task.up || !w.hosts[task.host].up {
+        // A slot a scale-down removed is not started again.
+        if task.up || !w.hosts[task.host].up || !task.in_service {
             return;
         }
         // reference §2.7: a Milvus process blocks at start until it can register its

@@ -869,3 +869,84 @@ fn draining_a_pinned_query_host_leaves_its_node_pending_until_active() {
     assert!(f(fl, "last_error_s") < 240.0, "{fl}");
     assert!(f(fl, "bytes_reloaded") > 1e10, "{fl}");
 }
+
+#[test]
+fn scaling_the_query_service_spreads_the_load_and_scaling_down_kills_nodes() {
+    let sets = ["duration=6m", "fault.0.at=1m", "fault.1.at=3m"];
+    let out = temp_dir("scale-query");
+    let s = run_to("experiments/scale-query-service.toml", &sets, &out);
+    let ev = events(&out);
+    // The two new slots start on the spare hosts and join the replica.
+    let joined = of_kind(&ev, "node_joined");
+    let hosts: Vec<&str> = joined.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(hosts, ["query6", "query7"], "{joined:?}");
+    assert!(
+        joined.iter().all(|r| r.0 > 60.0 && r.0 < 75.0),
+        "{joined:?}"
+    );
+    let up = &s["faults"][0];
+    assert_eq!(f(up, "failed_requests"), 0.0, "{up}");
+    assert!(f(up, "bytes_rebalanced") > 0.0);
+    assert!(f(up, "p99_ms_after") < f(up, "p99_ms_before"), "{up}");
+    // Scaling back to 5: the highest slots are killed after the grace period (SIGTERM
+    // never reaches milvus) and their segments fail until reloaded elsewhere.
+    let down = &s["faults"][1];
+    let stopped = of_kind(&ev, "task_stopped");
+    assert_eq!(stopped.len(), 2, "{stopped:?}");
+    assert!(stopped.iter().all(|r| r.0 == 190.0));
+    assert!(f(down, "failed_requests") > 0.0, "{down}");
+    assert!(f(down, "first_error_s") >= 190.0, "{down}");
+    // They are not restarted.
+    assert_eq!(of_kind(&ev, "task_started").len(), 2);
+
+    // With an init that forwards SIGTERM the nodes drain first: no search fails.
+    let out2 = temp_dir("scale-query-sigterm");
+    let mut sets2 = sets.to_vec();
+    sets2.push("failover.sigterm_reaches_process=true");
+    let s2 = run_to("experiments/scale-query-service.toml", &sets2, &out2);
+    assert_eq!(
+        f(&s2["requests"]["search"], "failed"),
+        0.0,
+        "{}",
+        s2["faults"][1]
+    );
+}
+
+#[test]
+fn client_retries_turn_a_short_error_window_into_latency() {
+    // coord1 drained with a SIGTERM that reaches milvus: ~12 s without rootcoord.
+    let mut sets = DRAIN.to_vec();
+    sets.push("failover.sigterm_reaches_process=true");
+    let a = temp_dir("retry-0");
+    let s0 = run_to("experiments/drain-coord-host.toml", &sets, &a);
+    sets.push("workload.retries=10");
+    let b = temp_dir("retry-10");
+    let s10 = run_to("experiments/drain-coord-host.toml", &sets, &b);
+    let (r0, r10) = (&s0["requests"]["search"], &s10["requests"]["search"]);
+    assert!(f(r0, "failed") > 1000.0, "{r0}");
+    assert!(
+        r0.get("retries").is_none(),
+        "no retry figure without a policy"
+    );
+    // 200 ms doubling to 3 s: ten retries wait ~21 s, longer than the outage, so
+    // every search succeeds in the end, and the waits show in the tail.
+    assert_eq!(f(r10, "failed"), 0.0, "{r10}");
+    assert_eq!(f(r10, "count"), f(r0, "count"));
+    assert!(f(r10, "retries") > f(r0, "failed"), "{r10}");
+    assert!(f(r10, "max_ms") > 10_000.0, "{r10}");
+    // A deadline bounds the attempts together.
+    sets.push("workload.timeout=5s");
+    let c = temp_dir("retry-deadline");
+    let s5 = run_to("experiments/drain-coord-host.toml", &sets, &c);
+    let r5 = &s5["requests"]["search"];
+    assert!(f(r5, "failed") > 0.0, "{r5}");
+    assert!(f(r5, "max_ms") <= 5_000.0, "{r5}");
+    assert!(
+        r5["errors"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|e| e.contains("deadline")),
+        "{r5}"
+    );
+}
