@@ -54,6 +54,8 @@ pub struct Control {
     drained: Vec<bool>,
     /// Per task: the host its replacement starts on once it has stopped (a drain).
     move_on_stop: Vec<Option<usize>>,
+    /// Per task: when Swarm restarted it (for the restart policy's attempts).
+    restarts: Vec<Vec<SimTime>>,
 }
 
 impl Control {
@@ -87,6 +89,7 @@ impl Control {
             active: Vec::new(),
             drained: vec![false; hosts],
             move_on_stop: vec![None; n],
+            restarts: vec![Vec::new(); n],
         }
     }
 
@@ -937,6 +940,29 @@ impl Control {
                 "restart condition none: Swarm does not replace the task".into(),
             );
             return;
+        }
+        // reference §2.10 restart policy: at most `max_attempts` restarts within
+        // `window` (over the task's life without one), as swarmkit's restart
+        // supervisor counts them; then Swarm gives up on the task.
+        if let Some(max) = svc.restart_policy.max_attempts.filter(|&m| m > 0) {
+            let tries = &mut self.restarts[t];
+            if let Some(window) = svc.restart_policy.window {
+                tries.retain(|&at| now.since(at) < window);
+            }
+            if tries.len() as u32 >= max {
+                let within = svc
+                    .restart_policy
+                    .window
+                    .map_or(String::new(), |w| format!(" within {w}"));
+                ctx.world.task_event(
+                    now,
+                    "task_pending",
+                    t,
+                    format!("Swarm: restart policy used up ({max} attempts{within}); the task is not restarted"),
+                );
+                return;
+            }
+            tries.push(now);
         }
         let host = ctx.world.tasks[t].host;
         if !self.managers_hear(host, ctx.world) {

@@ -950,3 +950,37 @@ fn client_retries_turn_a_short_error_window_into_latency() {
         "{r5}"
     );
 }
+
+#[test]
+fn swarm_gives_up_once_the_restart_policy_is_used_up() {
+    // The small test cluster, with one restart allowed per window for querynode1.
+    let dir = temp_dir("restart-policy");
+    let topo = std::fs::read_to_string(crate::common::repo("tests/fixtures/bad/small-topology.toml"))
+        .unwrap()
+        .replace(
+            "constraints = [\"node.labels.query1==true\"]",
+            "constraints = [\"node.labels.query1==true\"]\nrestart_policy = { condition = \"on-failure\", delay = \"5s\", max_attempts = 1, window = \"WINDOW\" }",
+        );
+    let exp = std::fs::read_to_string(crate::common::repo("tests/fixtures/bad/control-ok.toml"))
+        .unwrap()
+        .replace("duration = \"10s\"", "duration = \"90s\"")
+        + "\n[[fault]]\nkind = \"process_crash\"\ntask = \"querynode1.1\"\nat = \"5s\"\n\n[[fault]]\nkind = \"process_crash\"\ntask = \"querynode1.1\"\nat = \"50s\"\n";
+    std::fs::write(dir.join("control-ok.toml"), exp).unwrap();
+    let mut starts = Vec::new();
+    for window in ["10m", "30s"] {
+        std::fs::write(
+            dir.join("small-topology.toml"),
+            topo.replace("WINDOW", window),
+        )
+        .unwrap();
+        let out = dir.join(format!("out-{window}"));
+        let s = dir.join("control-ok.toml");
+        run_to(s.to_str().unwrap(), &[], &out);
+        let ev = events(&out);
+        let pending = of_kind(&ev, "task_pending");
+        starts.push((of_kind(&ev, "task_started").len(), pending.len()));
+    }
+    // One restart in 10 minutes: the second crash leaves the task down. With a 30 s
+    // window the first restart (at ~10 s) has left it by the second crash at 50 s.
+    assert_eq!(starts, [(1, 1), (2, 0)]);
+}
