@@ -532,6 +532,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             disk_read: BandwidthServer::new(spec.disk.read_bytes_per_s),
             disk_write: BandwidthServer::new(spec.disk.write_bytes_per_s),
             up: true,
+            disk_full: false,
         });
     }
     let client_ep = nb.endpoint("clients", topo.network.client_bytes_per_s);

@@ -1081,7 +1081,7 @@ impl Control {
                         "disk_full",
                         &name,
                         "",
-                        "disk full: writes to it fail; no simulated process writes to this disk in this release (MinIO writes come with the write path), so nothing fails yet".into(),
+                        "disk full: a bookie on it turns read-only (its adds fail, the brokers change ensembles); MinIO's drives on it take no new objects".into(),
                     );
                 }
                 self.apply_disk(*host, ctx.world);
@@ -1123,6 +1123,14 @@ impl Control {
             .product();
         let bw = w.hosts[h].spec.disk.read_bytes_per_s / slowdown;
         w.hosts[h].disk_read.set_bytes_per_s(bw);
+        w.hosts[h].disk_full = self.faults.iter().enumerate().any(|(i, f)| {
+            self.active.get(i).copied().unwrap_or(false)
+                && f.target
+                    == FaultTarget::Disk {
+                        host: h,
+                        slowdown: None,
+                    }
+        });
     }
 
     /// A cut started or healed: every detector looks again, waiting starts go ahead,

@@ -383,7 +383,13 @@ impl World {
     /// when fewer drives run than the write quorum needs.
     pub fn minio_write(&mut self, now: SimTime, from: usize, bytes: u64) -> Option<SimTime> {
         let total = self.minio_tasks.len();
-        let servers = self.minio_up(from);
+        // A server whose disk is full takes no new objects: its drives count as
+        // missing for the write quorum, as a dead server's do (inference from §2.9).
+        let servers: Vec<usize> = self
+            .minio_up(from)
+            .into_iter()
+            .filter(|&m| !self.hosts[self.tasks[m].host].disk_full)
+            .collect();
         let drives = total * MINIO_DRIVES_PER_SERVER;
         let parity = minio_parity(drives);
         let data = drives - parity;

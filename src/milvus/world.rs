@@ -28,6 +28,9 @@ pub struct HostRt {
     pub disk_read: BandwidthServer,
     pub disk_write: BandwidthServer,
     pub up: bool,
+    /// A `disk_full` fault: writes to the disk fail (a bookie turns read-only, MinIO's
+    /// drives on the host refuse new objects).
+    pub disk_full: bool,
 }
 
 /// Resource use of one service on one host, for the time series.

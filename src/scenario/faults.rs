@@ -1153,6 +1153,41 @@ fn check_effect(
                 format!("MinIO runs on: {}", with_minio.join(", "))
             }))
         }
+        FaultTarget::Disk {
+            host,
+            slowdown: None,
+        } => {
+            // The disks simulated processes write to: bookies' journals and entry
+            // logs, MinIO's drives.
+            let writes = |h: usize| {
+                placement.tasks.iter().any(|t| {
+                    t.host == h
+                        && matches!(
+                            topo.services[t.service].kind,
+                            ServiceKind::Bookie | ServiceKind::Minio
+                        )
+                })
+            };
+            if writes(*host) {
+                return Ok(());
+            }
+            let hosts: Vec<&str> = (0..topo.hosts.len())
+                .filter(|&h| writes(h))
+                .map(|h| topo.hosts[h].name.as_str())
+                .collect();
+            Err(err(
+                span,
+                format!(
+                    "host {:?} runs no bookie or MinIO server, the disks this release writes to, so the fault would change nothing",
+                    topo.hosts[*host].name
+                ),
+            )
+            .with_hint(if hosts.is_empty() {
+                "no host of this topology runs a bookie or MinIO".to_string()
+            } else {
+                format!("bookies and MinIO run on: {}", hosts.join(", "))
+            }))
+        }
         _ => Ok(()),
     }
 }

@@ -654,7 +654,7 @@ fn node_failure_with(extra: &str, dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 #[test]
-fn a_slow_minio_disk_stretches_the_reload_and_a_full_one_changes_nothing_yet() {
+fn a_slow_minio_disk_stretches_the_reload_and_a_full_one_does_not_slow_reads() {
     let base = ["duration=5m", "fault.0.at=1m", "fault.0.recover_at=4m"];
     let run = |extra: &str, name: &str| {
         let dir = temp_dir(name);
@@ -684,7 +684,7 @@ fn a_slow_minio_disk_stretches_the_reload_and_a_full_one_changes_nothing_yet() {
         "[[fault]]\nkind = \"disk_full\"\nhost = \"minio1\"\nat = \"30s\"\n",
         "disk-full",
     );
-    // Nothing simulated writes to a disk yet: the run is the plain one.
+    // A full disk refuses writes; the reload only reads: the run is the plain one.
     assert_eq!(
         fault(&full)["error_window_s"],
         fault(&plain)["error_window_s"]

@@ -241,6 +241,12 @@ const CASES: &[Case] = &[
         message: "factor 0.5 is out of range",
     },
     Case {
+        file: "fault-disk-full-without-writer.toml",
+        line: 29,
+        defect: "host = \"query1\"",
+        message: "runs no bookie or MinIO server, the disks this release writes to",
+    },
+    Case {
         file: "fault-slow-disk-without-minio.toml",
         line: 30,
         defect: "host = \"query1\"",
