@@ -296,17 +296,8 @@ impl Bookie {
             // Read-only: the add is refused at once and the broker changes ensembles.
             let me = ctx.me();
             if let Some(bookie) = ctx.world.ingest.bookie_actors.iter().position(|&a| a == me) {
-                let actor = ctx.world.ingest.broker_actors[broker as usize];
-                send_to(
-                    ctx,
-                    self.task,
-                    actor,
-                    CONTROL_RPC_BYTES,
-                    Msg::EntryFailed {
-                        entry,
-                        bookie: bookie as u16,
-                    },
-                );
+                let bookie = bookie as u16;
+                self.reply(broker, Msg::EntryFailed { entry, bookie }, ctx);
             }
             return;
         }
@@ -315,6 +306,12 @@ impl Bookie {
         if !self.busy {
             self.commit(ctx);
         }
+    }
+
+    /// The bookie's answer to an add from broker `broker`.
+    fn reply(&self, broker: u16, msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
+        let actor = ctx.world.ingest.broker_actors[broker as usize];
+        send_to(ctx, self.task, actor, CONTROL_RPC_BYTES, msg);
     }
 
     fn commit(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
@@ -337,14 +334,7 @@ impl Bookie {
 
     pub fn on_journal_synced(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
         for (entry, broker) in std::mem::take(&mut self.committing) {
-            let actor = ctx.world.ingest.broker_actors[broker as usize];
-            send_to(
-                ctx,
-                self.task,
-                actor,
-                CONTROL_RPC_BYTES,
-                Msg::EntryAdded { entry },
-            );
+            self.reply(broker, Msg::EntryAdded { entry }, ctx);
         }
         self.busy = false;
         if !self.queue.is_empty() {
