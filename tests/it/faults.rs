@@ -419,6 +419,21 @@ fn an_etcd_quorum_loss_stops_every_milvus_process_and_the_cluster_recovers() {
         f(fl, "bytes_reloaded") > 100e9,
         "the whole collection is reloaded"
     );
+    // The rows acknowledged before the fault were flushed, and their segments are
+    // among those loaded again after the restart.
+    assert_eq!(f(&s["ingest"], "rows_flushed"), 20_000.0);
+    let new_segments: Vec<&str> = ev
+        .iter()
+        .filter(|r| r.1 == "segment_flushed")
+        .map(|r| r.4.split(' ').nth(1).unwrap())
+        .collect();
+    assert_eq!(new_segments.len(), 2, "{new_segments:?}");
+    for seg in new_segments {
+        let reloaded = ev.iter().any(|r| {
+            r.1 == "segment_loaded" && r.0 > restored && r.4.starts_with(&format!("segment {seg} "))
+        });
+        assert!(reloaded, "segment {seg} is not loaded again after the restart");
+    }
 }
 
 #[test]
