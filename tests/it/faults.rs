@@ -432,7 +432,10 @@ fn an_etcd_quorum_loss_stops_every_milvus_process_and_the_cluster_recovers() {
         let reloaded = ev.iter().any(|r| {
             r.1 == "segment_loaded" && r.0 > restored && r.4.starts_with(&format!("segment {seg} "))
         });
-        assert!(reloaded, "segment {seg} is not loaded again after the restart");
+        assert!(
+            reloaded,
+            "segment {seg} is not loaded again after the restart"
+        );
     }
 }
 
@@ -998,4 +1001,42 @@ fn swarm_gives_up_once_the_restart_policy_is_used_up() {
     // One restart in 10 minutes: the second crash leaves the task down. With a 30 s
     // window the first restart (at ~10 s) has left it by the second crash at 50 s.
     assert_eq!(starts, [(1, 1), (2, 0)]);
+}
+
+#[test]
+fn scale_drain_disk_and_retry_runs_replay_byte_identically() {
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "experiments/scale-query-service.toml",
+            &["duration=6m", "fault.0.at=1m", "fault.1.at=3m"],
+        ),
+        (
+            "experiments/drain-coord-host.toml",
+            &[
+                "duration=5m",
+                "fault.0.at=1m",
+                "fault.0.recover_at=4m",
+                "failover.sigterm_reaches_process=true",
+                "workload.retries=5",
+            ],
+        ),
+        ("experiments/disk-full.toml", &["duration=6m"]),
+    ];
+    for (k, (exp, sets)) in cases.iter().enumerate() {
+        let a = temp_dir(&format!("det-new-{k}-a"));
+        let b = temp_dir(&format!("det-new-{k}-b"));
+        run_to(exp, sets, &a);
+        run_to(exp, sets, &b);
+        for file in [
+            "summary.json",
+            "requests.parquet",
+            "timeseries.parquet",
+            "events.parquet",
+            "manifest.json",
+        ] {
+            let p = std::fs::read(a.join(file)).unwrap();
+            let q = std::fs::read(b.join(file)).unwrap();
+            assert!(p == q, "{exp}: {file} differs between two runs");
+        }
+    }
 }
