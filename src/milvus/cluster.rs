@@ -390,6 +390,13 @@ impl Actor for Component {
                 q.on_node_registered(node as usize, ctx)
             }
             (C::QueryCoord(q), Msg::CheckerTick) => q.on_checker_tick(ctx),
+            (
+                C::QueryCoord(q),
+                Msg::LoadReplicas {
+                    replicas,
+                    release_first,
+                },
+            ) => q.on_load_replicas(replicas as usize, release_first, ctx),
             (C::QueryCoord(q), Msg::LeaderObserverTick) => q.on_leader_observer_tick(ctx),
             (C::QueryCoord(q), Msg::BalanceTick) => q.on_balance_tick(ctx),
             (C::QueryCoord(q), Msg::HealthTick) => q.on_health_tick(ctx),
@@ -667,12 +674,16 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         world.usage[u].set_memory(SimTime::ZERO, held);
     }
 
+    // Room for the replicas a later load_replicas loads.
+    let replicas = exp.replicas_max() as usize;
+    world.add_unloaded_replicas(replicas - c.replicas as usize);
+
     // Per sub-request CPU demand, from the cost model of the worker's host.
     let nodes = world.layout.query_nodes.len();
-    let slots = c.replicas as usize * c.shards as usize;
+    let slots = replicas * c.shards as usize;
     world.sub_cost = vec![SubCost::default(); slots * nodes];
     world.workers = vec![Vec::new(); slots];
-    for r in 0..c.replicas as usize {
+    for r in 0..replicas {
         world.refresh_routing(r);
     }
 
@@ -752,7 +763,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
                 m.get("queryNode.segcore.growing.nprobe") as u32,
             )
         });
-        ing.growing_rows = vec![vec![0; c.shards as usize]; c.replicas as usize];
+        ing.growing_rows = vec![vec![0; c.shards as usize]; exp.replicas_max() as usize];
         ing.backlog = vec![Vec::new(); c.shards as usize];
         ing.target_interval =
             SimDuration::from_secs_f64(m.get("queryCoord.updateNextTargetInterval"));
@@ -787,13 +798,16 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             ServiceKind::Rootcoord => Component::RootCoord(RootCoord::new(i, tick)),
             ServiceKind::Querycoord => {
                 let l = &sim.world().layout;
-                let members = l.replicas.iter().map(|r| r.nodes.clone()).collect();
+                let mut members: Vec<Vec<usize>> =
+                    l.replicas.iter().map(|r| r.nodes.clone()).collect();
+                members.resize(exp.replicas_max() as usize, Vec::new());
                 Component::QueryCoord(Box::new(QueryCoord::new(
                     i,
                     exp.milvus
                         .get("queryCoord.overloadedMemoryThresholdPercentage")
                         / 100.0,
                     members,
+                    l.replicas.len(),
                     l.query_nodes.len(),
                 )))
             }
@@ -836,7 +850,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
                     clients_actor,
                     exp.milvus.get("proxy.maxTaskNum") as u32,
                     SimDuration::from_secs_f64(exp.milvus.get("proxy.shardLeaderCacheInterval")),
-                    c.replicas as usize,
+                    exp.replicas_max() as usize,
                     c.shards as usize,
                 ))
             }

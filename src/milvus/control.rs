@@ -126,6 +126,20 @@ impl Control {
         if f.kind == FaultKind::ScaleService {
             return self.scale(&f, ctx);
         }
+        if let FaultTarget::Collection { release_first } = f.target {
+            // The application's load() call reaches querycoord (through a proxy).
+            let qc = ctx.world.querycoord;
+            let replicas = f.replicas.expect("validation: load_replicas has replicas") as u8;
+            ctx.send(
+                qc,
+                Msg::LoadReplicas {
+                    replicas,
+                    release_first,
+                },
+                SimDuration::ZERO,
+            );
+            return;
+        }
         if f.kind.is_link_or_disk() {
             return self.start_link_or_disk(fault, &f, ctx);
         }
@@ -260,7 +274,9 @@ impl Control {
                 .filter(|&t| w.tasks[t].host == *h)
                 .collect(),
             FaultTarget::Tasks(ts) => ts.clone(),
-            FaultTarget::Link { .. } | FaultTarget::Disk { .. } => Vec::new(),
+            FaultTarget::Link { .. }
+            | FaultTarget::Disk { .. }
+            | FaultTarget::Collection { .. } => Vec::new(),
         }
     }
 
@@ -1004,6 +1020,7 @@ impl Control {
                 String::new(),
             ),
             FaultTarget::Host(h) => (w.hosts[*h].spec.name.clone(), String::new()),
+            FaultTarget::Collection { .. } => (String::new(), String::new()),
             FaultTarget::Tasks(ts) => {
                 let t = &w.tasks[ts[0]];
                 let host = if ts.len() == 1 {

@@ -261,6 +261,12 @@ pub enum Msg {
         gen: u8,
     },
 
+    /// Querycoord: the application loads the collection with `replicas` replicas
+    /// (after releasing it, with `release_first`).
+    LoadReplicas {
+        replicas: u8,
+        release_first: bool,
+    },
     /// Query node: load one segment from object storage.
     LoadSegment {
         replica: u8,

@@ -63,17 +63,30 @@ pub struct QueryCoord {
     stopping: BTreeSet<usize>,
     /// Index loads in flight, by (replica, segment).
     index_loads: BTreeSet<(usize, usize)>,
+    /// Replicas of the collection as loaded now; `members` has room for the more a
+    /// later load_replicas asks for.
+    loaded: usize,
+    /// A reload with more replicas is under way since then.
+    reloading_since: Option<SimTime>,
 }
 
 /// reference §1.7 checkIndexInterval (code default 10 s).
 pub const INDEX_CHECK_INTERVAL: SimDuration = SimDuration::from_secs(10);
 
 impl QueryCoord {
-    pub fn new(task: usize, guard: f64, members: Vec<Vec<usize>>, nodes: usize) -> Self {
+    pub fn new(
+        task: usize,
+        guard: f64,
+        members: Vec<Vec<usize>>,
+        loaded: usize,
+        nodes: usize,
+    ) -> Self {
         QueryCoord {
             task,
             guard,
             members,
+            loaded,
+            reloading_since: None,
             offline: vec![false; nodes],
             unreachable: BTreeMap::new(),
             loads: BTreeMap::new(),
@@ -166,6 +179,85 @@ impl QueryCoord {
                 w.shard_view[r * shards + s] = view;
             }
         }
+    }
+
+    /// The application calls load() with `n` replicas. Milvus 2.3 refuses to change
+    /// the replica number of a loaded collection ("can't change the replica number
+    /// for loaded collection": querycoordv2 LoadCollectionJob, not in the reference;
+    /// §2.2 "replica_number is set at load time"). With `release_first` the collection
+    /// is released (every copy dropped, searches fail) and loaded again: the nodes are
+    /// spread over the replicas round-robin by the resource group (§2.2), and the
+    /// segment and channel checkers load every replica from MinIO under the load guard.
+    pub fn on_load_replicas(
+        &mut self,
+        n: usize,
+        release_first: bool,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        let now = ctx.now();
+        if !self.serving {
+            let detail = "load() failed: querycoord unavailable".to_string();
+            return ctx.world.task_event(now, "load_failed", self.task, detail);
+        }
+        if !release_first {
+            let detail = if n == self.loaded {
+                format!("load() with {n} replica(s): already loaded so; nothing changes")
+            } else {
+                format!(
+                    "load() with {n} replica(s) refused: can't change the replica number for loaded collection; it stays at {} (release it first)",
+                    self.loaded
+                )
+            };
+            return ctx.world.task_event(now, "load_refused", self.task, detail);
+        }
+        let shards = ctx.world.params.shards as usize;
+        let mut released = 0u64;
+        for r in 0..self.loaded {
+            for i in 0..ctx.world.layout.segments.len() {
+                let w = &mut *ctx.world;
+                let Some(node) = w.dist.holder[r][i].take() else {
+                    continue;
+                };
+                released += w.layout.segments[i].memory_bytes;
+                release_copy(node, r, i, ctx);
+            }
+        }
+        self.loads.clear();
+        self.ready.clear();
+        self.channels.clear();
+        self.channels_ready.clear();
+        self.retry_at.clear();
+        self.index_loads.clear();
+        let mut nodes: Vec<usize> = self.members.iter().flatten().copied().collect();
+        nodes.sort_unstable();
+        self.members.iter_mut().for_each(|m| m.clear());
+        for (k, &node) in nodes.iter().enumerate() {
+            self.members[k % n].push(node);
+        }
+        let old = std::mem::replace(&mut self.loaded, n);
+        let w = &mut *ctx.world;
+        for r in 0..w.dist.leader.len() {
+            w.dist.leader[r].iter_mut().for_each(|l| *l = None);
+            let retired = w.dist.retired.clone();
+            for (i, t) in w.dist.in_target[r].iter_mut().enumerate() {
+                *t = !retired[i];
+            }
+            let indexed = w.dist.indexed[0].clone();
+            w.dist.indexed[r] = indexed;
+        }
+        for r in 0..w.dist.leader.len() {
+            w.refresh_routing(r);
+        }
+        self.publish_view(ctx);
+        self.reloading_since = Some(now);
+        let detail = format!(
+            "release(): {} bytes dropped from {old} replica(s); load() with {n} replica(s) of {} node(s) starts ({} shard(s) each)",
+            released,
+            nodes.len(),
+            shards
+        );
+        ctx.world
+            .task_event(now, "collection_reloading", self.task, detail);
     }
 
     /// The node's distribution pulls start failing (it died).
@@ -304,7 +396,7 @@ impl QueryCoord {
                 continue;
             }
             // The replica with the fewest nodes takes it (ties to the first).
-            let r = (0..self.members.len())
+            let r = (0..self.loaded)
                 .min_by_key(|&r| (self.members[r].len(), r))
                 .expect("a replica");
             self.members[r].push(node);
@@ -442,7 +534,7 @@ impl QueryCoord {
         }
         let now = ctx.now();
         let shards = ctx.world.params.shards as usize;
-        let replicas = self.members.len();
+        let replicas = self.loaded;
         let mut stuck = false;
         for r in 0..replicas {
             let ready: Vec<usize> = self.members[r]
@@ -656,20 +748,7 @@ impl QueryCoord {
             }
             if ctx.world.dist.retired[i] {
                 // Merged away while it loaded: the copy is released at once.
-                let task = ctx.world.query_node_tasks[t.node];
-                let (actor, gen) = (
-                    ctx.world.query_node_actors[t.node],
-                    ctx.world.tasks[task].gen,
-                );
-                ctx.send(
-                    actor,
-                    Msg::ReleaseSegment {
-                        segment: i as u32,
-                        replica: r as u8,
-                        gen,
-                    },
-                    SimDuration::ZERO,
-                );
+                release_copy(t.node, r, i, ctx);
                 continue;
             }
             let old = ctx.world.dist.holder[r][i];
@@ -698,18 +777,7 @@ impl QueryCoord {
             );
             // A moved segment is released on the node that served it.
             if let Some(from) = old.filter(|&f| f != t.node) {
-                let ftask = ctx.world.query_node_tasks[from];
-                let gen = ctx.world.tasks[ftask].gen;
-                let actor = ctx.world.query_node_actors[from];
-                ctx.send(
-                    actor,
-                    Msg::ReleaseSegment {
-                        segment: i as u32,
-                        replica: r as u8,
-                        gen,
-                    },
-                    SimDuration::ZERO,
-                );
+                release_copy(from, r, i, ctx);
             }
         }
         for &r in &touched {
@@ -731,6 +799,19 @@ impl QueryCoord {
             }
         }
         self.publish_view(ctx);
+        if let Some(since) = self.reloading_since {
+            let done = (0..self.loaded).all(|r| (0..shards).all(|s| serviceable(ctx.world, r, s)));
+            if done {
+                self.reloading_since = None;
+                let detail = format!(
+                    "load() done: {} replica(s) serve every shard, {:.1} s after the release",
+                    self.loaded,
+                    now.since(since).as_secs_f64()
+                );
+                ctx.world
+                    .task_event(now, "collection_loaded", self.task, detail);
+            }
+        }
     }
 
     /// reference §1.7: the balance checker moves the smallest segment from the fullest
@@ -939,7 +1020,8 @@ impl QueryCoord {
             });
             for r in 0..w.dist.holder.len() {
                 w.dist.holder[r].push(None);
-                w.dist.in_target[r].push(false);
+                // A replica not loaded yet takes the segment in with the rest.
+                w.dist.in_target[r].push(r >= self.loaded);
                 w.dist.indexed[r].push(false);
             }
             w.dist.retired.push(false);
@@ -1107,6 +1189,21 @@ impl QueryCoord {
 }
 
 /// Whether searches of (replica, shard) can be served: a leader and every segment.
+/// Query node `node` drops its copy of segment `i` in replica `r`.
+fn release_copy(node: usize, r: usize, i: usize, ctx: &mut Ctx<'_, Msg, World>) {
+    let gen = ctx.world.tasks[ctx.world.query_node_tasks[node]].gen;
+    let actor = ctx.world.query_node_actors[node];
+    ctx.send(
+        actor,
+        Msg::ReleaseSegment {
+            segment: i as u32,
+            replica: r as u8,
+            gen,
+        },
+        SimDuration::ZERO,
+    );
+}
+
 pub fn serviceable(w: &World, replica: usize, shard: usize) -> bool {
     w.dist.leader[replica][shard].is_some() && w.dist.lacking[replica][shard] == 0
 }

@@ -388,6 +388,20 @@ impl World {
         }
     }
 
+    /// Room for `k` more replicas that no node serves yet (a later load_replicas).
+    pub fn add_unloaded_replicas(&mut self, k: usize) {
+        let shards = self.params.shards as usize;
+        let segments = self.layout.segments.len();
+        for _ in 0..k {
+            self.dist.holder.push(vec![None; segments]);
+            self.dist.leader.push(vec![None; shards]);
+            self.dist.lacking.push(vec![0; shards]);
+            self.dist.in_target.push(vec![true; segments]);
+            self.dist.indexed.push(vec![true; segments]);
+            self.shard_view.extend(std::iter::repeat_n(None, shards));
+        }
+    }
+
     /// Recomputes which nodes serve each shard of `replica` and what each
     /// sub-request costs there, after the leader view changed.
     pub fn refresh_routing(&mut self, replica: usize) {

@@ -297,6 +297,21 @@ impl Experiment {
         off
     }
 
+    /// The most replicas the collection has during the run: its own, or more loaded
+    /// by a load_replicas with release_first.
+    pub fn replicas_max(&self) -> u32 {
+        self.faults
+            .iter()
+            .filter(|f| {
+                f.target
+                    == super::faults::FaultTarget::Collection {
+                        release_first: true,
+                    }
+            })
+            .filter_map(|f| f.replicas)
+            .fold(self.collection.replicas, u32::max)
+    }
+
     /// Placement tasks that a `scale_service` adds: slots past the topology's count.
     pub fn tasks_added_by_scaling(&self) -> Vec<usize> {
         (0..self.placement.tasks.len())
@@ -709,8 +724,21 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
             }
         }
     }
+    let load = collection.as_ref().map(|c| super::faults::LoadContext {
+        replicas: c.replicas,
+        inserts: raw.workload.insert.is_some(),
+        cold_start: raw.cold_start == Some(true),
+    });
     let faults = match (&topology, &mut placement) {
-        (Some(t), Some(p)) => resolve_faults(&raw.faults, t, p, duration, &err, &mut errors),
+        (Some(t), Some(p)) => resolve_faults(
+            &raw.faults,
+            t,
+            p,
+            duration,
+            load.as_ref(),
+            &err,
+            &mut errors,
+        ),
         _ => Vec::new(),
     };
     let failover = resolve_failover(&raw.failover);

@@ -38,10 +38,30 @@ pub(super) struct RawFault {
     loss: Option<Spanned<f64>>,
     /// slow_disk: how many times slower the disk is (1 < f <= 1000).
     factor: Option<Spanned<f64>>,
-    /// scale_service: the service's task count from `at` on.
+    /// scale_service: the service's task count from `at` on; load_replicas: the
+    /// collection's replica number.
     replicas: Option<Spanned<i64>>,
+    /// load_replicas: release the collection first (what Milvus 2.3 requires).
+    release_first: Option<Spanned<bool>>,
     /// A label for the summary and the events; defaults to "KIND TARGET".
     name: Option<String>,
+}
+
+impl RawFault {
+    /// The keys of link and disk faults, with where each is written.
+    fn link_keys(&self) -> [(&'static str, Option<Range<usize>>); 6] {
+        [
+            ("hosts", self.hosts.as_ref().map(|v| v.span())),
+            ("other_side", self.other_side.as_ref().map(|v| v.span())),
+            ("latency", self.latency.as_ref().map(|v| v.span())),
+            (
+                "bandwidth_factor",
+                self.bandwidth_factor.as_ref().map(|v| v.span()),
+            ),
+            ("loss", self.loss.as_ref().map(|v| v.span())),
+            ("factor", self.factor.as_ref().map(|v| v.span())),
+        ]
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -73,9 +93,13 @@ pub enum FaultKind {
     /// `docker service scale SERVICE=N`: new tasks start (a query node joins and the
     /// balancer moves segments to it) or the highest slots stop.
     ScaleService,
+    /// `collection.load(replica_number=N)` on the loaded collection: Milvus 2.3 refuses
+    /// to change the replica number of a loaded collection; with `release_first` the
+    /// collection is released and loaded again with N replicas.
+    LoadReplicas,
 }
 
-const KINDS: [(&str, FaultKind); 11] = [
+const KINDS: [(&str, FaultKind); 12] = [
     ("host_crash", FaultKind::HostCrash),
     ("process_crash", FaultKind::ProcessCrash),
     ("process_stop", FaultKind::ProcessStop),
@@ -87,7 +111,19 @@ const KINDS: [(&str, FaultKind); 11] = [
     ("disk_full", FaultKind::DiskFull),
     ("drain_host", FaultKind::DrainHost),
     ("scale_service", FaultKind::ScaleService),
+    ("load_replicas", FaultKind::LoadReplicas),
 ];
+
+/// The most replicas a collection may have: searches track replicas in 8-bit sets.
+pub const MAX_REPLICAS: u32 = 8;
+
+/// What a load_replicas entry is checked against: the experiment's collection and
+/// workload.
+pub struct LoadContext {
+    pub replicas: u32,
+    pub inserts: bool,
+    pub cold_start: bool,
+}
 
 /// The services `scale_service` can scale: those whose new tasks the model takes in
 /// (query nodes join a replica, index nodes take builds, proxies take clients).
@@ -142,6 +178,10 @@ pub enum FaultTarget {
         host: usize,
         slowdown: Option<f64>,
     },
+    /// The collection (load_replicas).
+    Collection {
+        release_first: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -168,7 +208,9 @@ impl Fault {
                 .map(|(i, _)| i)
                 .collect(),
             FaultTarget::Tasks(t) => t.clone(),
-            FaultTarget::Link { .. } | FaultTarget::Disk { .. } => Vec::new(),
+            FaultTarget::Link { .. }
+            | FaultTarget::Disk { .. }
+            | FaultTarget::Collection { .. } => Vec::new(),
         }
     }
 
@@ -199,6 +241,7 @@ impl Fault {
                     format!("{} | {}", side(hosts), side(other_side))
                 }
             }
+            FaultTarget::Collection { .. } => "collection".into(),
         }
     }
 }
@@ -382,6 +425,7 @@ pub(super) fn resolve_faults(
     topo: &Topology,
     placement: &mut Placement,
     duration: SimDuration,
+    load: Option<&LoadContext>,
     err: &dyn Fn(Range<usize>, String) -> InputError,
     errors: &mut Vec<InputError>,
 ) -> Vec<Fault> {
@@ -455,6 +499,24 @@ pub(super) fn resolve_faults(
             (None, None) => None,
         };
 
+        if kind == FaultKind::LoadReplicas {
+            match resolve_load(f, at, recover_at, topo, placement, load, err) {
+                Ok(Some(fault)) => faults.push(fault),
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+            continue;
+        }
+        if let Some(r) = &f.release_first {
+            errors.push(
+                err(
+                    r.span(),
+                    format!("a {} takes no `release_first`", kind.name()),
+                )
+                .with_hint("`release_first` belongs to load_replicas"),
+            );
+            continue;
+        }
         if kind.is_link_or_disk() {
             match resolve_link_or_disk(f, kind, at, recover_at, topo, placement, err) {
                 Ok(fault) => faults.push(fault),
@@ -462,27 +524,18 @@ pub(super) fn resolve_faults(
             }
             continue;
         }
-        let extra: Vec<(&str, Option<Range<usize>>)> = [
-            ("hosts", f.hosts.as_ref().map(|v| v.span())),
-            ("other_side", f.other_side.as_ref().map(|v| v.span())),
-            ("latency", f.latency.as_ref().map(|v| v.span())),
-            (
-                "bandwidth_factor",
-                f.bandwidth_factor.as_ref().map(|v| v.span()),
-            ),
-            ("loss", f.loss.as_ref().map(|v| v.span())),
-            ("factor", f.factor.as_ref().map(|v| v.span())),
-            (
+        let extra: Vec<(&str, Option<Range<usize>>)> = f
+            .link_keys()
+            .into_iter()
+            .chain([(
                 "replicas",
                 f.replicas
                     .as_ref()
                     .filter(|_| kind != FaultKind::ScaleService)
                     .map(|v| v.span()),
-            ),
-        ]
-        .into_iter()
-        .filter(|(_, s)| s.is_some())
-        .collect();
+            )])
+            .filter(|(_, s)| s.is_some())
+            .collect();
         if let Some((key, Some(span))) = extra.first().cloned() {
             errors.push(
                 err(span, format!("a {} takes no `{key}`", kind.name())).with_hint(
@@ -699,6 +752,104 @@ pub(super) fn resolve_faults(
         faults.push(fault);
     }
     faults
+}
+
+/// A load_replicas entry: the collection's new replica number, checked against the
+/// collection and the query nodes. `Ok(None)` when the collection is not resolved (its
+/// own errors are reported).
+fn resolve_load(
+    f: &RawFault,
+    at: SimDuration,
+    recover_at: Option<SimDuration>,
+    topo: &Topology,
+    placement: &Placement,
+    load: Option<&LoadContext>,
+    err: &dyn Fn(Range<usize>, String) -> InputError,
+) -> Result<Option<Fault>, InputError> {
+    let foreign = [
+        ("host", f.host.as_ref().map(|v| v.span())),
+        ("service", f.service.as_ref().map(|v| v.span())),
+        ("task", f.task.as_ref().map(|v| v.span())),
+        ("duration", f.duration.as_ref().map(|v| v.span())),
+        ("recover_at", f.recover_at.as_ref().map(|v| v.span())),
+    ];
+    let mut foreign = foreign.into_iter().chain(f.link_keys());
+    if let Some((key, Some(span))) = foreign.find(|(_, s)| s.is_some()) {
+        return Err(
+            err(span, format!("a load_replicas takes no `{key}`")).with_hint(
+                "it acts on the experiment's collection: give `replicas` (and `release_first`)",
+            ),
+        );
+    }
+    debug_assert!(recover_at.is_none());
+    let Some(n) = &f.replicas else {
+        return Err(err(
+            f.kind.span(),
+            "a load_replicas needs `replicas`, the replica number to load".into(),
+        )
+        .with_hint("add replicas = N"));
+    };
+    let Some(ctx) = load else {
+        return Ok(None);
+    };
+    let query_nodes = placement
+        .tasks
+        .iter()
+        .filter(|t| topo.services[t.service].kind == ServiceKind::Querynode)
+        .count() as i64;
+    let want = *n.get_ref();
+    let max = i64::from(MAX_REPLICAS).min(query_nodes);
+    if want < 1 || want > max {
+        return Err(err(
+            n.span(),
+            format!("replicas = {want} is out of range: the topology has {query_nodes} query node(s)"),
+        )
+        .with_hint(format!(
+            "give 1 to {max}: each replica needs a query node, and simctl tracks at most {MAX_REPLICAS}"
+        )));
+    }
+    let release_first = f.release_first.as_ref().is_some_and(|r| *r.get_ref());
+    if release_first && want as u32 <= ctx.replicas {
+        return Err(err(
+            n.span(),
+            format!(
+                "the collection is loaded with {} replica(s); this release models loading more, not fewer",
+                ctx.replicas
+            ),
+        )
+        .with_hint(format!("give replicas above {}", ctx.replicas)));
+    }
+    if release_first && (ctx.inserts || ctx.cold_start) {
+        let what = if ctx.inserts {
+            "an insert workload"
+        } else {
+            "a cold start"
+        };
+        return Err(err(
+            f.kind.span(),
+            format!("a load_replicas with release_first is not modelled together with {what}"),
+        )
+        .with_hint(
+            "run it on an already loaded collection without [workload.insert] or cold_start",
+        ));
+    }
+    Ok(Some(Fault {
+        label: f.name.clone().unwrap_or_else(|| {
+            format!(
+                "load_replicas {want}{}",
+                if release_first {
+                    " (release first)"
+                } else {
+                    ""
+                }
+            )
+        }),
+        kind: FaultKind::LoadReplicas,
+        at,
+        recover_at: None,
+        target: FaultTarget::Collection { release_first },
+        replicas: Some(want as u32),
+    }))
 }
 
 /// A scale_service's `replicas`: present, in range, and the service one the model

@@ -1040,3 +1040,47 @@ fn scale_drain_disk_and_retry_runs_replay_byte_identically() {
         }
     }
 }
+
+#[test]
+fn a_second_replica_needs_a_release_and_a_reload_in_milvus_2_3() {
+    let sets = ["duration=5m", "fault.0.at=1m"];
+    let out = temp_dir("load-replicas");
+    let s = run_to("experiments/load-second-replica.toml", &sets, &out);
+    let ev = events(&out);
+    // Released at 60 s: searches fail until the first replica serves every shard.
+    let fl = fault(&s);
+    assert!((60.0..60.5).contains(&f(fl, "first_error_s")), "{fl}");
+    let serviceable = of_kind(&ev, "shard_serviceable");
+    assert_eq!(
+        serviceable.len(),
+        4,
+        "2 replicas x 2 shards: {serviceable:?}"
+    );
+    let first_replica_done = serviceable[1].0;
+    assert!(f(fl, "last_error_s") <= first_replica_done + 0.5, "{fl}");
+    let loaded = of_kind(&ev, "collection_loaded");
+    assert_eq!(loaded.len(), 1);
+    assert!(loaded[0].0 >= serviceable[3].0);
+    // Both replicas came from MinIO: twice the collection.
+    assert!(f(fl, "bytes_reloaded") > 80e9, "{fl}");
+
+    // Without the release, 2.3 refuses and nothing changes.
+    let out2 = temp_dir("load-replicas-refused");
+    let mut sets2 = sets.to_vec();
+    sets2.push("fault.0.release_first=false");
+    let s2 = run_to("experiments/load-second-replica.toml", &sets2, &out2);
+    assert_eq!(f(&s2["requests"]["search"], "failed"), 0.0);
+    let ev2 = events(&out2);
+    assert_eq!(of_kind(&ev2, "load_refused").len(), 1);
+    assert!(of_kind(&ev2, "segment_loaded").iter().all(|r| r.0 == 0.0));
+
+    // 30 M rows: the second replica does not fit its two nodes; its loads fail the
+    // load guard and are retried, and the load never completes.
+    let out3 = temp_dir("load-replicas-oom");
+    let mut sets3 = sets.to_vec();
+    sets3.push("collection.rows=30_000_000");
+    run_to("experiments/load-second-replica.toml", &sets3, &out3);
+    let ev3 = events(&out3);
+    assert!(!of_kind(&ev3, "segment_load_failed").is_empty());
+    assert!(of_kind(&ev3, "collection_loaded").is_empty());
+}

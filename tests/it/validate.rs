@@ -187,6 +187,24 @@ const CASES: &[Case] = &[
         message: "it takes no duration or recover_at",
     },
     Case {
+        file: "fault-load-replicas-exceed-query-nodes.toml",
+        line: 29,
+        defect: "replicas = 3",
+        message: "replicas = 3 is out of range: the topology has 2 query node(s)",
+    },
+    Case {
+        file: "fault-release-first-on-crash.toml",
+        line: 30,
+        defect: "release_first = true",
+        message: "a process_crash takes no `release_first`",
+    },
+    Case {
+        file: "fault-load-replicas-with-host.toml",
+        line: 29,
+        defect: "host = \"query1\"",
+        message: "a load_replicas takes no `host`",
+    },
+    Case {
         file: "fault-unknown-service.toml",
         line: 30,
         defect: "service = \"querynode3\"",
