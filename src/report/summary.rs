@@ -209,12 +209,35 @@ fn p99_between(rows: &[&RequestRow], from: SimTime, to: SimTime) -> Option<u64> 
     Some(percentile(&lat, 0.99))
 }
 
+/// The first 10 s window from `from` on (ending by `until`) whose requests of `owned`
+/// all succeed (no error of `errors` in it) with a p99 within 10 % of `base`.
+fn recovery(
+    owned: &[&RequestRow],
+    errors: &[SimTime],
+    base: u64,
+    from: SimTime,
+    until: SimTime,
+) -> Option<SimTime> {
+    let limit = (base as f64 * RECOVERY_TOLERANCE) as u64;
+    let mut t = from;
+    while t + RECOVERY_WINDOW <= until {
+        let end = t + RECOVERY_WINDOW;
+        let clean = !errors.iter().any(|&e| e >= t && e < end);
+        if clean && p99_between(owned, t, end).is_some_and(|p| p <= limit) {
+            return Some(t);
+        }
+        t += SimDuration::from_secs(1);
+    }
+    None
+}
+
 /// Recovery figures of each fault, and the p99 of searches after the last recovery.
 ///
-/// A fault owns the searches that start between it and the next fault, and the
-/// failures answered in that span. Recovered: the first 10 s window, at or after the
-/// last error, whose searches all succeed with a p99 within 10 % of the p99 of the 5
-/// minutes before the fault.
+/// A fault owns the requests that start between it and the next fault, and the
+/// failures answered in that span. Recovered, for searches and for inserts alike: the
+/// first 10 s window, at or after the last error, whose requests all succeed with a
+/// p99 within 10 % of the p99 of the 5 minutes before the fault. `recovered_at_s` is
+/// the later of the two where both kinds run before and after the fault.
 fn fault_figures(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> (Vec<Value>, Option<f64>) {
     let searches: Vec<&RequestRow> = rec.requests.iter().filter(|r| r.kind == "search").collect();
     let mut order: Vec<usize> = (0..exp.faults.len()).collect();
@@ -255,24 +278,33 @@ fn fault_figures(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> (Vec<Val
             + exp
                 .warmup
                 .max(SimDuration(f.at.0.saturating_sub(BASELINE.0)));
+        let whole_second = |l: SimTime| SimTime(l.0.div_ceil(NS_PER_S) * NS_PER_S);
         let baseline = p99_between(&searches, before_from, at);
-        let mut recovered = None;
-        if let Some(base) = baseline {
-            let limit = (base as f64 * RECOVERY_TOLERANCE) as u64;
-            let mut t = last
-                .map(|l| SimTime(l.0.div_ceil(NS_PER_S) * NS_PER_S))
-                .unwrap_or(at);
-            while t + RECOVERY_WINDOW <= until {
-                let end = t + RECOVERY_WINDOW;
-                let clean = !errors.iter().any(|&e| e >= t && e < end);
-                if clean && p99_between(&owned, t, end).is_some_and(|p| p <= limit) {
-                    recovered = Some(t);
-                    break;
-                }
-                t += SimDuration::from_secs(1);
-            }
-        }
+        let recovered = baseline.and_then(|base| {
+            let from = last.map(whole_second).unwrap_or(at);
+            recovery(&owned, &errors, base, from, until)
+        });
         last_recovery = Some(recovered);
+        let inserts: Vec<&RequestRow> =
+            rec.requests.iter().filter(|r| r.kind == "insert").collect();
+        let inserts_owned: Vec<&RequestRow> = inserts
+            .iter()
+            .copied()
+            .filter(|r| r.start >= at && r.start < until)
+            .collect();
+        let insert_baseline = p99_between(&inserts, before_from, at);
+        let inserts_recovered = insert_baseline.and_then(|base| {
+            let last = insert_errors.iter().max().copied();
+            let from = last.map(whole_second).unwrap_or(at);
+            recovery(&inserts_owned, &insert_errors, base, from, until)
+        });
+        let search_applies = baseline.is_some() && !owned.is_empty();
+        let insert_applies = insert_baseline.is_some() && !inserts_owned.is_empty();
+        let recovered_all = match (search_applies, insert_applies) {
+            (true, true) => recovered.zip(inserts_recovered).map(|(a, b)| a.max(b)),
+            (false, true) => inserts_recovered,
+            _ => recovered,
+        };
         let during = p99_between(&owned, at, recovered.unwrap_or(until));
         // The steady state the fault left: the last 5 minutes it owns.
         let after_from = SimTime(until.0.saturating_sub(BASELINE.0)).max(at);
@@ -296,7 +328,9 @@ fn fault_figures(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> (Vec<Val
             "failed_inserts": insert_errors.len(),
             "first_insert_error_s": insert_errors.iter().min().copied().map(secs),
             "last_insert_error_s": insert_errors.iter().max().copied().map(secs),
-            "recovered_at_s": recovered.map(secs),
+            "recovered_at_s": recovered_all.map(secs),
+            "inserts_recovered_at_s": inserts_recovered.map(secs),
+            "insert_p99_ms_before": insert_baseline.map(ms),
             "p99_ms_before": baseline.map(ms),
             "p99_ms_during": during.map(ms),
             "p99_ms_after": after.map(ms),
@@ -392,6 +426,8 @@ const FAULT_FIGURES: &[&str] = &[
     "first_insert_error_s",
     "last_insert_error_s",
     "recovered_at_s",
+    "inserts_recovered_at_s",
+    "insert_p99_ms_before",
     "p99_ms_before",
     "p99_ms_during",
     "p99_ms_after",
