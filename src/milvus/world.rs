@@ -110,6 +110,9 @@ pub struct TaskRt {
     /// The session key of a crashed incarnation still exists: it lingers until its
     /// lease runs out (reference §2.1 item 1).
     pub stale_session: bool,
+    /// Memory a fresh incarnation holds before any data: a process's base, or none
+    /// for a role sharing the process of another (a standalone).
+    pub base_bytes: u64,
 }
 
 /// One search in flight.
@@ -236,6 +239,8 @@ pub struct World {
     pub failover: Failover,
     /// Placement tasks of the object storage (MinIO) servers.
     pub minio_tasks: Vec<usize>,
+    /// Object storage is a standalone's local disk (no erasure coding).
+    pub local_storage: bool,
     pub faults: Vec<FaultStats>,
     /// The fault whose consequences are playing out (the latest one started).
     pub current_fault: Option<usize>,
@@ -325,6 +330,7 @@ impl World {
             layout_global_factor: 0.1,
             failover,
             minio_tasks: Vec::new(),
+            local_storage: false,
             faults: Vec::new(),
             current_fault: None,
             querycoord: ActorId(0),

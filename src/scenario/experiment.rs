@@ -439,15 +439,18 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
                 .filter(|t| topo.services[t.service].kind == k)
                 .count()
         };
+        let stores = match topo.standalone() {
+            Some(_) => (1, "stores each message (RocksMQ)"),
+            None => (
+                crate::milvus::pulsar::ENSEMBLE,
+                "persist each message (ensemble 2, reference §2.8)",
+            ),
+        };
         let mut need = vec![
             (ServiceKind::Datacoord, 1, "seals and flushes segments"),
             (ServiceKind::Datanode, 1, "writes binlogs"),
             (ServiceKind::Broker, 1, "owns the DML topics"),
-            (
-                ServiceKind::Bookie,
-                crate::milvus::pulsar::ENSEMBLE,
-                "persist each message (ensemble 2, reference §2.8)",
-            ),
+            (ServiceKind::Bookie, stores.0, stores.1),
             (ServiceKind::Minio, 1, "stores binlogs and index files"),
         ];
         if *raw.collection.index.get_ref() != IndexKind::Flat {

@@ -8,6 +8,7 @@ mod goldens;
 mod ingest;
 mod saturation;
 mod search_path;
+mod standalone;
 mod swarm;
 mod sweep;
 mod validate;
