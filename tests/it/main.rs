@@ -4,6 +4,7 @@ mod calibrate;
 mod common;
 mod determinism;
 mod faults;
+mod fidelity;
 mod goldens;
 mod ingest;
 mod saturation;
