@@ -93,3 +93,89 @@ fn bad_results_files_are_located_errors() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// Nothing is fitted case by case: the fidelity experiments and scripts override no
+/// Milvus key, failover timing or model constant, the command's only knob is the
+/// documented client overhead (measured by the harness, never set in the folder), and
+/// the fidelity code names no case or data set of a results file.
+#[test]
+fn nothing_in_experiments_fidelity_is_fitted_case_by_case() {
+    let dir = repo("experiments/fidelity");
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(ext) = path.extension().map(|e| e.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path).unwrap();
+        checked += 1;
+        match ext.as_str() {
+            "toml" => {
+                let t: toml::Table = text.parse().unwrap();
+                for table in ["milvus", "failover", "test"] {
+                    if t.contains_key(table) {
+                        problems.push(format!("{name}: [{table}] overrides a default"));
+                    }
+                }
+                if let Some(w) = t.get("workload").and_then(|w| w.as_table()) {
+                    if w.contains_key("think_time") {
+                        problems.push(format!("{name}: [workload] think_time is set by hand"));
+                    }
+                }
+            }
+            "sh" | "py" => {
+                for bad in ["--set", "--client-overhead-ms", "simctl fidelity"] {
+                    if text.contains(bad) {
+                        problems.push(format!("{name}: passes {bad}"));
+                    }
+                }
+            }
+            "json" => {
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let keys = ["override", "overrides", "fudge", "fitted", "knobs"];
+                let mut stack = vec![&v];
+                while let Some(x) = stack.pop() {
+                    match x {
+                        serde_json::Value::Object(m) => {
+                            for (k, v) in m {
+                                if keys.contains(&k.as_str()) {
+                                    problems.push(format!("{name}: key {k:?}"));
+                                }
+                                stack.push(v);
+                            }
+                        }
+                        serde_json::Value::Array(a) => stack.extend(a),
+                        _ => {}
+                    }
+                }
+            }
+            _ => checked -= 1,
+        }
+    }
+    assert!(
+        checked >= 5,
+        "the fidelity folder holds its harness and examples"
+    );
+    // The command builds every case from the case's own fields: no case id or data
+    // set name of a results file appears in its code.
+    let code = std::fs::read_to_string(repo("src/fidelity.rs")).unwrap();
+    for file in ["results-quick-example.json", "results-full-example.json"] {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+        for case in v["cases"].as_array().unwrap() {
+            for key in ["id", "dataset"] {
+                let s = case[key].as_str().unwrap();
+                if code.contains(s) {
+                    problems.push(format!("src/fidelity.rs names {key} {s:?}"));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "per-case overrides:\n{}",
+        problems.join("\n")
+    );
+}
