@@ -157,6 +157,8 @@ pub struct Options {
 pub struct Report {
     pub results: PathBuf,
     pub machine: String,
+    /// The simulated host as the profile describes it: clock and ISA.
+    pub host_clock: String,
     pub cores: u64,
     pub memory_bytes: u64,
     pub overhead: ClientOverhead,
@@ -215,11 +217,29 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
             topo.name
         ));
     }
+    // The harness runs on the calibrated machine: its clock, ISA and read bandwidth
+    // (all threads) come from the profile, its cores and memory from the results.
     let class = topo.hosts[0].class.clone();
-    let topology_sets = vec![
+    let m = &opts.profile.profile.machine;
+    let bandwidth = opts
+        .profile
+        .profile
+        .bandwidth
+        .read_bytes_per_s
+        .last()
+        .copied();
+    let mut topology_sets = vec![
         format!("topology.class.{class}.cores={cores}"),
         format!("topology.class.{class}.memory=\"{memory_bytes}B\""),
+        format!("topology.class.{class}.ghz={}", m.ghz),
+        format!("topology.class.{class}.isa=\"{}\"", m.isa.name()),
     ];
+    if let Some(bw) = bandwidth {
+        topology_sets.push(format!(
+            "topology.class.{class}.memory_bandwidth=\"{}MB/s\"",
+            (bw / 1e6).round()
+        ));
+    }
     let topology_ref = std::path::absolute(&opts.topology).map_err(|e| {
         located(
             &opts.topology,
@@ -298,6 +318,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
     Ok(Report {
         results: results_path.to_path_buf(),
         machine: machine["cpu_model"].as_str().unwrap_or("?").to_string(),
+        host_clock: format!("{:.2} GHz {}", m.ghz, m.isa.name()),
         cores,
         memory_bytes,
         overhead,
@@ -503,11 +524,12 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "simctl fidelity {}: {} figures; standalone on {} cores, {:.1} GiB ({})",
+            "simctl fidelity {}: {} figures; standalone on {} cores, {:.1} GiB, {} (measured on {})",
             self.results.display(),
             self.rows.len(),
             self.cores,
             self.memory_bytes as f64 / (1u64 << 30) as f64,
+            self.host_clock,
             self.machine
         );
         match self.overhead.fixed_ms {

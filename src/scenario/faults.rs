@@ -502,18 +502,17 @@ pub(super) fn resolve_faults(
                 }
             },
             // A standalone's roles share one process: naming it names them all.
-            "service" => match topo.services.iter().position(|s| {
-                &s.name == name.get_ref() || s.process.as_ref() == Some(name.get_ref())
-            }) {
+            "service" => match topo
+                .services
+                .iter()
+                .position(|s| s.answers_to(name.get_ref()))
+            {
                 Some(_) => FaultTarget::Tasks(
                     placement
                         .tasks
                         .iter()
                         .enumerate()
-                        .filter(|(_, t)| {
-                            let s = &topo.services[t.service];
-                            &s.name == name.get_ref() || s.process.as_ref() == Some(name.get_ref())
-                        })
+                        .filter(|(_, t)| topo.services[t.service].answers_to(name.get_ref()))
                         .map(|(i, _)| i)
                         .collect(),
                 ),

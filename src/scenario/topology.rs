@@ -400,6 +400,14 @@ pub struct NetworkSpec {
     pub client_bytes_per_s: f64,
 }
 
+impl ServiceSpec {
+    /// Whether a fault naming `name` targets this service: its own name, or the
+    /// standalone whose process it shares.
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.name == name || self.process.as_deref() == Some(name)
+    }
+}
+
 /// A validated topology.
 #[derive(Clone, Debug)]
 pub struct Topology {
