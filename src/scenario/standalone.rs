@@ -194,4 +194,29 @@ mod tests {
         assert!(message.contains("standalon"));
         assert!(hint.contains("\"standalone\""), "{hint}");
     }
+
+    #[test]
+    fn roles_share_the_process_and_only_the_proxy_publishes_ports() {
+        let topo = crate::scenario::load_topology(
+            std::path::Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/topologies/standalone.toml"
+            )),
+            None,
+        )
+        .unwrap();
+        assert_eq!(topo.standalone(), Some("standalone"));
+        assert_eq!(topo.services.len(), ROLES.len());
+        for (s, (suffix, kind)) in topo.services.iter().zip(ROLES) {
+            assert_eq!(s.name, role_name("standalone", suffix));
+            assert_eq!(s.kind, kind);
+            assert!(s.answers_to("standalone") && s.answers_to(&s.name));
+            let ports: &[u16] = if kind == ServiceKind::Proxy {
+                &[19530]
+            } else {
+                &[]
+            };
+            assert_eq!(s.ports, ports, "{}", s.name);
+        }
+    }
 }

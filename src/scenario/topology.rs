@@ -387,6 +387,14 @@ pub struct ServiceSpec {
     pub process: Option<String>,
 }
 
+impl ServiceSpec {
+    /// Whether a fault naming `name` targets this service: its own name, or the
+    /// standalone whose process it shares.
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.name == name || self.process.as_deref() == Some(name)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct NetworkSpec {
     /// One-way latency of a host-to-switch link. GUESS: 25 us, a typical 10 GbE
@@ -398,14 +406,6 @@ pub struct NetworkSpec {
     /// data centre).
     pub client_latency: SimDuration,
     pub client_bytes_per_s: f64,
-}
-
-impl ServiceSpec {
-    /// Whether a fault naming `name` targets this service: its own name, or the
-    /// standalone whose process it shares.
-    pub fn answers_to(&self, name: &str) -> bool {
-        self.name == name || self.process.as_deref() == Some(name)
-    }
 }
 
 /// A validated topology.
@@ -796,6 +796,7 @@ pub fn load_topology_with(
             name,
             kind: match declared {
                 DeclaredKind::Role(k) => k,
+                // Replaced: each role of the standalone takes its own kind.
                 DeclaredKind::Standalone => standalone::ROLES[0].1,
             },
             image: rs.image.clone().unwrap_or_else(|| "milvus:v2.3.0".into()),
