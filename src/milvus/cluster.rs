@@ -225,6 +225,7 @@ impl Actor for Component {
             (C::Clients(c), Msg::ClientNext { client }) => c.on_next(client, ctx),
             (C::Clients(c), Msg::SearchReplied { req }) => c.on_replied(req, ctx),
             (C::Clients(c), Msg::SearchTimeout { req, id }) => c.on_timeout(req, id, ctx),
+            (C::Clients(c), Msg::ClientRetry { req, id }) => c.on_retry(req, id, ctx),
             (C::Control(c), Msg::FaultStarts { fault }) => c.on_fault_starts(fault as usize, ctx),
             (C::Control(c), Msg::FaultEnds { fault }) => c.on_fault_ends(fault as usize, ctx),
             (C::Control(c), Msg::TaskStarts { task }) => c.on_task_starts(task as usize, ctx),
@@ -532,6 +533,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             disk_read: BandwidthServer::new(spec.disk.read_bytes_per_s),
             disk_write: BandwidthServer::new(spec.disk.write_bytes_per_s),
             up: true,
+            disk_full: false,
         });
     }
     let client_ep = nb.endpoint("clients", topo.network.client_bytes_per_s);
@@ -584,6 +586,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             } else {
                 PROCESS_BASE_BYTES
             },
+            in_service: true,
         });
     }
 
@@ -642,12 +645,16 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         world.etcd_leader = None;
     }
 
-    // Hosts powered on later (scale-out) and their tasks are off at the start.
+    // Hosts powered on later (scale-out) and their tasks are off at the start, and so
+    // are the tasks a scale_service adds.
     for h in exp.hosts_off_at_start() {
         world.hosts[h].up = false;
-        for t in world.tasks.iter_mut().filter(|t| t.host == h) {
-            t.up = false;
-        }
+    }
+    for t in exp.tasks_off_at_start() {
+        world.tasks[t].up = false;
+    }
+    for t in exp.tasks_added_by_scaling() {
+        world.tasks[t].in_service = false;
     }
 
     // Memory: each simulated Milvus process, plus what each query node loaded.
@@ -913,6 +920,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         proxies.clone(),
         exp.failover.client_reconnect,
         w.timeout,
+        w.retry,
     );
     let starts = clients.start_messages();
     let id = sim.add_actor("clients", Component::Clients(clients));

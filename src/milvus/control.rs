@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::scenario::faults::{Fault, FaultKind, FaultTarget};
 use crate::scenario::topology::{RestartCondition, ServiceKind, Topology};
-use crate::swarm::reschedule::{reschedule, Decision, SwarmTiming};
+use crate::swarm::reschedule::{reschedule_with, Decision, SwarmTiming};
 use crate::swarm::Placement;
 
 use super::msg::Msg;
@@ -50,6 +50,12 @@ pub struct Control {
     swarm_waiting: Vec<bool>,
     /// Faults in force.
     active: Vec<bool>,
+    /// Hosts whose Swarm availability is `drain`.
+    drained: Vec<bool>,
+    /// Per task: the host its replacement starts on once it has stopped (a drain).
+    move_on_stop: Vec<Option<usize>>,
+    /// Per task: when Swarm restarted it (for the restart policy's attempts).
+    restarts: Vec<Vec<SimTime>>,
 }
 
 impl Control {
@@ -81,6 +87,9 @@ impl Control {
             etcd_epoch: vec![0; n],
             swarm_waiting: vec![false; n],
             active: Vec::new(),
+            drained: vec![false; hosts],
+            move_on_stop: vec![None; n],
+            restarts: vec![Vec::new(); n],
         }
     }
 
@@ -110,6 +119,12 @@ impl Control {
         );
         if f.kind == FaultKind::HostStart {
             return self.power_on(&f, ctx);
+        }
+        if f.kind == FaultKind::DrainHost {
+            return self.drain(&f, ctx);
+        }
+        if f.kind == FaultKind::ScaleService {
+            return self.scale(&f, ctx);
         }
         if f.kind.is_link_or_disk() {
             return self.start_link_or_disk(fault, &f, ctx);
@@ -231,14 +246,7 @@ impl Control {
             unreachable!("validation: host_start targets a host")
         };
         ctx.world.hosts[h].up = true;
-        let name = self.topology.hosts[h].name.clone();
-        ctx.world.rec.event(
-            now,
-            "host_up",
-            &name,
-            "",
-            "host powered on: Swarm starts its tasks".into(),
-        );
+        self.host_event(ctx, h, "host_up", "host powered on: Swarm starts its tasks");
         let at = now + ctx.world.failover.startup();
         for t in self.tasks_of(f, ctx.world) {
             self.start_at(t, at, ctx);
@@ -266,13 +274,11 @@ impl Control {
         let now = ctx.now();
         ctx.world.note_detected(now);
         self.declared_down[host] = true;
-        let name = self.topology.hosts[host].name.clone();
-        ctx.world.rec.event(
-            now,
+        self.host_event(
+            ctx,
+            host,
             "swarm_node_down",
-            &name,
-            "",
-            "Swarm: heartbeats missed for the grace period; the node is down".into(),
+            "Swarm: heartbeats missed for the grace period; the node is down",
         );
         self.decide(host, ctx);
     }
@@ -283,10 +289,7 @@ impl Control {
             return;
         };
         let now = ctx.now();
-        let down: BTreeSet<usize> = (0..self.down_since.len())
-            .filter(|&h| self.down_since[h].is_some())
-            .collect();
-        let decisions = reschedule(&self.topology, &self.placement, &down, &self.timing);
+        let decisions = self.decisions();
         for d in decisions {
             let t = d.task;
             if self.placement.tasks[t].host != host || ctx.world.tasks[t].up {
@@ -310,15 +313,7 @@ impl Control {
                             "Swarm: replacement task on {to}, starting after the restart delay"
                         ),
                     );
-                    let me = ctx.me();
-                    ctx.send_at(
-                        me,
-                        Msg::TaskMoves {
-                            task: t as u32,
-                            host: to_host as u16,
-                        },
-                        start,
-                    );
+                    self.send_move(t, to_host, start, ctx);
                 }
                 Decision::Pending { reason } => {
                     self.pending[t] = true;
@@ -327,6 +322,186 @@ impl Control {
                 }
             }
         }
+    }
+
+    /// Swarm's decisions for the tasks of down and drained hosts, as things stand.
+    fn decisions(&self) -> Vec<crate::swarm::reschedule::TaskDecision> {
+        let hosts = |set: &dyn Fn(usize) -> bool| -> BTreeSet<usize> {
+            (0..self.down_since.len()).filter(|&h| set(h)).collect()
+        };
+        let down = hosts(&|h| self.down_since[h].is_some());
+        let drained = hosts(&|h| self.drained[h]);
+        reschedule_with(
+            &self.topology,
+            &self.placement,
+            &down,
+            &drained,
+            &self.timing,
+        )
+    }
+
+    /// `docker node update --availability drain`: the orchestrator shuts the host's
+    /// tasks down (`docker stop`: SIGTERM, then SIGKILL after the grace period, so a
+    /// Milvus process in the users' stack is killed, reference §2.10) and creates each
+    /// replacement on another eligible host, where it starts once the old task has
+    /// stopped, with no restart delay (swarmkit restart supervisor). Pinned tasks
+    /// stay pending until the host is active again.
+    fn drain(&mut self, f: &Fault, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let FaultTarget::Host(h) = f.target else {
+            unreachable!("validation: drain_host targets a host")
+        };
+        self.drained[h] = true;
+        self.host_event(
+            ctx,
+            h,
+            "host_drained",
+            "Swarm availability drain: its tasks stop and are replaced where constraints allow",
+        );
+        for d in self.decisions() {
+            let t = d.task;
+            if self.placement.tasks[t].host != h || ctx.world.tasks[t].host != h {
+                continue;
+            }
+            match d.decision {
+                Decision::Reschedule { to_host, .. } => {
+                    self.pending[t] = false;
+                    self.placement.tasks[t].host = to_host;
+                    let to = self.topology.hosts[to_host].name.clone();
+                    ctx.world.task_event(
+                        now,
+                        "task_rescheduled",
+                        t,
+                        format!("Swarm: node drained; the replacement task on {to} starts once this one has stopped"),
+                    );
+                    if ctx.world.tasks[t].up {
+                        self.move_on_stop[t] = Some(to_host);
+                    } else {
+                        let at = now + ctx.world.failover.startup();
+                        self.send_move(t, to_host, at, ctx);
+                    }
+                }
+                Decision::Pending { reason } => {
+                    self.pending[t] = true;
+                    ctx.world
+                        .task_event(now, "task_pending", t, format!("Swarm: {reason}"));
+                }
+            }
+        }
+        for t in self.tasks_of(f, ctx.world) {
+            if ctx.world.tasks[t].up {
+                self.stop_gracefully(t, ctx);
+            }
+        }
+    }
+
+    /// The drain ends (availability active): tasks left pending on the host start
+    /// there again; tasks Swarm moved away stay where they are (no rebalancing).
+    fn undrain(&mut self, h: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        self.drained[h] = false;
+        self.host_event(
+            ctx,
+            h,
+            "host_active",
+            "Swarm availability active: pending tasks may start on it again",
+        );
+        let at = now + ctx.world.failover.startup();
+        for t in 0..ctx.world.tasks.len() {
+            let w = &ctx.world;
+            if self.placement.tasks[t].host == h && w.tasks[t].host == h && !w.tasks[t].up {
+                self.pending[t] = false;
+                self.start_at(t, at, ctx);
+            }
+        }
+        // Tasks pending on down hosts may now fit here.
+        for d in 0..self.declared_down.len() {
+            if self.declared_down[d] {
+                self.decide(d, ctx);
+            }
+        }
+    }
+
+    /// `docker service scale SERVICE=N`. New slots start where Swarm placed them (the
+    /// spread rule, decided when the experiment was loaded), or on another eligible
+    /// host if that one is down or drained now; a new query node registers and
+    /// querycoord takes it in (reference §2.2 "node returns": handleNodeUp, then the
+    /// balance checker). Scaling down stops the highest slots with `docker stop`
+    /// (GUESS: swarmkit removes tasks from the nodes that run the most of the
+    /// service, which is a tie when each host runs one), so in the users' stack a
+    /// removed query node is killed and its segments are reloaded elsewhere after the
+    /// lease, as after a crash.
+    fn scale(&mut self, f: &Fault, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let FaultTarget::Tasks(ts) = &f.target else {
+            unreachable!("validation: scale_service targets a service")
+        };
+        let n = f.replicas.expect("validation: scale_service has replicas");
+        let at = now + ctx.world.failover.startup();
+        let decisions = self.decisions();
+        for &t in ts {
+            let slot = self.placement.tasks[t].slot;
+            let in_service = ctx.world.tasks[t].in_service;
+            if slot <= n && !in_service {
+                ctx.world.tasks[t].in_service = true;
+                let h = self.placement.tasks[t].host;
+                if ctx.world.hosts[h].up && !self.drained[h] {
+                    ctx.world
+                        .task_event(now, "task_scheduled", t, "Swarm: new replica".into());
+                    self.start_at(t, at, ctx);
+                    continue;
+                }
+                match decisions.iter().find(|d| d.task == t).map(|d| &d.decision) {
+                    Some(Decision::Reschedule { to_host, .. }) => {
+                        self.placement.tasks[t].host = *to_host;
+                        let to = self.topology.hosts[*to_host].name.clone();
+                        ctx.world.task_event(
+                            now,
+                            "task_scheduled",
+                            t,
+                            format!("Swarm: new replica on {to} (its first choice is down)"),
+                        );
+                        self.send_move(t, *to_host, at, ctx);
+                    }
+                    Some(Decision::Pending { reason }) => {
+                        self.pending[t] = true;
+                        let reason = reason.clone();
+                        ctx.world
+                            .task_event(now, "task_pending", t, format!("Swarm: {reason}"));
+                    }
+                    None => unreachable!("a task on a down or drained host has a decision"),
+                }
+            } else if slot > n && in_service {
+                ctx.world.tasks[t].in_service = false;
+                if ctx.world.tasks[t].up {
+                    self.stop_gracefully(t, ctx);
+                }
+            }
+        }
+    }
+
+    fn host_event(
+        &self,
+        ctx: &mut Ctx<'_, Msg, World>,
+        h: usize,
+        kind: &'static str,
+        detail: &str,
+    ) {
+        let now = ctx.now();
+        let name = &self.topology.hosts[h].name;
+        ctx.world.rec.event(now, kind, name, "", detail.into());
+    }
+
+    fn send_move(&mut self, t: usize, host: usize, at: SimTime, ctx: &mut Ctx<'_, Msg, World>) {
+        let me = ctx.me();
+        ctx.send_at(
+            me,
+            Msg::TaskMoves {
+                task: t as u32,
+                host: host as u16,
+            },
+            at,
+        );
     }
 
     pub fn on_task_moves(&mut self, t: usize, host: usize, ctx: &mut Ctx<'_, Msg, World>) {
@@ -350,6 +525,9 @@ impl Control {
         );
         if f.kind.is_link_or_disk() {
             return self.end_link_or_disk(fault, &f, ctx);
+        }
+        if let (FaultKind::DrainHost, FaultTarget::Host(h)) = (f.kind, &f.target) {
+            return self.undrain(*h, ctx);
         }
         if let FaultTarget::Host(h) = f.target {
             ctx.world.hosts[h].up = true;
@@ -420,6 +598,10 @@ impl Control {
         );
         if let Some(actor) = self.actor_of_task[t] {
             ctx.send(actor, Msg::Crash, SimDuration::ZERO);
+        }
+        if let Some(to) = self.move_on_stop[t].take() {
+            let at = now + ctx.world.failover.startup();
+            self.send_move(t, to, at, ctx);
         }
         if kind == ServiceKind::Etcd {
             self.check_etcd(ctx);
@@ -501,7 +683,8 @@ impl Control {
     pub fn on_task_starts(&mut self, t: usize, ctx: &mut Ctx<'_, Msg, World>) {
         let w = &*ctx.world;
         let task = &w.tasks[t];
-        if task.up || !w.hosts[task.host].up {
+        // A slot a scale-down removed is not started again.
+        if task.up || !w.hosts[task.host].up || !task.in_service {
             return;
         }
         // reference §2.7: a Milvus process blocks at start until it can register its
@@ -758,6 +941,29 @@ impl Control {
             );
             return;
         }
+        // reference §2.10 restart policy: at most `max_attempts` restarts within
+        // `window` (over the task's life without one), as swarmkit's restart
+        // supervisor counts them; then Swarm gives up on the task.
+        if let Some(max) = svc.restart_policy.max_attempts.filter(|&m| m > 0) {
+            let tries = &mut self.restarts[t];
+            if let Some(window) = svc.restart_policy.window {
+                tries.retain(|&at| now.since(at) < window);
+            }
+            if tries.len() as u32 >= max {
+                let within = svc
+                    .restart_policy
+                    .window
+                    .map_or(String::new(), |w| format!(" within {w}"));
+                ctx.world.task_event(
+                    now,
+                    "task_pending",
+                    t,
+                    format!("Swarm: restart policy used up ({max} attempts{within}); the task is not restarted"),
+                );
+                return;
+            }
+            tries.push(now);
+        }
         let host = ctx.world.tasks[t].host;
         if !self.managers_hear(host, ctx.world) {
             // The managers learn of the failure when they hear from the host again
@@ -875,7 +1081,7 @@ impl Control {
                         "disk_full",
                         &name,
                         "",
-                        "disk full: writes to it fail; no simulated process writes to this disk in this release (MinIO writes come with the write path), so nothing fails yet".into(),
+                        "disk full: a bookie on it turns read-only (its adds fail, the brokers change ensembles); MinIO's drives on it take no new objects".into(),
                     );
                 }
                 self.apply_disk(*host, ctx.world);
@@ -917,6 +1123,14 @@ impl Control {
             .product();
         let bw = w.hosts[h].spec.disk.read_bytes_per_s / slowdown;
         w.hosts[h].disk_read.set_bytes_per_s(bw);
+        w.hosts[h].disk_full = self.faults.iter().enumerate().any(|(i, f)| {
+            self.active.get(i).copied().unwrap_or(false)
+                && f.target
+                    == FaultTarget::Disk {
+                        host: h,
+                        slowdown: None,
+                    }
+        });
     }
 
     /// A cut started or healed: every detector looks again, waiting starts go ahead,

@@ -385,7 +385,13 @@ impl World {
     /// when fewer drives run than the write quorum needs.
     pub fn minio_write(&mut self, now: SimTime, from: usize, bytes: u64) -> Option<SimTime> {
         let total = self.minio_tasks.len();
-        let servers = self.minio_up(from);
+        // A server whose disk is full takes no new objects: its drives count as
+        // missing for the write quorum, as a dead server's do (inference from §2.9).
+        let servers: Vec<usize> = self
+            .minio_up(from)
+            .into_iter()
+            .filter(|&m| !self.hosts[self.tasks[m].host].disk_full)
+            .collect();
         // A standalone's storage is its local disk: one drive, no erasure coding.
         let per_server_drives = if self.local_storage {
             1

@@ -160,10 +160,11 @@ pub fn plan(exp: &Experiment) -> Result<Layout, InputError> {
     }
 
     // Nodes join replicas round-robin (resource-group assignment, reference §2.2);
-    // nodes on hosts that are off at the start join when they come up.
-    let off = exp.hosts_off_at_start();
+    // nodes that do not run at the start (their host is off, or a scale_service adds
+    // them later) join when they come up.
+    let off = exp.tasks_off_at_start();
     let running: Vec<usize> = (0..query_nodes.len())
-        .filter(|&n| !off.contains(&exp.placement.tasks[query_nodes[n]].host))
+        .filter(|&n| !off.contains(&query_nodes[n]))
         .collect();
     let r = c.replicas as usize;
     if running.len() < r {

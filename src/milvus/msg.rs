@@ -75,6 +75,11 @@ pub enum Msg {
         req: Req,
         id: u64,
     },
+    /// The client's wait before sending failed search `req` (id `id`) again is over.
+    ClientRetry {
+        req: Req,
+        id: u64,
+    },
 
     SearchArrived {
         req: Req,

@@ -89,10 +89,7 @@ impl Broker {
         let n = w.ingest.bookie_tasks.len();
         let up: Vec<usize> = (0..n)
             .map(|k| (shard + k) % n)
-            .filter(|&b| {
-                let t = w.ingest.bookie_tasks[b];
-                w.tasks[t].up && w.hosts[w.tasks[t].host].up
-            })
+            .filter(|&b| writable(b, w))
             .take(w.ingest.log.ensemble)
             .collect();
         (up.len() == w.ingest.log.ensemble).then_some(up)
@@ -163,10 +160,7 @@ impl Broker {
         };
         let w = &*ctx.world;
         let n = w.ingest.bookie_tasks.len();
-        let replacement = (0..n).find(|&b| {
-            let t = w.ingest.bookie_tasks[b];
-            !e.bookies.contains(&(b as u16)) && w.tasks[t].up && w.hosts[w.tasks[t].host].up
-        });
+        let replacement = (0..n).find(|&b| !e.bookies.contains(&(b as u16)) && writable(b, w));
         let bytes = match e.tick {
             Some(_) => TICK_BYTES,
             None => e.rows as u64 * w.ingest.row_bytes,
@@ -332,11 +326,26 @@ impl Bookie {
         broker: u16,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
+        if ctx.world.hosts[ctx.world.tasks[self.task].host].disk_full {
+            // Read-only: the add is refused at once and the broker changes ensembles.
+            let me = ctx.me();
+            if let Some(bookie) = ctx.world.ingest.bookie_actors.iter().position(|&a| a == me) {
+                let bookie = bookie as u16;
+                self.reply(broker, Msg::EntryFailed { entry, bookie }, ctx);
+            }
+            return;
+        }
         self.queue.push((entry, broker));
         self.queued_bytes += bytes as u64;
         if !self.busy {
             self.commit(ctx);
         }
+    }
+
+    /// The bookie's answer to an add from broker `broker`.
+    fn reply(&self, broker: u16, msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
+        let actor = ctx.world.ingest.broker_actors[broker as usize];
+        send_to(ctx, self.task, actor, CONTROL_RPC_BYTES, msg);
     }
 
     fn commit(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
@@ -363,14 +372,7 @@ impl Bookie {
 
     pub fn on_journal_synced(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
         for (entry, broker) in std::mem::take(&mut self.committing) {
-            let actor = ctx.world.ingest.broker_actors[broker as usize];
-            send_to(
-                ctx,
-                self.task,
-                actor,
-                CONTROL_RPC_BYTES,
-                Msg::EntryAdded { entry },
-            );
+            self.reply(broker, Msg::EntryAdded { entry }, ctx);
         }
         self.busy = false;
         if !self.queue.is_empty() {
@@ -406,6 +408,15 @@ impl Bookie {
             );
         }
     }
+}
+
+/// Whether bookie `b` takes adds: it runs, and its disk is not full (a bookie whose
+/// disk fills turns read-only; inference: BookKeeper's read-only mode, not in the
+/// reference).
+fn writable(b: usize, w: &World) -> bool {
+    let t = w.ingest.bookie_tasks[b];
+    let host = &w.hosts[w.tasks[t].host];
+    w.tasks[t].up && host.up && !host.disk_full
 }
 
 /// reference §2.8: how long a broker's add to the bookie of task `task` takes to fail:

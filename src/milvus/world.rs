@@ -28,6 +28,9 @@ pub struct HostRt {
     pub disk_read: BandwidthServer,
     pub disk_write: BandwidthServer,
     pub up: bool,
+    /// A `disk_full` fault: writes to the disk fail (a bookie turns read-only, MinIO's
+    /// drives on the host refuse new objects).
+    pub disk_full: bool,
 }
 
 /// Resource use of one service on one host, for the time series.
@@ -113,6 +116,9 @@ pub struct TaskRt {
     /// Memory a fresh incarnation holds before any data: a process's base, or none
     /// for a role sharing the process of another (a standalone).
     pub base_bytes: u64,
+    /// The task is one of its service's replicas now: false for the slots a
+    /// `scale_service` adds until it runs, and for those a scale-down removed.
+    pub in_service: bool,
 }
 
 /// One search in flight.
@@ -151,6 +157,37 @@ pub struct SearchState {
     /// The client gave up at its deadline; the slot is freed when the late answer
     /// comes.
     pub timed_out: bool,
+    /// Attempts the client made before this one (its retry policy).
+    pub attempts: u8,
+}
+
+impl SearchState {
+    fn new(id: u64, client: u32, proxy_index: u32, proxy: ActorId, start: SimTime) -> Self {
+        SearchState {
+            id,
+            client,
+            proxy_index,
+            proxy,
+            proxy_gen: 0,
+            start,
+            ts: 0,
+            guarantee: 0,
+            shards_pending: 0,
+            workers_pending: [0; MAX_SHARDS],
+            replica_of_shard: [0; MAX_SHARDS],
+            tried: [0; MAX_SHARDS],
+            retries: 0,
+            at_delegator: 0,
+            delegator: [0; MAX_SHARDS],
+            shard_error: [None; MAX_SHARDS],
+            at_proxy: false,
+            error: None,
+            leaked: false,
+            closed: false,
+            timed_out: false,
+            attempts: 0,
+        }
+    }
 }
 
 /// Search parameters every actor needs.
@@ -265,6 +302,16 @@ pub struct World {
 }
 
 impl World {
+    /// Of the proxies' tasks, starting at `i` and going round, the first one that is
+    /// one of its service's replicas now (clients know the proxies that exist).
+    pub fn proxy_in_service(&self, proxies: &[(crate::engine::ActorId, usize)], i: usize) -> usize {
+        let n = proxies.len();
+        (0..n)
+            .map(|k| (i + k) % n)
+            .find(|&j| self.tasks[proxies[j].1].in_service)
+            .unwrap_or(i)
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         hosts: Vec<HostRt>,
@@ -574,30 +621,12 @@ impl World {
         proxy: ActorId,
         start: SimTime,
     ) -> Req {
-        let state = SearchState {
-            id: self.next_request_id,
-            client,
-            proxy_index,
-            proxy,
-            proxy_gen: 0,
-            start,
-            ts: 0,
-            guarantee: 0,
-            shards_pending: 0,
-            workers_pending: [0; MAX_SHARDS],
-            replica_of_shard: [0; MAX_SHARDS],
-            tried: [0; MAX_SHARDS],
-            retries: 0,
-            at_delegator: 0,
-            delegator: [0; MAX_SHARDS],
-            shard_error: [None; MAX_SHARDS],
-            at_proxy: false,
-            error: None,
-            leaked: false,
-            closed: false,
-            timed_out: false,
-        };
+        let state = SearchState::new(self.next_request_id, client, proxy_index, proxy, start);
         self.next_request_id += 1;
+        self.take_slot(state)
+    }
+
+    fn take_slot(&mut self, state: SearchState) -> Req {
         match self.free.pop() {
             Some(i) => {
                 self.searches[i as usize] = state;
@@ -607,6 +636,25 @@ impl World {
                 self.searches.push(state);
                 (self.searches.len() - 1) as Req
             }
+        }
+    }
+
+    /// Search `req` failed and its client sends it again: the slot is cleared for the
+    /// next attempt, keeping the request's id and start (one row per request, its
+    /// latency covering every attempt). If stray messages of the failed attempt may
+    /// still come (`leaked`), the request moves to a fresh slot; returns the slot and
+    /// whether it moved.
+    pub fn retry_search(&mut self, req: Req) -> (Req, bool) {
+        let old = &self.searches[req as usize];
+        let mut next = SearchState::new(old.id, old.client, old.proxy_index, old.proxy, old.start);
+        next.attempts = old.attempts.saturating_add(1);
+        self.rec.search_retries += 1;
+        if old.leaked {
+            self.searches[req as usize].closed = true;
+            (self.take_slot(next), true)
+        } else {
+            self.searches[req as usize] = next;
+            (req, false)
         }
     }
 

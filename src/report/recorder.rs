@@ -47,6 +47,8 @@ pub struct Recorder {
     pub events: Vec<EventRow>,
     /// Names of the proxy tasks, indexed by `RequestRow::proxy`.
     pub proxies: Vec<String>,
+    /// Searches the clients sent again after a failure (`workload.retries`).
+    pub search_retries: u64,
 }
 
 impl Recorder {

@@ -97,6 +97,10 @@ pub fn build(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> Value {
             }),
         );
     }
+    if exp.workload.retry.retries > 0 {
+        // Attempts sent again after a failure; a request's row is its last attempt.
+        kinds["search"]["retries"] = json!(rec.search_retries);
+    }
     let search = &kinds["search"];
     let ok = search["ok"].as_u64().unwrap_or(0);
     let failed = search["failed"].as_u64().unwrap_or(0);
@@ -395,6 +399,7 @@ const FAULT_FIGURES: &[&str] = &[
     "bytes_rebalanced",
 ];
 const REQUEST_FIGURES: &[&str] = &[
+    "retries",
     "count",
     "ok",
     "failed",

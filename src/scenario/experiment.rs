@@ -116,6 +116,11 @@ struct RawWorkload {
     proxy_selection: Option<ProxySelection>,
     /// Client-side deadline of each search (pymilvus `timeout=`); none by default.
     timeout: Option<Spanned<Duration>>,
+    /// How many times a client sends a failed search again; 0 by default.
+    retries: Option<Spanned<i64>>,
+    /// The wait before the first retry; it doubles each time up to `retry_backoff_max`.
+    retry_backoff: Option<Spanned<Duration>>,
+    retry_backoff_max: Option<Spanned<Duration>>,
     /// `[workload.insert]`: rows written while the run plays (the write path).
     insert: Option<RawInsert>,
 }
@@ -182,6 +187,41 @@ pub struct Workload {
     /// error while the cluster goes on working on it (reference §2.8 "blocked
     /// searches end at the client timeout"). None: the SDK's default, no deadline.
     pub timeout: Option<SimDuration>,
+    pub retry: RetryPolicy,
+}
+
+/// The application's retry policy for failed searches: `retries` more attempts, the
+/// first after `backoff`, each later one after twice the last wait, at most
+/// `backoff_max`. The deadline (`timeout`) covers all attempts together. GUESS: the
+/// reference gives no client policy; 0 retries (each failure reaches the user) is the
+/// default, and the waits are Milvus's own `retry.Do` defaults (200 ms, x2, at most
+/// 3 s, reference §1.2).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    pub backoff: SimDuration,
+    pub backoff_max: SimDuration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            retries: 0,
+            backoff: SimDuration::from_millis(200),
+            backoff_max: SimDuration::from_secs(3),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempt` (1 is the first retry).
+    pub fn wait(&self, attempt: u32) -> SimDuration {
+        let doubled = self
+            .backoff
+            .as_nanos()
+            .saturating_mul(1u64 << attempt.saturating_sub(1).min(40));
+        SimDuration::from_nanos(doubled.min(self.backoff_max.as_nanos()))
+    }
 }
 
 /// How inserting clients offer rows (`[workload.insert]`).
@@ -255,6 +295,29 @@ impl Experiment {
         off.sort_unstable();
         off.dedup();
         off
+    }
+
+    /// Placement tasks that a `scale_service` adds: slots past the topology's count.
+    pub fn tasks_added_by_scaling(&self) -> Vec<usize> {
+        (0..self.placement.tasks.len())
+            .filter(|&i| {
+                let t = &self.placement.tasks[i];
+                match self.topology.services[t.service].mode {
+                    super::topology::ServiceMode::Replicated(n) => t.slot > n,
+                    super::topology::ServiceMode::Global => false,
+                }
+            })
+            .collect()
+    }
+
+    /// Placement tasks that do not run at time zero: those on hosts a `host_start`
+    /// powers on later, and the slots a `scale_service` adds.
+    pub fn tasks_off_at_start(&self) -> Vec<usize> {
+        let off = self.hosts_off_at_start();
+        let added = self.tasks_added_by_scaling();
+        (0..self.placement.tasks.len())
+            .filter(|i| off.contains(&self.placement.tasks[*i].host) || added.contains(i))
+            .collect()
     }
 }
 
@@ -369,7 +432,7 @@ pub fn load_experiment_text(
             None
         }
     };
-    let placement = match &topology {
+    let mut placement = match &topology {
         Some(t) => match place(t) {
             Ok(p) => Some(p),
             Err(e) => {
@@ -660,7 +723,7 @@ pub fn load_experiment_text(
             }
         }
     }
-    let faults = match (&topology, &placement) {
+    let faults = match (&topology, &mut placement) {
         (Some(t), Some(p)) => resolve_faults(&raw.faults, t, p, duration, &err, &mut errors),
         _ => Vec::new(),
     };
@@ -1054,8 +1117,55 @@ fn resolve_workload(
             ));
         }
     }
+    let mut retry = RetryPolicy::default();
+    if let Some(r) = &w.retries {
+        match u32::try_from(*r.get_ref()) {
+            Ok(n) if n <= 100 => retry.retries = n,
+            _ => errors.push(
+                err(
+                    r.span(),
+                    format!("workload.retries = {} is out of range", r.get_ref()),
+                )
+                .with_hint("give 0 to 100 retries per search"),
+            ),
+        }
+    }
+    for (key, raw, slot) in [
+        ("retry_backoff", &w.retry_backoff, &mut retry.backoff),
+        (
+            "retry_backoff_max",
+            &w.retry_backoff_max,
+            &mut retry.backoff_max,
+        ),
+    ] {
+        if let Some(d) = raw {
+            if d.get_ref().0 == SimDuration::ZERO {
+                errors.push(
+                    err(d.span(), format!("workload.{key} is zero"))
+                        .with_hint("give a positive wait such as \"200ms\""),
+                );
+            }
+            *slot = d.get_ref().0;
+        }
+    }
+    if retry.backoff_max < retry.backoff {
+        let span = w
+            .retry_backoff_max
+            .as_ref()
+            .or(w.retry_backoff.as_ref())
+            .map(|d| d.span())
+            .unwrap_or(0..0);
+        errors.push(
+            err(
+                span,
+                "workload.retry_backoff_max is below retry_backoff".into(),
+            )
+            .with_hint("the first wait cannot exceed the longest"),
+        );
+    }
     Some(Workload {
         insert,
+        retry,
         timeout: w.timeout.as_ref().map(|t| t.get_ref().0),
         arrivals,
         search: SearchSpec {

@@ -38,6 +38,8 @@ pub(super) struct RawFault {
     loss: Option<Spanned<f64>>,
     /// slow_disk: how many times slower the disk is (1 < f <= 1000).
     factor: Option<Spanned<f64>>,
+    /// scale_service: the service's task count from `at` on.
+    replicas: Option<Spanned<i64>>,
     /// A label for the summary and the events; defaults to "KIND TARGET".
     name: Option<String>,
 }
@@ -65,9 +67,15 @@ pub enum FaultKind {
     SlowDisk,
     /// A host's disk is full: writes to it fail.
     DiskFull,
+    /// `docker node update --availability drain`: Swarm stops the host's tasks and
+    /// starts replacements on other eligible hosts; a repair sets it active again.
+    DrainHost,
+    /// `docker service scale SERVICE=N`: new tasks start (a query node joins and the
+    /// balancer moves segments to it) or the highest slots stop.
+    ScaleService,
 }
 
-const KINDS: [(&str, FaultKind); 9] = [
+const KINDS: [(&str, FaultKind); 11] = [
     ("host_crash", FaultKind::HostCrash),
     ("process_crash", FaultKind::ProcessCrash),
     ("process_stop", FaultKind::ProcessStop),
@@ -77,7 +85,20 @@ const KINDS: [(&str, FaultKind); 9] = [
     ("nic_down", FaultKind::NicDown),
     ("slow_disk", FaultKind::SlowDisk),
     ("disk_full", FaultKind::DiskFull),
+    ("drain_host", FaultKind::DrainHost),
+    ("scale_service", FaultKind::ScaleService),
 ];
+
+/// The services `scale_service` can scale: those whose new tasks the model takes in
+/// (query nodes join a replica, index nodes take builds, proxies take clients).
+const SCALABLE: [ServiceKind; 3] = [
+    ServiceKind::Querynode,
+    ServiceKind::Indexnode,
+    ServiceKind::Proxy,
+];
+
+/// The most tasks a `scale_service` may ask for.
+const MAX_SCALE: i64 = 256;
 
 /// The name that stands for the external clients in a link fault's sides.
 pub const CLIENTS: &str = "clients";
@@ -130,6 +151,9 @@ pub struct Fault {
     pub at: SimDuration,
     pub recover_at: Option<SimDuration>,
     pub target: FaultTarget,
+    /// scale_service: the task count from `at` on (the target lists every task of the
+    /// service, the new slots included).
+    pub replicas: Option<u32>,
 }
 
 impl Fault {
@@ -356,11 +380,13 @@ pub(super) fn check_failover(f: &Failover) -> Result<(), String> {
 pub(super) fn resolve_faults(
     raw: &[RawFault],
     topo: &Topology,
-    placement: &Placement,
+    placement: &mut Placement,
     duration: SimDuration,
     err: &dyn Fn(Range<usize>, String) -> InputError,
     errors: &mut Vec<InputError>,
 ) -> Vec<Fault> {
+    place_scaled_tasks(raw, topo, placement, err, errors);
+    let placement = &*placement;
     let mut faults = Vec::new();
     for f in raw {
         let Some(kind) = KINDS
@@ -446,6 +472,13 @@ pub(super) fn resolve_faults(
             ),
             ("loss", f.loss.as_ref().map(|v| v.span())),
             ("factor", f.factor.as_ref().map(|v| v.span())),
+            (
+                "replicas",
+                f.replicas
+                    .as_ref()
+                    .filter(|_| kind != FaultKind::ScaleService)
+                    .map(|v| v.span()),
+            ),
         ]
         .into_iter()
         .filter(|(_, s)| s.is_some())
@@ -453,7 +486,7 @@ pub(super) fn resolve_faults(
         if let Some((key, Some(span))) = extra.first().cloned() {
             errors.push(
                 err(span, format!("a {} takes no `{key}`", kind.name())).with_hint(
-                    "`hosts`, `other_side`, `latency`, `bandwidth_factor`, `loss` and `factor` belong to link and disk faults",
+                    "`hosts`, `other_side`, `latency`, `bandwidth_factor`, `loss` and `factor` belong to link and disk faults, `replicas` to scale_service",
                 ),
             );
             continue;
@@ -547,7 +580,10 @@ pub(super) fn resolve_faults(
                 }
             },
         };
-        let host_kind = matches!(kind, FaultKind::HostCrash | FaultKind::HostStart);
+        let host_kind = matches!(
+            kind,
+            FaultKind::HostCrash | FaultKind::HostStart | FaultKind::DrainHost
+        );
         if host_kind && what != "host" {
             errors.push(
                 err(
@@ -572,6 +608,46 @@ pub(super) fn resolve_faults(
             );
             continue;
         }
+        let mut replicas = None;
+        if kind == FaultKind::ScaleService {
+            if what != "service" {
+                errors.push(
+                    err(
+                        name.span(),
+                        format!("a scale_service targets a service, not a {what}"),
+                    )
+                    .with_hint("write service = \"...\""),
+                );
+                continue;
+            }
+            let service = topo
+                .services
+                .iter()
+                .find(|s| &s.name == name.get_ref())
+                .expect("resolved above");
+            match scale_count(f, kind, service, err) {
+                Ok(n) => replicas = Some(n),
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            }
+            if let Some(span) = f
+                .duration
+                .as_ref()
+                .map(|d| d.span())
+                .or(f.recover_at.as_ref().map(|r| r.span()))
+            {
+                errors.push(
+                    err(
+                        span,
+                        "a scale_service sets the task count for good; it takes no duration or recover_at".into(),
+                    )
+                    .with_hint("add a second scale_service entry to scale back"),
+                );
+                continue;
+            }
+        }
         if kind == FaultKind::HostStart && recover_at.is_some() {
             errors.push(
                 err(
@@ -592,6 +668,7 @@ pub(super) fn resolve_faults(
             at,
             recover_at,
             target,
+            replicas,
         };
         // Faults must change something this release simulates; say so rather than
         // run an experiment that silently ignores them.
@@ -648,6 +725,87 @@ pub(super) fn resolve_faults(
         faults.push(fault);
     }
     faults
+}
+
+/// A scale_service's `replicas`: present, in range, and the service one the model
+/// can scale.
+fn scale_count(
+    f: &RawFault,
+    kind: FaultKind,
+    service: &super::topology::ServiceSpec,
+    err: &dyn Fn(Range<usize>, String) -> InputError,
+) -> Result<u32, InputError> {
+    let Some(n) = &f.replicas else {
+        return Err(err(
+            f.kind.span(),
+            format!(
+                "a {} needs `replicas`, the task count from `at` on",
+                kind.name()
+            ),
+        )
+        .with_hint("add replicas = N"));
+    };
+    if !(1..=MAX_SCALE).contains(n.get_ref()) {
+        return Err(err(
+            n.span(),
+            format!("replicas = {} is out of range", n.get_ref()),
+        )
+        .with_hint(format!("give 1 to {MAX_SCALE}")));
+    }
+    if service.mode == super::topology::ServiceMode::Global {
+        return Err(err(
+            n.span(),
+            format!(
+                "service {:?} is global: Swarm runs one task per eligible host",
+                service.name
+            ),
+        )
+        .with_hint("add a host with host_start instead"));
+    }
+    if !SCALABLE.contains(&service.kind) {
+        return Err(err(
+            n.span(),
+            format!(
+                "this release scales {} services; {:?} is a {}",
+                SCALABLE.map(|k| k.name()).join(", "),
+                service.name,
+                service.kind.name()
+            ),
+        )
+        .with_hint(
+            "coordinators run one active instance, and etcd, MinIO and Pulsar membership changes are not scale operations",
+        ));
+    }
+    Ok(*n.get_ref() as u32)
+}
+
+/// Places, before anything else is resolved, the tasks that scale_service entries add:
+/// a later fault may then name them (`task = "querynode.7"`).
+fn place_scaled_tasks(
+    raw: &[RawFault],
+    topo: &Topology,
+    placement: &mut Placement,
+    err: &dyn Fn(Range<usize>, String) -> InputError,
+    errors: &mut Vec<InputError>,
+) {
+    for f in raw.iter().filter(|f| f.kind.get_ref() == "scale_service") {
+        let (Some(name), Some(n)) = (&f.service, &f.replicas) else {
+            continue; // reported with the entry
+        };
+        let Some(si) = topo.services.iter().position(|s| &s.name == name.get_ref()) else {
+            continue;
+        };
+        if scale_count(f, FaultKind::ScaleService, &topo.services[si], err).is_err() {
+            continue;
+        }
+        if let Err(m) =
+            crate::swarm::placement::add_replicas(topo, placement, si, *n.get_ref() as u32)
+        {
+            errors.push(err(n.span(), m).with_hint(
+                "relax the service's constraints, add eligible hosts or ask for fewer replicas",
+            ));
+        }
+    }
 }
 
 fn simulated_kinds() -> Vec<&'static str> {
@@ -907,6 +1065,7 @@ fn resolve_link_or_disk(
         at,
         recover_at,
         target,
+        replicas: None,
     };
     check_effect(&fault, topo, placement, hosts_span, err)?;
     Ok(fault)
@@ -1018,6 +1177,41 @@ fn check_effect(
                 "no host of this topology runs MinIO: nothing reads a disk".to_string()
             } else {
                 format!("MinIO runs on: {}", with_minio.join(", "))
+            }))
+        }
+        FaultTarget::Disk {
+            host,
+            slowdown: None,
+        } => {
+            // The disks simulated processes write to: bookies' journals and entry
+            // logs, MinIO's drives.
+            let writes = |h: usize| {
+                placement.tasks.iter().any(|t| {
+                    t.host == h
+                        && matches!(
+                            topo.services[t.service].kind,
+                            ServiceKind::Bookie | ServiceKind::Minio
+                        )
+                })
+            };
+            if writes(*host) {
+                return Ok(());
+            }
+            let hosts: Vec<&str> = (0..topo.hosts.len())
+                .filter(|&h| writes(h))
+                .map(|h| topo.hosts[h].name.as_str())
+                .collect();
+            Err(err(
+                span,
+                format!(
+                    "host {:?} runs no bookie or MinIO server, the disks this release writes to, so the fault would change nothing",
+                    topo.hosts[*host].name
+                ),
+            )
+            .with_hint(if hosts.is_empty() {
+                "no host of this topology runs a bookie or MinIO".to_string()
+            } else {
+                format!("bookies and MinIO run on: {}", hosts.join(", "))
             }))
         }
         _ => Ok(()),

@@ -106,6 +106,65 @@ pub fn place(topo: &Topology) -> Result<Placement, InputErrors> {
     }
 }
 
+/// `docker service scale SERVICE=upto` decided in advance: places the new slots of a
+/// replicated service by the same spread rule, after everything already placed, and
+/// returns their indexes (none if the service already has `upto` tasks). The error
+/// says why a slot has no host.
+pub fn add_replicas(
+    topo: &Topology,
+    placement: &mut Placement,
+    service: usize,
+    upto: u32,
+) -> Result<Vec<usize>, String> {
+    let svc = &topo.services[service];
+    let mut per_host_mine = vec![0u32; topo.hosts.len()];
+    let mut per_host_total = vec![0u32; topo.hosts.len()];
+    let mut host_ports: Vec<BTreeSet<u16>> = vec![BTreeSet::new(); topo.hosts.len()];
+    let mut have = 0;
+    for t in &placement.tasks {
+        per_host_total[t.host] += 1;
+        host_ports[t.host].extend(topo.services[t.service].ports.iter().copied());
+        if t.service == service {
+            per_host_mine[t.host] += 1;
+            have = have.max(t.slot);
+        }
+    }
+    let eligible: Vec<usize> = (0..topo.hosts.len())
+        .filter(|&h| svc.constraints.iter().all(|c| c.matches(&topo.hosts[h])))
+        .collect();
+    let mut added = Vec::new();
+    for slot in have + 1..=upto {
+        let Some(&h) = eligible
+            .iter()
+            .filter(|&&h| svc.ports.iter().all(|p| !host_ports[h].contains(p)))
+            .min_by_key(|&&h| (per_host_mine[h], per_host_total[h], h))
+        else {
+            return Err(if eligible.is_empty() {
+                format!(
+                    "no host satisfies the constraints of service {:?}",
+                    svc.name
+                )
+            } else {
+                format!(
+                    "task {}.{slot} has no host: its host-mode ports {:?} are already published on every eligible host",
+                    svc.name, svc.ports
+                )
+            });
+        };
+        per_host_mine[h] += 1;
+        per_host_total[h] += 1;
+        host_ports[h].extend(svc.ports.iter().copied());
+        added.push(placement.tasks.len());
+        placement.tasks.push(Task {
+            service,
+            slot,
+            host: h,
+            name: format!("{}.{slot}", svc.name),
+        });
+    }
+    Ok(added)
+}
+
 /// The error for a task whose eligible hosts all publish one of its host-mode ports.
 fn port_conflict(
     topo: &Topology,
@@ -319,5 +378,36 @@ constraints = [\"node.hostname==m1\"]
         assert_eq!(hosts_of(&t, &p, 0), ["m1"]);
         assert_eq!(hosts_of(&t, &p, 1), ["m2"]);
         assert_eq!(hosts_of(&t, &p, 2), ["m1"]);
+    }
+
+    #[test]
+    fn scaling_up_spreads_the_new_slots_and_stops_at_the_ports() {
+        let t = test_topology(&format!(
+            "{MANAGERS}
+[[service]]
+name = \"proxy\"
+kind = \"proxy\"
+replicas = 1
+ports = [19530]
+constraints = [\"node.role==manager\"]
+
+[[service]]
+name = \"web\"
+kind = \"nginx\"
+constraints = [\"node.hostname==m2\"]
+"
+        ));
+        let mut p = place(&t).unwrap();
+        assert_eq!(hosts_of(&t, &p, 0), ["m1"]);
+        // m2 already runs a task: spread puts slot 2 on m3, slot 3 on m2.
+        let added = add_replicas(&t, &mut p, 0, 3).unwrap();
+        assert_eq!(added, [2, 3]);
+        assert_eq!(hosts_of(&t, &p, 0), ["m1", "m3", "m2"]);
+        let names: Vec<&str> = added.iter().map(|&i| p.tasks[i].name.as_str()).collect();
+        assert_eq!(names, ["proxy.2", "proxy.3"]);
+        // Nothing to add when the service already has that many.
+        assert!(add_replicas(&t, &mut p, 0, 2).unwrap().is_empty());
+        let e = add_replicas(&t, &mut p, 0, 4).unwrap_err();
+        assert!(e.contains("proxy.4 has no host"), "{e}");
     }
 }

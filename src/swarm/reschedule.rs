@@ -88,8 +88,25 @@ pub fn reschedule(
     down: &BTreeSet<usize>,
     timing: &SwarmTiming,
 ) -> Vec<TaskDecision> {
+    reschedule_with(topo, placement, down, &BTreeSet::new(), timing)
+}
+
+/// As [`reschedule`], with hosts set to availability `drain` (`docker node update
+/// --availability drain`): their tasks are replaced elsewhere too, and they take no
+/// new tasks, but a drained manager still votes in the managers' Raft. The orchestrator
+/// applies no restart delay to tasks of a drained node; the replacement starts once
+/// the old task has stopped (swarmkit `orchestrator/restart` Restart: "Restart delay is
+/// not applied to drained nodes"; not in the reference), so their `at` is zero.
+pub fn reschedule_with(
+    topo: &Topology,
+    placement: &Placement,
+    down: &BTreeSet<usize>,
+    drained: &BTreeSet<usize>,
+    timing: &SwarmTiming,
+) -> Vec<TaskDecision> {
+    let gone = |h: &usize| down.contains(h) || drained.contains(h);
     let affected: Vec<usize> = (0..placement.tasks.len())
-        .filter(|&t| down.contains(&placement.tasks[t].host))
+        .filter(|&t| gone(&placement.tasks[t].host))
         .collect();
     let managers: Vec<usize> = (0..topo.hosts.len())
         .filter(|&h| topo.hosts[h].role == SwarmRole::Manager)
@@ -115,7 +132,7 @@ pub fn reschedule(
     let mut mine: BTreeMap<(usize, usize), u32> = BTreeMap::new();
     let mut total = vec![0u32; topo.hosts.len()];
     let mut ports: Vec<BTreeSet<u16>> = vec![BTreeSet::new(); topo.hosts.len()];
-    for t in placement.tasks.iter().filter(|t| !down.contains(&t.host)) {
+    for t in placement.tasks.iter().filter(|t| !gone(&t.host)) {
         *mine.entry((t.host, t.service)).or_default() += 1;
         total[t.host] += 1;
         ports[t.host].extend(topo.services[t.service].ports.iter().copied());
@@ -131,8 +148,13 @@ pub fn reschedule(
         };
         if svc.mode == ServiceMode::Global {
             out.push(pending(format!(
-                "global service: its task on {} returns with that host",
-                topo.hosts[t.host].name
+                "global service: its task on {} returns with that host{}",
+                topo.hosts[t.host].name,
+                if drained.contains(&t.host) {
+                    " (when its availability is active again)"
+                } else {
+                    ""
+                }
             )));
             continue;
         }
@@ -142,7 +164,7 @@ pub fn reschedule(
             ));
             continue;
         }
-        let up = |h: &usize| !down.contains(h);
+        let up = |h: &usize| !gone(h);
         let matching: Vec<usize> = (0..topo.hosts.len())
             .filter(up)
             .filter(|&h| svc.constraints.iter().all(|c| c.matches(&topo.hosts[h])))
@@ -161,7 +183,11 @@ pub fn reschedule(
                     task,
                     decision: Decision::Reschedule {
                         to_host: h,
-                        at: timing.node_down_after() + svc.restart_policy.delay,
+                        at: if drained.contains(&t.host) && !down.contains(&t.host) {
+                            SimDuration::ZERO
+                        } else {
+                            timing.node_down_after() + svc.restart_policy.delay
+                        },
                     },
                 });
             }
@@ -270,6 +296,45 @@ mod tests {
                 "no eligible host: constraint node.labels.query3==true".to_string(),
                 -1.0
             )]
+        );
+    }
+
+    #[test]
+    fn draining_coord1_moves_its_tasks_at_once_and_keeps_the_manager_quorum() {
+        let (t, p) = seed();
+        let d = reschedule_with(
+            &t,
+            &p,
+            &BTreeSet::new(),
+            &down(&t, &["coord1"]),
+            &SwarmTiming::default(),
+        );
+        let want: Vec<(String, String, f64)> = ["rootcoord.1", "datacoord.1", "data1.1"]
+            .iter()
+            .map(|n| (n.to_string(), "coord2".to_string(), 0.0))
+            .collect();
+        assert_eq!(readable(&t, &p, &d), want);
+        // A drained manager still votes: with manager1 down and manager2 drained,
+        // two of three managers keep the quorum.
+        let d = reschedule_with(
+            &t,
+            &p,
+            &down(&t, &["manager1"]),
+            &down(&t, &["manager2"]),
+            &SwarmTiming::default(),
+        );
+        assert!(
+            d.iter()
+                .all(|x| !matches!(&x.decision, Decision::Pending { reason } if reason.contains("quorum"))),
+            "{:?}",
+            readable(&t, &p, &d)
+        );
+        // manager1's minio-proxy moves to manager3 after detection and its delay;
+        // manager3 already publishes the ports the others need.
+        let r = readable(&t, &p, &d);
+        assert!(
+            r.contains(&("minio-proxy.1".into(), "manager3".into(), 20.5)),
+            "{r:?}"
         );
     }
 

@@ -6,7 +6,7 @@ use crate::engine::{rng, ActorId, Ctx, SimDuration, SimTime};
 use crate::milvus::msg::{Msg, Req};
 use crate::milvus::overheads::search_request_bytes;
 use crate::milvus::world::{send_net, Endpoint, World};
-use crate::scenario::experiment::{Arrivals, ProxySelection};
+use crate::scenario::experiment::{Arrivals, ProxySelection, RetryPolicy};
 
 /// A call to a proxy that is not there (connection refused or no route).
 pub const ERR_PROXY_UNREACHABLE: &str = "proxy unreachable: connection refused";
@@ -30,6 +30,7 @@ pub struct Clients {
     avoid_until: Vec<SimTime>,
     /// Client-side deadline of each search.
     timeout: Option<SimDuration>,
+    retry: RetryPolicy,
 }
 
 impl Clients {
@@ -39,6 +40,7 @@ impl Clients {
         proxies: Vec<(ActorId, usize)>,
         reconnect: bool,
         timeout: Option<SimDuration>,
+        retry: RetryPolicy,
     ) -> Self {
         assert!(!proxies.is_empty(), "clients need at least one proxy");
         let n = proxies.len();
@@ -50,6 +52,7 @@ impl Clients {
             reconnect,
             avoid_until: vec![SimTime::ZERO; n],
             timeout,
+            retry,
         }
     }
 
@@ -76,18 +79,8 @@ impl Clients {
     }
 
     fn send_search(&mut self, client: u32, ctx: &mut Ctx<'_, Msg, World>) {
-        // The users publish the proxies' port on each manager and have no balancer in
-        // front (reference §2.6), so the client picks a proxy itself.
-        let i = match self.selection {
-            ProxySelection::RoundRobin => {
-                let i = self.next_proxy;
-                self.next_proxy = (i + 1) % self.proxies.len();
-                i
-            }
-            ProxySelection::Random => ctx.rng().random_range(0..self.proxies.len()),
-        };
         let now = ctx.now();
-        let i = self.usable(i, now);
+        let i = self.pick_proxy(ctx);
         let (proxy, _) = self.proxies[i];
         let req = ctx.world.open_search(client, i as u32, proxy, now);
         if let Some(t) = self.timeout {
@@ -97,15 +90,47 @@ impl Clients {
         self.send_to(req, i, ctx);
     }
 
+    fn pick_proxy(&mut self, ctx: &mut Ctx<'_, Msg, World>) -> usize {
+        // The users publish the proxies' port on each manager and have no balancer in
+        // front (reference §2.6), so the client picks a proxy itself.
+        let i = match self.selection {
+            ProxySelection::RoundRobin => {
+                let i = ctx.world.proxy_in_service(&self.proxies, self.next_proxy);
+                self.next_proxy = (i + 1) % self.proxies.len();
+                i
+            }
+            ProxySelection::Random => {
+                let i = ctx.rng().random_range(0..self.proxies.len());
+                ctx.world.proxy_in_service(&self.proxies, i)
+            }
+        };
+        self.usable(i, ctx.now(), ctx.world)
+    }
+
+    /// The wait after a failed attempt is over: the search goes out again, to the
+    /// proxy the client would pick for a new one.
+    pub fn on_retry(&mut self, req: Req, id: u64, ctx: &mut Ctx<'_, Msg, World>) {
+        let s = &ctx.world.searches[req as usize];
+        if s.id != id {
+            return;
+        }
+        if s.timed_out {
+            // The deadline passed while the client waited: its row is recorded.
+            return ctx.world.release_timed_out(req);
+        }
+        let i = self.pick_proxy(ctx);
+        self.send_to(req, i, ctx);
+    }
+
     /// `i`, or for a reconnecting client the next proxy it does not avoid.
-    fn usable(&self, i: usize, now: SimTime) -> usize {
+    fn usable(&self, i: usize, now: SimTime, w: &World) -> usize {
         if !self.reconnect {
             return i;
         }
         let n = self.proxies.len();
         (0..n)
             .map(|k| (i + k) % n)
-            .find(|&j| self.avoid_until[j] <= now)
+            .find(|&j| self.avoid_until[j] <= now && w.tasks[self.proxies[j].1].in_service)
             .unwrap_or(i)
     }
 
@@ -150,12 +175,26 @@ impl Clients {
             // not found dead, once per proxy.
             let failed = s.proxy_index as usize;
             self.avoid_until[failed] = now + AVOID_UNREACHABLE_PROXY;
-            let next = self.usable(failed, now);
+            let next = self.usable(failed, now, ctx.world);
             if next != failed {
                 ctx.world.searches[req as usize].error = None;
                 self.send_to(req, next, ctx);
                 return;
             }
+        }
+        let s = &ctx.world.searches[req as usize];
+        if s.error.is_some() && u32::from(s.attempts) < self.retry.retries {
+            let wait = self.retry.wait(u32::from(s.attempts) + 1);
+            let (req, moved) = ctx.world.retry_search(req);
+            let s = &ctx.world.searches[req as usize];
+            let (id, start) = (s.id, s.start);
+            if let (true, Some(t)) = (moved, self.timeout) {
+                // The deadline covers every attempt.
+                let left = (start + t).since(now);
+                ctx.set_timer(left, Msg::SearchTimeout { req, id });
+            }
+            ctx.set_timer(wait, Msg::ClientRetry { req, id });
+            return;
         }
         let client = ctx.world.searches[req as usize].client;
         ctx.world.close_search(req, now);

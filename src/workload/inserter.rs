@@ -56,8 +56,9 @@ impl Inserters {
         let ing = &mut ctx.world.ingest;
         ing.first_insert.get_or_insert(now);
         let req = ing.open(client, rows, now);
-        let (proxy, task) = self.proxies[self.next_proxy];
-        self.next_proxy = (self.next_proxy + 1) % self.proxies.len();
+        let k = ctx.world.proxy_in_service(&self.proxies, self.next_proxy);
+        let (proxy, task) = self.proxies[k];
+        self.next_proxy = (k + 1) % self.proxies.len();
         let i = &mut ctx.world.ingest.inserts[req as usize];
         i.proxy = proxy;
         i.proxy_index = self.proxies.iter().position(|p| p.0 == proxy).unwrap_or(0) as u32;

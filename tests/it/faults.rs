@@ -654,7 +654,7 @@ fn node_failure_with(extra: &str, dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 #[test]
-fn a_slow_minio_disk_stretches_the_reload_and_a_full_one_changes_nothing_yet() {
+fn a_slow_minio_disk_stretches_the_reload_and_a_full_one_does_not_slow_reads() {
     let base = ["duration=5m", "fault.0.at=1m", "fault.0.recover_at=4m"];
     let run = |extra: &str, name: &str| {
         let dir = temp_dir(name);
@@ -684,7 +684,7 @@ fn a_slow_minio_disk_stretches_the_reload_and_a_full_one_changes_nothing_yet() {
         "[[fault]]\nkind = \"disk_full\"\nhost = \"minio1\"\nat = \"30s\"\n",
         "disk-full",
     );
-    // Nothing simulated writes to a disk yet: the run is the plain one.
+    // A full disk refuses writes; the reload only reads: the run is the plain one.
     assert_eq!(
         fault(&full)["error_window_s"],
         fault(&plain)["error_window_s"]
@@ -793,4 +793,194 @@ fn a_querycoord_cut_off_from_etcd_stops_itself_and_waits_for_it() {
     let fl = fault(&s);
     assert!(f(fl, "first_error_s") > expired[0] + 30.0);
     assert!(f(fl, "last_error_s") < at + 240.0 + 20.0);
+}
+
+/// (time, host, service) of events of `kind`, in order.
+fn of_kind(ev: &DataFrame, kind: &str) -> Vec<(f64, String, String)> {
+    rows(ev)
+        .into_iter()
+        .filter(|r| r.1 == kind)
+        .map(|r| (r.0, r.2, r.3))
+        .collect()
+}
+
+const DRAIN: &[&str] = &["duration=5m", "fault.0.at=1m", "fault.0.recover_at=4m"];
+
+#[test]
+fn draining_a_coordinator_host_moves_its_tasks_without_the_restart_delay() {
+    let out = temp_dir("drain-coord");
+    let s = run_to("experiments/drain-coord-host.toml", DRAIN, &out);
+    let ev = events(&out);
+    // reference §2.10: the stop is a SIGKILL after the 10 s grace period; the
+    // replacements start on coord2 with no restart delay (a drain skips it), after
+    // the container's `sleep 5` and the process start.
+    let stopped = of_kind(&ev, "task_stopped");
+    assert_eq!(stopped.len(), 3, "{stopped:?}");
+    assert!(stopped.iter().all(|r| r.0 == 70.0 && r.1 == "coord1"));
+    let started = of_kind(&ev, "task_started");
+    let names: Vec<&str> = started.iter().map(|r| r.2.as_str()).collect();
+    assert_eq!(names, ["data1", "datacoord", "rootcoord"], "{started:?}");
+    assert!(started.iter().all(|r| r.1 == "coord2"));
+    let data1 = started[0].0;
+    assert!((76.0..=78.0).contains(&data1), "data1 started at {data1}");
+    // The coordinators wait for their old keys: the lease runs out 2/3 TTL to TTL
+    // after the kill.
+    assert!(started[2].0 >= 70.0 + 40.0 && started[2].0 <= 70.0 + 61.0);
+    let fl = fault(&s);
+    assert!(f(fl, "first_error_s") >= 70.0, "{fl}");
+    assert!(f(fl, "last_error_s") <= started[2].0 + 6.0, "{fl}");
+    // Nothing moves back when coord1 is active again.
+    assert!(of_kind(&ev, "host_active").len() == 1);
+    assert_eq!(of_kind(&ev, "task_started").len(), 3);
+
+    // Where SIGTERM reaches milvus, sessions are revoked at once: the drain costs
+    // only the start-up of the replacements.
+    let out2 = temp_dir("drain-coord-sigterm");
+    let mut sets = DRAIN.to_vec();
+    sets.push("failover.sigterm_reaches_process=true");
+    let s2 = run_to("experiments/drain-coord-host.toml", &sets, &out2);
+    let w1 = f(fl, "error_window_s");
+    let w2 = f(fault(&s2), "error_window_s");
+    assert!(
+        w2 < 15.0 && w2 * 3.0 < w1,
+        "{w2} s with SIGTERM vs {w1} s without"
+    );
+}
+
+#[test]
+fn draining_a_pinned_query_host_leaves_its_node_pending_until_active() {
+    let out = temp_dir("drain-query3");
+    let mut sets = DRAIN.to_vec();
+    sets.push("fault.0.host=query3");
+    let s = run_to("experiments/drain-coord-host.toml", &sets, &out);
+    let ev = events(&out);
+    let pending = of_kind(&ev, "task_pending");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].2, "query3");
+    // It starts again only on query3, once the host is active (4 min).
+    let started = of_kind(&ev, "task_started");
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0].1, "query3");
+    assert!(started[0].0 > 240.0);
+    // Meanwhile querycoord reassigned its segments after the lease (reference §2.2):
+    // errors from the kill (after the grace period) to the end of the reload.
+    let fl = fault(&s);
+    assert!((70.0..71.0).contains(&f(fl, "first_error_s")), "{fl}");
+    assert!(f(fl, "last_error_s") < 240.0, "{fl}");
+    assert!(f(fl, "bytes_reloaded") > 1e10, "{fl}");
+}
+
+#[test]
+fn scaling_the_query_service_spreads_the_load_and_scaling_down_kills_nodes() {
+    let sets = ["duration=6m", "fault.0.at=1m", "fault.1.at=3m"];
+    let out = temp_dir("scale-query");
+    let s = run_to("experiments/scale-query-service.toml", &sets, &out);
+    let ev = events(&out);
+    // The two new slots start on the spare hosts and join the replica.
+    let joined = of_kind(&ev, "node_joined");
+    let hosts: Vec<&str> = joined.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(hosts, ["query6", "query7"], "{joined:?}");
+    assert!(
+        joined.iter().all(|r| r.0 > 60.0 && r.0 < 75.0),
+        "{joined:?}"
+    );
+    let up = &s["faults"][0];
+    assert_eq!(f(up, "failed_requests"), 0.0, "{up}");
+    assert!(f(up, "bytes_rebalanced") > 0.0);
+    assert!(f(up, "p99_ms_after") < f(up, "p99_ms_before"), "{up}");
+    // Scaling back to 5: the highest slots are killed after the grace period (SIGTERM
+    // never reaches milvus) and their segments fail until reloaded elsewhere.
+    let down = &s["faults"][1];
+    let stopped = of_kind(&ev, "task_stopped");
+    assert_eq!(stopped.len(), 2, "{stopped:?}");
+    assert!(stopped.iter().all(|r| r.0 == 190.0));
+    assert!(f(down, "failed_requests") > 0.0, "{down}");
+    assert!(f(down, "first_error_s") >= 190.0, "{down}");
+    // They are not restarted.
+    assert_eq!(of_kind(&ev, "task_started").len(), 2);
+
+    // With an init that forwards SIGTERM the nodes drain first: no search fails.
+    let out2 = temp_dir("scale-query-sigterm");
+    let mut sets2 = sets.to_vec();
+    sets2.push("failover.sigterm_reaches_process=true");
+    let s2 = run_to("experiments/scale-query-service.toml", &sets2, &out2);
+    assert_eq!(
+        f(&s2["requests"]["search"], "failed"),
+        0.0,
+        "{}",
+        s2["faults"][1]
+    );
+}
+
+#[test]
+fn client_retries_turn_a_short_error_window_into_latency() {
+    // coord1 drained with a SIGTERM that reaches milvus: ~12 s without rootcoord.
+    let mut sets = DRAIN.to_vec();
+    sets.push("failover.sigterm_reaches_process=true");
+    let a = temp_dir("retry-0");
+    let s0 = run_to("experiments/drain-coord-host.toml", &sets, &a);
+    sets.push("workload.retries=10");
+    let b = temp_dir("retry-10");
+    let s10 = run_to("experiments/drain-coord-host.toml", &sets, &b);
+    let (r0, r10) = (&s0["requests"]["search"], &s10["requests"]["search"]);
+    assert!(f(r0, "failed") > 1000.0, "{r0}");
+    assert!(
+        r0.get("retries").is_none(),
+        "no retry figure without a policy"
+    );
+    // 200 ms doubling to 3 s: ten retries wait ~21 s, longer than the outage, so
+    // every search succeeds in the end, and the waits show in the tail.
+    assert_eq!(f(r10, "failed"), 0.0, "{r10}");
+    assert_eq!(f(r10, "count"), f(r0, "count"));
+    assert!(f(r10, "retries") > f(r0, "failed"), "{r10}");
+    assert!(f(r10, "max_ms") > 10_000.0, "{r10}");
+    // A deadline bounds the attempts together.
+    sets.push("workload.timeout=5s");
+    let c = temp_dir("retry-deadline");
+    let s5 = run_to("experiments/drain-coord-host.toml", &sets, &c);
+    let r5 = &s5["requests"]["search"];
+    assert!(f(r5, "failed") > 0.0, "{r5}");
+    assert!(f(r5, "max_ms") <= 5_000.0, "{r5}");
+    assert!(
+        r5["errors"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|e| e.contains("deadline")),
+        "{r5}"
+    );
+}
+
+#[test]
+fn swarm_gives_up_once_the_restart_policy_is_used_up() {
+    // The small test cluster, with one restart allowed per window for querynode1.
+    let dir = temp_dir("restart-policy");
+    let topo = std::fs::read_to_string(crate::common::repo("tests/fixtures/bad/small-topology.toml"))
+        .unwrap()
+        .replace(
+            "constraints = [\"node.labels.query1==true\"]",
+            "constraints = [\"node.labels.query1==true\"]\nrestart_policy = { condition = \"on-failure\", delay = \"5s\", max_attempts = 1, window = \"WINDOW\" }",
+        );
+    let exp = std::fs::read_to_string(crate::common::repo("tests/fixtures/bad/control-ok.toml"))
+        .unwrap()
+        .replace("duration = \"10s\"", "duration = \"90s\"")
+        + "\n[[fault]]\nkind = \"process_crash\"\ntask = \"querynode1.1\"\nat = \"5s\"\n\n[[fault]]\nkind = \"process_crash\"\ntask = \"querynode1.1\"\nat = \"50s\"\n";
+    std::fs::write(dir.join("control-ok.toml"), exp).unwrap();
+    let mut starts = Vec::new();
+    for window in ["10m", "30s"] {
+        std::fs::write(
+            dir.join("small-topology.toml"),
+            topo.replace("WINDOW", window),
+        )
+        .unwrap();
+        let out = dir.join(format!("out-{window}"));
+        let s = dir.join("control-ok.toml");
+        run_to(s.to_str().unwrap(), &[], &out);
+        let ev = events(&out);
+        let pending = of_kind(&ev, "task_pending");
+        starts.push((of_kind(&ev, "task_started").len(), pending.len()));
+    }
+    // One restart in 10 minutes: the second crash leaves the task down. With a 30 s
+    // window the first restart (at ~10 s) has left it by the second crash at 50 s.
+    assert_eq!(starts, [(1, 1), (2, 0)]);
 }

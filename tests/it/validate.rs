@@ -186,6 +186,31 @@ const CASES: &[Case] = &[
         message: "there is no host \"query3\" in the topology",
     },
     Case {
+        file: "fault-scale-without-replicas.toml",
+        line: 28,
+        defect: "kind = \"scale_service\"",
+        message: "a scale_service needs `replicas`",
+    },
+    Case {
+        file: "fault-scale-coordinator.toml",
+        line: 30,
+        defect: "replicas = 2",
+        message:
+            "this release scales querynode, indexnode, proxy services; \"rootcoord\" is a rootcoord",
+    },
+    Case {
+        file: "fault-crash-with-replicas.toml",
+        line: 30,
+        defect: "replicas = 2",
+        message: "a process_crash takes no `replicas`",
+    },
+    Case {
+        file: "fault-scale-with-duration.toml",
+        line: 32,
+        defect: "duration = \"2s\"",
+        message: "it takes no duration or recover_at",
+    },
+    Case {
         file: "fault-unknown-service.toml",
         line: 30,
         defect: "service = \"querynode3\"",
@@ -240,6 +265,12 @@ const CASES: &[Case] = &[
         message: "factor 0.5 is out of range",
     },
     Case {
+        file: "fault-disk-full-without-writer.toml",
+        line: 29,
+        defect: "host = \"query1\"",
+        message: "runs no bookie or MinIO server, the disks this release writes to",
+    },
+    Case {
         file: "fault-slow-disk-without-minio.toml",
         line: 30,
         defect: "host = \"query1\"",
@@ -274,6 +305,12 @@ const CASES: &[Case] = &[
         line: 20,
         defect: "serch_qps = 100",
         message: "unknown field `serch_qps`",
+    },
+    Case {
+        file: "exp-negative-retries.toml",
+        line: 21,
+        defect: "retries = -1",
+        message: "workload.retries = -1 is out of range",
     },
     Case {
         file: "exp-negative-search-qps.toml",
