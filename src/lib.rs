@@ -9,6 +9,7 @@
 pub mod calibrate;
 pub mod cli;
 pub mod engine;
+pub mod fidelity;
 pub mod hw;
 pub mod kernels;
 pub mod milvus;

@@ -168,10 +168,10 @@ fn print_topology(t: &Topology, p: &Placement) {
                 crate::scenario::topology::ServiceMode::Global => "global".to_string(),
             },
             constraints.join(", "),
-            if s.kind.simulated() {
-                ""
-            } else {
-                "  (placed; not simulated in this release)"
+            match (&s.process, s.kind.simulated()) {
+                (Some(p), _) => format!("  (a role of standalone {p:?}, in its one process)"),
+                (None, true) => String::new(),
+                (None, false) => "  (placed; not simulated in this release)".to_string(),
             },
             placed.join(", ")
         );

@@ -3,6 +3,7 @@
 mod calibrate;
 mod compare;
 mod explain;
+mod fidelity;
 mod import_stack;
 mod run;
 mod sweep;
@@ -116,6 +117,31 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Predict every case a real Milvus standalone was measured on (a results file of
+    /// experiments/fidelity/run.sh) and print measured, predicted and their ratio case
+    /// by case, with the geometric-mean error per figure.
+    Fidelity {
+        /// The harness's results file (JSON, schema simctl-fidelity-results/1).
+        results: PathBuf,
+        /// Calibration profile for the cost model [default: the built-in reference].
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
+        /// The standalone topology the cases run on; its host gets the measured
+        /// machine's cores and memory.
+        #[arg(
+            long,
+            value_name = "FILE",
+            default_value = "topologies/standalone.toml"
+        )]
+        topology: PathBuf,
+        /// Client-side cost per search (SDK work and the loopback RPC) for every case,
+        /// instead of the value the results file's client-overhead records give.
+        #[arg(long, value_name = "MS")]
+        client_overhead_ms: Option<f64>,
+        /// Also write the table to FILE: JSON, or CSV when FILE ends in .csv.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Measure this machine with the real vector kernels and write a calibration profile
     /// for the cost model (`simctl run --profile FILE` uses it).
     Calibrate {
@@ -160,6 +186,13 @@ pub fn main() -> i32 {
             threads,
             runs,
         } => calibrate::calibrate(&out, quick, threads, runs),
+        Command::Fidelity {
+            results,
+            profile,
+            topology,
+            client_overhead_ms,
+            out,
+        } => fidelity::fidelity(&results, profile, topology, client_overhead_ms, out),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Compare { runs, format } => compare::compare(&runs, &format),
         Command::Test {

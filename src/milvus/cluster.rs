@@ -173,8 +173,9 @@ impl Component {
         let (host, u) = (w.tasks[task].host, w.tasks[task].usage);
         if start {
             // A restarted process holds its own memory and nothing loaded yet.
-            let _ = w.hosts[host].memory.allocate(PROCESS_BASE_BYTES);
-            let held = w.usage[u].memory_bytes + PROCESS_BASE_BYTES;
+            let base = w.tasks[task].base_bytes;
+            let _ = w.hosts[host].memory.allocate(base);
+            let held = w.usage[u].memory_bytes + base;
             w.usage[u].set_memory(now, held);
         } else {
             let held = w.usage[u].memory_bytes;
@@ -585,6 +586,13 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             gen: 0,
             down_at: None,
             stale_session: false,
+            // A standalone's roles share one process: its query node holds the base
+            // (see the layout), the others nothing more.
+            base_bytes: if svc.process.is_some() && svc.kind != ServiceKind::Querynode {
+                0
+            } else {
+                PROCESS_BASE_BYTES
+            },
             in_service: true,
         });
     }
@@ -623,6 +631,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
     world.minio_tasks = (0..placement.tasks.len())
         .filter(|&i| topo.services[placement.tasks[i].service].kind == ServiceKind::Minio)
         .collect();
+    world.local_storage = topo.standalone().is_some();
     world.faults = vec![Default::default(); exp.faults.len()];
     world.etcd_tasks = (0..placement.tasks.len())
         .filter(|&i| topo.services[placement.tasks[i].service].kind == ServiceKind::Etcd)
@@ -663,7 +672,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         }
         let bytes = match world.layout.query_nodes.iter().position(|&q| q == i) {
             Some(n) => world.layout.node_memory_bytes[n],
-            None => PROCESS_BASE_BYTES,
+            None => world.tasks[i].base_bytes,
         };
         world.hosts[t.host]
             .memory
@@ -752,6 +761,10 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         ing.seal_rows =
             ((max_rows as f64 * m.get("dataCoord.segment.sealProportion")) as u64).max(1);
         ing.max_message_bytes = m.get("pulsar.maxMessageSize") as u64;
+        ing.log = match topo.standalone() {
+            Some(_) => super::pulsar::ROCKSMQ,
+            None => super::pulsar::PULSAR,
+        };
         ing.target_rows = w.insert.as_ref().map_or(0, |i| i.rows);
         // reference §1.9: autoIndex builds HNSW with efConstruction 240.
         ing.ef_construction = c.ef_construction.unwrap_or(240);

@@ -121,6 +121,8 @@ pub struct Ingest {
     pub bookie_actors: Vec<ActorId>,
     pub bookie_tasks: Vec<usize>,
     pub broker_tasks: Vec<usize>,
+    /// How the broker persists messages (Pulsar, or a standalone's RocksMQ).
+    pub log: super::pulsar::LogStore,
     pub datacoord: ActorId,
     /// The actor of the inserting clients.
     pub inserters: ActorId,
@@ -390,16 +392,22 @@ impl World {
             .into_iter()
             .filter(|&m| !self.hosts[self.tasks[m].host].disk_full)
             .collect();
-        let drives = total * MINIO_DRIVES_PER_SERVER;
+        // A standalone's storage is its local disk: one drive, no erasure coding.
+        let per_server_drives = if self.local_storage {
+            1
+        } else {
+            MINIO_DRIVES_PER_SERVER
+        };
+        let drives = total * per_server_drives;
         let parity = minio_parity(drives);
         let data = drives - parity;
         // reference §2.9: write quorum = data drives, +1 when parity is exactly half.
         let quorum = data + usize::from(parity * 2 == drives);
-        let up_drives = servers.len() * MINIO_DRIVES_PER_SERVER;
+        let up_drives = servers.len() * per_server_drives;
         if servers.is_empty() || up_drives < quorum {
             return None;
         }
-        let per_server = (bytes.div_ceil(data as u64)) * MINIO_DRIVES_PER_SERVER as u64;
+        let per_server = (bytes.div_ceil(data as u64)) * per_server_drives as u64;
         let src = self.hosts[self.tasks[from].host].endpoint;
         let fu = self.tasks[from].usage;
         let mut done = now;

@@ -13,6 +13,40 @@ use super::world::{send_to, World};
 pub const ENSEMBLE: usize = 2;
 pub const ACK_QUORUM: u8 = 2;
 
+/// How the log broker persists a message before acknowledging it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogStore {
+    /// Stores each message is written to, and how many must confirm it.
+    pub ensemble: usize,
+    pub ack_quorum: u8,
+    /// Whether a store syncs its journal to disk before confirming.
+    pub fsync: bool,
+}
+
+/// Pulsar on a BookKeeper ensemble that group-commits its journal with fsync
+/// (reference §2.8).
+pub const PULSAR: LogStore = LogStore {
+    ensemble: ENSEMBLE,
+    ack_quorum: ACK_QUORUM,
+    fsync: true,
+};
+
+/// RocksMQ in a Milvus standalone: one RocksDB on the local disk. GUESS (the
+/// reference has no RocksMQ facts): RocksDB's default write options do not sync, so
+/// a message is confirmed once written, without an fsync; memtable flushes write
+/// the bytes again in the background, as a bookie's entry log does.
+pub const ROCKSMQ: LogStore = LogStore {
+    ensemble: 1,
+    ack_quorum: 1,
+    fsync: false,
+};
+
+impl Default for LogStore {
+    fn default() -> Self {
+        PULSAR
+    }
+}
+
 /// reference §2.8: a message is persisted before the broker acknowledges it.
 struct Entry {
     req: Req,
@@ -56,9 +90,9 @@ impl Broker {
         let up: Vec<usize> = (0..n)
             .map(|k| (shard + k) % n)
             .filter(|&b| writable(b, w))
-            .take(ENSEMBLE)
+            .take(w.ingest.log.ensemble)
             .collect();
-        (up.len() == ENSEMBLE).then_some(up)
+        (up.len() == w.ingest.log.ensemble).then_some(up)
     }
 
     pub fn on_produce(&mut self, req: Req, part: u8, rows: u32, ctx: &mut Ctx<'_, Msg, World>) {
@@ -182,7 +216,7 @@ impl Broker {
             return;
         };
         e.acks += 1;
-        if e.acks < ACK_QUORUM {
+        if e.acks < ctx.world.ingest.log.ack_quorum {
             return;
         }
         let e = self.entries[entry as usize].take().expect("present");
@@ -323,7 +357,11 @@ impl Bookie {
         let (host, u) = (w.tasks[self.task].host, w.tasks[self.task].usage);
         let h = &mut w.hosts[host];
         let written = h.disk_write.reserve(now, bytes);
-        let synced: SimTime = written + h.spec.disk.fsync_latency;
+        let synced: SimTime = if w.ingest.log.fsync {
+            written + h.spec.disk.fsync_latency
+        } else {
+            written
+        };
         // The entry log gets the bytes too, behind the journal on the same disk.
         let logged = h.disk_write.reserve(synced, bytes);
         w.usage[u].disk_write.add_at(written, bytes as f64);

@@ -113,6 +113,9 @@ pub struct TaskRt {
     /// The session key of a crashed incarnation still exists: it lingers until its
     /// lease runs out (reference §2.1 item 1).
     pub stale_session: bool,
+    /// Memory a fresh incarnation holds before any data: a process's base, or none
+    /// for a role sharing the process of another (a standalone).
+    pub base_bytes: u64,
     /// The task is one of its service's replicas now: false for the slots a
     /// `scale_service` adds until it runs, and for those a scale-down removed.
     pub in_service: bool,
@@ -273,6 +276,8 @@ pub struct World {
     pub failover: Failover,
     /// Placement tasks of the object storage (MinIO) servers.
     pub minio_tasks: Vec<usize>,
+    /// Object storage is a standalone's local disk (no erasure coding).
+    pub local_storage: bool,
     pub faults: Vec<FaultStats>,
     /// The fault whose consequences are playing out (the latest one started).
     pub current_fault: Option<usize>,
@@ -372,6 +377,7 @@ impl World {
             layout_global_factor: 0.1,
             failover,
             minio_tasks: Vec::new(),
+            local_storage: false,
             faults: Vec::new(),
             current_fault: None,
             querycoord: ActorId(0),

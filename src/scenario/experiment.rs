@@ -403,6 +403,17 @@ fn parse_assert(s: &str) -> Result<(String, CmpOp, f64), String> {
 /// Reads an experiment, applies `--set` overrides, loads its topology and places it.
 pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, InputErrors> {
     let original = read_file(path, None)?;
+    load_experiment_text(path, &original, sets)
+}
+
+/// Reads an experiment from `original`, its text; `path` labels errors and anchors
+/// the topology's relative path (an experiment built by a command, e.g. `simctl
+/// fidelity`, rather than read from a file).
+pub fn load_experiment_text(
+    path: &Path,
+    original: &str,
+    sets: &[String],
+) -> Result<Experiment, InputErrors> {
     // `topology.KEY=VALUE` changes the topology file; everything else the experiment.
     let (topo_sets, exp_sets): (Vec<String>, Vec<String>) = sets
         .iter()
@@ -412,8 +423,8 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
         .iter()
         .map(|s| s["topology.".len()..].to_string())
         .collect();
-    let text = super::overrides::apply(&original, &exp_sets).map_err(|m| {
-        InputError::at(path, &original, None, m)
+    let text = super::overrides::apply(original, &exp_sets).map_err(|m| {
+        InputError::at(path, original, None, m)
             .with_hint("see `simctl run --help` for the --set syntax")
     })?;
     let raw: RawExperiment = parse_toml(path, &text, "experiment")?;
@@ -517,15 +528,18 @@ pub fn load_experiment(path: &Path, sets: &[String]) -> Result<Experiment, Input
                 .filter(|t| topo.services[t.service].kind == k)
                 .count()
         };
+        let stores = match topo.standalone() {
+            Some(_) => (1, "stores each message (RocksMQ)"),
+            None => (
+                crate::milvus::pulsar::ENSEMBLE,
+                "persist each message (ensemble 2, reference §2.8)",
+            ),
+        };
         let mut need = vec![
             (ServiceKind::Datacoord, 1, "seals and flushes segments"),
             (ServiceKind::Datanode, 1, "writes binlogs"),
             (ServiceKind::Broker, 1, "owns the DML topics"),
-            (
-                ServiceKind::Bookie,
-                crate::milvus::pulsar::ENSEMBLE,
-                "persist each message (ensemble 2, reference §2.8)",
-            ),
+            (ServiceKind::Bookie, stores.0, stores.1),
             (ServiceKind::Minio, 1, "stores binlogs and index files"),
         ];
         if *raw.collection.index.get_ref() != IndexKind::Flat {

@@ -587,13 +587,18 @@ pub(super) fn resolve_faults(
                     continue;
                 }
             },
-            "service" => match topo.services.iter().position(|s| &s.name == name.get_ref()) {
-                Some(s) => FaultTarget::Tasks(
+            // A standalone's roles share one process: naming it names them all.
+            "service" => match topo
+                .services
+                .iter()
+                .position(|s| s.answers_to(name.get_ref()))
+            {
+                Some(_) => FaultTarget::Tasks(
                     placement
                         .tasks
                         .iter()
                         .enumerate()
-                        .filter(|(_, t)| t.service == s)
+                        .filter(|(_, t)| topo.services[t.service].answers_to(name.get_ref()))
                         .map(|(i, _)| i)
                         .collect(),
                 ),
@@ -721,6 +726,27 @@ pub(super) fn resolve_faults(
         // Faults must change something this release simulates; say so rather than
         // run an experiment that silently ignores them.
         let tasks = fault.tasks(placement);
+        let process_of = |t: &usize| topo.services[placement.tasks[*t].service].process.as_ref();
+        if let Some(p) = tasks.iter().find_map(process_of) {
+            let all = placement
+                .tasks
+                .iter()
+                .filter(|t| topo.services[t.service].process.as_ref() == Some(p))
+                .count();
+            if tasks.iter().filter(|t| process_of(t) == Some(p)).count() < all {
+                errors.push(
+                    err(
+                        name.span(),
+                        format!(
+                            "{what} {:?} is one role of Milvus standalone {p:?}, whose roles share one process",
+                            name.get_ref()
+                        ),
+                    )
+                    .with_hint(format!("target the whole process: service = \"{p}\"")),
+                );
+                continue;
+            }
+        }
         // etcd members matter through their quorum (reference §2.7), MinIO servers
         // through the erasure set's read and write quorums (reference §2.9).
         let simulated = tasks.iter().any(|&t| {

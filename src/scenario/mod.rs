@@ -8,6 +8,7 @@ pub mod load;
 pub mod milvus_config;
 pub mod overrides;
 pub mod scale;
+pub mod standalone;
 pub mod topology;
 pub mod units;
 

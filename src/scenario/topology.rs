@@ -8,6 +8,7 @@ use toml::Spanned;
 
 use super::error::{closest, InputError, InputErrors};
 use super::load::{parse_toml, read_file};
+use super::standalone::{self, DeclaredKind};
 use super::units::{Bandwidth, Bytes, Duration};
 use crate::engine::SimDuration;
 use crate::hw::{DiskSpec, HostSpec, Isa, SwarmRole};
@@ -89,6 +90,24 @@ pub enum ServiceKind {
 }
 
 impl ServiceKind {
+    pub const ALL: [ServiceKind; 15] = [
+        ServiceKind::Proxy,
+        ServiceKind::Rootcoord,
+        ServiceKind::Datacoord,
+        ServiceKind::Querycoord,
+        ServiceKind::Indexcoord,
+        ServiceKind::Querynode,
+        ServiceKind::Datanode,
+        ServiceKind::Indexnode,
+        ServiceKind::Etcd,
+        ServiceKind::EtcdProxy,
+        ServiceKind::Minio,
+        ServiceKind::Nginx,
+        ServiceKind::Zookeeper,
+        ServiceKind::Bookie,
+        ServiceKind::Broker,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             ServiceKind::Proxy => "proxy",
@@ -131,7 +150,8 @@ impl ServiceKind {
 #[serde(deny_unknown_fields)]
 struct RawService {
     name: Spanned<String>,
-    kind: ServiceKind,
+    /// A `ServiceKind`, or "standalone" (see `super::standalone`).
+    kind: Spanned<String>,
     image: Option<String>,
     stack: Option<String>,
     replicas: Option<Spanned<i64>>,
@@ -362,6 +382,17 @@ pub struct ServiceSpec {
     /// Container start-up time until the process serves; `None`: the kind's default
     /// (`crate::swarm::start_order::StartupKnobs`).
     pub startup: Option<SimDuration>,
+    /// The Milvus standalone this service is a role of: every role of one standalone
+    /// runs in one process (`super::standalone`).
+    pub process: Option<String>,
+}
+
+impl ServiceSpec {
+    /// Whether a fault naming `name` targets this service: its own name, or the
+    /// standalone whose process it shares.
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.name == name || self.process.as_deref() == Some(name)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -391,6 +422,11 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// The Milvus standalone this topology runs, if it is one.
+    pub fn standalone(&self) -> Option<&str> {
+        self.services.iter().find_map(|s| s.process.as_deref())
+    }
+
     pub fn host_index(&self, name: &str) -> Option<usize> {
         self.hosts.iter().position(|h| h.name == name)
     }
@@ -575,6 +611,7 @@ pub fn load_topology_with(
     }
 
     let mut services = Vec::new();
+    let mut declared_at = Vec::new();
     let mut seen_services: BTreeMap<String, usize> = BTreeMap::new();
     for s in &raw.service {
         let rs = s.get_ref();
@@ -595,6 +632,13 @@ pub fn load_topology_with(
             name.clone(),
             super::error::line_col(&text, rs.name.span().start).0,
         );
+        let declared = match standalone::parse_kind(rs.kind.get_ref()) {
+            Ok(k) => k,
+            Err((message, hint)) => {
+                errors.push(err(rs.kind.span(), message).with_hint(hint));
+                continue;
+            }
+        };
         let mode = match (&rs.replicas, &rs.mode) {
             (Some(_), Some(m)) if m.get_ref() == "global" => {
                 errors.push(
@@ -748,9 +792,13 @@ pub fn load_topology_with(
                 ),
             }
         }
-        services.push(ServiceSpec {
+        let spec = ServiceSpec {
             name,
-            kind: rs.kind,
+            kind: match declared {
+                DeclaredKind::Role(k) => k,
+                // Replaced: each role of the standalone takes its own kind.
+                DeclaredKind::Standalone => standalone::ROLES[0].1,
+            },
             image: rs.image.clone().unwrap_or_else(|| "milvus:v2.3.0".into()),
             stack: rs.stack.clone(),
             mode,
@@ -766,8 +814,17 @@ pub fn load_topology_with(
                 .unwrap_or(DEFAULT_STOP_GRACE),
             depends_on: rs.depends_on.iter().map(|d| d.get_ref().clone()).collect(),
             startup: rs.startup.map(|d| d.0),
-        });
+            process: None,
+        };
+        match declared {
+            DeclaredKind::Role(_) => services.push(spec),
+            DeclaredKind::Standalone => {
+                services.extend(standalone::roles(&spec));
+            }
+        }
+        declared_at.push((rs.name.get_ref().clone(), declared, rs.name.span()));
     }
+    errors.extend(standalone::check(&declared_at, &hosts, &mut services, &err));
     for s in &raw.service {
         let rs = s.get_ref();
         for d in &rs.depends_on {

@@ -411,7 +411,7 @@ impl Cx<'_> {
                         ),
                         &format!(
                             "use one of: {}",
-                            KINDS
+                            ServiceKind::ALL
                                 .iter()
                                 .map(|k| k.name())
                                 .collect::<Vec<_>>()
@@ -429,7 +429,7 @@ impl Cx<'_> {
                         format!("service {name:?}: {why}"),
                         &format!(
                             "add `x-simctl-kind: KIND` to the service, KIND one of: {}",
-                            KINDS
+                            ServiceKind::ALL
                                 .iter()
                                 .map(|k| k.name())
                                 .collect::<Vec<_>>()
@@ -638,26 +638,8 @@ fn words(v: &Node) -> String {
     }
 }
 
-const KINDS: [ServiceKind; 15] = [
-    ServiceKind::Proxy,
-    ServiceKind::Rootcoord,
-    ServiceKind::Datacoord,
-    ServiceKind::Querycoord,
-    ServiceKind::Indexcoord,
-    ServiceKind::Querynode,
-    ServiceKind::Datanode,
-    ServiceKind::Indexnode,
-    ServiceKind::Etcd,
-    ServiceKind::EtcdProxy,
-    ServiceKind::Minio,
-    ServiceKind::Nginx,
-    ServiceKind::Zookeeper,
-    ServiceKind::Bookie,
-    ServiceKind::Broker,
-];
-
 fn kind_by_name(s: &str) -> Option<ServiceKind> {
-    KINDS.into_iter().find(|k| k.name() == s)
+    ServiceKind::ALL.into_iter().find(|k| k.name() == s)
 }
 
 /// The kind of a service from its image and command.

@@ -23,3 +23,13 @@ pub fn run_to(exp: &str, sets: &[&str], out: &Path) -> serde_json::Value {
     simctl::run::write_outputs(&exp, &result, out).unwrap();
     result.summary
 }
+
+/// The number at dotted `path` of a summary.
+pub fn f(v: &serde_json::Value, path: &str) -> f64 {
+    let mut x = v;
+    for k in path.split('.') {
+        x = &x[k];
+    }
+    x.as_f64()
+        .unwrap_or_else(|| panic!("{path} is not a number: {x}"))
+}

@@ -3,18 +3,8 @@
 //! see meanwhile.
 
 use polars::prelude::*;
-use serde_json::Value;
 
-use crate::common::{run_to, temp_dir};
-
-fn f(v: &Value, path: &str) -> f64 {
-    let mut x = v;
-    for k in path.split('.') {
-        x = &x[k];
-    }
-    x.as_f64()
-        .unwrap_or_else(|| panic!("{path} is not a number: {x}"))
-}
+use crate::common::{f, run_to, temp_dir};
 
 fn frame(dir: &std::path::Path, file: &str) -> DataFrame {
     let f = std::fs::File::open(dir.join(file)).unwrap();

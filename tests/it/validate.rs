@@ -65,6 +65,30 @@ const CASES: &[Case] = &[
     },
     // ---- topologies ----
     Case {
+        file: "topo-standalone-with-querynode.toml",
+        line: 24,
+        defect: "name = \"query1\"",
+        message: "service \"query1\" is a cluster-mode querynode, but this topology runs Milvus standalone \"milvus\"",
+    },
+    Case {
+        file: "topo-standalone-two-hosts.toml",
+        line: 26,
+        defect: "name = \"milvus\"",
+        message: "standalone \"milvus\" could run on 2 hosts (box1, box2)",
+    },
+    Case {
+        file: "topo-standalone-kind-typo.toml",
+        line: 21,
+        defect: "kind = \"standalon\"",
+        message: "unknown service kind \"standalon\"",
+    },
+    Case {
+        file: "fault-standalone-one-role.toml",
+        line: 21,
+        defect: "service = \"standalone-querynode\"",
+        message: "is one role of Milvus standalone \"standalone\"",
+    },
+    Case {
         file: "topo-bad-memory-unit.toml",
         line: 9,
         defect: "memory = \"64GIB\"",

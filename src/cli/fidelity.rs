@@ -1,0 +1,65 @@
+//! `simctl fidelity`.
+
+use std::path::{Path, PathBuf};
+
+use super::{EXIT_BAD_INPUT, EXIT_OK};
+use crate::calibrate::profile::ProfileChoice;
+use crate::fidelity::{predict, Options};
+
+pub fn fidelity(
+    results: &Path,
+    profile: Option<PathBuf>,
+    topology: PathBuf,
+    client_overhead_ms: Option<f64>,
+    out: Option<PathBuf>,
+) -> i32 {
+    if let Some(ms) = client_overhead_ms.filter(|ms| !(ms.is_finite() && *ms >= 0.0)) {
+        eprintln!(
+            "error: --client-overhead-ms {ms} is not a duration\n  hint: give milliseconds, 0 or more, e.g. 0.4"
+        );
+        return EXIT_BAD_INPUT;
+    }
+    let profile = match profile {
+        Some(path) => match ProfileChoice::load(&path) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{e}");
+                return EXIT_BAD_INPUT;
+            }
+        },
+        None => ProfileChoice::reference(),
+    };
+    let report = match predict(
+        results,
+        Options {
+            topology,
+            profile,
+            client_overhead_ms,
+        },
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    print!("{}", report.text());
+    if let Some(out) = out {
+        let text = if out.extension().is_some_and(|x| x == "csv") {
+            report.csv()
+        } else {
+            let mut s =
+                serde_json::to_string_pretty(&report.json()).expect("JSON values serialise");
+            s.push('\n');
+            s
+        };
+        if let Err(e) = std::fs::write(&out, text) {
+            eprintln!(
+                "{}: error: cannot write the table: {e}\n  hint: choose another --out file",
+                out.display()
+            );
+            return EXIT_BAD_INPUT;
+        }
+    }
+    EXIT_OK
+}

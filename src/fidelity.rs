@@ -1,0 +1,689 @@
+//! `simctl fidelity`: predictions for the cases a real Milvus standalone was measured
+//! on (the harness in experiments/fidelity/ writes the results file), side by side
+//! with the measurements.
+//!
+//! Each measured case becomes an experiment on the standalone topology, built only
+//! from the case's own description (data set, index and its parameters, nq, topk,
+//! concurrency, consistency) and the measured machine's cores and memory. Nothing is
+//! fitted to a case: the model's constants are Milvus defaults, the calibration
+//! profile, and one knob, the client overhead, whose value the harness measures on
+//! its own (see `ClientOverhead`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::calibrate::profile::ProfileChoice;
+use crate::report::summary::lookup;
+use crate::scenario::experiment::load_experiment_text;
+use crate::scenario::load_topology;
+
+/// The results schema this reads (experiments/fidelity/README.md).
+pub const SCHEMA: &str = "simctl-fidelity-results/1";
+
+/// Simulated length of a search case and its warm-up. At 20 s a Strong case at one
+/// client still answers ~100 searches (one per 200 ms time tick).
+const SEARCH_SECONDS: u64 = 20;
+const SEARCH_WARMUP_SECONDS: u64 = 2;
+/// Simulated length of an ingest case: long enough for the flush and the index build
+/// of the harness's data sets (at most a few hundred thousand rows).
+const INGEST_SECONDS: u64 = 1800;
+
+/// What a row compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Figure {
+    /// Median search latency as the caller of `Collection.search` sees it, ms.
+    SearchP50Ms,
+    /// Searches per second of the closed-loop clients.
+    SearchQps,
+    /// Rows per second the server takes (the harness's `rows_per_s_rpc`).
+    InsertRowsPerS,
+    /// CreateIndex until every row is indexed, s.
+    IndexBuildS,
+}
+
+impl Figure {
+    pub const ALL: [Figure; 4] = [
+        Figure::SearchP50Ms,
+        Figure::SearchQps,
+        Figure::InsertRowsPerS,
+        Figure::IndexBuildS,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Figure::SearchP50Ms => "search_p50_ms",
+            Figure::SearchQps => "search_qps",
+            Figure::InsertRowsPerS => "insert_rows_per_s",
+            Figure::IndexBuildS => "index_build_s",
+        }
+    }
+}
+
+/// One measured figure and its prediction.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub case: String,
+    pub figure: Figure,
+    pub measured: f64,
+    pub predicted: f64,
+    /// Other processes used the measured machine's CPU during the measurement.
+    pub contended: bool,
+}
+
+impl Row {
+    pub fn ratio(&self) -> f64 {
+        self.predicted / self.measured
+    }
+}
+
+/// Geometric means of predicted/measured over the rows of one figure.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub figure: Figure,
+    pub rows: usize,
+    /// exp(mean ln r): the bias (1 is none).
+    pub ratio: f64,
+    /// exp(mean |ln r|): the typical factor off, either way (1 is exact).
+    pub error: f64,
+}
+
+/// Client-side costs the simulation does not play: pymilvus building the request and
+/// parsing the reply, and one loopback gRPC round trip. Both are measured by the
+/// harness on their own (`client_overhead` records: request building and parsing of
+/// a search of a 100-row collection per dim and nq; GetVersion round trips), never
+/// fitted to the cases. A closed-loop client spends it between two searches, so it
+/// is each client's think time, and it adds to each search's latency.
+#[derive(Clone, Debug)]
+pub struct ClientOverhead {
+    /// Per (dim, nq): milliseconds.
+    pub measured: Vec<(u64, u64, f64)>,
+    /// `--client-overhead-ms`: one value for every case instead.
+    pub fixed_ms: Option<f64>,
+}
+
+impl ClientOverhead {
+    fn from_results(results: &Value) -> ClientOverhead {
+        let records = results["client_overhead"].as_array().cloned();
+        let records = records.unwrap_or_default();
+        let rpc_ms = records
+            .iter()
+            .find(|r| r["kind"] == "get_version_rpc")
+            .and_then(|r| r["latency_ms_p50"].as_f64())
+            .unwrap_or(0.0);
+        let measured = records
+            .iter()
+            .filter(|r| r["kind"] == "search_tiny_collection")
+            .filter_map(|r| {
+                let f = &r["figures"];
+                Some((
+                    r["dim"].as_u64()?,
+                    r["nq"].as_u64()?,
+                    f["client_prepare_ms_p50"].as_f64()?
+                        + f["client_parse_ms_p50"].as_f64()?
+                        + rpc_ms,
+                ))
+            })
+            .collect();
+        ClientOverhead {
+            measured,
+            fixed_ms: None,
+        }
+    }
+
+    /// The overhead of a search at `dim` and `nq`: the record with that dim and nq,
+    /// else the nearest one (by nq first, then dim), else none.
+    pub fn ms(&self, dim: u64, nq: u64) -> f64 {
+        if let Some(ms) = self.fixed_ms {
+            return ms;
+        }
+        self.measured
+            .iter()
+            .min_by_key(|(d, n, _)| (n.abs_diff(nq), d.abs_diff(dim)))
+            .map_or(0.0, |r| r.2)
+    }
+}
+
+pub struct Options {
+    /// The standalone topology the cases run on.
+    pub topology: PathBuf,
+    pub profile: ProfileChoice,
+    /// `--client-overhead-ms`.
+    pub client_overhead_ms: Option<f64>,
+}
+
+/// Everything `simctl fidelity` prints.
+pub struct Report {
+    pub results: PathBuf,
+    pub machine: String,
+    /// The simulated host as the profile describes it: clock and ISA.
+    pub host_clock: String,
+    pub cores: u64,
+    pub memory_bytes: u64,
+    pub overhead: ClientOverhead,
+    pub rows: Vec<Row>,
+    /// Per figure over every row, then over the uncontended rows.
+    pub all: Vec<Summary>,
+    pub uncontended: Vec<Summary>,
+    /// Cases or data sets left out, and why.
+    pub skipped: Vec<String>,
+}
+
+fn located(path: &Path, what: &str, msg: impl std::fmt::Display) -> String {
+    format!("{}: error: {what}: {msg}", path.display())
+}
+
+/// Reads a results file and predicts every case in it.
+pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
+    let text = std::fs::read_to_string(results_path).map_err(|e| {
+        format!(
+            "{}: error: cannot read the results file: {e}\n  hint: give the JSON file experiments/fidelity/run.sh wrote",
+            results_path.display()
+        )
+    })?;
+    let results: Value = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{}:{}:{}: error: not valid JSON: {e}\n  hint: the harness rewrites the file after every measurement; a file cut mid-write needs a rerun",
+            results_path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    if results["schema"] != SCHEMA {
+        return Err(format!(
+            "{}: error: schema is {}, not {SCHEMA:?}\n  hint: give a results file of experiments/fidelity/harness.py",
+            results_path.display(),
+            results["schema"]
+        ));
+    }
+    let machine = &results["machine"];
+    let cores = machine["cores_usable"].as_u64().filter(|&c| c > 0);
+    let memory_bytes = machine["memory_bytes"].as_u64().filter(|&m| m > 0);
+    let (Some(cores), Some(memory_bytes)) = (cores, memory_bytes) else {
+        return Err(located(
+            results_path,
+            "machine",
+            "cores_usable and memory_bytes must be positive integers",
+        ) + "\n  hint: the harness records them from the machine it ran on");
+    };
+    let topo = load_topology(&opts.topology, None).map_err(|e| {
+        format!("{e}\n  hint: run from the repository root, or give --topology FILE")
+    })?;
+    if topo.standalone().is_none() || topo.hosts.len() != 1 {
+        return Err(format!(
+            "{}: error: topology {:?} is not a Milvus standalone on one host\n  hint: the harness measures a standalone; use topologies/standalone.toml",
+            opts.topology.display(),
+            topo.name
+        ));
+    }
+    // The harness runs on the calibrated machine: its clock, ISA and read bandwidth
+    // (all threads) come from the profile, its cores and memory from the results.
+    let class = topo.hosts[0].class.clone();
+    let m = &opts.profile.profile.machine;
+    let bandwidth = opts
+        .profile
+        .profile
+        .bandwidth
+        .read_bytes_per_s
+        .last()
+        .copied();
+    let mut topology_sets = vec![
+        format!("topology.class.{class}.cores={cores}"),
+        format!("topology.class.{class}.memory=\"{memory_bytes}B\""),
+        format!("topology.class.{class}.ghz={}", m.ghz),
+        format!("topology.class.{class}.isa=\"{}\"", m.isa.name()),
+    ];
+    if let Some(bw) = bandwidth {
+        topology_sets.push(format!(
+            "topology.class.{class}.memory_bandwidth=\"{}MB/s\"",
+            (bw / 1e6).round()
+        ));
+    }
+    let topology_ref = std::path::absolute(&opts.topology).map_err(|e| {
+        located(
+            &opts.topology,
+            "topology",
+            format!("cannot resolve the path: {e}"),
+        )
+    })?;
+    let mut overhead = ClientOverhead::from_results(&results);
+    overhead.fixed_ms = opts.client_overhead_ms;
+    let ctx = CaseContext {
+        results_path,
+        topology_ref: &topology_ref,
+        topology_sets: &topology_sets,
+        profile: &opts.profile,
+    };
+
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    let cases = results["cases"].as_array().cloned().unwrap_or_default();
+    for (i, case) in cases.iter().enumerate() {
+        let id = case["id"].as_str().unwrap_or("?").to_string();
+        match search_case(&ctx, case, &overhead) {
+            Ok(Some((p50, qps))) => {
+                let contended = case["contention"]["contended"] == true;
+                let f = &case["figures"];
+                for (figure, measured, predicted) in [
+                    (Figure::SearchP50Ms, f["latency_ms_p50"].as_f64(), p50),
+                    (Figure::SearchQps, f["qps"].as_f64(), qps),
+                ] {
+                    if let Some(measured) = measured.filter(|m| *m > 0.0) {
+                        rows.push(Row {
+                            case: id.clone(),
+                            figure,
+                            measured,
+                            predicted,
+                            contended,
+                        });
+                    }
+                }
+            }
+            Ok(None) => skipped.push(format!("case {i} ({id}): it has errors or no figures")),
+            Err(e) => return Err(located(results_path, &format!("case {i} ({id})"), e)),
+        }
+    }
+    let datasets = results["datasets"].as_array().cloned().unwrap_or_default();
+    for (i, ds) in datasets.iter().enumerate() {
+        let name = ds["name"].as_str().unwrap_or("?").to_string();
+        let what = format!("dataset {i} ({name})");
+        let found = ingest_rows(&ctx, ds, &cases, &mut skipped)
+            .map_err(|e| located(results_path, &what, e))?;
+        rows.extend(found);
+    }
+    let summarize = |only_quiet: bool| -> Vec<Summary> {
+        Figure::ALL
+            .iter()
+            .filter_map(|&figure| {
+                let ln: Vec<f64> = rows
+                    .iter()
+                    .filter(|r| r.figure == figure && !(only_quiet && r.contended))
+                    .map(|r| libm::log(r.ratio()))
+                    .collect();
+                if ln.is_empty() {
+                    return None;
+                }
+                let n = ln.len() as f64;
+                Some(Summary {
+                    figure,
+                    rows: ln.len(),
+                    ratio: libm::exp(ln.iter().sum::<f64>() / n),
+                    error: libm::exp(ln.iter().map(|x| x.abs()).sum::<f64>() / n),
+                })
+            })
+            .collect()
+    };
+    let (all, uncontended) = (summarize(false), summarize(true));
+    Ok(Report {
+        results: results_path.to_path_buf(),
+        machine: machine["cpu_model"].as_str().unwrap_or("?").to_string(),
+        host_clock: format!("{:.2} GHz {}", m.ghz, m.isa.name()),
+        cores,
+        memory_bytes,
+        overhead,
+        rows,
+        all,
+        uncontended,
+        skipped,
+    })
+}
+
+struct CaseContext<'a> {
+    results_path: &'a Path,
+    topology_ref: &'a Path,
+    topology_sets: &'a [String],
+    profile: &'a ProfileChoice,
+}
+
+impl CaseContext<'_> {
+    /// Simulates `text` (an experiment over the standalone) and returns its summary.
+    fn simulate(&self, label: &str, text: &str) -> Result<Value, String> {
+        let origin = self.results_path.with_file_name(format!("{label}.toml"));
+        let mut exp = load_experiment_text(&origin, text, self.topology_sets)
+            .map_err(|e| format!("the experiment built for it is rejected:\n{e}"))?;
+        exp.profile = self.profile.clone();
+        let layout = crate::milvus::plan(&exp)
+            .map_err(|e| format!("the collection does not fit the standalone:\n{e}"))?;
+        Ok(crate::run::simulate(&exp, layout, &mut |_| {}).summary)
+    }
+}
+
+/// A TOML inline table of the case's parameters (`{ M = 16, efConstruction = 200 }`).
+fn inline_table(params: &Value) -> Result<String, String> {
+    let Some(map) = params.as_object() else {
+        return Ok("{}".into());
+    };
+    let mut parts = Vec::new();
+    for (k, v) in map {
+        let n = v
+            .as_i64()
+            .ok_or_else(|| format!("parameter {k} = {v} is not an integer"))?;
+        parts.push(format!("{k} = {n}"));
+    }
+    if parts.is_empty() {
+        return Ok("{}".into());
+    }
+    Ok(format!("{{ {} }}", parts.join(", ")))
+}
+
+fn field<'a>(v: &'a Value, key: &str) -> Result<&'a Value, String> {
+    match &v[key] {
+        Value::Null => Err(format!("it has no {key:?}")),
+        x => Ok(x),
+    }
+}
+
+fn int(v: &Value, key: &str) -> Result<u64, String> {
+    field(v, key)?
+        .as_u64()
+        .ok_or_else(|| format!("{key:?} is not a non-negative integer"))
+}
+
+fn word<'a>(v: &'a Value, key: &str) -> Result<&'a str, String> {
+    let s = field(v, key)?
+        .as_str()
+        .ok_or_else(|| format!("{key:?} is not a string"))?;
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        Ok(s)
+    } else {
+        Err(format!("{key:?} = {s:?} is not a name"))
+    }
+}
+
+/// The [collection] of a case or data set with `index` and its build parameters.
+fn collection(v: &Value, rows: u64, index: &str, build: &Value) -> Result<String, String> {
+    Ok(format!(
+        "[collection]\nrows = {rows}\ndim = {}\nmetric = \"{}\"\nindex = \"{index}\"\nindex_params = {}\nshards = {}\nreplicas = {}\n",
+        int(v, "dim")?,
+        word(v, "metric")?,
+        inline_table(build)?,
+        v["shards_num"].as_u64().unwrap_or(1),
+        v["replicas"].as_u64().unwrap_or(1),
+    ))
+}
+
+/// Predicted (p50 ms, qps) of a search case; None for a case without figures.
+fn search_case(
+    ctx: &CaseContext<'_>,
+    case: &Value,
+    overhead: &ClientOverhead,
+) -> Result<Option<(f64, f64)>, String> {
+    let f = &case["figures"];
+    if f["errors"].as_u64().unwrap_or(0) > 0 || f["qps"].as_f64().is_none() {
+        return Ok(None);
+    }
+    let (dim, nq) = (int(case, "dim")?, int(case, "nq")?);
+    let overhead_ms = overhead.ms(dim, nq);
+    let text = format!(
+        "name = \"fidelity-search\"\ntopology = {:?}\nduration = \"{SEARCH_SECONDS}s\"\nwarmup = \"{SEARCH_WARMUP_SECONDS}s\"\n\n{}\n[workload]\nclients = {}\nthink_time = \"{}ns\"\nnq = {nq}\ntopk = {}\nsearch_params = {}\nconsistency = \"{}\"\n",
+        ctx.topology_ref.to_string_lossy(),
+        collection(
+            case,
+            int(case, "rows")?,
+            word(case, "index_type")?,
+            &case["build_params"]
+        )?,
+        int(case, "concurrency")?,
+        (overhead_ms * 1e6).round() as u64,
+        int(case, "topk")?,
+        inline_table(&case["search_params"])?,
+        word(case, "consistency")?,
+    );
+    let s = ctx.simulate("fidelity-search", &text)?;
+    let p50 = lookup(&s, "requests.search.p50_ms").unwrap_or(f64::NAN);
+    let qps = lookup(&s, "requests.search.qps").unwrap_or(f64::NAN);
+    Ok(Some((p50 + overhead_ms, qps)))
+}
+
+/// Insert rate and index build time of a data set: one ingest per index the
+/// harness built (FLAT is not built, reference real-milvus.md; no build row).
+fn ingest_rows(
+    ctx: &CaseContext<'_>,
+    ds: &Value,
+    cases: &[Value],
+    skipped: &mut Vec<String>,
+) -> Result<Vec<Row>, String> {
+    let name = ds["name"].as_str().unwrap_or("?");
+    let insert = &ds["insert"];
+    let mut rows = Vec::new();
+    let indexes = ds["indexes"].as_array().cloned().unwrap_or_default();
+    let mut insert_done = false;
+    for ix in &indexes {
+        let index = word(ix, "index_type")?;
+        // An ingest-only workload still names the search parameters its index needs.
+        let Some(search_params) = cases
+            .iter()
+            .find(|c| c["dataset"] == name && c["index_type"] == index)
+            .map(|c| c["search_params"].clone())
+        else {
+            skipped.push(format!(
+                "{name} {index}: no search case names its parameters"
+            ));
+            continue;
+        };
+        let text = format!(
+            "name = \"fidelity-ingest\"\ntopology = {:?}\nduration = \"{INGEST_SECONDS}s\"\n\n{}\n[workload]\nsearch_params = {}\n\n[workload.insert]\nrows = {}\nclients = 1\nbatch_rows = {}\nflush = true\n",
+            ctx.topology_ref.to_string_lossy(),
+            collection(ds, 0, index, &ix["build_params"])?,
+            inline_table(&search_params)?,
+            int(ds, "rows")?,
+            int(insert, "batch_rows")?,
+        );
+        let s = ctx.simulate("fidelity-ingest", &text)?;
+        let contended = |v: &Value| v["contended"] == true;
+        if !insert_done {
+            insert_done = true;
+            if let (Some(m), Some(p)) = (
+                insert["rows_per_s_rpc"].as_f64().filter(|m| *m > 0.0),
+                lookup(&s, "ingest.rows_per_s"),
+            ) {
+                rows.push(Row {
+                    case: format!("{name}/insert"),
+                    figure: Figure::InsertRowsPerS,
+                    measured: m,
+                    predicted: p,
+                    contended: contended(&insert["contention"]),
+                });
+            }
+        }
+        if index == "FLAT" {
+            continue;
+        }
+        let (flushed, indexed) = (
+            lookup(&s, "ingest.flushed_s"),
+            lookup(&s, "ingest.indexed_s"),
+        );
+        match (
+            ix["build_s"].as_f64().filter(|m| *m > 0.0),
+            flushed,
+            indexed,
+        ) {
+            (Some(m), Some(f), Some(i)) => rows.push(Row {
+                case: format!("{name}/{index}/build"),
+                figure: Figure::IndexBuildS,
+                measured: m,
+                // The harness creates the index once the data is flushed: from the
+                // flush to the last segment indexed.
+                predicted: i - f,
+                contended: contended(&ix["build_contention"]),
+            }),
+            _ => skipped.push(format!(
+                "{name} {index}: no build time measured, or the simulated build did not finish"
+            )),
+        }
+    }
+    Ok(rows)
+}
+
+impl Report {
+    /// The table people read.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "simctl fidelity {}: {} figures; standalone on {} cores, {:.1} GiB, {} (measured on {})",
+            self.results.display(),
+            self.rows.len(),
+            self.cores,
+            self.memory_bytes as f64 / (1u64 << 30) as f64,
+            self.host_clock,
+            self.machine
+        );
+        match self.overhead.fixed_ms {
+            Some(ms) => {
+                let _ = writeln!(s, "client overhead: {ms:.3} ms (--client-overhead-ms)");
+            }
+            None => {
+                let per: Vec<String> = self
+                    .overhead
+                    .measured
+                    .iter()
+                    .map(|(d, n, ms)| format!("dim {d} nq {n}: {ms:.3} ms"))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "client overhead (SDK request building and reply parsing plus one loopback RPC, as measured): {}",
+                    if per.is_empty() { "none recorded, 0 ms".into() } else { per.join(", ") }
+                );
+            }
+        }
+        let width = self
+            .rows
+            .iter()
+            .map(|r| r.case.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let _ = writeln!(
+            s,
+            "\n{:<width$}  {:<17}  {:>11}  {:>11}  {:>9}  contended",
+            "case", "figure", "measured", "predicted", "pred/meas"
+        );
+        for r in &self.rows {
+            let _ = writeln!(
+                s,
+                "{:<width$}  {:<17}  {:>11}  {:>11}  {:>9.2}  {}",
+                r.case,
+                r.figure.name(),
+                number(r.measured),
+                number(r.predicted),
+                r.ratio(),
+                if r.contended { "yes" } else { "no" }
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\ngeometric means of predicted/measured: ratio = exp(mean ln r) (bias), error = exp(mean |ln r|) (factor off)"
+        );
+        for (label, sums) in [("all", &self.all), ("uncontended", &self.uncontended)] {
+            for m in sums.iter() {
+                let _ = writeln!(
+                    s,
+                    "  {:<11}  {:<17}  n {:>3}  ratio {:>6.2}  error x{:.2}",
+                    label,
+                    m.figure.name(),
+                    m.rows,
+                    m.ratio,
+                    m.error
+                );
+            }
+        }
+        for k in &self.skipped {
+            let _ = writeln!(s, "skipped: {k}");
+        }
+        s
+    }
+
+    pub fn json(&self) -> Value {
+        let sums = |v: &[Summary]| -> Vec<Value> {
+            v.iter()
+                .map(|m| {
+                    json!({"figure": m.figure.name(), "rows": m.rows, "ratio": m.ratio, "error": m.error})
+                })
+                .collect()
+        };
+        json!({
+            "results": self.results.to_string_lossy(),
+            "cores": self.cores,
+            "memory_bytes": self.memory_bytes,
+            "client_overhead_ms": match self.overhead.fixed_ms {
+                Some(ms) => json!(ms),
+                None => json!(self.overhead.measured.iter().map(|(d, n, ms)| json!({"dim": d, "nq": n, "ms": ms})).collect::<Vec<_>>()),
+            },
+            "rows": self.rows.iter().map(|r| json!({
+                "case": r.case,
+                "figure": r.figure.name(),
+                "measured": r.measured,
+                "predicted": r.predicted,
+                "ratio": r.ratio(),
+                "contended": r.contended,
+            })).collect::<Vec<_>>(),
+            "geomean": {"all": sums(&self.all), "uncontended": sums(&self.uncontended)},
+            "skipped": self.skipped,
+        })
+    }
+
+    pub fn csv(&self) -> String {
+        let mut s = String::from("case,figure,measured,predicted,ratio,contended\n");
+        for r in &self.rows {
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{},{}",
+                r.case,
+                r.figure.name(),
+                r.measured,
+                r.predicted,
+                r.ratio(),
+                r.contended
+            );
+        }
+        s
+    }
+}
+
+/// A figure with three significant digits or more.
+fn number(x: f64) -> String {
+    if x.abs() >= 100.0 {
+        format!("{x:.0}")
+    } else if x.abs() >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nearest_overhead_record_serves_a_case() {
+        let o = ClientOverhead {
+            measured: vec![(128, 1, 0.4), (768, 1, 0.5), (128, 100, 2.0)],
+            fixed_ms: None,
+        };
+        assert_eq!(o.ms(128, 1), 0.4);
+        assert_eq!(o.ms(700, 1), 0.5);
+        assert_eq!(o.ms(768, 10), 0.5);
+        assert_eq!(o.ms(128, 80), 2.0);
+        let fixed = ClientOverhead {
+            fixed_ms: Some(1.0),
+            ..o
+        };
+        assert_eq!(fixed.ms(128, 1), 1.0);
+    }
+
+    #[test]
+    fn parameters_become_an_inline_table() {
+        let v: Value = serde_json::from_str(r#"{"M": 16, "efConstruction": 200}"#).unwrap();
+        assert_eq!(
+            inline_table(&v).unwrap(),
+            "{ M = 16, efConstruction = 200 }"
+        );
+        assert_eq!(inline_table(&json!({})).unwrap(), "{}");
+        assert!(inline_table(&json!({"ef": "x"})).is_err());
+    }
+}

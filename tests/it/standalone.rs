@@ -1,0 +1,98 @@
+//! Milvus standalone (topologies/standalone.toml): every role in one process on one
+//! host, storage on the local disk, RocksMQ as the log broker.
+
+use crate::common::{f, repo, run_to, temp_dir};
+
+#[test]
+fn a_standalone_serves_searches_with_every_role_on_its_one_host() {
+    let out = temp_dir("standalone-search");
+    let s = run_to("experiments/standalone-search.toml", &[], &out);
+    assert!(f(&s, "requests.search.ok") > 1000.0);
+    assert_eq!(f(&s, "requests.search.failed"), 0.0);
+    assert_eq!(s["hardware"]["hosts"], 1);
+    // One process: one base footprint, held by the query node with its segments.
+    let hosts = s["hosts"].as_object().unwrap();
+    assert_eq!(hosts.len(), 1);
+    let peak = f(&s, "peak_memory_bytes.milvus");
+    assert!(
+        peak < 300e6,
+        "one 256 MiB process base plus 20k x 128 vectors, not one base per role: {peak}"
+    );
+}
+
+#[test]
+fn a_small_ingest_on_a_standalone_is_flushed_indexed_and_loaded() {
+    let out = temp_dir("standalone-ingest");
+    let s = run_to("experiments/standalone-ingest.toml", &[], &out);
+    assert_eq!(f(&s, "ingest.rows"), 100_000.0);
+    assert_eq!(f(&s, "ingest.rows_flushed"), 100_000.0);
+    assert_eq!(f(&s, "acked_rows_lost"), 0.0);
+    assert_eq!(f(&s, "segments.growing_at_end"), 0.0);
+    assert!(f(&s, "segments.indexed") >= 1.0);
+    // RocksMQ acknowledges after one local write, without an fsync: a disk whose
+    // fsync takes a second changes no acknowledgement.
+    let slow = run_to(
+        "experiments/standalone-ingest.toml",
+        &["topology.class.standalone.disk.fsync_latency=\"1s\""],
+        &temp_dir("standalone-ingest-slow-fsync"),
+    );
+    assert_eq!(
+        f(&slow, "requests.insert.p50_ms"),
+        f(&s, "requests.insert.p50_ms")
+    );
+    assert_eq!(f(&slow, "ingest.acked_s"), f(&s, "ingest.acked_s"));
+}
+
+#[test]
+fn one_crash_takes_every_role_of_the_standalone_down() {
+    let dir = temp_dir("standalone-crash");
+    let topology = repo("topologies/standalone.toml");
+    let exp = dir.join("crash.toml");
+    std::fs::write(
+        &exp,
+        format!(
+            r#"name = "standalone-crash"
+topology = {topology:?}
+duration = "3m"
+warmup = "2s"
+[collection]
+rows = 20_000
+dim = 128
+metric = "L2"
+index = "HNSW"
+index_params = {{ M = 16, efConstruction = 200 }}
+[workload]
+search_qps = 100
+nq = 1
+topk = 10
+search_params = {{ ef = 64 }}
+consistency = "Eventually"
+[[fault]]
+kind = "process_crash"
+service = "standalone"
+at = "30s"
+"#
+        ),
+    )
+    .unwrap();
+    let s = run_to(exp.to_str().unwrap(), &[], &dir.join("out"));
+    let fault = &s["faults"][0];
+    let target = fault["target"].as_str().unwrap();
+    for role in [
+        "proxy",
+        "rootcoord",
+        "querynode",
+        "datanode",
+        "rocksmq",
+        "etcd",
+    ] {
+        assert!(
+            target.contains(&format!("standalone-{role}.1")),
+            "the crash names every role: {target}"
+        );
+    }
+    // Nothing serves from the crash until Swarm has restarted the process.
+    assert!(f(fault, "first_error_s") < 31.0);
+    assert!(f(fault, "failed_requests") > 1000.0);
+    assert!(fault["recovered_at_s"].as_f64().is_some());
+}
