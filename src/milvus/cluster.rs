@@ -232,6 +232,9 @@ impl Actor for Component {
             (C::Control(c), Msg::SwarmNodeDown { host }) => {
                 c.on_swarm_node_down(host as usize, ctx)
             }
+            (C::Control(c), Msg::SwarmHostUnheard { host, epoch }) => {
+                c.on_swarm_host_unheard(host as usize, epoch, ctx)
+            }
             (C::Control(c), Msg::TaskMoves { task, host }) => {
                 c.on_task_moves(task as usize, host as usize, ctx)
             }

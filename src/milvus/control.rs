@@ -56,6 +56,13 @@ pub struct Control {
     move_on_stop: Vec<Option<usize>>,
     /// Per task: when Swarm restarted it (for the restart policy's attempts).
     restarts: Vec<Vec<SimTime>>,
+    /// Per host: a network cut keeps its heartbeats from the managers (since when,
+    /// and how many cuts it has had), and whether Swarm declared it down for that.
+    unheard: Vec<Option<SimTime>>,
+    unheard_epoch: Vec<u16>,
+    cut_down: Vec<bool>,
+    /// Per task cut off from etcd: when its lease runs out.
+    lapse_at: Vec<Option<SimTime>>,
 }
 
 impl Control {
@@ -90,6 +97,10 @@ impl Control {
             drained: vec![false; hosts],
             move_on_stop: vec![None; n],
             restarts: vec![Vec::new(); n],
+            unheard: vec![None; hosts],
+            unheard_epoch: vec![0; hosts],
+            cut_down: vec![false; hosts],
+            lapse_at: vec![None; n],
         }
     }
 
@@ -345,7 +356,7 @@ impl Control {
         let hosts = |set: &dyn Fn(usize) -> bool| -> BTreeSet<usize> {
             (0..self.down_since.len()).filter(|&h| set(h)).collect()
         };
-        let down = hosts(&|h| self.down_since[h].is_some());
+        let down = hosts(&|h| self.down_since[h].is_some() || self.cut_down[h]);
         let drained = hosts(&|h| self.drained[h]);
         reschedule_with(
             &self.topology,
@@ -595,6 +606,8 @@ impl Control {
         let task = &mut w.tasks[t];
         task.stale_session = !graceful && !session_lost;
         self.qc_cut[t] = false;
+        // A process already cut off from etcd stopped renewing its lease at the cut.
+        let lapse_at = self.lapse_at[t].take().filter(|_| self.etcd_cut[t]);
         self.etcd_cut[t] = false;
         self.etcd_epoch[t] = self.etcd_epoch[t].wrapping_add(1);
         let kind = task.kind;
@@ -644,6 +657,8 @@ impl Control {
         let ttl = ctx.world.failover.session_ttl;
         let expires = if graceful {
             SimDuration::ZERO
+        } else if let Some(at) = lapse_at {
+            at.since(now)
         } else {
             let since_keepalive = ctx.rng().random::<f64>() * ttl.as_secs_f64() / 3.0;
             SimDuration::from_secs_f64(ttl.as_secs_f64() - since_keepalive)
@@ -1012,6 +1027,15 @@ impl Control {
         managers.is_empty() || hearing * 2 > managers.len()
     }
 
+    /// Whether a majority of the Swarm managers runs and reaches one another (a
+    /// topology without managers is taken to have working ones).
+    fn managers_hear_any(&self, w: &World) -> bool {
+        let mut managers = (0..self.topology.hosts.len())
+            .filter(|&m| self.topology.hosts[m].role == crate::hw::SwarmRole::Manager)
+            .peekable();
+        managers.peek().is_none() || managers.any(|m| w.hosts[m].up && self.managers_hear(m, w))
+    }
+
     fn target_names(&self, f: &Fault, w: &World) -> (String, String) {
         match &f.target {
             FaultTarget::Disk { host, .. } => (w.hosts[*host].spec.name.clone(), String::new()),
@@ -1168,10 +1192,92 @@ impl Control {
                 self.restart_later(t, ctx);
             }
         }
+        self.check_heartbeats(ctx);
         if started {
             for a in ctx.world.query_node_actors.clone() {
                 ctx.send(a, Msg::LinksChanged, SimDuration::ZERO);
             }
+        }
+    }
+
+    /// reference §2.10: the managers hear a worker through its heartbeats, so a host
+    /// a network cut separates from the manager majority is declared down after the
+    /// grace period like a dead one, although its tasks run on behind the cut.
+    fn check_heartbeats(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        for h in 0..self.unheard.len() {
+            let heard = !ctx.world.hosts[h].up || self.managers_hear(h, ctx.world);
+            match (heard, self.unheard[h]) {
+                (false, None) => {
+                    self.unheard[h] = Some(now);
+                    self.unheard_epoch[h] = self.unheard_epoch[h].wrapping_add(1);
+                    let me = ctx.me();
+                    let msg = Msg::SwarmHostUnheard {
+                        host: h as u16,
+                        epoch: self.unheard_epoch[h],
+                    };
+                    ctx.send(me, msg, self.timing.node_down_after());
+                }
+                (true, Some(_)) => {
+                    self.unheard[h] = None;
+                    if std::mem::take(&mut self.cut_down[h]) {
+                        self.host_event(
+                            ctx,
+                            h,
+                            "swarm_node_ready",
+                            "Swarm hears the host again; tasks it moved away stay where they are",
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The grace period has passed without a heartbeat from running host `h`: Swarm
+    /// declares it down and starts each task it may move on another host after the
+    /// restart delay (inference: the replacement runs while the original, cut off,
+    /// can reach nothing the replacement serves; the model stops the original, as Swarm
+    /// does once the host reconnects). Tasks pinned to the host run on behind the cut.
+    pub fn on_swarm_host_unheard(&mut self, h: usize, epoch: u16, ctx: &mut Ctx<'_, Msg, World>) {
+        if self.unheard[h].is_none()
+            || self.unheard_epoch[h] != epoch
+            || self.down_since[h].is_some()
+            || !self.managers_hear_any(ctx.world)
+        {
+            return;
+        }
+        let now = ctx.now();
+        ctx.world.note_detected(now);
+        self.cut_down[h] = true;
+        self.host_event(
+            ctx,
+            h,
+            "swarm_node_down",
+            "Swarm: no heartbeats from the host (network cut) for the grace period; it is declared down while its tasks run on behind the cut",
+        );
+        for d in self.decisions() {
+            let t = d.task;
+            if self.placement.tasks[t].host != h || ctx.world.tasks[t].host != h {
+                continue;
+            }
+            let Decision::Reschedule { to_host, .. } = d.decision else {
+                continue;
+            };
+            let svc = &self.topology.services[self.placement.tasks[t].service];
+            let at = now + svc.restart_policy.delay + ctx.world.failover.startup();
+            self.placement.tasks[t].host = to_host;
+            let to = self.topology.hosts[to_host].name.clone();
+            ctx.world.task_event(
+                now,
+                "task_rescheduled",
+                t,
+                format!("Swarm: replacement task on {to}, starting after the restart delay; the original behind the cut is stopped"),
+            );
+            if ctx.world.tasks[t].up {
+                self.stop_task(t, false, ctx);
+            }
+            self.send_move(t, to_host, at, ctx);
         }
     }
 
@@ -1230,6 +1336,7 @@ impl Control {
             );
             // reference §2.1 item 1: the last keep-alive was up to TTL/3 ago.
             let left = ttl - ctx.rng().random::<f64>() * ttl / 3.0;
+            self.lapse_at[t] = Some(now + SimDuration::from_secs_f64(left));
             let epoch = self.etcd_epoch[t];
             let me = ctx.me();
             ctx.send(

@@ -190,6 +190,12 @@ pub enum Msg {
     SwarmNodeDown {
         host: u16,
     },
+    /// The managers have not heard from a running host (network cut) since its cut
+    /// number `epoch` began.
+    SwarmHostUnheard {
+        host: u16,
+        epoch: u16,
+    },
     /// A task passes its first health probe (cold start).
     TaskHealthy {
         task: u32,

@@ -1084,3 +1084,51 @@ fn a_second_replica_needs_a_release_and_a_reload_in_milvus_2_3() {
     assert!(!of_kind(&ev3, "segment_load_failed").is_empty());
     assert!(of_kind(&ev3, "collection_loaded").is_empty());
 }
+
+#[test]
+fn swarm_moves_the_movable_tasks_of_a_host_cut_off_from_its_managers() {
+    // coord1 cut off from everything at 3 min for 2 min.
+    let out = temp_dir("cut-coord1");
+    let s = run_to(
+        "experiments/network-partition.toml",
+        &["duration=6m", "fault.0.hosts=[\"coord1\"]"],
+        &out,
+    );
+    let ev = events(&out);
+    // reference §2.10: no heartbeats for the grace period (15.5 s): declared down.
+    let down = of_kind(&ev, "swarm_node_down");
+    assert_eq!(down.len(), 1);
+    assert_eq!((down[0].0, down[0].1.as_str()), (195.5, "coord1"));
+    // Its coordinators and data node start on coord2 after the 60 s restart delay
+    // and the container start, while the originals are stopped.
+    let started = of_kind(&ev, "task_started");
+    let names: Vec<&str> = started.iter().map(|r| r.2.as_str()).collect();
+    assert_eq!(names, ["rootcoord", "datacoord", "data1"], "{started:?}");
+    assert!(started
+        .iter()
+        .all(|r| r.1 == "coord2" && r.0 == 195.5 + 67.0));
+    // The originals' leases ran from the cut, not from the declaration.
+    let expired = of_kind(&ev, "session_expired");
+    assert!(
+        expired
+            .iter()
+            .all(|r| r.0 >= 180.0 + 40.0 && r.0 <= 180.0 + 60.0),
+        "{expired:?}"
+    );
+    // Searches fail from the cut (no timestamps) until rootcoord serves on coord2.
+    let fl = fault(&s);
+    assert!(f(fl, "last_error_s") < 195.5 + 67.0 + 10.0, "{fl}");
+    // Nothing moves back when the cut heals.
+    assert_eq!(of_kind(&ev, "swarm_node_ready").len(), 1);
+
+    // query3 is pinned: declared down, but its node runs on behind the cut.
+    let out2 = temp_dir("cut-query3");
+    run_to(
+        "experiments/network-partition.toml",
+        &["duration=6m"],
+        &out2,
+    );
+    let ev2 = events(&out2);
+    assert_eq!(of_kind(&ev2, "swarm_node_down").len(), 1);
+    assert!(of_kind(&ev2, "task_rescheduled").is_empty());
+}
