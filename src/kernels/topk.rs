@@ -8,6 +8,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use super::distance::{self, Metric};
+use super::tiled::{self, Transposed};
 
 /// One result: a vector's id and its distance (squared L2 or inner product) to the query.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -66,6 +67,11 @@ impl TopK {
             heap: BinaryHeap::with_capacity(k + 1),
             worst_key: f32::INFINITY,
         }
+    }
+
+    /// Key of the worst kept result once `k` are kept; +inf before.
+    pub(crate) fn worst_key(&self) -> f32 {
+        self.worst_key
     }
 
     /// The ordering key: smaller is better. `+ 0.0` turns -0.0 into +0.0 so the two
@@ -146,13 +152,21 @@ impl TopK {
 /// Bytes of a block of data vectors for one query: the block streams from RAM once, and
 /// a longer batch call spreads its fixed costs over more vectors.
 const BLOCK_BYTES: usize = 256 * 1024;
-/// Bytes of a block of data vectors when several queries take turns on it: the block
+/// Bytes of a block of data vectors when several queries take turns on it (where the
+/// transposed kernels do not run): the block
 /// then stays in L1 (32 KiB on the machines we model) for every query after the first.
 /// Each vector is read from RAM once and from L1 nq times (1M x 128, nq=100, measured
 /// on the reference machine: 179 q/s with 256 KiB blocks; then, with the next block
 /// prefetched into L1, medians of 3 interleaved runs of 182 / 217 / 175 q/s with
 /// 16 / 24 / 32 KiB blocks, and 200 q/s at 24 KiB prefetching into L2 only).
 const SHARED_BLOCK_BYTES: usize = 24 * 1024;
+/// Bytes of a block transposed for many queries (`kernels::tiled`): it stays in L1 while
+/// every query passes over it. 1M x 128, nq=100 on the reference machine (busy, medians
+/// of 5 side by side, twice): 16 / 32 / 64 KiB at 185 / 179 / 170 and 181 / 179 / 176 q/s.
+const TILED_BLOCK_BYTES: usize = 16 * 1024;
+/// Vectors of a transposed block come in multiples of this: 4 groups of 16, one tile.
+const TILED_BLOCK_QUANTUM: usize = 64;
+
 /// At least this many vectors per block, so long vectors keep a batch call's fixed
 /// costs (dispatch, the query's loads, the sums) small beside its distances.
 const MIN_BLOCK_ROWS: usize = 8;
@@ -175,6 +189,10 @@ fn prefetch(data: &[f32]) {
 
 /// The k nearest vectors of `data` (`data.len() / dim` vectors, ids 0..) to each of the
 /// `queries.len() / dim` queries, best first.
+///
+/// Several queries on an AVX-512 CPU run on the transposed kernels (`kernels::tiled`),
+/// whose sums are rounded otherwise than [`distance::l2sq`]'s: a distance may differ from
+/// it in the last bits (and so may the order of two neighbours that close).
 pub fn flat_search(
     metric: Metric,
     queries: &[f32],
@@ -191,6 +209,9 @@ pub fn flat_search(
         data.len().is_multiple_of(dim),
         "data is not whole vectors of dim {dim}"
     );
+    if queries.len() > dim && tiled::supported() {
+        return flat_search_tiled(metric, queries, data, dim, k);
+    }
     let block_bytes = if queries.len() > dim {
         SHARED_BLOCK_BYTES
     } else {
@@ -225,6 +246,38 @@ pub fn flat_search(
             }
             heap.push_block(first_id, out);
         }
+    }
+    heaps.into_iter().map(TopK::into_sorted).collect()
+}
+
+/// [`flat_search`] of several queries on the transposed kernels: each block is
+/// transposed once, then every query passes over it.
+fn flat_search_tiled(
+    metric: Metric,
+    queries: &[f32],
+    data: &[f32],
+    dim: usize,
+    k: usize,
+) -> Vec<Vec<Neighbor>> {
+    let block_rows = (TILED_BLOCK_BYTES / (4 * dim) / TILED_BLOCK_QUANTUM * TILED_BLOCK_QUANTUM)
+        .max(TILED_BLOCK_QUANTUM);
+    let mut heaps: Vec<TopK> = queries
+        .chunks_exact(dim)
+        .map(|_| TopK::new(metric, k))
+        .collect();
+    let mut t = Transposed::new(dim);
+    for (b, block) in data.chunks(block_rows * dim).enumerate() {
+        t.fill(block);
+        let next = data.get((b + 1) * block_rows * dim..).unwrap_or(&[]);
+        let next = &next[..next.len().min(block_rows * dim)];
+        tiled::search_block(
+            metric,
+            queries,
+            &t,
+            (b * block_rows) as u64,
+            &mut heaps,
+            next,
+        );
     }
     heaps.into_iter().map(TopK::into_sorted).collect()
 }
@@ -269,9 +322,25 @@ mod tests {
         let queries: Vec<f32> = (0..nq * dim).map(|_| rng.random_range(-1.0..1.0)).collect();
         for metric in [Metric::L2, Metric::Ip] {
             for k in [1, 10, 100] {
-                let got = flat_search(metric, &queries, &data, dim, k);
-                for (q, got) in queries.chunks_exact(dim).zip(got) {
-                    assert_eq!(got, full_sort(metric, q, &data, k), "{metric:?} k={k}");
+                // One query at a time (pair kernels) and all together (transposed ones
+                // where the CPU has them, summed in another order: close, not equal).
+                let each: Vec<Vec<Neighbor>> = queries
+                    .chunks_exact(dim)
+                    .map(|q| flat_search(metric, q, &data, dim, k).remove(0))
+                    .collect();
+                let together = flat_search(metric, &queries, &data, dim, k);
+                for ((q, each), together) in queries.chunks_exact(dim).zip(each).zip(together) {
+                    let want = full_sort(metric, q, &data, k);
+                    assert_eq!(each, want, "{metric:?} k={k}");
+                    assert_eq!(together.len(), want.len());
+                    for (got, want) in together.iter().zip(&want) {
+                        assert_eq!(got.id, want.id, "{metric:?} k={k}");
+                        let tolerance = 1e-5 * want.distance.abs().max(1.0);
+                        assert!(
+                            (got.distance - want.distance).abs() <= tolerance,
+                            "{metric:?} k={k}: {got:?} vs {want:?}"
+                        );
+                    }
                 }
             }
         }
