@@ -15,7 +15,7 @@
 //! last bits.
 
 use super::distance::Metric;
-use super::topk::TopK;
+use super::topk::{block_after, heaps_for, Neighbor, TopK};
 
 /// Vectors per register.
 pub(crate) const LANES: usize = 16;
@@ -89,6 +89,29 @@ impl Transposed {
     pub(crate) fn rows_in(&self, g: usize) -> usize {
         (self.rows - g * LANES).min(LANES)
     }
+}
+
+/// [`super::topk::flat_search`] of several queries in blocks of `block_rows` vectors:
+/// each block is transposed once, then every query passes over it. Callers check
+/// [`supported`] first.
+pub(crate) fn flat_search(
+    metric: Metric,
+    queries: &[f32],
+    data: &[f32],
+    dim: usize,
+    k: usize,
+    block_rows: usize,
+) -> Vec<Vec<Neighbor>> {
+    let mut heaps = heaps_for(metric, queries, dim, k);
+    let mut t = Transposed::new(dim);
+    let block_len = block_rows * dim;
+    for (b, block) in data.chunks(block_len).enumerate() {
+        t.fill(block);
+        let first_id = (b * block_rows) as u64;
+        let next = block_after(data, b, block_len);
+        search_block(metric, queries, &t, first_id, &mut heaps, next);
+    }
+    heaps.into_iter().map(TopK::into_sorted).collect()
 }
 
 /// Whether this CPU runs the transposed kernels.
@@ -340,7 +363,6 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::topk::Neighbor;
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -367,33 +389,6 @@ mod tests {
                 heap.into_sorted()
             })
             .collect()
-    }
-
-    fn search(
-        metric: Metric,
-        queries: &[f32],
-        data: &[f32],
-        dim: usize,
-        k: usize,
-        block_rows: usize,
-    ) -> Vec<Vec<Neighbor>> {
-        let mut heaps: Vec<TopK> = queries
-            .chunks_exact(dim)
-            .map(|_| TopK::new(metric, k))
-            .collect();
-        let mut t = Transposed::new(dim);
-        for (b, block) in data.chunks(block_rows * dim).enumerate() {
-            t.fill(block);
-            search_block(
-                metric,
-                queries,
-                &t,
-                (b * block_rows) as u64,
-                &mut heaps,
-                &[],
-            );
-        }
-        heaps.into_iter().map(TopK::into_sorted).collect()
     }
 
     #[test]
@@ -435,7 +430,7 @@ mod tests {
             for metric in [Metric::L2, Metric::Ip] {
                 for k in [1, 10, 50] {
                     assert_eq!(
-                        search(metric, &queries, &data, dim, k, block_rows),
+                        flat_search(metric, &queries, &data, dim, k, block_rows),
                         reference(metric, &queries, &data, dim, k),
                         "{metric:?} dim {dim} rows {rows} nq {nq} k {k}"
                     );
@@ -454,7 +449,7 @@ mod tests {
         data[5 * dim] = f32::NAN;
         let q = [0.0, 0.0];
         for metric in [Metric::L2, Metric::Ip] {
-            let got = search(metric, &q, &data, dim, 4, 32).remove(0);
+            let got = flat_search(metric, &q, &data, dim, 4, 32).remove(0);
             let ids: Vec<u64> = got.iter().map(|n| n.id).collect();
             assert_eq!(ids, [0, 1, 2, 3], "{metric:?}");
         }

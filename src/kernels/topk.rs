@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use super::distance::{self, Metric};
-use super::tiled::{self, Transposed};
+use super::tiled;
 
 /// One result: a vector's id and its distance (squared L2 or inner product) to the query.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -210,7 +210,9 @@ pub fn flat_search(
         "data is not whole vectors of dim {dim}"
     );
     if queries.len() > dim && tiled::supported() {
-        return flat_search_tiled(metric, queries, data, dim, k);
+        let rows = (TILED_BLOCK_BYTES / (4 * dim) / TILED_BLOCK_QUANTUM * TILED_BLOCK_QUANTUM)
+            .max(TILED_BLOCK_QUANTUM);
+        return tiled::flat_search(metric, queries, data, dim, k, rows);
     }
     let block_bytes = if queries.len() > dim {
         SHARED_BLOCK_BYTES
@@ -218,10 +220,7 @@ pub fn flat_search(
         BLOCK_BYTES
     };
     let block_rows = (block_bytes / (dim * 4)).max(MIN_BLOCK_ROWS);
-    let mut heaps: Vec<TopK> = queries
-        .chunks_exact(dim)
-        .map(|_| TopK::new(metric, k))
-        .collect();
+    let mut heaps = heaps_for(metric, queries, dim, k);
     let mut distances = vec![0.0f32; block_rows];
     let nq = heaps.len();
     for (b, block) in data.chunks(block_rows * dim).enumerate() {
@@ -229,8 +228,7 @@ pub fn flat_search(
         let first_id = (b * block_rows) as u64;
         // With several queries, the next block is fetched a slice per query while
         // this one is in L1, so the first query on it does not wait for RAM.
-        let next = data.get((b + 1) * block_rows * dim..).unwrap_or(&[]);
-        let next = &next[..next.len().min(block_rows * dim)];
+        let next = block_after(data, b, block_rows * dim);
         let slice = next
             .len()
             .div_ceil(nq.max(1))
@@ -250,36 +248,18 @@ pub fn flat_search(
     heaps.into_iter().map(TopK::into_sorted).collect()
 }
 
-/// [`flat_search`] of several queries on the transposed kernels: each block is
-/// transposed once, then every query passes over it.
-fn flat_search_tiled(
-    metric: Metric,
-    queries: &[f32],
-    data: &[f32],
-    dim: usize,
-    k: usize,
-) -> Vec<Vec<Neighbor>> {
-    let block_rows = (TILED_BLOCK_BYTES / (4 * dim) / TILED_BLOCK_QUANTUM * TILED_BLOCK_QUANTUM)
-        .max(TILED_BLOCK_QUANTUM);
-    let mut heaps: Vec<TopK> = queries
+/// One empty heap per query of `queries` (whole vectors of `dim`).
+pub(crate) fn heaps_for(metric: Metric, queries: &[f32], dim: usize, k: usize) -> Vec<TopK> {
+    queries
         .chunks_exact(dim)
         .map(|_| TopK::new(metric, k))
-        .collect();
-    let mut t = Transposed::new(dim);
-    for (b, block) in data.chunks(block_rows * dim).enumerate() {
-        t.fill(block);
-        let next = data.get((b + 1) * block_rows * dim..).unwrap_or(&[]);
-        let next = &next[..next.len().min(block_rows * dim)];
-        tiled::search_block(
-            metric,
-            queries,
-            &t,
-            (b * block_rows) as u64,
-            &mut heaps,
-            next,
-        );
-    }
-    heaps.into_iter().map(TopK::into_sorted).collect()
+        .collect()
+}
+
+/// Block `b + 1` of `data` cut in blocks of `block_len` floats (empty past the end).
+pub(crate) fn block_after(data: &[f32], b: usize, block_len: usize) -> &[f32] {
+    let next = data.get((b + 1) * block_len..).unwrap_or(&[]);
+    &next[..next.len().min(block_len)]
 }
 
 #[cfg(test)]
