@@ -164,6 +164,12 @@ const SHARED_BLOCK_BYTES: usize = 24 * 1024;
 /// every query passes over it. 1M x 128, nq=100 on the reference machine (busy, medians
 /// of 5 side by side, twice): 16 / 32 / 64 KiB at 185 / 179 / 170 and 181 / 179 / 176 q/s.
 const TILED_BLOCK_BYTES: usize = 16 * 1024;
+/// Queries from which a search transposes its blocks: below, the transposition (and the
+/// wait for RAM it cannot hide behind so few queries) costs more than it saves. Against
+/// the pair-kernel path on the reference machine (medians of 3, side by side), q/s at
+/// 1M x 128: nq 10 93 vs 143, nq 32 196 vs 201, nq 64 240 vs 221, nq 100 263 vs 219;
+/// 200k x 768: nq 32 148 vs 151, nq 100 220 vs 152.
+const TILED_MIN_QUERIES: usize = 64;
 /// Vectors of a transposed block come in multiples of this: 4 groups of 16, one tile.
 const TILED_BLOCK_QUANTUM: usize = 64;
 
@@ -190,7 +196,7 @@ fn prefetch(data: &[f32]) {
 /// The k nearest vectors of `data` (`data.len() / dim` vectors, ids 0..) to each of the
 /// `queries.len() / dim` queries, best first.
 ///
-/// Several queries on an AVX-512 CPU run on the transposed kernels (`kernels::tiled`),
+/// 64 queries or more on an AVX-512 CPU run on the transposed kernels (`kernels::tiled`),
 /// whose sums are rounded otherwise than [`distance::l2sq`]'s: a distance may differ from
 /// it in the last bits (and so may the order of two neighbours that close).
 pub fn flat_search(
@@ -209,7 +215,7 @@ pub fn flat_search(
         data.len().is_multiple_of(dim),
         "data is not whole vectors of dim {dim}"
     );
-    if queries.len() > dim && tiled::supported() {
+    if queries.len() >= TILED_MIN_QUERIES * dim && tiled::supported() {
         let rows = (TILED_BLOCK_BYTES / (4 * dim) / TILED_BLOCK_QUANTUM * TILED_BLOCK_QUANTUM)
             .max(TILED_BLOCK_QUANTUM);
         return tiled::flat_search(metric, queries, data, dim, k, rows);
@@ -296,8 +302,9 @@ mod tests {
     #[test]
     fn flat_search_equals_a_full_sort() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        // 3000 x 100: several 256 KiB blocks plus a partial one.
-        let (dim, n, nq) = (100, 3000, 3);
+        // 3000 x 100: several blocks plus a partial one; enough queries for the
+        // transposed kernels where the CPU has them.
+        let (dim, n, nq) = (100, 3000, TILED_MIN_QUERIES);
         let data: Vec<f32> = (0..n * dim).map(|_| rng.random_range(-1.0..1.0)).collect();
         let queries: Vec<f32> = (0..nq * dim).map(|_| rng.random_range(-1.0..1.0)).collect();
         for metric in [Metric::L2, Metric::Ip] {
