@@ -378,8 +378,9 @@ mod x86 {
 
     /// The lane sum of one register in [`hsum4_512`]'s order, so a pair and a batch
     /// agree bit for bit: 128-bit blocks (0 + 2) + (1 + 3), then within the block
-    /// (0 + 1) + (2 + 3). Four dependent shuffle-add steps where `hsum4_512` of one
-    /// register takes five and a permute: the end of a pair is latency, not throughput.
+    /// (0 + 1) + (2 + 3). The same four dependent shuffle-add steps without
+    /// `hsum4_512`'s final cross-lane permute (the end of a pair is latency, not
+    /// throughput).
     // SAFETY: callers run on a CPU with AVX-512F; no memory access.
     #[inline]
     #[target_feature(enable = "avx512f")]
