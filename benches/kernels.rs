@@ -12,7 +12,9 @@
 //!   the figure the distance scans are held to.
 //! * `topk/flat_l2_k10/1M_x128_nq1`, `.../1M_x128_nq100`: `topk::flat_search` of one
 //!   and of 100 queries over 1M x 128 (512 MB), reported as queries per second; the 100
-//!   queries are the ones `benches/faiss_compare.py` gives faiss.
+//!   queries are the ones `benches/faiss_compare.py` gives faiss. With AVX-512 the 100
+//!   queries run on the transposed kernels (`kernels::tiled`), one query on the pair
+//!   kernels.
 //!
 //! `cargo bench --bench kernels` takes about 80 s on 2 cores (sample_size 10,
 //! 1 s per in-cache bench, 3 s per streaming bench) and needs ~1.1 GiB of memory (one large array at a time).

@@ -127,12 +127,14 @@ fn main() {
         pq_m: 0,
         pq_nbits: 8,
         hnsw_m: 0,
+        diskann: Default::default(),
     };
     let search = SearchSpec {
         nq: FLAT_NQ as u32,
         topk: TOPK as u32,
         nprobe: 1,
         ef: 0,
+        search_list: 0,
     };
     let predicted_a = cost.segment_search_work_ns(&flat, share as u64, &search) / 1e9;
     let data = hashed(FLAT_ROWS * FLAT_DIM, 1);
@@ -150,6 +152,7 @@ fn main() {
         pq_m: 0,
         pq_nbits: 8,
         hnsw_m: HNSW_PARAMS.m as u32,
+        diskann: Default::default(),
     };
     let predicted_b =
         cost.segment_build_ns(&hnsw, HNSW_ROWS as u64, HNSW_PARAMS.ef_construction as u32)

@@ -197,6 +197,19 @@ fn print_collection(exp: &crate::scenario::Experiment, layout: &crate::milvus::L
         exp.milvus.get("dataCoord.segment.maxSize"),
         c.segment_fill
     );
+    if c.index.kind == IndexKind::DiskAnn {
+        let rows = layout.segments.first().map(|s| s.rows).unwrap_or(0);
+        let a = &c.index.diskann;
+        println!(
+            "  DISKANN (common.DiskIndex: MaxDegree {}, SearchListSize {}, PQCodeBudgetGBRatio {}, BeamWidthRatio {}): per segment {} in memory (raw / 4, reference §4.3), {} on the query node's disk ((1 + MaxDegree / dim) x raw)",
+            a.max_degree,
+            a.build_search_list,
+            a.pq_code_budget_ratio,
+            a.beam_width_ratio,
+            format_bytes(crate::hw::cost::segment_memory_bytes(&c.index, rows, c.row_bytes)),
+            format_bytes(crate::hw::cost::diskann_local_disk_bytes(&c.index, rows))
+        );
+    }
     println!("\nquery nodes:");
     for (n, &task) in layout.query_nodes.iter().enumerate() {
         let t = &exp.placement.tasks[task];
@@ -258,5 +271,21 @@ fn print_collection(exp: &crate::scenario::Experiment, layout: &crate::milvus::L
             s.nq,
             s.topk
         );
+        if c.index.kind == IndexKind::DiskAnn {
+            let q = cost.diskann_search(&c.index, rows, s);
+            println!(
+                "  {:13} DISKANN per query: search_list {} -> {:.0} node reads in {:.0} hops of {} (beam width), {}; compute {:.1} us + disk wait {:.1} us ({} IOPS, {} read, read latency GUESS, search cache not modelled)",
+                "",
+                s.search_list,
+                q.reads,
+                q.hops,
+                q.beam_width,
+                format_bytes(q.read_bytes as u64),
+                q.compute_ns / 1e3,
+                q.io_ns / 1e3,
+                h.disk.iops,
+                format_bandwidth(h.disk.read_bytes_per_s)
+            );
+        }
     }
 }

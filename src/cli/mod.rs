@@ -77,6 +77,11 @@ pub enum Command {
         /// `text` (default) or `junit` (JUnit XML on stdout, progress on stderr).
         #[arg(long, default_value = "text", value_parser = ["text", "junit"])]
         format: String,
+        /// Calibration profile for the cost model. Golden records pin the built-in
+        /// reference profile, so with another one every cost differs by design: only
+        /// the experiments' [[assert]] entries are checked (and --bless is refused).
+        #[arg(long, value_name = "FILE", conflicts_with = "bless")]
+        profile: Option<PathBuf>,
     },
     /// Run an experiment over a grid of values (its [sweep] table and/or --vary), in
     /// parallel, into a Hive-partitioned dataset with points.parquet as its index.
@@ -200,7 +205,8 @@ pub fn main() -> i32 {
             bless,
             jobs,
             format,
-        } => test::test(paths, bless, jobs, format == "junit"),
+            profile,
+        } => test::test(paths, bless, jobs, format == "junit", profile.as_deref()),
     }
 }
 

@@ -29,7 +29,8 @@ use std::sync::Arc;
 use super::host::{HostSpec, Isa};
 use crate::calibrate::profile::{MetricName, Profile};
 
-/// Index types Milvus 2.3 serves from memory.
+/// Index types of Milvus 2.3: the in-memory ones, and DISKANN (graph and vectors on the
+/// query node's local disk, compressed vectors in memory).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum IndexKind {
     #[serde(rename = "FLAT")]
@@ -42,6 +43,8 @@ pub enum IndexKind {
     IvfPq,
     #[serde(rename = "HNSW")]
     Hnsw,
+    #[serde(rename = "DISKANN")]
+    DiskAnn,
 }
 
 impl IndexKind {
@@ -52,6 +55,7 @@ impl IndexKind {
             IndexKind::IvfSq8 => "IVF_SQ8",
             IndexKind::IvfPq => "IVF_PQ",
             IndexKind::Hnsw => "HNSW",
+            IndexKind::DiskAnn => "DISKANN",
         }
     }
 }
@@ -68,6 +72,43 @@ pub struct IndexSpec {
     pub pq_nbits: u32,
     /// HNSW: graph degree.
     pub hnsw_m: u32,
+    /// DISKANN: Milvus's `common.DiskIndex` settings.
+    pub diskann: DiskAnnSpec,
+}
+
+/// DISKANN build and load settings: Milvus 2.3 takes them from `common.DiskIndex` in
+/// milvus.yaml, not from create_index (reference §1.9).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiskAnnSpec {
+    /// Graph degree R: links per node.
+    pub max_degree: u32,
+    /// Candidate list while building (Vamana's L).
+    pub build_search_list: u32,
+    /// PQ codes kept in memory, as a share of the raw vectors' bytes.
+    pub pq_code_budget_ratio: f64,
+    /// Beam width per query-node core (clamped, see [`HostCost::diskann_beam_width`]).
+    pub beam_width_ratio: f64,
+}
+
+impl Default for DiskAnnSpec {
+    /// reference §1.9: MaxDegree 56, SearchListSize 100, PQCodeBudgetGBRatio 0.125,
+    /// BeamWidthRatio 4.
+    fn default() -> DiskAnnSpec {
+        DiskAnnSpec {
+            max_degree: 56,
+            build_search_list: 100,
+            pq_code_budget_ratio: 0.125,
+            beam_width_ratio: 4.0,
+        }
+    }
+}
+
+impl DiskAnnSpec {
+    /// Bytes of PQ code per vector of `dim` f32s: one byte per sub-quantiser of 2^8
+    /// centroids, so also the number of table lookups per PQ distance.
+    pub fn pq_bytes(&self, dim: u32) -> u32 {
+        ((self.pq_code_budget_ratio * 4.0 * dim as f64) as u32).max(1)
+    }
 }
 
 /// Search-time parameters.
@@ -77,6 +118,8 @@ pub struct SearchSpec {
     pub topk: u32,
     pub nprobe: u32,
     pub ef: u32,
+    /// DISKANN: candidate list size (Milvus's `search_list`).
+    pub search_list: u32,
 }
 
 // GUESS: per segment per sub-request fixed cost (goroutine, cgo call into knowhere,
@@ -98,6 +141,22 @@ const KMEANS_ROWS_PER_CENTROID: u64 = 256;
 const PQ_CENTROIDS: f64 = 256.0;
 /// Cache line: the unit an HNSW link row is fetched in.
 const LINE_BYTES: u64 = 64;
+// GUESS: one 4 KiB random read on a local NAND SSD at queue depth 1 (the host spec gives
+// IOPS and bandwidth, not latency). A hop's beam of reads is issued at once, so a hop
+// waits about one such read.
+const SSD_READ_LATENCY_NS: f64 = 100_000.0;
+/// DiskANN reads whole 4 KiB sectors.
+const DISK_SECTOR_BYTES: u64 = 4096;
+// GUESS: the beam width Milvus derives from BeamWidthRatio x cores is capped at 16
+// (2.3 `SetDiskIndexLoadParams`, as recalled; not in the reference).
+const MAX_BEAM_WIDTH: f64 = 16.0;
+// GUESS: Vamana builds the graph in two passes (alpha 1, then alpha > 1; DiskANN paper).
+const VAMANA_PASSES: f64 = 2.0;
+// GUESS: rows sampled to train DiskANN's PQ codebooks (DiskANN's training-set cap).
+const DISKANN_PQ_TRAIN_ROWS: u64 = 256_000;
+// reference §1.8: a query node refuses DiskANN loads above this share of its disk
+// (`queryNode.maxDiskUsagePercentage` 95).
+pub const QUERY_NODE_MAX_DISK_USAGE: f64 = 0.95;
 
 /// Which measured rows stand for a target ISA, and the factor on them.
 fn isa_source(p: &Profile, target: Isa) -> (Isa, f64) {
@@ -123,6 +182,29 @@ pub struct HostCost {
     clock_scale: f64,
     /// Bytes/s one thread streams while the host's `threads` threads all stream.
     thread_bytes_per_s: f64,
+    /// The host's cores (DISKANN's beam width follows them).
+    cores: u32,
+    /// The local disk's random reads/s and read bytes/s one thread gets while the
+    /// host's `threads` threads all read (the same pessimistic share as memory).
+    thread_disk_iops: f64,
+    thread_disk_bytes_per_s: f64,
+}
+
+/// What one DISKANN query costs on one segment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiskAnnSearch {
+    /// Beam width: node reads issued together in one hop.
+    pub beam_width: u32,
+    /// Nodes read from disk (the candidate list, at most the rows).
+    pub reads: f64,
+    /// Rounds of reads: reads / beam width.
+    pub hops: f64,
+    /// Bytes read from disk (whole sectors).
+    pub read_bytes: f64,
+    /// Arithmetic: the PQ table, a full distance per node read, PQ distances to its links.
+    pub compute_ns: f64,
+    /// Waiting for the disk: latency per hop, or the IOPS or bandwidth share if tighter.
+    pub io_ns: f64,
 }
 
 impl HostCost {
@@ -136,12 +218,16 @@ impl HostCost {
         let (isa, isa_factor) = isa_source(profile, h.isa);
         let thread_bytes_per_s = (h.memory_bandwidth_bytes_per_s / threads.max(1) as f64)
             .min(profile.single_thread_bytes_per_s());
+        let threads = threads.max(1) as f64;
         HostCost {
             profile: profile.clone(),
             isa,
             isa_factor,
             clock_scale: profile.machine.ghz / h.ghz,
             thread_bytes_per_s,
+            cores: h.cores,
+            thread_disk_iops: h.disk.iops / threads,
+            thread_disk_bytes_per_s: h.disk.read_bytes_per_s / threads,
         }
     }
 
@@ -267,6 +353,7 @@ impl HostCost {
     ///        code = d(dim) and 4 dim bytes (FLAT), SQ8 time and dim bytes,
     ///        m * PQ lookup and m * nbits / 8 bytes (PQ)
     /// HNSW   per query: visited(rows, M, max(ef, topk)) * per_visited(dim, M)
+    /// DISKANN per query: compute + IO of [`HostCost::diskann_search`]
     /// ```
     /// plus a fixed per-segment overhead. `d` is [`HostCost::distance_compute_ns`] and
     /// `topk` the profile's heap time per candidate, scaled by the clock.
@@ -305,6 +392,61 @@ impl HostCost {
                 let visited = self.hnsw_visited(rows, idx.hnsw_m, s.ef.max(s.topk));
                 nq * visited * self.hnsw_ns_per_visited(rows, d, idx.hnsw_m)
             }
+            IndexKind::DiskAnn => {
+                let q = self.diskann_search(idx, rows, s);
+                nq * (q.compute_ns + q.io_ns)
+            }
+        }
+    }
+
+    /// DISKANN's beam width on this host: BeamWidthRatio x cores, 1 to 16.
+    pub fn diskann_beam_width(&self, idx: &IndexSpec) -> u32 {
+        (idx.diskann.beam_width_ratio * self.cores as f64).clamp(1.0, MAX_BEAM_WIDTH) as u32
+    }
+
+    /// One DISKANN query on a segment of `rows` (reference §3.1: about search_list
+    /// candidates, beam-width reads per hop on the local SSD):
+    ///
+    /// ```text
+    /// reads   = min(max(search_list, topk), rows)       nodes read, one sector run each
+    /// hops    = ceil(reads / beam width)
+    /// node    = 4 dim + 4 + 4 R bytes, rounded up to 4 KiB sectors
+    /// compute = 256 * d(dim)                             (PQ distance table)
+    ///         + reads * (d(dim) + R * (pq * lookup + topk))
+    ///           max'd with reads * R * pq bytes / thread_bw (PQ codes of the links)
+    /// io      = max(hops * read latency, reads / thread IOPS, reads * node / thread disk bw)
+    /// ```
+    /// `pq` is the PQ bytes per vector ([`DiskAnnSpec::pq_bytes`]), `lookup` the
+    /// profile's PQ table lookup, `d` the in-cache distance; the search cache
+    /// (SearchCacheBudgetGBRatio) is not modelled, so every hop reads the disk. The IO
+    /// wait is charged as the searching thread's time: knowhere's search thread blocks
+    /// on its beam's reads (hence its 4x larger pool with `enableDisk`, reference §1.8).
+    pub fn diskann_search(&self, idx: &IndexSpec, rows: u64, s: &SearchSpec) -> DiskAnnSearch {
+        let p = &self.profile;
+        let d = idx.dim;
+        let r = idx.diskann.max_degree as f64;
+        let pq = idx.diskann.pq_bytes(d) as f64;
+        let beam_width = self.diskann_beam_width(idx);
+        let reads = (s.search_list.max(s.topk) as f64).min(rows as f64);
+        let hops = (reads / beam_width as f64).ceil();
+        let node_bytes = (4 * d as u64 + 4 + 4 * idx.diskann.max_degree as u64)
+            .div_ceil(DISK_SECTOR_BYTES)
+            * DISK_SECTOR_BYTES;
+        let read_bytes = reads * node_bytes as f64;
+        let distance = self.distance_compute_ns(MetricName::L2, d);
+        let per_link = self.scalar_ns(pq * p.ivf.pq_ns_per_lookup + p.topk.ns_per_candidate);
+        let compute = (PQ_CENTROIDS * distance + reads * (distance + r * per_link))
+            .max(self.memory_ns(reads * r * pq));
+        let io = (hops * SSD_READ_LATENCY_NS)
+            .max(reads * 1e9 / self.thread_disk_iops)
+            .max(read_bytes * 1e9 / self.thread_disk_bytes_per_s);
+        DiskAnnSearch {
+            beam_width,
+            reads,
+            hops,
+            read_bytes,
+            compute_ns: compute,
+            io_ns: io,
         }
     }
 
@@ -320,6 +462,9 @@ impl HostCost {
     /// HNSW   rows * evals(rows, M, efC) * per_eval(dim), with evals the profile's fitted
     ///        law and per_eval = max(compute + latency, 4 dim / thread_bw), split as
     ///        for a search from the measured build time per evaluation by graph size
+    /// DISKANN Vamana: 2 passes of HNSW's cost with 2M = MaxDegree links and
+    ///        efC = SearchListSize; PQ: codebooks from 10 * min(rows, 256,000) * 256
+    ///        evaluations of dim in all per row, then rows * 256 to encode
     /// ```
     pub fn segment_build_ns(&self, idx: &IndexSpec, rows: u64, ef_construction: u32) -> f64 {
         let p = &self.profile;
@@ -336,15 +481,26 @@ impl HostCost {
                 }
                 evals * per_eval
             }
-            IndexKind::Hnsw => {
-                let h = &p.hnsw;
-                let evals = self.hnsw_build_evals_per_insert(rows, idx.hnsw_m, ef_construction);
-                let table = h.build_ns_per_eval_by_rows();
-                let (compute, latency) = self.split_latency(&table, rows, idx.dim);
-                let per_eval = (compute + latency).max(self.memory_ns(4.0 * idx.dim as f64));
-                n * evals * per_eval
+            IndexKind::Hnsw => self.graph_build_ns(idx.dim, rows, idx.hnsw_m, ef_construction),
+            IndexKind::DiskAnn => {
+                let a = &idx.diskann;
+                let graph = VAMANA_PASSES
+                    * self.graph_build_ns(idx.dim, rows, a.max_degree / 2, a.build_search_list);
+                let train = rows.min(DISKANN_PQ_TRAIN_ROWS) as f64;
+                let per_eval = p.ivf.kmeans_ns_per_eval * self.distance_ratio(p.ivf.dim, idx.dim);
+                let pq = (KMEANS_ITERATIONS * train + n) * PQ_CENTROIDS * per_eval;
+                graph + pq
             }
         }
+    }
+
+    /// An HNSW-style graph build over `rows`: rows * evals(rows, m, ef) * per_eval(dim).
+    fn graph_build_ns(&self, dim: u32, rows: u64, m: u32, ef_construction: u32) -> f64 {
+        let evals = self.hnsw_build_evals_per_insert(rows, m, ef_construction);
+        let table = self.profile.hnsw.build_ns_per_eval_by_rows();
+        let (compute, latency) = self.split_latency(&table, rows, dim);
+        let per_eval = (compute + latency).max(self.memory_ns(4.0 * dim as f64));
+        rows as f64 * evals * per_eval
     }
 }
 
@@ -388,6 +544,19 @@ pub fn index_bytes(idx: &IndexSpec, rows: u64) -> u64 {
                     * 4
         }
         IndexKind::Hnsw => n * d * 4 + n * idx.hnsw_m as u64 * 8,
+        // The disk index plus the PQ codes (PQCodeBudgetGBRatio, reference §1.9).
+        IndexKind::DiskAnn => {
+            diskann_local_disk_bytes(idx, rows) + n * idx.diskann.pq_bytes(idx.dim) as u64
+        }
+    }
+}
+
+/// Bytes a DISKANN segment occupies on its query node's local disk, reference §4.3:
+/// (1 + MaxDegree / dim) * raw (each node's vector and links). 0 for other indexes.
+pub fn diskann_local_disk_bytes(idx: &IndexSpec, rows: u64) -> u64 {
+    match idx.kind {
+        IndexKind::DiskAnn => rows * 4 * (idx.dim as u64 + idx.diskann.max_degree as u64),
+        _ => 0,
     }
 }
 
@@ -406,6 +575,8 @@ pub fn segment_memory_bytes(idx: &IndexSpec, rows: u64, row_bytes: u64) -> u64 {
     // keys (reference §4.1: HNSW theory size nb*d*4 + nb*M*8 already counts them).
     match idx.kind {
         IndexKind::Flat => n * row_bytes,
+        // reference §4.3 and §1.8: raw / 4 in memory, the rest on the local disk.
+        IndexKind::DiskAnn => n * d * 4 / 4 + n * (row_bytes - d * 4),
         _ => index_bytes(idx, rows) + n * (row_bytes - d * 4),
     }
 }
@@ -451,6 +622,7 @@ mod tests {
             pq_m: 16,
             pq_nbits: 8,
             hnsw_m: 16,
+            diskann: DiskAnnSpec::default(),
         }
     }
 
@@ -460,6 +632,7 @@ mod tests {
             topk: 10,
             nprobe,
             ef: 64,
+            search_list: 100,
         }
     }
 
@@ -575,6 +748,7 @@ mod tests {
                     topk: 10,
                     nprobe: 1,
                     ef,
+                    search_list: 100,
                 },
             ) - SEGMENT_OVERHEAD_NS
         };
@@ -668,6 +842,7 @@ mod tests {
             pq_m: 0,
             pq_nbits: 8,
             hnsw_m: 34,
+            diskann: DiskAnnSpec::default(),
         };
         let bytes = segment_memory_bytes(&idx, 30_000_000, 4104);
         let theory = 30_000_000u64 * 1024 * 4 + 30_000_000 * 34 * 8;
@@ -676,5 +851,133 @@ mod tests {
             segment_disk_bytes(&idx, 30_000_000, 4104),
             30_000_000 * 4104 + theory
         );
+    }
+
+    fn diskann(dim: u32) -> IndexSpec {
+        index(IndexKind::DiskAnn, dim)
+    }
+
+    fn diskann_search(search_list: u32) -> SearchSpec {
+        SearchSpec {
+            search_list,
+            ..search(1, 1)
+        }
+    }
+
+    #[test]
+    fn diskann_costs_grow_with_search_list_and_with_a_slower_disk() {
+        let p = reference();
+        let idx = diskann(768);
+        let mut nvme = host(16, 3.0, Isa::Avx512, 100e9);
+        nvme.disk.iops = 1e6;
+        nvme.disk.read_bytes_per_s = 3e9;
+        let c = HostCost::for_host(&nvme, &p);
+        let rows = 1_000_000;
+        let at = |c: &HostCost, l| work(c, &idx, rows, &diskann_search(l));
+        assert!(at(&c, 200) > at(&c, 100) && at(&c, 100) > at(&c, 50));
+        // Reads are the candidate list, at least topk, at most the rows.
+        assert_eq!(
+            c.diskann_search(&idx, rows, &diskann_search(100)).reads,
+            100.0
+        );
+        assert_eq!(c.diskann_search(&idx, rows, &diskann_search(1)).reads, 10.0);
+        assert_eq!(c.diskann_search(&idx, 30, &diskann_search(100)).reads, 30.0);
+        // Beam width: BeamWidthRatio 4 x 16 cores, capped at 16: 100 reads in 7 hops.
+        let q = c.diskann_search(&idx, rows, &diskann_search(100));
+        assert_eq!((q.beam_width, q.hops), (16, 7.0));
+        // 768 floats + 56 links = 3300 bytes: one 4 KiB sector per node.
+        assert_eq!(q.read_bytes, 100.0 * 4096.0);
+        // A tenth of the IOPS: the disk wait grows, the arithmetic does not.
+        let slow = HostSpec {
+            disk: DiskSpec {
+                iops: nvme.disk.iops / 10.0,
+                ..nvme.disk.clone()
+            },
+            ..nvme.clone()
+        };
+        let s = HostCost::for_host(&slow, &p);
+        let (fast_q, slow_q) = (
+            c.diskann_search(&idx, rows, &diskann_search(100)),
+            s.diskann_search(&idx, rows, &diskann_search(100)),
+        );
+        assert!(slow_q.io_ns > fast_q.io_ns, "{slow_q:?} {fast_q:?}");
+        assert_eq!(slow_q.compute_ns, fast_q.compute_ns);
+        assert!(at(&s, 100) > at(&c, 100));
+        // So does lower read bandwidth, once it is what limits.
+        let thin = HostSpec {
+            disk: DiskSpec {
+                read_bytes_per_s: 1e6,
+                ..nvme.disk.clone()
+            },
+            ..nvme.clone()
+        };
+        let t = HostCost::for_host(&thin, &p);
+        assert!(close(
+            t.diskann_search(&idx, rows, &diskann_search(100)).io_ns,
+            100.0 * 4096.0 * 1e9 / (1e6 / 16.0)
+        ));
+        // nq multiplies; a lone thread gets the whole disk: latency per hop bounds it.
+        assert!(close(
+            work(
+                &c,
+                &idx,
+                rows,
+                &SearchSpec {
+                    nq: 4,
+                    ..diskann_search(100)
+                }
+            ),
+            4.0 * at(&c, 100)
+        ));
+        let alone = HostCost::with_threads(&nvme, &p, 1);
+        let q = alone.diskann_search(&idx, rows, &diskann_search(100));
+        assert!(close(q.io_ns, 7.0 * SSD_READ_LATENCY_NS), "{q:?}");
+    }
+
+    #[test]
+    fn diskann_sizes_follow_the_sizing_tool() {
+        // reference §4.3: memory raw / 4, disk (1 + MaxDegree / d) x raw.
+        let idx = diskann(1024);
+        let (rows, row_bytes) = (1_000_000u64, 8 + 4 * 1024);
+        let raw = rows * 4 * 1024;
+        assert_eq!(
+            segment_memory_bytes(&idx, rows, row_bytes),
+            raw / 4 + rows * 8
+        );
+        let disk = diskann_local_disk_bytes(&idx, rows);
+        assert_eq!(disk as f64, (1.0 + 56.0 / 1024.0) * raw as f64);
+        // What the index node uploads: the disk index and the PQ codes (raw / 8).
+        assert_eq!(index_bytes(&idx, rows), disk + raw / 8);
+        assert_eq!(idx.diskann.pq_bytes(1024), 512);
+        assert_eq!(
+            diskann_local_disk_bytes(&index(IndexKind::Hnsw, 1024), rows),
+            0
+        );
+    }
+
+    #[test]
+    fn diskann_builds_cost_more_with_degree_list_and_rows() {
+        let p = reference();
+        let c = HostCost::for_host(&host(8, 2.4, Isa::Avx512, 60e9), &p);
+        let idx = diskann(768);
+        let base = c.segment_build_ns(&idx, 500_000, 0);
+        assert!(base > 0.0);
+        assert!(c.segment_build_ns(&idx, 1_000_000, 0) > 2.0 * base);
+        let wider = IndexSpec {
+            diskann: DiskAnnSpec {
+                max_degree: 112,
+                ..DiskAnnSpec::default()
+            },
+            ..idx.clone()
+        };
+        assert!(c.segment_build_ns(&wider, 500_000, 0) > base);
+        let longer = IndexSpec {
+            diskann: DiskAnnSpec {
+                build_search_list: 200,
+                ..DiskAnnSpec::default()
+            },
+            ..idx
+        };
+        assert!(c.segment_build_ns(&longer, 500_000, 0) > base);
     }
 }

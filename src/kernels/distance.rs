@@ -373,8 +373,24 @@ mod x86 {
         } else {
             lanes_512::<DOT, 1, ACCUMULATORS>(a, [b.as_ptr()])
         };
-        // The same tree as a batch's, so a pair and a batch agree bit for bit.
-        _mm_cvtss_f32(hsum4_512(s, s, s, s))
+        hsum_512(s)
+    }
+
+    /// The lane sum of one register in [`hsum4_512`]'s order, so a pair and a batch
+    /// agree bit for bit: 128-bit blocks (0 + 2) + (1 + 3), then within the block
+    /// (0 + 1) + (2 + 3). The same four dependent shuffle-add steps without
+    /// `hsum4_512`'s final cross-lane permute (the end of a pair is latency, not
+    /// throughput).
+    // SAFETY: callers run on a CPU with AVX-512F; no memory access.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn hsum_512(s: __m512) -> f32 {
+        let x = _mm512_add_ps(s, _mm512_shuffle_f32x4::<0b01_00_11_10>(s, s));
+        let x = _mm512_add_ps(x, _mm512_shuffle_f32x4::<0b10_11_00_01>(x, x));
+        let x = _mm512_castps512_ps128(x);
+        let x = _mm_add_ps(x, _mm_permute_ps::<0b10_11_00_01>(x));
+        let x = _mm_add_ps(x, _mm_permute_ps::<0b01_00_11_10>(x));
+        _mm_cvtss_f32(x)
     }
 
     /// [`step_512`] with squared L2's difference `a - b` taken on the FMA unit, as

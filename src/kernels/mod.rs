@@ -8,4 +8,5 @@ pub mod distance;
 pub mod hnsw;
 pub mod ivf;
 pub mod quant;
+mod tiled;
 pub mod topk;

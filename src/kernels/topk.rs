@@ -8,6 +8,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use super::distance::{self, Metric};
+use super::tiled;
 
 /// One result: a vector's id and its distance (squared L2 or inner product) to the query.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -66,6 +67,11 @@ impl TopK {
             heap: BinaryHeap::with_capacity(k + 1),
             worst_key: f32::INFINITY,
         }
+    }
+
+    /// Key of the worst kept result once `k` are kept; +inf before.
+    pub(crate) fn worst_key(&self) -> f32 {
+        self.worst_key
     }
 
     /// The ordering key: smaller is better. `+ 0.0` turns -0.0 into +0.0 so the two
@@ -146,13 +152,27 @@ impl TopK {
 /// Bytes of a block of data vectors for one query: the block streams from RAM once, and
 /// a longer batch call spreads its fixed costs over more vectors.
 const BLOCK_BYTES: usize = 256 * 1024;
-/// Bytes of a block of data vectors when several queries take turns on it: the block
+/// Bytes of a block of data vectors when several queries take turns on it (where the
+/// transposed kernels do not run): the block
 /// then stays in L1 (32 KiB on the machines we model) for every query after the first.
 /// Each vector is read from RAM once and from L1 nq times (1M x 128, nq=100, measured
 /// on the reference machine: 179 q/s with 256 KiB blocks; then, with the next block
 /// prefetched into L1, medians of 3 interleaved runs of 182 / 217 / 175 q/s with
 /// 16 / 24 / 32 KiB blocks, and 200 q/s at 24 KiB prefetching into L2 only).
 const SHARED_BLOCK_BYTES: usize = 24 * 1024;
+/// Bytes of a block transposed for many queries (`kernels::tiled`): it stays in L1 while
+/// every query passes over it. 1M x 128, nq=100 on the reference machine (busy, medians
+/// of 5 side by side, twice): 16 / 32 / 64 KiB at 185 / 179 / 170 and 181 / 179 / 176 q/s.
+const TILED_BLOCK_BYTES: usize = 16 * 1024;
+/// Queries from which a search transposes its blocks: below, the transposition (and the
+/// wait for RAM it cannot hide behind so few queries) costs more than it saves. Against
+/// the pair-kernel path on the reference machine (medians of 3, side by side), q/s at
+/// 1M x 128: nq 10 93 vs 143, nq 32 196 vs 201, nq 64 240 vs 221, nq 100 263 vs 219;
+/// 200k x 768: nq 32 148 vs 151, nq 100 220 vs 152.
+const TILED_MIN_QUERIES: usize = 64;
+/// Vectors of a transposed block come in multiples of this: 4 groups of 16, one tile.
+const TILED_BLOCK_QUANTUM: usize = 64;
+
 /// At least this many vectors per block, so long vectors keep a batch call's fixed
 /// costs (dispatch, the query's loads, the sums) small beside its distances.
 const MIN_BLOCK_ROWS: usize = 8;
@@ -175,6 +195,10 @@ fn prefetch(data: &[f32]) {
 
 /// The k nearest vectors of `data` (`data.len() / dim` vectors, ids 0..) to each of the
 /// `queries.len() / dim` queries, best first.
+///
+/// 64 queries or more on an AVX-512 CPU run on the transposed kernels (`kernels::tiled`),
+/// whose sums are rounded otherwise than [`distance::l2sq`]'s: a distance may differ from
+/// it in the last bits (and so may the order of two neighbours that close).
 pub fn flat_search(
     metric: Metric,
     queries: &[f32],
@@ -191,16 +215,18 @@ pub fn flat_search(
         data.len().is_multiple_of(dim),
         "data is not whole vectors of dim {dim}"
     );
+    if queries.len() >= TILED_MIN_QUERIES * dim && tiled::supported() {
+        let rows = (TILED_BLOCK_BYTES / (4 * dim) / TILED_BLOCK_QUANTUM * TILED_BLOCK_QUANTUM)
+            .max(TILED_BLOCK_QUANTUM);
+        return tiled::flat_search(metric, queries, data, dim, k, rows);
+    }
     let block_bytes = if queries.len() > dim {
         SHARED_BLOCK_BYTES
     } else {
         BLOCK_BYTES
     };
     let block_rows = (block_bytes / (dim * 4)).max(MIN_BLOCK_ROWS);
-    let mut heaps: Vec<TopK> = queries
-        .chunks_exact(dim)
-        .map(|_| TopK::new(metric, k))
-        .collect();
+    let mut heaps = heaps_for(metric, queries, dim, k);
     let mut distances = vec![0.0f32; block_rows];
     let nq = heaps.len();
     for (b, block) in data.chunks(block_rows * dim).enumerate() {
@@ -208,8 +234,7 @@ pub fn flat_search(
         let first_id = (b * block_rows) as u64;
         // With several queries, the next block is fetched a slice per query while
         // this one is in L1, so the first query on it does not wait for RAM.
-        let next = data.get((b + 1) * block_rows * dim..).unwrap_or(&[]);
-        let next = &next[..next.len().min(block_rows * dim)];
+        let next = block_after(data, b, block_rows * dim);
         let slice = next
             .len()
             .div_ceil(nq.max(1))
@@ -227,6 +252,20 @@ pub fn flat_search(
         }
     }
     heaps.into_iter().map(TopK::into_sorted).collect()
+}
+
+/// One empty heap per query of `queries` (whole vectors of `dim`).
+pub(crate) fn heaps_for(metric: Metric, queries: &[f32], dim: usize, k: usize) -> Vec<TopK> {
+    queries
+        .chunks_exact(dim)
+        .map(|_| TopK::new(metric, k))
+        .collect()
+}
+
+/// Block `b + 1` of `data` cut in blocks of `block_len` floats (empty past the end).
+pub(crate) fn block_after(data: &[f32], b: usize, block_len: usize) -> &[f32] {
+    let next = data.get((b + 1) * block_len..).unwrap_or(&[]);
+    &next[..next.len().min(block_len)]
 }
 
 #[cfg(test)]
@@ -263,15 +302,32 @@ mod tests {
     #[test]
     fn flat_search_equals_a_full_sort() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        // 3000 x 100: several 256 KiB blocks plus a partial one.
-        let (dim, n, nq) = (100, 3000, 3);
+        // 3000 x 100: several blocks plus a partial one; enough queries for the
+        // transposed kernels where the CPU has them.
+        let (dim, n, nq) = (100, 3000, TILED_MIN_QUERIES);
         let data: Vec<f32> = (0..n * dim).map(|_| rng.random_range(-1.0..1.0)).collect();
         let queries: Vec<f32> = (0..nq * dim).map(|_| rng.random_range(-1.0..1.0)).collect();
         for metric in [Metric::L2, Metric::Ip] {
             for k in [1, 10, 100] {
-                let got = flat_search(metric, &queries, &data, dim, k);
-                for (q, got) in queries.chunks_exact(dim).zip(got) {
-                    assert_eq!(got, full_sort(metric, q, &data, k), "{metric:?} k={k}");
+                // One query at a time (pair kernels) and all together (transposed ones
+                // where the CPU has them, summed in another order: close, not equal).
+                let each: Vec<Vec<Neighbor>> = queries
+                    .chunks_exact(dim)
+                    .map(|q| flat_search(metric, q, &data, dim, k).remove(0))
+                    .collect();
+                let together = flat_search(metric, &queries, &data, dim, k);
+                for ((q, each), together) in queries.chunks_exact(dim).zip(each).zip(together) {
+                    let want = full_sort(metric, q, &data, k);
+                    assert_eq!(each, want, "{metric:?} k={k}");
+                    assert_eq!(together.len(), want.len());
+                    for (got, want) in together.iter().zip(&want) {
+                        assert_eq!(got.id, want.id, "{metric:?} k={k}");
+                        let tolerance = 1e-5 * want.distance.abs().max(1.0);
+                        assert!(
+                            (got.distance - want.distance).abs() <= tolerance,
+                            "{metric:?} k={k}: {got:?} vs {want:?}"
+                        );
+                    }
                 }
             }
         }

@@ -4,7 +4,7 @@
 use priority_queue::PriorityQueue;
 use std::cmp::Reverse;
 
-use crate::hw::cost::segment_memory_bytes;
+use crate::hw::cost::{diskann_local_disk_bytes, segment_memory_bytes, QUERY_NODE_MAX_DISK_USAGE};
 use crate::scenario::experiment::Experiment;
 use crate::scenario::topology::ServiceKind;
 use crate::scenario::units::format_bytes;
@@ -237,6 +237,30 @@ pub fn plan(exp: &Experiment) -> Result<Layout, InputError> {
                 format_bytes(host.memory_bytes)
             ))
             .with_hint("add query nodes, give the query hosts more memory, choose a smaller index (IVF_SQ8, IVF_PQ) or load fewer replicas"));
+        }
+    }
+
+    // reference §1.8: DISKANN segments also sit on the query host's local disk, up to
+    // queryNode.maxDiskUsagePercentage of it.
+    for (host_idx, host) in topo.hosts.iter().enumerate() {
+        let on_host: u64 = replicas
+            .iter()
+            .flat_map(|rep| rep.holder.iter().zip(&segments))
+            .filter(|(&n, _)| exp.placement.tasks[query_nodes[n]].host == host_idx)
+            .map(|(_, s)| diskann_local_disk_bytes(&c.index, s.rows))
+            .sum();
+        let limit = (host.disk.size_bytes as f64 * QUERY_NODE_MAX_DISK_USAGE) as u64;
+        if on_host > limit {
+            return Err(at_rows(format!(
+                "the DISKANN index does not fit on query host {} ({}): it would hold {} of index files on its {} disk, above the {} (queryNode.maxDiskUsagePercentage {}%) Milvus allows",
+                host.name,
+                host.address,
+                format_bytes(on_host),
+                format_bytes(host.disk.size_bytes),
+                format_bytes(limit),
+                QUERY_NODE_MAX_DISK_USAGE * 100.0
+            ))
+            .with_hint("give the query hosts larger disks, add query nodes or load fewer replicas"));
         }
     }
 

@@ -141,6 +141,7 @@ struct RawInsert {
 struct RawSearchParams {
     ef: Option<Spanned<i64>>,
     nprobe: Option<Spanned<i64>>,
+    search_list: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -619,6 +620,18 @@ pub fn load_experiment_text(
         }
     }
 
+    if *raw.collection.index.get_ref() == IndexKind::DiskAnn
+        && milvus.get("queryNode.enableDisk") == 0.0
+    {
+        errors.push(
+            err(
+                raw.collection.index.span(),
+                "index DISKANN needs queryNode.enableDisk = true (false in the 2.3 image's milvus.yaml)".into(),
+            )
+            .with_hint("add \"queryNode.enableDisk\" = true under [milvus], as the users' milvus.yaml does (reference §1.8)"),
+        );
+    }
+
     if let Some(t) = &raw.test {
         for set in &t.set {
             if let Err(m) = super::overrides::apply(&text, std::slice::from_ref(set.get_ref())) {
@@ -767,6 +780,8 @@ pub fn load_experiment_text(
     if !errors.is_empty() {
         return Err(InputErrors(errors));
     }
+    let mut collection = collection.expect("no errors");
+    collection.index.diskann = milvus.disk_index();
     Ok(Experiment {
         path: path.to_path_buf(),
         name: raw.name.clone().unwrap_or_else(|| {
@@ -794,7 +809,7 @@ pub fn load_experiment_text(
         warmup,
         cold_start: raw.cold_start.unwrap_or(false),
         seed,
-        collection: collection.expect("no errors"),
+        collection,
         workload: workload.expect("no errors"),
         milvus,
         asserts,
@@ -938,6 +953,7 @@ fn resolve_collection(
         pq_m: 0,
         pq_nbits: 8,
         hnsw_m: 0,
+        diskann: Default::default(),
     };
     let mut ef_construction = None;
     match kind {
@@ -964,6 +980,8 @@ fn resolve_collection(
                 }
             }
         }
+        // reference §1.9: DISKANN takes no create_index parameters; see `common.DiskIndex`.
+        IndexKind::DiskAnn => {}
         IndexKind::Hnsw => {
             spec.hnsw_m = need(&p.hnsw_m, "M", 2, 2048, errors).unwrap_or(16);
             ef_construction = p.ef_construction.as_ref().and_then(|e| {
@@ -1131,6 +1149,41 @@ fn resolve_workload(
         }
         (None, _) => 0,
     };
+    let search_list = match (&sp.search_list, kind) {
+        (Some(given), _) => {
+            let l = in_range(
+                given,
+                1,
+                65536,
+                "search_list",
+                "search_list must be 1..=65536",
+                err,
+                errors,
+            )
+            .unwrap_or(100) as u32;
+            if kind == IndexKind::DiskAnn && l < topk {
+                errors.push(
+                    err(
+                        given.span(),
+                        format!("search_list = {l} is smaller than topk = {topk}"),
+                    )
+                    .with_hint("Milvus rejects DISKANN searches with search_list < topk; raise it"),
+                );
+            }
+            l
+        }
+        (None, IndexKind::DiskAnn) => {
+            errors.push(
+                err(
+                    c.index.span(),
+                    "a DISKANN collection needs workload.search_params.search_list".into(),
+                )
+                .with_hint("add search_params = { search_list = 100 } under [workload]"),
+            );
+            100
+        }
+        (None, _) => 0,
+    };
     let insert = w
         .insert
         .as_ref()
@@ -1201,6 +1254,7 @@ fn resolve_workload(
             topk,
             nprobe,
             ef,
+            search_list,
         },
         // reference §1.12: pymilvus's default level is Bounded.
         consistency: w.consistency.unwrap_or(Consistency::Bounded),

@@ -100,6 +100,46 @@ pub const KEYS: &[Key] = &[
         "§1.8: cgo search pool per QN",
     ),
     key(
+        "queryNode.enableDisk",
+        0.0,
+        0.0,
+        1.0,
+        "bool",
+        "§1.8: DiskANN loads allowed (image default false; the users set true)",
+    ),
+    key(
+        "common.DiskIndex.MaxDegree",
+        56.0,
+        1.0,
+        512.0,
+        "links",
+        "§1.9: DISKANN graph degree",
+    ),
+    key(
+        "common.DiskIndex.SearchListSize",
+        100.0,
+        1.0,
+        65536.0,
+        "candidates",
+        "§1.9: DISKANN candidate list while building",
+    ),
+    key(
+        "common.DiskIndex.PQCodeBudgetGBRatio",
+        0.125,
+        0.001,
+        1.0,
+        "x raw bytes",
+        "§1.9: DISKANN PQ codes kept in memory",
+    ),
+    key(
+        "common.DiskIndex.BeamWidthRatio",
+        4.0,
+        0.01,
+        64.0,
+        "x cores",
+        "§1.9: DISKANN reads per hop",
+    ),
+    key(
         "queryCoord.overloadedMemoryThresholdPercentage",
         90.0,
         1.0,
@@ -286,6 +326,16 @@ impl Default for MilvusConfig {
 }
 
 impl MilvusConfig {
+    /// DISKANN's settings (`common.DiskIndex`, reference §1.9).
+    pub fn disk_index(&self) -> crate::hw::cost::DiskAnnSpec {
+        crate::hw::cost::DiskAnnSpec {
+            max_degree: self.get("common.DiskIndex.MaxDegree") as u32,
+            build_search_list: self.get("common.DiskIndex.SearchListSize") as u32,
+            pq_code_budget_ratio: self.get("common.DiskIndex.PQCodeBudgetGBRatio"),
+            beam_width_ratio: self.get("common.DiskIndex.BeamWidthRatio"),
+        }
+    }
+
     /// The value of a known key. Panics on an unknown key: that is a programming
     /// error, since every key the model reads must be listed in `KEYS`.
     pub fn get(&self, key: &str) -> f64 {

@@ -112,3 +112,68 @@ fn digests_do_not_depend_on_the_number_of_jobs_and_junit_is_valid_xml() {
         .any(|c| c.attribute("name") == Some("quickstart-seed2")));
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn with_another_profile_only_assertions_are_checked_and_bless_is_refused() {
+    let root = scratch_copy("profile");
+    let reference = std::fs::read_to_string(repo("profiles/reference.toml")).unwrap();
+    std::fs::create_dir_all(root.join("profiles")).unwrap();
+    // The reference profile as a file: same costs, yet the manifest names the file, so
+    // the digests could never match; the golden record is not compared at all.
+    std::fs::write(root.join("profiles/same.toml"), &reference).unwrap();
+    let (code, out, err) = simctl(
+        &["test", "--profile", "profiles/same.toml", "experiments"],
+        &root,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("2 assertions held"), "{out}");
+    assert!(out.contains("assertions only"), "{out}");
+    assert!(err.contains("reference profile"), "{err}");
+
+    // A machine ten times slower per core: the query nodes saturate and the
+    // experiment's own assertion catches it.
+    let slow = reference.replace("ghz = 3.704", "ghz = 37.04");
+    assert_ne!(slow, reference);
+    std::fs::write(root.join("profiles/slow.toml"), slow).unwrap();
+    let (code, out, _) = simctl(
+        &["test", "--profile", "profiles/slow.toml", "experiments"],
+        &root,
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("assertion failed") && out.contains("saturated"),
+        "{out}"
+    );
+
+    // Golden records are never blessed with another profile.
+    let golden = std::fs::read(root.join("experiments/golden/quickstart.json")).unwrap();
+    let (code, _, err) = simctl(
+        &[
+            "test",
+            "--bless",
+            "--profile",
+            "profiles/slow.toml",
+            "experiments",
+        ],
+        &root,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--bless") && err.contains("--profile"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(root.join("experiments/golden/quickstart.json")).unwrap(),
+        golden
+    );
+
+    // A broken profile is bad input with its location.
+    std::fs::write(root.join("profiles/bad.toml"), "[machine\n").unwrap();
+    let (code, _, err) = simctl(
+        &["test", "--profile", "profiles/bad.toml", "experiments"],
+        &root,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bad.toml"), "{err}");
+    std::fs::remove_dir_all(&root).unwrap();
+}

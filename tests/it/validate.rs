@@ -380,6 +380,25 @@ const CASES: &[Case] = &[
         defect: "rows = 100_000_000",
         message: "the collection cannot be loaded",
     },
+    // ---- DISKANN ----
+    Case {
+        file: "exp-diskann-without-enable-disk.toml",
+        line: 14,
+        defect: "index = \"DISKANN\"",
+        message: "index DISKANN needs queryNode.enableDisk = true",
+    },
+    Case {
+        file: "exp-diskann-search-list-below-topk.toml",
+        line: 22,
+        defect: "search_params = { search_list = 5 }",
+        message: "search_list = 5 is smaller than topk = 10",
+    },
+    Case {
+        file: "exp-diskann-disk-too-small.toml",
+        line: 11,
+        defect: "rows = 200_000_000",
+        message: "the DISKANN index does not fit on query host query1",
+    },
 ];
 
 /// Asserts that `out` is a failed validation with exactly one error, at `file:line`,
