@@ -246,9 +246,14 @@ impl Actor for Component {
             (C::Control(c), Msg::EtcdLivenessExit { task, gen }) => {
                 c.on_etcd_liveness_exit(task as usize, gen, ctx)
             }
-            (C::Control(c), Msg::StopNow { task, graceful }) => {
-                c.on_stop_now(task as usize, graceful, ctx)
-            }
+            (
+                C::Control(c),
+                Msg::StopNow {
+                    task,
+                    graceful,
+                    gen,
+                },
+            ) => c.on_stop_now(task as usize, graceful, gen, ctx),
             (C::Control(c), Msg::NodeDrained { node }) => c.on_node_drained(node as usize, ctx),
             (C::Control(c), Msg::LeaseLapses { task, gen, epoch }) => {
                 c.on_lease_lapses(task as usize, gen, epoch, ctx)

@@ -171,6 +171,8 @@ impl Control {
                 Msg::SwarmNodeDown { host: h as u16 },
                 self.timing.node_down_after(),
             );
+            // A lost manager may leave other hosts unheard.
+            self.check_heartbeats(ctx);
         }
         for t in self.tasks_of(&f, ctx.world) {
             if !ctx.world.tasks[t].up {
@@ -203,11 +205,13 @@ impl Control {
                 "SIGTERM goes to bash (PID 1), not to milvus: SIGKILL after the stop grace period"
                     .into(),
             );
+            let gen = ctx.world.tasks[t].gen;
             ctx.send(
                 me,
                 Msg::StopNow {
                     task: t as u32,
                     graceful: false,
+                    gen,
                 },
                 grace,
             );
@@ -232,19 +236,37 @@ impl Control {
             Msg::NodeStopping { node: node as u16 },
             SimDuration::ZERO,
         );
-        let timeout = ctx.world.failover.graceful_stop_timeout;
+        // The node exits by itself after common.gracefulStopTimeout, but Docker
+        // sends SIGKILL once the stop grace period is over (reference §2.10: 10 s
+        // unless the service sets stop_grace_period), whichever comes first.
+        let own = ctx.world.failover.graceful_stop_timeout;
+        let grace = self.topology.services[self.placement.tasks[t].service].stop_grace_period;
+        let (after, graceful) = if own < grace {
+            (own, true)
+        } else {
+            (grace, false)
+        };
+        let gen = ctx.world.tasks[t].gen;
         ctx.send(
             me,
             Msg::StopNow {
                 task: t as u32,
-                graceful: true,
+                graceful,
+                gen,
             },
-            timeout,
+            after,
         );
     }
 
-    pub fn on_stop_now(&mut self, t: usize, graceful: bool, ctx: &mut Ctx<'_, Msg, World>) {
-        if ctx.world.tasks[t].up {
+    pub fn on_stop_now(
+        &mut self,
+        t: usize,
+        graceful: bool,
+        gen: u8,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        let task = &ctx.world.tasks[t];
+        if task.up && task.gen == gen {
             self.stop_task(t, graceful, ctx);
         }
     }
@@ -254,11 +276,13 @@ impl Control {
     pub fn on_node_drained(&mut self, node: usize, ctx: &mut Ctx<'_, Msg, World>) {
         let t = ctx.world.query_node_tasks[node];
         let me = ctx.me();
+        let gen = ctx.world.tasks[t].gen;
         ctx.send(
             me,
             Msg::StopNow {
                 task: t as u32,
                 graceful: true,
+                gen,
             },
             SimDuration::from_secs(1),
         );
@@ -316,7 +340,7 @@ impl Control {
             return;
         };
         let now = ctx.now();
-        let decisions = self.decisions();
+        let decisions = self.decisions(ctx.world);
         for d in decisions {
             let t = d.task;
             if self.placement.tasks[t].host != host || ctx.world.tasks[t].up {
@@ -352,17 +376,21 @@ impl Control {
     }
 
     /// Swarm's decisions for the tasks of down and drained hosts, as things stand.
-    fn decisions(&self) -> Vec<crate::swarm::reschedule::TaskDecision> {
+    fn decisions(&self, w: &World) -> Vec<crate::swarm::reschedule::TaskDecision> {
         let hosts = |set: &dyn Fn(usize) -> bool| -> BTreeSet<usize> {
             (0..self.down_since.len()).filter(|&h| set(h)).collect()
         };
         let down = hosts(&|h| self.down_since[h].is_some() || self.cut_down[h]);
         let drained = hosts(&|h| self.drained[h]);
+        let absent: BTreeSet<usize> = (0..w.tasks.len())
+            .filter(|&t| !w.tasks[t].in_service)
+            .collect();
         reschedule_with(
             &self.topology,
             &self.placement,
             &down,
             &drained,
+            &absent,
             &self.timing,
         )
     }
@@ -385,7 +413,7 @@ impl Control {
             "host_drained",
             "Swarm availability drain: its tasks stop and are replaced where constraints allow",
         );
-        for d in self.decisions() {
+        for d in self.decisions(ctx.world) {
             let t = d.task;
             if self.placement.tasks[t].host != h || ctx.world.tasks[t].host != h {
                 continue;
@@ -434,9 +462,12 @@ impl Control {
             "Swarm availability active: pending tasks may start on it again",
         );
         let at = now + ctx.world.failover.startup();
+        // Only the tasks the drain left pending: a task down for another reason (a
+        // crash with its own repair time, a used-up restart policy) stays down.
         for t in 0..ctx.world.tasks.len() {
             let w = &ctx.world;
-            if self.placement.tasks[t].host == h && w.tasks[t].host == h && !w.tasks[t].up {
+            let here = self.placement.tasks[t].host == h && w.tasks[t].host == h;
+            if here && !w.tasks[t].up && self.pending[t] {
                 self.pending[t] = false;
                 self.start_at(t, at, ctx);
             }
@@ -465,14 +496,21 @@ impl Control {
         };
         let n = f.replicas.expect("validation: scale_service has replicas");
         let at = now + ctx.world.failover.startup();
-        let decisions = self.decisions();
+        let added: Vec<usize> = ts
+            .iter()
+            .copied()
+            .filter(|&t| self.placement.tasks[t].slot <= n && !ctx.world.tasks[t].in_service)
+            .collect();
+        for &t in &added {
+            ctx.world.tasks[t].in_service = true;
+        }
+        let decisions = self.decisions(ctx.world);
         for &t in ts {
             let slot = self.placement.tasks[t].slot;
             let in_service = ctx.world.tasks[t].in_service;
-            if slot <= n && !in_service {
-                ctx.world.tasks[t].in_service = true;
+            if added.contains(&t) {
                 let h = self.placement.tasks[t].host;
-                if ctx.world.hosts[h].up && !self.drained[h] {
+                if ctx.world.hosts[h].up && !self.drained[h] && !self.cut_down[h] {
                     ctx.world
                         .task_event(now, "task_scheduled", t, "Swarm: new replica".into());
                     self.start_at(t, at, ctx);
@@ -496,7 +534,12 @@ impl Control {
                         ctx.world
                             .task_event(now, "task_pending", t, format!("Swarm: {reason}"));
                     }
-                    None => unreachable!("a task on a down or drained host has a decision"),
+                    None => {
+                        // Its host is not powered on yet (a later host_start): the
+                        // task starts with the host.
+                        let detail = "Swarm: new replica; its host is off, it starts when the host is powered on".into();
+                        ctx.world.task_event(now, "task_pending", t, detail);
+                    }
                 }
             } else if slot > n && in_service {
                 ctx.world.tasks[t].in_service = false;
@@ -580,6 +623,7 @@ impl Control {
         // A returning manager may give Swarm its quorum back: tasks left pending on
         // other down hosts get a new decision.
         if let FaultTarget::Host(_) = f.target {
+            self.check_heartbeats(ctx);
             for h in 0..self.declared_down.len() {
                 if self.declared_down[h] {
                     self.decide(h, ctx);
@@ -714,8 +758,17 @@ impl Control {
     pub fn on_task_starts(&mut self, t: usize, ctx: &mut Ctx<'_, Msg, World>) {
         let w = &*ctx.world;
         let task = &w.tasks[t];
-        // A slot a scale-down removed is not started again.
-        if task.up || !w.hosts[task.host].up || !task.in_service {
+        // A slot a scale-down removed is not started again, and a restart decided
+        // before Swarm moved the task, or for a host it has since drained or
+        // declared down, is void.
+        let h = task.host;
+        if task.up
+            || !w.hosts[h].up
+            || !task.in_service
+            || self.placement.tasks[t].host != h
+            || self.drained[h]
+            || self.cut_down[h]
+        {
             return;
         }
         // reference §2.7: a Milvus process blocks at start until it can register its
@@ -993,7 +1046,6 @@ impl Control {
                 );
                 return;
             }
-            tries.push(now);
         }
         let host = ctx.world.tasks[t].host;
         if !self.managers_hear(host, ctx.world) {
@@ -1008,6 +1060,7 @@ impl Control {
             );
             return;
         }
+        self.restarts[t].push(now);
         let at = now + svc.restart_policy.delay + ctx.world.failover.startup();
         self.start_at(t, at, ctx);
     }
@@ -1243,8 +1296,17 @@ impl Control {
         if self.unheard[h].is_none()
             || self.unheard_epoch[h] != epoch
             || self.down_since[h].is_some()
-            || !self.managers_hear_any(ctx.world)
         {
+            return;
+        }
+        if !self.managers_hear_any(ctx.world) {
+            // No manager quorum to decide anything: look again later.
+            let me = ctx.me();
+            let msg = Msg::SwarmHostUnheard {
+                host: h as u16,
+                epoch,
+            };
+            ctx.send(me, msg, self.timing.node_down_after());
             return;
         }
         let now = ctx.now();
@@ -1256,7 +1318,7 @@ impl Control {
             "swarm_node_down",
             "Swarm: no heartbeats from the host (network cut) for the grace period; it is declared down while its tasks run on behind the cut",
         );
-        for d in self.decisions() {
+        for d in self.decisions(ctx.world) {
             let t = d.task;
             if self.placement.tasks[t].host != h || ctx.world.tasks[t].host != h {
                 continue;

@@ -211,6 +211,8 @@ pub enum Msg {
     StopNow {
         task: u32,
         graceful: bool,
+        /// The incarnation to stop (a later one is left alone).
+        gen: u8,
     },
     /// Querycoord: a query node got SIGTERM and is Stopping; move everything away.
     NodeStopping {

@@ -68,6 +68,9 @@ pub struct QueryCoord {
     loaded: usize,
     /// A reload with more replicas is under way since then.
     reloading_since: Option<SimTime>,
+    /// Loads in flight when the collection was released: their copies are dropped
+    /// as soon as they finish.
+    drop_on_load: Vec<((usize, usize), LoadTask)>,
 }
 
 /// reference §1.7 checkIndexInterval (code default 10 s).
@@ -87,6 +90,7 @@ impl QueryCoord {
             members,
             loaded,
             reloading_since: None,
+            drop_on_load: Vec::new(),
             offline: vec![false; nodes],
             unreachable: BTreeMap::new(),
             loads: BTreeMap::new(),
@@ -208,7 +212,9 @@ impl QueryCoord {
                     self.loaded
                 )
             };
-            return ctx.world.task_event(now, "load_refused", self.task, detail);
+            return ctx
+                .world
+                .task_event(now, "replica_change_refused", self.task, detail);
         }
         let shards = ctx.world.params.shards as usize;
         let mut released = 0u64;
@@ -222,8 +228,12 @@ impl QueryCoord {
                 release_copy(node, r, i, ctx);
             }
         }
-        self.loads.clear();
-        self.ready.clear();
+        // Copies loaded but not yet in the leader view are dropped too, and loads in
+        // flight as soon as they finish.
+        for ((r, i), t) in std::mem::take(&mut self.ready) {
+            release_copy(t.node, r, i, ctx);
+        }
+        self.drop_on_load.extend(std::mem::take(&mut self.loads));
         self.channels.clear();
         self.channels_ready.clear();
         self.retry_at.clear();
@@ -671,6 +681,17 @@ impl QueryCoord {
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
         let key = (replica, segment);
+        if let Some(k) = self
+            .drop_on_load
+            .iter()
+            .position(|(x, t)| *x == key && t.node == node && t.gen == gen)
+        {
+            self.drop_on_load.remove(k);
+            if ok {
+                release_copy(node, replica, segment, ctx);
+            }
+            return;
+        }
         let Some(task) = self.loads.get(&key).copied() else {
             return;
         };

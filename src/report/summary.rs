@@ -293,13 +293,23 @@ fn fault_figures(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> (Vec<Val
             .filter(|r| r.start >= at && r.start < until)
             .collect();
         let insert_baseline = p99_between(&inserts, before_from, at);
-        let inserts_recovered = insert_baseline.and_then(|base| {
-            let last = insert_errors.iter().max().copied();
-            let from = last.map(whole_second).unwrap_or(at);
-            recovery(&inserts_owned, &insert_errors, base, from, until)
-        });
+        let insert_from = insert_errors
+            .iter()
+            .max()
+            .copied()
+            .map(whole_second)
+            .unwrap_or(at);
+        let inserts_recovered = insert_baseline
+            .and_then(|base| recovery(&inserts_owned, &insert_errors, base, insert_from, until));
         let search_applies = baseline.is_some() && !owned.is_empty();
-        let insert_applies = insert_baseline.is_some() && !inserts_owned.is_empty();
+        // Inserts that never recovered count only while they are still offered a
+        // window after their last error (a fixed number of rows may all be in before
+        // a recovery could show).
+        let insert_applies = insert_baseline.is_some()
+            && (inserts_recovered.is_some()
+                || inserts_owned
+                    .iter()
+                    .any(|r| r.start >= insert_from + RECOVERY_WINDOW));
         let recovered_all = match (search_applies, insert_applies) {
             (true, true) => recovered.zip(inserts_recovered).map(|(a, b)| a.max(b)),
             (false, true) => inserts_recovered,

@@ -673,11 +673,16 @@ pub(super) fn resolve_faults(
                 );
                 continue;
             }
-            let service = topo
-                .services
-                .iter()
-                .find(|s| &s.name == name.get_ref())
-                .expect("resolved above");
+            let Some(service) = topo.services.iter().find(|s| &s.name == name.get_ref()) else {
+                errors.push(
+                    err(
+                        name.span(),
+                        format!("{:?} is a standalone process: its roles cannot be scaled one by one", name.get_ref()),
+                    )
+                    .with_hint("scale_service scales a cluster-mode service (query nodes, index nodes, proxies)"),
+                );
+                continue;
+            };
             match scale_count(f, kind, service, err) {
                 Ok(n) => replicas = Some(n),
                 Err(e) => {

@@ -88,7 +88,14 @@ pub fn reschedule(
     down: &BTreeSet<usize>,
     timing: &SwarmTiming,
 ) -> Vec<TaskDecision> {
-    reschedule_with(topo, placement, down, &BTreeSet::new(), timing)
+    reschedule_with(
+        topo,
+        placement,
+        down,
+        &BTreeSet::new(),
+        &BTreeSet::new(),
+        timing,
+    )
 }
 
 /// As [`reschedule`], with hosts set to availability `drain` (`docker node update
@@ -97,16 +104,20 @@ pub fn reschedule(
 /// applies no restart delay to tasks of a drained node; the replacement starts once
 /// the old task has stopped (swarmkit `orchestrator/restart` Restart: "Restart delay is
 /// not applied to drained nodes"; not in the reference), so their `at` is zero.
+///
+/// Tasks in `absent` (slots a later scale-up adds, or a scale-down removed) are not
+/// part of their service now: they neither move nor take a place or a port.
 pub fn reschedule_with(
     topo: &Topology,
     placement: &Placement,
     down: &BTreeSet<usize>,
     drained: &BTreeSet<usize>,
+    absent: &BTreeSet<usize>,
     timing: &SwarmTiming,
 ) -> Vec<TaskDecision> {
     let gone = |h: &usize| down.contains(h) || drained.contains(h);
     let affected: Vec<usize> = (0..placement.tasks.len())
-        .filter(|&t| gone(&placement.tasks[t].host))
+        .filter(|&t| gone(&placement.tasks[t].host) && !absent.contains(&t))
         .collect();
     let managers: Vec<usize> = (0..topo.hosts.len())
         .filter(|&h| topo.hosts[h].role == SwarmRole::Manager)
@@ -132,7 +143,12 @@ pub fn reschedule_with(
     let mut mine: BTreeMap<(usize, usize), u32> = BTreeMap::new();
     let mut total = vec![0u32; topo.hosts.len()];
     let mut ports: Vec<BTreeSet<u16>> = vec![BTreeSet::new(); topo.hosts.len()];
-    for t in placement.tasks.iter().filter(|t| !gone(&t.host)) {
+    for (_, t) in placement
+        .tasks
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| !gone(&t.host) && !absent.contains(i))
+    {
         *mine.entry((t.host, t.service)).or_default() += 1;
         total[t.host] += 1;
         ports[t.host].extend(topo.services[t.service].ports.iter().copied());
@@ -307,6 +323,7 @@ mod tests {
             &p,
             &BTreeSet::new(),
             &down(&t, &["coord1"]),
+            &BTreeSet::new(),
             &SwarmTiming::default(),
         );
         let want: Vec<(String, String, f64)> = ["rootcoord.1", "datacoord.1", "data1.1"]
@@ -321,6 +338,7 @@ mod tests {
             &p,
             &down(&t, &["manager1"]),
             &down(&t, &["manager2"]),
+            &BTreeSet::new(),
             &SwarmTiming::default(),
         );
         assert!(

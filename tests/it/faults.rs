@@ -373,15 +373,26 @@ fn a_graceful_query_node_stop_drains_first_unless_sigterm_is_lost() {
         .filter(|r| r.1 == "segment_moved" && r.0 <= stopped)
         .count();
     assert!(last_move > 0, "segments moved before the node exited");
-    // reference §2.10: in the users' stack milvus never sees the SIGTERM; Docker kills
-    // it after the 10 s stop grace period, and the stop is a crash.
-    let out = temp_dir("qn-stop-kill");
+    // reference §2.10: with Docker's default 10 s stop grace period the node is
+    // killed mid-drain, and what had not moved fails until it is reloaded.
+    let out = temp_dir("qn-stop-short-grace");
     let mut sets = sets.to_vec();
-    sets.push("failover.sigterm_reaches_process=false");
+    sets.push("topology=../topologies/seed-26-hosts.toml");
     let s = run_to("experiments/query-node-stop.toml", &sets, &out);
     let fl = &s["faults"][0];
     assert!((f(fl, "first_error_s") - 70.0).abs() < 1.0, "{fl}");
-    assert!(f(fl, "failed_requests") > 1000.0);
+    assert!(f(fl, "failed_requests") > 0.0, "{fl}");
+    // In the users' stack milvus never sees the SIGTERM either: Docker kills it after
+    // the 10 s stop grace period, and the stop is a crash.
+    let out = temp_dir("qn-stop-kill");
+    sets.push("failover.sigterm_reaches_process=false");
+    let s2 = run_to("experiments/query-node-stop.toml", &sets, &out);
+    let f2 = &s2["faults"][0];
+    assert!((f(f2, "first_error_s") - 70.0).abs() < 1.0, "{f2}");
+    assert!(
+        f(f2, "failed_requests") > f(fl, "failed_requests"),
+        "{f2} vs {fl}"
+    );
 }
 
 #[test]
@@ -917,17 +928,15 @@ fn scaling_the_query_service_spreads_the_load_and_scaling_down_kills_nodes() {
     // They are not restarted.
     assert_eq!(of_kind(&ev, "task_started").len(), 2);
 
-    // With an init that forwards SIGTERM the nodes drain first: no search fails.
+    // An init that forwards SIGTERM lets the nodes start draining, but Docker's 10 s
+    // stop grace period (reference §2.10) kills them before ~18 GB each have moved.
     let out2 = temp_dir("scale-query-sigterm");
     let mut sets2 = sets.to_vec();
     sets2.push("failover.sigterm_reaches_process=true");
     let s2 = run_to("experiments/scale-query-service.toml", &sets2, &out2);
-    assert_eq!(
-        f(&s2["requests"]["search"], "failed"),
-        0.0,
-        "{}",
-        s2["faults"][1]
-    );
+    let down2 = &s2["faults"][1];
+    assert!(f(down2, "failed_requests") > 0.0, "{down2}");
+    assert!(f(down2, "bytes_rebalanced") > 0.0, "{down2}");
 }
 
 #[test]
@@ -1071,7 +1080,7 @@ fn a_second_replica_needs_a_release_and_a_reload_in_milvus_2_3() {
     let s2 = run_to("experiments/load-second-replica.toml", &sets2, &out2);
     assert_eq!(f(&s2["requests"]["search"], "failed"), 0.0);
     let ev2 = events(&out2);
-    assert_eq!(of_kind(&ev2, "load_refused").len(), 1);
+    assert_eq!(of_kind(&ev2, "replica_change_refused").len(), 1);
     assert!(of_kind(&ev2, "segment_loaded").iter().all(|r| r.0 == 0.0));
 
     // 30 M rows: the second replica does not fit its two nodes; its loads fail the
