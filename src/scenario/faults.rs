@@ -432,6 +432,8 @@ pub(super) fn resolve_faults(
     place_scaled_tasks(raw, topo, placement, err, errors);
     let placement = &*placement;
     let mut faults = Vec::new();
+    // load_replicas with release_first: (at, replicas, where), checked in time order.
+    let mut reloads: Vec<(SimDuration, u32, Range<usize>)> = Vec::new();
     for f in raw {
         let Some(kind) = KINDS
             .iter()
@@ -501,7 +503,17 @@ pub(super) fn resolve_faults(
 
         if kind == FaultKind::LoadReplicas {
             match resolve_load(f, at, recover_at, topo, placement, load, err) {
-                Ok(Some(fault)) => faults.push(fault),
+                Ok(Some(fault)) => {
+                    if fault.target
+                        == (FaultTarget::Collection {
+                            release_first: true,
+                        })
+                    {
+                        let span = f.replicas.as_ref().map_or(0..0, |r| r.span());
+                        reloads.push((at, fault.replicas.unwrap_or(0), span));
+                    }
+                    faults.push(fault);
+                }
                 Ok(None) => {}
                 Err(e) => errors.push(e),
             }
@@ -782,6 +794,21 @@ pub(super) fn resolve_faults(
         }
         faults.push(fault);
     }
+    // Each reload must load more replicas than the one before it (or the collection).
+    reloads.sort_by_key(|r| r.0);
+    let mut current = load.map_or(0, |l| l.replicas);
+    for (at, n, span) in reloads {
+        if n <= current {
+            errors.push(
+                err(
+                    span,
+                    format!("at {at} the collection already has {current} replica(s); this release models loading more, not fewer"),
+                )
+                .with_hint(format!("give replicas above {current}")),
+            );
+        }
+        current = current.max(n);
+    }
     faults
 }
 
@@ -840,16 +867,6 @@ fn resolve_load(
         )));
     }
     let release_first = f.release_first.as_ref().is_some_and(|r| *r.get_ref());
-    if release_first && want as u32 <= ctx.replicas {
-        return Err(err(
-            n.span(),
-            format!(
-                "the collection is loaded with {} replica(s); this release models loading more, not fewer",
-                ctx.replicas
-            ),
-        )
-        .with_hint(format!("give replicas above {}", ctx.replicas)));
-    }
     if release_first && (ctx.inserts || ctx.cold_start) {
         let what = if ctx.inserts {
             "an insert workload"

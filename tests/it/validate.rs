@@ -223,6 +223,12 @@ const CASES: &[Case] = &[
         message: "a process_crash takes no `release_first`",
     },
     Case {
+        file: "fault-load-replicas-not-more.toml",
+        line: 35,
+        defect: "replicas = 2",
+        message: "the collection already has 2 replica(s); this release models loading more, not fewer",
+    },
+    Case {
         file: "fault-load-replicas-with-host.toml",
         line: 29,
         defect: "host = \"query1\"",
