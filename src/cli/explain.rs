@@ -191,10 +191,15 @@ fn print_collection(exp: &crate::scenario::Experiment, layout: &crate::milvus::L
         c.row_bytes
     );
     println!(
-        "  {} sealed segments of at most {} rows (dataCoord.segment.maxSize {} MB, fill {})",
+        "  {} sealed segments of at most {} rows (dataCoord.segment.{} {} MB, fill {})",
         layout.segments.len(),
         layout.max_rows_per_segment,
-        exp.milvus.get("dataCoord.segment.maxSize"),
+        if c.index.kind == IndexKind::DiskAnn {
+            "diskSegmentMaxSize"
+        } else {
+            "maxSize"
+        },
+        exp.segment_max_size_mib(),
         c.segment_fill
     );
     if c.index.kind == IndexKind::DiskAnn {

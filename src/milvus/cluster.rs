@@ -761,7 +761,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         let m = &exp.milvus;
         let ing = &mut world.ingest;
         // reference §1.13: max rows = maxSize / row size; sealed at sealProportion.
-        let max_size_bytes = (m.get("dataCoord.segment.maxSize") * 1024.0 * 1024.0) as u64;
+        let max_size_bytes = (exp.segment_max_size_mib() * 1024.0 * 1024.0) as u64;
         let max_rows = (max_size_bytes / c.row_bytes).max(1);
         ing.row_bytes = c.row_bytes;
         ing.max_rows = max_rows;

@@ -127,8 +127,9 @@ pub fn plan(exp: &Experiment) -> Result<Layout, InputError> {
         .with_hint("lower collection.replicas or add query nodes"));
     }
 
-    // reference §1.13: max rows = dataCoord.segment.maxSize (MiB) / estimated row size.
-    let max_size_bytes = (exp.milvus.get("dataCoord.segment.maxSize") * 1024.0 * 1024.0) as u64;
+    // reference §1.13: max rows = dataCoord.segment.maxSize (MiB) / estimated row size
+    // (diskSegmentMaxSize for DISKANN, §1.5).
+    let max_size_bytes = (exp.segment_max_size_mib() * 1024.0 * 1024.0) as u64;
     let max_rows = (max_size_bytes / c.row_bytes).max(1);
     let rows_per_segment = ((max_rows as f64 * c.segment_fill) as u64).max(1);
     // Bound the work of planning and simulating: a million segments means the segment

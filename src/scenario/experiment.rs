@@ -282,6 +282,17 @@ pub struct Assertion {
 }
 
 impl Experiment {
+    /// The segment size limit in MiB: dataCoord.segment.maxSize, or
+    /// dataCoord.segment.diskSegmentMaxSize for a DISKANN collection (reference §1.5).
+    pub fn segment_max_size_mib(&self) -> f64 {
+        let key = if self.collection.index.kind == crate::hw::IndexKind::DiskAnn {
+            "dataCoord.segment.diskSegmentMaxSize"
+        } else {
+            "dataCoord.segment.maxSize"
+        };
+        self.milvus.get(key)
+    }
+
     /// Hosts that are off at time zero (a `host_start` fault powers them on later).
     pub fn hosts_off_at_start(&self) -> Vec<usize> {
         let mut off: Vec<usize> = self

@@ -44,6 +44,14 @@ pub const KEYS: &[Key] = &[
         "§1.5: max rows = maxSize / row size",
     ),
     key(
+        "dataCoord.segment.diskSegmentMaxSize",
+        2048.0,
+        1.0,
+        65536.0,
+        "MB",
+        "§1.5: the segment size instead of maxSize when the collection has a DiskANN index (yaml 2048; code default 512)",
+    ),
+    key(
         "proxy.maxTaskNum",
         1024.0,
         1.0,

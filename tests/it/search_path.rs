@@ -109,3 +109,22 @@ fn events_record_the_loaded_collection() {
     assert_eq!(exp.placement.tasks.len(), 36);
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+#[test]
+fn a_diskann_collection_is_cut_into_segments_by_disk_segment_max_size() {
+    // reference §1.5: dataCoord.segment.diskSegmentMaxSize (2048 MB) replaces maxSize.
+    let layout_with = |sets: &[&str]| {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let (_, layout) = simctl::run::prepare(&repo("experiments/diskann.toml"), &sets)
+            .unwrap_or_else(|e| panic!("{e}"));
+        layout.max_rows_per_segment
+    };
+    let default = layout_with(&[]);
+    let small = layout_with(&["milvus.dataCoord.segment.diskSegmentMaxSize=512"]);
+    let other_key = layout_with(&["milvus.dataCoord.segment.maxSize=512"]);
+    assert!(default.abs_diff(4 * small) < 4, "{default} vs {small}");
+    assert_eq!(
+        other_key, default,
+        "maxSize does not size a DISKANN collection"
+    );
+}
