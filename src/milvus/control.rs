@@ -352,18 +352,10 @@ impl Control {
             }
             match d.decision {
                 Decision::Reschedule { to_host, at } => {
-                    self.pending[t] = false;
                     let start = (since + at).max(now) + ctx.world.failover.startup();
-                    self.placement.tasks[t].host = to_host;
-                    let to = self.topology.hosts[to_host].name.clone();
-                    ctx.world.task_event(
-                        now,
-                        "task_rescheduled",
-                        t,
-                        format!(
-                            "Swarm: replacement task on {to}, starting after the restart delay"
-                        ),
-                    );
+                    self.rehome(t, to_host, ctx, |to| {
+                        format!("Swarm: replacement task on {to}, starting after the restart delay")
+                    });
                     self.send_move(t, to_host, start, ctx);
                 }
                 Decision::Pending { reason } => {
@@ -395,6 +387,30 @@ impl Control {
         )
     }
 
+    /// Swarm's decisions for the tasks placed on host `h` and still there.
+    fn decisions_on(&self, h: usize, w: &World) -> Vec<(usize, Decision)> {
+        self.decisions(w)
+            .into_iter()
+            .filter(|d| self.placement.tasks[d.task].host == h && w.tasks[d.task].host == h)
+            .map(|d| (d.task, d.decision))
+            .collect()
+    }
+
+    /// Swarm places task `t`'s replacement on `to_host` and says so.
+    fn rehome(
+        &mut self,
+        t: usize,
+        to_host: usize,
+        ctx: &mut Ctx<'_, Msg, World>,
+        detail: impl FnOnce(&str) -> String,
+    ) {
+        self.pending[t] = false;
+        self.placement.tasks[t].host = to_host;
+        let now = ctx.now();
+        let detail = detail(&self.topology.hosts[to_host].name);
+        ctx.world.task_event(now, "task_rescheduled", t, detail);
+    }
+
     /// `docker node update --availability drain`: the orchestrator shuts the host's
     /// tasks down (`docker stop`: SIGTERM, then SIGKILL after the grace period, so a
     /// Milvus process in the users' stack is killed, reference §2.10) and creates each
@@ -413,22 +429,12 @@ impl Control {
             "host_drained",
             "Swarm availability drain: its tasks stop and are replaced where constraints allow",
         );
-        for d in self.decisions(ctx.world) {
-            let t = d.task;
-            if self.placement.tasks[t].host != h || ctx.world.tasks[t].host != h {
-                continue;
-            }
-            match d.decision {
+        for (t, decision) in self.decisions_on(h, ctx.world) {
+            match decision {
                 Decision::Reschedule { to_host, .. } => {
-                    self.pending[t] = false;
-                    self.placement.tasks[t].host = to_host;
-                    let to = self.topology.hosts[to_host].name.clone();
-                    ctx.world.task_event(
-                        now,
-                        "task_rescheduled",
-                        t,
-                        format!("Swarm: node drained; the replacement task on {to} starts once this one has stopped"),
-                    );
+                    self.rehome(t, to_host, ctx, |to| {
+                        format!("Swarm: node drained; the replacement task on {to} starts once this one has stopped")
+                    });
                     if ctx.world.tasks[t].up {
                         self.move_on_stop[t] = Some(to_host);
                     } else {
@@ -1318,24 +1324,15 @@ impl Control {
             "swarm_node_down",
             "Swarm: no heartbeats from the host (network cut) for the grace period; it is declared down while its tasks run on behind the cut",
         );
-        for d in self.decisions(ctx.world) {
-            let t = d.task;
-            if self.placement.tasks[t].host != h || ctx.world.tasks[t].host != h {
-                continue;
-            }
-            let Decision::Reschedule { to_host, .. } = d.decision else {
+        for (t, decision) in self.decisions_on(h, ctx.world) {
+            let Decision::Reschedule { to_host, .. } = decision else {
                 continue;
             };
             let svc = &self.topology.services[self.placement.tasks[t].service];
             let at = now + svc.restart_policy.delay + ctx.world.failover.startup();
-            self.placement.tasks[t].host = to_host;
-            let to = self.topology.hosts[to_host].name.clone();
-            ctx.world.task_event(
-                now,
-                "task_rescheduled",
-                t,
-                format!("Swarm: replacement task on {to}, starting after the restart delay; the original behind the cut is stopped"),
-            );
+            self.rehome(t, to_host, ctx, |to| {
+                format!("Swarm: replacement task on {to}, starting after the restart delay; the original behind the cut is stopped")
+            });
             if ctx.world.tasks[t].up {
                 self.stop_task(t, false, ctx);
             }

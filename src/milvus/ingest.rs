@@ -4,7 +4,7 @@
 
 use crate::engine::{ActorId, SimDuration, SimTime};
 use crate::hw::{IndexKind, IndexSpec, SearchSpec};
-use crate::report::recorder::{RequestRow, Status};
+use crate::report::recorder::RequestRow;
 
 use super::msg::{Req, Ts};
 use super::world::World;
@@ -324,19 +324,14 @@ pub const INSERT_ID_BASE: u64 = 1 << 40;
 impl World {
     pub fn close_insert(&mut self, req: Req, end: SimTime) {
         let s = &self.ingest.inserts[req as usize];
-        self.rec.requests.push(RequestRow {
-            id: INSERT_ID_BASE + s.id,
-            kind: "insert",
-            start: s.start,
-            end: Some(end),
-            status: if s.error.is_some() {
-                Status::Error
-            } else {
-                Status::Ok
-            },
-            error: s.error,
-            proxy: s.proxy_index,
-        });
+        self.rec.requests.push(RequestRow::finished(
+            INSERT_ID_BASE + s.id,
+            "insert",
+            s.start,
+            end,
+            s.error,
+            s.proxy_index,
+        ));
         self.ingest.release(req);
     }
 

@@ -675,19 +675,14 @@ impl World {
     /// Records a finished search and frees its slot.
     pub fn close_search(&mut self, req: Req, end: SimTime) {
         let s = &self.searches[req as usize];
-        self.rec.requests.push(RequestRow {
-            id: s.id,
-            kind: "search",
-            start: s.start,
-            end: Some(end),
-            status: if s.error.is_some() {
-                Status::Error
-            } else {
-                Status::Ok
-            },
-            error: s.error,
-            proxy: s.proxy_index,
-        });
+        self.rec.requests.push(RequestRow::finished(
+            s.id,
+            "search",
+            s.start,
+            end,
+            s.error,
+            s.proxy_index,
+        ));
         let leaked = s.leaked;
         self.searches[req as usize].closed = true;
         if !leaked {
@@ -702,15 +697,14 @@ impl World {
         s.error = Some(error);
         s.timed_out = true;
         s.closed = true;
-        self.rec.requests.push(RequestRow {
-            id: s.id,
-            kind: "search",
-            start: s.start,
-            end: Some(now),
-            status: Status::Error,
-            error: Some(error),
-            proxy: s.proxy_index,
-        });
+        self.rec.requests.push(RequestRow::finished(
+            s.id,
+            "search",
+            s.start,
+            now,
+            Some(error),
+            s.proxy_index,
+        ));
     }
 
     /// The late answer of a timed-out search: the slot is free again (unless stray

@@ -32,6 +32,32 @@ pub struct RequestRow {
     pub proxy: u32,
 }
 
+impl RequestRow {
+    /// A request answered at `end`: ok, or failed with `error`.
+    pub fn finished(
+        id: u64,
+        kind: &'static str,
+        start: SimTime,
+        end: SimTime,
+        error: Option<&'static str>,
+        proxy: u32,
+    ) -> Self {
+        RequestRow {
+            id,
+            kind,
+            start,
+            end: Some(end),
+            status: if error.is_some() {
+                Status::Error
+            } else {
+                Status::Ok
+            },
+            error,
+            proxy,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct EventRow {
     pub t: SimTime,

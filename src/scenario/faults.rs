@@ -1317,74 +1317,50 @@ fn check_effect(
                 simulated_kinds().join(", ")
             )))
         }
-        FaultTarget::Disk {
-            host,
-            slowdown: Some(_),
-        } => {
-            let minio = placement
-                .tasks
-                .iter()
-                .any(|t| t.host == *host && topo.services[t.service].kind == ServiceKind::Minio);
-            if minio {
-                return Ok(());
-            }
-            let with_minio: Vec<&str> = topo
-                .hosts
-                .iter()
-                .enumerate()
-                .filter(|(h, _)| {
-                    placement.tasks.iter().any(|t| {
-                        t.host == *h && topo.services[t.service].kind == ServiceKind::Minio
-                    })
-                })
-                .map(|(_, x)| x.name.as_str())
-                .collect();
-            Err(err(
-                span,
-                format!(
-                    "host {:?} runs no MinIO server, the only disk this release reads (segment loads), so the fault would change nothing",
-                    topo.hosts[*host].name
-                ),
-            )
-            .with_hint(if with_minio.is_empty() {
-                "no host of this topology runs MinIO: nothing reads a disk".to_string()
-            } else {
-                format!("MinIO runs on: {}", with_minio.join(", "))
-            }))
-        }
-        FaultTarget::Disk {
-            host,
-            slowdown: None,
-        } => {
-            // The disks simulated processes write to: bookies' journals and entry
+        FaultTarget::Disk { host, slowdown } => {
+            // A slow disk slows reads: the disks this release reads are MinIO's
+            // (segment loads). A full one fails writes: bookies' journals and entry
             // logs, MinIO's drives.
-            let writes = |h: usize| {
-                placement.tasks.iter().any(|t| {
-                    t.host == h
-                        && matches!(
-                            topo.services[t.service].kind,
-                            ServiceKind::Bookie | ServiceKind::Minio
-                        )
-                })
+            let (kinds, runs_none, none_anywhere, runs_on): (&[ServiceKind], _, _, _) =
+                if slowdown.is_some() {
+                    (
+                        &[ServiceKind::Minio],
+                        "no MinIO server, the only disk this release reads (segment loads)",
+                        "no host of this topology runs MinIO: nothing reads a disk",
+                        "MinIO runs on",
+                    )
+                } else {
+                    (
+                        &[ServiceKind::Bookie, ServiceKind::Minio],
+                        "no bookie or MinIO server, the disks this release writes to",
+                        "no host of this topology runs a bookie or MinIO",
+                        "bookies and MinIO run on",
+                    )
+                };
+            let uses = |h: usize| {
+                placement
+                    .tasks
+                    .iter()
+                    .any(|t| t.host == h && kinds.contains(&topo.services[t.service].kind))
             };
-            if writes(*host) {
+            if uses(*host) {
                 return Ok(());
             }
             let hosts: Vec<&str> = (0..topo.hosts.len())
-                .filter(|&h| writes(h))
+                .filter(|&h| uses(h))
                 .map(|h| topo.hosts[h].name.as_str())
                 .collect();
             Err(err(
                 span,
                 format!(
-                    "host {:?} runs no bookie or MinIO server, the disks this release writes to, so the fault would change nothing",
+                    "host {:?} runs {runs_none}, so the fault would change nothing",
                     topo.hosts[*host].name
                 ),
             )
             .with_hint(if hosts.is_empty() {
-                "no host of this topology runs a bookie or MinIO".to_string()
+                none_anywhere.to_string()
             } else {
-                format!("bookies and MinIO run on: {}", hosts.join(", "))
+                format!("{runs_on}: {}", hosts.join(", "))
             }))
         }
         _ => Ok(()),

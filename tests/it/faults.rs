@@ -199,6 +199,11 @@ fn faults_replay_byte_identically() {
     let sets = ["duration=5m", "fault.0.at=1m", "fault.0.recover_at=3m"];
     run_to("experiments/node-failure.toml", &sets, &a);
     run_to("experiments/node-failure.toml", &sets, &b);
+    assert_same_outputs(&a, &b, "node-failure");
+}
+
+/// Every output but perf.json is byte-identical in `a` and `b`.
+fn assert_same_outputs(a: &std::path::Path, b: &std::path::Path, what: &str) {
     for file in [
         "summary.json",
         "requests.parquet",
@@ -208,7 +213,7 @@ fn faults_replay_byte_identically() {
     ] {
         let x = std::fs::read(a.join(file)).unwrap();
         let y = std::fs::read(b.join(file)).unwrap();
-        assert!(x == y, "{file} differs between two runs");
+        assert!(x == y, "{what}: {file} differs between two runs");
     }
 }
 
@@ -737,19 +742,8 @@ fn link_faults_replay_byte_identically() {
     let d = temp_dir("np-det-d");
     run_to("experiments/network-partition.toml", &sets, &c);
     run_to("experiments/network-partition.toml", &sets, &d);
-    for (x, y) in [(&a, &b), (&c, &d)] {
-        for file in [
-            "summary.json",
-            "requests.parquet",
-            "timeseries.parquet",
-            "events.parquet",
-            "manifest.json",
-        ] {
-            let p = std::fs::read(x.join(file)).unwrap();
-            let q = std::fs::read(y.join(file)).unwrap();
-            assert!(p == q, "{file} differs between two runs");
-        }
-    }
+    assert_same_outputs(&a, &b, "link degradation");
+    assert_same_outputs(&c, &d, "network partition");
 }
 
 #[test]
@@ -1036,17 +1030,7 @@ fn scale_drain_disk_and_retry_runs_replay_byte_identically() {
         let b = temp_dir(&format!("det-new-{k}-b"));
         run_to(exp, sets, &a);
         run_to(exp, sets, &b);
-        for file in [
-            "summary.json",
-            "requests.parquet",
-            "timeseries.parquet",
-            "events.parquet",
-            "manifest.json",
-        ] {
-            let p = std::fs::read(a.join(file)).unwrap();
-            let q = std::fs::read(b.join(file)).unwrap();
-            assert!(p == q, "{exp}: {file} differs between two runs");
-        }
+        assert_same_outputs(&a, &b, exp);
     }
 }
 
