@@ -120,7 +120,14 @@ pub fn simulate(
         sim_end: end,
         acked_rows: world.ingest.acked_rows,
         durable_rows: world.ingest.persisted_rows,
-        ingest: world.ingest.summary(),
+        ingest: match (world.ingest.summary(), world.ingest.deletes.summary()) {
+            (Some(mut sections), Some(deletes)) => {
+                sections["deletes"] = deletes;
+                Some(sections)
+            }
+            (None, Some(deletes)) => Some(serde_json::json!({ "deletes": deletes })),
+            (sections, None) => sections,
+        },
         hosts,
         faults: world
             .faults

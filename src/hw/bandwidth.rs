@@ -33,6 +33,13 @@ impl BandwidthServer {
         done
     }
 
+    /// When `bytes` starting at `start` would be done on an idle server, without
+    /// queueing them (a transfer decided now that leaves later; see
+    /// `Network::transfer_later`).
+    pub fn unqueued(&self, start: SimTime, bytes: u64) -> SimTime {
+        start + self.service_time(bytes)
+    }
+
     /// Changes the bandwidth for transfers queued from now on (a slowed or restored
     /// disk); those already queued keep their completion times.
     pub fn set_bytes_per_s(&mut self, bytes_per_s: f64) {

@@ -125,7 +125,7 @@ pub struct SearchSpec {
 // GUESS: per segment per sub-request fixed cost (goroutine, cgo call into knowhere,
 // result allocation and segcore reduce set-up): Milvus software, not kernel work, so
 // calibration does not measure it.
-const SEGMENT_OVERHEAD_NS: f64 = 20_000.0;
+pub const SEGMENT_OVERHEAD_NS: f64 = 20_000.0;
 // GUESS: merging one (id, distance) pair during a reduce.
 pub const REDUCE_NS_PER_RESULT: f64 = 15.0;
 // GUESS: 128-bit NEON against 256-bit AVX2 vectors when no NEON machine was calibrated.

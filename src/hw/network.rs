@@ -312,6 +312,26 @@ impl Network {
         self.transfer_on(now, src, dst, bytes, false)
     }
 
+    /// Like [`Network::transfer`] for a message that leaves at `start`, later than
+    /// now, without queueing on the NICs: the FCFS servers take transfers in arrival
+    /// order, so reserving a future slot now would hold back every message sent in
+    /// between (a reply due in a second would block its host's NIC for that second).
+    /// Such messages are small (replies and reports), so their share of the NIC is
+    /// negligible.
+    pub fn transfer_later(&self, start: SimTime, src: usize, dst: usize, bytes: u64) -> SimTime {
+        if src == dst {
+            return start + self.loopback;
+        }
+        let d = self.degraded[src * self.n + dst];
+        let latency = self.latency[src * self.n + dst]
+            .unwrap_or_else(|| panic!("endpoints {src} and {dst} are not connected"))
+            + d.extra_latency;
+        let wire = (bytes as f64 / (1.0 - d.loss) / d.bandwidth_factor).ceil() as u64;
+        let sent = self.tx[src].unqueued(start, wire);
+        let received = self.rx[dst].unqueued(start + latency, wire);
+        received.max(sent + latency)
+    }
+
     /// Like [`Network::transfer`], for bulk data: it queues behind other bulk
     /// transfers only.
     pub fn transfer_bulk(&mut self, now: SimTime, src: usize, dst: usize, bytes: u64) -> SimTime {

@@ -23,8 +23,10 @@ use super::proxy::Proxy;
 use super::pulsar::{Bookie, Broker};
 use super::querycoord::QueryCoord;
 use super::querynode::QueryNode;
+use super::retrieve::{QueryParams, ReqKind};
 use super::rootcoord::{ts_offset, RootCoord};
 use super::world::{HostRt, SearchParams, SubCost, TaskRt, Usage, World};
+use crate::workload::deleter::Deleters;
 use crate::workload::inserter::Inserters;
 
 pub enum Component {
@@ -42,6 +44,7 @@ pub enum Component {
     Broker(Broker),
     Bookie(Bookie),
     Inserters(Box<Inserters>),
+    Deleters(Box<Deleters>),
 }
 
 /// Whether a message addressed to a process was meant for an incarnation that died.
@@ -69,7 +72,7 @@ pub(super) fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
     match msg {
         Msg::SearchArrived { req } => {
             ctx.world.searches[req as usize].error = Some(ERR_PROXY_UNREACHABLE);
-            let clients = ctx.world.clients;
+            let clients = ctx.world.client_actor_of(req);
             ctx.send_at(clients, Msg::SearchReplied { req }, at);
         }
         Msg::TsoRequested { req, proxy, insert } => {
@@ -77,7 +80,7 @@ pub(super) fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
         }
         Msg::InsertArrived { req } => {
             ctx.world.ingest.inserts[req as usize].error = Some(ERR_PROXY_UNREACHABLE);
-            let to = ctx.world.ingest.inserters;
+            let to = ctx.world.ingest.replies_to(req);
             ctx.send_at(to, Msg::InsertReplied { req }, at);
         }
         Msg::SegmentsRequested { req, proxy } => {
@@ -90,6 +93,17 @@ pub(super) fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
             let shard = ctx.world.ingest.segments[segment as usize].shard as usize;
             if ctx.world.ingest.data_node_of_shard.get(shard) == Some(&me) {
                 ctx.world.ingest.backlog[shard].push((segment, rows));
+            }
+        }
+        Msg::DeleteDml { shard, rows } => {
+            // As for rows: a data node gone mid-delivery leaves it in the subscription.
+            let me = ctx.me();
+            if ctx.world.ingest.data_node_of_shard.get(shard as usize) == Some(&me) {
+                let now = ctx.now();
+                ctx.world
+                    .ingest
+                    .deletes
+                    .buffer(shard as usize, rows as u64, now);
             }
         }
         Msg::AddEntry { entry, broker, .. } => {
@@ -300,6 +314,8 @@ impl Actor for Component {
             ) => p.on_produced(req, ok, part, rows, ctx),
             (C::Inserters(i), Msg::InsertNext { client }) => i.on_next(client, ctx),
             (C::Inserters(i), Msg::InsertReplied { req }) => i.on_replied(req, ctx),
+            (C::Deleters(d), Msg::DeleteNext) => d.on_next(ctx),
+            (C::Deleters(d), Msg::InsertReplied { req }) => d.on_replied(req, ctx),
             (C::Broker(b), Msg::Produce { req, part, rows }) => b.on_produce(req, part, rows, ctx),
             (C::Broker(b), Msg::EntryAdded { entry }) => b.on_entry_added(entry, ctx),
             (C::Broker(b), Msg::EntryFailed { entry, bookie }) => {
@@ -316,6 +332,12 @@ impl Actor for Component {
             (C::Bookie(b), Msg::JournalSynced) => b.on_journal_synced(ctx),
             (C::DataNode(d), Msg::Dml { segment, rows }) => d.on_dml(segment, rows, ctx),
             (C::QueryNode(q), Msg::Dml { segment, rows }) => q.on_dml(segment, rows, ctx),
+            (C::DataNode(d), Msg::DeleteDml { shard, rows }) => d.on_delete_dml(shard, rows, ctx),
+            (C::QueryNode(q), Msg::DeleteDml { shard, rows }) => q.on_delete_dml(shard, rows, ctx),
+            (C::QueryNode(_), Msg::DeletesApplied) => {}
+            (C::DataNode(d), Msg::DeltalogWritten { shard, rows, bytes }) => {
+                d.on_deltalog_written(shard, rows, bytes, ctx)
+            }
             (C::DataNode(d), Msg::FlushSegment { segment }) => d.on_flush_segment(segment, ctx),
             (C::DataNode(d), Msg::ChannelWatch { shard }) => d.on_channel_watch(shard, ctx),
             (C::DataNode(d), Msg::SyncPeriodTick) => d.on_sync_period_tick(ctx),
@@ -630,6 +652,11 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         w.search.clone(),
         exp.failover.clone(),
     );
+    world.query = w.query.as_ref().map(|q| QueryParams {
+        ids: q.ids,
+        // The int64 key, and the vector when it is an output field.
+        out_row_bytes: if q.output_vector { c.row_bytes } else { 8 },
+    });
     world.cgo_ratio = exp.milvus.get("queryNode.segcore.cgoPoolSizeRatio");
     world.layout_global_factor = exp.milvus.get("queryCoord.globalRowCountFactor");
     world.load_guard = exp
@@ -732,7 +759,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         .iter()
         .map(|t| actor_of_task[t])
         .collect();
-    world.task_of_actor = vec![usize::MAX; 4 + simulated.len()];
+    world.task_of_actor = vec![usize::MAX; 5 + simulated.len()];
     for (&t, a) in &actor_of_task {
         world.task_of_actor[a.index()] = t;
     }
@@ -804,6 +831,19 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             .map(|i| actor_of_task[i])
             .unwrap_or(ActorId(0));
         ing.inserters = inserters_actor;
+        let shards = c.shards as usize;
+        let d = &mut ing.deletes;
+        d.order = w.delete.as_ref().map(|d| d.order);
+        d.target_rows = w.delete.as_ref().map_or(0, |d| d.rows);
+        d.buffered = vec![0; shards];
+        d.buffered_since = vec![None; shards];
+        d.writing = vec![0; shards];
+        d.compact_ratio = m.get("dataCoord.compaction.single.ratio.threshold");
+        d.compact_bytes = m.get("dataCoord.compaction.single.deltalog.maxsize") as u64;
+        d.buffer_limit_bytes = m.get("dataNode.segment.deleteBufBytes") as u64;
+        if w.delete.is_some() {
+            register_preloaded(&mut world);
+        }
     }
 
     record_load_events(exp, &mut world);
@@ -868,7 +908,6 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
                     index,
                     rootcoord,
                     querycoord,
-                    clients_actor,
                     exp.milvus.get("proxy.maxTaskNum") as u32,
                     SimDuration::from_secs_f64(exp.milvus.get("proxy.shardLeaderCacheInterval")),
                     exp.replicas_max() as usize,
@@ -937,6 +976,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         .map(|&(_, t)| placement.tasks[t].name.clone())
         .collect();
     let clients = Clients::new(
+        ReqKind::Search,
         w.arrivals.clone(),
         w.proxy_selection,
         proxies.clone(),
@@ -980,6 +1020,15 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         for (at, m) in starts {
             sim.schedule(at, id, m);
         }
+    }
+    if let Some(spec) = &w.delete {
+        let deleters = Deleters::new(spec.clone(), proxies.clone());
+        let at = deleters.start_at();
+        let id = sim.add_actor("deleters", Component::Deleters(Box::new(deleters)));
+        sim.world_mut().ingest.deletes.clients = id;
+        sim.schedule(at, id, Msg::DeleteNext);
+    }
+    if w.insert.is_some() || w.delete.is_some() {
         let datacoord = sim.world().ingest.datacoord;
         let m = &exp.milvus;
         let ms = |k: &str| SimDuration::from_millis(m.get(k) as u64);
@@ -1011,6 +1060,24 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             querycoord,
             Msg::IndexCheckerTick,
         );
+    }
+
+    if let Some(q) = &w.query {
+        let clients = Clients::new(
+            ReqKind::Query,
+            q.arrivals.clone(),
+            w.proxy_selection,
+            proxies.clone(),
+            exp.failover.client_reconnect,
+            w.timeout,
+            w.retry,
+        );
+        let starts = clients.start_messages();
+        let id = sim.add_actor("query-clients", Component::Clients(clients));
+        sim.world_mut().query_clients = id;
+        for m in starts {
+            sim.schedule(SimTime::ZERO, id, m);
+        }
     }
 
     sim.schedule(SimTime::ZERO, rootcoord, Msg::TimeTickDue);
@@ -1053,6 +1120,39 @@ fn cold_start_schedule(exp: &Experiment) -> Vec<(SimTime, Msg)> {
 }
 
 /// The state at time zero: where tasks run and what each query node loaded.
+/// Deletes reach the segments loaded at the start too: they enter datacoord's
+/// segment table as indexed and served, so that compaction can rewrite them
+/// (reference §1.5). Ids of the segments the write path makes follow theirs.
+fn register_preloaded(world: &mut World) {
+    let ing = &mut world.ingest;
+    ing.id_base = 0;
+    for (i, seg) in world.layout.segments.iter().enumerate() {
+        let k = ing.segments.len() as u32;
+        let at = Some(SimTime::ZERO);
+        ing.segments.push(super::ingest::SegRt {
+            id: seg.id,
+            shard: seg.shard,
+            state: super::ingest::SegState::Indexed,
+            allocated: seg.rows,
+            rows: seg.rows,
+            in_flight: 0,
+            last_alloc: SimTime::ZERO,
+            created: SimTime::ZERO,
+            sealed: at,
+            flushed: at,
+            indexed: at,
+            loaded: at,
+            layout: Some(i),
+            binlog_bytes: seg.rows * ing.row_bytes,
+            merged_by: None,
+            growing_copy: false,
+            deleted: 0,
+            preloaded: true,
+        });
+        ing.of_layout.insert(i, k);
+    }
+}
+
 fn record_load_events(exp: &Experiment, world: &mut World) {
     let topo = &exp.topology;
     for t in &exp.placement.tasks {

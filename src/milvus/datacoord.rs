@@ -189,6 +189,8 @@ impl DataCoord {
             binlog_bytes: 0,
             merged_by: None,
             growing_copy: true,
+            deleted: 0,
+            preloaded: false,
         });
         self.growing[shard] = Some(id);
         ctx.world.task_event(
@@ -422,24 +424,46 @@ impl DataCoord {
             if !ctx.world.tasks[ctx.world.task_of(dn)].up {
                 continue;
             }
+            // reference §1.5 single-segment compaction: an indexed segment with enough
+            // of its rows deleted is rewritten alone, without them.
+            let due: Vec<u32> = (0..ctx.world.ingest.segments.len() as u32)
+                .filter(|&k| {
+                    let w = &ctx.world.ingest;
+                    let s = &w.segments[k as usize];
+                    s.shard as usize == shard
+                        && s.state == SegState::Indexed
+                        && w.deletes.compaction_due(s)
+                })
+                .collect();
+            for k in due {
+                if *self.merging.get(&dn).unwrap_or(&0) >= MERGES_PER_DATA_NODE {
+                    break;
+                }
+                let s = &ctx.world.ingest.segments[k as usize];
+                let (live, deleted) = (s.rows - s.deleted, s.deleted);
+                let d = &mut ctx.world.ingest.deletes;
+                d.compactions += 1;
+                d.rows_compacted_away += deleted;
+                self.start_merge(shard, vec![k], live, dn, ctx);
+            }
             let mut small: Vec<u32> = (0..ctx.world.ingest.segments.len() as u32)
                 .filter(|&k| {
                     let s = &ctx.world.ingest.segments[k as usize];
                     s.shard as usize == shard
                         && s.state == SegState::Indexed
-                        && s.rows > 0
-                        && (s.rows as f64) < SMALL_PROPORTION * max
+                        && s.live_rows() > 0
+                        && (s.live_rows() as f64) < SMALL_PROPORTION * max
                 })
                 .collect();
             small.sort_by_key(|&k| {
                 let s = &ctx.world.ingest.segments[k as usize];
-                (std::cmp::Reverse(s.rows), s.id)
+                (std::cmp::Reverse(s.live_rows()), s.id)
             });
             while small.len() >= 2 && *self.merging.get(&dn).unwrap_or(&0) < MERGES_PER_DATA_NODE {
                 let mut plan = Vec::new();
                 let mut total = 0u64;
                 small.retain(|&k| {
-                    let rows = ctx.world.ingest.segments[k as usize].rows;
+                    let rows = ctx.world.ingest.segments[k as usize].live_rows();
                     if plan.len() < MAX_SEGMENTS && (total + rows) as f64 <= EXPANSION_RATE * max {
                         plan.push(k);
                         total += rows;
@@ -488,6 +512,8 @@ impl DataCoord {
             binlog_bytes: 0,
             merged_by: Some(plan),
             growing_copy: false,
+            deleted: 0,
+            preloaded: false,
         });
         for &k in &inputs {
             w.ingest.segments[k as usize].state = SegState::Compacting;

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use crate::engine::{Ctx, SimDuration, SimTime};
 
 use super::ingest::SegState;
+use super::ingest::DELETE_ROW_BYTES;
 use super::msg::Msg;
 use super::overheads::CONTROL_RPC_BYTES;
 use super::world::{run_cpu, send_net_from, send_to, Endpoint, World};
@@ -285,6 +286,15 @@ impl DataNode {
         if now < ctx.world.end {
             ctx.set_timer(SYNC_PERIOD_CHECK, Msg::SyncPeriodTick);
         }
+        // reference §1.6: buffered deletes are written at least every sync period.
+        let shards: Vec<u8> = self.watching.iter().copied().collect();
+        for shard in shards {
+            let d = &ctx.world.ingest.deletes;
+            let old = d.buffered_since[shard as usize].is_some_and(|t| now >= t + self.sync_period);
+            if old {
+                self.write_deltalog(shard, ctx);
+            }
+        }
         let old: Vec<u32> = self
             .buffered_since
             .iter()
@@ -294,6 +304,54 @@ impl DataNode {
         for segment in old {
             self.sync(segment, ctx);
         }
+    }
+
+    /// reference §3.3 step 5: the data node buffers a channel's deletes; past
+    /// deleteBufBytes they are written as a deltalog. Deletes of a channel no node
+    /// watches wait in the subscription for the next owner.
+    pub fn on_delete_dml(&mut self, shard: u8, rows: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let d = &mut ctx.world.ingest.deletes;
+        d.buffer(shard as usize, rows as u64, now);
+        let full = d.buffered[shard as usize] * DELETE_ROW_BYTES >= d.buffer_limit_bytes;
+        if full && self.watching.contains(&shard) {
+            self.write_deltalog(shard, ctx);
+        }
+    }
+
+    /// The channel's buffered deletes go to object storage as one deltalog; without
+    /// a write quorum they stay buffered and the next check tries again (§2.9).
+    fn write_deltalog(&mut self, shard: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let s = shard as usize;
+        let rows = ctx.world.ingest.deletes.buffered[s];
+        if rows == 0 {
+            return;
+        }
+        let bytes = rows * DELETE_ROW_BYTES;
+        let Some(done) = ctx.world.minio_write(now, self.task, bytes) else {
+            return;
+        };
+        let d = &mut ctx.world.ingest.deletes;
+        d.buffered[s] = 0;
+        d.buffered_since[s] = None;
+        d.writing[s] += rows;
+        let me = ctx.me();
+        ctx.send_at(me, Msg::DeltalogWritten { shard, rows, bytes }, done);
+    }
+
+    pub fn on_deltalog_written(
+        &mut self,
+        shard: u8,
+        rows: u64,
+        bytes: u64,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        let d = &mut ctx.world.ingest.deletes;
+        d.writing[shard as usize] -= rows;
+        d.deltalog_rows += rows;
+        d.deltalog_bytes += bytes;
+        d.deltalogs += 1;
     }
 
     /// reference §2.3: the node watches a channel that was another's: what that node

@@ -32,6 +32,9 @@ pub struct InsertState {
     pub pending: u32,
     pub error: Option<&'static str>,
     pub closed: bool,
+    /// A delete by primary key (`rows` keys) rather than an insert: it takes the
+    /// insert's path without segment allocation (reference §3.3 step 2).
+    pub delete: bool,
 }
 
 /// Segment states in datacoord's meta (reference §3.3 steps 5-9).
@@ -92,6 +95,17 @@ pub struct SegRt {
     pub merged_by: Option<u32>,
     /// Whether its rows reached the delegators as growing rows (inserted, not merged).
     pub growing_copy: bool,
+    /// Rows deleted from it (persisted deletes of its keys), not yet compacted away.
+    pub deleted: u64,
+    /// Loaded at the start (in datacoord's meta so that deletes can compact it).
+    pub preloaded: bool,
+}
+
+impl SegRt {
+    /// Rows not deleted.
+    pub fn live_rows(&self) -> u64 {
+        self.rows.saturating_sub(self.deleted)
+    }
 }
 
 /// A compaction plan: input segments of one shard merged into `output`.
@@ -169,7 +183,60 @@ pub struct Ingest {
     /// reference §1.8 interim index on growing segments: whether it is on, the rows
     /// from which a segment has one, and its nlist / nprobe.
     pub interim: Option<(u64, u32, u32)>,
+    pub deletes: Deletes,
 }
+
+/// The delete workload's state (reference §3.3: deletes travel the DML channels;
+/// data nodes write them as deltalogs; compaction removes deleted rows).
+#[derive(Default)]
+pub struct Deletes {
+    /// The actor of the deleting clients.
+    pub clients: ActorId,
+    pub order: Option<crate::scenario::experiment::DeleteOrder>,
+    pub target_rows: u64,
+    pub acked_rows: u64,
+    pub failed_rows: u64,
+    /// Keys persisted in the log (an ack quorum of bookies).
+    pub persisted_rows: u64,
+    /// Keys of persisted deletes that matched no live row (already deleted).
+    pub unmatched_rows: u64,
+    /// Per shard: delete rows consumed by the channel's data node (or waiting for
+    /// one) and not yet in a deltalog, and since when.
+    pub buffered: Vec<u64>,
+    pub buffered_since: Vec<Option<SimTime>>,
+    /// Per shard: deltalog writes in flight (rows).
+    pub writing: Vec<u64>,
+    pub deltalog_rows: u64,
+    pub deltalog_bytes: u64,
+    pub deltalogs: u64,
+    /// Single-segment compactions started because of deletes, and rows they removed.
+    pub compactions: u64,
+    pub rows_compacted_away: u64,
+    /// reference §1.5 single-segment compaction: the deleted share, and the bytes of
+    /// deletes, from which a segment is rewritten on its own.
+    pub compact_ratio: f64,
+    pub compact_bytes: u64,
+    /// reference §1.6 dataNode.segment.deleteBufBytes.
+    pub buffer_limit_bytes: u64,
+}
+
+impl Deletes {
+    /// `rows` deletes of `shard` reached its data node (or wait for one).
+    pub fn buffer(&mut self, shard: usize, rows: u64, now: SimTime) {
+        self.buffered[shard] += rows;
+        self.buffered_since[shard].get_or_insert(now);
+    }
+
+    /// Whether segment `s` is due for a compaction of its own.
+    pub fn compaction_due(&self, s: &SegRt) -> bool {
+        s.deleted > 0
+            && (s.deleted as f64 >= self.compact_ratio * s.rows as f64
+                || s.deleted * DELETE_ROW_BYTES >= self.compact_bytes)
+    }
+}
+
+/// Bytes of one delete in a message or a deltalog: the int64 key and its timestamp.
+pub const DELETE_ROW_BYTES: u64 = 16;
 
 impl Ingest {
     pub fn open(&mut self, client: u32, rows: u64, start: SimTime) -> Req {
@@ -186,6 +253,7 @@ impl Ingest {
             pending: 0,
             error: None,
             closed: false,
+            delete: false,
         };
         self.next_id += 1;
         match self.free.pop() {
@@ -203,6 +271,24 @@ impl Ingest {
     pub fn release(&mut self, req: Req) {
         self.inserts[req as usize].closed = true;
         self.free.push(req);
+    }
+
+    /// Bytes per row of a DML message: a whole row, or a delete's key and timestamp.
+    pub fn dml_row_bytes(&self, delete: bool) -> u64 {
+        if delete {
+            DELETE_ROW_BYTES
+        } else {
+            self.row_bytes
+        }
+    }
+
+    /// The clients waiting for the answer to write `req`.
+    pub fn replies_to(&self, req: Req) -> ActorId {
+        if self.inserts[req as usize].delete {
+            self.deletes.clients
+        } else {
+            self.inserters
+        }
     }
 
     /// Rows of growing segments, per shard, that `replica`'s delegator has not yet
@@ -236,7 +322,7 @@ impl Ingest {
             }
             self.segments
                 .iter()
-                .filter(|s| s.merged_by.is_none())
+                .filter(|s| s.merged_by.is_none() && !s.preloaded)
                 .map(stage)
                 .try_fold(SimTime::ZERO, |m, t| t.map(|t| m.max(t)))
                 .map(secs)
@@ -250,7 +336,12 @@ impl Ingest {
             (Some(a), Some(b)) => Some(secs(b) - secs(a)),
             _ => None,
         };
-        let count = |f: fn(&SegRt) -> bool| self.segments.iter().filter(|s| f(s)).count();
+        let count = |f: fn(&SegRt) -> bool| {
+            self.segments
+                .iter()
+                .filter(|s| !s.preloaded && f(s))
+                .count()
+        };
         let merged: Vec<&SegRt> = self
             .segments
             .iter()
@@ -318,6 +409,30 @@ impl Ingest {
     }
 }
 
+impl Deletes {
+    /// The delete workload's figures for summary.json (`deletes`), or None when the
+    /// workload deletes nothing.
+    pub fn summary(&self) -> Option<serde_json::Value> {
+        use serde_json::json;
+        if self.target_rows == 0 {
+            return None;
+        }
+        Some(json!({
+            "rows_offered": self.target_rows,
+            "rows": self.acked_rows,
+            "rows_failed": self.failed_rows,
+            "rows_persisted": self.persisted_rows,
+            "rows_unmatched": self.unmatched_rows,
+            "rows_in_deltalogs": self.deltalog_rows,
+            "rows_buffered_at_end": self.buffered.iter().sum::<u64>() + self.writing.iter().sum::<u64>(),
+            "deltalogs": self.deltalogs,
+            "deltalog_bytes": self.deltalog_bytes,
+            "compactions": self.compactions,
+            "rows_compacted_away": self.rows_compacted_away,
+        }))
+    }
+}
+
 /// Request rows of inserts: ids continue after the searches' so both fit one table.
 pub const INSERT_ID_BASE: u64 = 1 << 40;
 
@@ -326,7 +441,7 @@ impl World {
         let s = &self.ingest.inserts[req as usize];
         self.rec.requests.push(RequestRow::finished(
             INSERT_ID_BASE + s.id,
-            "insert",
+            if s.delete { "delete" } else { "insert" },
             s.start,
             end,
             s.error,
@@ -514,6 +629,64 @@ impl World {
         };
         let (full, rest) = (rows / seal, rows % seal);
         full as f64 * cost(seal) + if rest > 0 { cost(rest) } else { 0.0 }
+    }
+
+    /// Persisted deletes of `rows` keys in `shard` mark rows of its live segments
+    /// deleted: keys drawn evenly over the live rows (each segment gets its share,
+    /// rounded so the shares add up), or the oldest rows first. Keys beyond the live
+    /// rows match nothing.
+    pub fn apply_deletes(&mut self, shard: usize, rows: u64) {
+        use crate::scenario::experiment::DeleteOrder;
+        let live: Vec<(usize, u64)> = self
+            .ingest
+            .segments
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.shard as usize == shard && s.state != SegState::Dropped)
+            .map(|(k, s)| (k, s.rows.saturating_sub(s.deleted)))
+            .filter(|&(_, n)| n > 0)
+            .collect();
+        let total: u64 = live.iter().map(|x| x.1).sum();
+        let hit = rows.min(total);
+        let d = &mut self.ingest.deletes;
+        d.unmatched_rows += rows - hit;
+        match d.order.unwrap_or(DeleteOrder::Uniform) {
+            DeleteOrder::Uniform => {
+                let (mut cum, mut given) = (0u128, 0u64);
+                for (k, n) in live {
+                    cum += n as u128;
+                    let upto = (cum * hit as u128 / total.max(1) as u128) as u64;
+                    self.ingest.segments[k].deleted += upto - given;
+                    given = upto;
+                }
+            }
+            DeleteOrder::Oldest => {
+                let mut left = hit;
+                for (k, n) in live {
+                    let take = left.min(n);
+                    self.ingest.segments[k].deleted += take;
+                    left -= take;
+                    if left == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// CPU work of a query by key on the growing segments of `replica`'s `shard`
+    /// (each keeps its keys with their offsets, like a sealed one; see `retrieve`).
+    pub fn growing_query_ns(&self, replica: usize, shard: usize) -> f64 {
+        let rows = self.ingest.growing(replica, shard);
+        let ids = self.query.map_or(0, |q| q.ids);
+        let seal = self.ingest.seal_rows.max(1);
+        let (full, rest) = (rows / seal, rows % seal);
+        full as f64 * super::retrieve::query_segment_ns(seal, ids)
+            + if rest > 0 {
+                super::retrieve::query_segment_ns(rest, ids)
+            } else {
+                0.0
+            }
     }
 
     /// Memory a query node takes (positive) or gives back (negative).

@@ -19,6 +19,7 @@ pub mod proxy;
 pub mod pulsar;
 pub mod querycoord;
 pub mod querynode;
+pub mod retrieve;
 pub mod rootcoord;
 pub mod world;
 

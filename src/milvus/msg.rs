@@ -356,6 +356,21 @@ pub enum Msg {
         segment: u32,
         rows: u32,
     },
+    /// Broker -> consumers: a delete message of `rows` primary keys in `shard`.
+    DeleteDml {
+        shard: u8,
+        rows: u32,
+    },
+    /// The deleting clients' next batch.
+    DeleteNext,
+    /// A delegator finished checking a delete's keys (nothing follows).
+    DeletesApplied,
+    /// A data node's deltalog of `rows` deletes of `shard` is in object storage.
+    DeltalogWritten {
+        shard: u8,
+        rows: u64,
+        bytes: u64,
+    },
     /// Datacoord's periodic work: seal and flush decisions, the index builder.
     DataCoordTick,
     IndexBuilderTick,

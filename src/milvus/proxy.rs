@@ -5,10 +5,11 @@ use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::hw::cost::REDUCE_NS_PER_RESULT;
 use crate::scenario::experiment::Consistency;
 
+use super::ingest::Part;
 use super::msg::{Fail, Msg, Req, Ts};
 use super::overheads::{
-    search_request_bytes, search_result_bytes, CONTROL_RPC_BYTES, INSERT_NS_PER_BYTE,
-    INSERT_PRE_EXECUTE_NS, PROXY_PRE_EXECUTE_NS, PROXY_REDUCE_BASE_NS,
+    CONTROL_RPC_BYTES, INSERT_NS_PER_BYTE, INSERT_PRE_EXECUTE_NS, PROXY_PRE_EXECUTE_NS,
+    PROXY_REDUCE_BASE_NS,
 };
 use super::world::{run_cpu, send_net_from, send_to, Endpoint, World};
 
@@ -31,7 +32,6 @@ pub struct Proxy {
     pub index: u32,
     rootcoord: ActorId,
     querycoord: ActorId,
-    client_actor: ActorId,
     /// reference §1.4 proxy.maxTaskNum: tasks beyond it are refused.
     max_tasks: u32,
     /// reference §1.4 proxy.shardLeaderCacheInterval.
@@ -62,7 +62,6 @@ impl Proxy {
         index: u32,
         rootcoord: ActorId,
         querycoord: ActorId,
-        client_actor: ActorId,
         max_tasks: u32,
         cache_interval: SimDuration,
         replicas: usize,
@@ -73,7 +72,6 @@ impl Proxy {
             index,
             rootcoord,
             querycoord,
-            client_actor,
             max_tasks,
             cache_interval,
             leaders_valid_until: SimTime::ZERO,
@@ -280,12 +278,12 @@ impl Proxy {
             self.shard_done(req, ctx);
             return;
         };
-        let nq = ctx.world.params.nq;
+        let nq = ctx.world.lookaside_weight(req);
         self.executing_nq[replica * shards + shard] += nq;
         let s = &mut ctx.world.searches[req as usize];
         s.replica_of_shard[shard] = replica as u8;
         s.tried[shard] |= 1 << replica;
-        let bytes = search_request_bytes(nq, ctx.world.params.dim);
+        let bytes = ctx.world.request_bytes(req);
         let qn_actor = ctx.world.query_node_actors[leader];
         let qn_task = ctx.world.query_node_tasks[leader];
         let gen = ctx.world.tasks[qn_task].gen;
@@ -314,7 +312,7 @@ impl Proxy {
             return;
         }
         let shards = self.shards;
-        let nq = ctx.world.params.nq;
+        let nq = ctx.world.lookaside_weight(req);
         let replica = ctx.world.searches[req as usize].replica_of_shard[shard as usize] as usize;
         self.executing_nq[replica * shards + shard as usize] -= nq;
         if let Some(e) = error {
@@ -348,9 +346,8 @@ impl Proxy {
             return;
         }
         // reference §3.1 step 6: merge cost grows with nq x topk x shards.
-        let p = &ctx.world.params;
         let demand = PROXY_REDUCE_BASE_NS
-            + (p.nq * p.topk) as f64 * self.shards as f64 * REDUCE_NS_PER_RESULT;
+            + ctx.world.reduce_results(req) * self.shards as f64 * REDUCE_NS_PER_RESULT;
         let me = ctx.me();
         run_cpu(ctx, self.task, demand, 1, me, Msg::ProxyReduced { req });
     }
@@ -375,9 +372,8 @@ impl Proxy {
     }
 
     fn reply_at(&mut self, req: Req, at: SimTime, ctx: &mut Ctx<'_, Msg, World>) {
-        let p = &ctx.world.params;
-        let bytes = search_result_bytes(p.nq, p.topk);
-        let client = self.client_actor;
+        let bytes = ctx.world.result_bytes(req, 1, 1);
+        let client = ctx.world.client_actor_of(req);
         send_net_from(
             ctx,
             at,
@@ -436,7 +432,8 @@ impl Proxy {
             return;
         }
         self.dml_inflight += 1;
-        let bytes = ins.rows * ctx.world.ingest.row_bytes;
+        let (rows, delete) = (ins.rows, ins.delete);
+        let bytes = rows * ctx.world.ingest.dml_row_bytes(delete);
         run_cpu(
             ctx,
             self.task,
@@ -470,6 +467,22 @@ impl Proxy {
             return;
         };
         ctx.world.ingest.inserts[req as usize].ts = ts;
+        if ctx.world.ingest.inserts[req as usize].delete {
+            // A delete by key needs no segment: its keys hash to the shards' channels
+            // (reference §3.3 step 2, as an insert's rows do).
+            let rows = ctx.world.ingest.inserts[req as usize].rows;
+            let shards = ctx.world.params.shards as u64;
+            let parts = (0..shards)
+                .map(|shard| Part {
+                    shard: shard as u8,
+                    segment: 0,
+                    rows: (rows / shards + u64::from(shard < rows % shards)) as u32,
+                })
+                .filter(|p| p.rows > 0)
+                .collect();
+            ctx.world.ingest.inserts[req as usize].parts = parts;
+            return self.on_segments_assigned(req, true, ctx);
+        }
         let dc = ctx.world.ingest.datacoord;
         let me = ctx.me();
         send_to(
@@ -493,7 +506,8 @@ impl Proxy {
             self.reply_insert(req, true, ctx);
             return;
         }
-        let row_bytes = ctx.world.ingest.row_bytes;
+        let delete = ctx.world.ingest.inserts[req as usize].delete;
+        let row_bytes = ctx.world.ingest.dml_row_bytes(delete);
         let max_rows = (ctx.world.ingest.max_message_bytes / row_bytes).max(1);
         let parts = ctx.world.ingest.inserts[req as usize].parts.clone();
         let now = ctx.now();
@@ -506,7 +520,9 @@ impl Proxy {
                 let rows = left.min(max_rows);
                 left -= rows;
                 pending += 1;
-                ctx.world.ingest.segments[p.segment as usize].in_flight += rows;
+                if !delete {
+                    ctx.world.ingest.segments[p.segment as usize].in_flight += rows;
+                }
                 send_to(
                     ctx,
                     self.task,
@@ -538,7 +554,7 @@ impl Proxy {
         if !ok {
             // The message will never reach the data node: its flush need not wait.
             let ins = &ctx.world.ingest.inserts[req as usize];
-            if let Some(p) = ins.parts.get(part as usize) {
+            if let Some(p) = ins.parts.get(part as usize).filter(|_| !ins.delete) {
                 let s = &mut ctx.world.ingest.segments[p.segment as usize];
                 s.in_flight = s.in_flight.saturating_sub(rows as u64);
             }
@@ -565,6 +581,13 @@ impl Proxy {
     fn acknowledge(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
         let ing = &mut ctx.world.ingest;
+        let ins = &ing.inserts[req as usize];
+        if ins.delete {
+            // A delete is a write too: a Session search waits for it.
+            ing.deletes.acked_rows += ins.rows;
+            ing.last_acked_ts = ing.last_acked_ts.max(ins.ts);
+            return self.reply_insert(req, true, ctx);
+        }
         ing.acked_rows += ing.inserts[req as usize].rows;
         ing.last_acked_ts = ing.last_acked_ts.max(ing.inserts[req as usize].ts);
         ing.last_ack = Some(now);
@@ -586,7 +609,7 @@ impl Proxy {
         if counted {
             self.dml_inflight = self.dml_inflight.saturating_sub(1);
         }
-        let to = ctx.world.ingest.inserters;
+        let to = ctx.world.ingest.replies_to(req);
         send_net_from(
             ctx,
             at,

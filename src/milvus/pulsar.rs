@@ -5,6 +5,7 @@
 
 use crate::engine::{ActorId, Ctx, SimTime};
 
+use super::ingest::DELETE_ROW_BYTES;
 use super::msg::{Msg, Req, Ts};
 use super::overheads::CONTROL_RPC_BYTES;
 use super::world::{send_to, World};
@@ -60,6 +61,8 @@ struct Entry {
     bookies: Vec<u16>,
     /// A time tick rather than rows: its timestamp.
     tick: Option<Ts>,
+    /// Keys of a delete rather than rows.
+    delete: bool,
 }
 
 /// GUESS: bytes of a time-tick message with its Pulsar entry framing.
@@ -100,7 +103,8 @@ impl Broker {
         let (proxy, insert_id) = (ins.proxy, ins.id);
         let p = ins.parts[part as usize];
         let shard = p.shard as usize;
-        let bytes = rows as u64 * ctx.world.ingest.row_bytes;
+        let delete = ins.delete;
+        let bytes = rows as u64 * ctx.world.ingest.dml_row_bytes(delete);
         let Some(bookies) = Self::ensemble(shard, ctx.world) else {
             // reference §2.8 "2 bookies lost": no ledger can be written.
             self.answer(proxy, req, false, part, rows, ctx);
@@ -116,6 +120,7 @@ impl Broker {
             acks: 0,
             bookies: bookies.iter().map(|&b| b as u16).collect(),
             tick: None,
+            delete,
         };
         let id = self.alloc(entry);
         for b in bookies {
@@ -163,7 +168,7 @@ impl Broker {
         let replacement = (0..n).find(|&b| !e.bookies.contains(&(b as u16)) && writable(b, w));
         let bytes = match e.tick {
             Some(_) => TICK_BYTES,
-            None => e.rows as u64 * w.ingest.row_bytes,
+            None => e.rows as u64 * w.ingest.dml_row_bytes(e.delete),
         };
         match replacement {
             Some(b) => {
@@ -224,7 +229,13 @@ impl Broker {
         if let Some(ts) = e.tick {
             return self.dispatch_tick(e.shard, ts, ctx);
         }
-        ctx.world.ingest.persisted_rows += e.rows as u64;
+        if e.delete {
+            ctx.world.ingest.deletes.persisted_rows += e.rows as u64;
+            // Persisted, the delete takes effect whether or not its client hears.
+            ctx.world.apply_deletes(e.shard as usize, e.rows as u64);
+        } else {
+            ctx.world.ingest.persisted_rows += e.rows as u64;
+        }
         let ins = &ctx.world.ingest.inserts[e.req as usize];
         let proxy = ins.proxy;
         // An insert answered already (its proxy died) gets no ack; the message is
@@ -232,7 +243,36 @@ impl Broker {
         if ins.id == e.insert_id && !ins.closed {
             self.answer(proxy, e.req, true, e.part, e.rows, ctx);
         }
-        self.dispatch(e.shard as usize, e.segment, e.rows, ctx);
+        if e.delete {
+            self.dispatch_delete(e.shard, e.rows, ctx);
+        } else {
+            self.dispatch(e.shard as usize, e.segment, e.rows, ctx);
+        }
+    }
+
+    /// reference §3.3 steps 4-5: a delete reaches the same consumers as rows do.
+    fn dispatch_delete(&self, shard: u8, rows: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        let bytes = rows as u64 * DELETE_ROW_BYTES;
+        let s = shard as usize;
+        let dn = ctx.world.ingest.data_node_of_shard[s];
+        let mut consumers = Vec::new();
+        if ctx.world.tasks[ctx.world.task_of(dn)].up {
+            consumers.push(dn);
+        } else {
+            // Kept in the subscription until a data node watches the channel again.
+            ctx.world.ingest.deletes.buffer(s, rows as u64, ctx.now());
+        }
+        for r in 0..ctx.world.dist.leader.len() {
+            if let Some(n) = ctx.world.dist.leader[r][s] {
+                let actor = ctx.world.query_node_actors[n];
+                if !consumers.contains(&actor) {
+                    consumers.push(actor);
+                }
+            }
+        }
+        for actor in consumers {
+            send_to(ctx, self.task, actor, bytes, Msg::DeleteDml { shard, rows });
+        }
     }
 
     /// reference §1.1: rootcoord's time tick for channel `shard`, persisted like any
@@ -251,6 +291,7 @@ impl Broker {
             acks: 0,
             bookies: bookies.iter().map(|&b| b as u16).collect(),
             tick: Some(ts),
+            delete: false,
         };
         let id = self.alloc(entry);
         for b in bookies {

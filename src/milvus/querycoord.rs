@@ -1016,6 +1016,7 @@ impl QueryCoord {
         }
         let now = ctx.now();
         let w = &mut *ctx.world;
+        let mut retire = Vec::new();
         for k in 0..w.ingest.segments.len() {
             let s = &w.ingest.segments[k];
             // reference §3.3 step 8: flushed segments join the next target, indexed or
@@ -1027,8 +1028,17 @@ impl QueryCoord {
             if !ready || s.layout.is_some() || s.loaded.is_some() {
                 continue;
             }
+            // A compaction's result joins the target only once indexed (or empty); its
+            // indexed inputs serve until then. Milvus 2.3 datacoord handler.go
+            // GetQueryVChanPositions (not in the reference): "unIndexed" segments made
+            // by compaction are replaced by the segments they were compacted from.
+            if s.merged_by.is_some() && s.state != SegState::Indexed && s.rows > 0 {
+                continue;
+            }
             if s.rows == 0 {
-                // Nothing reached it (its inserts failed): nothing to serve.
+                // Nothing reached it (its inserts failed, or compaction removed every
+                // row as deleted): nothing to serve; a merge's inputs go at once.
+                retire.extend(s.merged_by);
                 w.ingest.segments[k].loaded = Some(now);
                 continue;
             }
@@ -1048,6 +1058,9 @@ impl QueryCoord {
             w.dist.retired.push(false);
             w.ingest.of_layout.insert(i, k as u32);
             w.ingest.segments[k].layout = Some(i);
+        }
+        for plan in retire {
+            self.retire_inputs(plan as usize, ctx);
         }
     }
 

@@ -7,11 +7,14 @@ use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::hw::cost::REDUCE_NS_PER_RESULT;
 
 use super::msg::{Fail, Msg, Req, Ts};
-use super::overheads::{
-    search_request_bytes, search_result_bytes, CONTROL_RPC_BYTES, DELEGATOR_BASE_NS,
-    WORKER_TASK_BASE_NS,
-};
+use super::overheads::{CONTROL_RPC_BYTES, DELEGATOR_BASE_NS, WORKER_TASK_BASE_NS};
+use super::retrieve::ReqKind;
 use super::world::{run_cpu, send_net, send_net_from, send_to, Endpoint, World};
+
+/// GUESS: testing one key against one segment's bloom filter (a hash, then a few
+/// probes of a filter that fits in cache; Milvus sizes them for 100k keys at a 0.5 %
+/// false-positive rate, about 8 probes).
+const BLOOM_CHECK_NS: f64 = 40.0;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct WorkerJob {
@@ -161,8 +164,7 @@ impl QueryNode {
         }
         let me = ctx.me();
         let dgen = self.gen(ctx);
-        let p = &ctx.world.params;
-        let bytes = search_request_bytes(p.nq, p.dim);
+        let bytes = ctx.world.request_bytes(req);
         for w in workers {
             let task = ctx.world.query_node_tasks[w];
             let msg = Msg::WorkerSearchArrived {
@@ -223,17 +225,25 @@ impl QueryNode {
             .world
             .sub_cost(job.replica as usize, job.shard as usize, self.node);
         let (r, s) = (job.replica as usize, job.shard as usize);
-        let growing = if ctx.world.dist.leader[r][s] == Some(self.node) {
-            ctx.world.growing_search_ns(self.node, r, s)
-        } else {
+        let query = ctx.world.req_kind(job.req) == ReqKind::Query;
+        let growing = if ctx.world.dist.leader[r][s] != Some(self.node) {
             0.0
+        } else if query {
+            ctx.world.growing_query_ns(r, s)
+        } else {
+            ctx.world.growing_search_ns(self.node, r, s)
+        };
+        let demand = if query {
+            cost.query_core_ns
+        } else {
+            cost.demand_core_ns
         };
         let me = ctx.me();
         let gen = self.gen(ctx);
         run_cpu(
             ctx,
             self.task,
-            WORKER_TASK_BASE_NS + cost.demand_core_ns + growing,
+            WORKER_TASK_BASE_NS + demand + growing,
             cost.threads.max(1),
             me,
             Msg::WorkerSearched {
@@ -291,8 +301,11 @@ impl QueryNode {
             let at = not_before.max(ctx.now());
             ctx.send_at(job.delegator, msg, at);
         } else {
-            let p = &ctx.world.params;
-            let bytes = search_result_bytes(p.nq, p.topk);
+            // A worker's share of a query's keys: one of the shard's workers.
+            let r = job.replica as usize;
+            let workers = ctx.world.workers_of(r, job.shard as usize).len();
+            let shards = ctx.world.params.shards as usize;
+            let bytes = ctx.world.result_bytes(job.req, 1, shards * workers.max(1));
             let task = ctx.world.task_of(job.delegator);
             send_net_from(
                 ctx,
@@ -331,9 +344,8 @@ impl QueryNode {
 
     /// reference §3.1 step 4e: the delegator merges the workers' results.
     fn reduce(&mut self, req: Req, shard: u8, workers: usize, ctx: &mut Ctx<'_, Msg, World>) {
-        let p = &ctx.world.params;
-        let demand =
-            DELEGATOR_BASE_NS + (p.nq * p.topk) as f64 * workers as f64 * REDUCE_NS_PER_RESULT;
+        let demand = DELEGATOR_BASE_NS
+            + ctx.world.reduce_results(req) * workers as f64 * REDUCE_NS_PER_RESULT;
         let me = ctx.me();
         let gen = self.gen(ctx);
         run_cpu(
@@ -374,8 +386,9 @@ impl QueryNode {
         let s = &mut ctx.world.searches[req as usize];
         s.at_delegator &= !(1 << shard);
         let proxy = s.proxy;
-        let p = &ctx.world.params;
-        let bytes = search_result_bytes(p.nq, p.topk);
+        let bytes = ctx
+            .world
+            .result_bytes(req, 1, ctx.world.params.shards as usize);
         let to = ctx.world.task_of(proxy);
         send_net_from(
             ctx,
@@ -644,6 +657,32 @@ impl QueryNode {
             }
         }
         w.hold_memory(self.task, held, now);
+    }
+
+    /// reference §3.3 step 4: the delegator applies a delete to its growing segments
+    /// and checks every key against the bloom filter of each sealed segment of the
+    /// shard to find the segments that may hold it. Not modelled: forwarding the
+    /// matches to the workers holding those segments (a few keys per segment).
+    pub fn on_delete_dml(&mut self, shard: u8, rows: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        let w = &*ctx.world;
+        let leads = (0..w.dist.leader.len())
+            .filter(|&r| w.dist.leader[r][shard as usize] == Some(self.node))
+            .count();
+        if leads == 0 {
+            return;
+        }
+        let sealed = w
+            .layout
+            .segments
+            .iter()
+            .enumerate()
+            .filter(|&(i, s)| {
+                s.shard == shard as u32 && !w.dist.retired.get(i).copied().unwrap_or(false)
+            })
+            .count();
+        let demand = leads as f64 * rows as f64 * sealed.max(1) as f64 * BLOOM_CHECK_NS;
+        let me = ctx.me();
+        run_cpu(ctx, self.task, demand, 1, me, Msg::DeletesApplied);
     }
 
     /// Bytes the load of (replica, segment) in flight brings in.

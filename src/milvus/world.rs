@@ -15,6 +15,7 @@ use crate::scenario::topology::ServiceKind;
 
 use super::layout::Layout;
 use super::msg::{Fail, Msg, Req, Ts};
+use super::retrieve::{query_segment_ns, QueryParams, ReqKind};
 
 pub const MAX_SHARDS: usize = 16;
 
@@ -159,11 +160,21 @@ pub struct SearchState {
     pub timed_out: bool,
     /// Attempts the client made before this one (its retry policy).
     pub attempts: u8,
+    /// A vector search or a query by primary key.
+    pub kind: ReqKind,
 }
 
 impl SearchState {
-    fn new(id: u64, client: u32, proxy_index: u32, proxy: ActorId, start: SimTime) -> Self {
+    fn new(
+        id: u64,
+        kind: ReqKind,
+        client: u32,
+        proxy_index: u32,
+        proxy: ActorId,
+        start: SimTime,
+    ) -> Self {
         SearchState {
+            kind,
             id,
             client,
             proxy_index,
@@ -238,6 +249,8 @@ pub struct FaultStats {
 pub struct SubCost {
     pub demand_core_ns: f64,
     pub threads: u32,
+    /// The same for a query by primary key (see `retrieve`).
+    pub query_core_ns: f64,
 }
 
 pub struct World {
@@ -285,6 +298,9 @@ pub struct World {
     pub rootcoord: ActorId,
     pub control: ActorId,
     pub clients: ActorId,
+    /// The clients sending queries by primary key, and their shape (if any).
+    pub query_clients: ActorId,
+    pub query: Option<QueryParams>,
     /// Placement tasks of the etcd members.
     pub etcd_tasks: Vec<usize>,
     /// When etcd lost its quorum (while it has none).
@@ -384,6 +400,8 @@ impl World {
             rootcoord: ActorId(0),
             control: ActorId(0),
             clients: ActorId(0),
+            query_clients: ActorId(0),
+            query: None,
             etcd_tasks: Vec::new(),
             etcd_lost_at: None,
             etcd_leader: None,
@@ -415,6 +433,8 @@ impl World {
         let nodes = self.layout.query_nodes.len();
         for shard in 0..shards {
             let mut demand = vec![0.0; nodes];
+            let mut query_demand = vec![0.0; nodes];
+            let ids = self.query.map_or(0, |q| q.ids);
             let mut count = vec![0u32; nodes];
             let mut lacking = 0;
             let flat = IndexSpec {
@@ -434,6 +454,7 @@ impl World {
                             &flat
                         };
                         demand[n] += host.cost.segment_search_ns(spec, seg.rows, &self.search);
+                        query_demand[n] += query_segment_ns(seg.rows, ids);
                         count[n] += 1;
                     }
                     None if self.dist.in_target[replica][i] => lacking += 1,
@@ -452,6 +473,7 @@ impl World {
                 self.sub_cost[(replica * shards + shard) * nodes + n] = SubCost {
                     demand_core_ns: demand[n],
                     threads: count[n].clamp(1, pool),
+                    query_core_ns: query_demand[n],
                 };
             }
             self.workers[replica * shards + shard] = workers;
@@ -630,12 +652,20 @@ impl World {
     /// Opens a search in the request table.
     pub fn open_search(
         &mut self,
+        kind: ReqKind,
         client: u32,
         proxy_index: u32,
         proxy: ActorId,
         start: SimTime,
     ) -> Req {
-        let state = SearchState::new(self.next_request_id, client, proxy_index, proxy, start);
+        let state = SearchState::new(
+            self.next_request_id,
+            kind,
+            client,
+            proxy_index,
+            proxy,
+            start,
+        );
         self.next_request_id += 1;
         self.take_slot(state)
     }
@@ -660,9 +690,19 @@ impl World {
     /// whether it moved.
     pub fn retry_search(&mut self, req: Req) -> (Req, bool) {
         let old = &self.searches[req as usize];
-        let mut next = SearchState::new(old.id, old.client, old.proxy_index, old.proxy, old.start);
+        let mut next = SearchState::new(
+            old.id,
+            old.kind,
+            old.client,
+            old.proxy_index,
+            old.proxy,
+            old.start,
+        );
         next.attempts = old.attempts.saturating_add(1);
-        self.rec.search_retries += 1;
+        match old.kind {
+            ReqKind::Search => self.rec.search_retries += 1,
+            ReqKind::Query => self.rec.query_retries += 1,
+        }
         if old.leaked {
             self.searches[req as usize].closed = true;
             (self.take_slot(next), true)
@@ -677,7 +717,7 @@ impl World {
         let s = &self.searches[req as usize];
         self.rec.requests.push(RequestRow::finished(
             s.id,
-            "search",
+            s.kind.name(),
             s.start,
             end,
             s.error,
@@ -699,7 +739,7 @@ impl World {
         s.closed = true;
         self.rec.requests.push(RequestRow::finished(
             s.id,
-            "search",
+            s.kind.name(),
             s.start,
             now,
             Some(error),
@@ -731,7 +771,7 @@ impl World {
             }
             self.rec.requests.push(RequestRow {
                 id: s.id,
-                kind: "search",
+                kind: s.kind.name(),
                 start: s.start,
                 end: None,
                 status: Status::Incomplete,
@@ -819,6 +859,7 @@ pub fn send_net_from(
     target: ActorId,
     msg: Msg,
 ) {
+    let later = start > ctx.now();
     let now = start.max(ctx.now());
     let w = &mut *ctx.world;
     let mut ep = |e: Endpoint, tx: bool| match e {
@@ -842,7 +883,11 @@ pub fn send_net_from(
         return super::netfault::undeliverable(msg, target, ctx);
     }
     let loss = w.net.degradation(src, dst).loss;
-    let mut at = w.net.transfer(now, src, dst, bytes);
+    let mut at = if later {
+        w.net.transfer_later(now, src, dst, bytes)
+    } else {
+        w.net.transfer(now, src, dst, bytes)
+    };
     if loss > 0.0 {
         // A small message has no duplicate acks to trigger a fast retransmit: a lost
         // segment waits for the retransmission timeout (GUESS: Linux's minimum).

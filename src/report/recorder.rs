@@ -75,6 +75,8 @@ pub struct Recorder {
     pub proxies: Vec<String>,
     /// Searches the clients sent again after a failure (`workload.retries`).
     pub search_retries: u64,
+    /// The same for queries by primary key.
+    pub query_retries: u64,
 }
 
 impl Recorder {

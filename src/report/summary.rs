@@ -18,7 +18,8 @@ pub struct RunFigures {
     pub hosts: Vec<(String, u64, f64, f64)>,
     /// Per fault of the experiment: when the cluster noticed it, bytes reloaded.
     pub faults: Vec<(Option<SimTime>, u64, u64)>,
-    /// The write path's `ingest`, `index` and `segments` sections, when it ran.
+    /// The write path's `ingest`, `index`, `segments` and `deletes` sections, when
+    /// it ran.
     pub ingest: Option<Value>,
 }
 
@@ -35,11 +36,17 @@ fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
+/// The `kind` column of `requests.parquet`, and the tables of `requests` in the summary.
+pub const REQUEST_KINDS: [&str; 4] = ["search", "insert", "query", "delete"];
+
 pub fn build(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> Value {
     let warmup = SimTime::ZERO + exp.warmup;
     let measured_s = run.sim_end.since(warmup).as_secs_f64();
     let mut kinds: Map<String, Value> = Map::new();
-    for kind in ["search", "insert"] {
+    let w = &exp.workload;
+    // Searches and inserts always have a table; queries and deletes when offered.
+    let present = [true, true, w.query.is_some(), w.delete.is_some()];
+    for (kind, _) in REQUEST_KINDS.into_iter().zip(present).filter(|k| k.1) {
         let rows: Vec<_> = rec
             .requests
             .iter()
@@ -72,6 +79,14 @@ pub fn build(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> Value {
                 InsertArrivals::Rate(rows) => json!(rows / i.batch_rows as f64),
                 InsertArrivals::Clients(_) => Value::Null,
             },
+            ("query", _, _) => match w.query.as_ref().map(|q| &q.arrivals) {
+                Some(Arrivals::OpenLoop { qps }) => json!(qps),
+                _ => Value::Null,
+            },
+            ("delete", _, _) => match &w.delete {
+                Some(d) => json!(d.rate / d.batch_rows as f64),
+                None => Value::Null,
+            },
             _ => Value::Null,
         };
         let mean = if ok > 0 {
@@ -100,6 +115,9 @@ pub fn build(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> Value {
     if exp.workload.retry.retries > 0 {
         // Attempts sent again after a failure; a request's row is its last attempt.
         kinds["search"]["retries"] = json!(rec.search_retries);
+        if w.query.is_some() {
+            kinds["query"]["retries"] = json!(rec.query_retries);
+        }
     }
     let search = &kinds["search"];
     let ok = search["ok"].as_u64().unwrap_or(0);
@@ -489,6 +507,17 @@ const WRITE_FIGURES: &[&str] = &[
     "compaction.plans",
     "compaction.segments_merged",
     "compaction.finished_s",
+    "deletes.rows_offered",
+    "deletes.rows",
+    "deletes.rows_failed",
+    "deletes.rows_persisted",
+    "deletes.rows_unmatched",
+    "deletes.rows_in_deltalogs",
+    "deletes.rows_buffered_at_end",
+    "deletes.deltalogs",
+    "deletes.deltalog_bytes",
+    "deletes.compactions",
+    "deletes.rows_compacted_away",
 ];
 
 /// Checks that `path` names a figure the summary will have for this topology and an
@@ -516,7 +545,7 @@ pub fn check_path(path: &str, topo: &Topology, faults: usize) -> Result<(), Stri
             ))
         };
     }
-    for kind in ["search", "insert"] {
+    for kind in REQUEST_KINDS {
         if let Some(rest) = path.strip_prefix(&format!("requests.{kind}.")) {
             if REQUEST_FIGURES.contains(&rest) {
                 return Ok(());

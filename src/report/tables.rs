@@ -127,7 +127,7 @@ pub struct SeriesRow {
 /// ones (nearest rank), as rows of host "clients".
 pub fn request_series(requests: &[super::recorder::RequestRow], seconds: usize) -> Vec<SeriesRow> {
     let mut out = Vec::new();
-    for kind in ["search", "insert"] {
+    for kind in super::summary::REQUEST_KINDS {
         let mut by_second: Vec<Vec<u64>> = vec![Vec::new(); seconds];
         let mut answered = vec![0u32; seconds];
         let mut any = false;

@@ -123,6 +123,30 @@ struct RawWorkload {
     retry_backoff_max: Option<Spanned<Duration>>,
     /// `[workload.insert]`: rows written while the run plays (the write path).
     insert: Option<RawInsert>,
+    /// `[workload.query]`: queries by primary key beside the searches.
+    query: Option<Spanned<RawQuery>>,
+    /// `[workload.delete]`: deletes by primary key.
+    delete: Option<RawDelete>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuery {
+    qps: Option<Spanned<f64>>,
+    clients: Option<Spanned<i64>>,
+    think_time: Option<Duration>,
+    ids: Option<Spanned<i64>>,
+    output_vector: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDelete {
+    rows: Spanned<i64>,
+    rate: Spanned<f64>,
+    batch_rows: Option<Spanned<i64>>,
+    start: Option<Duration>,
+    order: Option<DeleteOrder>,
 }
 
 #[derive(Deserialize)]
@@ -184,6 +208,10 @@ pub struct Workload {
     pub consistency: Consistency,
     pub proxy_selection: ProxySelection,
     pub insert: Option<InsertSpec>,
+    /// Queries by primary key (`[workload.query]`).
+    pub query: Option<QuerySpec>,
+    /// Deletes by primary key (`[workload.delete]`).
+    pub delete: Option<DeleteSpec>,
     /// Client-side deadline of each search: past it the client gives up with an
     /// error while the cluster goes on working on it (reference §2.8 "blocked
     /// searches end at the client timeout"). None: the SDK's default, no deadline.
@@ -223,6 +251,42 @@ impl RetryPolicy {
             .saturating_mul(1u64 << attempt.saturating_sub(1).min(40));
         SimDuration::from_nanos(doubled.min(self.backoff_max.as_nanos()))
     }
+}
+
+/// Queries by primary key (`[workload.query]`): `query(expr="id in [...]")` with
+/// `ids` keys, taking the search's path (reference §3.1) and retrieving rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuerySpec {
+    pub arrivals: Arrivals,
+    /// Primary keys per query.
+    pub ids: u32,
+    /// Whether the vector field is among the output fields (else the key only).
+    pub output_vector: bool,
+}
+
+/// Which rows a delete workload removes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeleteOrder {
+    /// Keys drawn evenly over every row (e.g. users removing their own items).
+    Uniform,
+    /// The oldest rows first (a retention window).
+    Oldest,
+}
+
+/// Deletes by primary key (`[workload.delete]`): `delete(expr="id in [...]")` with
+/// `batch_rows` keys per call at a fixed pace (reference §3.3: a delete takes the
+/// insert's path through the proxy and the DML channel).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeleteSpec {
+    /// Rows to delete in all.
+    pub rows: u64,
+    /// Rows deleted per second.
+    pub rate: f64,
+    /// Keys per delete request.
+    pub batch_rows: u64,
+    pub start: SimDuration,
+    pub order: DeleteOrder,
 }
 
 /// How inserting clients offer rows (`[workload.insert]`).
@@ -532,7 +596,14 @@ pub fn load_experiment_text(
         c
     });
     let workload = resolve_workload(&raw.workload, &raw.collection, &err, &mut errors);
-    if let (Some(ins), Some(topo), Some(pl)) = (&raw.workload.insert, &topology, &placement) {
+    let writes = (raw.workload.insert.as_ref())
+        .map(|i| ("[workload.insert]", i.rows.span()))
+        .or(raw
+            .workload
+            .delete
+            .as_ref()
+            .map(|d| ("[workload.delete]", d.rows.span())));
+    if let (Some((table, span)), Some(topo), Some(pl)) = (writes, &topology, &placement) {
         // reference §3.3: the write path needs every one of these to run.
         let count = |k: ServiceKind| {
             pl.tasks
@@ -565,15 +636,15 @@ pub fn load_experiment_text(
         if !missing.is_empty() {
             errors.push(
                 err(
-                    ins.rows.span(),
+                    span,
                     format!(
-                        "[workload.insert] needs a write path, and topology {:?} lacks: {}",
+                        "{table} needs a write path, and topology {:?} lacks: {}",
                         topo.name,
                         missing.join(", ")
                     ),
                 )
                 .with_hint(
-                    "add those services to the topology (topologies/seed-26-hosts.toml has them all), or remove [workload.insert]",
+                    format!("add those services to the topology (topologies/seed-26-hosts.toml has them all), or remove {table}"),
                 ),
             );
         }
@@ -1072,11 +1143,13 @@ fn resolve_workload(
             );
             Arrivals::OpenLoop { qps: 1.0 }
         }
-        (None, None) if w.insert.is_some() => Arrivals::Off,
+        (None, None) if w.insert.is_some() || w.query.is_some() || w.delete.is_some() => {
+            Arrivals::Off
+        }
         (None, None) => {
             errors.push(
                 err(c.rows.span(), "the workload has neither search_qps nor clients".into())
-                    .with_hint("add search_qps = 1000 (open loop) or clients = 64 (closed loop) under [workload], or a [workload.insert] table"),
+                    .with_hint("add search_qps = 1000 (open loop) or clients = 64 (closed loop) under [workload], or a [workload.insert], [workload.query] or [workload.delete] table"),
             );
             Arrivals::OpenLoop { qps: 1.0 }
         }
@@ -1199,6 +1272,14 @@ fn resolve_workload(
         .insert
         .as_ref()
         .and_then(|i| resolve_insert(i, row_bytes, err, errors));
+    let query = w
+        .query
+        .as_ref()
+        .and_then(|q| resolve_query(q.get_ref(), q.span(), err, errors));
+    let delete = w
+        .delete
+        .as_ref()
+        .and_then(|d| resolve_delete(d, err, errors));
     if errors.len() > before {
         return None;
     }
@@ -1257,6 +1338,8 @@ fn resolve_workload(
     }
     Some(Workload {
         insert,
+        query,
+        delete,
         retry,
         timeout: w.timeout.as_ref().map(|t| t.get_ref().0),
         arrivals,
@@ -1270,6 +1353,125 @@ fn resolve_workload(
         // reference §1.12: pymilvus's default level is Bounded.
         consistency: w.consistency.unwrap_or(Consistency::Bounded),
         proxy_selection: w.proxy_selection.unwrap_or(ProxySelection::RoundRobin),
+    })
+}
+
+fn resolve_query(
+    q: &RawQuery,
+    table: std::ops::Range<usize>,
+    err: &ErrAt,
+    errors: &mut Vec<InputError>,
+) -> Option<QuerySpec> {
+    let before = errors.len();
+    let arrivals = match (&q.qps, &q.clients) {
+        (Some(r), None) => {
+            let qps = *r.get_ref();
+            if !(qps > 0.0 && qps <= 10_000_000.0) {
+                errors.push(
+                    err(r.span(), format!("workload.query.qps is {qps}"))
+                        .with_hint("give a positive rate of queries per second"),
+                );
+            }
+            Arrivals::OpenLoop { qps }
+        }
+        (None, Some(n)) => Arrivals::ClosedLoop {
+            clients: in_range(
+                n,
+                1,
+                1_000_000,
+                "workload.query.clients",
+                "use at least one querying client",
+                err,
+                errors,
+            )
+            .unwrap_or(1) as u32,
+            think: q.think_time.map(|t| t.0).unwrap_or(SimDuration::ZERO),
+        },
+        (Some(r), Some(_)) => {
+            errors.push(
+                err(
+                    r.span(),
+                    "set either qps (open loop) or clients (closed loop) under [workload.query], not both".into(),
+                )
+                .with_hint("remove one of the two keys"),
+            );
+            Arrivals::OpenLoop { qps: 1.0 }
+        }
+        (None, None) => {
+            errors.push(
+                err(table, "[workload.query] has neither qps nor clients".into())
+                    .with_hint("add qps = 100 (open loop) or clients = 8 (closed loop)"),
+            );
+            Arrivals::OpenLoop { qps: 1.0 }
+        }
+    };
+    // reference §1.4: a query returns at most 16,384 rows (the limit Milvus puts on
+    // topk and on a query's result window).
+    let ids = match &q.ids {
+        Some(v) => in_range(
+            v,
+            1,
+            16384,
+            "workload.query.ids",
+            "a query by key returns at most 16,384 rows",
+            err,
+            errors,
+        )
+        .unwrap_or(1) as u32,
+        // GUESS: an application fetches a page of results by key.
+        None => 10,
+    };
+    if errors.len() > before {
+        return None;
+    }
+    Some(QuerySpec {
+        arrivals,
+        ids,
+        output_vector: q.output_vector.unwrap_or(true),
+    })
+}
+
+fn resolve_delete(d: &RawDelete, err: &ErrAt, errors: &mut Vec<InputError>) -> Option<DeleteSpec> {
+    let before = errors.len();
+    let rows = in_range(
+        &d.rows,
+        1,
+        i64::MAX,
+        "workload.delete.rows",
+        "give the number of rows to delete",
+        err,
+        errors,
+    );
+    let rate = *d.rate.get_ref();
+    if !(rate > 0.0 && rate <= 1e9) {
+        errors.push(
+            err(d.rate.span(), format!("workload.delete.rate is {rate}"))
+                .with_hint("give a positive rate in rows deleted per second"),
+        );
+    }
+    // reference §1.2: a request of at most 64 MiB, 8 bytes per int64 key.
+    let batch_rows = match &d.batch_rows {
+        Some(b) => in_range(
+            b,
+            1,
+            (PROXY_MAX_REQUEST_BYTES / 8) as i64,
+            "workload.delete.batch_rows",
+            "the proxy refuses requests above 64 MiB (reference §1.2)",
+            err,
+            errors,
+        ),
+        // GUESS: an application deletes keys in pages of a thousand.
+        None => Some(1_000),
+    };
+    if errors.len() > before {
+        return None;
+    }
+    Some(DeleteSpec {
+        rows: rows?,
+        rate,
+        batch_rows: batch_rows?,
+        start: d.start.map(|t| t.0).unwrap_or(SimDuration::ZERO),
+        order: d.order.unwrap_or(DeleteOrder::Uniform),
     })
 }
 

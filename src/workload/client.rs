@@ -4,7 +4,7 @@ use rand::RngExt;
 
 use crate::engine::{rng, ActorId, Ctx, SimDuration, SimTime};
 use crate::milvus::msg::{Msg, Req};
-use crate::milvus::overheads::search_request_bytes;
+use crate::milvus::retrieve::ReqKind;
 use crate::milvus::world::{send_net, Endpoint, World};
 use crate::scenario::experiment::{Arrivals, ProxySelection, RetryPolicy};
 
@@ -19,6 +19,8 @@ pub const ERR_DEADLINE: &str =
 const AVOID_UNREACHABLE_PROXY: SimDuration = SimDuration::from_secs(10);
 
 pub struct Clients {
+    /// What these clients send: searches, or queries by primary key.
+    kind: ReqKind,
     arrivals: Arrivals,
     selection: ProxySelection,
     /// (actor, task) of each proxy the clients can reach.
@@ -35,6 +37,7 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(
+        kind: ReqKind,
         arrivals: Arrivals,
         selection: ProxySelection,
         proxies: Vec<(ActorId, usize)>,
@@ -45,6 +48,7 @@ impl Clients {
         assert!(!proxies.is_empty(), "clients need at least one proxy");
         let n = proxies.len();
         Clients {
+            kind,
             arrivals,
             selection,
             proxies,
@@ -82,7 +86,9 @@ impl Clients {
         let now = ctx.now();
         let i = self.pick_proxy(ctx);
         let (proxy, _) = self.proxies[i];
-        let req = ctx.world.open_search(client, i as u32, proxy, now);
+        let req = ctx
+            .world
+            .open_search(self.kind, client, i as u32, proxy, now);
         if let Some(t) = self.timeout {
             let id = ctx.world.searches[req as usize].id;
             ctx.set_timer(t, Msg::SearchTimeout { req, id });
@@ -139,8 +145,7 @@ impl Clients {
         let s = &mut ctx.world.searches[req as usize];
         s.proxy = proxy;
         s.proxy_index = i as u32;
-        let p = &ctx.world.params;
-        let bytes = search_request_bytes(p.nq, p.dim);
+        let bytes = ctx.world.request_bytes(req);
         send_net(
             ctx,
             Endpoint::Clients,

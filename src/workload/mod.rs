@@ -1,6 +1,7 @@
 //! Load on the cluster: the clients and their request mix.
 
 pub mod client;
+pub mod deleter;
 pub mod inserter;
 
 pub use client::Clients;

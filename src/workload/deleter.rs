@@ -1,0 +1,92 @@
+//! Deleting clients: `delete(expr="id in [...]")` with `batch_rows` keys per call, at
+//! a fixed pace (open loop). A delete takes the insert's path through the proxy and
+//! the DML channels (reference §3.3), so it shares the insert request table.
+
+use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
+use crate::milvus::ingest::DELETE_ROW_BYTES;
+use crate::milvus::msg::{Msg, Req};
+use crate::milvus::world::{send_net, Endpoint, World};
+use crate::scenario::experiment::DeleteSpec;
+
+/// GUESS: gRPC framing, collection name and expression text around the keys.
+const DELETE_FRAMING_BYTES: u64 = 512;
+
+pub struct Deleters {
+    spec: DeleteSpec,
+    /// (actor, task) of each proxy, used round-robin.
+    proxies: Vec<(ActorId, usize)>,
+    next_proxy: usize,
+    /// Keys sent so far.
+    sent: u64,
+    open: u32,
+    finished: bool,
+}
+
+impl Deleters {
+    pub fn new(spec: DeleteSpec, proxies: Vec<(ActorId, usize)>) -> Self {
+        assert!(!proxies.is_empty(), "deleting clients need a proxy");
+        Deleters {
+            spec,
+            proxies,
+            next_proxy: 0,
+            sent: 0,
+            open: 0,
+            finished: false,
+        }
+    }
+
+    pub fn start_at(&self) -> SimTime {
+        SimTime::ZERO + self.spec.start
+    }
+
+    pub fn on_next(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        if now >= ctx.world.end || self.sent >= self.spec.rows {
+            return;
+        }
+        let rows = self.spec.batch_rows.min(self.spec.rows - self.sent);
+        self.sent += rows;
+        self.open += 1;
+        let req = ctx.world.ingest.open(0, rows, now);
+        ctx.world.ingest.inserts[req as usize].delete = true;
+        let k = ctx.world.proxy_in_service(&self.proxies, self.next_proxy);
+        let (proxy, task) = self.proxies[k];
+        self.next_proxy = (k + 1) % self.proxies.len();
+        let i = &mut ctx.world.ingest.inserts[req as usize];
+        i.proxy = proxy;
+        i.proxy_index = k as u32;
+        let bytes = DELETE_FRAMING_BYTES + rows * DELETE_ROW_BYTES;
+        send_net(
+            ctx,
+            Endpoint::Clients,
+            Endpoint::Task(task),
+            bytes,
+            proxy,
+            Msg::InsertArrived { req },
+        );
+        let gap = SimDuration::from_secs_f64(self.spec.batch_rows as f64 / self.spec.rate);
+        ctx.set_timer(gap, Msg::DeleteNext);
+    }
+
+    pub fn on_replied(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let d = &ctx.world.ingest.inserts[req as usize];
+        if d.closed {
+            return;
+        }
+        if d.error.is_some() {
+            ctx.world.ingest.deletes.failed_rows += d.rows;
+        }
+        ctx.world.close_insert(req, now);
+        self.open -= 1;
+        if !self.finished && self.open == 0 && self.sent >= self.spec.rows {
+            self.finished = true;
+            let d = &ctx.world.ingest.deletes;
+            let detail = format!(
+                "clients: {} of {} deletes acknowledged",
+                d.acked_rows, self.spec.rows
+            );
+            ctx.world.rec.event(now, "delete_finished", "", "", detail);
+        }
+    }
+}
