@@ -1147,6 +1147,7 @@ fn register_preloaded(world: &mut World) {
             merged_by: None,
             growing_copy: false,
             deleted: 0,
+            deleted_synced: 0,
             preloaded: true,
         });
         ing.of_layout.insert(i, k);

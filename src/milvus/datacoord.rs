@@ -190,6 +190,7 @@ impl DataCoord {
             merged_by: None,
             growing_copy: true,
             deleted: 0,
+            deleted_synced: 0,
             preloaded: false,
         });
         self.growing[shard] = Some(id);
@@ -440,11 +441,15 @@ impl DataCoord {
                     break;
                 }
                 let s = &ctx.world.ingest.segments[k as usize];
-                let (live, deleted) = (s.rows - s.deleted, s.deleted);
+                // The rows its deltalogs delete go; later deletes carry over.
+                let (gone, later) = (s.deleted_synced, s.deleted - s.deleted_synced);
+                let live = s.rows - gone;
                 let d = &mut ctx.world.ingest.deletes;
                 d.compactions += 1;
-                d.rows_compacted_away += deleted;
+                d.rows_compacted_away += gone;
                 self.start_merge(shard, vec![k], live, dn, ctx);
+                let out = ctx.world.ingest.segments.last_mut().expect("just made");
+                out.deleted = later;
             }
             let mut small: Vec<u32> = (0..ctx.world.ingest.segments.len() as u32)
                 .filter(|&k| {
@@ -513,6 +518,7 @@ impl DataCoord {
             merged_by: Some(plan),
             growing_copy: false,
             deleted: 0,
+            deleted_synced: 0,
             preloaded: false,
         });
         for &k in &inputs {

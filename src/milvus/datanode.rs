@@ -332,7 +332,13 @@ impl DataNode {
         let Some(done) = ctx.world.minio_write(now, self.task, bytes) else {
             return;
         };
-        let d = &mut ctx.world.ingest.deletes;
+        let w = &mut ctx.world.ingest;
+        let holds: Vec<(u32, u64)> = (0..w.segments.len() as u32)
+            .filter(|&k| w.segments[k as usize].shard as usize == s)
+            .map(|k| (k, w.segments[k as usize].deleted))
+            .collect();
+        let d = &mut w.deletes;
+        d.in_flight.push_back((shard, holds));
         d.buffered[s] = 0;
         d.buffered_since[s] = None;
         d.writing[s] += rows;
@@ -347,7 +353,15 @@ impl DataNode {
         bytes: u64,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
-        let d = &mut ctx.world.ingest.deletes;
+        let w = &mut ctx.world.ingest;
+        let i = w.deletes.in_flight.iter().position(|x| x.0 == shard);
+        if let Some((_, holds)) = i.and_then(|i| w.deletes.in_flight.remove(i)) {
+            for (k, deleted) in holds {
+                let seg = &mut w.segments[k as usize];
+                seg.deleted_synced = seg.deleted_synced.max(deleted.min(seg.deleted));
+            }
+        }
+        let d = &mut w.deletes;
         d.writing[shard as usize] -= rows;
         d.deltalog_rows += rows;
         d.deltalog_bytes += bytes;

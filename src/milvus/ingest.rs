@@ -97,6 +97,9 @@ pub struct SegRt {
     pub growing_copy: bool,
     /// Rows deleted from it (persisted deletes of its keys), not yet compacted away.
     pub deleted: u64,
+    /// Of those, the ones in deltalogs in object storage: what datacoord's meta
+    /// shows and compaction removes.
+    pub deleted_synced: u64,
     /// Loaded at the start (in datacoord's meta so that deletes can compact it).
     pub preloaded: bool,
 }
@@ -206,6 +209,9 @@ pub struct Deletes {
     pub buffered_since: Vec<Option<SimTime>>,
     /// Per shard: deltalog writes in flight (rows).
     pub writing: Vec<u64>,
+    /// Deltalog writes in flight, in order: the shard, and each of its segments'
+    /// deleted rows when the write started (what the deltalog holds).
+    pub in_flight: std::collections::VecDeque<(u8, Vec<(u32, u64)>)>,
     pub deltalog_rows: u64,
     pub deltalog_bytes: u64,
     pub deltalogs: u64,
@@ -227,11 +233,13 @@ impl Deletes {
         self.buffered_since[shard].get_or_insert(now);
     }
 
-    /// Whether segment `s` is due for a compaction of its own.
+    /// Whether segment `s` is due for a compaction of its own: datacoord sees the
+    /// deletes in its deltalogs only.
     pub fn compaction_due(&self, s: &SegRt) -> bool {
-        s.deleted > 0
-            && (s.deleted as f64 >= self.compact_ratio * s.rows as f64
-                || s.deleted * DELETE_ROW_BYTES >= self.compact_bytes)
+        let d = s.deleted_synced;
+        d > 0
+            && (d as f64 >= self.compact_ratio * s.rows as f64
+                || d * DELETE_ROW_BYTES >= self.compact_bytes)
     }
 }
 

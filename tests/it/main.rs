@@ -7,6 +7,7 @@ mod faults;
 mod fidelity;
 mod goldens;
 mod ingest;
+mod keys;
 mod saturation;
 mod search_path;
 mod standalone;

@@ -58,6 +58,24 @@ const CASES: &[Case] = &[
         message: "lacks: 1 datacoord (seals and flushes segments; it has 0), 1 datanode",
     },
     Case {
+        file: "exp-delete-without-write-path.toml",
+        line: 27,
+        defect: "rows = 100_000",
+        message: "[workload.delete] needs a write path",
+    },
+    Case {
+        file: "exp-query-without-rate.toml",
+        line: 26,
+        defect: "[workload.query]",
+        message: "[workload.query] has neither qps nor clients",
+    },
+    Case {
+        file: "exp-query-too-many-ids.toml",
+        line: 28,
+        defect: "ids = 20_000",
+        message: "workload.query.ids is 20000, outside 1..=16384",
+    },
+    Case {
         file: "exp-insert-batch-too-large.toml",
         line: 27,
         defect: "batch_rows = 200_000",
