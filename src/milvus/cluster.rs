@@ -599,9 +599,9 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             usage.push(Usage::new(
                 t.host,
                 svc.name.clone(),
-                // MinIO is no actor, but its disks and NICs carry the storage traffic:
-                // its rows belong in timeseries.parquet.
-                svc.kind.simulated() || svc.kind == ServiceKind::Minio,
+                // MinIO and its nginx are no actors, but their disks and NICs carry
+                // the storage traffic: their rows belong in timeseries.parquet.
+                svc.kind.carries_traffic(),
                 cpu_owner,
             ));
             usage.len() - 1
@@ -665,6 +665,11 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         / 100.0;
     world.minio_tasks = (0..placement.tasks.len())
         .filter(|&i| topo.services[placement.tasks[i].service].kind == ServiceKind::Minio)
+        .collect();
+    // reference §1.10, §2.6: the users' nginx balances MinIO only (the Milvus
+    // proxies are published directly), so an nginx service is MinIO's front.
+    world.nginx_tasks = (0..placement.tasks.len())
+        .filter(|&i| topo.services[placement.tasks[i].service].kind == ServiceKind::Nginx)
         .collect();
     world.local_storage = topo.standalone().is_some();
     world.faults = vec![Default::default(); exp.faults.len()];

@@ -458,31 +458,96 @@ impl World {
         self.ingest.release(req);
     }
 
-    /// Object storage servers that run now and that task `from` can reach.
-    fn minio_up(&self, from: usize) -> Vec<usize> {
+    /// The load balancer in front of object storage that a transfer for task `t`
+    /// goes through: reference §1.10, every Milvus process reaches MinIO at
+    /// `minio-proxy:9000`, nginx tasks placed by Swarm (§6: 2 replicas on the
+    /// managers). Swarm's virtual IP spreads connections over the running tasks
+    /// (GUESS: round robin per transfer, as IPVS does per connection). `Ok(None)`: the
+    /// topology has no nginx, transfers go straight to MinIO. `Err`: none of its nginx
+    /// tasks runs within reach, so object storage cannot be reached.
+    fn object_gateway(&mut self, t: usize) -> Result<Option<usize>, ()> {
+        if self.nginx_tasks.is_empty() {
+            return Ok(None);
+        }
+        let n = self.nginx_tasks.len();
+        let pick = (0..n)
+            .map(|k| self.nginx_tasks[(self.next_nginx + k) % n])
+            .find(|&g| {
+                self.tasks[g].up && self.hosts[self.tasks[g].host].up && self.tasks_reachable(g, t)
+            });
+        match pick {
+            Some(g) => {
+                self.next_nginx = (self.next_nginx + 1) % n;
+                Ok(Some(g))
+            }
+            None => Err(()),
+        }
+    }
+
+    /// Object storage servers that run now and that task `from` (through `gateway`,
+    /// the nginx task carrying the transfer, if any) can reach.
+    fn minio_up(&self, from: usize, gateway: Option<usize>) -> Vec<usize> {
+        let near = gateway.unwrap_or(from);
         self.minio_tasks
             .iter()
             .copied()
             .filter(|&t| {
                 self.tasks[t].up
                     && self.hosts[self.tasks[t].host].up
-                    && self.tasks_reachable(t, from)
+                    && self.tasks_reachable(t, near)
             })
             .collect()
+    }
+
+    /// Carries `bytes` from endpoint `src` to endpoint `dst` starting at `at`, through
+    /// nginx task `gateway` if there is one (it receives and sends every byte).
+    fn object_transfer(
+        &mut self,
+        at: SimTime,
+        src: usize,
+        dst: usize,
+        gateway: Option<usize>,
+        bytes: u64,
+    ) -> SimTime {
+        match gateway {
+            None => self.net.transfer_bulk(at, src, dst, bytes),
+            Some(g) => {
+                let mid = self.hosts[self.tasks[g].host].endpoint;
+                let u = self.tasks[g].usage;
+                let got = self.net.transfer_bulk(at, src, mid, bytes);
+                self.usage[u].net_rx.add_at(got, bytes as f64);
+                self.usage[u].net_tx.add_at(got, bytes as f64);
+                self.net.transfer_bulk(got, mid, dst, bytes)
+            }
+        }
     }
 
     /// Reads `bytes` from object storage into the host of task `to`: each running
     /// MinIO server reads its share from disk and sends it (reference §2.9: any
     /// read quorum serves a read; the bytes spread over the servers). None when no
-    /// server runs.
+    /// server (or no nginx in front of them) can be reached.
     pub fn minio_read(&mut self, now: SimTime, to: usize, bytes: u64) -> Option<SimTime> {
-        let servers = self.minio_up(to);
+        self.minio_read_via(now, to, bytes).map(|(done, _)| done)
+    }
+
+    /// Like [`World::minio_read`], also giving the endpoints the bytes come from (the
+    /// MinIO servers, or the nginx host in front of them): a cut from any of them
+    /// breaks the transfer.
+    pub fn minio_read_via(
+        &mut self,
+        now: SimTime,
+        to: usize,
+        bytes: u64,
+    ) -> Option<(SimTime, Vec<usize>)> {
+        let gateway = self.object_gateway(to).ok()?;
+        let servers = self.minio_up(to, gateway);
         if servers.is_empty() {
             return None;
         }
         let share = bytes.div_ceil(servers.len() as u64);
         let dst = self.hosts[self.tasks[to].host].endpoint;
         let mut done = now;
+        let mut sources = Vec::new();
         for m in servers {
             let host = self.tasks[m].host;
             let read = self.hosts[host].disk_read.reserve(now, share);
@@ -492,21 +557,27 @@ impl World {
             let qu = self.tasks[to].usage;
             self.usage[qu].net_rx.add_at(read, share as f64);
             let src = self.hosts[host].endpoint;
-            done = done.max(self.net.transfer_bulk(read, src, dst, share));
+            sources.push(src);
+            done = done.max(self.object_transfer(read, src, dst, gateway, share));
         }
-        Some(done)
+        if let Some(g) = gateway {
+            sources = vec![self.task_endpoint(g)];
+        }
+        Some((done, sources))
     }
 
     /// Writes `bytes` from the host of task `from` to object storage, erasure coded
     /// over every drive of the MinIO servers (reference §2.9): each drive stores
     /// bytes / data-drives, each server receives and writes its drives' shards. None
-    /// when fewer drives run than the write quorum needs.
+    /// when fewer drives run than the write quorum needs (or no nginx in front of
+    /// them can be reached).
     pub fn minio_write(&mut self, now: SimTime, from: usize, bytes: u64) -> Option<SimTime> {
         let total = self.minio_tasks.len();
+        let gateway = self.object_gateway(from).ok()?;
         // A server whose disk is full takes no new objects: its drives count as
         // missing for the write quorum, as a dead server's do (inference from §2.9).
         let servers: Vec<usize> = self
-            .minio_up(from)
+            .minio_up(from, gateway)
             .into_iter()
             .filter(|&m| !self.hosts[self.tasks[m].host].disk_full)
             .collect();
@@ -533,7 +604,7 @@ impl World {
             let host = self.tasks[m].host;
             let dst = self.hosts[host].endpoint;
             self.usage[fu].net_tx.add_at(now, per_server as f64);
-            let arrived = self.net.transfer_bulk(now, src, dst, per_server);
+            let arrived = self.object_transfer(now, src, dst, gateway, per_server);
             let u = self.tasks[m].usage;
             self.usage[u].net_rx.add_at(arrived, per_server as f64);
             let written = self.hosts[host].disk_write.reserve(arrived, per_server);

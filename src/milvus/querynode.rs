@@ -447,40 +447,12 @@ impl QueryNode {
         // from its raw binlogs.
         let (bytes, indexed) = ctx.world.load_bytes(segment as usize);
         self.load_indexed.insert((replica, segment), indexed);
-        let w = &*ctx.world;
-        let servers: Vec<usize> = w
-            .minio_tasks
-            .iter()
-            .copied()
-            .filter(|&t| {
-                w.tasks[t].up && w.hosts[w.tasks[t].host].up && w.tasks_reachable(t, self.task)
-            })
-            .collect();
-        if servers.is_empty() {
+        let Some((done, sources)) = ctx.world.minio_read_via(now, self.task, bytes) else {
             // No object storage to read from: the load task fails.
             self.report_loaded(replica, segment, false, ctx);
             return;
-        }
-        let share = bytes.div_ceil(servers.len() as u64);
-        let mut done = now;
-        let sources = servers
-            .iter()
-            .map(|&m| ctx.world.task_endpoint(m))
-            .collect();
+        };
         self.downloads.insert((replica, segment), (now, sources));
-        for m in servers {
-            let host = ctx.world.tasks[m].host;
-            let read = ctx.world.hosts[host].disk_read.reserve(now, share);
-            let u = ctx.world.tasks[m].usage;
-            ctx.world.usage[u].disk_read.add_at(read, share as f64);
-            let src = ctx.world.hosts[host].endpoint;
-            let dst = ctx.world.hosts[ctx.world.tasks[self.task].host].endpoint;
-            ctx.world.usage[u].net_tx.add_at(read, share as f64);
-            let qu = ctx.world.tasks[self.task].usage;
-            ctx.world.usage[qu].net_rx.add_at(read, share as f64);
-            let arrived = ctx.world.net.transfer_bulk(read, src, dst, share);
-            done = done.max(arrived);
-        }
         let me = ctx.me();
         ctx.send_at(
             me,

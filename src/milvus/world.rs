@@ -289,6 +289,10 @@ pub struct World {
     pub failover: Failover,
     /// Placement tasks of the object storage (MinIO) servers.
     pub minio_tasks: Vec<usize>,
+    /// Placement tasks of the nginx load balancer in front of MinIO, and the next
+    /// one a transfer goes through.
+    pub nginx_tasks: Vec<usize>,
+    pub next_nginx: usize,
     /// Object storage is a standalone's local disk (no erasure coding).
     pub local_storage: bool,
     pub faults: Vec<FaultStats>,
@@ -393,6 +397,8 @@ impl World {
             layout_global_factor: 0.1,
             failover,
             minio_tasks: Vec::new(),
+            nginx_tasks: Vec::new(),
+            next_nginx: 0,
             local_storage: false,
             faults: Vec::new(),
             current_fault: None,
@@ -580,7 +586,7 @@ impl World {
     /// host's CPU, memory and NIC from now on.
     pub fn move_task(&mut self, t: usize, host: usize) {
         let service = self.tasks[t].service.clone();
-        let simulated = self.tasks[t].kind.simulated();
+        let simulated = self.tasks[t].kind.carries_traffic();
         let u = match self
             .usage
             .iter()

@@ -765,11 +765,11 @@ pub(super) fn resolve_faults(
             }
         }
         // etcd members matter through their quorum (reference §2.7), MinIO servers
-        // through the erasure set's read and write quorums (reference §2.9).
-        let simulated = tasks.iter().any(|&t| {
-            let kind = topo.services[placement.tasks[t].service].kind;
-            kind.simulated() || kind == ServiceKind::Etcd || kind == ServiceKind::Minio
-        });
+        // through the erasure set's read and write quorums (reference §2.9), nginx
+        // as the way to MinIO (reference §1.10).
+        let simulated = tasks
+            .iter()
+            .any(|&t| topo.services[placement.tasks[t].service].kind.modelled());
         if !simulated {
             let kinds: Vec<&str> = tasks
                 .iter()
@@ -985,6 +985,7 @@ fn simulated_kinds() -> Vec<&'static str> {
     [
         ServiceKind::Etcd,
         ServiceKind::Minio,
+        ServiceKind::Nginx,
         ServiceKind::Proxy,
         ServiceKind::Rootcoord,
         ServiceKind::Querycoord,
@@ -1298,7 +1299,7 @@ fn check_effect(
         h == topo.hosts.len()
             || placement.tasks.iter().any(|t| {
                 let k = topo.services[t.service].kind;
-                t.host == h && (k.simulated() || k == ServiceKind::Etcd || k == ServiceKind::Minio)
+                t.host == h && k.modelled()
             })
     };
     match &fault.target {

@@ -144,6 +144,22 @@ impl ServiceKind {
                 | ServiceKind::Bookie
         )
     }
+
+    /// Whether the component's state or traffic matters to the model although it is
+    /// no actor: etcd through its quorum, MinIO through its quorums, disks and NICs,
+    /// and nginx as MinIO's load balancer (every object-storage byte crosses it).
+    pub fn modelled(self) -> bool {
+        self.simulated()
+            || matches!(
+                self,
+                ServiceKind::Etcd | ServiceKind::Minio | ServiceKind::Nginx
+            )
+    }
+
+    /// Whether its host's disks and NICs carry traffic worth a timeseries row.
+    pub fn carries_traffic(self) -> bool {
+        self.simulated() || matches!(self, ServiceKind::Minio | ServiceKind::Nginx)
+    }
 }
 
 #[derive(Deserialize)]

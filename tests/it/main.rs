@@ -11,6 +11,7 @@ mod keys;
 mod saturation;
 mod search_path;
 mod standalone;
+mod storage;
 mod swarm;
 mod sweep;
 mod validate;

@@ -1,0 +1,71 @@
+//! Object storage behind its load balancer: in the users' stack every Milvus process
+//! reaches MinIO through nginx (`minio-proxy`, 2 tasks on the managers; reference
+//! §1.10), so segment loads cross a manager's NIC.
+
+use polars::prelude::*;
+
+use crate::common::{run_to, temp_dir};
+
+fn frame(dir: &std::path::Path, file: &str) -> DataFrame {
+    let f = std::fs::File::open(dir.join(file)).unwrap();
+    ParquetReader::new(f).finish().unwrap()
+}
+
+/// Bytes service `service` received over the run, summed over the timeseries.
+fn rx_bytes(ts: &DataFrame, service: &str) -> f64 {
+    let svc = ts.column("service").unwrap().str().unwrap();
+    let rx = ts.column("net_rx_bytes").unwrap().u64().unwrap();
+    (0..ts.height())
+        .filter(|&i| svc.get(i) == Some(service))
+        .map(|i| rx.get(i).unwrap_or(0) as f64)
+        .sum()
+}
+
+#[test]
+fn segment_reloads_after_a_node_failure_pass_through_the_minio_nginx() {
+    let out = temp_dir("storage-nginx");
+    let s = run_to(
+        "experiments/node-failure.toml",
+        &["duration=15m", "fault.0.recover_at=14m"],
+        &out,
+    );
+    let reloaded = s["faults"][0]["bytes_reloaded"].as_f64().unwrap();
+    assert!(reloaded > 1e10, "reloaded {reloaded} bytes");
+    let ts = frame(&out, "timeseries.parquet");
+    let _ = std::fs::remove_dir_all(&out);
+    // Both nginx tasks carry the reload (round robin), every byte of it.
+    let through = rx_bytes(&ts, "minio-proxy");
+    assert!(
+        through >= reloaded,
+        "nginx received {through} bytes of the {reloaded} reloaded"
+    );
+}
+
+#[test]
+fn without_its_nginx_object_storage_is_out_of_reach_until_nginx_returns() {
+    let out = temp_dir("storage-nginx-down");
+    // ingest-30m shortened to 600,000 rows, with both nginx tasks killed from 5 s to
+    // 65 s: inserts go on (they need Pulsar, not MinIO), but syncs and flushes wait.
+    let text = std::fs::read_to_string(crate::common::repo("experiments/ingest-30m.toml"))
+        .unwrap()
+        .replace("../topologies/", &format!("{}/topologies/", env!("CARGO_MANIFEST_DIR")))
+        + "\n[[fault]]\nkind = \"process_crash\"\nservice = \"minio-proxy\"\nat = \"5s\"\nrecover_at = \"65s\"\n";
+    let exp = out.join("nginx-down.toml");
+    std::fs::write(&exp, text).unwrap();
+    let s = run_to(
+        exp.to_str().unwrap(),
+        &["workload.insert.rows=600000", "duration=20m"],
+        &out.join("run"),
+    );
+    let _ = std::fs::remove_dir_all(&out);
+    let f = |p: &str| crate::common::f(&s, p);
+    assert_eq!(f("ingest.rows_failed"), 0.0);
+    assert!(f("ingest.acked_s") < 30.0, "inserts wait for nothing");
+    // Nothing reaches object storage while nginx is down; every row does later.
+    assert!(
+        f("ingest.flushed_s") >= 65.0,
+        "flushed at {}",
+        f("ingest.flushed_s")
+    );
+    assert_eq!(f("ingest.rows_flushed"), 600_000.0);
+}
