@@ -120,13 +120,15 @@ pub fn simulate(
         sim_end: end,
         acked_rows: world.ingest.acked_rows,
         durable_rows: world.ingest.persisted_rows,
-        ingest: match (world.ingest.summary(), world.ingest.deletes.summary()) {
-            (Some(mut sections), Some(deletes)) => {
+        ingest: {
+            let mut sections = world.ingest.summary().unwrap_or(serde_json::json!({}));
+            if let Some(deletes) = world.ingest.deletes.summary() {
                 sections["deletes"] = deletes;
-                Some(sections)
             }
-            (None, Some(deletes)) => Some(serde_json::json!({ "deletes": deletes })),
-            (sections, None) => sections,
+            if !world.minio_tasks.is_empty() {
+                sections["storage"] = world.storage.summary();
+            }
+            Some(sections)
         },
         hosts,
         faults: world

@@ -388,6 +388,7 @@ impl Actor for Component {
                 },
             ) => q.on_index_downloaded(replica, segment, ctx),
             (C::DataCoord(d), Msg::CompactionTick) => d.on_compaction_tick(ctx),
+            (C::DataCoord(d), Msg::GcTick) => super::storage::gc_tick(ctx, d.task),
             (C::DataCoord(d), Msg::CompactionDone { plan }) => d.on_compaction_done(plan, ctx),
             (C::DataNode(d), Msg::Compact { plan }) => d.on_compact(plan, ctx),
             (C::DataNode(d), Msg::CompactionRead { plan }) => d.on_compaction_read(plan, ctx),
@@ -672,6 +673,45 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         .filter(|&i| topo.services[placement.tasks[i].service].kind == ServiceKind::Nginx)
         .collect();
     world.local_storage = topo.standalone().is_some();
+    {
+        // Object storage: its drives' space, erasure coding, and what the loaded
+        // collection's binlogs and index files take from the start.
+        let m = &exp.milvus;
+        let st = &mut world.storage;
+        let mut hosts: Vec<usize> = world
+            .minio_tasks
+            .iter()
+            .map(|&t| world.tasks[t].host)
+            .collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        st.capacity_bytes = hosts
+            .iter()
+            .map(|&h| world.hosts[h].spec.disk.size_bytes)
+            .sum();
+        let drives = if world.local_storage {
+            world.minio_tasks.len()
+        } else {
+            world.minio_tasks.len() * super::ingest::MINIO_DRIVES_PER_SERVER
+        };
+        let data = drives - super::ingest::minio_parity(drives);
+        st.expansion = if data == 0 {
+            1.0
+        } else {
+            drives as f64 / data as f64
+        };
+        st.gc_enabled = m.get("dataCoord.enableGarbageCollection") != 0.0;
+        st.gc_interval = SimDuration::from_secs_f64(m.get("dataCoord.gc.interval"));
+        st.drop_tolerance = SimDuration::from_secs_f64(m.get("dataCoord.gc.dropTolerance"));
+        let bytes: u64 = world
+            .layout
+            .segments
+            .iter()
+            .map(|s| s.rows * c.row_bytes + crate::hw::cost::index_bytes(&c.index, s.rows))
+            .sum();
+        st.at_start_bytes = bytes;
+        st.add(bytes);
+    }
     world.faults = vec![Default::default(); exp.faults.len()];
     world.etcd_tasks = (0..placement.tasks.len())
         .filter(|&i| topo.services[placement.tasks[i].service].kind == ServiceKind::Etcd)
@@ -1053,6 +1093,10 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
                 actor_of_task[t],
                 Msg::SyncPeriodTick,
             );
+        }
+        if sim.world().storage.gc_enabled {
+            let every = sim.world().storage.gc_interval;
+            sim.schedule(SimTime::ZERO + every, datacoord, Msg::GcTick);
         }
         if m.get("dataCoord.compaction.enableAutoCompaction") != 0.0 {
             let every = SimDuration::from_secs_f64(m.get("dataCoord.compaction.global.interval"));

@@ -98,6 +98,10 @@ impl DataCoord {
         if self.cfg.compaction {
             ctx.set_timer(self.cfg.compaction_interval, Msg::CompactionTick);
         }
+        if ctx.world.storage.gc_enabled {
+            let every = ctx.world.storage.gc_interval;
+            ctx.set_timer(every, Msg::GcTick);
+        }
         for (seg, n, _) in std::mem::take(&mut self.building) {
             self.index_nodes[n].2 = self.index_nodes[n].2.saturating_sub(1);
             ctx.world.ingest.segments[seg as usize].state = SegState::Flushed;

@@ -596,6 +596,21 @@ impl World {
         if servers.is_empty() || up_drives < quorum {
             return None;
         }
+        if !self.storage.fits(bytes) {
+            // The drives are full: MinIO refuses the object and the writer retries.
+            if self.storage.full_at.is_none() {
+                self.storage.full_at = Some(now);
+                let detail = format!(
+                    "object storage is full: {:.1} GB held (x{:.2} erasure coding) on {:.1} GB of MinIO disks; writes fail until garbage collection frees space",
+                    (self.storage.live_bytes + self.storage.garbage_bytes) as f64 / 1e9,
+                    self.storage.expansion,
+                    self.storage.capacity_bytes as f64 / 1e9
+                );
+                self.task_event(now, "object_storage_full", from, detail);
+            }
+            return None;
+        }
+        self.storage.add(bytes);
         let per_server = (bytes.div_ceil(data as u64)) * per_server_drives as u64;
         let src = self.hosts[self.tasks[from].host].endpoint;
         let fu = self.tasks[from].usage;

@@ -21,6 +21,7 @@ pub mod querycoord;
 pub mod querynode;
 pub mod retrieve;
 pub mod rootcoord;
+pub mod storage;
 pub mod world;
 
 pub use cluster::{build_cluster, Component};

@@ -361,6 +361,8 @@ pub enum Msg {
         shard: u8,
         rows: u32,
     },
+    /// Datacoord's garbage collector loop (reference §1.5 dataCoord.gc.interval).
+    GcTick,
     /// The deleting clients' next batch.
     DeleteNext,
     /// A delegator finished checking a delete's keys (nothing follows).

@@ -1105,6 +1105,9 @@ impl QueryCoord {
         let mut touched = BTreeSet::new();
         for k in inputs {
             let w = &mut *ctx.world;
+            // reference §1.5: its files stay until garbage collection.
+            let files = super::storage::segment_files_bytes(&w.ingest.segments[k as usize], w);
+            w.storage.drop_files(now, files);
             let s = &mut w.ingest.segments[k as usize];
             s.state = SegState::Dropped;
             // Rows merged before their own handoff are served sealed from now on.

@@ -316,6 +316,8 @@ pub struct World {
     /// reference §1.8 load guard, as a share of host memory.
     pub load_guard: f64,
     pub ingest: super::ingest::Ingest,
+    /// What object storage holds (see `storage`).
+    pub storage: super::storage::Storage,
     /// Per task: its session was deleted while the process ran on, cut off from etcd
     /// (reference §2.1 item 1); it exits once its keep-alive retries fail.
     pub session_lost: Vec<bool>,
@@ -414,6 +416,7 @@ impl World {
             etcd_electing_until: None,
             load_guard: 0.9,
             ingest: Default::default(),
+            storage: Default::default(),
             session_lost,
         }
     }

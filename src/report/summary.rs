@@ -19,7 +19,7 @@ pub struct RunFigures {
     /// Per fault of the experiment: when the cluster noticed it, bytes reloaded.
     pub faults: Vec<(Option<SimTime>, u64, u64)>,
     /// The write path's `ingest`, `index`, `segments` and `deletes` sections, when
-    /// it ran.
+    /// it ran, and object storage's `storage`.
     pub ingest: Option<Value>,
 }
 
@@ -518,6 +518,15 @@ const WRITE_FIGURES: &[&str] = &[
     "deletes.deltalog_bytes",
     "deletes.compactions",
     "deletes.rows_compacted_away",
+    "storage.bytes_at_start",
+    "storage.peak_bytes",
+    "storage.bytes_at_end",
+    "storage.garbage_bytes_at_end",
+    "storage.gc_runs",
+    "storage.gc_removed_bytes",
+    "storage.capacity_bytes",
+    "storage.peak_fill",
+    "storage.full_at_s",
 ];
 
 /// Checks that `path` names a figure the summary will have for this topology and an

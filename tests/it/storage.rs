@@ -69,3 +69,45 @@ fn without_its_nginx_object_storage_is_out_of_reach_until_nginx_returns() {
     );
     assert_eq!(f("ingest.rows_flushed"), 600_000.0);
 }
+
+#[test]
+fn compaction_doubles_what_object_storage_holds_until_garbage_collection() {
+    let out = temp_dir("storage-gc");
+    let s = run_to("experiments/ingest-30m.toml", &["duration=5h"], &out);
+    let _ = std::fs::remove_dir_all(&out);
+    let f = |p: &str| crate::common::f(&s, p);
+    // Binlogs (30 M x 4,104 bytes) and HNSW files (30 M x (4,096 + 16 x 8) bytes).
+    let one_copy = 30e6 * 4104.0 + 30e6 * (4096.0 + 128.0);
+    assert!((f("storage.bytes_at_end") - one_copy).abs() < 0.01 * one_copy);
+    // Compaction rewrote every segment: both copies were held until the
+    // garbage collector, 3 h after the drop, removed the old one (reference §1.5).
+    assert!(f("storage.peak_bytes") > 1.9 * one_copy);
+    assert!((f("storage.gc_removed_bytes") - one_copy).abs() < 0.01 * one_copy);
+    assert_eq!(f("storage.garbage_bytes_at_end"), 0.0);
+    // 4 MinIO hosts of 1 TB, EC:4 over 8 drives: each byte takes two.
+    assert!((f("storage.peak_fill") - f("storage.peak_bytes") * 2.0 / 4e12).abs() < 1e-9);
+    assert!(s["storage"]["full_at_s"].is_null());
+}
+
+#[test]
+fn minio_disks_too_small_for_the_index_files_stop_the_builds_with_a_clear_error() {
+    let out = temp_dir("storage-full");
+    let s = run_to(
+        "experiments/ingest-30m.toml",
+        &["topology.class.minio.disk.size=\"100GB\""],
+        &out,
+    );
+    let _ = std::fs::remove_dir_all(&out);
+    let f = |p: &str| crate::common::f(&s, p);
+    // The binlogs fit (every acknowledged row is flushed) ...
+    assert_eq!(f("ingest.rows_flushed"), 30e6);
+    // ... the index files do not: builds cannot upload, and the summary says why.
+    assert!(s["ingest"]["indexed_s"].is_null());
+    assert!(f("storage.full_at_s") > 0.0);
+    assert!(f("storage.peak_fill") <= 1.0);
+    let error = s["storage"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("give the MinIO hosts larger disks"),
+        "{error}"
+    );
+}
