@@ -7,8 +7,8 @@ use crate::scenario::experiment::Consistency;
 
 use super::msg::{Fail, Msg, Req, Ts};
 use super::overheads::{
-    search_request_bytes, search_result_bytes, CONTROL_RPC_BYTES, INSERT_NS_PER_BYTE,
-    INSERT_PRE_EXECUTE_NS, PROXY_PRE_EXECUTE_NS, PROXY_REDUCE_BASE_NS,
+    insert_on, search_request_bytes, search_result_bytes, search_stage_on, CONTROL_RPC_BYTES,
+    PROXY_PRE_EXECUTE_SHARE, PROXY_REDUCE_SHARE,
 };
 use super::world::{run_cpu, send_net_from, send_to, Endpoint, World};
 
@@ -113,14 +113,8 @@ impl Proxy {
         ctx.world.searches[req as usize].at_proxy = true;
         self.note_queue(ctx);
         let me = ctx.me();
-        run_cpu(
-            ctx,
-            self.task,
-            PROXY_PRE_EXECUTE_NS,
-            1,
-            me,
-            Msg::ProxyPreExecuted { req },
-        );
+        let demand = search_stage_on(ctx.world, self.task, PROXY_PRE_EXECUTE_SHARE);
+        run_cpu(ctx, self.task, demand, 1, me, Msg::ProxyPreExecuted { req });
     }
 
     /// reference §1.1: every proxy task gets a timestamp from rootcoord.
@@ -349,7 +343,7 @@ impl Proxy {
         }
         // reference §3.1 step 6: merge cost grows with nq x topk x shards.
         let p = &ctx.world.params;
-        let demand = PROXY_REDUCE_BASE_NS
+        let demand = search_stage_on(ctx.world, self.task, PROXY_REDUCE_SHARE)
             + (p.nq * p.topk) as f64 * self.shards as f64 * REDUCE_NS_PER_RESULT;
         let me = ctx.me();
         run_cpu(ctx, self.task, demand, 1, me, Msg::ProxyReduced { req });
@@ -437,10 +431,11 @@ impl Proxy {
         }
         self.dml_inflight += 1;
         let bytes = ins.rows * ctx.world.ingest.row_bytes;
+        let demand = insert_on(ctx.world, self.task, bytes);
         run_cpu(
             ctx,
             self.task,
-            INSERT_PRE_EXECUTE_NS + bytes as f64 * INSERT_NS_PER_BYTE,
+            demand,
             1,
             me,
             Msg::InsertPreExecuted { req },

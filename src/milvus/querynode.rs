@@ -8,8 +8,8 @@ use crate::hw::cost::REDUCE_NS_PER_RESULT;
 
 use super::msg::{Fail, Msg, Req, Ts};
 use super::overheads::{
-    search_request_bytes, search_result_bytes, CONTROL_RPC_BYTES, DELEGATOR_BASE_NS,
-    WORKER_TASK_BASE_NS,
+    search_request_bytes, search_result_bytes, search_stage_on, CONTROL_RPC_BYTES, DELEGATOR_SHARE,
+    WORKER_SHARE,
 };
 use super::world::{run_cpu, send_net, send_net_from, send_to, Endpoint, World};
 
@@ -228,12 +228,13 @@ impl QueryNode {
         } else {
             0.0
         };
+        let base = search_stage_on(ctx.world, self.task, WORKER_SHARE);
         let me = ctx.me();
         let gen = self.gen(ctx);
         run_cpu(
             ctx,
             self.task,
-            WORKER_TASK_BASE_NS + cost.demand_core_ns + growing,
+            base + cost.demand_core_ns + growing,
             cost.threads.max(1),
             me,
             Msg::WorkerSearched {
@@ -332,8 +333,8 @@ impl QueryNode {
     /// reference §3.1 step 4e: the delegator merges the workers' results.
     fn reduce(&mut self, req: Req, shard: u8, workers: usize, ctx: &mut Ctx<'_, Msg, World>) {
         let p = &ctx.world.params;
-        let demand =
-            DELEGATOR_BASE_NS + (p.nq * p.topk) as f64 * workers as f64 * REDUCE_NS_PER_RESULT;
+        let demand = search_stage_on(ctx.world, self.task, DELEGATOR_SHARE)
+            + (p.nq * p.topk) as f64 * workers as f64 * REDUCE_NS_PER_RESULT;
         let me = ctx.me();
         let gen = self.gen(ctx);
         run_cpu(
