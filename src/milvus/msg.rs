@@ -111,6 +111,8 @@ pub enum Msg {
     ProxyReduced {
         req: Req,
     },
+    /// A search's server work that runs beside it (after the reply) is done.
+    SearchBesideDone,
 
     TsoRequested {
         req: Req,

@@ -11,7 +11,8 @@
 //!   to its reply leaving it: gRPC and protobuf on both hops, the proxy's task queue,
 //!   plan and reduce, the delegator, the query node's scheduler, segcore's cgo calls
 //!   and result marshalling, the Go runtime's share. Measured as the server's CPU per
-//!   search of a 100-row collection, where the kernels take microseconds.
+//!   search of a 100-row collection, where the kernels take microseconds; the share of
+//!   it the reply waits for ([`SEARCH_CRITICAL_SHARE`]) is measured too.
 //! * **server work per inserted byte** ([`INSERT_NS_PER_BYTE`]).
 //!
 //! Both were measured on the reference machine (3.70 GHz AVX-512, profiles/reference.toml)
@@ -35,10 +36,19 @@ pub const SEARCH_SERVER_NS: f64 = 1_465_000.0;
 /// reduce and result marshalling); see [`SEARCH_SERVER_NS`].
 pub const SEARCH_SERVER_NS_PER_QUERY: f64 = 22_200.0;
 
-/// GUESS: shares of the per-search work. The proxy decodes, queues, plans, reduces and
-/// encodes the client's call (half); the delegator takes the proxy's gRPC call, waits
-/// for tsafe and reduces the workers' results (a fifth); the worker schedules, crosses
-/// into segcore and marshals its results (the rest).
+/// Measured: the share of the per-search server CPU that the reply waits for. The
+/// server's time on a search of the 100-row collection (`rpc_ms_p50` less the part of
+/// a GetVersion round trip spent outside the server: its `latency_ms_p50` less the
+/// server's CPU per call) over its CPU, summed over the records of
+/// results-full-example.json (results-quick-example.json: 0.819). The rest runs beside
+/// the request: gRPC's transport goroutines, the garbage collector's background
+/// marking; it occupies cores after the reply ([`search_beside_ns`]).
+pub const SEARCH_CRITICAL_SHARE: f64 = 0.777;
+
+/// GUESS: shares of the per-search work on the critical path. The proxy decodes,
+/// queues, plans, reduces and encodes the client's call (half); the delegator takes
+/// the proxy's gRPC call, waits for tsafe and reduces the workers' results (a fifth);
+/// the worker schedules, crosses into segcore and marshals its results (the rest).
 pub const PROXY_PRE_EXECUTE_SHARE: f64 = 0.3;
 pub const PROXY_REDUCE_SHARE: f64 = 0.2;
 pub const DELEGATOR_SHARE: f64 = 0.2;
@@ -46,10 +56,20 @@ pub const WORKER_SHARE: f64 = 0.3;
 /// The proxy's part of the per-search work.
 pub const PROXY_SHARE: f64 = PROXY_PRE_EXECUTE_SHARE + PROXY_REDUCE_SHARE;
 
-/// Server CPU of one stage of a search of `nq` query vectors, at the measuring
-/// machine's clock (scale it with [`on_host`]).
+/// Server CPU of a search of `nq` query vectors, all of it, at the measuring machine's
+/// clock (scale it with [`on_host`]).
+pub fn search_server_ns(nq: u32) -> f64 {
+    SEARCH_SERVER_NS + nq as f64 * SEARCH_SERVER_NS_PER_QUERY
+}
+
+/// Server CPU of one stage on a search's critical path (`share` of it).
 pub fn search_stage_ns(share: f64, nq: u32) -> f64 {
-    share * (SEARCH_SERVER_NS + nq as f64 * SEARCH_SERVER_NS_PER_QUERY)
+    share * SEARCH_CRITICAL_SHARE * search_server_ns(nq)
+}
+
+/// Server CPU of a search that runs beside it, after the reply.
+pub fn search_beside_ns(nq: u32) -> f64 {
+    (1.0 - SEARCH_CRITICAL_SHARE) * search_server_ns(nq)
 }
 
 /// `ns` measured on the reference machine, on a host of `ghz`: Milvus's own code is
@@ -62,6 +82,13 @@ pub fn on_host(ns: f64, ghz: f64) -> f64 {
 pub fn search_stage_on(world: &World, task: usize, share: f64) -> f64 {
     let ghz = world.hosts[world.tasks[task].host].spec.ghz;
     on_host(search_stage_ns(share, world.params.nq), ghz)
+}
+
+/// Server CPU of the current workload's searches that runs beside them, on `task`'s
+/// host.
+pub fn search_beside_on(world: &World, task: usize) -> f64 {
+    let ghz = world.hosts[world.tasks[task].host].spec.ghz;
+    on_host(search_beside_ns(world.params.nq), ghz)
 }
 
 /// Server CPU of an insert of `bytes` on `task`'s host.

@@ -7,8 +7,8 @@ use crate::scenario::experiment::Consistency;
 
 use super::msg::{Fail, Msg, Req, Ts};
 use super::overheads::{
-    insert_on, search_request_bytes, search_result_bytes, search_stage_on, CONTROL_RPC_BYTES,
-    PROXY_PRE_EXECUTE_SHARE, PROXY_REDUCE_SHARE,
+    insert_on, search_beside_on, search_request_bytes, search_result_bytes, search_stage_on,
+    CONTROL_RPC_BYTES, PROXY_PRE_EXECUTE_SHARE, PROXY_REDUCE_SHARE,
 };
 use super::world::{run_cpu, send_net_from, send_to, Endpoint, World};
 
@@ -354,6 +354,10 @@ impl Proxy {
             return;
         }
         self.finish(req, ctx);
+        // The search's measured server work that the reply does not wait for.
+        let demand = search_beside_on(ctx.world, self.task);
+        let me = ctx.me();
+        run_cpu(ctx, self.task, demand, 1, me, Msg::SearchBesideDone);
     }
 
     fn finish(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
