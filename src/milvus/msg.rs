@@ -111,7 +111,7 @@ pub enum Msg {
     ProxyReduced {
         req: Req,
     },
-    /// A search's server work that runs beside it (after the reply) is done.
+    /// A stage's share of a search's server work that runs beside it is done.
     SearchBesideDone,
 
     TsoRequested {

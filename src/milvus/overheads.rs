@@ -42,10 +42,10 @@ pub const SEARCH_SERVER_NS_PER_QUERY: f64 = 22_200.0;
 /// server's CPU per call) over its CPU, summed over the records of
 /// results-full-example.json (results-quick-example.json: 0.819). The rest runs beside
 /// the request: gRPC's transport goroutines, the garbage collector's background
-/// marking; it occupies cores after the reply ([`search_beside_ns`]).
+/// marking; each process runs its share of it beside its stage ([`search_beside_ns`]).
 pub const SEARCH_CRITICAL_SHARE: f64 = 0.777;
 
-/// GUESS: shares of the per-search work on the critical path. The proxy decodes,
+/// GUESS: shares of the per-search work, on the critical path and beside it. The proxy decodes,
 /// queues, plans, reduces and encodes the client's call (half); the delegator takes
 /// the proxy's gRPC call, waits for tsafe and reduces the workers' results (a fifth);
 /// the worker schedules, crosses into segcore and marshals its results (the rest).
@@ -67,9 +67,9 @@ pub fn search_stage_ns(share: f64, nq: u32) -> f64 {
     share * SEARCH_CRITICAL_SHARE * search_server_ns(nq)
 }
 
-/// Server CPU of a search that runs beside it, after the reply.
-pub fn search_beside_ns(nq: u32) -> f64 {
-    (1.0 - SEARCH_CRITICAL_SHARE) * search_server_ns(nq)
+/// Server CPU of one stage of a search (`share` of it) that runs beside the request.
+pub fn search_beside_ns(share: f64, nq: u32) -> f64 {
+    share * (1.0 - SEARCH_CRITICAL_SHARE) * search_server_ns(nq)
 }
 
 /// `ns` measured on the reference machine, on a host of `ghz`: Milvus's own code is
@@ -84,11 +84,11 @@ pub fn search_stage_on(world: &World, task: usize, share: f64) -> f64 {
     on_host(search_stage_ns(share, world.params.nq), ghz)
 }
 
-/// Server CPU of the current workload's searches that runs beside them, on `task`'s
-/// host.
-pub fn search_beside_on(world: &World, task: usize) -> f64 {
+/// Server CPU of one stage of the current workload's searches that runs beside them,
+/// on `task`'s host.
+pub fn search_beside_on(world: &World, task: usize, share: f64) -> f64 {
     let ghz = world.hosts[world.tasks[task].host].spec.ghz;
-    on_host(search_beside_ns(world.params.nq), ghz)
+    on_host(search_beside_ns(share, world.params.nq), ghz)
 }
 
 /// Server CPU of an insert of `bytes` on `task`'s host.

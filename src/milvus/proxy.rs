@@ -8,7 +8,7 @@ use crate::scenario::experiment::Consistency;
 use super::msg::{Fail, Msg, Req, Ts};
 use super::overheads::{
     insert_on, search_beside_on, search_request_bytes, search_result_bytes, search_stage_on,
-    CONTROL_RPC_BYTES, PROXY_PRE_EXECUTE_SHARE, PROXY_REDUCE_SHARE,
+    CONTROL_RPC_BYTES, PROXY_PRE_EXECUTE_SHARE, PROXY_REDUCE_SHARE, PROXY_SHARE,
 };
 use super::world::{run_cpu, send_net_from, send_to, Endpoint, World};
 
@@ -115,6 +115,8 @@ impl Proxy {
         let me = ctx.me();
         let demand = search_stage_on(ctx.world, self.task, PROXY_PRE_EXECUTE_SHARE);
         run_cpu(ctx, self.task, demand, 1, me, Msg::ProxyPreExecuted { req });
+        let beside = search_beside_on(ctx.world, self.task, PROXY_SHARE);
+        run_cpu(ctx, self.task, beside, 1, me, Msg::SearchBesideDone);
     }
 
     /// reference §1.1: every proxy task gets a timestamp from rootcoord.
@@ -354,10 +356,6 @@ impl Proxy {
             return;
         }
         self.finish(req, ctx);
-        // The search's measured server work that the reply does not wait for.
-        let demand = search_beside_on(ctx.world, self.task);
-        let me = ctx.me();
-        run_cpu(ctx, self.task, demand, 1, me, Msg::SearchBesideDone);
     }
 
     fn finish(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {

@@ -8,8 +8,8 @@ use crate::hw::cost::REDUCE_NS_PER_RESULT;
 
 use super::msg::{Fail, Msg, Req, Ts};
 use super::overheads::{
-    search_request_bytes, search_result_bytes, search_stage_on, CONTROL_RPC_BYTES, DELEGATOR_SHARE,
-    WORKER_SHARE,
+    search_beside_on, search_request_bytes, search_result_bytes, search_stage_on,
+    CONTROL_RPC_BYTES, DELEGATOR_SHARE, WORKER_SHARE,
 };
 use super::world::{run_cpu, send_net, send_net_from, send_to, Endpoint, World};
 
@@ -230,6 +230,8 @@ impl QueryNode {
         };
         let base = search_stage_on(ctx.world, self.task, WORKER_SHARE);
         let me = ctx.me();
+        let beside = search_beside_on(ctx.world, self.task, WORKER_SHARE);
+        run_cpu(ctx, self.task, beside, 1, me, Msg::SearchBesideDone);
         let gen = self.gen(ctx);
         run_cpu(
             ctx,
@@ -336,6 +338,8 @@ impl QueryNode {
         let demand = search_stage_on(ctx.world, self.task, DELEGATOR_SHARE)
             + (p.nq * p.topk) as f64 * workers as f64 * REDUCE_NS_PER_RESULT;
         let me = ctx.me();
+        let beside = search_beside_on(ctx.world, self.task, DELEGATOR_SHARE);
+        run_cpu(ctx, self.task, beside, 1, me, Msg::SearchBesideDone);
         let gen = self.gen(ctx);
         run_cpu(
             ctx,
