@@ -45,10 +45,12 @@ pub const SEARCH_SERVER_NS_PER_QUERY: f64 = 22_200.0;
 /// marking; each process runs its share of it beside its stage ([`search_beside_ns`]).
 pub const SEARCH_CRITICAL_SHARE: f64 = 0.777;
 
-/// GUESS: shares of the per-search work, on the critical path and beside it. The proxy decodes,
-/// queues, plans, reduces and encodes the client's call (half); the delegator takes
-/// the proxy's gRPC call, waits for tsafe and reduces the workers' results (a fifth);
-/// the worker schedules, crosses into segcore and marshals its results (the rest).
+/// GUESS: shares of the per-search work, on the critical path and beside it. The
+/// proxy decodes, queues, plans, reduces and encodes the client's call (half); the
+/// delegator takes the proxy's gRPC call, waits for tsafe and reduces the workers'
+/// results (a fifth); the worker schedules, crosses into segcore and marshals its
+/// results (the rest). A search with several shards or workers pays the delegator's
+/// and the worker's share once per sub-request.
 pub const PROXY_PRE_EXECUTE_SHARE: f64 = 0.3;
 pub const PROXY_REDUCE_SHARE: f64 = 0.2;
 pub const DELEGATOR_SHARE: f64 = 0.2;
