@@ -6,8 +6,9 @@
 //! from the case's own description (data set, index and its parameters, nq, topk,
 //! concurrency, consistency) and the measured machine's cores and memory. Nothing is
 //! fitted to a case: the model's constants are Milvus defaults, the calibration
-//! profile, and one knob, the client overhead, whose value the harness measures on
-//! its own (see `ClientOverhead`).
+//! profile, the server's per-search and per-byte insert work (measured on the
+//! harness's own records, src/milvus/overheads.rs), and the client overhead, whose
+//! value the harness measures on its own (see `ClientOverhead`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -90,10 +91,11 @@ pub struct Summary {
 }
 
 /// Client-side costs the simulation does not play: pymilvus building the request and
-/// parsing the reply, and one loopback gRPC round trip. Both are measured by the
-/// harness on their own (`client_overhead` records: request building and parsing of
-/// a search of a 100-row collection per dim and nq; GetVersion round trips), never
-/// fitted to the cases. A closed-loop client spends it between two searches, so it
+/// parsing the reply, and one loopback gRPC round trip less the server's CPU on it
+/// (the server's side of every RPC is in its measured per-search work). All are
+/// measured by the harness on their own (`client_overhead` records: request building
+/// and parsing of a search of a 100-row collection per dim and nq; GetVersion round
+/// trips and the server's CPU during them), never fitted to the cases. A closed-loop client spends it between two searches, so it
 /// is each client's think time, and it adds to each search's latency.
 #[derive(Clone, Debug)]
 pub struct ClientOverhead {
@@ -107,10 +109,21 @@ impl ClientOverhead {
     fn from_results(results: &Value) -> ClientOverhead {
         let records = results["client_overhead"].as_array().cloned();
         let records = records.unwrap_or_default();
+        // The loopback round trip less the server's own work on it (its CPU per
+        // GetVersion, idle background removed): the server's side of an RPC is in
+        // the measured per-search server work (src/milvus/overheads.rs).
         let rpc_ms = records
             .iter()
             .find(|r| r["kind"] == "get_version_rpc")
-            .and_then(|r| r["latency_ms_p50"].as_f64())
+            .and_then(|r| {
+                let rtt_ms = r["latency_ms_p50"].as_f64()?;
+                let c = &r["contention"];
+                let server_cpu_s = c["server_cpu_s"].as_f64().unwrap_or(0.0)
+                    - c["server_cores_before"].as_f64().unwrap_or(0.0)
+                        * c["wall_s"].as_f64().unwrap_or(0.0);
+                let per_request_ms = server_cpu_s.max(0.0) / r["requests"].as_f64()? * 1e3;
+                Some((rtt_ms - per_request_ms).max(0.0))
+            })
             .unwrap_or(0.0);
         let measured = records
             .iter()

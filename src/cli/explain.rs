@@ -249,7 +249,7 @@ fn print_collection(exp: &crate::scenario::Experiment, layout: &crate::milvus::L
         exp.profile.describe()
     );
     println!(
-        "  (roofline per host class: measured kernel times scaled by clock and ISA, memory traffic at the class's bandwidth shared by all its cores; README \"Cost model\"; Milvus overheads are GUESSES in src/hw/cost.rs and src/milvus/overheads.rs)"
+        "  (roofline per host class: measured kernel times scaled by clock and ISA, memory traffic at the class's bandwidth shared by all its cores; README \"Cost model\"; Milvus per-search and per-byte insert work measured on a real standalone, src/milvus/overheads.rs; per-segment overhead a GUESS in src/hw/cost.rs)"
     );
     let s = &exp.workload.search;
     for class in &exp.topology.classes {

@@ -398,6 +398,7 @@ impl Actor for Component {
                 p.on_shard_searched(req, shard, error, ctx)
             }
             (C::Proxy(p), Msg::ProxyReduced { req }) => p.on_reduced(req, ctx),
+            (C::Proxy(_) | C::QueryNode(_), Msg::SearchBesideDone) => {}
             (C::RootCoord(r), Msg::TsoRequested { req, proxy, insert }) => {
                 r.on_tso_requested(req, proxy, insert, ctx)
             }

@@ -111,6 +111,8 @@ pub enum Msg {
     ProxyReduced {
         req: Req,
     },
+    /// A stage's share of a search's server work that runs beside it is done.
+    SearchBesideDone,
 
     TsoRequested {
         req: Req,

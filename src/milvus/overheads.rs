@@ -1,28 +1,121 @@
-//! Fixed CPU costs and message sizes of the Milvus processes on the search path.
+//! Fixed CPU costs and message sizes of the Milvus processes on the search and insert
+//! paths.
 //!
-//! GUESSES, all of them: Milvus publishes no per-stage CPU costs. They are sized so
-//! that the per-search fixed work on a query node is a fraction of a millisecond, which
-//! is what reference §5.1 implies (12 cores serving 10,248 QPS of nq=1 HNSW searches
-//! on SIFT-1M leaves ~1.2 core-ms per search for everything). The fidelity issue fits
-//! them against a real Milvus; until then `simctl explain` lists them as guesses.
+//! Two knobs are measured on a real Milvus 2.3.5 standalone (the fidelity harness,
+//! experiments/fidelity/; `experiments/fidelity/derive_overheads.py RESULTS.json`
+//! derives both from a results file, and tests/it/fidelity.rs checks them against the
+//! committed ones):
+//!
+//! * **server work per search** ([`SEARCH_SERVER_NS`], [`SEARCH_SERVER_NS_PER_QUERY`]):
+//!   everything around the vector kernels, from the Search RPC arriving at the proxy
+//!   to its reply leaving it: gRPC and protobuf on both hops, the proxy's task queue,
+//!   plan and reduce, the delegator, the query node's scheduler, segcore's cgo calls
+//!   and result marshalling, the Go runtime's share. Measured as the server's CPU per
+//!   search of a 100-row collection, where the kernels take microseconds; the share of
+//!   it the reply waits for ([`SEARCH_CRITICAL_SHARE`]) is measured too.
+//! * **server work per inserted byte** ([`INSERT_NS_PER_BYTE`]).
+//!
+//! Both were measured on the reference machine (3.70 GHz AVX-512, profiles/reference.toml)
+//! and scale with the clock on other hosts ([`on_host`]). How the search work divides
+//! among proxy, delegator and query node is a GUESS ([`PROXY_SHARE`] and the others):
+//! the standalone runs them in one process, so the harness sees only their sum. The
+//! rest is GUESSES, marked one by one; `simctl explain` lists them.
 
-/// Proxy: decode, validate, build the plan, enqueue (GUESS).
-pub const PROXY_PRE_EXECUTE_NS: f64 = 40_000.0;
-/// Proxy: fixed work of an insert task (decode, validate, schema check) (GUESS).
+use super::msg::Req;
+use super::world::World;
+
+/// Clock of the machine the knobs were measured on (the fidelity examples' machine,
+/// profiles/reference.toml `[machine] ghz`).
+pub const MEASURED_ON_GHZ: f64 = 3.704;
+
+/// Measured: server CPU of one search, fixed part. Least squares over nq of the
+/// `search_tiny_collection` records of results-full-example.json (dim 128 and 768,
+/// nq 1, 10, 100; `server_cpu_ms_per_request`): 1.465 ms + 22.2 us per query vector.
+/// results-quick-example.json's one record (dim 128, nq 1) gives 1.01 ms.
+pub const SEARCH_SERVER_NS: f64 = 1_465_000.0;
+/// Measured: server CPU of one search per query vector (request decoding, per-query
+/// reduce and result marshalling); see [`SEARCH_SERVER_NS`].
+pub const SEARCH_SERVER_NS_PER_QUERY: f64 = 22_200.0;
+
+/// Measured: the share of the per-search server CPU that the reply waits for. The
+/// server's time on a search of the 100-row collection (`rpc_ms_p50` less the part of
+/// a GetVersion round trip spent outside the server: its `latency_ms_p50` less the
+/// server's CPU per call) over its CPU, summed over the records of
+/// results-full-example.json (results-quick-example.json: 0.819). The rest runs beside
+/// the request: gRPC's transport goroutines, the garbage collector's background
+/// marking; each process runs its share of it beside its stage ([`search_beside_ns`]).
+pub const SEARCH_CRITICAL_SHARE: f64 = 0.777;
+
+/// GUESS: shares of the per-search work, on the critical path and beside it. The
+/// proxy decodes, queues, plans, reduces and encodes the client's call (half); the
+/// delegator takes the proxy's gRPC call, waits for tsafe and reduces the workers'
+/// results (a fifth); the worker schedules, crosses into segcore and marshals its
+/// results (the rest). A search with several shards or workers pays the delegator's
+/// and the worker's share once per sub-request.
+pub const PROXY_PRE_EXECUTE_SHARE: f64 = 0.3;
+pub const PROXY_REDUCE_SHARE: f64 = 0.2;
+pub const DELEGATOR_SHARE: f64 = 0.2;
+pub const WORKER_SHARE: f64 = 0.3;
+/// The proxy's part of the per-search work.
+pub const PROXY_SHARE: f64 = PROXY_PRE_EXECUTE_SHARE + PROXY_REDUCE_SHARE;
+
+/// Server CPU of a search of `nq` query vectors, all of it, at the measuring machine's
+/// clock (scale it with [`on_host`]).
+pub fn search_server_ns(nq: u32) -> f64 {
+    SEARCH_SERVER_NS + nq as f64 * SEARCH_SERVER_NS_PER_QUERY
+}
+
+/// Server CPU of one stage on a search's critical path (`share` of it).
+pub fn search_stage_ns(share: f64, nq: u32) -> f64 {
+    share * SEARCH_CRITICAL_SHARE * search_server_ns(nq)
+}
+
+/// Server CPU of one stage of a search (`share` of it) that runs beside the request.
+pub fn search_beside_ns(share: f64, nq: u32) -> f64 {
+    share * (1.0 - SEARCH_CRITICAL_SHARE) * search_server_ns(nq)
+}
+
+/// `ns` measured on the reference machine, on a host of `ghz`: Milvus's own code is
+/// branchy Go and C++ that scales with the clock, as the kernels' compute part does.
+pub fn on_host(ns: f64, ghz: f64) -> f64 {
+    ns * MEASURED_ON_GHZ / ghz
+}
+
+/// Server CPU of one stage of request `req` (a search, or a query by key) on
+/// `task`'s host.
+pub fn search_stage_on(world: &World, task: usize, share: f64, req: Req) -> f64 {
+    let ghz = world.hosts[world.tasks[task].host].spec.ghz;
+    on_host(search_stage_ns(share, world.request_nq(req)), ghz)
+}
+
+/// Server CPU of one stage of request `req` that runs beside it, on `task`'s host.
+pub fn search_beside_on(world: &World, task: usize, share: f64, req: Req) -> f64 {
+    let ghz = world.hosts[world.tasks[task].host].spec.ghz;
+    on_host(search_beside_ns(share, world.request_nq(req)), ghz)
+}
+
+/// Server CPU of an insert of `bytes` on `task`'s host.
+pub fn insert_on(world: &World, task: usize, bytes: u64) -> f64 {
+    let ghz = world.hosts[world.tasks[task].host].spec.ghz;
+    on_host(
+        INSERT_PRE_EXECUTE_NS + bytes as f64 * INSERT_NS_PER_BYTE,
+        ghz,
+    )
+}
+
+/// Proxy: fixed work of an insert task (decode, validate, schema check) (GUESS; an
+/// insert's bytes dominate, see [`INSERT_NS_PER_BYTE`]).
 pub const INSERT_PRE_EXECUTE_NS: f64 = 100_000.0;
-/// Proxy: per byte of an insert: copy, primary-key hash to shards, repack into
-/// messages (GUESS: about 4 GB/s per core, a few passes over memory).
-pub const INSERT_NS_PER_BYTE: f64 = 0.25;
-/// Proxy: fixed part of merging shard results and encoding the reply (GUESS).
-pub const PROXY_REDUCE_BASE_NS: f64 = 20_000.0;
+/// Measured: server time per byte of an Insert RPC (8-byte key + 4 bytes a dimension):
+/// the RPCs' time (`insert.rpc_s`, the SDK's conversion excluded) over the bytes, in
+/// results-full-example.json: 20.2 ns at dim 128, 18.6 ns at dim 768 (results-quick-
+/// example.json: 20.4). Protobuf decoding, column checks, primary-key hashing and
+/// RocksMQ's serialisation all happen before the RPC returns; charged to the proxy.
+pub const INSERT_NS_PER_BYTE: f64 = 19.4;
 /// Rootcoord: one TSO allocation under its lock (GUESS).
 pub const TSO_ALLOC_NS: f64 = 2_000.0;
 /// Querycoord: answering GetShardLeaders from its in-memory distribution (GUESS).
 pub const SHARD_LEADERS_NS: f64 = 100_000.0;
-/// Delegator: waitTSafe bookkeeping, distribution snapshot, sub-request set-up (GUESS).
-pub const DELEGATOR_BASE_NS: f64 = 30_000.0;
-/// Worker: scheduler, unmarshal, result marshal per sub-request (GUESS).
-pub const WORKER_TASK_BASE_NS: f64 = 50_000.0;
 /// Time from rootcoord producing a time tick to a delegator consuming it through
 /// Pulsar (GUESS: publish with a bookie fsync plus dispatch; Pulsar is not yet its own
 /// actor).

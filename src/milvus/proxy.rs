@@ -8,8 +8,8 @@ use crate::scenario::experiment::Consistency;
 use super::ingest::Part;
 use super::msg::{Fail, Msg, Req, Ts};
 use super::overheads::{
-    CONTROL_RPC_BYTES, INSERT_NS_PER_BYTE, INSERT_PRE_EXECUTE_NS, PROXY_PRE_EXECUTE_NS,
-    PROXY_REDUCE_BASE_NS,
+    insert_on, search_beside_on, search_stage_on, CONTROL_RPC_BYTES, PROXY_PRE_EXECUTE_SHARE,
+    PROXY_REDUCE_SHARE, PROXY_SHARE,
 };
 use super::world::{run_cpu, send_net_from, send_to, Endpoint, World};
 
@@ -111,14 +111,10 @@ impl Proxy {
         ctx.world.searches[req as usize].at_proxy = true;
         self.note_queue(ctx);
         let me = ctx.me();
-        run_cpu(
-            ctx,
-            self.task,
-            PROXY_PRE_EXECUTE_NS,
-            1,
-            me,
-            Msg::ProxyPreExecuted { req },
-        );
+        let demand = search_stage_on(ctx.world, self.task, PROXY_PRE_EXECUTE_SHARE, req);
+        run_cpu(ctx, self.task, demand, 1, me, Msg::ProxyPreExecuted { req });
+        let beside = search_beside_on(ctx.world, self.task, PROXY_SHARE, req);
+        run_cpu(ctx, self.task, beside, 1, me, Msg::SearchBesideDone);
     }
 
     /// reference §1.1: every proxy task gets a timestamp from rootcoord.
@@ -346,7 +342,7 @@ impl Proxy {
             return;
         }
         // reference §3.1 step 6: merge cost grows with nq x topk x shards.
-        let demand = PROXY_REDUCE_BASE_NS
+        let demand = search_stage_on(ctx.world, self.task, PROXY_REDUCE_SHARE, req)
             + ctx.world.reduce_results(req) * self.shards as f64 * REDUCE_NS_PER_RESULT;
         let me = ctx.me();
         run_cpu(ctx, self.task, demand, 1, me, Msg::ProxyReduced { req });
@@ -434,10 +430,11 @@ impl Proxy {
         self.dml_inflight += 1;
         let (rows, delete) = (ins.rows, ins.delete);
         let bytes = rows * ctx.world.ingest.dml_row_bytes(delete);
+        let demand = insert_on(ctx.world, self.task, bytes);
         run_cpu(
             ctx,
             self.task,
-            INSERT_PRE_EXECUTE_NS + bytes as f64 * INSERT_NS_PER_BYTE,
+            demand,
             1,
             me,
             Msg::InsertPreExecuted { req },

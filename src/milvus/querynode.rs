@@ -7,7 +7,9 @@ use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::hw::cost::REDUCE_NS_PER_RESULT;
 
 use super::msg::{Fail, Msg, Req, Ts};
-use super::overheads::{CONTROL_RPC_BYTES, DELEGATOR_BASE_NS, WORKER_TASK_BASE_NS};
+use super::overheads::{
+    search_beside_on, search_stage_on, CONTROL_RPC_BYTES, DELEGATOR_SHARE, WORKER_SHARE,
+};
 use super::retrieve::ReqKind;
 use super::world::{run_cpu, send_net, send_net_from, send_to, Endpoint, World};
 
@@ -238,12 +240,15 @@ impl QueryNode {
         } else {
             cost.demand_core_ns
         };
+        let base = search_stage_on(ctx.world, self.task, WORKER_SHARE, job.req);
         let me = ctx.me();
+        let beside = search_beside_on(ctx.world, self.task, WORKER_SHARE, job.req);
+        run_cpu(ctx, self.task, beside, 1, me, Msg::SearchBesideDone);
         let gen = self.gen(ctx);
         run_cpu(
             ctx,
             self.task,
-            WORKER_TASK_BASE_NS + demand + growing,
+            base + demand + growing,
             cost.threads.max(1),
             me,
             Msg::WorkerSearched {
@@ -344,9 +349,11 @@ impl QueryNode {
 
     /// reference §3.1 step 4e: the delegator merges the workers' results.
     fn reduce(&mut self, req: Req, shard: u8, workers: usize, ctx: &mut Ctx<'_, Msg, World>) {
-        let demand = DELEGATOR_BASE_NS
+        let demand = search_stage_on(ctx.world, self.task, DELEGATOR_SHARE, req)
             + ctx.world.reduce_results(req) * workers as f64 * REDUCE_NS_PER_RESULT;
         let me = ctx.me();
+        let beside = search_beside_on(ctx.world, self.task, DELEGATOR_SHARE, req);
+        run_cpu(ctx, self.task, beside, 1, me, Msg::SearchBesideDone);
         let gen = self.gen(ctx);
         run_cpu(
             ctx,

@@ -98,6 +98,16 @@ impl World {
         }
     }
 
+    /// Query vectors `req` carries, for the measured per-vector server cost: a query
+    /// by key has none and pays the fixed per-request part only (GUESS: the same
+    /// request handling as a search's, which the harness measured).
+    pub fn request_nq(&self, req: Req) -> u32 {
+        match self.req_kind(req) {
+            ReqKind::Search => self.params.nq,
+            ReqKind::Query => 0,
+        }
+    }
+
     /// The look-aside balancer's weight of `req` at a shard leader: its nq.
     pub fn lookaside_weight(&self, req: Req) -> u32 {
         match self.req_kind(req) {

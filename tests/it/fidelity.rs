@@ -1,6 +1,8 @@
 //! `simctl fidelity` on the harness's example results: it runs, prints a row per
-//! measured figure of every case, and every ratio is finite. Accuracy is reported
-//! (README "How close is simctl to reality"), not asserted.
+//! measured figure of every case, and every ratio is finite; the measured server
+//! overheads are the figures the example results give, and act as CPU on the search
+//! path. Accuracy case by case is reported (README "How close is simctl to reality"),
+//! not asserted.
 
 use std::process::Command;
 
@@ -177,5 +179,170 @@ fn nothing_in_experiments_fidelity_is_fitted_case_by_case() {
         problems.is_empty(),
         "per-case overrides:\n{}",
         problems.join("\n")
+    );
+}
+
+const FULL: &str = "experiments/fidelity/results-full-example.json";
+
+fn read_json(path: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(repo(path)).unwrap()).unwrap()
+}
+
+/// The measured knobs of src/milvus/overheads.rs are what
+/// experiments/fidelity/derive_overheads.py derives from the committed full example,
+/// and that figure reproduces each record it comes from within a third.
+#[test]
+fn the_server_overhead_knobs_are_the_measured_figures() {
+    use simctl::milvus::overheads::{
+        search_server_ns, search_stage_ns, DELEGATOR_SHARE, INSERT_NS_PER_BYTE, PROXY_SHARE,
+        SEARCH_CRITICAL_SHARE, SEARCH_SERVER_NS, SEARCH_SERVER_NS_PER_QUERY, WORKER_SHARE,
+    };
+    let v = read_json(FULL);
+    let records = v["client_overhead"].as_array().unwrap();
+    // The part of a round trip outside the server: GetVersion's, less its server CPU.
+    let gv = records
+        .iter()
+        .find(|r| r["kind"] == "get_version_rpc")
+        .unwrap();
+    let c = &gv["contention"];
+    let gv_cpu_s = c["server_cpu_s"].as_f64().unwrap()
+        - c["server_cores_before"].as_f64().unwrap_or(0.0) * c["wall_s"].as_f64().unwrap();
+    let outside_ms =
+        gv["latency_ms_p50"].as_f64().unwrap() - gv_cpu_s / gv["requests"].as_f64().unwrap() * 1e3;
+    // Server CPU per search of the 100-row collection, idle background removed, and
+    // the server's time on the request.
+    let points: Vec<(f64, f64, f64)> = records
+        .iter()
+        .filter(|r| r["kind"] == "search_tiny_collection")
+        .map(|r| {
+            let f = &r["figures"];
+            let requests = f["requests"].as_f64().unwrap();
+            let background = r["contention"]["server_cores_before"]
+                .as_f64()
+                .unwrap_or(0.0)
+                * f["window_s"].as_f64().unwrap()
+                / requests
+                * 1e3;
+            (
+                r["nq"].as_f64().unwrap(),
+                (f["server_cpu_ms_per_request"].as_f64().unwrap() - background) * 1e6,
+                (f["rpc_ms_p50"].as_f64().unwrap() - outside_ms) * 1e6,
+            )
+        })
+        .collect();
+    assert!(points.len() >= 3, "the full example has its tiny searches");
+    let n = points.len() as f64;
+    let (mx, my) = (
+        points.iter().map(|p| p.0).sum::<f64>() / n,
+        points.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let slope = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>()
+        / points.iter().map(|p| (p.0 - mx).powi(2)).sum::<f64>();
+    let fixed = my - slope * mx;
+    let close = |a: f64, b: f64| (a / b - 1.0).abs() < 0.01;
+    assert!(
+        close(SEARCH_SERVER_NS, fixed),
+        "{SEARCH_SERVER_NS} vs {fixed}"
+    );
+    assert!(
+        close(SEARCH_SERVER_NS_PER_QUERY, slope),
+        "{SEARCH_SERVER_NS_PER_QUERY} vs {slope}"
+    );
+    let share = points.iter().map(|p| p.2).sum::<f64>() / points.iter().map(|p| p.1).sum::<f64>();
+    assert!(
+        close(SEARCH_CRITICAL_SHARE, share),
+        "{SEARCH_CRITICAL_SHARE} vs {share}"
+    );
+    for (nq, cpu, on_request) in &points {
+        let r = search_server_ns(*nq as u32) / cpu;
+        assert!((0.75..=1.33).contains(&r), "nq {nq}: CPU knob/measured {r}");
+        let r = search_stage_ns(1.0, *nq as u32) / on_request;
+        assert!(
+            (0.75..=1.33).contains(&r),
+            "nq {nq}: time knob/measured {r}"
+        );
+    }
+    assert!(close(PROXY_SHARE + DELEGATOR_SHARE + WORKER_SHARE, 1.0));
+
+    // Insert: the Insert RPCs' time per byte (8-byte key + 4 bytes a dimension).
+    let per_byte: Vec<f64> = v["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let bytes = d["rows"].as_f64().unwrap() * (8.0 + 4.0 * d["dim"].as_f64().unwrap());
+            d["insert"]["rpc_s"].as_f64().unwrap() / bytes * 1e9
+        })
+        .collect();
+    let mean = per_byte.iter().sum::<f64>() / per_byte.len() as f64;
+    assert!(
+        close(INSERT_NS_PER_BYTE, mean),
+        "{INSERT_NS_PER_BYTE} vs {mean}"
+    );
+    for ns in per_byte {
+        let r = INSERT_NS_PER_BYTE / ns;
+        assert!((0.8..=1.25).contains(&r), "insert knob/measured {r}");
+    }
+}
+
+/// The per-search server work is CPU: a lone client waits for its critical part, and
+/// four clients on the standalone's two cores are bounded by all of it.
+#[test]
+fn per_search_server_work_adds_latency_and_bounds_throughput() {
+    use simctl::milvus::overheads::{on_host, search_server_ns, search_stage_ns};
+    let mut v = read_json(QUICK);
+    let case = |concurrency: u64| {
+        serde_json::json!({
+            "id": format!("tiny/c{concurrency}"), "dataset": "tiny", "dim": 128, "rows": 100,
+            "metric": "L2", "distribution": "uniform", "shards_num": 1, "replicas": 1,
+            "index_type": "FLAT", "build_params": {}, "search_params": {}, "nq": 1,
+            "topk": 10, "concurrency": concurrency, "consistency": "Eventually",
+            "figures": {"requests": 100, "errors": 0, "qps": 1.0, "latency_ms_p50": 1.0},
+            "contention": {"contended": false}
+        })
+    };
+    v["cases"] = serde_json::json!([case(1), case(4)]);
+    v["datasets"] = serde_json::json!([]);
+    let dir = temp_dir("fidelity-overhead");
+    let (results, table) = (dir.join("tiny.json"), dir.join("table.json"));
+    std::fs::write(&results, v.to_string()).unwrap();
+    let out = simctl(&[
+        "fidelity",
+        results.to_str().unwrap(),
+        "--client-overhead-ms",
+        "0",
+        "--out",
+        table.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap();
+    let predicted = |case: &str, figure: &str| {
+        t["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["case"] == case && r["figure"] == figure)
+            .and_then(|r| r["predicted"].as_f64())
+            .unwrap()
+    };
+    // The reference machine's clock: the knob as measured.
+    let critical_ms = on_host(search_stage_ns(1.0, 1), 3.704) / 1e6;
+    let p50 = predicted("tiny/c1", "search_p50_ms");
+    assert!(
+        (1.0..1.15).contains(&(p50 / critical_ms)),
+        "lone search {p50} ms, server work on its path {critical_ms} ms"
+    );
+    let server_ms = on_host(search_server_ns(1), 3.704) / 1e6;
+    let qps = predicted("tiny/c4", "search_qps");
+    let bound = 2.0 / server_ms * 1e3;
+    assert!(
+        (0.85..=1.0).contains(&(qps / bound)),
+        "4 clients: {qps}/s against 2 cores / {server_ms} ms = {bound}/s"
     );
 }

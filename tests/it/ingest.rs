@@ -80,9 +80,13 @@ fn every_acknowledged_row_is_sealed_indexed_and_loaded() {
 #[test]
 fn the_ingest_rate_is_bounded_by_the_bookie_disks() {
     // 2 shards on 3 bookies with ensemble 2: bookie2 takes both shards' entries and
-    // writes each byte twice (journal + entry log) at 450 MB/s.
+    // writes each byte twice (journal + entry log) at 450 MB/s. 16 clients keep the
+    // bookies busy: each 41 MB batch takes a proxy core ~1.2 s of its own
+    // (src/milvus/overheads.rs), so 8 would leave them idle between batches.
+    let mut sets = SMALL_INGEST.to_vec();
+    sets.push("workload.insert.clients=16");
     let out = temp_dir("ingest-rate");
-    let s = run_to("experiments/ingest-30m.toml", SMALL_INGEST, &out);
+    let s = run_to("experiments/ingest-30m.toml", &sets, &out);
     let rate_bytes = f(&s, "ingest.rows_per_s") * 4104.0;
     let disk = 450e6;
     assert!(
@@ -91,7 +95,6 @@ fn the_ingest_rate_is_bounded_by_the_bookie_disks() {
     );
     // Faster bookie disks raise it.
     let out2 = temp_dir("ingest-rate-fast");
-    let mut sets = SMALL_INGEST.to_vec();
     sets.push("topology.class.bookie.disk.write=\"2GB/s\"");
     let fast = run_to("experiments/ingest-30m.toml", &sets, &out2);
     assert!(f(&fast, "ingest.rows_per_s") > 1.5 * f(&s, "ingest.rows_per_s"));

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Derives simctl's measured server-overhead knobs from a fidelity results file.
+
+    python3 experiments/fidelity/derive_overheads.py experiments/fidelity/results-full-example.json
+
+Standard library only. Prints each figure and the records it comes from; the constants
+in src/milvus/overheads.rs quote what it prints for results-full-example.json, and
+tests/it/fidelity.rs checks the constants against the same records.
+
+* Per-search server CPU. The harness searches a 100-row FLAT collection (concurrency 1,
+  Eventually) per dim and nq: the kernel work is a few microseconds, so the server CPU
+  per request (`server_cpu_ms_per_request`, less the server's idle background work
+  where the record has `server_cores_before`) is the server's own work around the
+  kernels: gRPC and protobuf on both hops, the proxy's task queue, plan and reduce, the
+  delegator and the query node's scheduler, segcore's cgo calls and result
+  marshalling. A least-squares line over nq gives a fixed part per request and a part
+  per query vector.
+* Critical-path share. Not all of that CPU delays the reply: the server's time on the
+  request is the Search RPC's time (`rpc_ms_p50`) less the part of a round trip spent
+  outside the server (GetVersion, the lightest RPC: its round trip less the server's
+  CPU per call). Over all records, that time over the CPU is the share the client
+  waits for; the rest runs beside the request (gRPC transport goroutines, the garbage
+  collector's background marking).
+* Insert server time per byte. The Insert RPCs' time (`rpc_s`, the SDK's conversion
+  excluded) over the bytes inserted (8-byte primary key + 4 bytes per dimension, as
+  simctl counts a row).
+"""
+
+import json
+import sys
+
+
+def background_ms(rec, requests, window_s):
+    """Server CPU per request that is idle background work (time ticks and the like)."""
+    cores = rec["contention"].get("server_cores_before")
+    if cores is None or requests == 0:
+        return 0.0
+    return cores * window_s / requests * 1e3
+
+
+def search_cpu(results, outside_ms):
+    """(fixed_ms, per_query_ms, critical_share, points): least squares of CPU per
+    request over nq; the server's time on the request over its CPU, all records."""
+    points = []
+    for rec in results.get("client_overhead", []):
+        if rec.get("kind") != "search_tiny_collection":
+            continue
+        f = rec["figures"]
+        if f.get("errors", 0) or not f.get("requests"):
+            continue
+        cpu = f["server_cpu_ms_per_request"] - background_ms(rec, f["requests"], f["window_s"])
+        points.append((rec["dim"], rec["nq"], cpu, f["rpc_ms_p50"] - outside_ms))
+    if not points:
+        return None
+    n = len(points)
+    mean_x = sum(p[1] for p in points) / n
+    mean_y = sum(p[2] for p in points) / n
+    sxx = sum((p[1] - mean_x) ** 2 for p in points)
+    slope = 0.0
+    if sxx > 0:
+        slope = sum((p[1] - mean_x) * (p[2] - mean_y) for p in points) / sxx
+    share = sum(p[3] for p in points) / sum(p[2] for p in points)
+    return mean_y - slope * mean_x, slope, share, points
+
+
+def get_version(results):
+    """(round trip p50 ms, server CPU ms per call) of the GetVersion records."""
+    for rec in results.get("client_overhead", []):
+        if rec.get("kind") == "get_version_rpc" and rec.get("requests"):
+            c = rec["contention"]
+            cpu_s = c["server_cpu_s"] - c.get("server_cores_before", 0.0) * c["wall_s"]
+            return rec["latency_ms_p50"], max(cpu_s, 0.0) / rec["requests"] * 1e3
+    return None
+
+
+def insert_ns_per_byte(results):
+    out = []
+    for ds in results.get("datasets", []):
+        ins = ds.get("insert") or {}
+        if not ins.get("rpc_s"):
+            continue
+        row_bytes = 8 + 4 * ds["dim"]
+        out.append((ds["name"], ins["rpc_s"] / (ds["rows"] * row_bytes) * 1e9))
+    return out
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: derive_overheads.py RESULTS.json")
+    with open(sys.argv[1]) as f:
+        results = json.load(f)
+    gv = get_version(results)
+    outside_ms = 0.0
+    if gv is not None:
+        outside_ms = gv[0] - gv[1]
+        print(f"GetVersion: round trip {gv[0]:.3f} ms, server CPU {gv[1]:.3f} ms per call; "
+              f"outside the server {outside_ms:.3f} ms")
+    s = search_cpu(results, outside_ms)
+    if s is None:
+        print("search: no search_tiny_collection records")
+    else:
+        fixed, per_query, share, points = s
+        for dim, nq, cpu, on_request in points:
+            print(f"search tiny collection dim {dim} nq {nq}: server CPU {cpu:.3f} ms/request, "
+                  f"server time on the request {on_request:.3f} ms")
+        print(f"search server CPU: {fixed:.3f} ms per request + {per_query * 1e3:.1f} us per query vector")
+        print(f"search critical-path share: {share:.3f} of the server CPU")
+    per_byte = insert_ns_per_byte(results)
+    for name, ns in per_byte:
+        print(f"insert {name}: {ns:.1f} ns per byte (Insert RPC time)")
+    if per_byte:
+        print(f"insert server time: {sum(ns for _, ns in per_byte) / len(per_byte):.1f} ns per byte (mean)")
+
+
+if __name__ == "__main__":
+    main()
