@@ -56,7 +56,9 @@ fn queries_by_key_are_answered_and_cost_a_fixed_amount_per_segment() {
         "keys-q512",
     );
     let (a, b) = (cpu(&only), cpu(&small));
-    assert!(b > 2.5 * a, "query-node CPU {b} on 4x the segments vs {a}");
+    // The per-request work (measured, the same for both) stays; the per-segment
+    // work grows with the segments: 58 -> 230 x ~23 us x 200 queries/s.
+    assert!(b > 1.3 * a, "query-node CPU {b} on 4x the segments vs {a}");
 }
 
 #[test]
