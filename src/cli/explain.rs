@@ -279,17 +279,25 @@ fn print_collection(exp: &crate::scenario::Experiment, layout: &crate::milvus::L
         if c.index.kind == IndexKind::DiskAnn {
             let q = cost.diskann_search(&c.index, rows, s);
             println!(
-                "  {:13} DISKANN per query: search_list {} -> {:.0} node reads in {:.0} hops of {} (beam width), {}; compute {:.1} us + disk wait {:.1} us ({} IOPS, {} read, read latency GUESS, search cache not modelled)",
+                "  {:13} DISKANN per query: search_list {} -> {:.0} node reads in {:.0} hops of {} (beam width: BeamWidthRatio x {} cores, at most {}), {}; compute {:.1} us + disk wait {:.1} us ({} IOPS, {} read, read latency {} us{}, search cache not modelled)",
                 "",
                 s.search_list,
                 q.reads,
                 q.hops,
                 q.beam_width,
+                h.cores,
+                crate::hw::cost::MAX_BEAM_WIDTH,
                 format_bytes(q.read_bytes as u64),
                 q.compute_ns / 1e3,
                 q.io_ns / 1e3,
                 h.disk.iops,
-                format_bandwidth(h.disk.read_bytes_per_s)
+                format_bandwidth(h.disk.read_bytes_per_s),
+                h.disk.read_latency.as_nanos() as f64 / 1e3,
+                if h.disk.read_latency == crate::hw::host::DEFAULT_DISK_READ_LATENCY {
+                    " (default, a GUESS; set disk read_latency)"
+                } else {
+                    ""
+                }
             );
         }
     }

@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use super::host::{HostSpec, Isa};
 use crate::calibrate::profile::{MetricName, Profile};
+use crate::kernels::topk::TILED_MIN_QUERIES;
 
 /// Index types of Milvus 2.3: the in-memory ones, and DISKANN (graph and vectors on the
 /// query node's local disk, compressed vectors in memory).
@@ -141,15 +142,13 @@ const KMEANS_ROWS_PER_CENTROID: u64 = 256;
 const PQ_CENTROIDS: f64 = 256.0;
 /// Cache line: the unit an HNSW link row is fetched in.
 const LINE_BYTES: u64 = 64;
-// GUESS: one 4 KiB random read on a local NAND SSD at queue depth 1 (the host spec gives
-// IOPS and bandwidth, not latency). A hop's beam of reads is issued at once, so a hop
-// waits about one such read.
-const SSD_READ_LATENCY_NS: f64 = 100_000.0;
 /// DiskANN reads whole 4 KiB sectors.
 const DISK_SECTOR_BYTES: u64 = 4096;
-// GUESS: the beam width Milvus derives from BeamWidthRatio x cores is capped at 16
-// (2.3 `SetDiskIndexLoadParams`, as recalled; not in the reference).
-const MAX_BEAM_WIDTH: f64 = 16.0;
+/// The most node reads a DISKANN hop issues at once, whatever BeamWidthRatio x cores
+/// gives. GUESS: Milvus 2.3 caps the beam width at 16 in code (`MaxBeamWidth`, applied
+/// in `SetDiskIndexLoadParams` when a query node loads a DiskANN segment; recalled from
+/// the source, not in the reference), not through milvus.yaml, so it is no Milvus knob.
+pub const MAX_BEAM_WIDTH: u32 = 16;
 // GUESS: Vamana builds the graph in two passes (alpha 1, then alpha > 1; DiskANN paper).
 const VAMANA_PASSES: f64 = 2.0;
 // GUESS: rows sampled to train DiskANN's PQ codebooks (DiskANN's training-set cap).
@@ -175,6 +174,8 @@ fn isa_source(p: &Profile, target: Isa) -> (Isa, f64) {
 #[derive(Clone, Debug)]
 pub struct HostCost {
     profile: Arc<Profile>,
+    /// The host's own ISA (which kernels it dispatches to).
+    target_isa: Isa,
     /// Measured rows that stand for the host's ISA, and the factor on them.
     isa: Isa,
     isa_factor: f64,
@@ -188,6 +189,8 @@ pub struct HostCost {
     /// host's `threads` threads all read (the same pessimistic share as memory).
     thread_disk_iops: f64,
     thread_disk_bytes_per_s: f64,
+    /// One random read at queue depth 1 (the disk spec's `read_latency`), ns.
+    disk_read_latency_ns: f64,
 }
 
 /// What one DISKANN query costs on one segment.
@@ -221,6 +224,7 @@ impl HostCost {
         let threads = threads.max(1) as f64;
         HostCost {
             profile: profile.clone(),
+            target_isa: h.isa,
             isa,
             isa_factor,
             clock_scale: profile.machine.ghz / h.ghz,
@@ -228,12 +232,25 @@ impl HostCost {
             cores: h.cores,
             thread_disk_iops: h.disk.iops / threads,
             thread_disk_bytes_per_s: h.disk.read_bytes_per_s / threads,
+            disk_read_latency_ns: h.disk.read_latency.as_nanos() as f64,
         }
     }
 
     /// Arithmetic time of one f32 distance at `dim` on this host, data in cache.
     pub fn distance_compute_ns(&self, metric: MetricName, dim: u32) -> f64 {
         self.profile.cache_ns(self.isa, metric, dim) * self.isa_factor * self.clock_scale
+    }
+
+    /// Compute time per (query, vector) of a flat search of `nq` queries on the
+    /// transposed kernels, if this host runs them for `nq` (AVX-512, as
+    /// `kernels::topk::flat_search` dispatches, from `TILED_MIN_QUERIES`) and the
+    /// profile measured them on AVX-512; `None` means the pair kernels price it.
+    pub fn tiled_ns(&self, metric: MetricName, dim: u32, nq: u32) -> Option<f64> {
+        if (nq as usize) < TILED_MIN_QUERIES || self.target_isa != Isa::Avx512 {
+            return None;
+        }
+        let ns = self.profile.tiled_cache_ns(Isa::Avx512, metric, dim)?;
+        Some(ns * self.clock_scale)
     }
 
     /// Time to stream `bytes` on one thread of this host.
@@ -345,7 +362,12 @@ impl HostCost {
     /// FLAT   max(q, rows * 4 dim bytes / thread_bw) + (nq - 1) * q,
     ///        q = rows * (d(dim) + topk): the blocked scan of kernels::topk::flat_search
     ///        streams each block from RAM with the first query, then runs the other
-    ///        queries over it from cache, one after the other (no overlap to exploit)
+    ///        queries over it from cache, one after the other (no overlap to exploit);
+    ///        from nq = TILED_MIN_QUERIES on an AVX-512 host (the kernel's own switch)
+    ///        max(nq * rows * t(dim), rows * 4 dim bytes / thread_bw), t the profile's
+    ///        transposed-kernel ns per (query, vector) in cache (transposition and
+    ///        top-k compares included) scaled by the clock; a profile without
+    ///        [[tiled]] rows keeps the pair-kernel formula for every nq
     /// IVF_*  per query: nlist * d(dim) (coarse, centroids cached)
     ///        + 256 * d(dim) (IVF_PQ distance tables)
     ///        + max(scanned * (code + topk), scanned * code bytes / thread_bw),
@@ -371,9 +393,12 @@ impl HostCost {
         let topk = self.scalar_ns(p.topk.ns_per_candidate);
         match idx.kind {
             IndexKind::Flat => {
+                let stream = self.memory_ns(n * 4.0 * d as f64);
+                if let Some(t) = self.tiled_ns(MetricName::L2, d, s.nq) {
+                    return (nq * n * t).max(stream);
+                }
                 let per_query = n * (self.distance_compute_ns(MetricName::L2, d) + topk);
-                let first = per_query.max(self.memory_ns(n * 4.0 * d as f64));
-                first + (nq - 1.0).max(0.0) * per_query
+                per_query.max(stream) + (nq - 1.0).max(0.0) * per_query
             }
             IndexKind::IvfFlat | IndexKind::IvfSq8 | IndexKind::IvfPq => {
                 let nlist = idx.nlist.max(1) as f64;
@@ -399,9 +424,10 @@ impl HostCost {
         }
     }
 
-    /// DISKANN's beam width on this host: BeamWidthRatio x cores, 1 to 16.
+    /// DISKANN's beam width on this host: BeamWidthRatio x cores, 1 to
+    /// [`MAX_BEAM_WIDTH`].
     pub fn diskann_beam_width(&self, idx: &IndexSpec) -> u32 {
-        (idx.diskann.beam_width_ratio * self.cores as f64).clamp(1.0, MAX_BEAM_WIDTH) as u32
+        (idx.diskann.beam_width_ratio * self.cores as f64).clamp(1.0, MAX_BEAM_WIDTH as f64) as u32
     }
 
     /// One DISKANN query on a segment of `rows` (reference §3.1: about search_list
@@ -416,6 +442,8 @@ impl HostCost {
     ///           max'd with reads * R * pq bytes / thread_bw (PQ codes of the links)
     /// io      = max(hops * read latency, reads / thread IOPS, reads * node / thread disk bw)
     /// ```
+    /// The read latency is the host disk's `read_latency` (a hop's beam of reads is
+    /// issued at once, so a hop waits about one read at queue depth 1).
     /// `pq` is the PQ bytes per vector ([`DiskAnnSpec::pq_bytes`]), `lookup` the
     /// profile's PQ table lookup, `d` the in-cache distance; the search cache
     /// (SearchCacheBudgetGBRatio) is not modelled, so every hop reads the disk. The IO
@@ -437,7 +465,7 @@ impl HostCost {
         let per_link = self.scalar_ns(pq * p.ivf.pq_ns_per_lookup + p.topk.ns_per_candidate);
         let compute = (PQ_CENTROIDS * distance + reads * (distance + r * per_link))
             .max(self.memory_ns(reads * r * pq));
-        let io = (hops * SSD_READ_LATENCY_NS)
+        let io = (hops * self.disk_read_latency_ns)
             .max(reads * 1e9 / self.thread_disk_iops)
             .max(read_bytes * 1e9 / self.thread_disk_bytes_per_s);
         DiskAnnSearch {
@@ -607,6 +635,7 @@ mod tests {
                 write_bytes_per_s: 5e8,
                 iops: 1e4,
                 fsync_latency: SimDuration::from_millis(1),
+                read_latency: crate::hw::host::DEFAULT_DISK_READ_LATENCY,
             },
             nic_bytes_per_s: 1.25e9,
             labels: Default::default(),
@@ -787,6 +816,98 @@ mod tests {
     }
 
     #[test]
+    fn flat_cost_per_query_drops_at_the_tiled_threshold_by_the_measured_ratio() {
+        let p = reference();
+        let q = TILED_MIN_QUERIES as u32;
+        let c = HostCost::for_host(&host(16, 3.0, Isa::Avx512, 1e15), &p);
+        let topk = p.topk.ns_per_candidate * p.machine.ghz / 3.0;
+        for dim in [128, 768, 1024, 1536] {
+            let flat = index(IndexKind::Flat, dim);
+            let w = |nq: u32| work(&c, &flat, 100_000, &search(nq, 1));
+            let per_query = |nq: u32| w(nq) / nq as f64;
+            let tiled = p.tiled_cache_ns(Isa::Avx512, MetricName::L2, dim).unwrap();
+            let measured = (p.cache_ns(Isa::Avx512, MetricName::L2, dim) * p.machine.ghz / 3.0
+                + topk)
+                / (tiled * p.machine.ghz / 3.0);
+            // The last query below the threshold (the first one's pass over RAM aside)
+            // against any query from it on.
+            let modelled = (w(q - 1) - w(q - 2)) / per_query(q);
+            assert!(
+                close(modelled, measured),
+                "dim {dim}: {modelled} vs {measured}"
+            );
+            // Past the threshold every query costs the same.
+            assert!(close(per_query(1000), per_query(q)));
+        }
+        // At dim 128 the reference machine's transposed kernel beat the pair kernel and
+        // its heap by a quarter (5.16 against 4.10 ns per vector).
+        let flat = index(IndexKind::Flat, 128);
+        let w = |nq: u32| work(&c, &flat, 100_000, &search(nq, 1));
+        assert!(w(q - 1) - w(q - 2) > 1.2 * w(q) / q as f64);
+        // An AVX2 host has no transposed kernels: the pair formula holds at any nq.
+        let avx2 = HostCost::for_host(&host(16, 3.0, Isa::Avx2, 1e15), &p);
+        let flat = index(IndexKind::Flat, 768);
+        let step = |nq| work(&avx2, &flat, 100_000, &search(nq, 1));
+        assert!(close(step(q + 1) - step(q), step(q) - step(q - 1)));
+        assert!(avx2.tiled_ns(MetricName::L2, 768, q).is_none());
+        // With little bandwidth the pass over RAM bounds it, as for one query.
+        let thin = HostCost::for_host(&host(16, 3.0, Isa::Avx512, 16e6), &p);
+        assert!(close(
+            work(&thin, &flat, 100_000, &search(q, 1)),
+            thin.memory_ns(100_000.0 * 4.0 * 768.0)
+        ));
+    }
+
+    #[test]
+    fn a_profile_without_tiled_rows_prices_every_flat_query_at_the_pair_kernel() {
+        let with = reference();
+        assert!(
+            !with.tiled.is_empty(),
+            "the reference profile measured them"
+        );
+        // An older profile: the same text without its [[tiled]] tables still loads.
+        let text = with.to_toml();
+        let cut = text.find("[[tiled]]").expect("tiled rows serialised");
+        let old = Profile::parse(std::path::Path::new("old.toml"), &text[..cut]).unwrap();
+        assert!(old.tiled.is_empty());
+        let old = Arc::new(old);
+        let h = host(16, 3.0, Isa::Avx512, 1e15);
+        let (c, c_old) = (HostCost::for_host(&h, &with), HostCost::for_host(&h, &old));
+        let flat = index(IndexKind::Flat, 128);
+        let q = TILED_MIN_QUERIES as u32;
+        let w = |c: &HostCost, nq| work(c, &flat, 100_000, &search(nq, 1));
+        // Below the threshold both price the pair kernel; from it on only the new one
+        // switches, and the old one keeps adding a pair-kernel query per query.
+        assert!(close(w(&c, q - 1), w(&c_old, q - 1)));
+        assert!(w(&c, q) < w(&c_old, q));
+        assert!(close(
+            w(&c_old, q) - w(&c_old, q - 1),
+            w(&c_old, q - 1) - w(&c_old, q - 2)
+        ));
+    }
+
+    #[test]
+    fn on_the_calibration_machine_a_tiled_scan_costs_what_its_stream_measured() {
+        let p = reference();
+        let m = &p.machine;
+        let me = host(m.cores, m.ghz, m.isa, p.bandwidth.read_bytes_per_s[0]);
+        let c = HostCost::with_threads(&me, &p, 1);
+        let q = TILED_MIN_QUERIES as u32;
+        for metric in [MetricName::L2, MetricName::Ip] {
+            for dim in crate::calibrate::DIMS {
+                let flat = index(IndexKind::Flat, dim);
+                let modelled = work(&c, &flat, 1_000_000, &search(q, 1)) / (1e6 * q as f64);
+                let streamed = p.tiled_stream_ns(Isa::Avx512, metric, dim).unwrap();
+                let ratio = modelled / streamed;
+                assert!(
+                    (0.75..1.33).contains(&ratio),
+                    "{metric:?} dim {dim}: {ratio}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn builds_cost_more_per_row_as_segments_grow() {
         let p = reference();
         let c = HostCost::for_host(&host(8, 2.4, Isa::Avx512, 60e9), &p);
@@ -931,7 +1052,37 @@ mod tests {
         ));
         let alone = HostCost::with_threads(&nvme, &p, 1);
         let q = alone.diskann_search(&idx, rows, &diskann_search(100));
-        assert!(close(q.io_ns, 7.0 * SSD_READ_LATENCY_NS), "{q:?}");
+        assert!(close(q.io_ns, 7.0 * 100_000.0), "{q:?}");
+    }
+
+    #[test]
+    fn a_slower_disk_read_latency_stretches_the_hops_as_the_formula_says() {
+        let p = reference();
+        let idx = diskann(768);
+        let mut h = host(16, 3.0, Isa::Avx512, 100e9);
+        h.disk.iops = 1e6;
+        h.disk.read_bytes_per_s = 3e9;
+        // One thread has the whole disk: the hops' latency is what the IO waits for.
+        let at = |latency_us: u64| {
+            let mut h = h.clone();
+            h.disk.read_latency = SimDuration::from_micros(latency_us);
+            HostCost::with_threads(&h, &p, 1).diskann_search(&idx, 1_000_000, &diskann_search(100))
+        };
+        let (base, double) = (at(100), at(200));
+        // 100 reads, beam width 16: 7 hops of one read latency each.
+        assert_eq!(base.hops, 7.0);
+        assert!(close(base.io_ns, 7.0 * 100_000.0), "{base:?}");
+        assert!(close(double.io_ns, 2.0 * base.io_ns), "{double:?}");
+        assert_eq!(double.compute_ns, base.compute_ns);
+        // Once IOPS limit instead (16 threads share 1e4 IOPS), latency no longer matters.
+        h.disk.iops = 1e4;
+        let shared = |latency_us: u64| {
+            let mut h = h.clone();
+            h.disk.read_latency = SimDuration::from_micros(latency_us);
+            HostCost::for_host(&h, &p).diskann_search(&idx, 1_000_000, &diskann_search(100))
+        };
+        assert!(close(shared(100).io_ns, 100.0 * 1e9 / (1e4 / 16.0)));
+        assert_eq!(shared(200).io_ns, shared(100).io_ns);
     }
 
     #[test]
