@@ -89,17 +89,21 @@ pub struct DiskAnnSpec {
     pub pq_code_budget_ratio: f64,
     /// Beam width per query-node core (clamped, see [`HostCost::diskann_beam_width`]).
     pub beam_width_ratio: f64,
+    /// Search cache, as a share of the raw vectors' bytes (see
+    /// [`HostCost::diskann_cached_levels`]); 0 turns it off.
+    pub search_cache_budget_ratio: f64,
 }
 
 impl Default for DiskAnnSpec {
     /// reference §1.9: MaxDegree 56, SearchListSize 100, PQCodeBudgetGBRatio 0.125,
-    /// BeamWidthRatio 4.
+    /// BeamWidthRatio 4, SearchCacheBudgetGBRatio 0.1.
     fn default() -> DiskAnnSpec {
         DiskAnnSpec {
             max_degree: 56,
             build_search_list: 100,
             pq_code_budget_ratio: 0.125,
             beam_width_ratio: 4.0,
+            search_cache_budget_ratio: 0.1,
         }
     }
 }
@@ -198,11 +202,14 @@ pub struct HostCost {
 pub struct DiskAnnSearch {
     /// Beam width: node reads issued together in one hop.
     pub beam_width: u32,
-    /// Nodes read from disk (the candidate list, at most the rows).
+    /// Nodes the search reads, from the search cache or the disk (the candidate list,
+    /// at most the rows).
     pub reads: f64,
     /// Rounds of reads: reads / beam width.
     pub hops: f64,
-    /// Bytes read from disk (whole sectors).
+    /// The first hops, served from the search cache instead of the disk.
+    pub cached_hops: f64,
+    /// Bytes read from disk (whole sectors), the cached hops' nodes not included.
     pub read_bytes: f64,
     /// Arithmetic: the PQ table, a full distance per node read, PQ distances to its links.
     pub compute_ns: f64,
@@ -430,6 +437,35 @@ impl HostCost {
         (idx.diskann.beam_width_ratio * self.cores as f64).clamp(1.0, MAX_BEAM_WIDTH as f64) as u32
     }
 
+    /// Whole breadth-first levels of a DISKANN graph of `rows` around its entry point
+    /// that the search cache holds.
+    ///
+    /// ```text
+    /// cached nodes = SearchCacheBudgetGBRatio * rows * 4 dim / (4 dim + 4 + 4 R)
+    /// levels       = the largest L with 1 + R + R^2 + ... + R^(L-1) <= cached nodes,
+    ///                every level (infinity) once the cached nodes reach the rows
+    /// ```
+    /// Milvus gives knowhere a cache budget of SearchCacheBudgetGBRatio (reference §1.9:
+    /// 0.1) times the segment's raw vector bytes. GUESS: DiskANN fills it breadth first
+    /// from the graph's entry point (its `cache_bfs_levels`; from the DiskANN source as
+    /// recalled, not in the reference), each node its vector and R links, and every
+    /// search starts there, so its first `levels` hops read memory, not the disk.
+    pub fn diskann_cached_levels(&self, idx: &IndexSpec, rows: u64) -> f64 {
+        let a = &idx.diskann;
+        let r = (a.max_degree.max(2)) as f64;
+        let node_bytes = 4.0 * idx.dim as f64 + 4.0 + 4.0 * a.max_degree as f64;
+        let budget = a.search_cache_budget_ratio * rows as f64 * 4.0 * idx.dim as f64;
+        let nodes = (budget / node_bytes).floor();
+        if nodes >= rows as f64 {
+            return f64::INFINITY;
+        }
+        if nodes < 1.0 {
+            return 0.0;
+        }
+        // 1 + R + ... + R^(L-1) = (R^L - 1) / (R - 1) <= nodes.
+        ((nodes * (r - 1.0) + 1.0).ln() / r.ln() + 1e-9).floor()
+    }
+
     /// One DISKANN query on a segment of `rows` (reference §3.1: about search_list
     /// candidates, beam-width reads per hop on the local SSD):
     ///
@@ -440,13 +476,16 @@ impl HostCost {
     /// compute = 256 * d(dim)                             (PQ distance table)
     ///         + reads * (d(dim) + R * (pq * lookup + topk))
     ///           max'd with reads * R * pq bytes / thread_bw (PQ codes of the links)
-    /// io      = max(hops * read latency, reads / thread IOPS, reads * node / thread disk bw)
+    /// cached  = min(hops, cached levels)                hops served by the search cache
+    /// disk    = max(reads - cached * beam width, 0)      nodes read from disk
+    /// io      = max((hops - cached) * read latency, disk / thread IOPS,
+    ///               disk * node / thread disk bw)
     /// ```
     /// The read latency is the host disk's `read_latency` (a hop's beam of reads is
-    /// issued at once, so a hop waits about one read at queue depth 1).
-    /// `pq` is the PQ bytes per vector ([`DiskAnnSpec::pq_bytes`]), `lookup` the
-    /// profile's PQ table lookup, `d` the in-cache distance; the search cache
-    /// (SearchCacheBudgetGBRatio) is not modelled, so every hop reads the disk. The IO
+    /// issued at once, so a hop waits about one read at queue depth 1); the cached
+    /// levels are [`HostCost::diskann_cached_levels`], whose nodes still cost their
+    /// arithmetic. `pq` is the PQ bytes per vector ([`DiskAnnSpec::pq_bytes`]), `lookup`
+    /// the profile's PQ table lookup, `d` the in-cache distance. The IO
     /// wait is charged as the searching thread's time: knowhere's search thread blocks
     /// on its beam's reads (hence its 4x larger pool with `enableDisk`, reference §1.8).
     pub fn diskann_search(&self, idx: &IndexSpec, rows: u64, s: &SearchSpec) -> DiskAnnSearch {
@@ -457,21 +496,24 @@ impl HostCost {
         let beam_width = self.diskann_beam_width(idx);
         let reads = (s.search_list.max(s.topk) as f64).min(rows as f64);
         let hops = (reads / beam_width as f64).ceil();
+        let cached_hops = self.diskann_cached_levels(idx, rows).min(hops);
+        let disk_reads = (reads - cached_hops * beam_width as f64).max(0.0);
         let node_bytes = (4 * d as u64 + 4 + 4 * idx.diskann.max_degree as u64)
             .div_ceil(DISK_SECTOR_BYTES)
             * DISK_SECTOR_BYTES;
-        let read_bytes = reads * node_bytes as f64;
+        let read_bytes = disk_reads * node_bytes as f64;
         let distance = self.distance_compute_ns(MetricName::L2, d);
         let per_link = self.scalar_ns(pq * p.ivf.pq_ns_per_lookup + p.topk.ns_per_candidate);
         let compute = (PQ_CENTROIDS * distance + reads * (distance + r * per_link))
             .max(self.memory_ns(reads * r * pq));
-        let io = (hops * self.disk_read_latency_ns)
-            .max(reads * 1e9 / self.thread_disk_iops)
+        let io = ((hops - cached_hops) * self.disk_read_latency_ns)
+            .max(disk_reads * 1e9 / self.thread_disk_iops)
             .max(read_bytes * 1e9 / self.thread_disk_bytes_per_s);
         DiskAnnSearch {
             beam_width,
             reads,
             hops,
+            cached_hops,
             read_bytes,
             compute_ns: compute,
             io_ns: io,
@@ -974,8 +1016,11 @@ mod tests {
         );
     }
 
+    /// DISKANN at `dim` without the search cache: every hop reads the disk.
     fn diskann(dim: u32) -> IndexSpec {
-        index(IndexKind::DiskAnn, dim)
+        let mut idx = index(IndexKind::DiskAnn, dim);
+        idx.diskann.search_cache_budget_ratio = 0.0;
+        idx
     }
 
     fn diskann_search(search_list: u32) -> SearchSpec {
@@ -1083,6 +1128,43 @@ mod tests {
         };
         assert!(close(shared(100).io_ns, 100.0 * 1e9 / (1e4 / 16.0)));
         assert_eq!(shared(200).io_ns, shared(100).io_ns);
+    }
+
+    #[test]
+    fn the_search_cache_serves_the_first_hops_as_its_bfs_levels_say() {
+        let p = reference();
+        let mut h = host(16, 3.0, Isa::Avx512, 100e9);
+        h.disk.iops = 1e6;
+        h.disk.read_bytes_per_s = 3e9;
+        let c = HostCost::with_threads(&h, &p, 1);
+        let (rows, dim) = (1_000_000, 768);
+        let cached = index(IndexKind::DiskAnn, dim);
+        assert_eq!(cached.diskann.search_cache_budget_ratio, 0.1);
+        // 0.1 x 3072 bytes of raw vector per row over 3072 + 4 + 224 bytes a node:
+        // 93,090 nodes, which hold 1 + 56 + 56^2 (3193) but not 56^3 more.
+        assert_eq!(c.diskann_cached_levels(&cached, rows), 3.0);
+        let (q, off) = (
+            c.diskann_search(&cached, rows, &diskann_search(100)),
+            c.diskann_search(&diskann(dim), rows, &diskann_search(100)),
+        );
+        // 100 reads in 7 hops of 16: the first 3 hops (48 reads) from memory.
+        assert_eq!((q.hops, q.cached_hops), (7.0, 3.0));
+        assert_eq!(q.read_bytes, 52.0 * 4096.0);
+        assert!(close(q.io_ns, 4.0 * 100_000.0), "{q:?}");
+        assert!(close(off.io_ns, 7.0 * 100_000.0), "{off:?}");
+        assert_eq!(q.compute_ns, off.compute_ns);
+        // A hundredth of the budget holds two levels; a budget past the rows holds them
+        // all, and a search never has more cached hops than hops.
+        let with = |ratio: f64| {
+            let mut idx = cached.clone();
+            idx.diskann.search_cache_budget_ratio = ratio;
+            idx
+        };
+        assert_eq!(c.diskann_cached_levels(&with(0.001), rows), 2.0);
+        assert_eq!(c.diskann_cached_levels(&with(0.0), rows), 0.0);
+        let all = c.diskann_search(&with(2.0), 3_000, &diskann_search(100));
+        assert_eq!(all.cached_hops, all.hops);
+        assert_eq!((all.read_bytes, all.io_ns), (0.0, 0.0));
     }
 
     #[test]
