@@ -46,10 +46,10 @@ pub struct DiskSpec {
     pub read_latency: SimDuration,
 }
 
-// GUESS: one 4 KiB random read on a local NAND SSD at queue depth 1, ~100 us (SATA and
-// NVMe data-centre SSDs quote 60-120 us); the reference gives no disk latency, and a
-// host spec's IOPS and bandwidth do not imply one. A topology sets its own with
-// `disk = { ..., read_latency = "80us" }`.
+// GUESS: one 4 KiB random read on a local NAND SSD at queue depth 1, ~100 us (the order
+// of a NAND page read plus the controller; not from the reference, which gives no disk
+// latency, and a host spec's IOPS and bandwidth do not imply one). A topology sets its
+// own with `disk = { ..., read_latency = "80us" }`.
 pub const DEFAULT_DISK_READ_LATENCY: SimDuration = SimDuration::from_micros(100);
 
 /// A host of the topology with its class resolved.
