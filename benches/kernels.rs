@@ -2,7 +2,9 @@
 //!
 //! * `pair/<metric>/<impl>/<dim>`: one distance, both vectors in L1 (64-byte aligned;
 //!   the anchors saw 16-byte aligned data 25-40 % slower in L1, so both sides get the
-//!   same alignment). Time per iteration is ns per distance.
+//!   same alignment). Time per iteration is ns per distance. `pair/loads/<dim>` (AVX-512
+//!   CPUs) reads both vectors with 512-bit loads and no arithmetic: the floor of any pair
+//!   kernel, which a kernel bound by its loads cannot beat.
 //! * `batch_l1/...`, `batch_l2/...`: one query against `n` vectors making 16 KiB (in L1)
 //!   or 256 KiB (in L2), reported as distances per second (Throughput::Elements(n)).
 //!   simsimd has no 1 x n call; its side is the loop a caller writes around its pair.
@@ -121,6 +123,41 @@ fn short(g: &mut BenchmarkGroup<'_, WallTime>) {
         .measurement_time(Duration::from_secs(1));
 }
 
+/// Both vectors read 512 bits at a time, folded by integer XOR (no floating-point
+/// latency chain, 8 independent registers): only the loads cost. `None` without AVX-512.
+fn loads_pair(a: &[f32], b: &[f32]) -> Option<u32> {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        // SAFETY: this CPU has AVX-512F, checked above.
+        return Some(unsafe { loads_pair_avx512(a, b) });
+    }
+    let _ = (a, b);
+    None
+}
+
+// SAFETY: callers run on a CPU with AVX-512F; a and b have equal length.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn loads_pair_avx512(a: &[f32], b: &[f32]) -> u32 {
+    use std::arch::x86_64::*;
+    const LANES: usize = 16;
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm512_setzero_si512(); 8];
+    let mut i = 0;
+    while i + 4 * LANES <= a.len() {
+        for k in 0..4 {
+            let at = i + k * LANES;
+            acc[k] = _mm512_xor_si512(acc[k], _mm512_loadu_si512(pa.add(at).cast()));
+            acc[k + 4] = _mm512_xor_si512(acc[k + 4], _mm512_loadu_si512(pb.add(at).cast()));
+        }
+        i += 4 * LANES;
+    }
+    let all = acc
+        .into_iter()
+        .fold(_mm512_setzero_si512(), |x, y| _mm512_xor_si512(x, y));
+    _mm512_reduce_add_epi32(all) as u32
+}
+
 fn pair(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut g = c.benchmark_group("pair");
@@ -131,6 +168,11 @@ fn pair(c: &mut Criterion) {
             Aligned::random(&mut rng, dim),
         );
         let (a, b) = (a.get(), b.get());
+        if loads_pair(a, b).is_some() {
+            g.bench_function(format!("loads/{dim}"), |bench| {
+                bench.iter(|| loads_pair(black_box(a), black_box(b)))
+            });
+        }
         for metric in [Metric::L2, Metric::Ip] {
             let name = metric_name(metric);
             g.bench_function(format!("{name}/ours/{dim}"), |bench| {

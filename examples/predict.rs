@@ -98,6 +98,7 @@ fn main() {
             write_bytes_per_s: 1.0,
             iops: 1.0,
             fsync_latency: SimDuration::from_millis(1),
+            read_latency: simctl::hw::host::DEFAULT_DISK_READ_LATENCY,
         },
         nic_bytes_per_s: 1.0,
         labels: Default::default(),

@@ -12,7 +12,7 @@ use crate::kernels::distance::{self, Metric};
 use crate::kernels::hnsw::{Hnsw, HnswParams, SearchScratch};
 use crate::kernels::ivf::{kmeans, KMeansParams};
 use crate::kernels::quant::{Pq, Sq8};
-use crate::kernels::topk::TopK;
+use crate::kernels::topk::{self, TopK};
 
 /// A stopwatch on the calling thread's CPU time where Linux reports it
 /// (/proc/thread-self/schedstat, in ns), else on the wall clock: time the thread spends
@@ -250,6 +250,60 @@ pub fn distance_stream_ns(
             black_box(&out);
         }
         best = best.min(start.elapsed().as_secs_f64() * 1e9 / vectors as f64);
+    }
+    best
+}
+
+/// Bytes of the data a transposed-kernel measurement keeps in cache: inside the
+/// reference machine's 32 MiB L3 (each block is transposed once into L1 and read there
+/// by every query, so L3 or L2 hardly matters), and enough vectors that a call's fixed
+/// costs (64 heaps, the transposition buffer, sorting the results) are spread thin: with
+/// 512 KiB they added 5 % at dim 768, the in-cache figure then exceeding the streamed one.
+const TILED_CACHE_BYTES: usize = 8 << 20;
+/// Vectors of an in-cache transposed measurement at the least: four tiles of 64, so that
+/// no group is partial and each block holds whole tiles, as in a long scan.
+const TILED_MIN_ROWS: usize = 256;
+/// Bytes streamed by a transposed-kernel measurement: four times the reference
+/// machine's 32 MiB L3, so every block comes from RAM.
+pub const TILED_STREAM_BYTES: usize = 128 << 20;
+
+/// `topk::TILED_MIN_QUERIES` queries: the fewest a search runs the transposed kernels
+/// for, so the figure includes the transposition of each block as spread over them.
+fn tiled_queries(dim: usize) -> Floats {
+    Floats::new(topk::TILED_MIN_QUERIES * dim)
+}
+
+/// ns per (query, vector) of a flat top-`k` search of `topk::TILED_MIN_QUERIES` queries
+/// on the transposed kernels (the block transposed, distances, top-k compares), data in
+/// cache. Callers check [`topk::tiled_supported`].
+pub fn tiled_cache_ns(metric: Metric, dim: usize, k: usize, round_secs: f64) -> f64 {
+    let rows = ((TILED_CACHE_BYTES / (4 * dim)).max(TILED_MIN_ROWS) / 64) * 64;
+    let data = Floats::new(rows * dim);
+    let queries = tiled_queries(dim);
+    let pairs = (topk::TILED_MIN_QUERIES * rows) as u64;
+    ns_per_unit(round_secs, || {
+        black_box(topk::flat_search(metric, queries.get(), data.get(), dim, k));
+        pairs
+    })
+}
+
+/// ns per (query, vector) of the same search over every vector of `data` (much larger
+/// than the last level cache), read once per pass; the best of `passes`.
+pub fn tiled_stream_ns(metric: Metric, dim: usize, k: usize, data: &[f32], passes: usize) -> f64 {
+    let vectors = data.len() / dim;
+    let queries = tiled_queries(dim);
+    let pairs = (topk::TILED_MIN_QUERIES * vectors) as f64;
+    let mut best = f64::INFINITY;
+    for _ in 0..passes {
+        let start = Instant::now();
+        black_box(topk::flat_search(
+            metric,
+            queries.get(),
+            &data[..vectors * dim],
+            dim,
+            k,
+        ));
+        best = best.min(start.elapsed().as_secs_f64() * 1e9 / pairs);
     }
     best
 }

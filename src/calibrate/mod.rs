@@ -5,6 +5,10 @@
 //! * f32 squared L2 and inner product at dims 128..1536, in cache and streamed from RAM;
 //! * SQ8 code distances in cache;
 //!
+//! on an AVX-512 CPU, flat top-k searches of many queries on the transposed kernels
+//! (`kernels::topk::flat_search` from `TILED_MIN_QUERIES` queries) at the same dims, in
+//! cache and streamed;
+//!
 //! and on the best ISA only (the kernels dispatch to it; the cost model carries other ISAs
 //! over by the distance ratio): the clock, read bandwidth with 1..N threads, top-k, PQ
 //! lookups, k-means, and HNSW build and search on low-rank data, with the laws of
@@ -16,9 +20,10 @@ pub mod profile;
 
 use crate::kernels::data::LowRank;
 use crate::kernels::distance::{self, Metric};
+use crate::kernels::topk;
 use profile::{
     Bandwidth, DistanceCost, Dtype, HnswBuildSample, HnswCost, HnswSearchSample, IvfCost, Machine,
-    Profile, Sq8Cost, TopkCost,
+    Profile, Sq8Cost, TiledCost, TopkCost,
 };
 
 /// The dims of the distance table: SIFT's 128 (reference §5.1), the users' 1024
@@ -132,6 +137,10 @@ pub fn fastest_of(runs: Vec<Profile>) -> Profile {
         for (a, b) in best.sq8.iter_mut().zip(&p.sq8) {
             min(&mut a.cache_ns, b.cache_ns);
         }
+        for (a, b) in best.tiled.iter_mut().zip(&p.tiled) {
+            min(&mut a.cache_ns, b.cache_ns);
+            min(&mut a.stream_ns, b.stream_ns);
+        }
         for (a, b) in best.hnsw.search.iter_mut().zip(&p.hnsw.search) {
             min(&mut a.ns_per_query, b.ns_per_query);
         }
@@ -188,6 +197,32 @@ fn calibrate_once(opts: Options, step: &mut dyn FnMut(&str)) -> Profile {
                 dim,
                 cache_ns: measure::sq8_cache_ns(isa, dim as usize, plan.round_secs),
             });
+        }
+    }
+    let mut tiled = Vec::new();
+    if topk::tiled_supported() {
+        let data = &big.get()[..(measure::TILED_STREAM_BYTES / 4).min(big.get().len())];
+        for metric in [Metric::L2, Metric::Ip] {
+            for dim in DIMS {
+                step(&format!("transposed {metric:?} flat search, dim {dim}"));
+                let d = dim as usize;
+                tiled.push(TiledCost {
+                    isa: crate::hw::Isa::Avx512,
+                    metric: metric.into(),
+                    dtype: Dtype::F32,
+                    dim,
+                    queries: topk::TILED_MIN_QUERIES as u32,
+                    k: TOPK_K as u32,
+                    cache_ns: measure::tiled_cache_ns(metric, d, TOPK_K, plan.round_secs),
+                    stream_ns: measure::tiled_stream_ns(
+                        metric,
+                        d,
+                        TOPK_K,
+                        data,
+                        plan.stream_passes,
+                    ),
+                });
+            }
         }
     }
     drop(big);
@@ -277,6 +312,7 @@ fn calibrate_once(opts: Options, step: &mut dyn FnMut(&str)) -> Profile {
         },
         distance,
         sq8,
+        tiled,
     }
 }
 
@@ -284,8 +320,14 @@ fn calibrate_once(opts: Options, step: &mut dyn FnMut(&str)) -> Profile {
 pub fn steps(opts: Options) -> u64 {
     let plan = Plan::new(opts.quick);
     let isas = distance::available().len();
+    let tiled = if topk::tiled_supported() {
+        2 * DIMS.len()
+    } else {
+        0
+    };
     let per_run = 2
         + isas * DIMS.len() * 3
+        + tiled
         + 3
         + plan.hnsw_rows.len() * plan.hnsw_m.len()
         + plan.hnsw_extra.len();
@@ -389,12 +431,15 @@ mod tests {
             .iter_mut()
             .for_each(|b| b.ns_per_insert *= 2.0);
         slow.topk.ns_per_candidate *= 2.0;
+        slow.tiled.iter_mut().for_each(|t| t.stream_ns *= 2.0);
         let mut merged = fastest_of(vec![slow.clone(), fast.clone()]);
         merged.round_figures();
         assert_eq!(merged.machine.ghz, fast.machine.ghz);
         assert_eq!(merged.bandwidth, fast.bandwidth);
         assert_eq!(merged.distance, fast.distance);
         assert_eq!(merged.topk, fast.topk);
+        assert!(!fast.tiled.is_empty());
+        assert_eq!(merged.tiled, fast.tiled);
         assert_eq!(merged.hnsw.search, fast.hnsw.search);
         assert!((merged.hnsw.visited_a / fast.hnsw.visited_a - 1.0).abs() < 1e-3);
     }

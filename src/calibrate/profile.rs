@@ -89,6 +89,11 @@ pub struct Profile {
     pub distance: Vec<DistanceCost>,
     /// SQ8 code distances (squared L2) per (ISA, dim).
     pub sq8: Vec<Sq8Cost>,
+    /// Flat top-k searches of many queries on the transposed kernels, per (metric, dim).
+    /// Optional: a profile without these rows (older ones, or one measured on a CPU
+    /// without AVX-512) prices every FLAT query at the pair kernel's `distance` rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiled: Vec<TiledCost>,
 }
 
 /// The machine the profile was measured on.
@@ -161,6 +166,24 @@ pub struct Sq8Cost {
     pub isa: Isa,
     pub dim: u32,
     pub cache_ns: f64,
+}
+
+/// A flat top-`k` search of `queries` queries at once on the transposed kernels
+/// (`kernels::topk::flat_search` from `TILED_MIN_QUERIES` queries on an AVX-512 CPU):
+/// ns per (query, vector), each block's transposition and the top-k compares included.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TiledCost {
+    pub isa: Isa,
+    pub metric: MetricName,
+    pub dtype: Dtype,
+    pub dim: u32,
+    pub queries: u32,
+    pub k: u32,
+    /// Vectors in L2 (a few hundred KiB searched over and over).
+    pub cache_ns: f64,
+    /// Vectors streamed once from RAM by one thread.
+    pub stream_ns: f64,
 }
 
 /// Keeping the best `k` of a stream of candidates (a bounded heap).
@@ -320,6 +343,10 @@ impl Profile {
         for s in &mut self.sq8 {
             r(&mut s.cache_ns);
         }
+        for t in &mut self.tiled {
+            r(&mut t.cache_ns);
+            r(&mut t.stream_ns);
+        }
     }
 
     /// Checks what the cost model relies on.
@@ -344,12 +371,27 @@ impl Profile {
                 ));
             }
         }
+        for t in &self.tiled {
+            for metric in [MetricName::L2, MetricName::Ip] {
+                let rows = self.tiled_rows(t.isa, metric).len();
+                if rows < 2 {
+                    return Err(format!(
+                        "[[tiled]] has {rows} row(s) for ISA {} and metric {metric:?}; the cost model interpolates between two or more (or leave [[tiled]] out)",
+                        t.isa.name()
+                    ));
+                }
+            }
+        }
         let positive = self.bandwidth.read_bytes_per_s.iter().all(|&b| b > 0.0)
             && self
                 .distance
                 .iter()
                 .all(|d| d.cache_ns > 0.0 && d.stream_ns > 0.0)
             && self.sq8.iter().all(|d| d.cache_ns > 0.0)
+            && self
+                .tiled
+                .iter()
+                .all(|t| t.cache_ns > 0.0 && t.stream_ns > 0.0)
             && self.topk.ns_per_candidate > 0.0
             && self
                 .hnsw
@@ -397,6 +439,33 @@ impl Profile {
     pub fn stream_ns(&self, isa: Isa, metric: MetricName, dim: u32) -> f64 {
         let rows = self.distances(isa, metric);
         interpolate(rows.iter().map(|d| (d.dim as f64, d.stream_ns)), dim as f64)
+    }
+
+    /// The transposed-kernel rows of one ISA and metric, by dim.
+    fn tiled_rows(&self, isa: Isa, metric: MetricName) -> Vec<&TiledCost> {
+        let mut rows: Vec<&TiledCost> = self
+            .tiled
+            .iter()
+            .filter(|t| t.isa == isa && t.metric == metric && t.dtype == Dtype::F32)
+            .collect();
+        rows.sort_by_key(|t| t.dim);
+        rows
+    }
+
+    /// In-cache ns per (query, vector) of a many-query flat search on the transposed
+    /// kernels of `isa` at `dim`, linear between measured dims; `None` if the profile has
+    /// no `[[tiled]]` rows for `isa` (then FLAT is priced at the pair kernel, `hw::cost`).
+    pub fn tiled_cache_ns(&self, isa: Isa, metric: MetricName, dim: u32) -> Option<f64> {
+        let rows = self.tiled_rows(isa, metric);
+        (rows.len() >= 2)
+            .then(|| interpolate(rows.iter().map(|t| (t.dim as f64, t.cache_ns)), dim as f64))
+    }
+
+    /// The streamed figure of the same, as [`Profile::tiled_cache_ns`].
+    pub fn tiled_stream_ns(&self, isa: Isa, metric: MetricName, dim: u32) -> Option<f64> {
+        let rows = self.tiled_rows(isa, metric);
+        (rows.len() >= 2)
+            .then(|| interpolate(rows.iter().map(|t| (t.dim as f64, t.stream_ns)), dim as f64))
     }
 
     /// In-cache ns per SQ8 code on `isa` at `dim`; `None` if the profile did not measure
@@ -481,6 +550,26 @@ mod tests {
             "the error points at the key, not the file start"
         );
         assert!(e.hint.is_some());
+    }
+
+    #[test]
+    fn tiled_rows_are_optional_but_never_a_lone_row() {
+        let mut p = Profile::reference();
+        assert!(p
+            .tiled_cache_ns(Isa::Avx512, MetricName::Ip, 1024)
+            .is_some());
+        p.tiled.clear();
+        let old = Profile::parse(Path::new("p.toml"), &p.to_toml()).unwrap();
+        assert_eq!(old.tiled_cache_ns(Isa::Avx512, MetricName::L2, 1024), None);
+        let mut p = Profile::reference();
+        p.tiled
+            .retain(|t| t.metric == MetricName::Ip || t.dim == 128);
+        let e = Profile::parse(Path::new("p.toml"), &p.to_toml()).unwrap_err();
+        assert!(
+            e.message.contains("[[tiled]] has 1 row(s)"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

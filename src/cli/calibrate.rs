@@ -89,6 +89,21 @@ pub fn calibrate(out: &Path, quick: bool, threads: Option<usize>, runs: usize) -
             .collect();
         println!("  f32 L2 at dim {dim}: {}", line.join(", "));
     }
+    if let Some(first) = profile.tiled.first() {
+        let at: Vec<String> = [128, 768, 1024]
+            .iter()
+            .filter_map(|&dim| {
+                let cache = profile.tiled_cache_ns(first.isa, MetricName::L2, dim)?;
+                let stream = profile.tiled_stream_ns(first.isa, MetricName::L2, dim)?;
+                Some(format!("dim {dim} {cache:.1} ns ({stream:.1} from RAM)"))
+            })
+            .collect();
+        println!(
+            "  transposed flat search of {} queries, L2, per (query, vector): {}",
+            first.queries,
+            at.join(", ")
+        );
+    }
     let h = &profile.hnsw;
     let per_node = |t: Vec<(u64, f64)>| {
         t.iter()

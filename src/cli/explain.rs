@@ -206,7 +206,7 @@ fn print_collection(exp: &crate::scenario::Experiment, layout: &crate::milvus::L
         let rows = layout.segments.first().map(|s| s.rows).unwrap_or(0);
         let a = &c.index.diskann;
         println!(
-            "  DISKANN (common.DiskIndex: MaxDegree {}, SearchListSize {}, PQCodeBudgetGBRatio {}, BeamWidthRatio {}): per segment {} in memory (raw / 4, reference §4.3), {} on the query node's disk ((1 + MaxDegree / dim) x raw)",
+            "  DISKANN (common.DiskIndex: MaxDegree {}, SearchListSize {}, PQCodeBudgetGBRatio {}, BeamWidthRatio {}): per segment {} in memory (raw / 4, reference §4.3; the search cache not counted), {} on the query node's disk ((1 + MaxDegree / dim) x raw)",
             a.max_degree,
             a.build_search_list,
             a.pq_code_budget_ratio,
@@ -279,17 +279,27 @@ fn print_collection(exp: &crate::scenario::Experiment, layout: &crate::milvus::L
         if c.index.kind == IndexKind::DiskAnn {
             let q = cost.diskann_search(&c.index, rows, s);
             println!(
-                "  {:13} DISKANN per query: search_list {} -> {:.0} node reads in {:.0} hops of {} (beam width), {}; compute {:.1} us + disk wait {:.1} us ({} IOPS, {} read, read latency GUESS, search cache not modelled)",
+                "  {:13} DISKANN per query: search_list {} -> {:.0} node reads in {:.0} hops of {} (beam width: BeamWidthRatio x {} cores, at most {}), the first {:.0} hop(s) from the search cache (SearchCacheBudgetGBRatio {}), {} from disk; compute {:.1} us + disk wait {:.1} us ({} IOPS, {} read, read latency {} us{})",
                 "",
                 s.search_list,
                 q.reads,
                 q.hops,
                 q.beam_width,
+                h.cores,
+                crate::hw::cost::MAX_BEAM_WIDTH,
+                q.cached_hops,
+                c.index.diskann.search_cache_budget_ratio,
                 format_bytes(q.read_bytes as u64),
                 q.compute_ns / 1e3,
                 q.io_ns / 1e3,
                 h.disk.iops,
-                format_bandwidth(h.disk.read_bytes_per_s)
+                format_bandwidth(h.disk.read_bytes_per_s),
+                h.disk.read_latency.as_nanos() as f64 / 1e3,
+                if h.disk.read_latency == crate::hw::host::DEFAULT_DISK_READ_LATENCY {
+                    " (default, a GUESS; set disk read_latency)"
+                } else {
+                    ""
+                }
             );
         }
     }

@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use super::host::{HostSpec, Isa};
 use crate::calibrate::profile::{MetricName, Profile};
+use crate::kernels::topk::TILED_MIN_QUERIES;
 
 /// Index types of Milvus 2.3: the in-memory ones, and DISKANN (graph and vectors on the
 /// query node's local disk, compressed vectors in memory).
@@ -88,17 +89,21 @@ pub struct DiskAnnSpec {
     pub pq_code_budget_ratio: f64,
     /// Beam width per query-node core (clamped, see [`HostCost::diskann_beam_width`]).
     pub beam_width_ratio: f64,
+    /// Search cache, as a share of the raw vectors' bytes (see
+    /// [`HostCost::diskann_cached_levels`]); 0 turns it off.
+    pub search_cache_budget_ratio: f64,
 }
 
 impl Default for DiskAnnSpec {
     /// reference §1.9: MaxDegree 56, SearchListSize 100, PQCodeBudgetGBRatio 0.125,
-    /// BeamWidthRatio 4.
+    /// BeamWidthRatio 4, SearchCacheBudgetGBRatio 0.1.
     fn default() -> DiskAnnSpec {
         DiskAnnSpec {
             max_degree: 56,
             build_search_list: 100,
             pq_code_budget_ratio: 0.125,
             beam_width_ratio: 4.0,
+            search_cache_budget_ratio: 0.1,
         }
     }
 }
@@ -141,15 +146,13 @@ const KMEANS_ROWS_PER_CENTROID: u64 = 256;
 const PQ_CENTROIDS: f64 = 256.0;
 /// Cache line: the unit an HNSW link row is fetched in.
 const LINE_BYTES: u64 = 64;
-// GUESS: one 4 KiB random read on a local NAND SSD at queue depth 1 (the host spec gives
-// IOPS and bandwidth, not latency). A hop's beam of reads is issued at once, so a hop
-// waits about one such read.
-const SSD_READ_LATENCY_NS: f64 = 100_000.0;
 /// DiskANN reads whole 4 KiB sectors.
 const DISK_SECTOR_BYTES: u64 = 4096;
-// GUESS: the beam width Milvus derives from BeamWidthRatio x cores is capped at 16
-// (2.3 `SetDiskIndexLoadParams`, as recalled; not in the reference).
-const MAX_BEAM_WIDTH: f64 = 16.0;
+/// The most node reads a DISKANN hop issues at once, whatever BeamWidthRatio x cores
+/// gives. GUESS: Milvus 2.3 caps the beam width at 16 in code (`MaxBeamWidth`, applied
+/// in `SetDiskIndexLoadParams` when a query node loads a DiskANN segment; recalled from
+/// the source, not in the reference), not through milvus.yaml, so it is no Milvus knob.
+pub const MAX_BEAM_WIDTH: u32 = 16;
 // GUESS: Vamana builds the graph in two passes (alpha 1, then alpha > 1; DiskANN paper).
 const VAMANA_PASSES: f64 = 2.0;
 // GUESS: rows sampled to train DiskANN's PQ codebooks (DiskANN's training-set cap).
@@ -175,6 +178,8 @@ fn isa_source(p: &Profile, target: Isa) -> (Isa, f64) {
 #[derive(Clone, Debug)]
 pub struct HostCost {
     profile: Arc<Profile>,
+    /// The host's own ISA (which kernels it dispatches to).
+    target_isa: Isa,
     /// Measured rows that stand for the host's ISA, and the factor on them.
     isa: Isa,
     isa_factor: f64,
@@ -188,6 +193,8 @@ pub struct HostCost {
     /// host's `threads` threads all read (the same pessimistic share as memory).
     thread_disk_iops: f64,
     thread_disk_bytes_per_s: f64,
+    /// One random read at queue depth 1 (the disk spec's `read_latency`), ns.
+    disk_read_latency_ns: f64,
 }
 
 /// What one DISKANN query costs on one segment.
@@ -195,11 +202,14 @@ pub struct HostCost {
 pub struct DiskAnnSearch {
     /// Beam width: node reads issued together in one hop.
     pub beam_width: u32,
-    /// Nodes read from disk (the candidate list, at most the rows).
+    /// Nodes the search reads, from the search cache or the disk (the candidate list,
+    /// at most the rows).
     pub reads: f64,
     /// Rounds of reads: reads / beam width.
     pub hops: f64,
-    /// Bytes read from disk (whole sectors).
+    /// The first hops, served from the search cache instead of the disk.
+    pub cached_hops: f64,
+    /// Bytes read from disk (whole sectors), the cached hops' nodes not included.
     pub read_bytes: f64,
     /// Arithmetic: the PQ table, a full distance per node read, PQ distances to its links.
     pub compute_ns: f64,
@@ -221,6 +231,7 @@ impl HostCost {
         let threads = threads.max(1) as f64;
         HostCost {
             profile: profile.clone(),
+            target_isa: h.isa,
             isa,
             isa_factor,
             clock_scale: profile.machine.ghz / h.ghz,
@@ -228,12 +239,25 @@ impl HostCost {
             cores: h.cores,
             thread_disk_iops: h.disk.iops / threads,
             thread_disk_bytes_per_s: h.disk.read_bytes_per_s / threads,
+            disk_read_latency_ns: h.disk.read_latency.as_nanos() as f64,
         }
     }
 
     /// Arithmetic time of one f32 distance at `dim` on this host, data in cache.
     pub fn distance_compute_ns(&self, metric: MetricName, dim: u32) -> f64 {
         self.profile.cache_ns(self.isa, metric, dim) * self.isa_factor * self.clock_scale
+    }
+
+    /// Compute time per (query, vector) of a flat search of `nq` queries on the
+    /// transposed kernels, if this host runs them for `nq` (AVX-512, as
+    /// `kernels::topk::flat_search` dispatches, from `TILED_MIN_QUERIES`) and the
+    /// profile measured them on AVX-512; `None` means the pair kernels price it.
+    pub fn tiled_ns(&self, metric: MetricName, dim: u32, nq: u32) -> Option<f64> {
+        if (nq as usize) < TILED_MIN_QUERIES || self.target_isa != Isa::Avx512 {
+            return None;
+        }
+        let ns = self.profile.tiled_cache_ns(Isa::Avx512, metric, dim)?;
+        Some(ns * self.clock_scale)
     }
 
     /// Time to stream `bytes` on one thread of this host.
@@ -345,7 +369,12 @@ impl HostCost {
     /// FLAT   max(q, rows * 4 dim bytes / thread_bw) + (nq - 1) * q,
     ///        q = rows * (d(dim) + topk): the blocked scan of kernels::topk::flat_search
     ///        streams each block from RAM with the first query, then runs the other
-    ///        queries over it from cache, one after the other (no overlap to exploit)
+    ///        queries over it from cache, one after the other (no overlap to exploit);
+    ///        from nq = TILED_MIN_QUERIES on an AVX-512 host (the kernel's own switch)
+    ///        max(nq * rows * t(dim), rows * 4 dim bytes / thread_bw), t the profile's
+    ///        transposed-kernel ns per (query, vector) in cache (transposition and
+    ///        top-k compares included) scaled by the clock; a profile without
+    ///        [[tiled]] rows keeps the pair-kernel formula for every nq
     /// IVF_*  per query: nlist * d(dim) (coarse, centroids cached)
     ///        + 256 * d(dim) (IVF_PQ distance tables)
     ///        + max(scanned * (code + topk), scanned * code bytes / thread_bw),
@@ -371,9 +400,12 @@ impl HostCost {
         let topk = self.scalar_ns(p.topk.ns_per_candidate);
         match idx.kind {
             IndexKind::Flat => {
+                let stream = self.memory_ns(n * 4.0 * d as f64);
+                if let Some(t) = self.tiled_ns(MetricName::L2, d, s.nq) {
+                    return (nq * n * t).max(stream);
+                }
                 let per_query = n * (self.distance_compute_ns(MetricName::L2, d) + topk);
-                let first = per_query.max(self.memory_ns(n * 4.0 * d as f64));
-                first + (nq - 1.0).max(0.0) * per_query
+                per_query.max(stream) + (nq - 1.0).max(0.0) * per_query
             }
             IndexKind::IvfFlat | IndexKind::IvfSq8 | IndexKind::IvfPq => {
                 let nlist = idx.nlist.max(1) as f64;
@@ -399,9 +431,39 @@ impl HostCost {
         }
     }
 
-    /// DISKANN's beam width on this host: BeamWidthRatio x cores, 1 to 16.
+    /// DISKANN's beam width on this host: BeamWidthRatio x cores, 1 to
+    /// [`MAX_BEAM_WIDTH`].
     pub fn diskann_beam_width(&self, idx: &IndexSpec) -> u32 {
-        (idx.diskann.beam_width_ratio * self.cores as f64).clamp(1.0, MAX_BEAM_WIDTH) as u32
+        (idx.diskann.beam_width_ratio * self.cores as f64).clamp(1.0, MAX_BEAM_WIDTH as f64) as u32
+    }
+
+    /// Whole breadth-first levels of a DISKANN graph of `rows` around its entry point
+    /// that the search cache holds.
+    ///
+    /// ```text
+    /// cached nodes = SearchCacheBudgetGBRatio * rows * 4 dim / (4 dim + 4 + 4 R)
+    /// levels       = the largest L with 1 + R + R^2 + ... + R^(L-1) <= cached nodes,
+    ///                every level (infinity) once the cached nodes reach the rows
+    /// ```
+    /// Milvus gives knowhere a cache budget of SearchCacheBudgetGBRatio (reference §1.9:
+    /// 0.1) times the segment's raw vector bytes. GUESS: DiskANN fills it breadth first
+    /// from the graph's entry point (its `cache_bfs_levels`; from the DiskANN source as
+    /// recalled, not in the reference), each node its vector and R links, and every
+    /// search starts there, so its first `levels` hops read memory, not the disk.
+    pub fn diskann_cached_levels(&self, idx: &IndexSpec, rows: u64) -> f64 {
+        let a = &idx.diskann;
+        let r = (a.max_degree.max(2)) as f64;
+        let node_bytes = 4.0 * idx.dim as f64 + 4.0 + 4.0 * a.max_degree as f64;
+        let budget = a.search_cache_budget_ratio * rows as f64 * 4.0 * idx.dim as f64;
+        let nodes = (budget / node_bytes).floor();
+        if nodes >= rows as f64 {
+            return f64::INFINITY;
+        }
+        if nodes < 1.0 {
+            return 0.0;
+        }
+        // 1 + R + ... + R^(L-1) = (R^L - 1) / (R - 1) <= nodes.
+        ((nodes * (r - 1.0) + 1.0).ln() / r.ln() + 1e-9).floor()
     }
 
     /// One DISKANN query on a segment of `rows` (reference §3.1: about search_list
@@ -414,11 +476,16 @@ impl HostCost {
     /// compute = 256 * d(dim)                             (PQ distance table)
     ///         + reads * (d(dim) + R * (pq * lookup + topk))
     ///           max'd with reads * R * pq bytes / thread_bw (PQ codes of the links)
-    /// io      = max(hops * read latency, reads / thread IOPS, reads * node / thread disk bw)
+    /// cached  = min(hops, cached levels)                hops served by the search cache
+    /// disk    = max(reads - cached * beam width, 0)      nodes read from disk
+    /// io      = max((hops - cached) * read latency, disk / thread IOPS,
+    ///               disk * node / thread disk bw)
     /// ```
-    /// `pq` is the PQ bytes per vector ([`DiskAnnSpec::pq_bytes`]), `lookup` the
-    /// profile's PQ table lookup, `d` the in-cache distance; the search cache
-    /// (SearchCacheBudgetGBRatio) is not modelled, so every hop reads the disk. The IO
+    /// The read latency is the host disk's `read_latency` (a hop's beam of reads is
+    /// issued at once, so a hop waits about one read at queue depth 1); the cached
+    /// levels are [`HostCost::diskann_cached_levels`], whose nodes still cost their
+    /// arithmetic. `pq` is the PQ bytes per vector ([`DiskAnnSpec::pq_bytes`]), `lookup`
+    /// the profile's PQ table lookup, `d` the in-cache distance. The IO
     /// wait is charged as the searching thread's time: knowhere's search thread blocks
     /// on its beam's reads (hence its 4x larger pool with `enableDisk`, reference §1.8).
     pub fn diskann_search(&self, idx: &IndexSpec, rows: u64, s: &SearchSpec) -> DiskAnnSearch {
@@ -429,21 +496,24 @@ impl HostCost {
         let beam_width = self.diskann_beam_width(idx);
         let reads = (s.search_list.max(s.topk) as f64).min(rows as f64);
         let hops = (reads / beam_width as f64).ceil();
+        let cached_hops = self.diskann_cached_levels(idx, rows).min(hops);
+        let disk_reads = (reads - cached_hops * beam_width as f64).max(0.0);
         let node_bytes = (4 * d as u64 + 4 + 4 * idx.diskann.max_degree as u64)
             .div_ceil(DISK_SECTOR_BYTES)
             * DISK_SECTOR_BYTES;
-        let read_bytes = reads * node_bytes as f64;
+        let read_bytes = disk_reads * node_bytes as f64;
         let distance = self.distance_compute_ns(MetricName::L2, d);
         let per_link = self.scalar_ns(pq * p.ivf.pq_ns_per_lookup + p.topk.ns_per_candidate);
         let compute = (PQ_CENTROIDS * distance + reads * (distance + r * per_link))
             .max(self.memory_ns(reads * r * pq));
-        let io = (hops * SSD_READ_LATENCY_NS)
-            .max(reads * 1e9 / self.thread_disk_iops)
+        let io = ((hops - cached_hops) * self.disk_read_latency_ns)
+            .max(disk_reads * 1e9 / self.thread_disk_iops)
             .max(read_bytes * 1e9 / self.thread_disk_bytes_per_s);
         DiskAnnSearch {
             beam_width,
             reads,
             hops,
+            cached_hops,
             read_bytes,
             compute_ns: compute,
             io_ns: io,
@@ -607,6 +677,7 @@ mod tests {
                 write_bytes_per_s: 5e8,
                 iops: 1e4,
                 fsync_latency: SimDuration::from_millis(1),
+                read_latency: crate::hw::host::DEFAULT_DISK_READ_LATENCY,
             },
             nic_bytes_per_s: 1.25e9,
             labels: Default::default(),
@@ -787,6 +858,98 @@ mod tests {
     }
 
     #[test]
+    fn flat_cost_per_query_drops_at_the_tiled_threshold_by_the_measured_ratio() {
+        let p = reference();
+        let q = TILED_MIN_QUERIES as u32;
+        let c = HostCost::for_host(&host(16, 3.0, Isa::Avx512, 1e15), &p);
+        let topk = p.topk.ns_per_candidate * p.machine.ghz / 3.0;
+        for dim in [128, 768, 1024, 1536] {
+            let flat = index(IndexKind::Flat, dim);
+            let w = |nq: u32| work(&c, &flat, 100_000, &search(nq, 1));
+            let per_query = |nq: u32| w(nq) / nq as f64;
+            let tiled = p.tiled_cache_ns(Isa::Avx512, MetricName::L2, dim).unwrap();
+            let measured = (p.cache_ns(Isa::Avx512, MetricName::L2, dim) * p.machine.ghz / 3.0
+                + topk)
+                / (tiled * p.machine.ghz / 3.0);
+            // The last query below the threshold (the first one's pass over RAM aside)
+            // against any query from it on.
+            let modelled = (w(q - 1) - w(q - 2)) / per_query(q);
+            assert!(
+                close(modelled, measured),
+                "dim {dim}: {modelled} vs {measured}"
+            );
+            // Past the threshold every query costs the same.
+            assert!(close(per_query(1000), per_query(q)));
+        }
+        // At dim 128 the reference machine's transposed kernel beat the pair kernel and
+        // its heap by a quarter (5.16 against 4.10 ns per vector).
+        let flat = index(IndexKind::Flat, 128);
+        let w = |nq: u32| work(&c, &flat, 100_000, &search(nq, 1));
+        assert!(w(q - 1) - w(q - 2) > 1.2 * w(q) / q as f64);
+        // An AVX2 host has no transposed kernels: the pair formula holds at any nq.
+        let avx2 = HostCost::for_host(&host(16, 3.0, Isa::Avx2, 1e15), &p);
+        let flat = index(IndexKind::Flat, 768);
+        let step = |nq| work(&avx2, &flat, 100_000, &search(nq, 1));
+        assert!(close(step(q + 1) - step(q), step(q) - step(q - 1)));
+        assert!(avx2.tiled_ns(MetricName::L2, 768, q).is_none());
+        // With little bandwidth the pass over RAM bounds it, as for one query.
+        let thin = HostCost::for_host(&host(16, 3.0, Isa::Avx512, 16e6), &p);
+        assert!(close(
+            work(&thin, &flat, 100_000, &search(q, 1)),
+            thin.memory_ns(100_000.0 * 4.0 * 768.0)
+        ));
+    }
+
+    #[test]
+    fn a_profile_without_tiled_rows_prices_every_flat_query_at_the_pair_kernel() {
+        let with = reference();
+        assert!(
+            !with.tiled.is_empty(),
+            "the reference profile measured them"
+        );
+        // An older profile: the same text without its [[tiled]] tables still loads.
+        let text = with.to_toml();
+        let cut = text.find("[[tiled]]").expect("tiled rows serialised");
+        let old = Profile::parse(std::path::Path::new("old.toml"), &text[..cut]).unwrap();
+        assert!(old.tiled.is_empty());
+        let old = Arc::new(old);
+        let h = host(16, 3.0, Isa::Avx512, 1e15);
+        let (c, c_old) = (HostCost::for_host(&h, &with), HostCost::for_host(&h, &old));
+        let flat = index(IndexKind::Flat, 128);
+        let q = TILED_MIN_QUERIES as u32;
+        let w = |c: &HostCost, nq| work(c, &flat, 100_000, &search(nq, 1));
+        // Below the threshold both price the pair kernel; from it on only the new one
+        // switches, and the old one keeps adding a pair-kernel query per query.
+        assert!(close(w(&c, q - 1), w(&c_old, q - 1)));
+        assert!(w(&c, q) < w(&c_old, q));
+        assert!(close(
+            w(&c_old, q) - w(&c_old, q - 1),
+            w(&c_old, q - 1) - w(&c_old, q - 2)
+        ));
+    }
+
+    #[test]
+    fn on_the_calibration_machine_a_tiled_scan_costs_what_its_stream_measured() {
+        let p = reference();
+        let m = &p.machine;
+        let me = host(m.cores, m.ghz, m.isa, p.bandwidth.read_bytes_per_s[0]);
+        let c = HostCost::with_threads(&me, &p, 1);
+        let q = TILED_MIN_QUERIES as u32;
+        for metric in [MetricName::L2, MetricName::Ip] {
+            for dim in crate::calibrate::DIMS {
+                let flat = index(IndexKind::Flat, dim);
+                let modelled = work(&c, &flat, 1_000_000, &search(q, 1)) / (1e6 * q as f64);
+                let streamed = p.tiled_stream_ns(Isa::Avx512, metric, dim).unwrap();
+                let ratio = modelled / streamed;
+                assert!(
+                    (0.75..1.33).contains(&ratio),
+                    "{metric:?} dim {dim}: {ratio}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn builds_cost_more_per_row_as_segments_grow() {
         let p = reference();
         let c = HostCost::for_host(&host(8, 2.4, Isa::Avx512, 60e9), &p);
@@ -853,8 +1016,11 @@ mod tests {
         );
     }
 
+    /// DISKANN at `dim` without the search cache: every hop reads the disk.
     fn diskann(dim: u32) -> IndexSpec {
-        index(IndexKind::DiskAnn, dim)
+        let mut idx = index(IndexKind::DiskAnn, dim);
+        idx.diskann.search_cache_budget_ratio = 0.0;
+        idx
     }
 
     fn diskann_search(search_list: u32) -> SearchSpec {
@@ -931,7 +1097,74 @@ mod tests {
         ));
         let alone = HostCost::with_threads(&nvme, &p, 1);
         let q = alone.diskann_search(&idx, rows, &diskann_search(100));
-        assert!(close(q.io_ns, 7.0 * SSD_READ_LATENCY_NS), "{q:?}");
+        assert!(close(q.io_ns, 7.0 * 100_000.0), "{q:?}");
+    }
+
+    #[test]
+    fn a_slower_disk_read_latency_stretches_the_hops_as_the_formula_says() {
+        let p = reference();
+        let idx = diskann(768);
+        let mut h = host(16, 3.0, Isa::Avx512, 100e9);
+        h.disk.iops = 1e6;
+        h.disk.read_bytes_per_s = 3e9;
+        // One thread has the whole disk: the hops' latency is what the IO waits for.
+        let at = |latency_us: u64| {
+            let mut h = h.clone();
+            h.disk.read_latency = SimDuration::from_micros(latency_us);
+            HostCost::with_threads(&h, &p, 1).diskann_search(&idx, 1_000_000, &diskann_search(100))
+        };
+        let (base, double) = (at(100), at(200));
+        // 100 reads, beam width 16: 7 hops of one read latency each.
+        assert_eq!(base.hops, 7.0);
+        assert!(close(base.io_ns, 7.0 * 100_000.0), "{base:?}");
+        assert!(close(double.io_ns, 2.0 * base.io_ns), "{double:?}");
+        assert_eq!(double.compute_ns, base.compute_ns);
+        // Once IOPS limit instead (16 threads share 1e4 IOPS), latency no longer matters.
+        h.disk.iops = 1e4;
+        let shared = |latency_us: u64| {
+            let mut h = h.clone();
+            h.disk.read_latency = SimDuration::from_micros(latency_us);
+            HostCost::for_host(&h, &p).diskann_search(&idx, 1_000_000, &diskann_search(100))
+        };
+        assert!(close(shared(100).io_ns, 100.0 * 1e9 / (1e4 / 16.0)));
+        assert_eq!(shared(200).io_ns, shared(100).io_ns);
+    }
+
+    #[test]
+    fn the_search_cache_serves_the_first_hops_as_its_bfs_levels_say() {
+        let p = reference();
+        let mut h = host(16, 3.0, Isa::Avx512, 100e9);
+        h.disk.iops = 1e6;
+        h.disk.read_bytes_per_s = 3e9;
+        let c = HostCost::with_threads(&h, &p, 1);
+        let (rows, dim) = (1_000_000, 768);
+        let cached = index(IndexKind::DiskAnn, dim);
+        assert_eq!(cached.diskann.search_cache_budget_ratio, 0.1);
+        // 0.1 x 3072 bytes of raw vector per row over 3072 + 4 + 224 bytes a node:
+        // 93,090 nodes, which hold 1 + 56 + 56^2 (3193) but not 56^3 more.
+        assert_eq!(c.diskann_cached_levels(&cached, rows), 3.0);
+        let (q, off) = (
+            c.diskann_search(&cached, rows, &diskann_search(100)),
+            c.diskann_search(&diskann(dim), rows, &diskann_search(100)),
+        );
+        // 100 reads in 7 hops of 16: the first 3 hops (48 reads) from memory.
+        assert_eq!((q.hops, q.cached_hops), (7.0, 3.0));
+        assert_eq!(q.read_bytes, 52.0 * 4096.0);
+        assert!(close(q.io_ns, 4.0 * 100_000.0), "{q:?}");
+        assert!(close(off.io_ns, 7.0 * 100_000.0), "{off:?}");
+        assert_eq!(q.compute_ns, off.compute_ns);
+        // A hundredth of the budget holds two levels; a budget past the rows holds them
+        // all, and a search never has more cached hops than hops.
+        let with = |ratio: f64| {
+            let mut idx = cached.clone();
+            idx.diskann.search_cache_budget_ratio = ratio;
+            idx
+        };
+        assert_eq!(c.diskann_cached_levels(&with(0.001), rows), 2.0);
+        assert_eq!(c.diskann_cached_levels(&with(0.0), rows), 0.0);
+        let all = c.diskann_search(&with(2.0), 3_000, &diskann_search(100));
+        assert_eq!(all.cached_hops, all.hops);
+        assert_eq!((all.read_bytes, all.io_ns), (0.0, 0.0));
     }
 
     #[test]

@@ -41,7 +41,16 @@ pub struct DiskSpec {
     pub write_bytes_per_s: f64,
     pub iops: f64,
     pub fsync_latency: SimDuration,
+    /// One 4 KiB random read at queue depth 1 (topology key `read_latency`; default
+    /// [`DEFAULT_DISK_READ_LATENCY`]): what a DISKANN hop waits for.
+    pub read_latency: SimDuration,
 }
+
+// GUESS: one 4 KiB random read on a local NAND SSD at queue depth 1, ~100 us (the order
+// of a NAND page read plus the controller; not from the reference, which gives no disk
+// latency, and a host spec's IOPS and bandwidth do not imply one). A topology sets its
+// own with `disk = { ..., read_latency = "80us" }`.
+pub const DEFAULT_DISK_READ_LATENCY: SimDuration = SimDuration::from_micros(100);
 
 /// A host of the topology with its class resolved.
 #[derive(Clone, Debug, PartialEq)]

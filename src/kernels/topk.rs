@@ -168,8 +168,9 @@ const TILED_BLOCK_BYTES: usize = 16 * 1024;
 /// wait for RAM it cannot hide behind so few queries) costs more than it saves. Against
 /// the pair-kernel path on the reference machine (medians of 3, side by side), q/s at
 /// 1M x 128: nq 10 93 vs 143, nq 32 196 vs 201, nq 64 240 vs 221, nq 100 263 vs 219;
-/// 200k x 768: nq 32 148 vs 151, nq 100 220 vs 152.
-const TILED_MIN_QUERIES: usize = 64;
+/// 200k x 768: nq 32 148 vs 151, nq 100 220 vs 152. The cost model (`hw::cost`) prices
+/// a FLAT search of this many queries on an AVX-512 host with the transposed kernels.
+pub const TILED_MIN_QUERIES: usize = 64;
 /// Vectors of a transposed block come in multiples of this: 4 groups of 16, one tile.
 const TILED_BLOCK_QUANTUM: usize = 64;
 
@@ -252,6 +253,12 @@ pub fn flat_search(
         }
     }
     heaps.into_iter().map(TopK::into_sorted).collect()
+}
+
+/// Whether this CPU runs the transposed kernels that [`flat_search`] uses from
+/// [`TILED_MIN_QUERIES`] queries on.
+pub fn tiled_supported() -> bool {
+    tiled::supported()
 }
 
 /// One empty heap per query of `queries` (whole vectors of `dim`).

@@ -140,6 +140,14 @@ pub const KEYS: &[Key] = &[
         "§1.9: DISKANN PQ codes kept in memory",
     ),
     key(
+        "common.DiskIndex.SearchCacheBudgetGBRatio",
+        0.1,
+        0.0,
+        1.0,
+        "x raw bytes",
+        "§1.9: DISKANN search cache (nodes near the entry point kept in memory)",
+    ),
+    key(
         "common.DiskIndex.BeamWidthRatio",
         4.0,
         0.01,
@@ -389,6 +397,7 @@ impl MilvusConfig {
             build_search_list: self.get("common.DiskIndex.SearchListSize") as u32,
             pq_code_budget_ratio: self.get("common.DiskIndex.PQCodeBudgetGBRatio"),
             beam_width_ratio: self.get("common.DiskIndex.BeamWidthRatio"),
+            search_cache_budget_ratio: self.get("common.DiskIndex.SearchCacheBudgetGBRatio"),
         }
     }
 
@@ -420,5 +429,22 @@ impl MilvusConfig {
 
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, f64)> + '_ {
         self.values.iter().map(|(k, v)| (*k, *v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_diskann_search_cache_ratio_defaults_to_the_reference_and_can_be_turned_off() {
+        let mut c = MilvusConfig::default();
+        assert_eq!(c.disk_index().search_cache_budget_ratio, 0.1);
+        c.set("common.DiskIndex.SearchCacheBudgetGBRatio", 0.0)
+            .unwrap();
+        assert_eq!(c.disk_index().search_cache_budget_ratio, 0.0);
+        assert!(c
+            .set("common.DiskIndex.SearchCacheBudgetGBRatio", 1.5)
+            .is_err());
     }
 }

@@ -11,7 +11,12 @@ use super::load::{parse_toml, read_file};
 use super::standalone::{self, DeclaredKind};
 use super::units::{Bandwidth, Bytes, Duration};
 use crate::engine::SimDuration;
+use crate::hw::host::DEFAULT_DISK_READ_LATENCY;
 use crate::hw::{DiskSpec, HostSpec, Isa, SwarmRole};
+
+/// The longest disk read latency a topology may give: a spinning disk's seek is ~10 ms,
+/// so a second is a unit slip, not a disk.
+const MAX_DISK_READ_LATENCY: SimDuration = SimDuration::from_secs(1);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +60,7 @@ struct RawDisk {
     write: Bandwidth,
     iops: Spanned<f64>,
     fsync_latency: Duration,
+    read_latency: Option<Spanned<Duration>>,
 }
 
 #[derive(Deserialize)]
@@ -538,6 +544,23 @@ pub fn load_topology_with(
                 .with_hint("IOPS must be positive"),
             );
         }
+        if let Some(latency) = &c.disk.read_latency {
+            let l = latency.get_ref().0;
+            if l == SimDuration::ZERO || l > MAX_DISK_READ_LATENCY {
+                errors.push(
+                    err(
+                        latency.span(),
+                        format!(
+                            "class {name:?} has a disk read latency of {} us",
+                            l.as_nanos() as f64 / 1e3
+                        ),
+                    )
+                    .with_hint(
+                        "give one 4 KiB random read at queue depth 1, above 0 and at most 1s, e.g. \"100us\" for a NAND SSD",
+                    ),
+                );
+            }
+        }
     }
 
     let mut hosts = Vec::new();
@@ -613,6 +636,11 @@ pub fn load_topology_with(
                 write_bytes_per_s: c.disk.write.0,
                 iops: *c.disk.iops.get_ref(),
                 fsync_latency: c.disk.fsync_latency.0,
+                read_latency: c
+                    .disk
+                    .read_latency
+                    .as_ref()
+                    .map_or(DEFAULT_DISK_READ_LATENCY, |l| l.get_ref().0),
             },
             nic_bytes_per_s: c.nic.0,
             labels: rh.labels.clone(),
@@ -925,6 +953,7 @@ mod tests {
                 write_bytes_per_s: 1.0,
                 iops: 1.0,
                 fsync_latency: SimDuration::ZERO,
+                read_latency: DEFAULT_DISK_READ_LATENCY,
             },
             nic_bytes_per_s: 1.0,
             labels: BTreeMap::new(),

@@ -128,3 +128,41 @@ fn a_diskann_collection_is_cut_into_segments_by_disk_segment_max_size() {
         "maxSize does not size a DISKANN collection"
     );
 }
+
+#[test]
+fn a_query_class_disk_read_latency_reaches_the_diskann_cost() {
+    // The topology's optional disk read_latency (default 100us, a GUESS) is what a
+    // DISKANN hop waits for: on one thread the disk wait is (hops - cached) * latency.
+    let query_host = |sets: &[&str]| {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let (exp, _) = simctl::run::prepare(&repo("experiments/diskann.toml"), &sets)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let h = exp
+            .topology
+            .hosts
+            .iter()
+            .find(|h| h.class == "query")
+            .expect("a query host")
+            .clone();
+        (exp, h)
+    };
+    let (exp, default) = query_host(&[]);
+    assert_eq!(default.disk.read_latency.as_nanos(), 100_000);
+    let (_, slow) = query_host(&["topology.class.query.disk.read_latency=\"300us\""]);
+    assert_eq!(slow.disk.read_latency.as_nanos(), 300_000);
+    let fast_disk = |mut h: simctl::hw::HostSpec| {
+        // Plenty of IOPS and bandwidth, so the hops' latency is what the IO waits for.
+        h.disk.iops = 1e9;
+        h.disk.read_bytes_per_s = 1e12;
+        h
+    };
+    let wait = |h: simctl::hw::HostSpec| {
+        let cost = simctl::hw::HostCost::with_threads(&fast_disk(h), &exp.profile.profile, 1);
+        cost.diskann_search(&exp.collection.index, 500_000, &exp.workload.search)
+    };
+    let (a, b) = (wait(default), wait(slow));
+    assert!(a.hops > a.cached_hops, "{a:?}");
+    let per_hop = |q: &simctl::hw::cost::DiskAnnSearch| q.io_ns / (q.hops - q.cached_hops);
+    assert!((per_hop(&a) - 100_000.0).abs() < 1e-6, "{a:?}");
+    assert!((b.io_ns / a.io_ns - 3.0).abs() < 1e-9, "{a:?} {b:?}");
+}

@@ -125,6 +125,12 @@ const CASES: &[Case] = &[
         message: "unknown field `threads`",
     },
     Case {
+        file: "topo-disk-read-latency-zero.toml",
+        line: 12,
+        defect: "read_latency = \"0us\"",
+        message: "class \"query\" has a disk read latency of 0 us",
+    },
+    Case {
         file: "topo-zero-cores.toml",
         line: 6,
         defect: "cores = 0",
