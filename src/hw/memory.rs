@@ -52,13 +52,23 @@ impl Memory {
         Ok(())
     }
 
+    /// Takes `bytes` even past the capacity (memory the model cannot refuse, such as
+    /// a data node's buffers); returns whether the host is now over its capacity.
+    pub fn overcommit(&mut self, bytes: u64) -> bool {
+        self.used_bytes = self.used_bytes.saturating_add(bytes);
+        self.peak_bytes = self.peak_bytes.max(self.used_bytes);
+        self.used_bytes > self.capacity_bytes
+    }
+
+    /// Gives `bytes` back. Freeing more than is in use is a bookkeeping error: tests
+    /// (debug builds) stop on it; a run clamps at zero rather than abort.
     pub fn free(&mut self, bytes: u64) {
-        assert!(
+        debug_assert!(
             bytes <= self.used_bytes,
             "freeing {bytes} bytes but only {} are in use",
             self.used_bytes
         );
-        self.used_bytes -= bytes;
+        self.used_bytes = self.used_bytes.saturating_sub(bytes);
     }
 
     pub fn used_bytes(&self) -> u64 {

@@ -188,7 +188,7 @@ impl Component {
         if start {
             // A restarted process holds its own memory and nothing loaded yet.
             let base = w.tasks[task].base_bytes;
-            let _ = w.hosts[host].memory.allocate(base);
+            w.hosts[host].memory.overcommit(base);
             let held = w.usage[u].memory_bytes + base;
             w.usage[u].set_memory(now, held);
         } else {
@@ -573,6 +573,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             disk_write: BandwidthServer::new(spec.disk.write_bytes_per_s),
             up: true,
             disk_full: false,
+            overcommitted: false,
         });
     }
     let client_ep = nb.endpoint("clients", topo.network.client_bytes_per_s);
@@ -995,13 +996,20 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
                 let watching = (0..c.shards as u8)
                     .filter(|s| *s as usize % data_nodes.len() == k)
                     .collect();
-                Component::DataNode(DataNode::new(
+                let mut d = DataNode::new(
                     i,
                     exp.milvus.get("dataNode.segment.insertBufSize") as u64,
                     exp.milvus.get("dataNode.dataSync.maxParallelSyncTaskNum") as u32,
                     watching,
                     SimDuration::from_secs_f64(exp.milvus.get("dataNode.segment.syncPeriod")),
-                ))
+                );
+                // A standalone uses watermarkStandalone instead (not in the reference;
+                // not modelled).
+                let force = exp.milvus.get("dataNode.memory.forceSyncEnable") != 0.0
+                    && topo.standalone().is_none();
+                d.force_sync_watermark =
+                    force.then(|| exp.milvus.get("dataNode.memory.watermarkCluster"));
+                Component::DataNode(d)
             }
             ServiceKind::Indexnode => {
                 let k = index_nodes.iter().position(|&t| t == i).expect("listed");

@@ -293,6 +293,13 @@ impl DataCoord {
             format!("segment {id} shard {shard} rows {rows} binlog bytes {bytes}: flushed"),
         );
         self.queue_for_index(seg, ctx);
+        // A flush signals the compaction trigger for its channel at once (Milvus 2.3
+        // datacoord SaveBinlogPaths -> triggerSingleCompaction; not in the reference,
+        // whose §3.3 step 9 names the 60 s global trigger): the channel's indexed
+        // small segments are planned now rather than at the next tick.
+        if self.cfg.compaction && ctx.world.etcd_writable() {
+            self.plan_compactions(shard as usize, ctx);
+        }
     }
 
     /// A flushed segment goes to the index builder.
@@ -423,71 +430,76 @@ impl DataCoord {
         if !self.cfg.compaction || !ctx.world.etcd_writable() {
             return;
         }
-        let max = self.cfg.max_rows as f64;
         for shard in 0..self.growing.len() {
-            let dn = ctx.world.ingest.data_node_of_shard[shard];
-            if !ctx.world.tasks[ctx.world.task_of(dn)].up {
-                continue;
+            self.plan_compactions(shard, ctx);
+        }
+    }
+
+    /// Plans the compactions of one channel: single-segment rewrites for deletes, then
+    /// merges of small indexed segments (reference §1.5, §3.3 step 9).
+    fn plan_compactions(&mut self, shard: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let max = self.cfg.max_rows as f64;
+        let dn = ctx.world.ingest.data_node_of_shard[shard];
+        if !ctx.world.tasks[ctx.world.task_of(dn)].up {
+            return;
+        }
+        // reference §1.5 single-segment compaction: an indexed segment with enough
+        // of its rows deleted is rewritten alone, without them.
+        let due: Vec<u32> = (0..ctx.world.ingest.segments.len() as u32)
+            .filter(|&k| {
+                let w = &ctx.world.ingest;
+                let s = &w.segments[k as usize];
+                s.shard as usize == shard
+                    && s.state == SegState::Indexed
+                    && w.deletes.compaction_due(s)
+            })
+            .collect();
+        for k in due {
+            if *self.merging.get(&dn).unwrap_or(&0) >= MERGES_PER_DATA_NODE {
+                break;
             }
-            // reference §1.5 single-segment compaction: an indexed segment with enough
-            // of its rows deleted is rewritten alone, without them.
-            let due: Vec<u32> = (0..ctx.world.ingest.segments.len() as u32)
-                .filter(|&k| {
-                    let w = &ctx.world.ingest;
-                    let s = &w.segments[k as usize];
-                    s.shard as usize == shard
-                        && s.state == SegState::Indexed
-                        && w.deletes.compaction_due(s)
-                })
-                .collect();
-            for k in due {
-                if *self.merging.get(&dn).unwrap_or(&0) >= MERGES_PER_DATA_NODE {
-                    break;
+            let s = &ctx.world.ingest.segments[k as usize];
+            // The rows its deltalogs delete go; later deletes carry over.
+            let (gone, later) = (s.deleted_synced, s.deleted - s.deleted_synced);
+            let live = s.rows - gone;
+            let d = &mut ctx.world.ingest.deletes;
+            d.compactions += 1;
+            d.rows_compacted_away += gone;
+            self.start_merge(shard, vec![k], live, dn, ctx);
+            let out = ctx.world.ingest.segments.last_mut().expect("just made");
+            out.deleted = later;
+        }
+        let mut small: Vec<u32> = (0..ctx.world.ingest.segments.len() as u32)
+            .filter(|&k| {
+                let s = &ctx.world.ingest.segments[k as usize];
+                s.shard as usize == shard
+                    && s.state == SegState::Indexed
+                    && s.live_rows() > 0
+                    && (s.live_rows() as f64) < SMALL_PROPORTION * max
+            })
+            .collect();
+        small.sort_by_key(|&k| {
+            let s = &ctx.world.ingest.segments[k as usize];
+            (std::cmp::Reverse(s.live_rows()), s.id)
+        });
+        while small.len() >= 2 && *self.merging.get(&dn).unwrap_or(&0) < MERGES_PER_DATA_NODE {
+            let mut plan = Vec::new();
+            let mut total = 0u64;
+            small.retain(|&k| {
+                let rows = ctx.world.ingest.segments[k as usize].live_rows();
+                if plan.len() < MAX_SEGMENTS && (total + rows) as f64 <= EXPANSION_RATE * max {
+                    plan.push(k);
+                    total += rows;
+                    false
+                } else {
+                    true
                 }
-                let s = &ctx.world.ingest.segments[k as usize];
-                // The rows its deltalogs delete go; later deletes carry over.
-                let (gone, later) = (s.deleted_synced, s.deleted - s.deleted_synced);
-                let live = s.rows - gone;
-                let d = &mut ctx.world.ingest.deletes;
-                d.compactions += 1;
-                d.rows_compacted_away += gone;
-                self.start_merge(shard, vec![k], live, dn, ctx);
-                let out = ctx.world.ingest.segments.last_mut().expect("just made");
-                out.deleted = later;
-            }
-            let mut small: Vec<u32> = (0..ctx.world.ingest.segments.len() as u32)
-                .filter(|&k| {
-                    let s = &ctx.world.ingest.segments[k as usize];
-                    s.shard as usize == shard
-                        && s.state == SegState::Indexed
-                        && s.live_rows() > 0
-                        && (s.live_rows() as f64) < SMALL_PROPORTION * max
-                })
-                .collect();
-            small.sort_by_key(|&k| {
-                let s = &ctx.world.ingest.segments[k as usize];
-                (std::cmp::Reverse(s.live_rows()), s.id)
             });
-            while small.len() >= 2 && *self.merging.get(&dn).unwrap_or(&0) < MERGES_PER_DATA_NODE {
-                let mut plan = Vec::new();
-                let mut total = 0u64;
-                small.retain(|&k| {
-                    let rows = ctx.world.ingest.segments[k as usize].live_rows();
-                    if plan.len() < MAX_SEGMENTS && (total + rows) as f64 <= EXPANSION_RATE * max {
-                        plan.push(k);
-                        total += rows;
-                        false
-                    } else {
-                        true
-                    }
-                });
-                let worth =
-                    plan.len() >= MIN_SEGMENTS || total as f64 >= COMPACTABLE_PROPORTION * max;
-                if plan.len() < 2 || !worth {
-                    break;
-                }
-                self.start_merge(shard, plan, total, dn, ctx);
+            let worth = plan.len() >= MIN_SEGMENTS || total as f64 >= COMPACTABLE_PROPORTION * max;
+            if plan.len() < 2 || !worth {
+                break;
             }
+            self.start_merge(shard, plan, total, dn, ctx);
         }
     }
 

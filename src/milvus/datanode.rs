@@ -50,6 +50,8 @@ pub struct DataNode {
     /// first unsynced rows.
     sync_period: SimDuration,
     buffered_since: BTreeMap<u32, SimTime>,
+    /// reference §1.6 dataNode.memory.watermarkCluster, when forceSyncEnable is on.
+    pub force_sync_watermark: Option<f64>,
 }
 
 /// GUESS: how often a data node checks its buffers' age (the sync period is coarse;
@@ -82,6 +84,7 @@ impl DataNode {
             replays: BTreeMap::new(),
             sync_period,
             buffered_since: BTreeMap::new(),
+            force_sync_watermark: None,
         }
     }
 
@@ -111,6 +114,21 @@ impl DataNode {
         self.hold(bytes as i64, ctx);
         if full {
             self.sync(segment, ctx);
+        } else if let Some(mark) = self.force_sync_watermark {
+            // reference §1.6 dataNode.memory: above the watermark of the host's memory
+            // in use, the largest buffer is synced (forceSyncSegmentNum 1).
+            let m = &ctx.world.hosts[ctx.world.tasks[self.task].host].memory;
+            if m.used_bytes() as f64 > mark * m.capacity_bytes() as f64 {
+                let largest = self
+                    .buffers
+                    .iter()
+                    .max_by_key(|&(&k, &b)| (b, std::cmp::Reverse(k)))
+                    .map(|(&k, _)| k);
+                if let Some(k) = largest {
+                    ctx.world.ingest.forced_syncs += 1;
+                    self.sync(k, ctx);
+                }
+            }
         }
         if drained && self.flushing.contains(&segment) && !self.flush_started.contains(&segment) {
             self.start_flush(segment, ctx);
@@ -118,6 +136,7 @@ impl DataNode {
     }
 
     fn sync(&mut self, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        ctx.world.ingest.syncs += 1;
         let bytes = self.buffers.remove(&segment).unwrap_or(0);
         self.buffered_since.remove(&segment);
         *self.in_flight.entry(segment).or_insert(0) += 1;

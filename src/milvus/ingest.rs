@@ -187,6 +187,10 @@ pub struct Ingest {
     /// from which a segment has one, and its nlist / nprobe.
     pub interim: Option<(u64, u32, u32)>,
     pub deletes: Deletes,
+    /// Binlog syncs the data nodes started, and of those the ones forced by the
+    /// memory watermark (reference §1.6).
+    pub syncs: u64,
+    pub forced_syncs: u64,
 }
 
 /// The delete workload's state (reference §3.3: deletes travel the DML channels;
@@ -389,6 +393,8 @@ impl Ingest {
                     _ => None,
                 },
                 "load_refused_segments": refused,
+                "syncs": self.syncs,
+                "forced_syncs": self.forced_syncs,
                 "error": error,
             },
             "index": {
@@ -787,8 +793,20 @@ impl World {
     pub fn hold_memory(&mut self, task: usize, bytes: i64, now: SimTime) {
         let (host, u) = (self.tasks[task].host, self.tasks[task].usage);
         if bytes > 0 {
-            // Over-commit is what the load guard is for; growing data is not refused.
-            let _ = self.hosts[host].memory.allocate(bytes as u64);
+            // Over-commit is what the load guard is for; growing data and buffers are
+            // not refused. Past the host's memory the kernel would kill a process
+            // (not modelled): the event says so once per host.
+            let over = self.hosts[host].memory.overcommit(bytes as u64);
+            if over && !self.hosts[host].overcommitted {
+                self.hosts[host].overcommitted = true;
+                let m = &self.hosts[host].memory;
+                let detail = format!(
+                    "host memory over-committed: {} in use of {}; a real host would kill a process here (not modelled)",
+                    crate::scenario::units::format_bytes(m.used_bytes()),
+                    crate::scenario::units::format_bytes(m.capacity_bytes())
+                );
+                self.task_event(now, "memory_overcommitted", task, detail);
+            }
         } else {
             self.hosts[host].memory.free(bytes.unsigned_abs());
         }

@@ -32,6 +32,8 @@ pub struct HostRt {
     /// A `disk_full` fault: writes to the disk fail (a bookie turns read-only, MinIO's
     /// drives on the host refuse new objects).
     pub disk_full: bool,
+    /// Its memory went past its capacity once (reported once).
+    pub overcommitted: bool,
 }
 
 /// Resource use of one service on one host, for the time series.

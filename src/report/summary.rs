@@ -494,6 +494,8 @@ const WRITE_FIGURES: &[&str] = &[
     "ingest.loaded_s",
     "ingest.time_to_searchable_s",
     "ingest.load_refused_segments",
+    "ingest.syncs",
+    "ingest.forced_syncs",
     "index.builds",
     "index.seconds",
     "segments.created",

@@ -284,6 +284,22 @@ pub const KEYS: &[Key] = &[
         "§1.5: a segment with this many bytes of deletes is compacted on its own",
     ),
     key(
+        "dataNode.memory.forceSyncEnable",
+        1.0,
+        0.0,
+        1.0,
+        "bool",
+        "§1.6: a data node syncs its largest buffer when memory runs high",
+    ),
+    key(
+        "dataNode.memory.watermarkCluster",
+        0.5,
+        0.01,
+        1.0,
+        "ratio",
+        "§1.6: the share of the host's memory in use above which buffers are force-synced",
+    ),
+    key(
         "dataNode.segment.syncPeriod",
         600.0,
         1.0,

@@ -358,3 +358,44 @@ fn a_slow_trickle_is_synced_every_sync_period() {
     assert!((660.0..=672.0).contains(&syncs[0]), "{syncs:?}");
     assert!((1260.0..=1290.0).contains(&syncs[1]), "{syncs:?}");
 }
+
+#[test]
+fn a_flush_triggers_compaction_of_its_channel_without_waiting_for_the_global_tick() {
+    let out = temp_dir("ingest-flush-compaction");
+    // Rows stream in for 400 s; with the global trigger once a day, only flushes can
+    // plan merges of the segments indexed meanwhile.
+    let daily = ["milvus.dataCoord.compaction.global.interval=86400"];
+    let s = run_to("experiments/search-under-ingest.toml", &daily, &out);
+    assert!(f(&s, "compaction.plans") > 0.0);
+    assert_eq!(f(&s, "segments.growing_at_end"), 0.0);
+    // With auto compaction off, neither trigger plans anything.
+    let off = run_to(
+        "experiments/search-under-ingest.toml",
+        &[
+            daily[0],
+            "milvus.dataCoord.compaction.enableAutoCompaction=0",
+        ],
+        &out,
+    );
+    let _ = std::fs::remove_dir_all(&out);
+    assert_eq!(f(&off, "compaction.plans"), 0.0);
+}
+
+#[test]
+fn a_data_node_short_of_memory_force_syncs_its_largest_buffer() {
+    let out = temp_dir("ingest-watermark");
+    // Coordinator hosts of 1.5 GiB: the data nodes run above the 50 % watermark.
+    let mut sets = SMALL_INGEST.to_vec();
+    sets.push("topology.class.coord.memory=\"1.5GiB\"");
+    let tight = run_to("experiments/ingest-30m.toml", &sets, &out);
+    sets.push("milvus.dataNode.memory.forceSyncEnable=0");
+    let off = run_to("experiments/ingest-30m.toml", &sets, &out);
+    let _ = std::fs::remove_dir_all(&out);
+    // reference §1.6: above the watermark the largest buffer is synced early.
+    assert!(f(&tight, "ingest.forced_syncs") > 0.0);
+    assert!(f(&tight, "ingest.syncs") > f(&off, "ingest.syncs"));
+    assert_eq!(f(&off, "ingest.forced_syncs"), 0.0);
+    // Either way every acknowledged row is flushed.
+    assert_eq!(f(&tight, "ingest.rows_flushed"), 600_000.0);
+    assert_eq!(f(&off, "ingest.rows_flushed"), 600_000.0);
+}
