@@ -122,6 +122,13 @@ pub fn simulate(
         durable_rows: world.ingest.persisted_rows,
         ingest: {
             let mut sections = world.ingest.summary().unwrap_or(serde_json::json!({}));
+            let ing = &mut world.ingest;
+            ing.deletes.marked_rows = ing
+                .segments
+                .iter()
+                .filter(|s| s.state != crate::milvus::ingest::SegState::Dropped)
+                .map(|s| s.deleted)
+                .sum();
             if let Some(deletes) = world.ingest.deletes.summary() {
                 sections["deletes"] = deletes;
             }

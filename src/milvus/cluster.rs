@@ -204,8 +204,8 @@ impl Component {
             (Component::Bookie(b), false) => b.on_crash(ctx),
             (Component::QueryCoord(q), true) => q.on_start(ctx),
             (Component::RootCoord(r), true) => r.on_start(ctx),
-            (Component::DataCoord(d), true) if ctx.world.ingest.target_rows > 0 => d.on_start(ctx),
-            (Component::DataNode(_), true) if ctx.world.ingest.target_rows > 0 => {
+            (Component::DataCoord(d), true) if ctx.world.ingest.writes() => d.on_start(ctx),
+            (Component::DataNode(_), true) if ctx.world.ingest.writes() => {
                 ctx.set_timer(super::datanode::SYNC_PERIOD_CHECK, Msg::SyncPeriodTick);
             }
             _ => {}
@@ -335,9 +335,6 @@ impl Actor for Component {
             (C::DataNode(d), Msg::DeleteDml { shard, rows }) => d.on_delete_dml(shard, rows, ctx),
             (C::QueryNode(q), Msg::DeleteDml { shard, rows }) => q.on_delete_dml(shard, rows, ctx),
             (C::QueryNode(_), Msg::DeletesApplied) => {}
-            (C::DataNode(d), Msg::DeltalogWritten { shard, rows, bytes }) => {
-                d.on_deltalog_written(shard, rows, bytes, ctx)
-            }
             (C::DataNode(d), Msg::FlushSegment { segment }) => d.on_flush_segment(segment, ctx),
             (C::DataNode(d), Msg::ChannelWatch { shard }) => d.on_channel_watch(shard, ctx),
             (C::DataNode(d), Msg::SyncPeriodTick) => d.on_sync_period_tick(ctx),
@@ -756,10 +753,10 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             Some(n) => world.layout.node_memory_bytes[n],
             None => world.tasks[i].base_bytes,
         };
-        world.hosts[t.host]
-            .memory
-            .allocate(bytes)
-            .expect("the layout's load guard keeps query nodes under 90 % of memory");
+        // The layout's load guard keeps query nodes under 90 % of memory; a host
+        // too small for its processes' own memory is over-committed from the start
+        // (its peak memory in the summary shows it).
+        world.hosts[t.host].memory.overcommit(bytes);
         let u = world.tasks[i].usage;
         let held = world.usage[u].memory_bytes + bytes;
         world.usage[u].set_memory(SimTime::ZERO, held);
@@ -884,7 +881,6 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         d.target_rows = w.delete.as_ref().map_or(0, |d| d.rows);
         d.buffered = vec![0; shards];
         d.buffered_since = vec![None; shards];
-        d.writing = vec![0; shards];
         d.compact_ratio = m.get("dataCoord.compaction.single.ratio.threshold");
         d.compact_bytes = m.get("dataCoord.compaction.single.deltalog.maxsize") as u64;
         d.buffer_limit_bytes = m.get("dataNode.segment.deleteBufBytes") as u64;
@@ -1105,6 +1101,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         }
         if sim.world().storage.gc_enabled {
             let every = sim.world().storage.gc_interval;
+            sim.world_mut().storage.gc_due = SimTime::ZERO + every;
             sim.schedule(SimTime::ZERO + every, datacoord, Msg::GcTick);
         }
         if m.get("dataCoord.compaction.enableAutoCompaction") != 0.0 {

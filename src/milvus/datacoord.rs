@@ -99,7 +99,9 @@ impl DataCoord {
             ctx.set_timer(self.cfg.compaction_interval, Msg::CompactionTick);
         }
         if ctx.world.storage.gc_enabled {
+            // A fresh loop; a timer of the old incarnation finds it is not due.
             let every = ctx.world.storage.gc_interval;
+            ctx.world.storage.gc_due = ctx.now() + every;
             ctx.set_timer(every, Msg::GcTick);
         }
         for (seg, n, _) in std::mem::take(&mut self.building) {
@@ -458,16 +460,8 @@ impl DataCoord {
             if *self.merging.get(&dn).unwrap_or(&0) >= MERGES_PER_DATA_NODE {
                 break;
             }
-            let s = &ctx.world.ingest.segments[k as usize];
-            // The rows its deltalogs delete go; later deletes carry over.
-            let (gone, later) = (s.deleted_synced, s.deleted - s.deleted_synced);
-            let live = s.rows - gone;
-            let d = &mut ctx.world.ingest.deletes;
-            d.compactions += 1;
-            d.rows_compacted_away += gone;
-            self.start_merge(shard, vec![k], live, dn, ctx);
-            let out = ctx.world.ingest.segments.last_mut().expect("just made");
-            out.deleted = later;
+            ctx.world.ingest.deletes.compactions += 1;
+            self.start_merge(shard, vec![k], dn, ctx);
         }
         let mut small: Vec<u32> = (0..ctx.world.ingest.segments.len() as u32)
             .filter(|&k| {
@@ -499,20 +493,29 @@ impl DataCoord {
             if plan.len() < 2 || !worth {
                 break;
             }
-            self.start_merge(shard, plan, total, dn, ctx);
+            self.start_merge(shard, plan, dn, ctx);
         }
     }
 
+    /// A merge of `inputs` into a new segment: the rows their deltalogs delete go
+    /// (compaction reads the deltalogs), deletes not yet in a deltalog carry over.
     fn start_merge(
         &mut self,
         shard: usize,
         inputs: Vec<u32>,
-        rows: u64,
         dn: ActorId,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
         let now = ctx.now();
         let w = &mut *ctx.world;
+        let (mut rows, mut gone, mut later) = (0, 0, 0);
+        for &k in &inputs {
+            let s = &w.ingest.segments[k as usize];
+            rows += s.rows - s.deleted_synced;
+            gone += s.deleted_synced;
+            later += s.deleted - s.deleted_synced;
+        }
+        w.ingest.deletes.rows_compacted_away += gone;
         let plan = w.ingest.plans.len() as u32;
         let output = w.ingest.segments.len() as u32;
         let id = w.ingest.id_base + output as u64 + 1;
@@ -533,7 +536,7 @@ impl DataCoord {
             binlog_bytes: 0,
             merged_by: Some(plan),
             growing_copy: false,
-            deleted: 0,
+            deleted: later,
             deleted_synced: 0,
             preloaded: false,
         });

@@ -115,10 +115,14 @@ impl DataNode {
         if full {
             self.sync(segment, ctx);
         } else if let Some(mark) = self.force_sync_watermark {
-            // reference §1.6 dataNode.memory: above the watermark of the host's memory
-            // in use, the largest buffer is synced (forceSyncSegmentNum 1).
-            let m = &ctx.world.hosts[ctx.world.tasks[self.task].host].memory;
-            if m.used_bytes() as f64 > mark * m.capacity_bytes() as f64 {
+            // reference §1.6 dataNode.memory: above the watermark of memory in use, the
+            // largest buffer is synced (forceSyncSegmentNum 1). In a container Milvus
+            // reads its own cgroup's use against the host's memory (the stack sets no
+            // limit): inference from the Milvus source, not in the reference.
+            let t = &ctx.world.tasks[self.task];
+            let held = ctx.world.usage[t.usage].memory_bytes;
+            let capacity = ctx.world.hosts[t.host].memory.capacity_bytes();
+            if held as f64 > mark * capacity as f64 {
                 let largest = self
                     .buffers
                     .iter()
@@ -351,37 +355,17 @@ impl DataNode {
         let Some(done) = ctx.world.minio_write(now, self.task, bytes) else {
             return;
         };
+        // The deltalog holds every delete of the channel so far: datacoord's meta
+        // counts them for each segment once it is written (accounted when issued;
+        // object storage has the bytes queued).
+        let _ = done;
         let w = &mut ctx.world.ingest;
-        let holds: Vec<(u32, u64)> = (0..w.segments.len() as u32)
-            .filter(|&k| w.segments[k as usize].shard as usize == s)
-            .map(|k| (k, w.segments[k as usize].deleted))
-            .collect();
-        let d = &mut w.deletes;
-        d.in_flight.push_back((shard, holds));
-        d.buffered[s] = 0;
-        d.buffered_since[s] = None;
-        d.writing[s] += rows;
-        let me = ctx.me();
-        ctx.send_at(me, Msg::DeltalogWritten { shard, rows, bytes }, done);
-    }
-
-    pub fn on_deltalog_written(
-        &mut self,
-        shard: u8,
-        rows: u64,
-        bytes: u64,
-        ctx: &mut Ctx<'_, Msg, World>,
-    ) {
-        let w = &mut ctx.world.ingest;
-        let i = w.deletes.in_flight.iter().position(|x| x.0 == shard);
-        if let Some((_, holds)) = i.and_then(|i| w.deletes.in_flight.remove(i)) {
-            for (k, deleted) in holds {
-                let seg = &mut w.segments[k as usize];
-                seg.deleted_synced = seg.deleted_synced.max(deleted.min(seg.deleted));
-            }
+        for seg in w.segments.iter_mut().filter(|x| x.shard as usize == s) {
+            seg.deleted_synced = seg.deleted;
         }
         let d = &mut w.deletes;
-        d.writing[shard as usize] -= rows;
+        d.buffered[s] = 0;
+        d.buffered_since[s] = None;
         d.deltalog_rows += rows;
         d.deltalog_bytes += bytes;
         d.deltalogs += 1;

@@ -211,17 +211,14 @@ pub struct Deletes {
     /// one) and not yet in a deltalog, and since when.
     pub buffered: Vec<u64>,
     pub buffered_since: Vec<Option<SimTime>>,
-    /// Per shard: deltalog writes in flight (rows).
-    pub writing: Vec<u64>,
-    /// Deltalog writes in flight, in order: the shard, and each of its segments'
-    /// deleted rows when the write started (what the deltalog holds).
-    pub in_flight: std::collections::VecDeque<(u8, Vec<(u32, u64)>)>,
     pub deltalog_rows: u64,
     pub deltalog_bytes: u64,
     pub deltalogs: u64,
     /// Single-segment compactions started because of deletes, and rows they removed.
     pub compactions: u64,
     pub rows_compacted_away: u64,
+    /// At the end: rows marked deleted in segments still in use (set for the summary).
+    pub marked_rows: u64,
     /// reference §1.5 single-segment compaction: the deleted share, and the bytes of
     /// deletes, from which a segment is rewritten on its own.
     pub compact_ratio: f64,
@@ -283,6 +280,11 @@ impl Ingest {
     pub fn release(&mut self, req: Req) {
         self.inserts[req as usize].closed = true;
         self.free.push(req);
+    }
+
+    /// Whether the workload writes (inserts or deletes): the write path's loops run.
+    pub fn writes(&self) -> bool {
+        self.target_rows > 0 || self.deletes.target_rows > 0
     }
 
     /// Bytes per row of a DML message: a whole row, or a delete's key and timestamp.
@@ -438,7 +440,8 @@ impl Deletes {
             "rows_persisted": self.persisted_rows,
             "rows_unmatched": self.unmatched_rows,
             "rows_in_deltalogs": self.deltalog_rows,
-            "rows_buffered_at_end": self.buffered.iter().sum::<u64>() + self.writing.iter().sum::<u64>(),
+            "rows_buffered_at_end": self.buffered.iter().sum::<u64>(),
+            "rows_marked": self.marked_rows,
             "deltalogs": self.deltalogs,
             "deltalog_bytes": self.deltalog_bytes,
             "compactions": self.compactions,
@@ -520,10 +523,13 @@ impl World {
             Some(g) => {
                 let mid = self.hosts[self.tasks[g].host].endpoint;
                 let u = self.tasks[g].usage;
+                // nginx streams: it forwards while it receives, so both hops run
+                // from the start and the transfer ends with the slower one.
                 let got = self.net.transfer_bulk(at, src, mid, bytes);
                 self.usage[u].net_rx.add_at(got, bytes as f64);
                 self.usage[u].net_tx.add_at(got, bytes as f64);
-                self.net.transfer_bulk(got, mid, dst, bytes)
+                let sent = self.net.transfer_bulk(at, mid, dst, bytes);
+                got.max(sent)
             }
         }
     }
@@ -742,7 +748,11 @@ impl World {
             .segments
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.shard as usize == shard && s.state != SegState::Dropped)
+            // A merge's inputs are served by its output, which holds their rows.
+            .filter(|(_, s)| {
+                s.shard as usize == shard
+                    && !matches!(s.state, SegState::Dropped | SegState::Compacting)
+            })
             .map(|(k, s)| (k, s.rows.saturating_sub(s.deleted)))
             .filter(|&(_, n)| n > 0)
             .collect();

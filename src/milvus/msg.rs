@@ -369,12 +369,6 @@ pub enum Msg {
     DeleteNext,
     /// A delegator finished checking a delete's keys (nothing follows).
     DeletesApplied,
-    /// A data node's deltalog of `rows` deletes of `shard` is in object storage.
-    DeltalogWritten {
-        shard: u8,
-        rows: u64,
-        bytes: u64,
-    },
     /// Datacoord's periodic work: seal and flush decisions, the index builder.
     DataCoordTick,
     IndexBuilderTick,

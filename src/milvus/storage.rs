@@ -34,6 +34,9 @@ pub struct Storage {
     pub capacity_bytes: u64,
     /// When the drives first could not take a write.
     pub full_at: Option<SimTime>,
+    /// When the garbage collector's loop runs next (a timer at another time belongs
+    /// to a datacoord incarnation that died).
+    pub gc_due: SimTime,
 }
 
 impl Storage {
@@ -132,8 +135,12 @@ impl World {
 /// Datacoord's garbage collector loop.
 pub fn gc_tick(ctx: &mut Ctx<'_, Msg, World>, task: usize) {
     let now = ctx.now();
+    if now != ctx.world.storage.gc_due {
+        return;
+    }
     if now < ctx.world.end {
         let every = ctx.world.storage.gc_interval;
+        ctx.world.storage.gc_due = now + every;
         ctx.set_timer(every, Msg::GcTick);
     }
     if !ctx.world.etcd_writable() {

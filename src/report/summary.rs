@@ -516,6 +516,7 @@ const WRITE_FIGURES: &[&str] = &[
     "deletes.rows_unmatched",
     "deletes.rows_in_deltalogs",
     "deletes.rows_buffered_at_end",
+    "deletes.rows_marked",
     "deletes.deltalogs",
     "deletes.deltalog_bytes",
     "deletes.compactions",

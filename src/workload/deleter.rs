@@ -78,7 +78,7 @@ impl Deleters {
             ctx.world.ingest.deletes.failed_rows += d.rows;
         }
         ctx.world.close_insert(req, now);
-        self.open -= 1;
+        self.open = self.open.saturating_sub(1);
         if !self.finished && self.open == 0 && self.sent >= self.spec.rows {
             self.finished = true;
             let d = &ctx.world.ingest.deletes;

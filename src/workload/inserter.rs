@@ -88,7 +88,7 @@ impl Inserters {
             ctx.world.ingest.failed_rows += rows;
         }
         ctx.world.close_insert(req, now);
-        self.open -= 1;
+        self.open = self.open.saturating_sub(1);
         if let InsertArrivals::Clients(_) = self.spec.arrivals {
             ctx.send(ctx.me(), Msg::InsertNext { client }, SimDuration::ZERO);
         }

@@ -384,9 +384,10 @@ fn a_flush_triggers_compaction_of_its_channel_without_waiting_for_the_global_tic
 #[test]
 fn a_data_node_short_of_memory_force_syncs_its_largest_buffer() {
     let out = temp_dir("ingest-watermark");
-    // Coordinator hosts of 1.5 GiB: the data nodes run above the 50 % watermark.
+    // Coordinator hosts of 0.6 GiB: a data node's own memory (256 MiB, GUESS, plus
+    // its buffers) passes 50 % of it.
     let mut sets = SMALL_INGEST.to_vec();
-    sets.push("topology.class.coord.memory=\"1.5GiB\"");
+    sets.push("topology.class.coord.memory=\"0.6GiB\"");
     let tight = run_to("experiments/ingest-30m.toml", &sets, &out);
     sets.push("milvus.dataNode.memory.forceSyncEnable=0");
     let off = run_to("experiments/ingest-30m.toml", &sets, &out);
