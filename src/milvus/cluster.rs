@@ -1185,25 +1185,21 @@ fn register_preloaded(world: &mut World) {
         let k = ing.segments.len() as u32;
         let at = Some(SimTime::ZERO);
         ing.segments.push(super::ingest::SegRt {
-            id: seg.id,
-            shard: seg.shard,
-            state: super::ingest::SegState::Indexed,
             allocated: seg.rows,
             rows: seg.rows,
-            in_flight: 0,
-            last_alloc: SimTime::ZERO,
-            created: SimTime::ZERO,
             sealed: at,
             flushed: at,
             indexed: at,
             loaded: at,
             layout: Some(i),
             binlog_bytes: seg.rows * ing.row_bytes,
-            merged_by: None,
-            growing_copy: false,
-            deleted: 0,
-            deleted_synced: 0,
             preloaded: true,
+            ..super::ingest::SegRt::new(
+                seg.id,
+                seg.shard,
+                super::ingest::SegState::Indexed,
+                SimTime::ZERO,
+            )
         });
         ing.of_layout.insert(i, k);
     }

@@ -179,25 +179,8 @@ impl DataCoord {
         // Ids continue after the segments loaded at the start.
         let seg_id = w.id_base + id as u64 + 1;
         w.segments.push(SegRt {
-            id: seg_id,
-            shard: shard as u32,
-            state: SegState::Growing,
-            allocated: 0,
-            rows: 0,
-            in_flight: 0,
-            last_alloc: now,
-            created: now,
-            sealed: None,
-            flushed: None,
-            indexed: None,
-            loaded: None,
-            layout: None,
-            binlog_bytes: 0,
-            merged_by: None,
             growing_copy: true,
-            deleted: 0,
-            deleted_synced: 0,
-            preloaded: false,
+            ..SegRt::new(seg_id, shard as u32, SegState::Growing, now)
         });
         self.growing[shard] = Some(id);
         ctx.world.task_event(
@@ -519,26 +502,19 @@ impl DataCoord {
         let plan = w.ingest.plans.len() as u32;
         let output = w.ingest.segments.len() as u32;
         let id = w.ingest.id_base + output as u64 + 1;
+        let oldest_row = inputs
+            .iter()
+            .map(|&k| w.ingest.segments[k as usize].oldest_row)
+            .min()
+            .unwrap_or(now);
         w.ingest.segments.push(SegRt {
-            id,
-            shard: shard as u32,
-            state: SegState::Flushing,
             allocated: rows,
             rows,
-            in_flight: 0,
-            last_alloc: now,
-            created: now,
             sealed: Some(now),
-            flushed: None,
-            indexed: None,
-            loaded: None,
-            layout: None,
-            binlog_bytes: 0,
             merged_by: Some(plan),
-            growing_copy: false,
             deleted: later,
-            deleted_synced: 0,
-            preloaded: false,
+            oldest_row,
+            ..SegRt::new(id, shard as u32, SegState::Flushing, now)
         });
         for &k in &inputs {
             w.ingest.segments[k as usize].state = SegState::Compacting;

@@ -102,9 +102,38 @@ pub struct SegRt {
     pub deleted_synced: u64,
     /// Loaded at the start (in datacoord's meta so that deletes can compact it).
     pub preloaded: bool,
+    /// When its oldest rows were written (a merge keeps its inputs' oldest): the
+    /// order of deletes that remove the oldest rows first.
+    pub oldest_row: SimTime,
 }
 
 impl SegRt {
+    /// A segment of `shard` in `state`, made at `now`, with nothing else set.
+    pub fn new(id: u64, shard: u32, state: SegState, now: SimTime) -> Self {
+        SegRt {
+            id,
+            shard,
+            state,
+            allocated: 0,
+            rows: 0,
+            in_flight: 0,
+            last_alloc: now,
+            created: now,
+            sealed: None,
+            flushed: None,
+            indexed: None,
+            loaded: None,
+            layout: None,
+            binlog_bytes: 0,
+            merged_by: None,
+            growing_copy: false,
+            deleted: 0,
+            deleted_synced: 0,
+            preloaded: false,
+            oldest_row: now,
+        }
+    }
+
     /// Rows not deleted.
     pub fn live_rows(&self) -> u64 {
         self.rows.saturating_sub(self.deleted)
@@ -232,6 +261,29 @@ impl Deletes {
     pub fn buffer(&mut self, shard: usize, rows: u64, now: SimTime) {
         self.buffered[shard] += rows;
         self.buffered_since[shard].get_or_insert(now);
+    }
+
+    /// The delete workload's figures for summary.json (`deletes`), or None when the
+    /// workload deletes nothing.
+    pub fn summary(&self) -> Option<serde_json::Value> {
+        use serde_json::json;
+        if self.target_rows == 0 {
+            return None;
+        }
+        Some(json!({
+            "rows_offered": self.target_rows,
+            "rows": self.acked_rows,
+            "rows_failed": self.failed_rows,
+            "rows_persisted": self.persisted_rows,
+            "rows_unmatched": self.unmatched_rows,
+            "rows_in_deltalogs": self.deltalog_rows,
+            "rows_buffered_at_end": self.buffered.iter().sum::<u64>(),
+            "rows_marked": self.marked_rows,
+            "deltalogs": self.deltalogs,
+            "deltalog_bytes": self.deltalog_bytes,
+            "compactions": self.compactions,
+            "rows_compacted_away": self.rows_compacted_away,
+        }))
     }
 
     /// Whether segment `s` is due for a compaction of its own: datacoord sees the
@@ -421,31 +473,6 @@ impl Ingest {
                 "compacted": count(|s| s.state == SegState::Dropped),
                 "final": count(|s| s.state != SegState::Dropped),
             },
-        }))
-    }
-}
-
-impl Deletes {
-    /// The delete workload's figures for summary.json (`deletes`), or None when the
-    /// workload deletes nothing.
-    pub fn summary(&self) -> Option<serde_json::Value> {
-        use serde_json::json;
-        if self.target_rows == 0 {
-            return None;
-        }
-        Some(json!({
-            "rows_offered": self.target_rows,
-            "rows": self.acked_rows,
-            "rows_failed": self.failed_rows,
-            "rows_persisted": self.persisted_rows,
-            "rows_unmatched": self.unmatched_rows,
-            "rows_in_deltalogs": self.deltalog_rows,
-            "rows_buffered_at_end": self.buffered.iter().sum::<u64>(),
-            "rows_marked": self.marked_rows,
-            "deltalogs": self.deltalogs,
-            "deltalog_bytes": self.deltalog_bytes,
-            "compactions": self.compactions,
-            "rows_compacted_away": self.rows_compacted_away,
         }))
     }
 }
@@ -642,6 +669,13 @@ impl World {
     }
 }
 
+/// The cost of `rows` growing rows held as full segments of `seal` rows and one
+/// partial segment, `cost(n)` being the cost of one segment of n rows.
+fn growing_segments_cost(rows: u64, seal: u64, cost: impl Fn(u64) -> f64) -> f64 {
+    let (full, rest) = (rows / seal, rows % seal);
+    full as f64 * cost(seal) + if rest > 0 { cost(rest) } else { 0.0 }
+}
+
 /// reference §2.9: the users run `minio server http://minio{1...4}/disk{1...2}`, two
 /// drives per server.
 pub const MINIO_DRIVES_PER_SERVER: usize = 2;
@@ -733,8 +767,7 @@ impl World {
             }
             _ => host.cost.segment_search_ns(&flat, n, &self.search),
         };
-        let (full, rest) = (rows / seal, rows % seal);
-        full as f64 * cost(seal) + if rest > 0 { cost(rest) } else { 0.0 }
+        growing_segments_cost(rows, seal, cost)
     }
 
     /// Persisted deletes of `rows` keys in `shard` mark rows of its live segments
@@ -771,6 +804,9 @@ impl World {
                 }
             }
             DeleteOrder::Oldest => {
+                let mut live = live;
+                let segs = &self.ingest.segments;
+                live.sort_by_key(|&(k, _)| (segs[k].oldest_row, k));
                 let mut left = hit;
                 for (k, n) in live {
                     let take = left.min(n);
@@ -790,13 +826,7 @@ impl World {
         let rows = self.ingest.growing(replica, shard);
         let ids = self.query.map_or(0, |q| q.ids);
         let seal = self.ingest.seal_rows.max(1);
-        let (full, rest) = (rows / seal, rows % seal);
-        full as f64 * super::retrieve::query_segment_ns(seal, ids)
-            + if rest > 0 {
-                super::retrieve::query_segment_ns(rest, ids)
-            } else {
-                0.0
-            }
+        growing_segments_cost(rows, seal, |n| super::retrieve::query_segment_ns(n, ids))
     }
 
     /// Memory a query node takes (positive) or gives back (negative).

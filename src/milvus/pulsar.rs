@@ -254,21 +254,10 @@ impl Broker {
     fn dispatch_delete(&self, shard: u8, rows: u32, ctx: &mut Ctx<'_, Msg, World>) {
         let bytes = rows as u64 * DELETE_ROW_BYTES;
         let s = shard as usize;
-        let dn = ctx.world.ingest.data_node_of_shard[s];
-        let mut consumers = Vec::new();
-        if ctx.world.tasks[ctx.world.task_of(dn)].up {
-            consumers.push(dn);
-        } else {
+        let (consumers, data_node_up) = consumers(s, ctx.world);
+        if !data_node_up {
             // Kept in the subscription until a data node watches the channel again.
             ctx.world.ingest.deletes.buffer(s, rows as u64, ctx.now());
-        }
-        for r in 0..ctx.world.dist.leader.len() {
-            if let Some(n) = ctx.world.dist.leader[r][s] {
-                let actor = ctx.world.query_node_actors[n];
-                if !consumers.contains(&actor) {
-                    consumers.push(actor);
-                }
-            }
         }
         for actor in consumers {
             send_to(ctx, self.task, actor, bytes, Msg::DeleteDml { shard, rows });
@@ -315,27 +304,33 @@ impl Broker {
     /// node consume the persisted message.
     fn dispatch(&self, shard: usize, segment: u32, rows: u32, ctx: &mut Ctx<'_, Msg, World>) {
         let bytes = rows as u64 * ctx.world.ingest.row_bytes;
-        let dn = ctx.world.ingest.data_node_of_shard[shard];
-        let mut consumers = Vec::new();
-        if ctx.world.tasks[ctx.world.task_of(dn)].up {
-            consumers.push(dn);
-        } else {
+        let (consumers, data_node_up) = consumers(shard, ctx.world);
+        if !data_node_up {
             // The subscription keeps the message until a data node watches the
             // channel again (reference §2.3).
             ctx.world.ingest.backlog[shard].push((segment, rows));
-        }
-        for r in 0..ctx.world.dist.leader.len() {
-            if let Some(n) = ctx.world.dist.leader[r][shard] {
-                let actor = ctx.world.query_node_actors[n];
-                if !consumers.contains(&actor) {
-                    consumers.push(actor);
-                }
-            }
         }
         for actor in consumers {
             send_to(ctx, self.task, actor, bytes, Msg::Dml { segment, rows });
         }
     }
+}
+
+/// The consumers of channel `shard`'s messages: its data node if it runs, and the
+/// delegators of every replica; and whether the data node runs.
+fn consumers(shard: usize, w: &World) -> (Vec<ActorId>, bool) {
+    let dn = w.ingest.data_node_of_shard[shard];
+    let up = w.tasks[w.task_of(dn)].up;
+    let mut out = if up { vec![dn] } else { Vec::new() };
+    for r in 0..w.dist.leader.len() {
+        if let Some(n) = w.dist.leader[r][shard] {
+            let actor = w.query_node_actors[n];
+            if !out.contains(&actor) {
+                out.push(actor);
+            }
+        }
+    }
+    (out, up)
 }
 
 /// A bookie: entries join the journal queue; one write plus fsync commits every entry

@@ -34,6 +34,23 @@ fn segment_reloads_after_a_node_failure_pass_through_the_minio_nginx() {
     let ts = frame(&out, "timeseries.parquet");
     let _ = std::fs::remove_dir_all(&out);
     // Both nginx tasks carry the reload (round robin), every byte of it.
+    for manager in ["manager1", "manager2", "manager3"] {
+        let host = ts.column("host").unwrap().str().unwrap();
+        let svc = ts.column("service").unwrap().str().unwrap();
+        let on = (0..ts.height())
+            .any(|i| host.get(i) == Some(manager) && svc.get(i) == Some("minio-proxy"));
+        if on {
+            let rx = ts.column("net_rx_bytes").unwrap().u64().unwrap();
+            let got: u64 = (0..ts.height())
+                .filter(|&i| host.get(i) == Some(manager) && svc.get(i) == Some("minio-proxy"))
+                .map(|i| rx.get(i).unwrap_or(0))
+                .sum();
+            assert!(
+                got as f64 > 0.3 * reloaded,
+                "{manager}'s nginx carried {got} bytes"
+            );
+        }
+    }
     let through = rx_bytes(&ts, "minio-proxy");
     assert!(
         through >= reloaded,
