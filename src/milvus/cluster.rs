@@ -1193,6 +1193,8 @@ fn register_preloaded(world: &mut World) {
             loaded: at,
             layout: Some(i),
             binlog_bytes: seg.rows * ing.row_bytes,
+            files_bytes: seg.rows * ing.row_bytes
+                + crate::hw::cost::index_bytes(&world.index, seg.rows),
             preloaded: true,
             ..super::ingest::SegRt::new(
                 seg.id,

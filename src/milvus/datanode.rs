@@ -172,7 +172,10 @@ impl DataNode {
     pub fn on_sync_serialized(&mut self, segment: u32, bytes: u32, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
         let me = ctx.me();
-        match ctx.world.minio_write(now, self.task, bytes as u64) {
+        match ctx
+            .world
+            .minio_write_files(now, self.task, bytes as u64, segment)
+        {
             Some(done) => ctx.send_at(me, Msg::SyncWritten { segment, bytes }, done),
             // reference §2.9: without a write quorum the sync fails and is retried.
             None => ctx.send(me, Msg::SyncSerialized { segment, bytes }, SYNC_RETRY),
@@ -284,7 +287,8 @@ impl DataNode {
         let now = ctx.now();
         let me = ctx.me();
         let bytes = plan_bytes(plan, ctx.world);
-        let Some(done) = ctx.world.minio_write(now, self.task, bytes) else {
+        let output = ctx.world.ingest.plans[plan as usize].output;
+        let Some(done) = ctx.world.minio_write_files(now, self.task, bytes, output) else {
             ctx.send(me, Msg::CompactionMerged { plan }, SYNC_RETRY);
             return;
         };
@@ -360,10 +364,26 @@ impl DataNode {
         // object storage has the bytes queued).
         let _ = done;
         let w = &mut ctx.world.ingest;
-        for seg in w.segments.iter_mut().filter(|x| x.shard as usize == s) {
-            seg.deleted_synced = seg.deleted;
+        let mut per_segment = Vec::new();
+        for (k, seg) in w.segments.iter_mut().enumerate() {
+            if seg.shard as usize == s && seg.deleted > seg.deleted_synced {
+                per_segment.push((
+                    k as u32,
+                    (seg.deleted - seg.deleted_synced) * DELETE_ROW_BYTES,
+                ));
+                seg.deleted_synced = seg.deleted;
+            }
         }
-        let d = &mut w.deletes;
+        // Each segment's share of the deltalog goes with it; keys that matched no
+        // row stay with the channel.
+        let mut left = bytes;
+        for (k, b) in per_segment {
+            let b = b.min(left);
+            left -= b;
+            ctx.world.add_segment_files(k, b);
+        }
+        ctx.world.storage.add(left);
+        let d = &mut ctx.world.ingest.deletes;
         d.buffered[s] = 0;
         d.buffered_since[s] = None;
         d.deltalog_rows += rows;

@@ -72,7 +72,7 @@ impl IndexNode {
         let now = ctx.now();
         let me = ctx.me();
         let (raw, idx) = Self::segment_bytes(segment, ctx.world);
-        let Some(done) = ctx.world.minio_write(now, self.task, idx) else {
+        let Some(done) = ctx.world.minio_write_files(now, self.task, idx, segment) else {
             // reference §2.9: without a write quorum the upload fails and is retried.
             ctx.send(me, Msg::BuildComputed { segment }, STORAGE_RETRY);
             return;

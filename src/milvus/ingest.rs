@@ -105,6 +105,9 @@ pub struct SegRt {
     /// When its oldest rows were written (a merge keeps its inputs' oldest): the
     /// order of deletes that remove the oldest rows first.
     pub oldest_row: SimTime,
+    /// Bytes of its files in object storage (binlogs, deltalogs, index files) whose
+    /// writes completed for the incarnation that made them.
+    pub files_bytes: u64,
 }
 
 impl SegRt {
@@ -131,6 +134,7 @@ impl SegRt {
             deleted_synced: 0,
             preloaded: false,
             oldest_row: now,
+            files_bytes: 0,
         }
     }
 
@@ -649,7 +653,6 @@ impl World {
             }
             return None;
         }
-        self.storage.add(bytes);
         let per_server = (bytes.div_ceil(data as u64)) * per_server_drives as u64;
         let src = self.hosts[self.tasks[from].host].endpoint;
         let fu = self.tasks[from].usage;

@@ -1106,7 +1106,7 @@ impl QueryCoord {
         for k in inputs {
             let w = &mut *ctx.world;
             // reference §1.5: its files stay until garbage collection.
-            let files = super::storage::segment_files_bytes(&w.ingest.segments[k as usize], w);
+            let files = std::mem::take(&mut w.ingest.segments[k as usize].files_bytes);
             w.storage.drop_files(now, files);
             let s = &mut w.ingest.segments[k as usize];
             s.state = SegState::Dropped;

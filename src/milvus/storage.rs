@@ -7,7 +7,6 @@ use std::collections::VecDeque;
 
 use crate::engine::{Ctx, SimDuration, SimTime};
 
-use super::ingest::{SegRt, DELETE_ROW_BYTES};
 use super::msg::Msg;
 use super::world::World;
 
@@ -57,6 +56,7 @@ impl Storage {
 
     /// A segment's files are no longer in use: garbage from `now`.
     pub fn drop_files(&mut self, now: SimTime, bytes: u64) {
+        debug_assert!(bytes <= self.live_bytes, "dropping files never counted");
         let bytes = bytes.min(self.live_bytes);
         self.live_bytes -= bytes;
         self.garbage_bytes += bytes;
@@ -93,15 +93,27 @@ impl Storage {
     }
 }
 
-/// Bytes a segment keeps in object storage: its binlogs, its deltalogs, and its
-/// index files once built.
-pub fn segment_files_bytes(s: &SegRt, w: &World) -> u64 {
-    let index = if s.indexed.is_some() {
-        crate::hw::cost::index_bytes(&w.index, s.rows)
-    } else {
-        0
-    };
-    s.binlog_bytes + s.deleted_synced * DELETE_ROW_BYTES + index
+impl World {
+    /// Segment `k`'s files gain `bytes` in object storage. Counted when the write is
+    /// issued: a write whose writer dies later still leaves its object behind (an
+    /// orphan that goes with the segment's files).
+    pub fn add_segment_files(&mut self, k: u32, bytes: u64) {
+        self.ingest.segments[k as usize].files_bytes += bytes;
+        self.storage.add(bytes);
+    }
+
+    /// [`World::minio_write`] of segment `k`'s file of `bytes`.
+    pub fn minio_write_files(
+        &mut self,
+        now: SimTime,
+        from: usize,
+        bytes: u64,
+        k: u32,
+    ) -> Option<SimTime> {
+        let done = self.minio_write(now, from, bytes)?;
+        self.add_segment_files(k, bytes);
+        Some(done)
+    }
 }
 
 impl World {
