@@ -1025,15 +1025,20 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         .iter()
         .map(|&(_, t)| placement.tasks[t].name.clone())
         .collect();
-    let clients = Clients::new(
-        ReqKind::Search,
-        w.arrivals.clone(),
-        w.proxy_selection,
-        proxies.clone(),
-        exp.failover.client_reconnect,
-        w.timeout,
-        w.retry,
-    );
+    // Searching clients, and querying ones when the workload has queries: the same
+    // proxies, deadline and retry policy.
+    let make_clients = |kind: ReqKind, arrivals: &crate::scenario::experiment::Arrivals| {
+        Clients::new(
+            kind,
+            arrivals.clone(),
+            w.proxy_selection,
+            proxies.clone(),
+            exp.failover.client_reconnect,
+            w.timeout,
+            w.retry,
+        )
+    };
+    let clients = make_clients(ReqKind::Search, &w.arrivals);
     let starts = clients.start_messages();
     let id = sim.add_actor("clients", Component::Clients(clients));
     assert_eq!(id, clients_actor, "actor ids were planned in this order");
@@ -1118,15 +1123,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
     }
 
     if let Some(q) = &w.query {
-        let clients = Clients::new(
-            ReqKind::Query,
-            q.arrivals.clone(),
-            w.proxy_selection,
-            proxies.clone(),
-            exp.failover.client_reconnect,
-            w.timeout,
-            w.retry,
-        );
+        let clients = make_clients(ReqKind::Query, &q.arrivals);
         let starts = clients.start_messages();
         let id = sim.add_actor("query-clients", Component::Clients(clients));
         sim.world_mut().query_clients = id;

@@ -33,3 +33,35 @@ pub fn f(v: &serde_json::Value, path: &str) -> f64 {
     x.as_f64()
         .unwrap_or_else(|| panic!("{path} is not a number: {x}"))
 }
+
+/// Writes experiment `rel` into `dir` as `name`, changed by `edit`, with its
+/// topology path made absolute so it runs from there; returns its path.
+pub fn experiment_with(
+    rel: &str,
+    dir: &Path,
+    name: &str,
+    edit: impl FnOnce(String) -> String,
+) -> PathBuf {
+    let text = std::fs::read_to_string(repo(rel)).unwrap().replace(
+        "../topologies/",
+        &format!("{}/topologies/", env!("CARGO_MANIFEST_DIR")),
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, edit(text)).unwrap();
+    path
+}
+
+/// Every output but perf.json is byte-identical in `a` and `b`.
+pub fn assert_same_outputs(a: &Path, b: &Path, what: &str) {
+    for file in [
+        "summary.json",
+        "requests.parquet",
+        "timeseries.parquet",
+        "events.parquet",
+        "manifest.json",
+    ] {
+        let x = std::fs::read(a.join(file)).unwrap();
+        let y = std::fs::read(b.join(file)).unwrap();
+        assert!(x == y, "{what}: {file} differs between two runs");
+    }
+}

@@ -4,7 +4,7 @@
 use polars::prelude::*;
 use serde_json::Value;
 
-use crate::common::{run_to, temp_dir};
+use crate::common::{assert_same_outputs, run_to, temp_dir};
 
 /// node-failure.toml shortened: query3 crashes at 3 min and returns at 8 min.
 const SHORT: &[&str] = &["duration=10m", "fault.0.at=3m", "fault.0.recover_at=8m"];
@@ -200,21 +200,6 @@ fn faults_replay_byte_identically() {
     run_to("experiments/node-failure.toml", &sets, &a);
     run_to("experiments/node-failure.toml", &sets, &b);
     assert_same_outputs(&a, &b, "node-failure");
-}
-
-/// Every output but perf.json is byte-identical in `a` and `b`.
-fn assert_same_outputs(a: &std::path::Path, b: &std::path::Path, what: &str) {
-    for file in [
-        "summary.json",
-        "requests.parquet",
-        "timeseries.parquet",
-        "events.parquet",
-        "manifest.json",
-    ] {
-        let x = std::fs::read(a.join(file)).unwrap();
-        let y = std::fs::read(b.join(file)).unwrap();
-        assert!(x == y, "{what}: {file} differs between two runs");
-    }
 }
 
 /// (t_s, kind, host, service, detail) of every event after time zero.

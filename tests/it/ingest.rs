@@ -190,18 +190,7 @@ fn the_same_ingest_gives_the_same_bytes() {
     let b = temp_dir("ingest-det-b");
     run_to("experiments/ingest-30m.toml", SMALL_INGEST, &a);
     run_to("experiments/ingest-30m.toml", SMALL_INGEST, &b);
-    for file in [
-        "summary.json",
-        "requests.parquet",
-        "timeseries.parquet",
-        "events.parquet",
-    ] {
-        assert_eq!(
-            std::fs::read(a.join(file)).unwrap(),
-            std::fs::read(b.join(file)).unwrap(),
-            "{file} differs"
-        );
-    }
+    crate::common::assert_same_outputs(&a, &b, "ingest-30m");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! single-segment compaction rewrites the segments they thin out (reference §1.5,
 //! §3.1, §3.3).
 
-use crate::common::{f, run_to, temp_dir};
+use crate::common::{assert_same_outputs, experiment_with, f, run_to, temp_dir};
 
 /// quickstart for one simulated minute with 200 queries by key per second.
 fn quickstart_with_queries(extra: &[&str], name: &str) -> serde_json::Value {
@@ -11,18 +11,17 @@ fn quickstart_with_queries(extra: &[&str], name: &str) -> serde_json::Value {
     sets.extend_from_slice(extra);
     let out = temp_dir(name);
     // The experiment has no [workload.query]: add it through an experiment file.
-    let text = std::fs::read_to_string(crate::common::repo("experiments/quickstart.toml"))
-        .unwrap()
-        .replace(
-            "consistency = \"Bounded\"",
-            "consistency = \"Bounded\"\n\n[workload.query]\nqps = 200\nids = 10",
-        )
-        .replace(
-            "../topologies/",
-            &format!("{}/topologies/", env!("CARGO_MANIFEST_DIR")),
-        );
-    let exp = out.join("quickstart-queries.toml");
-    std::fs::write(&exp, text).unwrap();
+    let exp = experiment_with(
+        "experiments/quickstart.toml",
+        &out,
+        "quickstart-queries.toml",
+        |t| {
+            t.replace(
+                "consistency = \"Bounded\"",
+                "consistency = \"Bounded\"\n\n[workload.query]\nqps = 200\nids = 10",
+            )
+        },
+    );
     let s = run_to(exp.to_str().unwrap(), &sets, &out.join("run"));
     let _ = std::fs::remove_dir_all(&out);
     s
@@ -131,12 +130,14 @@ fn deletes_are_accounted_through_rewrites_and_a_datacoord_restart() {
     }
     // The delete-only workload's loops come back with a restarted datacoord.
     let out = temp_dir("keys-acct-crash");
-    let text = std::fs::read_to_string(crate::common::repo("experiments/retention-deletes.toml"))
-        .unwrap()
-        .replace("../topologies/", &format!("{}/topologies/", env!("CARGO_MANIFEST_DIR")))
-        + "\n[[fault]]\nkind = \"process_crash\"\nservice = \"datacoord\"\nat = \"100s\"\nrecover_at = \"110s\"\n";
-    let exp = out.join("crash.toml");
-    std::fs::write(&exp, text).unwrap();
+    let exp = experiment_with(
+        "experiments/retention-deletes.toml",
+        &out,
+        "crash.toml",
+        |t| {
+            t + "\n[[fault]]\nkind = \"process_crash\"\nservice = \"datacoord\"\nat = \"100s\"\nrecover_at = \"110s\"\n"
+        },
+    );
     let s = run_to(exp.to_str().unwrap(), &base, &out.join("run"));
     let _ = std::fs::remove_dir_all(&out);
     assert!(f(&s, "deletes.compactions") > 0.0);
@@ -176,18 +177,7 @@ fn the_same_deletes_give_the_same_bytes() {
     let sets = &["duration=4m", "workload.delete.rows=600000"];
     run_to("experiments/retention-deletes.toml", sets, &a);
     run_to("experiments/retention-deletes.toml", sets, &b);
-    for file in [
-        "summary.json",
-        "requests.parquet",
-        "events.parquet",
-        "timeseries.parquet",
-    ] {
-        let (x, y) = (
-            std::fs::read(a.join(file)).unwrap(),
-            std::fs::read(b.join(file)).unwrap(),
-        );
-        assert!(x == y, "{file} differs between two runs");
-    }
+    assert_same_outputs(&a, &b, "retention-deletes");
     let _ = std::fs::remove_dir_all(&a);
     let _ = std::fs::remove_dir_all(&b);
 }

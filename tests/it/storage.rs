@@ -4,7 +4,7 @@
 
 use polars::prelude::*;
 
-use crate::common::{run_to, temp_dir};
+use crate::common::{experiment_with, run_to, temp_dir};
 
 fn frame(dir: &std::path::Path, file: &str) -> DataFrame {
     let f = std::fs::File::open(dir.join(file)).unwrap();
@@ -63,12 +63,14 @@ fn without_its_nginx_object_storage_is_out_of_reach_until_nginx_returns() {
     let out = temp_dir("storage-nginx-down");
     // ingest-30m shortened to 600,000 rows, with both nginx tasks killed from 5 s to
     // 65 s: inserts go on (they need Pulsar, not MinIO), but syncs and flushes wait.
-    let text = std::fs::read_to_string(crate::common::repo("experiments/ingest-30m.toml"))
-        .unwrap()
-        .replace("../topologies/", &format!("{}/topologies/", env!("CARGO_MANIFEST_DIR")))
-        + "\n[[fault]]\nkind = \"process_crash\"\nservice = \"minio-proxy\"\nat = \"5s\"\nrecover_at = \"65s\"\n";
-    let exp = out.join("nginx-down.toml");
-    std::fs::write(&exp, text).unwrap();
+    let exp = experiment_with(
+        "experiments/ingest-30m.toml",
+        &out,
+        "nginx-down.toml",
+        |t| {
+            t + "\n[[fault]]\nkind = \"process_crash\"\nservice = \"minio-proxy\"\nat = \"5s\"\nrecover_at = \"65s\"\n"
+        },
+    );
     let s = run_to(
         exp.to_str().unwrap(),
         &["workload.insert.rows=600000", "duration=20m"],
