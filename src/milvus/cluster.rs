@@ -635,6 +635,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         dim: c.index.dim,
         shards: c.shards,
         consistency: w.consistency,
+        session: w.session,
         graceful_ts: ts_offset(SimDuration::from_millis(
             exp.milvus.get("common.gracefulTime") as u64,
         )),

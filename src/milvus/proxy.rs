@@ -3,7 +3,7 @@
 
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::hw::cost::REDUCE_NS_PER_RESULT;
-use crate::scenario::experiment::Consistency;
+use crate::scenario::experiment::{Consistency, SessionScope};
 
 use super::ingest::Part;
 use super::msg::{Fail, Msg, Req, Ts};
@@ -150,10 +150,13 @@ impl Proxy {
         let guarantee = match p.consistency {
             Consistency::Strong => ts,
             Consistency::Bounded => ts.saturating_sub(p.graceful_ts),
-            // reference §1.12: a session waits for its own last write. The
-            // workload's clients are taken to be one application: the last write is
-            // the newest acknowledged insert (none: the beginning).
-            Consistency::Session => ctx.world.ingest.last_acked_ts.max(1),
+            // reference §1.12: a session waits for its own last write: the newest
+            // acknowledged write when the searchers share the writers' process,
+            // none (1, as Eventually) when they run apart (`SessionScope`).
+            Consistency::Session => match p.session {
+                SessionScope::Shared => ctx.world.ingest.last_acked_ts.max(1),
+                SessionScope::Separate => 1,
+            },
             Consistency::Eventually => 1,
         };
         let s = &mut ctx.world.searches[req as usize];

@@ -9,7 +9,7 @@ use crate::hw::{
     SecondBuckets,
 };
 use crate::report::recorder::{Recorder, RequestRow, Status};
-use crate::scenario::experiment::Consistency;
+use crate::scenario::experiment::{Consistency, SessionScope};
 use crate::scenario::faults::Failover;
 use crate::scenario::topology::ServiceKind;
 
@@ -210,6 +210,7 @@ pub struct SearchParams {
     pub dim: u32,
     pub shards: u32,
     pub consistency: Consistency,
+    pub session: SessionScope,
     /// reference §1.1 common.gracefulTime, as a hybrid-timestamp offset.
     pub graceful_ts: Ts,
 }

@@ -95,6 +95,23 @@ pub enum Consistency {
     Eventually,
 }
 
+/// Session consistency (`[workload] session`): which process the searching clients'
+/// session is. pymilvus keeps the timestamp of the last write per collection in the
+/// client process (its `ts_utils` singleton) and sends it as a Session search's
+/// guarantee, 1 (Eventually) when that process wrote nothing (reference §1.12: a
+/// session waits for its own last write; the per-process scope is inference from the
+/// pymilvus source, not in the reference).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionScope {
+    /// One application writes and searches: a Session search waits for the newest
+    /// acknowledged write (insert or delete) of the whole workload.
+    Shared,
+    /// The searching clients run in other processes than the writers: they have no
+    /// write of their own, so a Session search reads as Eventually.
+    Separate,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProxySelection {
@@ -111,6 +128,7 @@ struct RawWorkload {
     nq: Option<Spanned<i64>>,
     topk: Option<Spanned<i64>>,
     consistency: Option<Consistency>,
+    session: Option<SessionScope>,
     #[serde(default)]
     search_params: RawSearchParams,
     proxy_selection: Option<ProxySelection>,
@@ -206,6 +224,8 @@ pub struct Workload {
     pub arrivals: Arrivals,
     pub search: SearchSpec,
     pub consistency: Consistency,
+    /// Whose last write a Session search waits for.
+    pub session: SessionScope,
     pub proxy_selection: ProxySelection,
     pub insert: Option<InsertSpec>,
     /// Queries by primary key (`[workload.query]`).
@@ -1352,6 +1372,7 @@ fn resolve_workload(
         },
         // reference §1.12: pymilvus's default level is Bounded.
         consistency: w.consistency.unwrap_or(Consistency::Bounded),
+        session: w.session.unwrap_or(SessionScope::Shared),
         proxy_selection: w.proxy_selection.unwrap_or(ProxySelection::RoundRobin),
     })
 }

@@ -106,11 +106,20 @@ fn strong_searches_wait_about_a_time_tick_more_than_bounded() {
     // time-tick interval on average) to every search; Bounded does not wait.
     let base = ["workload.insert.rows=200000", "duration=3m"];
     let mut p50 = Vec::new();
-    for level in ["Strong", "Bounded", "Session"] {
-        let out = temp_dir(&format!("consistency-{level}"));
+    let levels = [
+        ("Strong", "shared"),
+        ("Bounded", "shared"),
+        ("Session", "shared"),
+        ("Session", "separate"),
+        ("Eventually", "shared"),
+    ];
+    for (level, session) in levels {
+        let out = temp_dir(&format!("consistency-{level}-{session}"));
         let mut sets = base.to_vec();
         let set = format!("workload.consistency=\"{level}\"");
+        let scope = format!("workload.session=\"{session}\"");
         sets.push(&set);
+        sets.push(&scope);
         let s = run_to("experiments/search-under-ingest.toml", &sets, &out);
         p50.push(f(&s, "requests.search.p50_ms"));
     }
@@ -126,6 +135,18 @@ fn strong_searches_wait_about_a_time_tick_more_than_bounded() {
         "Session p50 {} ms, Strong {} ms",
         p50[2],
         p50[0]
+    );
+    // Searchers apart from the writers have no write of their own (pymilvus keeps
+    // the last write per process): their Session searches are Eventually ones.
+    assert_eq!(
+        p50[3], p50[4],
+        "Session apart from the writers vs Eventually"
+    );
+    assert!(
+        p50[3] <= p50[2],
+        "Session apart {} > shared {}",
+        p50[3],
+        p50[2]
     );
 }
 
