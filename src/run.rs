@@ -126,7 +126,7 @@ pub fn simulate(
             ing.deletes.marked_rows = ing
                 .segments
                 .iter()
-                .filter(|s| s.state != crate::milvus::ingest::SegState::Dropped)
+                .filter(|s| s.holds_rows())
                 .map(|s| s.deleted)
                 .sum();
             if let Some(deletes) = world.ingest.deletes.summary() {

@@ -884,6 +884,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         d.buffered_since = vec![None; shards];
         d.compact_ratio = m.get("dataCoord.compaction.single.ratio.threshold");
         d.compact_bytes = m.get("dataCoord.compaction.single.deltalog.maxsize") as u64;
+        d.compact_files = m.get("dataCoord.compaction.single.deltalog.maxnum") as u32;
         d.buffer_limit_bytes = m.get("dataNode.segment.deleteBufBytes") as u64;
         if w.delete.is_some() {
             register_preloaded(&mut world);

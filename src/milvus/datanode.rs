@@ -52,6 +52,8 @@ pub struct DataNode {
     buffered_since: BTreeMap<u32, SimTime>,
     /// reference §1.6 dataNode.memory.watermarkCluster, when forceSyncEnable is on.
     pub force_sync_watermark: Option<f64>,
+    /// Per channel: bytes of buffered deletes this incarnation holds in memory.
+    delete_held: BTreeMap<u8, u64>,
 }
 
 /// GUESS: how often a data node checks its buffers' age (the sync period is coarse;
@@ -85,6 +87,7 @@ impl DataNode {
             sync_period,
             buffered_since: BTreeMap::new(),
             force_sync_watermark: None,
+            delete_held: BTreeMap::new(),
         }
     }
 
@@ -253,6 +256,7 @@ impl DataNode {
         self.watching.clear();
         self.replays.clear();
         self.buffered_since.clear();
+        self.delete_held.clear();
     }
 
     /// reference §3.3 step 9: a merge reads its inputs' binlogs from object storage,
@@ -341,9 +345,19 @@ impl DataNode {
         let d = &mut ctx.world.ingest.deletes;
         d.buffer(shard as usize, rows as u64, now);
         let full = d.buffered[shard as usize] * DELETE_ROW_BYTES >= d.buffer_limit_bytes;
-        if full && self.watching.contains(&shard) {
-            self.write_deltalog(shard, ctx);
+        if self.watching.contains(&shard) {
+            self.hold_deletes(shard, rows as u64 * DELETE_ROW_BYTES, ctx);
+            if full {
+                self.write_deltalog(shard, ctx);
+            }
         }
+    }
+
+    /// The delete buffer of a channel takes memory as it grows: a key and its
+    /// timestamp per delete (what deleteBufBytes counts, reference §1.6).
+    fn hold_deletes(&mut self, shard: u8, bytes: u64, ctx: &mut Ctx<'_, Msg, World>) {
+        *self.delete_held.entry(shard).or_insert(0) += bytes;
+        self.hold(bytes as i64, ctx);
     }
 
     /// The channel's buffered deletes go to object storage as one deltalog; without
@@ -363,6 +377,8 @@ impl DataNode {
         // counts them for each segment once it is written (accounted when issued;
         // object storage has the bytes queued).
         let _ = done;
+        let held = self.delete_held.remove(&shard).unwrap_or(0);
+        self.hold(-(held as i64), ctx);
         let w = &mut ctx.world.ingest;
         let mut per_segment = Vec::new();
         for (k, seg) in w.segments.iter_mut().enumerate() {
@@ -372,6 +388,9 @@ impl DataNode {
                     (seg.deleted - seg.deleted_synced) * DELETE_ROW_BYTES,
                 ));
                 seg.deleted_synced = seg.deleted;
+                // One more deltalog file in the segment's meta (reference §1.5:
+                // single-segment compaction past 200 files).
+                seg.deltalog_files += 1;
             }
         }
         // Each segment's share of the deltalog goes with it; keys that matched no
@@ -447,6 +466,11 @@ impl DataNode {
         for (segment, bytes) in lost {
             *self.buffers.entry(segment).or_insert(0) += bytes;
             self.hold(bytes as i64, ctx);
+        }
+        // The channel's deletes not yet in a deltalog were read again too.
+        let deletes = ctx.world.ingest.deletes.buffered[shard as usize] * DELETE_ROW_BYTES;
+        if deletes > 0 {
+            self.hold_deletes(shard, deletes, ctx);
         }
         for (segment, rows) in backlog {
             self.on_dml(segment, rows, ctx);

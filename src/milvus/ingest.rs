@@ -100,6 +100,8 @@ pub struct SegRt {
     /// Of those, the ones in deltalogs in object storage: what datacoord's meta
     /// shows and compaction removes.
     pub deleted_synced: u64,
+    /// Deltalog files written with its deletes.
+    pub deltalog_files: u32,
     /// Loaded at the start (in datacoord's meta so that deletes can compact it).
     pub preloaded: bool,
     /// When its oldest rows were written (a merge keeps its inputs' oldest): the
@@ -132,10 +134,17 @@ impl SegRt {
             growing_copy: false,
             deleted: 0,
             deleted_synced: 0,
+            deltalog_files: 0,
             preloaded: false,
             oldest_row: now,
             files_bytes: 0,
         }
+    }
+
+    /// Whether its rows are its own: not dropped, and not the input of a merge
+    /// (whose output holds its rows and its deletes not yet in a deltalog).
+    pub fn holds_rows(&self) -> bool {
+        !matches!(self.state, SegState::Dropped | SegState::Compacting)
     }
 
     /// Rows not deleted.
@@ -256,6 +265,9 @@ pub struct Deletes {
     /// deletes, from which a segment is rewritten on its own.
     pub compact_ratio: f64,
     pub compact_bytes: u64,
+    /// reference §1.5 single-segment compaction: deltalog files from which a
+    /// segment is rewritten on its own.
+    pub compact_files: u32,
     /// reference §1.6 dataNode.segment.deleteBufBytes.
     pub buffer_limit_bytes: u64,
 }
@@ -296,7 +308,8 @@ impl Deletes {
         let d = s.deleted_synced;
         d > 0
             && (d as f64 >= self.compact_ratio * s.rows as f64
-                || d * DELETE_ROW_BYTES >= self.compact_bytes)
+                || d * DELETE_ROW_BYTES >= self.compact_bytes
+                || s.deltalog_files >= self.compact_files)
     }
 }
 
@@ -785,10 +798,7 @@ impl World {
             .iter()
             .enumerate()
             // A merge's inputs are served by its output, which holds their rows.
-            .filter(|(_, s)| {
-                s.shard as usize == shard
-                    && !matches!(s.state, SegState::Dropped | SegState::Compacting)
-            })
+            .filter(|(_, s)| s.shard as usize == shard && s.holds_rows())
             .map(|(k, s)| (k, s.rows.saturating_sub(s.deleted)))
             .filter(|&(_, n)| n > 0)
             .collect();

@@ -284,6 +284,14 @@ pub const KEYS: &[Key] = &[
         "§1.5: a segment with this many bytes of deletes is compacted on its own",
     ),
     key(
+        "dataCoord.compaction.single.deltalog.maxnum",
+        200.0,
+        1.0,
+        1_000_000.0,
+        "files",
+        "§1.5: a segment with this many deltalog files is compacted on its own",
+    ),
+    key(
         "dataNode.memory.forceSyncEnable",
         1.0,
         0.0,

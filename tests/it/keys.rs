@@ -171,6 +171,45 @@ fn deleting_the_oldest_rows_compacts_whole_segments_and_spread_deletes_do_not() 
 }
 
 #[test]
+fn many_deltalog_files_compact_a_segment_and_delete_buffers_take_memory() {
+    // Uniform deletes at 12 % stay below the ratio and size triggers; with 1 MiB
+    // delete buffers each segment gets a deltalog file per buffer written.
+    let mut sets = SHORT_DELETES.to_vec();
+    sets.push("workload.delete.order=uniform");
+    sets.push("milvus.dataNode.segment.deleteBufBytes=1048576");
+    let out = temp_dir("keys-files");
+    let default = run_to("experiments/retention-deletes.toml", &sets, &out.join("a"));
+    assert_eq!(f(&default, "deletes.compactions"), 0.0);
+    assert!(f(&default, "deletes.deltalogs") >= 10.0);
+    // reference §1.5: past dataCoord.compaction.single.deltalog.maxnum files a
+    // segment is rewritten on its own; rewrites still running at the end hold their
+    // inputs' rows and deletes, so each delete is counted once.
+    sets.push("milvus.dataCoord.compaction.single.deltalog.maxnum=5");
+    let few = run_to("experiments/retention-deletes.toml", &sets, &out.join("b"));
+    assert!(f(&few, "deletes.compactions") >= 10.0);
+    assert_deletes_accounted(&few);
+    // The data nodes hold their channels' buffered deletes (16 bytes each): with
+    // 64 MiB buffers the 1.2 M deletes (19.2 MB) stay buffered until the sync
+    // period, with 1 MiB buffers at most about 1 MiB a channel is.
+    let mut sets = SHORT_DELETES.to_vec();
+    sets.push("workload.delete.order=uniform");
+    let big = run_to("experiments/retention-deletes.toml", &sets, &out.join("c"));
+    let _ = std::fs::remove_dir_all(&out);
+    let peak = |s: &serde_json::Value| -> f64 {
+        let hosts = s["peak_memory_bytes"]
+            .as_object()
+            .expect("peak memory per host");
+        hosts.values().map(|v| v.as_f64().unwrap()).sum()
+    };
+    let grown = peak(&big) - peak(&default);
+    assert_deletes_accounted(&big);
+    assert!(
+        (14e6..=20e6).contains(&grown),
+        "data nodes' peak memory grew by {grown} bytes"
+    );
+}
+
+#[test]
 fn the_same_deletes_give_the_same_bytes() {
     let a = temp_dir("keys-det-a");
     let b = temp_dir("keys-det-b");
