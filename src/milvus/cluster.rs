@@ -19,13 +19,16 @@ use super::ingest::interim_index_rows;
 use super::layout::{Layout, PROCESS_BASE_BYTES};
 use super::msg::Fail;
 use super::msg::Msg;
+use super::overheads::CONTROL_RPC_BYTES;
 use super::proxy::Proxy;
 use super::pulsar::{Bookie, Broker};
 use super::querycoord::QueryCoord;
 use super::querynode::QueryNode;
 use super::retrieve::{QueryParams, ReqKind};
 use super::rootcoord::{ts_offset, RootCoord};
-use super::world::{HostRt, SearchParams, SubCost, TaskRt, Usage, World};
+use super::world::{
+    hold_back, send_net, Endpoint, HostRt, SearchParams, SubCost, TaskRt, Usage, World,
+};
 use crate::workload::deleter::Deleters;
 use crate::workload::inserter::Inserters;
 
@@ -60,7 +63,14 @@ fn stale_gen(msg: &Msg, gen: u8) -> bool {
         | Msg::SegmentDeserialized { gen: g, .. }
         | Msg::ReleaseSegment { gen: g, .. }
         | Msg::LoadIndex { gen: g, .. }
-        | Msg::IndexDownloaded { gen: g, .. } => g != gen,
+        | Msg::IndexDownloaded { gen: g, .. }
+        | Msg::BuildIndex { gen: g, .. }
+        | Msg::BuildDownloaded { gen: g, .. }
+        | Msg::BuildComputed { gen: g, .. }
+        | Msg::SyncSerialized { gen: g, .. }
+        | Msg::SyncWritten { gen: g, .. }
+        | Msg::CompactionRead { gen: g, .. }
+        | Msg::CompactionMerged { gen: g, .. } => g != gen,
         _ => false,
     }
 }
@@ -85,6 +95,13 @@ pub(super) fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
         }
         Msg::SegmentsRequested { req, proxy } => {
             ctx.send_at(proxy, Msg::SegmentsAssigned { req, ok: false }, at)
+        }
+        // A worker's report to a coordinator that is down: the worker retries, and
+        // a restarted datacoord learns what finished meanwhile.
+        Msg::SegmentFlushed { .. } | Msg::CompactionDone { .. } | Msg::IndexBuilt { .. } => {
+            let me = ctx.me();
+            let from = Endpoint::Task(ctx.world.task_of(me));
+            hold_back(ctx, from, me, CONTROL_RPC_BYTES, msg);
         }
         Msg::Dml { segment, rows } => {
             // A data node gone mid-delivery: the message stays in the subscription's
@@ -120,13 +137,10 @@ pub(super) fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
             }
         }
         Msg::Produce { req, part, rows } => {
+            // The message never reaches a broker: its segment's flush need not wait.
+            ctx.world.ingest.produce_lost(req, part, rows);
             let proxy = ctx.world.ingest.inserts[req as usize].proxy;
-            let failed = Msg::Produced {
-                req,
-                ok: false,
-                part,
-                rows,
-            };
+            let failed = Msg::Produced { req, ok: false };
             ctx.send_at(proxy, failed, at);
         }
         Msg::ShardLeadersRequested { proxy } => {
@@ -202,6 +216,7 @@ impl Component {
             (Component::QueryCoord(q), false) => q.on_crash(ctx),
             (Component::DataNode(d), false) => d.on_crash(),
             (Component::Bookie(b), false) => b.on_crash(ctx),
+            (Component::Broker(b), false) => b.on_crash(ctx),
             (Component::QueryCoord(q), true) => q.on_start(ctx),
             (Component::RootCoord(r), true) => r.on_start(ctx),
             (Component::DataCoord(d), true) if ctx.world.ingest.writes() => d.on_start(ctx),
@@ -256,6 +271,12 @@ impl Actor for Component {
                 c.on_session_expires(task as usize, gen, ctx)
             }
             (C::Control(c), Msg::EtcdLeaderElected) => c.on_etcd_leader_elected(ctx),
+            (C::Control(_), Msg::RetryHeldBack) => {
+                for h in std::mem::take(&mut ctx.world.held_back) {
+                    let to = Endpoint::Task(ctx.world.task_of(h.target));
+                    send_net(ctx, h.from, to, h.bytes, h.target, h.msg);
+                }
+            }
             (C::Control(c), Msg::TaskHealthy { task }) => c.on_task_healthy(task as usize, ctx),
             (C::Control(c), Msg::EtcdLivenessExit { task, gen }) => {
                 c.on_etcd_liveness_exit(task as usize, gen, ctx)
@@ -303,15 +324,7 @@ impl Actor for Component {
             (C::Proxy(p), Msg::SegmentsAssigned { req, ok }) => {
                 p.on_segments_assigned(req, ok, ctx)
             }
-            (
-                C::Proxy(p),
-                Msg::Produced {
-                    req,
-                    ok,
-                    part,
-                    rows,
-                },
-            ) => p.on_produced(req, ok, part, rows, ctx),
+            (C::Proxy(p), Msg::Produced { req, ok }) => p.on_produced(req, ok, ctx),
             (C::Inserters(i), Msg::InsertNext { client }) => i.on_next(client, ctx),
             (C::Inserters(i), Msg::InsertReplied { req }) => i.on_replied(req, ctx),
             (C::Deleters(d), Msg::DeleteNext) => d.on_next(ctx),
@@ -339,10 +352,10 @@ impl Actor for Component {
             (C::DataNode(d), Msg::ChannelWatch { shard }) => d.on_channel_watch(shard, ctx),
             (C::DataNode(d), Msg::SyncPeriodTick) => d.on_sync_period_tick(ctx),
             (C::DataNode(d), Msg::ChannelReplayed { shard }) => d.on_channel_replayed(shard, ctx),
-            (C::DataNode(d), Msg::SyncSerialized { segment, bytes }) => {
+            (C::DataNode(d), Msg::SyncSerialized { segment, bytes, .. }) => {
                 d.on_sync_serialized(segment, bytes, ctx)
             }
-            (C::DataNode(d), Msg::SyncWritten { segment, bytes }) => {
+            (C::DataNode(d), Msg::SyncWritten { segment, bytes, .. }) => {
                 d.on_sync_written(segment, bytes, ctx)
             }
             (C::DataCoord(d), Msg::SegmentsRequested { req, proxy }) => {
@@ -353,14 +366,16 @@ impl Actor for Component {
             (C::DataCoord(d), Msg::SegmentFlushed { segment }) => {
                 d.on_segment_flushed(segment, ctx)
             }
-            (C::DataCoord(d), Msg::IndexBuilt { segment, node }) => {
-                d.on_index_built(segment, node as usize, ctx)
+            (C::DataCoord(d), Msg::IndexBuilt { segment, node, gen }) => {
+                d.on_index_built(segment, node as usize, gen, ctx)
             }
-            (C::IndexNode(i), Msg::BuildIndex { segment }) => i.on_build_index(segment, ctx),
-            (C::IndexNode(i), Msg::BuildDownloaded { segment }) => {
+            (C::IndexNode(i), Msg::BuildIndex { segment, .. }) => i.on_build_index(segment, ctx),
+            (C::IndexNode(i), Msg::BuildDownloaded { segment, .. }) => {
                 i.on_build_downloaded(segment, ctx)
             }
-            (C::IndexNode(i), Msg::BuildComputed { segment }) => i.on_build_computed(segment, ctx),
+            (C::IndexNode(i), Msg::BuildComputed { segment, .. }) => {
+                i.on_build_computed(segment, ctx)
+            }
             (C::QueryCoord(q), Msg::TargetTick) => q.on_target_tick(ctx),
             (C::QueryCoord(q), Msg::IndexCheckerTick) => q.on_index_checker_tick(ctx),
             (
@@ -388,8 +403,10 @@ impl Actor for Component {
             (C::DataCoord(d), Msg::GcTick) => super::storage::gc_tick(ctx, d.task),
             (C::DataCoord(d), Msg::CompactionDone { plan }) => d.on_compaction_done(plan, ctx),
             (C::DataNode(d), Msg::Compact { plan }) => d.on_compact(plan, ctx),
-            (C::DataNode(d), Msg::CompactionRead { plan }) => d.on_compaction_read(plan, ctx),
-            (C::DataNode(d), Msg::CompactionMerged { plan }) => d.on_compaction_merged(plan, ctx),
+            (C::DataNode(d), Msg::CompactionRead { plan, .. }) => d.on_compaction_read(plan, ctx),
+            (C::DataNode(d), Msg::CompactionMerged { plan, .. }) => {
+                d.on_compaction_merged(plan, ctx)
+            }
             (C::Proxy(p), Msg::ShardLeadersFetched { ok }) => p.on_shard_leaders_fetched(ok, ctx),
             (C::Proxy(p), Msg::ShardSearched { req, shard, error }) => {
                 p.on_shard_searched(req, shard, error, ctx)
@@ -857,6 +874,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             )
         });
         ing.growing_rows = vec![vec![0; c.shards as usize]; exp.replicas_max() as usize];
+        ing.growing_holder = vec![vec![None; c.shards as usize]; exp.replicas_max() as usize];
         ing.backlog = vec![Vec::new(); c.shards as usize];
         ing.target_interval =
             SimDuration::from_secs_f64(m.get("queryCoord.updateNextTargetInterval"));

@@ -364,17 +364,21 @@ impl DataCoord {
                 self.task,
                 actor,
                 CONTROL_RPC_BYTES,
-                Msg::BuildIndex { segment: seg },
+                Msg::BuildIndex { segment: seg, gen },
             );
         }
     }
 
-    pub fn on_index_built(&mut self, seg: u32, node: usize, ctx: &mut Ctx<'_, Msg, World>) {
-        let Some(i) = self
-            .building
-            .iter()
-            .position(|&(s, n, _)| s == seg && n == node)
-        else {
+    /// A build finished: it counts if it is the one assigned (segment, node and the
+    /// node's incarnation), not a dead incarnation's.
+    pub fn on_index_built(
+        &mut self,
+        seg: u32,
+        node: usize,
+        gen: u8,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        let Some(i) = self.building.iter().position(|&b| b == (seg, node, gen)) else {
             return;
         };
         self.building.swap_remove(i);
@@ -548,14 +552,16 @@ impl DataCoord {
     pub fn on_compaction_done(&mut self, plan: u32, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
         let p = ctx.world.ingest.plans[plan as usize].clone();
+        // A report of a plan done already (sent twice, or by the node it ran on
+        // before the channel moved) changes nothing.
+        if ctx.world.ingest.segments[p.output as usize].state != SegState::Flushing {
+            return;
+        }
         let dn = ctx.world.ingest.data_node_of_shard[p.shard as usize];
         if let Some(n) = self.merging.get_mut(&dn) {
             *n = n.saturating_sub(1);
         }
         let s = &mut ctx.world.ingest.segments[p.output as usize];
-        if s.state != SegState::Flushing {
-            return;
-        }
         s.state = SegState::Flushed;
         s.flushed = Some(now);
         s.binlog_bytes = s.rows * ctx.world.ingest.row_bytes;

@@ -91,6 +91,10 @@ impl DataNode {
         }
     }
 
+    fn gen(&self, ctx: &Ctx<'_, Msg, World>) -> u8 {
+        ctx.world.tasks[self.task].gen
+    }
+
     fn hold(&self, bytes: i64, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
         ctx.world.hold_memory(self.task, bytes, now);
@@ -158,6 +162,7 @@ impl DataNode {
             };
             self.running += 1;
             let me = ctx.me();
+            let gen = self.gen(ctx);
             run_cpu(
                 ctx,
                 self.task,
@@ -166,26 +171,41 @@ impl DataNode {
                 me,
                 Msg::SyncSerialized {
                     segment,
-                    bytes: bytes as u32,
+                    bytes,
+                    gen,
                 },
             );
         }
     }
 
-    pub fn on_sync_serialized(&mut self, segment: u32, bytes: u32, ctx: &mut Ctx<'_, Msg, World>) {
+    pub fn on_sync_serialized(&mut self, segment: u32, bytes: u64, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
         let me = ctx.me();
-        match ctx
-            .world
-            .minio_write_files(now, self.task, bytes as u64, segment)
-        {
-            Some(done) => ctx.send_at(me, Msg::SyncWritten { segment, bytes }, done),
+        let gen = self.gen(ctx);
+        match ctx.world.minio_write_files(now, self.task, bytes, segment) {
+            Some(done) => ctx.send_at(
+                me,
+                Msg::SyncWritten {
+                    segment,
+                    bytes,
+                    gen,
+                },
+                done,
+            ),
             // reference §2.9: without a write quorum the sync fails and is retried.
-            None => ctx.send(me, Msg::SyncSerialized { segment, bytes }, SYNC_RETRY),
+            None => ctx.send(
+                me,
+                Msg::SyncSerialized {
+                    segment,
+                    bytes,
+                    gen,
+                },
+                SYNC_RETRY,
+            ),
         }
     }
 
-    pub fn on_sync_written(&mut self, segment: u32, bytes: u32, ctx: &mut Ctx<'_, Msg, World>) {
+    pub fn on_sync_written(&mut self, segment: u32, bytes: u64, ctx: &mut Ctx<'_, Msg, World>) {
         // A sync of an incarnation that crashed since is forgotten.
         let Some(left) = self.in_flight.get_mut(&segment) else {
             return;
@@ -194,7 +214,7 @@ impl DataNode {
         let last = *left == 0;
         self.running = self.running.saturating_sub(1);
         self.hold(-(bytes as i64), ctx);
-        ctx.world.ingest.segments[segment as usize].binlog_bytes += bytes as u64;
+        ctx.world.ingest.segments[segment as usize].binlog_bytes += bytes;
         if last {
             self.in_flight.remove(&segment);
             // A sync of a segment whose flush waits for rows still on their way does
@@ -268,7 +288,8 @@ impl DataNode {
         match ctx.world.minio_read(now, self.task, bytes) {
             Some(done) => {
                 self.hold(bytes as i64, ctx);
-                ctx.send_at(me, Msg::CompactionRead { plan }, done);
+                let gen = self.gen(ctx);
+                ctx.send_at(me, Msg::CompactionRead { plan, gen }, done);
             }
             None => ctx.send(me, Msg::Compact { plan }, SYNC_RETRY),
         }
@@ -277,13 +298,14 @@ impl DataNode {
     pub fn on_compaction_read(&mut self, plan: u32, ctx: &mut Ctx<'_, Msg, World>) {
         let bytes = plan_bytes(plan, ctx.world);
         let me = ctx.me();
+        let gen = self.gen(ctx);
         run_cpu(
             ctx,
             self.task,
             bytes as f64 * MERGE_NS_PER_BYTE,
             1,
             me,
-            Msg::CompactionMerged { plan },
+            Msg::CompactionMerged { plan, gen },
         );
     }
 
@@ -293,7 +315,8 @@ impl DataNode {
         let bytes = plan_bytes(plan, ctx.world);
         let output = ctx.world.ingest.plans[plan as usize].output;
         let Some(done) = ctx.world.minio_write_files(now, self.task, bytes, output) else {
-            ctx.send(me, Msg::CompactionMerged { plan }, SYNC_RETRY);
+            let gen = self.gen(ctx);
+            ctx.send(me, Msg::CompactionMerged { plan, gen }, SYNC_RETRY);
             return;
         };
         self.hold(-(bytes as i64), ctx);
@@ -382,7 +405,9 @@ impl DataNode {
         let w = &mut ctx.world.ingest;
         let mut per_segment = Vec::new();
         for (k, seg) in w.segments.iter_mut().enumerate() {
-            if seg.shard as usize == s && seg.deleted > seg.deleted_synced {
+            // A merge's inputs gave their deletes not yet in a deltalog to its
+            // output, which holds them now; a dropped segment has no files left.
+            if seg.shard as usize == s && seg.holds_rows() && seg.deleted > seg.deleted_synced {
                 per_segment.push((
                     k as u32,
                     (seg.deleted - seg.deleted_synced) * DELETE_ROW_BYTES,

@@ -28,6 +28,10 @@ impl IndexNode {
         (s.rows * w.ingest.row_bytes, index_bytes(&w.index, s.rows))
     }
 
+    fn gen(&self, ctx: &Ctx<'_, Msg, World>) -> u8 {
+        ctx.world.tasks[self.task].gen
+    }
+
     fn hold(&self, bytes: i64, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
         ctx.world.hold_memory(self.task, bytes, now);
@@ -36,13 +40,14 @@ impl IndexNode {
     pub fn on_build_index(&mut self, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
         let me = ctx.me();
+        let gen = self.gen(ctx);
         let (raw, _) = Self::segment_bytes(segment, ctx.world);
         match ctx.world.minio_read(now, self.task, raw) {
             Some(done) => {
                 self.hold(raw as i64, ctx);
-                ctx.send_at(me, Msg::BuildDownloaded { segment }, done);
+                ctx.send_at(me, Msg::BuildDownloaded { segment, gen }, done);
             }
-            None => ctx.send(me, Msg::BuildIndex { segment }, STORAGE_RETRY),
+            None => ctx.send(me, Msg::BuildIndex { segment, gen }, STORAGE_RETRY),
         }
     }
 
@@ -58,23 +63,25 @@ impl IndexNode {
         let (_, idx) = Self::segment_bytes(segment, ctx.world);
         self.hold(idx as i64, ctx);
         let me = ctx.me();
+        let gen = self.gen(ctx);
         run_cpu(
             ctx,
             self.task,
             demand,
             threads,
             me,
-            Msg::BuildComputed { segment },
+            Msg::BuildComputed { segment, gen },
         );
     }
 
     pub fn on_build_computed(&mut self, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
         let me = ctx.me();
+        let gen = self.gen(ctx);
         let (raw, idx) = Self::segment_bytes(segment, ctx.world);
         let Some(done) = ctx.world.minio_write_files(now, self.task, idx, segment) else {
             // reference §2.9: without a write quorum the upload fails and is retried.
-            ctx.send(me, Msg::BuildComputed { segment }, STORAGE_RETRY);
+            ctx.send(me, Msg::BuildComputed { segment, gen }, STORAGE_RETRY);
             return;
         };
         self.hold(-((raw + idx) as i64), ctx);
@@ -90,6 +97,7 @@ impl IndexNode {
             Msg::IndexBuilt {
                 segment,
                 node: self.index,
+                gen,
             },
         );
     }

@@ -173,6 +173,9 @@ pub struct Ingest {
     pub segments: Vec<SegRt>,
     /// Per replica, per shard: rows the delegator serves from growing segments.
     pub growing_rows: Vec<Vec<u64>>,
+    /// Per replica, per shard: the delegator process (task, incarnation) holding
+    /// those rows in memory.
+    pub growing_holder: Vec<Vec<Option<(usize, u8)>>>,
     /// Per shard: actors consuming its DML channel besides the delegators (the data
     /// node datacoord assigned it to).
     pub data_node_of_shard: Vec<ActorId>,
@@ -317,6 +320,23 @@ impl Deletes {
 pub const DELETE_ROW_BYTES: u64 = 16;
 
 impl Ingest {
+    /// A message of `req` (its part `part`, `rows` rows) will never be persisted:
+    /// the flush of its segment need not wait for it. Decided where the message
+    /// fails (broker, bookies), not where the answer lands, which may be a dead
+    /// proxy or never come.
+    pub fn produce_lost(&mut self, req: Req, part: u8, rows: u32) {
+        let ins = &self.inserts[req as usize];
+        if let Some(p) = ins.parts.get(part as usize).filter(|_| !ins.delete) {
+            self.rows_lost(p.segment, rows);
+        }
+    }
+
+    /// `rows` on their way to `segment` will never arrive.
+    pub fn rows_lost(&mut self, segment: u32, rows: u32) {
+        let s = &mut self.segments[segment as usize];
+        s.in_flight = s.in_flight.saturating_sub(rows as u64);
+    }
+
     pub fn open(&mut self, client: u32, rows: u64, start: SimTime) -> Req {
         let state = InsertState {
             id: self.next_id,

@@ -204,6 +204,8 @@ pub enum Msg {
     },
     /// The etcd members have elected a leader.
     EtcdLeaderElected,
+    /// The control actor sends held-back write-path messages again.
+    RetryHeldBack,
     /// reference §2.1 item 5: a process whose etcd keep-alives failed exits.
     EtcdLivenessExit {
         task: u32,
@@ -334,8 +336,6 @@ pub enum Msg {
     Produced {
         req: Req,
         ok: bool,
-        part: u8,
-        rows: u32,
     },
     /// Broker -> bookie: write entry `entry` of `bytes`; the bookie answers `broker`.
     AddEntry {
@@ -379,11 +379,13 @@ pub enum Msg {
     /// Data node: one binlog sync of `segment` is in object storage.
     SyncWritten {
         segment: u32,
-        bytes: u32,
+        bytes: u64,
+        gen: u8,
     },
     SyncSerialized {
         segment: u32,
-        bytes: u32,
+        bytes: u64,
+        gen: u8,
     },
     /// Data node -> datacoord.
     SegmentFlushed {
@@ -402,16 +404,21 @@ pub enum Msg {
     /// Datacoord -> index node, and the build's own stages.
     BuildIndex {
         segment: u32,
+        gen: u8,
     },
     BuildDownloaded {
         segment: u32,
+        gen: u8,
     },
     BuildComputed {
         segment: u32,
+        gen: u8,
     },
+    /// The build by incarnation `gen` of index node `node` is uploaded.
     IndexBuilt {
         segment: u32,
         node: u16,
+        gen: u8,
     },
     /// Querycoord pulls the next target (flushed segments) from datacoord.
     TargetTick,
@@ -442,9 +449,11 @@ pub enum Msg {
     },
     CompactionRead {
         plan: u32,
+        gen: u8,
     },
     CompactionMerged {
         plan: u32,
+        gen: u8,
     },
     CompactionDone {
         plan: u32,

@@ -4,17 +4,24 @@
 //! its call fails after the same dial timeout (`rpc_error_after`, reference §1.2), so a
 //! call is handed to the dispatcher's dead-letter path. A reply that cannot cross is
 //! lost, and the call it answers fails the same way on the caller's side. Anything
-//! else (a notification) is lost. Messages already on the wire when a cut starts are
-//! delivered (they take microseconds to milliseconds).
+//! else (a notification) is lost, but for the write path's messages, which are sent
+//! again until the cut heals (`world::hold_back`). Messages already on the wire when
+//! a cut starts are delivered (they take microseconds to milliseconds).
 
 use crate::engine::{ActorId, Ctx};
 use crate::workload::client::ERR_PROXY_UNREACHABLE;
 
 use super::msg::{Fail, Msg};
-use super::world::World;
+use super::world::{hold_back, Endpoint, World};
 
 /// `msg`, on its way to `target`, meets a network cut.
-pub fn undeliverable(msg: Msg, target: ActorId, ctx: &mut Ctx<'_, Msg, World>) {
+pub fn undeliverable(
+    msg: Msg,
+    from: Endpoint,
+    target: ActorId,
+    bytes: u64,
+    ctx: &mut Ctx<'_, Msg, World>,
+) {
     let at = ctx.now() + ctx.world.rpc_error_after();
     let failed = match msg {
         Msg::SearchArrived { .. }
@@ -51,14 +58,7 @@ pub fn undeliverable(msg: Msg, target: ActorId, ctx: &mut Ctx<'_, Msg, World>) {
             msg
         }
         Msg::SegmentsAssigned { req, .. } => Msg::SegmentsAssigned { req, ok: false },
-        Msg::Produced {
-            req, part, rows, ..
-        } => Msg::Produced {
-            req,
-            ok: false,
-            part,
-            rows,
-        },
+        Msg::Produced { req, .. } => Msg::Produced { req, ok: false },
         Msg::ShardLeadersFetched { .. } => Msg::ShardLeadersFetched { ok: false },
         Msg::SegmentLoaded {
             node,
@@ -99,6 +99,17 @@ pub fn undeliverable(msg: Msg, target: ActorId, ctx: &mut Ctx<'_, Msg, World>) {
             );
             return;
         }
+        // The write path retries its calls and its consumers resume: held back
+        // until the cut heals.
+        Msg::Dml { .. }
+        | Msg::DeleteDml { .. }
+        | Msg::FlushSegment { .. }
+        | Msg::SegmentFlushed { .. }
+        | Msg::ChannelWatch { .. }
+        | Msg::Compact { .. }
+        | Msg::CompactionDone { .. }
+        | Msg::BuildIndex { .. }
+        | Msg::IndexBuilt { .. } => return hold_back(ctx, from, target, bytes, msg),
         _ => return,
     };
     ctx.send_at(target, failed, at);

@@ -542,23 +542,8 @@ impl Proxy {
         }
     }
 
-    pub fn on_produced(
-        &mut self,
-        req: Req,
-        ok: bool,
-        part: u8,
-        rows: u32,
-        ctx: &mut Ctx<'_, Msg, World>,
-    ) {
+    pub fn on_produced(&mut self, req: Req, ok: bool, ctx: &mut Ctx<'_, Msg, World>) {
         let gen = ctx.world.tasks[self.task].gen;
-        if !ok {
-            // The message will never reach the data node: its flush need not wait.
-            let ins = &ctx.world.ingest.inserts[req as usize];
-            if let Some(p) = ins.parts.get(part as usize).filter(|_| !ins.delete) {
-                let s = &mut ctx.world.ingest.segments[p.segment as usize];
-                s.in_flight = s.in_flight.saturating_sub(rows as u64);
-            }
-        }
         let ins = &mut ctx.world.ingest.inserts[req as usize];
         if ins.closed || ins.proxy_gen != gen || ins.pending == 0 {
             return;

@@ -188,6 +188,8 @@ impl Broker {
                 if ins.id == e.insert_id && !ins.closed {
                     let proxy = ins.proxy;
                     self.answer(proxy, e.req, false, e.part, e.rows, ctx);
+                } else if !e.delete {
+                    ctx.world.ingest.rows_lost(e.segment, e.rows);
                 }
             }
         }
@@ -202,22 +204,49 @@ impl Broker {
         rows: u32,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
+        if !ok {
+            ctx.world.ingest.produce_lost(req, part, rows);
+        }
         send_to(
             ctx,
             self.task,
             proxy,
             CONTROL_RPC_BYTES,
-            Msg::Produced {
-                req,
-                ok,
-                part,
-                rows,
-            },
+            Msg::Produced { req, ok },
         );
     }
 
+    /// The broker dies: the producers' connections break, so every message it was
+    /// persisting fails on its proxy after the RPC error delay (reference §2.8: the
+    /// insert fails; an unacknowledged message may be lost). Time ticks in flight
+    /// are lost; the next owner carries later ones.
+    pub fn on_crash(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let at = ctx.now() + ctx.world.rpc_error_after();
+        for e in std::mem::take(&mut self.entries).into_iter().flatten() {
+            if e.tick.is_some() {
+                continue;
+            }
+            if !e.delete {
+                ctx.world.ingest.rows_lost(e.segment, e.rows);
+            }
+            let ins = &ctx.world.ingest.inserts[e.req as usize];
+            if ins.id == e.insert_id && !ins.closed {
+                let failed = Msg::Produced {
+                    req: e.req,
+                    ok: false,
+                };
+                ctx.send_at(ins.proxy, failed, at);
+            }
+        }
+        self.free.clear();
+    }
+
     pub fn on_entry_added(&mut self, entry: u32, ctx: &mut Ctx<'_, Msg, World>) {
-        let Some(e) = self.entries[entry as usize].as_mut() else {
+        let Some(e) = self
+            .entries
+            .get_mut(entry as usize)
+            .and_then(|e| e.as_mut())
+        else {
             return;
         };
         e.acks += 1;

@@ -751,6 +751,7 @@ impl QueryCoord {
                 continue;
             }
             ctx.world.dist.leader[r][s] = Some(node);
+            move_growing(ctx.world, r, s, node, now);
             touched.insert(r);
             let task = ctx.world.query_node_tasks[node];
             ctx.world.task_event(
@@ -1160,12 +1161,33 @@ impl QueryCoord {
 /// The delegator of (replica, shard) stops serving `rows` growing rows.
 fn drop_growing(w: &mut World, r: usize, shard: usize, rows: u64, now: SimTime) {
     let g = &mut w.ingest.growing_rows[r][shard];
-    *g = g.saturating_sub(rows);
-    if let Some(leader) = w.dist.leader[r][shard] {
-        let task = w.query_node_tasks[leader];
-        let bytes = (rows * w.ingest.row_bytes) as i64;
-        w.hold_memory(task, -bytes, now);
+    let rows = rows.min(*g);
+    *g -= rows;
+    // Freed by the process that holds them; a dead one took them with it.
+    if let Some((task, gen)) = w.ingest.growing_holder[r][shard] {
+        if w.alive(task, gen) {
+            let bytes = (rows * w.ingest.row_bytes) as i64;
+            w.hold_memory(task, -bytes, now);
+        }
     }
+}
+
+/// A new delegator of (replica `r`, `shard`) on `node` replays the channel from its
+/// checkpoint: it holds the shard's growing rows now, and a previous delegator still
+/// running lets them go.
+fn move_growing(w: &mut World, r: usize, shard: usize, node: usize, now: SimTime) {
+    let task = w.query_node_tasks[node];
+    let to = (task, w.tasks[task].gen);
+    let old = w.ingest.growing_holder[r][shard];
+    if old == Some(to) {
+        return;
+    }
+    let bytes = (w.ingest.growing_rows[r][shard] * w.ingest.row_bytes) as i64;
+    if let Some((t, _)) = old.filter(|&(t, g)| w.alive(t, g)) {
+        w.hold_memory(t, -bytes, now);
+    }
+    w.hold_memory(task, bytes, now);
+    w.ingest.growing_holder[r][shard] = Some(to);
 }
 
 impl QueryCoord {

@@ -629,9 +629,11 @@ impl QueryNode {
         let w = &mut *ctx.world;
         let shard = w.ingest.segments[segment as usize].shard as usize;
         let mut held = 0;
+        let me = (self.task, w.tasks[self.task].gen);
         for r in 0..w.dist.leader.len() {
             if w.dist.leader[r][shard] == Some(self.node) {
                 w.ingest.growing_rows[r][shard] += rows as u64;
+                w.ingest.growing_holder[r][shard] = Some(me);
                 held += rows as i64 * w.ingest.row_bytes as i64;
             }
         }

@@ -304,6 +304,9 @@ pub struct World {
     pub querycoord: ActorId,
     pub rootcoord: ActorId,
     pub control: ActorId,
+    /// Write-path messages a network cut or a dead receiver held back, sent again
+    /// by the control actor (see [`hold_back`]).
+    pub held_back: Vec<HeldBack>,
     pub clients: ActorId,
     /// The clients sending queries by primary key, and their shape (if any).
     pub query_clients: ActorId,
@@ -410,6 +413,7 @@ impl World {
             querycoord: ActorId(0),
             rootcoord: ActorId(0),
             control: ActorId(0),
+            held_back: Vec::new(),
             clients: ActorId(0),
             query_clients: ActorId(0),
             query: None,
@@ -827,6 +831,45 @@ pub fn run_cpu(
     }
 }
 
+/// A write-path message that did not get through, to be sent again.
+#[derive(Clone, Copy, Debug)]
+pub struct HeldBack {
+    pub from: Endpoint,
+    pub target: ActorId,
+    pub bytes: u64,
+    pub msg: Msg,
+}
+
+/// reference §1.2: Milvus's RPC retries (retry.Do) wait up to 3 s between attempts.
+pub const HELD_BACK_RETRY: SimDuration = SimDuration::from_secs(3);
+
+/// A write-path message met a network cut or a dead receiver. Its sender retries
+/// the call until it gets through (reference §1.2 retry.Do; a coordinator that
+/// restarts polls its workers for what finished meanwhile), and a Pulsar consumer
+/// cut off from its broker resumes from its cursor once the cut heals (reference
+/// §2.8): the message goes out again every [`HELD_BACK_RETRY`] until the run ends.
+pub fn hold_back(
+    ctx: &mut Ctx<'_, Msg, World>,
+    from: Endpoint,
+    target: ActorId,
+    bytes: u64,
+    msg: Msg,
+) {
+    if ctx.now() >= ctx.world.end {
+        return;
+    }
+    if ctx.world.held_back.is_empty() {
+        let control = ctx.world.control;
+        ctx.send(control, Msg::RetryHeldBack, HELD_BACK_RETRY);
+    }
+    ctx.world.held_back.push(HeldBack {
+        from,
+        target,
+        bytes,
+        msg,
+    });
+}
+
 /// Where a message leaves from or arrives at.
 #[derive(Clone, Copy, Debug)]
 pub enum Endpoint {
@@ -892,7 +935,7 @@ pub fn send_net_from(
     if !w.net.reachable(src, dst) {
         // A network cut: the call fails as one to a dead process would, a reply is
         // lost and its caller's call fails.
-        return super::netfault::undeliverable(msg, target, ctx);
+        return super::netfault::undeliverable(msg, from, target, bytes, ctx);
     }
     let loss = w.net.degradation(src, dst).loss;
     let mut at = if later {

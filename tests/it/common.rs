@@ -24,6 +24,13 @@ pub fn run_to(exp: &str, sets: &[&str], out: &Path) -> serde_json::Value {
     result.summary
 }
 
+/// An output table of a run.
+pub fn frame(dir: &Path, file: &str) -> polars::prelude::DataFrame {
+    use polars::prelude::SerReader;
+    let f = std::fs::File::open(dir.join(file)).unwrap();
+    polars::prelude::ParquetReader::new(f).finish().unwrap()
+}
+
 /// The number at dotted `path` of a summary.
 pub fn f(v: &serde_json::Value, path: &str) -> f64 {
     let mut x = v;

@@ -4,12 +4,7 @@
 
 use polars::prelude::*;
 
-use crate::common::{f, run_to, temp_dir};
-
-fn frame(dir: &std::path::Path, file: &str) -> DataFrame {
-    let f = std::fs::File::open(dir.join(file)).unwrap();
-    ParquetReader::new(f).finish().unwrap()
-}
+use crate::common::{f, frame, run_to, temp_dir};
 
 fn count_kind(ev: &DataFrame, kind: &str) -> usize {
     let kinds = ev.column("kind").unwrap().str().unwrap();

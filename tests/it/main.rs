@@ -15,3 +15,4 @@ mod storage;
 mod swarm;
 mod sweep;
 mod validate;
+mod write_faults;

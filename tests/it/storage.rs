@@ -4,12 +4,7 @@
 
 use polars::prelude::*;
 
-use crate::common::{experiment_with, run_to, temp_dir};
-
-fn frame(dir: &std::path::Path, file: &str) -> DataFrame {
-    let f = std::fs::File::open(dir.join(file)).unwrap();
-    ParquetReader::new(f).finish().unwrap()
-}
+use crate::common::{experiment_with, frame, run_to, temp_dir};
 
 /// Bytes service `service` received over the run, summed over the timeseries.
 fn rx_bytes(ts: &DataFrame, service: &str) -> f64 {

@@ -1,0 +1,129 @@
+//! Faults on the write path's own processes and links, at awkward moments: every
+//! insert gets an answer, every acknowledged row is flushed, and every flush, merge
+//! and build that was under way completes once the fault is over.
+
+use crate::common::{experiment_with, f, frame, run_to, temp_dir};
+
+/// data-node-failure with its fault replaced by `fault` (a `[[fault]]` table).
+fn data_node_failure_with(dir: &std::path::Path, fault: &str) -> std::path::PathBuf {
+    experiment_with(
+        "experiments/data-node-failure.toml",
+        dir,
+        "exp.toml",
+        |text| {
+            let start = text.find("[[fault]]").unwrap();
+            let end = text[start..].find("[[assert]]").unwrap() + start;
+            format!("{}{fault}\n\n{}", &text[..start], &text[end..])
+        },
+    )
+}
+
+/// Every row acknowledged was flushed, every segment and merge finished.
+fn assert_write_path_drained(s: &serde_json::Value, what: &str) {
+    assert_eq!(f(s, "acked_rows_lost"), 0.0, "{what}");
+    assert!(
+        f(s, "ingest.rows_flushed") >= f(s, "ingest.rows"),
+        "{what}: {} of {} acknowledged rows flushed",
+        f(s, "ingest.rows_flushed"),
+        f(s, "ingest.rows")
+    );
+    assert!(
+        s["ingest"]["flushed_s"].is_number(),
+        "{what}: a segment never flushed"
+    );
+    assert!(
+        s["ingest"]["indexed_s"].is_number(),
+        "{what}: a segment never indexed"
+    );
+    assert_eq!(f(s, "segments.growing_at_end"), 0.0, "{what}");
+    if f(s, "compaction.plans") > 0.0 {
+        assert!(
+            s["compaction"]["finished_s"].is_number(),
+            "{what}: a merge never finished"
+        );
+    }
+}
+
+#[test]
+fn a_broker_crash_answers_every_insert_it_was_persisting() {
+    // Produces waiting for their bookies when broker1's host dies fail on their
+    // proxies (the producers' connections break); none is left unanswered.
+    let dir = temp_dir("wf-broker");
+    let exp = data_node_failure_with(
+        &dir,
+        "[[fault]]\nkind = \"host_crash\"\nhost = \"broker1\"\nat = \"60.3s\"\nrecover_at = \"90s\"",
+    );
+    let s = run_to(exp.to_str().unwrap(), &[], &dir.join("run"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(f(&s, "ingest.rows_failed") > 0.0);
+    assert_eq!(
+        f(&s, "ingest.rows") + f(&s, "ingest.rows_failed"),
+        f(&s, "ingest.rows_offered"),
+        "an insert got no answer"
+    );
+    assert_write_path_drained(&s, "broker crash");
+}
+
+#[test]
+fn a_datacoord_crash_loses_no_flush_or_merge_report() {
+    // Datacoord dies just as data nodes report flushes (57.5 s) or as a merge ends
+    // (57.1 s): the reports reach it once it is back.
+    for at in ["57.5005s", "57.1s"] {
+        let dir = temp_dir(&format!("wf-dc-{at}"));
+        let fault =
+            format!("[[fault]]\nkind = \"process_crash\"\nservice = \"datacoord\"\nat = \"{at}\"");
+        let exp = data_node_failure_with(&dir, &fault);
+        let s = run_to(exp.to_str().unwrap(), &[], &dir.join("run"));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_write_path_drained(&s, &format!("datacoord crash at {at}"));
+    }
+}
+
+#[test]
+fn a_data_node_cut_from_the_brokers_catches_up_when_the_cut_heals() {
+    // data2's host loses the brokers for 20 s: its channel's messages wait in the
+    // subscription and its reports are sent again; nothing is flushed short.
+    let dir = temp_dir("wf-cut");
+    let exp = data_node_failure_with(
+        &dir,
+        "[[fault]]\nkind = \"network_partition\"\nhosts = [\"coord2\"]\nother_side = [\"broker1\", \"broker2\"]\nat = \"60s\"\nduration = \"20s\"",
+    );
+    let s = run_to(exp.to_str().unwrap(), &[], &dir.join("run"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(f(&s, "ingest.rows_flushed"), f(&s, "ingest.rows"));
+    assert_write_path_drained(&s, "data node cut from the brokers");
+}
+
+#[test]
+fn an_index_node_restarted_mid_build_ignores_its_old_incarnations_work() {
+    // index3 dies at 55 s while building and is back at 63 s. The dead incarnation's
+    // build must not complete on the new one (which would free memory it never
+    // held): once up again it never holds less than its own base memory.
+    let dir = temp_dir("wf-index");
+    let exp = experiment_with(
+        "experiments/index-node-failure.toml",
+        &dir,
+        "exp.toml",
+        |text| {
+            text.replace("kind = \"host_crash\"\nhost = \"index2\"\nat = \"58s\"", "kind = \"process_crash\"\nservice = \"index3\"\nat = \"55s\"\nrecover_at = \"56s\"")
+        },
+    );
+    let out = dir.join("run");
+    let s = run_to(exp.to_str().unwrap(), &[], &out);
+    assert_write_path_drained(&s, "index node restart");
+    let ts = frame(&out, "timeseries.parquet");
+    let _ = std::fs::remove_dir_all(&dir);
+    let t = ts.column("t_s").unwrap().f64().unwrap();
+    let svc = ts.column("service").unwrap().str().unwrap();
+    let mem = ts.column("mem_bytes").unwrap().u64().unwrap();
+    let low: Vec<(f64, u64)> = (0..ts.height())
+        .filter(|&i| svc.get(i) == Some("index3") && t.get(i).unwrap() >= 70.0)
+        .map(|i| (t.get(i).unwrap(), mem.get(i).unwrap()))
+        .filter(|&(_, m)| m < 256 << 20)
+        .collect();
+    assert!(
+        low.is_empty(),
+        "index3 below its base memory: {:?}",
+        &low[..low.len().min(5)]
+    );
+}
