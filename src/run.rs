@@ -135,6 +135,9 @@ pub fn simulate(
             if !world.minio_tasks.is_empty() {
                 sections["storage"] = world.storage.summary();
             }
+            if let Some(ddl) = world.ddl.summary() {
+                sections["ddl"] = ddl;
+            }
             Some(sections)
         },
         hosts,

@@ -735,6 +735,17 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         .collect();
     world.etcd_leader = world.etcd_tasks.first().copied();
 
+    // The application's create_index() and load(); a collection loaded later has no
+    // delegators and no shard leaders until then.
+    world.ddl.spec = exp.workload.ddl;
+    world.ddl.replicas = world.layout.replicas.len();
+    if !exp.workload.ddl.loaded_at_start() {
+        for r in 0..world.dist.leader.len() {
+            world.dist.leader[r].iter_mut().for_each(|l| *l = None);
+        }
+        world.shard_view.iter_mut().for_each(|v| *v = None);
+    }
+
     // A cold start: nothing runs and nothing is loaded yet (reference §6.4).
     if exp.cold_start {
         for t in world.tasks.iter_mut() {
@@ -931,7 +942,11 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
                         .get("queryCoord.overloadedMemoryThresholdPercentage")
                         / 100.0,
                     members,
-                    l.replicas.len(),
+                    if exp.workload.ddl.loaded_at_start() {
+                        l.replicas.len()
+                    } else {
+                        0
+                    },
                     l.query_nodes.len(),
                 )))
             }

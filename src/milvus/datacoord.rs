@@ -218,6 +218,7 @@ impl DataCoord {
         if !ctx.world.etcd_writable() {
             return;
         }
+        self.create_index_when_due(ctx);
         self.watch_lost_channels(ctx);
         let row_bytes = ctx.world.ingest.row_bytes;
         let flush_all = ctx.world.ingest.flush_requested;
@@ -287,8 +288,59 @@ impl DataCoord {
         }
     }
 
-    /// A flushed segment goes to the index builder.
+    /// The application's create_index() (`[workload.ddl]`): datacoord records the
+    /// index in etcd (it needs a quorum, hence on the tick) and every flushed
+    /// segment goes to the index builder (reference §3.3 step 7). "after_flush" is
+    /// when the insert workload's flush() returns: every segment it wrote is
+    /// flushed.
+    fn create_index_when_due(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        use crate::scenario::experiment::DdlWhen;
+        let now = ctx.now();
+        let w = &*ctx.world;
+        if w.ddl.index_exists() {
+            return;
+        }
+        let due = match w.ddl.spec.create_index {
+            DdlWhen::At(t) => now >= SimTime::ZERO + t,
+            DdlWhen::AfterFlush => {
+                w.ingest.inserts_done
+                    && w.ingest.segments.iter().all(|s| {
+                        s.merged_by.is_some()
+                            || !matches!(
+                                s.state,
+                                SegState::Growing | SegState::Sealed | SegState::Flushing
+                            )
+                    })
+            }
+            DdlWhen::Start | DdlWhen::AfterIndex => false,
+        };
+        if !due {
+            return;
+        }
+        ctx.world.ddl.index_created = Some(now);
+        let flushed: Vec<u32> = (0..ctx.world.ingest.segments.len() as u32)
+            .filter(|&k| ctx.world.ingest.segments[k as usize].state == SegState::Flushed)
+            .collect();
+        ctx.world.task_event(
+            now,
+            "index_created",
+            self.task,
+            format!(
+                "create_index(): the index is recorded; {} flushed segment(s) go to the index builder",
+                flushed.len()
+            ),
+        );
+        for seg in flushed {
+            self.queue_for_index(seg, ctx);
+        }
+    }
+
+    /// A flushed segment goes to the index builder (once the index exists: before
+    /// create_index() flushed segments wait unindexed).
     fn queue_for_index(&mut self, seg: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        if !ctx.world.ddl.index_exists() {
+            return;
+        }
         let rows = ctx.world.ingest.segments[seg as usize].rows;
         // reference §1.5: small segments and FLAT are marked indexed without a build.
         if rows < self.cfg.min_index_rows || ctx.world.index.kind == IndexKind::Flat {

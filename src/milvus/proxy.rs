@@ -14,6 +14,8 @@ use super::overheads::{
 use super::world::{run_cpu, send_net_from, send_to, Endpoint, World};
 
 pub const ERR_QUEUE_FULL: &str = "proxy task queue is full";
+/// Milvus 2.3's answer to a search or query of a collection not loaded.
+pub const ERR_NOT_LOADED: &str = "collection not loaded";
 /// reference §2.11: GetShardLeaders found a channel with no serviceable replica.
 pub const ERR_CHANNEL_UNAVAILABLE: &str = "channel not available in any replica";
 /// reference §2.5: every proxy task needs a timestamp from rootcoord.
@@ -104,6 +106,11 @@ impl Proxy {
         ctx.world.searches[req as usize].proxy_gen = gen;
         if self.inflight >= self.max_tasks {
             ctx.world.searches[req as usize].error = Some(ERR_QUEUE_FULL);
+            self.reply(req, ctx);
+            return;
+        }
+        if !ctx.world.ddl.collection_loaded() {
+            ctx.world.searches[req as usize].error = Some(ERR_NOT_LOADED);
             self.reply(req, ctx);
             return;
         }

@@ -71,6 +71,9 @@ pub struct QueryCoord {
     /// Loads in flight when the collection was released: their copies are dropped
     /// as soon as they finish.
     drop_on_load: Vec<((usize, usize), LoadTask)>,
+    /// The application's first load() (`[workload.ddl]`): channels whose new
+    /// delegator replays what is not flushed yet.
+    first_load: BTreeSet<(usize, usize)>,
 }
 
 /// reference §1.7 checkIndexInterval (code default 10 s).
@@ -91,6 +94,7 @@ impl QueryCoord {
             loaded,
             reloading_since: None,
             drop_on_load: Vec::new(),
+            first_load: BTreeSet::new(),
             offline: vec![false; nodes],
             unreachable: BTreeMap::new(),
             loads: BTreeMap::new(),
@@ -542,6 +546,7 @@ impl QueryCoord {
         if !self.serving || !ctx.world.etcd_writable() || !ctx.world.has_etcd(self.task) {
             return;
         }
+        self.load_when_due(ctx);
         let now = ctx.now();
         let shards = ctx.world.params.shards as usize;
         let replicas = self.loaded;
@@ -625,6 +630,100 @@ impl QueryCoord {
             );
         }
         self.stuck_reported = stuck;
+    }
+
+    /// The application's load() (`[workload.ddl]`), at its time or once every
+    /// flushed segment is indexed ("after_index", pymilvus
+    /// wait_for_index_building_complete): the replicas take every segment of the
+    /// target and a delegator per channel, as the checkers then place them. Milvus
+    /// 2.3 refuses to load a collection without an index.
+    fn load_when_due(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        use crate::scenario::experiment::DdlWhen;
+        let now = ctx.now();
+        let w = &*ctx.world;
+        if w.ddl.collection_loaded() || w.ddl.load_error.is_some() {
+            return;
+        }
+        let due = match w.ddl.spec.load {
+            DdlWhen::At(t) => now >= SimTime::ZERO + t,
+            DdlWhen::AfterIndex => {
+                w.ddl.index_exists()
+                    && w.ingest.inserts_done
+                    && w.ingest.segments.iter().all(|s| match s.state {
+                        SegState::Growing | SegState::Sealed => false,
+                        SegState::Flushing => s.merged_by.is_some(),
+                        SegState::Flushed | SegState::Indexing => false,
+                        SegState::Indexed | SegState::Compacting | SegState::Dropped => true,
+                    })
+            }
+            DdlWhen::Start | DdlWhen::AfterFlush => false,
+        };
+        if !due {
+            return;
+        }
+        if !w.ddl.index_exists() {
+            let detail =
+                "load() failed: index not found (create_index() has not run yet)".to_string();
+            ctx.world.ddl.load_error = Some(detail.clone());
+            return ctx.world.task_event(now, "load_failed", self.task, detail);
+        }
+        let n = w.ddl.replicas;
+        let shards = w.params.shards as usize;
+        ctx.world.ddl.load_started = Some(now);
+        self.loaded = n;
+        let w = &mut *ctx.world;
+        // Nothing was consumed by a delegator before: what was flushed is loaded
+        // sealed, what is not yet is replayed from the channel.
+        for s in w.ingest.segments.iter_mut() {
+            if !matches!(
+                s.state,
+                SegState::Growing | SegState::Sealed | SegState::Flushing
+            ) {
+                s.growing_copy = false;
+            }
+        }
+        for r in 0..n {
+            for (i, t) in w.dist.in_target[r].iter_mut().enumerate() {
+                *t = w.dist.retired[i];
+            }
+            for s in 0..shards {
+                self.first_load.insert((r, s));
+            }
+        }
+        let segments = w.layout.segments.len();
+        ctx.world.task_event(
+            now,
+            "collection_loading",
+            self.task,
+            format!("load() with {n} replica(s): {segments} segment(s) and {shards} channel(s) per replica to place"),
+        );
+    }
+
+    /// Every replica of a load() serves every shard and every segment of the
+    /// target: the collection is loaded (what pymilvus's load() waits for).
+    fn note_loaded(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let w = &*ctx.world;
+        if w.ddl.load_started.is_none() || w.ddl.loaded.is_some() {
+            return;
+        }
+        let shards = w.params.shards as usize;
+        let all = (0..self.loaded).all(|r| {
+            (0..shards).all(|s| w.dist.leader[r][s].is_some())
+                && (0..w.layout.segments.len())
+                    .all(|i| w.dist.retired[i] || w.dist.holder[r][i].is_some())
+        });
+        if !all {
+            return;
+        }
+        let now = ctx.now();
+        ctx.world.ddl.loaded = Some(now);
+        let segments = ctx.world.layout.segments.len();
+        ctx.world.task_event(
+            now,
+            "collection_loaded",
+            self.task,
+            format!("load() done: {segments} segment(s) served by every replica"),
+        );
     }
 
     /// A channel task: a new delegator for (replica, shard) on `node`, serving once it
@@ -737,6 +836,7 @@ impl QueryCoord {
     pub fn on_leader_observer_tick(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
         let every = ctx.world.failover.leader_observer_interval;
         self.rearm(every, Msg::LeaderObserverTick, ctx);
+        self.note_loaded(ctx);
         if self.ready.is_empty() && self.channels_ready.is_empty() {
             return;
         }
@@ -751,6 +851,24 @@ impl QueryCoord {
                 continue;
             }
             ctx.world.dist.leader[r][s] = Some(node);
+            if self.first_load.remove(&(r, s)) {
+                // The first delegator of a load replays the channel from its
+                // checkpoint: the rows not flushed yet become its growing rows.
+                let w = &mut *ctx.world;
+                w.ingest.growing_rows[r][s] = w
+                    .ingest
+                    .segments
+                    .iter()
+                    .filter(|x| x.shard as usize == s && x.growing_copy && x.merged_by.is_none())
+                    .filter(|x| {
+                        matches!(
+                            x.state,
+                            SegState::Growing | SegState::Sealed | SegState::Flushing
+                        )
+                    })
+                    .map(|x| x.rows)
+                    .sum();
+            }
             move_growing(ctx.world, r, s, node, now);
             touched.insert(r);
             let task = ctx.world.query_node_tasks[node];

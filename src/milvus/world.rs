@@ -322,6 +322,8 @@ pub struct World {
     /// reference §1.8 load guard, as a share of host memory.
     pub load_guard: f64,
     pub ingest: super::ingest::Ingest,
+    /// The application's create_index() and load().
+    pub ddl: super::ingest::Ddl,
     /// What object storage holds (see `storage`).
     pub storage: super::storage::Storage,
     /// Per task: its session was deleted while the process ran on, cut off from etcd
@@ -423,6 +425,7 @@ impl World {
             etcd_electing_until: None,
             load_guard: 0.9,
             ingest: Default::default(),
+            ddl: Default::default(),
             storage: Default::default(),
             session_lost,
         }

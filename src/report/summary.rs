@@ -530,6 +530,9 @@ const WRITE_FIGURES: &[&str] = &[
     "storage.capacity_bytes",
     "storage.peak_fill",
     "storage.full_at_s",
+    "ddl.create_index_s",
+    "ddl.load_started_s",
+    "ddl.loaded_s",
 ];
 
 /// Checks that `path` names a figure the summary will have for this topology and an

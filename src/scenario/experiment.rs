@@ -145,6 +145,15 @@ struct RawWorkload {
     query: Option<Spanned<RawQuery>>,
     /// `[workload.delete]`: deletes by primary key.
     delete: Option<RawDelete>,
+    /// `[workload.ddl]`: when the application creates the index and loads.
+    ddl: Option<RawDdl>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDdl {
+    create_index: Option<Spanned<String>>,
+    load: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -232,6 +241,8 @@ pub struct Workload {
     pub query: Option<QuerySpec>,
     /// Deletes by primary key (`[workload.delete]`).
     pub delete: Option<DeleteSpec>,
+    /// When the application calls create_index() and load() (`[workload.ddl]`).
+    pub ddl: DdlSpec,
     /// Client-side deadline of each search: past it the client gives up with an
     /// error while the cluster goes on working on it (reference §2.8 "blocked
     /// searches end at the client timeout"). None: the SDK's default, no deadline.
@@ -332,6 +343,50 @@ pub struct InsertSpec {
     /// last growing segments (bulk-load scripts do; otherwise they wait for the idle
     /// seal, reference §1.5).
     pub flush: bool,
+}
+
+/// When a DDL call of the application happens (`[workload.ddl]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DdlWhen {
+    /// Before the run: the collection is indexed and loaded from the start.
+    Start,
+    /// create_index() once the insert workload's flush() returned (every row
+    /// flushed), as a bulk-load script does.
+    AfterFlush,
+    /// load() once every flushed segment is indexed (pymilvus
+    /// `wait_for_index_building_complete`).
+    AfterIndex,
+    /// At this time into the run.
+    At(SimDuration),
+}
+
+/// The application's DDL calls on an empty collection: create_index() and load()
+/// (reference §3.3; Milvus 2.3 loads only an indexed collection).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DdlSpec {
+    pub create_index: DdlWhen,
+    pub load: DdlWhen,
+}
+
+impl Default for DdlSpec {
+    fn default() -> Self {
+        DdlSpec {
+            create_index: DdlWhen::Start,
+            load: DdlWhen::Start,
+        }
+    }
+}
+
+impl DdlSpec {
+    /// Whether the collection is loaded from the start.
+    pub fn loaded_at_start(&self) -> bool {
+        self.load == DdlWhen::Start
+    }
+
+    /// Whether the index exists from the start.
+    pub fn indexed_at_start(&self) -> bool {
+        self.create_index == DdlWhen::Start
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1300,6 +1355,10 @@ fn resolve_workload(
         .delete
         .as_ref()
         .and_then(|d| resolve_delete(d, err, errors));
+    let ddl = match &w.ddl {
+        Some(d) => resolve_ddl(d, c, insert.as_ref(), err, errors),
+        None => Some(DdlSpec::default()),
+    };
     if errors.len() > before {
         return None;
     }
@@ -1373,6 +1432,7 @@ fn resolve_workload(
         // reference §1.12: pymilvus's default level is Bounded.
         consistency: w.consistency.unwrap_or(Consistency::Bounded),
         session: w.session.unwrap_or(SessionScope::Shared),
+        ddl: ddl?,
         proxy_selection: w.proxy_selection.unwrap_or(ProxySelection::RoundRobin),
     })
 }
@@ -1494,6 +1554,101 @@ fn resolve_delete(d: &RawDelete, err: &ErrAt, errors: &mut Vec<InputError>) -> O
         start: d.start.map(|t| t.0).unwrap_or(SimDuration::ZERO),
         order: d.order.unwrap_or(DeleteOrder::Uniform),
     })
+}
+
+/// `[workload.ddl]`: each call is "start", a time, or the point it waits for.
+fn resolve_ddl(
+    d: &RawDdl,
+    c: &RawCollection,
+    insert: Option<&InsertSpec>,
+    err: &ErrAt,
+    errors: &mut Vec<InputError>,
+) -> Option<DdlSpec> {
+    let before = errors.len();
+    let mut when = |v: &Option<Spanned<String>>, key: &str, wait: (&str, DdlWhen)| {
+        let Some(v) = v else {
+            return DdlWhen::Start;
+        };
+        let text = v.get_ref().trim();
+        if text == "start" {
+            return DdlWhen::Start;
+        }
+        if text == wait.0 {
+            return wait.1;
+        }
+        match crate::scenario::units::parse_duration(text) {
+            Ok(t) => DdlWhen::At(t),
+            Err(_) => {
+                errors.push(
+                    err(
+                        v.span(),
+                        format!("workload.ddl.{key} = {text:?} is not understood"),
+                    )
+                    .with_hint(format!(
+                        "give \"start\", \"{}\" or a time into the run such as \"20m\"",
+                        wait.0
+                    )),
+                );
+                DdlWhen::Start
+            }
+        }
+    };
+    let create_index = when(
+        &d.create_index,
+        "create_index",
+        ("after_flush", DdlWhen::AfterFlush),
+    );
+    let load = when(&d.load, "load", ("after_index", DdlWhen::AfterIndex));
+    if errors.len() > before {
+        return None;
+    }
+    let spec = DdlSpec { create_index, load };
+    let span = |v: &Option<Spanned<String>>| v.as_ref().map(|v| v.span()).unwrap_or(0..0);
+    if (!spec.indexed_at_start() || !spec.loaded_at_start()) && *c.rows.get_ref() > 0 {
+        errors.push(
+            err(
+                c.rows.span(),
+                format!(
+                    "collection.rows = {} with a deferred create_index or load",
+                    c.rows.get_ref()
+                ),
+            )
+            .with_hint(
+                "a collection with rows at the start is indexed and loaded from the start; use rows = 0 and [workload.insert] to play the DDL calls",
+            ),
+        );
+    }
+    if create_index == DdlWhen::AfterFlush && !insert.is_some_and(|i| i.flush) {
+        errors.push(
+            err(
+                span(&d.create_index),
+                "workload.ddl.create_index = \"after_flush\" with no flush() to wait for".into(),
+            )
+            .with_hint("add [workload.insert] (with flush = true, the default)"),
+        );
+    }
+    // reference §3.3 / Milvus 2.3: load() of a collection without an index fails
+    // ("index not found").
+    let load_first = match (create_index, load) {
+        (DdlWhen::Start, _) => false,
+        (_, DdlWhen::Start) => true,
+        (DdlWhen::At(a), DdlWhen::At(b)) => b < a,
+        _ => false,
+    };
+    if load_first {
+        let at = span(if d.load.is_some() {
+            &d.load
+        } else {
+            &d.create_index
+        });
+        errors.push(
+            err(at, "workload.ddl.load comes before create_index".into())
+            .with_hint(
+                "Milvus 2.3 loads only an indexed collection (load() fails: index not found); load at or after create_index, e.g. load = \"after_index\"",
+            ),
+        );
+    }
+    (errors.len() == before).then_some(spec)
 }
 
 /// reference §1.2: the proxy takes at most 64 MiB per RPC.

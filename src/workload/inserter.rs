@@ -113,6 +113,7 @@ impl Inserters {
             if self.spec.flush {
                 ctx.world.ingest.flush_requested = true;
             }
+            ctx.world.ingest.inserts_done = true;
         }
     }
 }

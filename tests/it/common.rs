@@ -31,6 +31,16 @@ pub fn frame(dir: &Path, file: &str) -> polars::prelude::DataFrame {
     polars::prelude::ParquetReader::new(f).finish().unwrap()
 }
 
+/// Times of the events of `kind` in an events table, in order.
+pub fn event_times(ev: &polars::prelude::DataFrame, kind: &str) -> Vec<f64> {
+    let kinds = ev.column("kind").unwrap().str().unwrap();
+    let t = ev.column("t_s").unwrap().f64().unwrap();
+    (0..ev.height())
+        .filter(|&i| kinds.get(i) == Some(kind))
+        .map(|i| t.get(i).unwrap())
+        .collect()
+}
+
 /// The number at dotted `path` of a summary.
 pub fn f(v: &serde_json::Value, path: &str) -> f64 {
     let mut x = v;
@@ -56,6 +66,22 @@ pub fn experiment_with(
     let path = dir.join(name);
     std::fs::write(&path, edit(text)).unwrap();
     path
+}
+
+/// Runs experiment `rel` changed by `edit` (see [`experiment_with`]) with `sets`,
+/// in a temporary directory named after `tag` that is removed again; returns the
+/// summary.
+pub fn run_edited(
+    rel: &str,
+    tag: &str,
+    sets: &[&str],
+    edit: impl FnOnce(String) -> String,
+) -> serde_json::Value {
+    let dir = temp_dir(tag);
+    let exp = experiment_with(rel, &dir, "exp.toml", edit);
+    let s = run_to(exp.to_str().unwrap(), sets, &dir.join("run"));
+    let _ = std::fs::remove_dir_all(&dir);
+    s
 }
 
 /// Every output but perf.json is byte-identical in `a` and `b`.

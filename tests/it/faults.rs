@@ -4,7 +4,7 @@
 use polars::prelude::*;
 use serde_json::Value;
 
-use crate::common::{assert_same_outputs, run_to, temp_dir};
+use crate::common::{assert_same_outputs, event_times, run_to, temp_dir};
 
 /// node-failure.toml shortened: query3 crashes at 3 min and returns at 8 min.
 const SHORT: &[&str] = &["duration=10m", "fault.0.at=3m", "fault.0.recover_at=8m"];
@@ -12,16 +12,6 @@ const SHORT: &[&str] = &["duration=10m", "fault.0.at=3m", "fault.0.recover_at=8m
 fn events(dir: &std::path::Path) -> DataFrame {
     let f = std::fs::File::open(dir.join("events.parquet")).unwrap();
     ParquetReader::new(f).finish().unwrap()
-}
-
-/// Times of events of `kind`, in order.
-fn times(ev: &DataFrame, kind: &str) -> Vec<f64> {
-    let kinds = ev.column("kind").unwrap().str().unwrap();
-    let t = ev.column("t_s").unwrap().f64().unwrap();
-    (0..ev.height())
-        .filter(|&i| kinds.get(i) == Some(kind))
-        .map(|i| t.get(i).unwrap())
-        .collect()
 }
 
 fn fault(summary: &Value) -> &Value {
@@ -47,25 +37,25 @@ fn a_query_host_crash_follows_the_failover_timeline() {
 
     let ev = events(&out);
     // reference §2.2: querycoord marks the node offline after ~10 s.
-    let offline = times(&ev, "node_offline");
+    let offline = event_times(&ev, "node_offline");
     assert_eq!(offline.len(), 1);
     assert!(
         (offline[0] - (at + 10.0)).abs() < 0.5,
         "offline at {offline:?}"
     );
     // The lease runs out within 60 s (2/3 TTL at the earliest), then handleNodeDown.
-    let down = times(&ev, "node_down_handled");
+    let down = event_times(&ev, "node_down_handled");
     assert_eq!(down.len(), 1);
     assert!(
         (at + 40.0..=at + 60.0).contains(&down[0]),
         "node down at {down:?}"
     );
     // Segments are loaded elsewhere after that, and the shards become serviceable.
-    let loaded = times(&ev, "segment_loaded");
+    let loaded = event_times(&ev, "segment_loaded");
     let loaded: Vec<f64> = loaded.into_iter().filter(|&t| t > 0.0).collect();
     assert!(!loaded.is_empty());
     assert!(loaded.iter().all(|&t| t > down[0] && t < at + 300.0));
-    let serviceable = times(&ev, "shard_serviceable");
+    let serviceable = event_times(&ev, "shard_serviceable");
     let back = serviceable.iter().copied().fold(0.0, f64::max);
     // The error window ends when the last shard is serviceable again.
     let last = f(fl, "last_error_s");
@@ -81,13 +71,13 @@ fn a_query_host_crash_follows_the_failover_timeline() {
 
     // query3 returns at 8 min: it rejoins and the balancer moves segments back,
     // without errors.
-    let joined = times(&ev, "node_joined");
+    let joined = event_times(&ev, "node_joined");
     assert_eq!(joined.len(), 1);
     assert!(
         joined[0] > 480.0 && joined[0] < 500.0,
         "joined at {joined:?}"
     );
-    assert!(!times(&ev, "segment_moved").is_empty());
+    assert!(!event_times(&ev, "segment_moved").is_empty());
     assert!(last < 480.0);
     assert!(f(fl, "bytes_rebalanced") > 0.0);
     // Latency is back to the pre-fault p99 (within 10 %) once it is balanced again.
@@ -149,9 +139,9 @@ fn a_dead_proxy_stalls_time_ticks_until_its_lease_runs_out() {
         &out,
     );
     let ev = events(&out);
-    let stalled = times(&ev, "timetick_stalled");
-    let resumed = times(&ev, "timetick_resumed");
-    let expired = times(&ev, "session_expired");
+    let stalled = event_times(&ev, "timetick_stalled");
+    let resumed = event_times(&ev, "timetick_resumed");
+    let expired = event_times(&ev, "session_expired");
     assert_eq!(stalled.len(), 1);
     assert!((stalled[0] - 60.0).abs() < 0.5);
     assert_eq!(resumed.len(), 1);
@@ -174,8 +164,8 @@ fn a_rootcoord_crash_fails_every_search_until_it_is_back() {
     );
     let fl = fault(&s);
     let ev = events(&out);
-    let started = times(&ev, "task_started");
-    let recovered = times(&ev, "coordinator_recovered");
+    let started = event_times(&ev, "task_started");
+    let recovered = event_times(&ev, "coordinator_recovered");
     assert_eq!(started.len(), 1);
     // Restart delay 60 s + sleep 5 s + process start, then metadata reload.
     assert!(started[0] > 60.0 + 65.0 && started[0] < 60.0 + 75.0);

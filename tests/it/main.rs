@@ -2,6 +2,7 @@
 
 mod calibrate;
 mod common;
+mod ddl;
 mod determinism;
 mod faults;
 mod fidelity;

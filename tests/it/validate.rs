@@ -50,6 +50,25 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
+    // ---- the application's DDL calls ----
+    Case {
+        file: "exp-ddl-with-loaded-rows.toml",
+        line: 11,
+        defect: "rows = 1_000_000",
+        message: "with a deferred create_index or load",
+    },
+    Case {
+        file: "exp-ddl-load-before-index.toml",
+        line: 30,
+        defect: "load = \"5s\"",
+        message: "workload.ddl.load comes before create_index",
+    },
+    Case {
+        file: "exp-ddl-unknown-when.toml",
+        line: 26,
+        defect: "create_index = \"later\"",
+        message: "workload.ddl.create_index = \"later\" is not understood",
+    },
     // ---- the write path ----
     Case {
         file: "exp-insert-without-write-path.toml",

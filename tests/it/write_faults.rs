@@ -2,20 +2,15 @@
 //! insert gets an answer, every acknowledged row is flushed, and every flush, merge
 //! and build that was under way completes once the fault is over.
 
-use crate::common::{experiment_with, f, frame, run_to, temp_dir};
+use crate::common::{experiment_with, f, frame, run_edited, run_to, temp_dir};
 
-/// data-node-failure with its fault replaced by `fault` (a `[[fault]]` table).
-fn data_node_failure_with(dir: &std::path::Path, fault: &str) -> std::path::PathBuf {
-    experiment_with(
-        "experiments/data-node-failure.toml",
-        dir,
-        "exp.toml",
-        |text| {
-            let start = text.find("[[fault]]").unwrap();
-            let end = text[start..].find("[[assert]]").unwrap() + start;
-            format!("{}{fault}\n\n{}", &text[..start], &text[end..])
-        },
-    )
+/// Runs data-node-failure with its fault replaced by `fault` (a `[[fault]]` table).
+fn data_node_failure_with(tag: &str, fault: &str) -> serde_json::Value {
+    run_edited("experiments/data-node-failure.toml", tag, &[], |text| {
+        let start = text.find("[[fault]]").unwrap();
+        let end = text[start..].find("[[assert]]").unwrap() + start;
+        format!("{}{fault}\n\n{}", &text[..start], &text[end..])
+    })
 }
 
 /// Every row acknowledged was flushed, every segment and merge finished.
@@ -48,13 +43,10 @@ fn assert_write_path_drained(s: &serde_json::Value, what: &str) {
 fn a_broker_crash_answers_every_insert_it_was_persisting() {
     // Produces waiting for their bookies when broker1's host dies fail on their
     // proxies (the producers' connections break); none is left unanswered.
-    let dir = temp_dir("wf-broker");
-    let exp = data_node_failure_with(
-        &dir,
+    let s = data_node_failure_with(
+        "wf-broker",
         "[[fault]]\nkind = \"host_crash\"\nhost = \"broker1\"\nat = \"60.3s\"\nrecover_at = \"90s\"",
     );
-    let s = run_to(exp.to_str().unwrap(), &[], &dir.join("run"));
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(f(&s, "ingest.rows_failed") > 0.0);
     assert_eq!(
         f(&s, "ingest.rows") + f(&s, "ingest.rows_failed"),
@@ -69,12 +61,9 @@ fn a_datacoord_crash_loses_no_flush_or_merge_report() {
     // Datacoord dies just as data nodes report flushes (57.5 s) or as a merge ends
     // (57.1 s): the reports reach it once it is back.
     for at in ["57.5005s", "57.1s"] {
-        let dir = temp_dir(&format!("wf-dc-{at}"));
         let fault =
             format!("[[fault]]\nkind = \"process_crash\"\nservice = \"datacoord\"\nat = \"{at}\"");
-        let exp = data_node_failure_with(&dir, &fault);
-        let s = run_to(exp.to_str().unwrap(), &[], &dir.join("run"));
-        let _ = std::fs::remove_dir_all(&dir);
+        let s = data_node_failure_with(&format!("wf-dc-{at}"), &fault);
         assert_write_path_drained(&s, &format!("datacoord crash at {at}"));
     }
 }
@@ -83,13 +72,10 @@ fn a_datacoord_crash_loses_no_flush_or_merge_report() {
 fn a_data_node_cut_from_the_brokers_catches_up_when_the_cut_heals() {
     // data2's host loses the brokers for 20 s: its channel's messages wait in the
     // subscription and its reports are sent again; nothing is flushed short.
-    let dir = temp_dir("wf-cut");
-    let exp = data_node_failure_with(
-        &dir,
+    let s = data_node_failure_with(
+        "wf-cut",
         "[[fault]]\nkind = \"network_partition\"\nhosts = [\"coord2\"]\nother_side = [\"broker1\", \"broker2\"]\nat = \"60s\"\nduration = \"20s\"",
     );
-    let s = run_to(exp.to_str().unwrap(), &[], &dir.join("run"));
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(f(&s, "ingest.rows_flushed"), f(&s, "ingest.rows"));
     assert_write_path_drained(&s, "data node cut from the brokers");
 }
