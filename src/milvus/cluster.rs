@@ -658,6 +658,13 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         out_row_bytes: if q.output_vector { c.row_bytes } else { 8 },
     });
     world.cgo_ratio = exp.milvus.get("queryNode.segcore.cgoPoolSizeRatio");
+    world.knowhere_ratio = if exp.milvus.get("queryNode.enableDisk") != 0.0 {
+        exp.milvus
+            .get("queryNode.segcore.knowhereThreadPoolNumRatio")
+            .clamp(1.0, 32.0)
+    } else {
+        1.0
+    };
     world.layout_global_factor = exp.milvus.get("queryCoord.globalRowCountFactor");
     world.load_guard = exp
         .milvus
