@@ -562,7 +562,11 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         );
         hosts.push(HostRt {
             spec: spec.clone(),
-            cpu: PsCpu::new(spec.cores, services_on_host[h].len().max(1)),
+            cpu: PsCpu::shared(
+                spec.cores,
+                spec.background_cores,
+                services_on_host[h].len().max(1),
+            ),
             memory: Memory::new(spec.memory_bytes),
             cost: HostCost::for_host(spec, &exp.profile.profile),
             endpoint: ep,

@@ -409,3 +409,62 @@ fn a_flat_search_streams_the_segment_once_per_query_on_both_cores() {
         );
     }
 }
+
+/// The CPU other processes used during a measurement is replayed: the simulated
+/// server shares what they left, so four clients of the 100-row collection measured
+/// beside one busy core are bounded by one core, not two.
+#[test]
+fn the_cpu_others_used_during_a_measurement_is_taken_off_the_server() {
+    use simctl::milvus::overheads::{on_host, search_server_ns};
+    let mut v = read_json(QUICK);
+    let case = |id: &str, others: f64| {
+        serde_json::json!({
+            "id": id, "dataset": "tiny", "dim": 128,
+            "rows": 100, "metric": "L2", "distribution": "uniform", "shards_num": 1,
+            "replicas": 1, "index_type": "FLAT", "build_params": {}, "search_params": {},
+            "nq": 1, "topk": 10, "concurrency": 4, "consistency": "Eventually",
+            "figures": {"requests": 100, "errors": 0, "qps": 1.0, "latency_ms_p50": 1.0},
+            "contention": {"contended": others > 0.3, "others_cores_mean": others}
+        })
+    };
+    v["cases"] = serde_json::json!([case("tiny/quiet", 0.0), case("tiny/busy", 1.0)]);
+    v["datasets"] = serde_json::json!([]);
+    let dir = temp_dir("fidelity-others");
+    let (results, table) = (dir.join("tiny.json"), dir.join("table.json"));
+    std::fs::write(&results, v.to_string()).unwrap();
+    let out = simctl(&[
+        "fidelity",
+        results.to_str().unwrap(),
+        "--client-overhead-ms",
+        "0",
+        "--out",
+        table.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap();
+    let qps = |case: &str| {
+        t["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["case"] == case && r["figure"] == "search_qps")
+            .and_then(|r| r["predicted"].as_f64())
+            .unwrap()
+    };
+    let server_ms = on_host(search_server_ns(1), 3.704) / 1e6;
+    let (quiet, busy) = (qps("tiny/quiet"), qps("tiny/busy"));
+    assert!(
+        (0.85..=1.0).contains(&(busy / (1e3 / server_ms))),
+        "beside one busy core: {busy}/s against 1 core / {server_ms} ms"
+    );
+    assert!(
+        (1.8..2.2).contains(&(quiet / busy)),
+        "quiet {quiet}/s, busy {busy}/s"
+    );
+}
