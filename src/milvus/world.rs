@@ -496,10 +496,10 @@ impl World {
                 // FLAT segment keeps up to min(nq, pool) threads busy: the fidelity
                 // records show one FLAT search of nq 100 over 200k x 128 using 1.55
                 // cores. An indexed segment stays one thread: knowhere 2.x runs its
-                // queries as pool tasks too, but the records (taken while other
-                // processes used about one of the two cores) show no search of HNSW
-                // or IVF_FLAT using more than the one core left, so they cannot
-                // confirm it.
+                // queries as pool tasks too, but the records cannot tell (taken while
+                // other processes used about one of the two cores, HNSW and IVF_FLAT
+                // searches used 0.9-1.3 cores, and with the others' CPU replayed one
+                // thread per segment or min(nq, pool) put the same figures in band).
                 let cgo = ((host.spec.cores as f64 * self.cgo_ratio) as u32).max(1);
                 let pool = cgo.max(self.knowhere_pool(host));
                 self.sub_cost[(replica * shards + shard) * nodes + n] = SubCost {
