@@ -71,6 +71,9 @@ pub struct Row {
     pub predicted: f64,
     /// Other processes used the measured machine's CPU during the measurement.
     pub contended: bool,
+    /// Cores of CPU used by other processes that the prediction replayed beside the
+    /// simulated server (the record's `others_cores_mean`; 0 for the insert rate).
+    pub others_cores: f64,
 }
 
 impl Row {
@@ -291,6 +294,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
                             measured,
                             predicted,
                             contended,
+                            others_cores: ctx.others_cores(&case["contention"]),
                         });
                     }
                 }
@@ -354,28 +358,28 @@ struct CaseContext<'a> {
     profile: &'a ProfileChoice,
 }
 
-/// The CPU other processes used during a measurement (`others_cores_mean` of its
-/// `contention`, 0 where not recorded): the simulated standalone's threads share the
-/// rest of its cores, as the real server's did. A measured condition of each record,
-/// like the machine's cores, not a fitted figure.
-fn others_cores(contention: &Value) -> f64 {
-    contention["others_cores_mean"]
-        .as_f64()
-        .filter(|c| c.is_finite() && *c > 0.0)
-        .unwrap_or(0.0)
-}
-
 impl CaseContext<'_> {
+    /// The CPU other processes used during a measurement (`others_cores_mean` of its
+    /// `contention`, 0 where not recorded): the simulated standalone's threads share
+    /// the rest of its cores, as the real server's did. A measured condition of each
+    /// record, like the machine's cores, not a fitted figure.
+    fn others_cores(&self, contention: &Value) -> f64 {
+        let others = contention["others_cores_mean"]
+            .as_f64()
+            .filter(|c| c.is_finite() && *c > 0.0)
+            .unwrap_or(0.0);
+        // A guard, not a figure: a tenth of a core stays the server's however busy the
+        // machine was (the examples' busiest search, 1.95 of 2 cores, keeps 0.1).
+        others.min(self.cores as f64 - 0.1).max(0.0)
+    }
+
     /// Simulates `text` (an experiment over the standalone, of which processes outside
     /// the model use `background_cores`) and returns its summary.
     fn simulate(&self, label: &str, text: &str, background_cores: f64) -> Result<Value, String> {
         let origin = self.results_path.with_file_name(format!("{label}.toml"));
-        // A guard, not a figure: a tenth of a core stays the server's however busy the
-        // machine was (the examples' busiest search, 1.95 of 2 cores, keeps 0.1).
-        let background = background_cores.min(self.cores as f64 - 0.1).max(0.0);
         let mut sets = self.topology_sets.to_vec();
         sets.push(format!(
-            "topology.class.{}.background_cores={background}",
+            "topology.class.{}.background_cores={background_cores}",
             self.class
         ));
         let mut exp = load_experiment_text(&origin, text, &sets)
@@ -470,7 +474,11 @@ fn search_case(
         inline_table(&case["search_params"])?,
         word(case, "consistency")?,
     );
-    let s = ctx.simulate("fidelity-search", &text, others_cores(&case["contention"]))?;
+    let s = ctx.simulate(
+        "fidelity-search",
+        &text,
+        ctx.others_cores(&case["contention"]),
+    )?;
     let p50 = lookup(&s, "requests.search.p50_ms").unwrap_or(f64::NAN);
     let qps = lookup(&s, "requests.search.qps").unwrap_or(f64::NAN);
     Ok(Some((p50 + overhead_ms, qps)))
@@ -529,6 +537,7 @@ fn ingest_rows(
                     measured: m,
                     predicted: p,
                     contended: contended(&insert["contention"]),
+                    others_cores: 0.0,
                 });
             }
         }
@@ -538,7 +547,7 @@ fn ingest_rows(
         let s = ctx.simulate(
             "fidelity-ingest",
             &text,
-            others_cores(&ix["build_contention"]),
+            ctx.others_cores(&ix["build_contention"]),
         )?;
         let (flushed, indexed) = (
             lookup(&s, "ingest.flushed_s"),
@@ -557,6 +566,7 @@ fn ingest_rows(
                 // flush to the last segment indexed.
                 predicted: i - f,
                 contended: contended(&ix["build_contention"]),
+                others_cores: ctx.others_cores(&ix["build_contention"]),
             }),
             _ => skipped.push(format!(
                 "{name} {index}: no build time measured, or the simulated build did not finish"
@@ -607,18 +617,19 @@ impl Report {
             .max(4);
         let _ = writeln!(
             s,
-            "\n{:<width$}  {:<17}  {:>11}  {:>11}  {:>9}  contended",
-            "case", "figure", "measured", "predicted", "pred/meas"
+            "\n{:<width$}  {:<17}  {:>11}  {:>11}  {:>9}  {:>6}  contended",
+            "case", "figure", "measured", "predicted", "pred/meas", "others"
         );
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{:<width$}  {:<17}  {:>11}  {:>11}  {:>9.2}  {}",
+                "{:<width$}  {:<17}  {:>11}  {:>11}  {:>9.2}  {:>6.2}  {}",
                 r.case,
                 r.figure.name(),
                 number(r.measured),
                 number(r.predicted),
                 r.ratio(),
+                r.others_cores,
                 if r.contended { "yes" } else { "no" }
             );
         }
@@ -668,6 +679,7 @@ impl Report {
                 "predicted": r.predicted,
                 "ratio": r.ratio(),
                 "contended": r.contended,
+                "others_cores": r.others_cores,
             })).collect::<Vec<_>>(),
             "geomean": {"all": sums(&self.all), "uncontended": sums(&self.uncontended)},
             "skipped": self.skipped,
@@ -675,17 +687,18 @@ impl Report {
     }
 
     pub fn csv(&self) -> String {
-        let mut s = String::from("case,figure,measured,predicted,ratio,contended\n");
+        let mut s = String::from("case,figure,measured,predicted,ratio,contended,others_cores\n");
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{}",
                 r.case,
                 r.figure.name(),
                 r.measured,
                 r.predicted,
                 r.ratio(),
-                r.contended
+                r.contended,
+                r.others_cores
             );
         }
         s

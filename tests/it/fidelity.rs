@@ -459,6 +459,10 @@ fn the_cpu_others_used_during_a_measurement_is_taken_off_the_server() {
     };
     let server_ms = on_host(search_server_ns(1), 3.704) / 1e6;
     let (quiet, busy) = (qps("tiny/quiet"), qps("tiny/busy"));
+    for r in t["rows"].as_array().unwrap() {
+        let replayed = if r["case"] == "tiny/busy" { 1.0 } else { 0.0 };
+        assert_eq!(r["others_cores"].as_f64(), Some(replayed), "{r}");
+    }
     assert!(
         (0.85..=1.0).contains(&(busy / (1e3 / server_ms))),
         "beside one busy core: {busy}/s against 1 core / {server_ms} ms"
