@@ -88,6 +88,7 @@ fn main() {
         address: "127.0.0.1".into(),
         class: "calibration".into(),
         cores: threads as u32,
+        background_cores: 0.0,
         ghz: profile.machine.ghz,
         isa: profile.machine.isa,
         memory_bytes: 0,

@@ -24,6 +24,12 @@ tests/it/fidelity.rs checks the constants against the same records.
 * Insert server time per byte. The Insert RPCs' time (`rpc_s`, the SDK's conversion
   excluded) over the bytes inserted (8-byte primary key + 4 bytes per dimension, as
   simctl counts a row).
+
+It also prints, as evidence rather than knobs, what the machine did during each index
+build (the server's CPU and cores beside the other processes' cores; the fidelity command
+replays the others' CPU of every measurement, and `simctl explain` prints the model's
+build CPU to set beside the server's) and the server's CPU per query of the FLAT
+search cases (knowhere's brute force: one pass over the segment per query).
 """
 
 import json
@@ -84,6 +90,38 @@ def insert_ns_per_byte(results):
     return out
 
 
+def builds(results):
+    """(name, index, build_s, server CPU s less idle background, others' cores, cores)."""
+    cores = results.get("machine", {}).get("cores_usable")
+    out = []
+    for ds in results.get("datasets", []):
+        for ix in ds.get("indexes", []):
+            c = ix.get("build_contention") or {}
+            if ix.get("index_type") == "FLAT" or not ix.get("build_s") or not c.get("wall_s"):
+                continue
+            cpu = c["server_cpu_s"] - c.get("server_cores_before", 0.0) * c["wall_s"]
+            out.append((ds["name"], ix["index_type"], ix["build_s"], cpu,
+                        c.get("others_cores_mean", 0.0), cores))
+    return out
+
+
+def flat_cpu_per_query(results, fixed_ms, per_query_ms):
+    """(case id, nq, concurrency, others' cores, server CPU ms per query of the scan):
+    the FLAT search cases (Eventually), less the per-search server work."""
+    out = []
+    for case in results.get("cases", []):
+        f = case.get("figures") or {}
+        if (case.get("index_type") != "FLAT" or case.get("consistency") != "Eventually"
+                or f.get("errors", 0) or not f.get("requests")):
+            continue
+        nq = case["nq"]
+        cpu = f["server_cpu_ms_per_request"] - background_ms(case, f["requests"], f["window_s"])
+        scan = (cpu - fixed_ms - nq * per_query_ms) / nq
+        out.append((case["id"], nq, case["concurrency"],
+                    case["contention"].get("others_cores_mean", 0.0), scan))
+    return out
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: derive_overheads.py RESULTS.json")
@@ -105,6 +143,13 @@ def main():
                   f"server time on the request {on_request:.3f} ms")
         print(f"search server CPU: {fixed:.3f} ms per request + {per_query * 1e3:.1f} us per query vector")
         print(f"search critical-path share: {share:.3f} of the server CPU")
+        for cid, nq, conc, others, scan in flat_cpu_per_query(results, fixed, per_query):
+            print(f"FLAT {cid}: {scan:.2f} ms of server CPU per query "
+                  f"(others {others:.2f} cores)")
+    for name, index, build_s, cpu, others, cores in builds(results):
+        print(f"build {name} {index}: {build_s:.2f} s, server CPU {cpu:.2f} s "
+              f"({cpu / build_s:.2f} cores) beside others' {others:.2f} cores "
+              f"of {cores}")
     per_byte = insert_ns_per_byte(results)
     for name, ns in per_byte:
         print(f"insert {name}: {ns:.1f} ns per byte (Insert RPC time)")

@@ -49,6 +49,9 @@ impl<T> Ord for Task<T> {
 /// Processor-sharing CPU. `T` is what the owner wants back when a task finishes.
 pub struct PsCpu<T> {
     cores: f64,
+    /// Cores' worth the model's threads share: the cores less what processes outside
+    /// the model use.
+    capacity: f64,
     v: f64,
     t_last: SimTime,
     threads: u32,
@@ -65,9 +68,20 @@ const FINISH_SLACK_V: f64 = 1.0;
 
 impl<T> PsCpu<T> {
     pub fn new(cores: u32, owners: usize) -> Self {
+        PsCpu::shared(cores, 0.0, owners)
+    }
+
+    /// A CPU of which processes outside the model use `background_cores` all along:
+    /// the model's threads share the rest, each still at most one core.
+    pub fn shared(cores: u32, background_cores: f64, owners: usize) -> Self {
         assert!(cores > 0, "a CPU needs at least one core");
+        assert!(
+            (0.0..cores as f64).contains(&background_cores),
+            "background use {background_cores} of a {cores}-core CPU"
+        );
         PsCpu {
             cores: cores as f64,
+            capacity: cores as f64 - background_cores,
             v: 0.0,
             t_last: SimTime::ZERO,
             threads: 0,
@@ -90,7 +104,7 @@ impl<T> PsCpu<T> {
         if self.threads == 0 {
             0.0
         } else {
-            (self.cores / self.threads as f64).min(1.0)
+            (self.capacity / self.threads as f64).min(1.0)
         }
     }
 
@@ -224,6 +238,20 @@ mod tests {
         assert_eq!(w, Some(SimTime(500)));
         assert_eq!(cpu.submit(SimTime(0), 1000.0, 2, 0, 2), None);
         assert_eq!(drain(&mut cpu, w), vec![(1000, 1), (1000, 2)]);
+    }
+
+    #[test]
+    fn background_use_leaves_the_rest_of_the_cores_to_the_model() {
+        // 2 cores of which others use 1: a 2-thread task of 1000 core-ns gets one core
+        // and takes 1000 ns; a single thread still runs at one core at most.
+        let mut cpu = PsCpu::shared(2, 1.0, 1);
+        let w = cpu.submit(SimTime(0), 1000.0, 2, 0, 1);
+        assert_eq!(drain(&mut cpu, w), vec![(1000, 1)]);
+        let mut cpu = PsCpu::shared(2, 0.5, 1);
+        let w = cpu.submit(SimTime(0), 1000.0, 1, 0, 2);
+        assert_eq!(drain(&mut cpu, w), vec![(1000, 2)]);
+        let w = cpu.submit(SimTime(2000), 1500.0, 3, 0, 3);
+        assert_eq!(drain(&mut cpu, w), vec![(3000, 3)]);
     }
 
     #[test]

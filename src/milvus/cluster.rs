@@ -579,7 +579,11 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         );
         hosts.push(HostRt {
             spec: spec.clone(),
-            cpu: PsCpu::new(spec.cores, services_on_host[h].len().max(1)),
+            cpu: PsCpu::shared(
+                spec.cores,
+                spec.background_cores,
+                services_on_host[h].len().max(1),
+            ),
             memory: Memory::new(spec.memory_bytes),
             cost: HostCost::for_host(spec, &exp.profile.profile),
             endpoint: ep,
@@ -676,6 +680,13 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         out_row_bytes: if q.output_vector { c.row_bytes } else { 8 },
     });
     world.cgo_ratio = exp.milvus.get("queryNode.segcore.cgoPoolSizeRatio");
+    world.knowhere_ratio = if exp.milvus.get("queryNode.enableDisk") != 0.0 {
+        exp.milvus
+            .get("queryNode.segcore.knowhereThreadPoolNumRatio")
+            .clamp(1.0, 32.0)
+    } else {
+        1.0
+    };
     world.layout_global_factor = exp.milvus.get("queryCoord.globalRowCountFactor");
     world.load_guard = exp
         .milvus

@@ -108,6 +108,14 @@ pub const KEYS: &[Key] = &[
         "§1.8: cgo search pool per QN",
     ),
     key(
+        "queryNode.segcore.knowhereThreadPoolNumRatio",
+        4.0,
+        1.0,
+        32.0,
+        "x cores",
+        "§1.8: knowhere search threads per QN core, with enableDisk (else 1)",
+    ),
+    key(
         "queryNode.enableDisk",
         0.0,
         0.0,

@@ -44,6 +44,8 @@ struct RawNetwork {
 #[serde(deny_unknown_fields)]
 struct RawClass {
     cores: Spanned<i64>,
+    /// CPU used by processes outside the model, in cores (default 0).
+    background_cores: Option<Spanned<f64>>,
     ghz: Spanned<f64>,
     isa: Isa,
     memory: Bytes,
@@ -523,6 +525,21 @@ pub fn load_topology_with(
                 .with_hint("cores must be between 1 and 4096"),
             );
         }
+        if let Some(b) = &c.background_cores {
+            if !(*b.get_ref() >= 0.0 && *b.get_ref() < *c.cores.get_ref() as f64) {
+                errors.push(
+                    err(
+                        b.span(),
+                        format!(
+                            "class {name:?} has {} background cores of {}",
+                            b.get_ref(),
+                            c.cores.get_ref()
+                        ),
+                    )
+                    .with_hint("background_cores is CPU used outside the model: at least 0, below the class's cores"),
+                );
+            }
+        }
         if !(*c.ghz.get_ref() > 0.1 && *c.ghz.get_ref() < 10.0) {
             errors.push(
                 err(
@@ -626,6 +643,7 @@ pub fn load_topology_with(
             address: addr,
             class: class_name.clone(),
             cores: (*c.cores.get_ref()).clamp(1, 4096) as u32,
+            background_cores: c.background_cores.as_ref().map_or(0.0, |b| *b.get_ref()),
             ghz: *c.ghz.get_ref(),
             isa: c.isa,
             memory_bytes: c.memory.0,
@@ -943,6 +961,7 @@ mod tests {
             address: "10.0.0.1".into(),
             class: "x".into(),
             cores: 1,
+            background_cores: 0.0,
             ghz: 1.0,
             isa: Isa::Avx2,
             memory_bytes: 1,

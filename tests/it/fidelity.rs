@@ -346,3 +346,129 @@ fn per_search_server_work_adds_latency_and_bounds_throughput() {
         "4 clients: {qps}/s against 2 cores / {server_ms} ms = {bound}/s"
     );
 }
+
+/// Raw data is searched as knowhere's brute force does: every query streams the
+/// segment on its own, as a task of knowhere's pool, so a lone search's time grows in
+/// step with nq and spreads over both of the standalone's cores (the full example:
+/// 6.7, 42 and 315 ms at nq 1, 10 and 100 over 200k x 128).
+#[test]
+fn a_flat_search_streams_the_segment_once_per_query_on_both_cores() {
+    use simctl::milvus::overheads::{on_host, search_stage_ns};
+    let mut v = read_json(QUICK);
+    let case = |nq: u64| {
+        serde_json::json!({
+            "id": format!("flat/nq{nq}"), "dataset": "flat", "dim": 128, "rows": 200000,
+            "metric": "L2", "distribution": "clustered", "shards_num": 1, "replicas": 1,
+            "index_type": "FLAT", "build_params": {}, "search_params": {}, "nq": nq,
+            "topk": 10, "concurrency": 1, "consistency": "Eventually",
+            "figures": {"requests": 100, "errors": 0, "qps": 1.0, "latency_ms_p50": 1.0},
+            "contention": {"contended": false}
+        })
+    };
+    v["cases"] = serde_json::json!([case(1), case(10), case(100)]);
+    v["datasets"] = serde_json::json!([]);
+    let dir = temp_dir("fidelity-flat");
+    let (results, table) = (dir.join("flat.json"), dir.join("table.json"));
+    std::fs::write(&results, v.to_string()).unwrap();
+    let out = simctl(&[
+        "fidelity",
+        results.to_str().unwrap(),
+        "--client-overhead-ms",
+        "0",
+        "--out",
+        table.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap();
+    let p50 = |nq: u64| {
+        t["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["case"] == format!("flat/nq{nq}") && r["figure"] == "search_p50_ms")
+            .and_then(|r| r["predicted"].as_f64())
+            .unwrap()
+    };
+    // One pass over the 200k x 128 floats at a thread's share of the reference
+    // machine's two-thread bandwidth.
+    let profile = simctl::calibrate::profile::Profile::reference();
+    let pass_ms = 200_000.0 * 512.0 / (profile.bandwidth.read_bytes_per_s[1] / 2.0) * 1e3;
+    for nq in [1u64, 10, 100] {
+        let server_ms = on_host(search_stage_ns(1.0, nq as u32), 3.704) / 1e6;
+        let scan_ms = p50(nq) - server_ms;
+        let expected = nq as f64 * pass_ms / nq.min(2) as f64;
+        assert!(
+            (0.95..1.1).contains(&(scan_ms / expected)),
+            "nq {nq}: {scan_ms} ms of scan, {nq} passes of {pass_ms} ms on min(nq, 2) cores = {expected}"
+        );
+    }
+}
+
+/// The CPU other processes used during a measurement is replayed: the simulated
+/// server shares what they left, so four clients of the 100-row collection measured
+/// beside one busy core are bounded by one core, not two.
+#[test]
+fn the_cpu_others_used_during_a_measurement_is_taken_off_the_server() {
+    use simctl::milvus::overheads::{on_host, search_server_ns};
+    let mut v = read_json(QUICK);
+    let case = |id: &str, others: f64| {
+        serde_json::json!({
+            "id": id, "dataset": "tiny", "dim": 128,
+            "rows": 100, "metric": "L2", "distribution": "uniform", "shards_num": 1,
+            "replicas": 1, "index_type": "FLAT", "build_params": {}, "search_params": {},
+            "nq": 1, "topk": 10, "concurrency": 4, "consistency": "Eventually",
+            "figures": {"requests": 100, "errors": 0, "qps": 1.0, "latency_ms_p50": 1.0},
+            "contention": {"contended": others > 0.3, "others_cores_mean": others}
+        })
+    };
+    v["cases"] = serde_json::json!([case("tiny/quiet", 0.0), case("tiny/busy", 1.0)]);
+    v["datasets"] = serde_json::json!([]);
+    let dir = temp_dir("fidelity-others");
+    let (results, table) = (dir.join("tiny.json"), dir.join("table.json"));
+    std::fs::write(&results, v.to_string()).unwrap();
+    let out = simctl(&[
+        "fidelity",
+        results.to_str().unwrap(),
+        "--client-overhead-ms",
+        "0",
+        "--out",
+        table.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap();
+    let qps = |case: &str| {
+        t["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["case"] == case && r["figure"] == "search_qps")
+            .and_then(|r| r["predicted"].as_f64())
+            .unwrap()
+    };
+    let server_ms = on_host(search_server_ns(1), 3.704) / 1e6;
+    let (quiet, busy) = (qps("tiny/quiet"), qps("tiny/busy"));
+    for r in t["rows"].as_array().unwrap() {
+        let replayed = if r["case"] == "tiny/busy" { 1.0 } else { 0.0 };
+        assert_eq!(r["others_cores"].as_f64(), Some(replayed), "{r}");
+    }
+    assert!(
+        (0.85..=1.0).contains(&(busy / (1e3 / server_ms))),
+        "beside one busy core: {busy}/s against 1 core / {server_ms} ms"
+    );
+    assert!(
+        (1.8..2.2).contains(&(quiet / busy)),
+        "quiet {quiet}/s, busy {busy}/s"
+    );
+}

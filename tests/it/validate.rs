@@ -150,6 +150,12 @@ const CASES: &[Case] = &[
         message: "class \"query\" has a disk read latency of 0 us",
     },
     Case {
+        file: "topo-background-all-cores.toml",
+        line: 7,
+        defect: "background_cores = 4.0",
+        message: "class \"query\" has 4 background cores of 4",
+    },
+    Case {
         file: "topo-zero-cores.toml",
         line: 6,
         defect: "cores = 0",
