@@ -187,6 +187,26 @@ impl<T> PsCpu<T> {
         self.wake_at
     }
 
+    /// The threads of `owner` stop (its process died): its tasks are dropped
+    /// unfinished and the others speed up. Returns a time at which the caller must
+    /// call [`PsCpu::wake`], if the earliest finish changed.
+    pub fn cancel_owner(&mut self, now: SimTime, owner: usize) -> Option<SimTime> {
+        if self.threads_by_owner[owner] == 0 {
+            return None;
+        }
+        self.advance(now);
+        let tasks = std::mem::take(&mut self.tasks);
+        self.tasks = tasks.into_iter().filter(|t| t.owner != owner).collect();
+        self.threads -= self.threads_by_owner[owner];
+        self.threads_by_owner[owner] = 0;
+        let next = self.next_finish();
+        if next == self.wake_at {
+            return None;
+        }
+        self.wake_at = next;
+        next
+    }
+
     /// Brings the usage accounting up to `now` (call before reading the series).
     pub fn sync(&mut self, now: SimTime) {
         self.advance(now);
@@ -252,6 +272,24 @@ mod tests {
         assert_eq!(drain(&mut cpu, w), vec![(1000, 2)]);
         let w = cpu.submit(SimTime(2000), 1500.0, 3, 0, 3);
         assert_eq!(drain(&mut cpu, w), vec![(3000, 3)]);
+    }
+
+    #[test]
+    fn a_dead_owners_tasks_stop_and_the_rest_speed_up() {
+        // 1 core: owner 0's task of 1000 ns and owner 1's of 1000 ns share it; owner 1
+        // dies at 200 ns (each has had 100 ns), so owner 0 finishes alone at 1100 ns.
+        let mut cpu = PsCpu::new(1, 2);
+        let w = cpu.submit(SimTime(0), 1000.0, 1, 0, 1);
+        assert_eq!(cpu.submit(SimTime(0), 1000.0, 1, 1, 2), None);
+        let again = cpu.cancel_owner(SimTime(200), 1);
+        assert_eq!(again, Some(SimTime(1100)));
+        // The wake-up scheduled before is stale; the new one finds owner 0's task.
+        let mut done = vec![];
+        assert_eq!(cpu.wake(w.unwrap(), w.unwrap(), &mut done), None);
+        assert!(done.is_empty());
+        assert_eq!(drain(&mut cpu, again), vec![(1100, 1)]);
+        assert_eq!(cpu.running_tasks(), 0);
+        assert_eq!(cpu.cancel_owner(SimTime(2000), 1), None);
     }
 
     #[test]

@@ -209,6 +209,13 @@ impl Component {
             let held = w.usage[u].memory_bytes;
             w.hosts[host].memory.free(held);
             w.usage[u].set_memory(now, 0);
+            // Its threads stop with it: CPU work under way is dropped, not finished.
+            let owner = w.usage[u].cpu_owner;
+            if let Some(at) = w.hosts[host].cpu.cancel_owner(now, owner) {
+                let hw = w.hardware;
+                let host = host as u32;
+                ctx.send_at(hw, Msg::CpuWake { host, at }, at);
+            }
         }
         match (self, start) {
             (Component::Proxy(p), false) => p.on_crash(ctx),
