@@ -70,7 +70,9 @@ fn stale_gen(msg: &Msg, gen: u8) -> bool {
         | Msg::SyncSerialized { gen: g, .. }
         | Msg::SyncWritten { gen: g, .. }
         | Msg::CompactionRead { gen: g, .. }
-        | Msg::CompactionMerged { gen: g, .. } => g != gen,
+        | Msg::CompactionMerged { gen: g, .. }
+        | Msg::CompactionWritten { gen: g, .. }
+        | Msg::BuildUploaded { gen: g, .. } => g != gen,
         _ => false,
     }
 }
@@ -383,6 +385,9 @@ impl Actor for Component {
             (C::IndexNode(i), Msg::BuildComputed { segment, .. }) => {
                 i.on_build_computed(segment, ctx)
             }
+            (C::IndexNode(i), Msg::BuildUploaded { segment, .. }) => {
+                i.on_build_uploaded(segment, ctx)
+            }
             (C::QueryCoord(q), Msg::TargetTick) => q.on_target_tick(ctx),
             (C::QueryCoord(q), Msg::IndexCheckerTick) => q.on_index_checker_tick(ctx),
             (
@@ -413,6 +418,9 @@ impl Actor for Component {
             (C::DataNode(d), Msg::CompactionRead { plan, .. }) => d.on_compaction_read(plan, ctx),
             (C::DataNode(d), Msg::CompactionMerged { plan, .. }) => {
                 d.on_compaction_merged(plan, ctx)
+            }
+            (C::DataNode(d), Msg::CompactionWritten { plan, .. }) => {
+                d.on_compaction_written(plan, ctx)
             }
             (C::Proxy(p), Msg::ShardLeadersFetched { ok }) => p.on_shard_leaders_fetched(ok, ctx),
             (C::Proxy(p), Msg::ShardSearched { req, shard, error }) => {

@@ -11,7 +11,7 @@ use super::ingest::SegState;
 use super::ingest::DELETE_ROW_BYTES;
 use super::msg::Msg;
 use super::overheads::CONTROL_RPC_BYTES;
-use super::world::{run_cpu, send_net_from, send_to, Endpoint, World};
+use super::world::{run_cpu, send_to, World};
 
 /// GUESS: serialising rows into binlogs (arrow/parquet encode, stats) runs at about
 /// 1 GB/s per core.
@@ -319,16 +319,21 @@ impl DataNode {
             ctx.send(me, Msg::CompactionMerged { plan, gen }, SYNC_RETRY);
             return;
         };
+        let gen = self.gen(ctx);
+        ctx.send_at(me, Msg::CompactionWritten { plan, gen }, done);
+    }
+
+    /// The merged segment is written: the node lets its rows go and reports to
+    /// datacoord.
+    pub fn on_compaction_written(&mut self, plan: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        let bytes = plan_bytes(plan, ctx.world);
         self.hold(-(bytes as i64), ctx);
         let dc = ctx.world.ingest.datacoord;
-        let task = ctx.world.task_of(dc);
-        send_net_from(
+        send_to(
             ctx,
-            done,
-            Endpoint::Task(self.task),
-            Endpoint::Task(task),
-            CONTROL_RPC_BYTES,
+            self.task,
             dc,
+            CONTROL_RPC_BYTES,
             Msg::CompactionDone { plan },
         );
     }

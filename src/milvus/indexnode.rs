@@ -7,7 +7,7 @@ use crate::hw::cost::index_bytes;
 
 use super::msg::Msg;
 use super::overheads::CONTROL_RPC_BYTES;
-use super::world::{run_cpu, send_net_from, Endpoint, World};
+use super::world::{run_cpu, send_to, World};
 
 /// GUESS: a download or upload that found no object storage is retried after this.
 const STORAGE_RETRY: SimDuration = SimDuration::from_secs(1);
@@ -78,27 +78,26 @@ impl IndexNode {
         let now = ctx.now();
         let me = ctx.me();
         let gen = self.gen(ctx);
-        let (raw, idx) = Self::segment_bytes(segment, ctx.world);
+        let (_, idx) = Self::segment_bytes(segment, ctx.world);
         let Some(done) = ctx.world.minio_write_files(now, self.task, idx, segment) else {
             // reference §2.9: without a write quorum the upload fails and is retried.
             ctx.send(me, Msg::BuildComputed { segment, gen }, STORAGE_RETRY);
             return;
         };
+        ctx.send_at(me, Msg::BuildUploaded { segment, gen }, done);
+    }
+
+    /// The index files are in object storage: the node lets the build's memory go
+    /// and reports to datacoord (a node that died meanwhile never does).
+    pub fn on_build_uploaded(&mut self, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
+        let (raw, idx) = Self::segment_bytes(segment, ctx.world);
         self.hold(-((raw + idx) as i64), ctx);
         let dc = ctx.world.ingest.datacoord;
-        let task = ctx.world.task_of(dc);
-        send_net_from(
-            ctx,
-            done,
-            Endpoint::Task(self.task),
-            Endpoint::Task(task),
-            CONTROL_RPC_BYTES,
-            dc,
-            Msg::IndexBuilt {
-                segment,
-                node: self.index,
-                gen,
-            },
-        );
+        let msg = Msg::IndexBuilt {
+            segment,
+            node: self.index,
+            gen: self.gen(ctx),
+        };
+        send_to(ctx, self.task, dc, CONTROL_RPC_BYTES, msg);
     }
 }

@@ -414,6 +414,10 @@ pub enum Msg {
         segment: u32,
         gen: u8,
     },
+    BuildUploaded {
+        segment: u32,
+        gen: u8,
+    },
     /// The build by incarnation `gen` of index node `node` is uploaded.
     IndexBuilt {
         segment: u32,
@@ -452,6 +456,12 @@ pub enum Msg {
         gen: u8,
     },
     CompactionMerged {
+        plan: u32,
+        gen: u8,
+    },
+    /// The merged segment is in object storage (a writer that died meanwhile never
+    /// reports it).
+    CompactionWritten {
         plan: u32,
         gen: u8,
     },
