@@ -102,8 +102,9 @@ pub struct Summary {
 /// is each client's think time, and it adds to each search's latency.
 #[derive(Clone, Debug)]
 pub struct ClientOverhead {
-    /// Per (dim, nq): milliseconds.
-    pub measured: Vec<(u64, u64, f64)>,
+    /// Per (dim, nq): milliseconds in all, and the client's CPU per search (the
+    /// harness process's CPU over the records' searches).
+    pub measured: Vec<(u64, u64, f64, f64)>,
     /// `--client-overhead-ms`: one value for every case instead.
     pub fixed_ms: Option<f64>,
 }
@@ -133,12 +134,20 @@ impl ClientOverhead {
             .filter(|r| r["kind"] == "search_tiny_collection")
             .filter_map(|r| {
                 let f = &r["figures"];
+                let sdk_ms =
+                    f["client_prepare_ms_p50"].as_f64()? + f["client_parse_ms_p50"].as_f64()?;
+                // The harness process's CPU over those searches (its gRPC and Python
+                // threads too), per search; more than its wall-clock share, as some
+                // of it overlaps the server's work.
+                let cpu_ms = r["contention"]["harness_cpu_s"]
+                    .as_f64()
+                    .zip(f["requests"].as_f64().filter(|&n| n > 0.0))
+                    .map_or(sdk_ms, |(s, n)| s / n * 1e3);
                 Some((
                     r["dim"].as_u64()?,
                     r["nq"].as_u64()?,
-                    f["client_prepare_ms_p50"].as_f64()?
-                        + f["client_parse_ms_p50"].as_f64()?
-                        + rpc_ms,
+                    sdk_ms + rpc_ms,
+                    cpu_ms,
                 ))
             })
             .collect();
@@ -154,10 +163,24 @@ impl ClientOverhead {
         if let Some(ms) = self.fixed_ms {
             return ms;
         }
+        self.nearest(dim, nq).map_or(0.0, |r| r.2)
+    }
+
+    /// The client's CPU per search at `dim` and `nq` (nearest record, as for
+    /// [`ClientOverhead::ms`]): the harness's client runs on the server's machine,
+    /// so this CPU is taken from the server's cores. `--client-overhead-ms` replaces
+    /// it too.
+    pub fn cpu_ms(&self, dim: u64, nq: u64) -> f64 {
+        if let Some(ms) = self.fixed_ms {
+            return ms;
+        }
+        self.nearest(dim, nq).map_or(0.0, |r| r.3)
+    }
+
+    fn nearest(&self, dim: u64, nq: u64) -> Option<&(u64, u64, f64, f64)> {
         self.measured
             .iter()
-            .min_by_key(|(d, n, _)| (n.abs_diff(nq), d.abs_diff(dim)))
-            .map_or(0.0, |r| r.2)
+            .min_by_key(|(d, n, _, _)| (n.abs_diff(nq), d.abs_diff(dim)))
     }
 }
 
@@ -267,6 +290,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
     overhead.fixed_ms = opts.client_overhead_ms;
     let ctx = CaseContext {
         results_path,
+        host: &topo.hosts[0].name,
         topology_ref: &topology_ref,
         topology_sets: &topology_sets,
         class: &class,
@@ -350,6 +374,8 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
 
 struct CaseContext<'a> {
     results_path: &'a Path,
+    /// The standalone's host, where the harness's client runs too.
+    host: &'a str,
     topology_ref: &'a Path,
     topology_sets: &'a [String],
     /// The standalone host's class (for the background override).
@@ -459,8 +485,11 @@ fn search_case(
     }
     let (dim, nq) = (int(case, "dim")?, int(case, "nq")?);
     let overhead_ms = overhead.ms(dim, nq);
+    // The harness's client threads run on the measured machine: the SDK's CPU per
+    // search comes out of the server's cores.
+    let cpu_ns = (overhead.cpu_ms(dim, nq) * 1e6).round() as u64;
     let text = format!(
-        "name = \"fidelity-search\"\ntopology = {:?}\nduration = \"{SEARCH_SECONDS}s\"\nwarmup = \"{SEARCH_WARMUP_SECONDS}s\"\n\n{}\n[workload]\nclients = {}\nthink_time = \"{}ns\"\nnq = {nq}\ntopk = {}\nsearch_params = {}\nconsistency = \"{}\"\n",
+        "name = \"fidelity-search\"\ntopology = {:?}\nduration = \"{SEARCH_SECONDS}s\"\nwarmup = \"{SEARCH_WARMUP_SECONDS}s\"\n\n{}\n[workload]\nclients = {}\nthink_time = \"{}ns\"\nnq = {nq}\ntopk = {}\nsearch_params = {}\nconsistency = \"{}\"\nclient_host = {:?}\nclient_cpu = \"{cpu_ns}ns\"\n",
         ctx.topology_ref.to_string_lossy(),
         collection(
             case,
@@ -473,6 +502,7 @@ fn search_case(
         int(case, "topk")?,
         inline_table(&case["search_params"])?,
         word(case, "consistency")?,
+        ctx.host,
     );
     let s = ctx.simulate(
         "fidelity-search",
@@ -599,11 +629,11 @@ impl Report {
                     .overhead
                     .measured
                     .iter()
-                    .map(|(d, n, ms)| format!("dim {d} nq {n}: {ms:.3} ms"))
+                    .map(|(d, n, ms, cpu)| format!("dim {d} nq {n}: {ms:.3} ms ({cpu:.3} ms CPU)"))
                     .collect();
                 let _ = writeln!(
                     s,
-                    "client overhead (SDK request building and reply parsing plus one loopback RPC, as measured): {}",
+                    "client overhead (SDK request building and reply parsing plus one loopback RPC; the client's CPU per search on the server's machine; as measured): {}",
                     if per.is_empty() { "none recorded, 0 ms".into() } else { per.join(", ") }
                 );
             }
@@ -670,7 +700,7 @@ impl Report {
             "memory_bytes": self.memory_bytes,
             "client_overhead_ms": match self.overhead.fixed_ms {
                 Some(ms) => json!(ms),
-                None => json!(self.overhead.measured.iter().map(|(d, n, ms)| json!({"dim": d, "nq": n, "ms": ms})).collect::<Vec<_>>()),
+                None => json!(self.overhead.measured.iter().map(|(d, n, ms, cpu)| json!({"dim": d, "nq": n, "ms": ms, "cpu_ms": cpu})).collect::<Vec<_>>()),
             },
             "rows": self.rows.iter().map(|r| json!({
                 "case": r.case,
@@ -723,18 +753,23 @@ mod tests {
     #[test]
     fn the_nearest_overhead_record_serves_a_case() {
         let o = ClientOverhead {
-            measured: vec![(128, 1, 0.4), (768, 1, 0.5), (128, 100, 2.0)],
+            measured: vec![(128, 1, 0.4, 0.2), (768, 1, 0.5, 0.3), (128, 100, 2.0, 1.5)],
             fixed_ms: None,
         };
         assert_eq!(o.ms(128, 1), 0.4);
         assert_eq!(o.ms(700, 1), 0.5);
         assert_eq!(o.ms(768, 10), 0.5);
         assert_eq!(o.ms(128, 80), 2.0);
+        let o2 = o.clone();
         let fixed = ClientOverhead {
             fixed_ms: Some(1.0),
             ..o
         };
         assert_eq!(fixed.ms(128, 1), 1.0);
+        // The client's CPU is the nearest record's, or the value given for both.
+        assert_eq!(o2.cpu_ms(128, 80), 1.5);
+        assert_eq!(o2.cpu_ms(768, 1), 0.3);
+        assert_eq!(fixed.cpu_ms(768, 1), 1.0);
     }
 
     #[test]

@@ -96,16 +96,16 @@ pub fn simulate(
     series.extend(tables::request_series(&world.rec.requests, seconds));
 
     let mut hosts = Vec::new();
-    for (hi, h) in world.hosts.iter().enumerate() {
+    for h in &world.hosts {
         let cores_ns = NS_PER_S as f64 * h.spec.cores as f64;
-        let owners: Vec<usize> = world
-            .usage
-            .iter()
-            .filter(|u| u.host == hi)
-            .map(|u| u.cpu_owner)
-            .collect();
+        // Every process on the host, clients placed there too.
         let per_second: Vec<f64> = (0..seconds)
-            .map(|s| owners.iter().map(|&o| h.cpu.busy(o).get(s)).sum::<f64>() / cores_ns)
+            .map(|s| {
+                (0..h.cpu.owners())
+                    .map(|o| h.cpu.busy(o).get(s))
+                    .sum::<f64>()
+                    / cores_ns
+            })
             .collect();
         let mean = if seconds > 0 {
             per_second.iter().sum::<f64>() / seconds as f64

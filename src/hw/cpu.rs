@@ -221,6 +221,11 @@ impl<T> PsCpu<T> {
         self.cores as u32
     }
 
+    /// How many owners use this CPU.
+    pub fn owners(&self) -> usize {
+        self.busy_by_owner.len()
+    }
+
     pub fn running_tasks(&self) -> usize {
         self.tasks.len()
     }

@@ -72,9 +72,18 @@ fn stale_gen(msg: &Msg, gen: u8) -> bool {
         | Msg::CompactionRead { gen: g, .. }
         | Msg::CompactionMerged { gen: g, .. }
         | Msg::CompactionWritten { gen: g, .. }
+        | Msg::EntryAdded { gen: g, .. }
+        | Msg::EntryFailed { gen: g, .. }
         | Msg::BuildUploaded { gen: g, .. } => g != gen,
         _ => false,
     }
+}
+
+/// Whether `actor` is a data node (in a standalone, the process that consumes the
+/// channels).
+fn is_data_node(actor: ActorId, w: &World) -> bool {
+    w.tasks[w.task_of(actor)].kind == ServiceKind::Datanode
+        || w.ingest.data_node_of_shard.contains(&actor)
 }
 
 /// A call reached a process that is not there: the caller's RPC fails after the
@@ -99,25 +108,26 @@ pub(super) fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
             ctx.send_at(proxy, Msg::SegmentsAssigned { req, ok: false }, at)
         }
         // A worker's report to a coordinator that is down: the worker retries, and
-        // a restarted datacoord learns what finished meanwhile.
+        // a restarted datacoord gets the reports of flushes and merges that finished
+        // meanwhile (the builds it had assigned it schedules again).
         Msg::SegmentFlushed { .. } | Msg::CompactionDone { .. } | Msg::IndexBuilt { .. } => {
             let me = ctx.me();
             let from = Endpoint::Task(ctx.world.task_of(me));
             hold_back(ctx, from, me, CONTROL_RPC_BYTES, msg);
         }
         Msg::Dml { segment, rows } => {
-            // A data node gone mid-delivery: the message stays in the subscription's
-            // backlog (reference §2.3); a delegator's copy is lost with it.
+            // A data node gone mid-delivery: the message stays in the subscription
+            // for the channel's consumer (reference §2.3); a delegator's copy is lost
+            // with it.
             let me = ctx.me();
-            let shard = ctx.world.ingest.segments[segment as usize].shard as usize;
-            if ctx.world.ingest.data_node_of_shard.get(shard) == Some(&me) {
-                ctx.world.ingest.backlog[shard].push((segment, rows));
+            if is_data_node(me, ctx.world) {
+                super::datanode::to_channel_consumer(segment, rows, ctx);
             }
         }
         Msg::DeleteDml { shard, rows } => {
             // As for rows: a data node gone mid-delivery leaves it in the subscription.
             let me = ctx.me();
-            if ctx.world.ingest.data_node_of_shard.get(shard as usize) == Some(&me) {
+            if is_data_node(me, ctx.world) {
                 let now = ctx.now();
                 ctx.world
                     .ingest
@@ -125,7 +135,9 @@ pub(super) fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
                     .buffer(shard as usize, rows as u64, now);
             }
         }
-        Msg::AddEntry { entry, broker, .. } => {
+        Msg::AddEntry {
+            entry, broker, gen, ..
+        } => {
             let me = ctx.me();
             let w = &*ctx.world;
             if let Some(bookie) = w.ingest.bookie_actors.iter().position(|&a| a == me) {
@@ -134,6 +146,7 @@ pub(super) fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
                 let failed = Msg::EntryFailed {
                     entry,
                     bookie: bookie as u16,
+                    gen,
                 };
                 ctx.send_at(actor, failed, at);
             }
@@ -261,6 +274,7 @@ impl Actor for Component {
         match (self, msg) {
             (C::Hardware(h), Msg::CpuWake { host, at }) => h.on_cpu_wake(host, at, ctx),
             (C::Clients(c), Msg::ClientNext { client }) => c.on_next(client, ctx),
+            (C::Clients(_), Msg::ClientCpuDone) => {}
             (C::Clients(c), Msg::SearchReplied { req }) => c.on_replied(req, ctx),
             (C::Clients(c), Msg::SearchTimeout { req, id }) => c.on_timeout(req, id, ctx),
             (C::Clients(c), Msg::ClientRetry { req, id }) => c.on_retry(req, id, ctx),
@@ -339,8 +353,8 @@ impl Actor for Component {
             (C::Deleters(d), Msg::DeleteNext) => d.on_next(ctx),
             (C::Deleters(d), Msg::InsertReplied { req }) => d.on_replied(req, ctx),
             (C::Broker(b), Msg::Produce { req, part, rows }) => b.on_produce(req, part, rows, ctx),
-            (C::Broker(b), Msg::EntryAdded { entry }) => b.on_entry_added(entry, ctx),
-            (C::Broker(b), Msg::EntryFailed { entry, bookie }) => {
+            (C::Broker(b), Msg::EntryAdded { entry, .. }) => b.on_entry_added(entry, ctx),
+            (C::Broker(b), Msg::EntryFailed { entry, bookie, .. }) => {
                 b.on_entry_failed(entry, bookie, ctx)
             }
             (
@@ -349,8 +363,9 @@ impl Actor for Component {
                     entry,
                     bytes,
                     broker,
+                    gen,
                 },
-            ) => b.on_add_entry(entry, bytes, broker, ctx),
+            ) => b.on_add_entry(entry, bytes, (broker, gen), ctx),
             (C::Bookie(b), Msg::JournalSynced) => b.on_journal_synced(ctx),
             (C::DataNode(d), Msg::Dml { segment, rows }) => d.on_dml(segment, rows, ctx),
             (C::QueryNode(q), Msg::Dml { segment, rows }) => q.on_dml(segment, rows, ctx),
@@ -1086,10 +1101,14 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         .iter()
         .map(|&(_, t)| placement.tasks[t].name.clone())
         .collect();
+    // Clients on a host of the topology use its CPU, as one more process there.
+    let client_cpu = w
+        .client_cpu
+        .map(|c| (c, sim.world_mut().hosts[c.host].cpu.add_owner()));
     // Searching clients, and querying ones when the workload has queries: the same
-    // proxies, deadline and retry policy.
+    // proxies, deadline, retry policy and host.
     let make_clients = |kind: ReqKind, arrivals: &crate::scenario::experiment::Arrivals| {
-        Clients::new(
+        let c = Clients::new(
             kind,
             arrivals.clone(),
             w.proxy_selection,
@@ -1097,7 +1116,11 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             exp.failover.client_reconnect,
             w.timeout,
             w.retry,
-        )
+        );
+        match client_cpu {
+            Some((cc, owner)) => c.on_host(cc.host, owner, cc.per_request),
+            None => c,
+        }
     };
     let clients = make_clients(ReqKind::Search, &w.arrivals);
     let starts = clients.start_messages();

@@ -104,10 +104,9 @@ impl DataNode {
         let bytes = rows as u64 * ctx.world.ingest.row_bytes;
         let shard = ctx.world.ingest.segments[segment as usize].shard as u8;
         if !self.watching.contains(&shard) {
-            // A restarted process does not watch its old channels until datacoord
-            // gives them back: the message stays in the subscription's backlog.
-            ctx.world.ingest.backlog[shard as usize].push((segment, rows));
-            return;
+            // Not (or not yet) this process's channel: the subscription holds it for
+            // the channel's consumer.
+            return to_channel_consumer(segment, rows, ctx);
         }
         let s = &mut ctx.world.ingest.segments[segment as usize];
         s.rows += rows as u64;
@@ -515,6 +514,21 @@ impl DataNode {
         for segment in flushing {
             self.on_flush_segment(segment, ctx);
         }
+    }
+}
+
+/// A message of channel rows that reached a data node not consuming the channel (a
+/// restarted process before datacoord gives its channels back, or one the channel
+/// moved away from): the subscription delivers it to the channel's data node if that
+/// one consumes it now, and keeps it in its backlog otherwise, which the next
+/// consumer replays (reference §2.3).
+pub fn to_channel_consumer(segment: u32, rows: u32, ctx: &mut Ctx<'_, Msg, World>) {
+    let shard = ctx.world.ingest.segments[segment as usize].shard as usize;
+    let owner = ctx.world.ingest.data_node_of_shard[shard];
+    if owner != ctx.me() && ctx.world.tasks[ctx.world.task_of(owner)].up {
+        ctx.send(owner, Msg::Dml { segment, rows }, SimDuration::ZERO);
+    } else {
+        ctx.world.ingest.backlog[shard].push((segment, rows));
     }
 }
 

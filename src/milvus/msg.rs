@@ -206,6 +206,8 @@ pub enum Msg {
     EtcdLeaderElected,
     /// The control actor sends held-back write-path messages again.
     RetryHeldBack,
+    /// The clients' own CPU work for a request is done (nothing follows from it).
+    ClientCpuDone,
     /// reference §2.1 item 5: a process whose etcd keep-alives failed exits.
     EtcdLivenessExit {
         task: u32,
@@ -338,18 +340,24 @@ pub enum Msg {
         ok: bool,
     },
     /// Broker -> bookie: write entry `entry` of `bytes`; the bookie answers `broker`.
+    /// Broker incarnation `gen` adds `entry` to a bookie; the bookie's answers name
+    /// the incarnation, so a restarted broker ignores its predecessor's.
     AddEntry {
         entry: u32,
         bytes: u32,
         broker: u16,
+        gen: u8,
     },
     EntryAdded {
         entry: u32,
+        bookie: u16,
+        gen: u8,
     },
     /// Broker: the add of `entry` to bookie `bookie` failed (the bookie is gone).
     EntryFailed {
         entry: u32,
         bookie: u16,
+        gen: u8,
     },
     /// A bookie's journal group commit is on disk.
     JournalSynced,

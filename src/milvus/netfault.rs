@@ -32,6 +32,23 @@ pub fn undeliverable(
         | Msg::InsertArrived { .. }
         | Msg::SegmentsRequested { .. }
         | Msg::Produce { .. } => return super::cluster::dead_letter(msg, ctx),
+        Msg::AddEntry {
+            entry, broker, gen, ..
+        } => {
+            // The broker's add to a bookie it cannot reach fails after its timeout.
+            let w = &*ctx.world;
+            if let Some(bookie) = w.ingest.bookie_actors.iter().position(|&a| a == target) {
+                let actor = w.ingest.broker_actors[broker as usize];
+                let bookie = bookie as u16;
+                ctx.send_at(actor, Msg::EntryFailed { entry, bookie, gen }, at);
+            }
+            return;
+        }
+        // A bookie's answer that cannot reach its broker: the broker's add times out
+        // and it changes ensembles (reference §2.8).
+        Msg::EntryAdded { entry, bookie, gen } | Msg::EntryFailed { entry, bookie, gen } => {
+            Msg::EntryFailed { entry, bookie, gen }
+        }
         Msg::SearchReplied { req } => {
             // The client's call to its proxy breaks: the answer never comes.
             ctx.world.searches[req as usize].error = Some(ERR_PROXY_UNREACHABLE);

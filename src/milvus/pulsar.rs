@@ -152,6 +152,7 @@ impl Broker {
                 entry,
                 bytes: bytes as u32,
                 broker: self.index,
+                gen: ctx.world.tasks[self.task].gen,
             },
         );
     }
@@ -367,9 +368,11 @@ fn consumers(shard: usize, w: &World) -> (Vec<ActorId>, bool) {
 /// gets the same bytes again, flushed in the background on the same disk.
 pub struct Bookie {
     pub task: usize,
-    queue: Vec<(u32, u16)>,
+    /// Adds waiting for the next group commit, and those in it: (entry, broker and
+    /// its incarnation).
+    queue: Vec<(u32, (u16, u8))>,
     queued_bytes: u64,
-    committing: Vec<(u32, u16)>,
+    committing: Vec<(u32, (u16, u8))>,
     busy: bool,
 }
 
@@ -384,20 +387,24 @@ impl Bookie {
         }
     }
 
+    /// This bookie's index among the bookies.
+    fn index(&self, ctx: &Ctx<'_, Msg, World>) -> u16 {
+        let me = ctx.me();
+        let i = ctx.world.ingest.bookie_actors.iter().position(|&a| a == me);
+        i.expect("a bookie is listed") as u16
+    }
+
     pub fn on_add_entry(
         &mut self,
         entry: u32,
         bytes: u32,
-        broker: u16,
+        broker: (u16, u8),
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
         if ctx.world.hosts[ctx.world.tasks[self.task].host].disk_full {
             // Read-only: the add is refused at once and the broker changes ensembles.
-            let me = ctx.me();
-            if let Some(bookie) = ctx.world.ingest.bookie_actors.iter().position(|&a| a == me) {
-                let bookie = bookie as u16;
-                self.reply(broker, Msg::EntryFailed { entry, bookie }, ctx);
-            }
+            let (bookie, gen) = (self.index(ctx), broker.1);
+            self.reply(broker.0, Msg::EntryFailed { entry, bookie, gen }, ctx);
             return;
         }
         self.queue.push((entry, broker));
@@ -436,8 +443,9 @@ impl Bookie {
     }
 
     pub fn on_journal_synced(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
-        for (entry, broker) in std::mem::take(&mut self.committing) {
-            self.reply(broker, Msg::EntryAdded { entry }, ctx);
+        let bookie = self.index(ctx);
+        for (entry, (broker, gen)) in std::mem::take(&mut self.committing) {
+            self.reply(broker, Msg::EntryAdded { entry, bookie, gen }, ctx);
         }
         self.busy = false;
         if !self.queue.is_empty() {
@@ -449,7 +457,7 @@ impl Bookie {
     /// adds failed at once if the connection is refused (the process died), after the
     /// client timeout if the host hangs (reference §2.8).
     pub fn on_crash(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
-        let lost: Vec<(u32, u16)> = self
+        let lost: Vec<(u32, (u16, u8))> = self
             .queue
             .drain(..)
             .chain(self.committing.drain(..))
@@ -461,16 +469,10 @@ impl Bookie {
         let Some(bookie) = ctx.world.ingest.bookie_actors.iter().position(|&a| a == me) else {
             return;
         };
-        for (entry, broker) in lost {
+        for (entry, (broker, gen)) in lost {
             let actor = ctx.world.ingest.broker_actors[broker as usize];
-            ctx.send_at(
-                actor,
-                Msg::EntryFailed {
-                    entry,
-                    bookie: bookie as u16,
-                },
-                at,
-            );
+            let bookie = bookie as u16;
+            ctx.send_at(actor, Msg::EntryFailed { entry, bookie, gen }, at);
         }
     }
 }

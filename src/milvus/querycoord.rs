@@ -634,7 +634,8 @@ impl QueryCoord {
 
     /// The application's load() (`[workload.ddl]`), at its time or once every
     /// flushed segment is indexed ("after_index", pymilvus
-    /// wait_for_index_building_complete): the replicas take every segment of the
+    /// wait_for_index_building_complete, whose progress counts flushed segments: a
+    /// merge result still being written does not hold it back): the replicas take every segment of the
     /// target and a delegator per channel, as the checkers then place them. Milvus
     /// 2.3 refuses to load a collection without an index.
     fn load_when_due(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
@@ -683,12 +684,15 @@ impl QueryCoord {
             }
         }
         for r in 0..n {
-            for (i, t) in w.dist.in_target[r].iter_mut().enumerate() {
-                *t = w.dist.retired[i];
-            }
+            // Every segment joins the replica through a hand-off; retired ones are
+            // never held, and the routing leaves them out.
+            w.dist.in_target[r].iter_mut().for_each(|t| *t = false);
             for s in 0..shards {
                 self.first_load.insert((r, s));
             }
+        }
+        for r in 0..n {
+            w.refresh_routing(r);
         }
         let segments = w.layout.segments.len();
         ctx.world.task_event(
@@ -708,7 +712,7 @@ impl QueryCoord {
         }
         let shards = w.params.shards as usize;
         let all = (0..self.loaded).all(|r| {
-            (0..shards).all(|s| w.dist.leader[r][s].is_some())
+            (0..shards).all(|s| serviceable(w, r, s))
                 && (0..w.layout.segments.len())
                     .all(|i| w.dist.retired[i] || w.dist.holder[r][i].is_some())
         });

@@ -129,6 +129,9 @@ struct RawWorkload {
     topk: Option<Spanned<i64>>,
     consistency: Option<Consistency>,
     session: Option<SessionScope>,
+    /// The host the clients run on, and the CPU each request costs them there.
+    client_host: Option<Spanned<String>>,
+    client_cpu: Option<Spanned<Duration>>,
     #[serde(default)]
     search_params: RawSearchParams,
     proxy_selection: Option<ProxySelection>,
@@ -243,6 +246,8 @@ pub struct Workload {
     pub delete: Option<DeleteSpec>,
     /// When the application calls create_index() and load() (`[workload.ddl]`).
     pub ddl: DdlSpec,
+    /// Clients that run on a host of the topology and use its CPU.
+    pub client_cpu: Option<ClientCpu>,
     /// Client-side deadline of each search: past it the client gives up with an
     /// error while the cluster goes on working on it (reference §2.8 "blocked
     /// searches end at the client timeout"). None: the SDK's default, no deadline.
@@ -343,6 +348,15 @@ pub struct InsertSpec {
     /// last growing segments (bulk-load scripts do; otherwise they wait for the idle
     /// seal, reference §1.5).
     pub flush: bool,
+}
+
+/// Clients on a host of the topology (`[workload] client_host`, `client_cpu`): each
+/// search or query costs them `per_request` of one core there (the SDK building the
+/// request and parsing the reply), which the host's other processes feel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientCpu {
+    pub host: usize,
+    pub per_request: SimDuration,
 }
 
 /// When a DDL call of the application happens (`[workload.ddl]`).
@@ -670,7 +684,9 @@ pub fn load_experiment_text(
         };
         c
     });
-    let workload = resolve_workload(&raw.workload, &raw.collection, &err, &mut errors);
+    let client_cpu = resolve_client_cpu(&raw.workload, topology.as_ref(), &err, &mut errors);
+    let workload = resolve_workload(&raw.workload, &raw.collection, &err, &mut errors)
+        .map(|w| Workload { client_cpu, ..w });
     let writes = (raw.workload.insert.as_ref())
         .map(|i| ("[workload.insert]", i.rows.span()))
         .or(raw
@@ -1433,6 +1449,7 @@ fn resolve_workload(
         consistency: w.consistency.unwrap_or(Consistency::Bounded),
         session: w.session.unwrap_or(SessionScope::Shared),
         ddl: ddl?,
+        client_cpu: None,
         proxy_selection: w.proxy_selection.unwrap_or(ProxySelection::RoundRobin),
     })
 }
@@ -1556,6 +1573,59 @@ fn resolve_delete(d: &RawDelete, err: &ErrAt, errors: &mut Vec<InputError>) -> O
     })
 }
 
+/// `[workload] client_host` and `client_cpu`: given together, the host one of the
+/// topology's.
+fn resolve_client_cpu(
+    w: &RawWorkload,
+    topo: Option<&Topology>,
+    err: &ErrAt,
+    errors: &mut Vec<InputError>,
+) -> Option<ClientCpu> {
+    let (host, cpu) = match (&w.client_host, &w.client_cpu) {
+        (None, None) => return None,
+        (Some(h), Some(c)) => (h, c),
+        (Some(h), None) => {
+            errors.push(
+                err(h.span(), "workload.client_host without client_cpu".into()).with_hint(
+                    "give the CPU a request costs the clients, e.g. client_cpu = \"0.2ms\"",
+                ),
+            );
+            return None;
+        }
+        (None, Some(c)) => {
+            errors.push(
+                err(c.span(), "workload.client_cpu without client_host".into())
+                    .with_hint("name the host the clients run on, e.g. client_host = \"manager1\""),
+            );
+            return None;
+        }
+    };
+    let topo = topo?;
+    let name = host.get_ref();
+    let Some(index) = topo.hosts.iter().position(|h| &h.name == name) else {
+        let hint =
+            match crate::scenario::error::closest(name, topo.hosts.iter().map(|h| h.name.as_str()))
+            {
+                Some(c) => format!(
+                    "did you mean {c:?}? the topology's hosts are listed by `simctl explain`"
+                ),
+                None => "name a host of the topology (`simctl explain` lists them)".to_string(),
+            };
+        errors.push(
+            err(
+                host.span(),
+                format!("workload.client_host {name:?} is not a host of the topology"),
+            )
+            .with_hint(hint),
+        );
+        return None;
+    };
+    Some(ClientCpu {
+        host: index,
+        per_request: cpu.get_ref().0,
+    })
+}
+
 /// `[workload.ddl]`: each call is "start", a time, or the point it waits for.
 fn resolve_ddl(
     d: &RawDdl,
@@ -1632,7 +1702,8 @@ fn resolve_ddl(
     let load_first = match (create_index, load) {
         (DdlWhen::Start, _) => false,
         (_, DdlWhen::Start) => true,
-        (DdlWhen::At(a), DdlWhen::At(b)) => b < a,
+        // At the same time too: the load() call would find no index yet.
+        (DdlWhen::At(a), DdlWhen::At(b)) => b <= a,
         _ => false,
     };
     if load_first {
@@ -1644,7 +1715,7 @@ fn resolve_ddl(
         errors.push(
             err(at, "workload.ddl.load comes before create_index".into())
             .with_hint(
-                "Milvus 2.3 loads only an indexed collection (load() fails: index not found); load at or after create_index, e.g. load = \"after_index\"",
+                "Milvus 2.3 loads only an indexed collection (load() fails: index not found); load after create_index, e.g. load = \"after_index\"",
             ),
         );
     }

@@ -33,6 +33,9 @@ pub struct Clients {
     /// Client-side deadline of each search.
     timeout: Option<SimDuration>,
     retry: RetryPolicy,
+    /// Clients on a host of the topology: (host, its CPU owner for them, core-ns a
+    /// request costs them).
+    cpu: Option<(usize, usize, f64)>,
 }
 
 impl Clients {
@@ -57,7 +60,15 @@ impl Clients {
             avoid_until: vec![SimTime::ZERO; n],
             timeout,
             retry,
+            cpu: None,
         }
+    }
+
+    /// The clients run on `host` (CPU owner `owner` there) and each request costs
+    /// them `per_request` of one core.
+    pub fn on_host(mut self, host: usize, owner: usize, per_request: SimDuration) -> Self {
+        self.cpu = Some((host, owner, per_request.as_nanos() as f64));
+        self
     }
 
     /// The first events: one arrival for open loop, one request per closed-loop client.
@@ -79,6 +90,27 @@ impl Clients {
         if let Arrivals::OpenLoop { qps } = self.arrivals {
             let gap = rng::exponential(ctx.rng(), 1.0 / qps);
             ctx.set_timer(SimDuration::from_secs_f64(gap), Msg::ClientNext { client });
+        }
+    }
+
+    /// The SDK's work for a request on the clients' host, when they run on one: it
+    /// takes cores from the processes there. It runs while the client handles the
+    /// reply and prepares its next call (its time is in the clients' think time and
+    /// latency already), so a lone client does not slow its own request.
+    fn use_cpu(&self, ctx: &mut Ctx<'_, Msg, World>) {
+        let Some((host, owner, ns)) = self.cpu else {
+            return;
+        };
+        let now = ctx.now();
+        let me = ctx.me();
+        let w = &mut *ctx.world;
+        if let Some(at) = w.hosts[host]
+            .cpu
+            .submit(now, ns, 1, owner, (me, Msg::ClientCpuDone))
+        {
+            let hw = w.hardware;
+            let host = host as u32;
+            ctx.send_at(hw, Msg::CpuWake { host, at }, at);
         }
     }
 
@@ -171,6 +203,7 @@ impl Clients {
 
     pub fn on_replied(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
+        self.use_cpu(ctx);
         if ctx.world.searches[req as usize].timed_out {
             return ctx.world.release_timed_out(req);
         }

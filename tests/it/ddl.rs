@@ -57,6 +57,29 @@ fn an_index_created_after_the_flush_builds_then_loads() {
 }
 
 #[test]
+fn a_load_after_deletes_emptied_segments_serves_searches() {
+    // The oldest 600,000 rows are deleted before load(): rewrites leave empty
+    // segments, whose inputs are retired; the load must still serve every shard.
+    let s = run_edited(
+        "experiments/ingest-then-index.toml",
+        "ddl-deletes",
+        SMALL,
+        |text| {
+            text.replace("load = \"after_index\"", "load = \"15m\"")
+            + "\n[workload.delete]\nrows = 600_000\nrate = 50_000\nstart = \"30s\"\norder = \"oldest\"\n"
+        },
+    );
+    assert!(f(&s, "deletes.compactions") > 0.0, "{}", s["deletes"]);
+    assert!(f(&s, "ddl.loaded_s") >= 900.0);
+    // 5 minutes at 50 searches/s after the load.
+    assert!(
+        f(&s, "requests.search.ok") > 10_000.0,
+        "{}",
+        s["requests"]["search"]
+    );
+}
+
+#[test]
 fn a_load_before_the_index_exists_fails() {
     // load() at 5 s while the inserts (and so create_index) are still running:
     // Milvus 2.3 answers "index not found"; nothing is ever served.

@@ -96,3 +96,30 @@ at = "30s"
     assert!(f(fault, "failed_requests") > 1000.0);
     assert!(fault["recovered_at_s"].as_f64().is_some());
 }
+
+#[test]
+fn clients_on_the_servers_host_take_its_cores() {
+    // 4 closed-loop clients on the standalone's 2 cores: 2 ms of client CPU per
+    // search leaves the server less than half of them.
+    let alone = temp_dir("standalone-clients-apart");
+    let apart = run_to("experiments/standalone-search.toml", &[], &alone);
+    let shared = temp_dir("standalone-clients-on-host");
+    let on_host = run_to(
+        "experiments/standalone-search.toml",
+        &[
+            "workload.client_host=\"milvus\"",
+            "workload.client_cpu=\"2ms\"",
+        ],
+        &shared,
+    );
+    let _ = std::fs::remove_dir_all(&alone);
+    let _ = std::fs::remove_dir_all(&shared);
+    let qps = |s: &serde_json::Value| f(s, "requests.search.qps");
+    assert!(
+        qps(&on_host) < 0.6 * qps(&apart),
+        "{} vs {}",
+        qps(&on_host),
+        qps(&apart)
+    );
+    assert!(f(&on_host, "requests.search.p50_ms") > f(&apart, "requests.search.p50_ms"));
+}

@@ -50,6 +50,12 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
+    Case {
+        file: "exp-client-host-unknown.toml",
+        line: 24,
+        defect: "client_host = \"laptop\"",
+        message: "workload.client_host \"laptop\" is not a host of the topology",
+    },
     // ---- the application's DDL calls ----
     Case {
         file: "exp-ddl-with-loaded-rows.toml",

@@ -81,6 +81,35 @@ fn a_data_node_cut_from_the_brokers_catches_up_when_the_cut_heals() {
 }
 
 #[test]
+fn a_data_node_cut_off_until_its_channel_moves_loses_no_row() {
+    // 90 s without the brokers: Swarm restarts data2 elsewhere and its channel moves
+    // to data1; messages held back for data2 reach the channel's consumer, whoever it
+    // is by then.
+    let s = data_node_failure_with(
+        "wf-long-cut",
+        "[[fault]]\nkind = \"network_partition\"\nhosts = [\"coord2\"]\nother_side = [\"broker1\", \"broker2\"]\nat = \"60s\"\nduration = \"90s\"",
+    );
+    assert_eq!(f(&s, "ingest.rows_flushed"), f(&s, "ingest.rows"));
+    assert_write_path_drained(&s, "data node cut off for 90 s");
+}
+
+#[test]
+fn a_bookie_cut_off_from_the_brokers_is_replaced_in_the_ensembles() {
+    // reference §2.8 "1 bookie lost": adds to bookie1 time out and go to another
+    // bookie; no insert hangs.
+    let s = data_node_failure_with(
+        "wf-bookie-cut",
+        "[[fault]]\nkind = \"network_partition\"\nhosts = [\"bookie1\"]\nother_side = [\"broker1\", \"broker2\"]\nat = \"60s\"\nduration = \"60s\"",
+    );
+    assert_eq!(
+        f(&s, "ingest.rows") + f(&s, "ingest.rows_failed"),
+        f(&s, "ingest.rows_offered"),
+        "an insert got no answer"
+    );
+    assert_write_path_drained(&s, "bookie cut off from the brokers");
+}
+
+#[test]
 fn an_index_node_restarted_mid_build_ignores_its_old_incarnations_work() {
     // index3 dies at 55 s while building and is back at 63 s. The dead incarnation's
     // build must not complete on the new one (which would free memory it never
