@@ -1114,6 +1114,20 @@ impl QueryCoord {
                 self.offline[node] = true;
             } else if up && !member {
                 self.pending_up.insert(node);
+            } else if up {
+                // A new process pulls every node's distribution afresh: what the
+                // previous one marked offline counts again if it answers now (it ran
+                // elsewhere, maybe behind a cut this one is not behind).
+                let w = &*ctx.world;
+                let (me, it) = (self.task, ctx.world.query_node_tasks[node]);
+                let src = w.hosts[w.tasks[me].host].endpoint;
+                let dst = w.hosts[w.tasks[it].host].endpoint;
+                if w.net.reachable(src, dst) {
+                    self.offline[node] = false;
+                } else {
+                    self.offline[node] = true;
+                    self.unreachable.insert(node, w.tasks[it].gen);
+                }
             }
         }
         ctx.world.task_event(

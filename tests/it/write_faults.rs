@@ -13,6 +13,14 @@ fn data_node_failure_with(tag: &str, fault: &str) -> serde_json::Value {
     })
 }
 
+const BROKERS: &str = "other_side = [\"broker1\", \"broker2\"]\n";
+
+/// A `[[fault]]` cutting `host` off from `other_side` (a TOML line, or "" for
+/// everything else) from 60 s for `duration`.
+fn partition(host: &str, other_side: &str, duration: &str) -> String {
+    format!("[[fault]]\nkind = \"network_partition\"\nhosts = [\"{host}\"]\n{other_side}at = \"60s\"\nduration = \"{duration}\"")
+}
+
 /// Every row acknowledged was flushed, every segment and merge finished.
 fn assert_write_path_drained(s: &serde_json::Value, what: &str) {
     assert_eq!(f(s, "acked_rows_lost"), 0.0, "{what}");
@@ -72,10 +80,7 @@ fn a_datacoord_crash_loses_no_flush_or_merge_report() {
 fn a_data_node_cut_from_the_brokers_catches_up_when_the_cut_heals() {
     // data2's host loses the brokers for 20 s: its channel's messages wait in the
     // subscription and its reports are sent again; nothing is flushed short.
-    let s = data_node_failure_with(
-        "wf-cut",
-        "[[fault]]\nkind = \"network_partition\"\nhosts = [\"coord2\"]\nother_side = [\"broker1\", \"broker2\"]\nat = \"60s\"\nduration = \"20s\"",
-    );
+    let s = data_node_failure_with("wf-cut", &partition("coord2", BROKERS, "20s"));
     assert_eq!(f(&s, "ingest.rows_flushed"), f(&s, "ingest.rows"));
     assert_write_path_drained(&s, "data node cut from the brokers");
 }
@@ -85,10 +90,7 @@ fn a_data_node_cut_off_until_its_channel_moves_loses_no_row() {
     // 90 s without the brokers: Swarm restarts data2 elsewhere and its channel moves
     // to data1; messages held back for data2 reach the channel's consumer, whoever it
     // is by then.
-    let s = data_node_failure_with(
-        "wf-long-cut",
-        "[[fault]]\nkind = \"network_partition\"\nhosts = [\"coord2\"]\nother_side = [\"broker1\", \"broker2\"]\nat = \"60s\"\nduration = \"90s\"",
-    );
+    let s = data_node_failure_with("wf-long-cut", &partition("coord2", BROKERS, "90s"));
     assert_eq!(f(&s, "ingest.rows_flushed"), f(&s, "ingest.rows"));
     assert_write_path_drained(&s, "data node cut off for 90 s");
 }
@@ -97,16 +99,28 @@ fn a_data_node_cut_off_until_its_channel_moves_loses_no_row() {
 fn a_bookie_cut_off_from_the_brokers_is_replaced_in_the_ensembles() {
     // reference §2.8 "1 bookie lost": adds to bookie1 time out and go to another
     // bookie; no insert hangs.
-    let s = data_node_failure_with(
-        "wf-bookie-cut",
-        "[[fault]]\nkind = \"network_partition\"\nhosts = [\"bookie1\"]\nother_side = [\"broker1\", \"broker2\"]\nat = \"60s\"\nduration = \"60s\"",
-    );
+    let s = data_node_failure_with("wf-bookie-cut", &partition("bookie1", BROKERS, "60s"));
     assert_eq!(
         f(&s, "ingest.rows") + f(&s, "ingest.rows_failed"),
         f(&s, "ingest.rows_offered"),
         "an insert got no answer"
     );
     assert_write_path_drained(&s, "bookie cut off from the brokers");
+}
+
+#[test]
+fn a_querycoord_restarted_elsewhere_serves_the_nodes_its_predecessor_lost() {
+    // coord2 is cut off from everything for good: its querycoord marks every query
+    // node offline, then Swarm restarts it on coord1, where the nodes answer; every
+    // segment is loaded.
+    let s = data_node_failure_with("wf-querycoord-moves", &partition("coord2", "", "60m"));
+    assert_eq!(
+        f(&s, "segments.loaded"),
+        f(&s, "segments.created"),
+        "{}",
+        s["segments"]
+    );
+    assert_write_path_drained(&s, "querycoord moved away from a cut");
 }
 
 #[test]
