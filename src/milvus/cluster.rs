@@ -226,11 +226,8 @@ impl Component {
             w.usage[u].set_memory(now, 0);
             // Its threads stop with it: CPU work under way is dropped, not finished.
             let owner = w.usage[u].cpu_owner;
-            if let Some(at) = w.hosts[host].cpu.cancel_owner(now, owner) {
-                let hw = w.hardware;
-                let host = host as u32;
-                ctx.send_at(hw, Msg::CpuWake { host, at }, at);
-            }
+            let next = w.hosts[host].cpu.cancel_owner(now, owner);
+            super::world::wake_cpu_at(ctx, host, next);
         }
         match (self, start) {
             (Component::Proxy(p), false) => p.on_crash(ctx),

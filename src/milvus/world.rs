@@ -839,24 +839,35 @@ pub fn run_cpu(
     then: ActorId,
     msg: Msg,
 ) {
+    let t = &ctx.world.tasks[task];
+    let (host, owner) = (t.host, ctx.world.usage[t.usage].cpu_owner);
+    submit_cpu(ctx, host, owner, demand_core_ns, threads, then, msg);
+}
+
+/// Starts CPU work of `owner` (a process, or clients placed on the host) on `host`'s
+/// processor-sharing CPU; `msg` goes to `then` when it is done.
+pub fn submit_cpu(
+    ctx: &mut Ctx<'_, Msg, World>,
+    host: usize,
+    owner: usize,
+    demand_core_ns: f64,
+    threads: u32,
+    then: ActorId,
+    msg: Msg,
+) {
     let now = ctx.now();
-    let w = &mut *ctx.world;
-    let t = &w.tasks[task];
-    let host = t.host;
-    let owner = w.usage[t.usage].cpu_owner;
-    if let Some(at) = w.hosts[host]
+    let next = ctx.world.hosts[host]
         .cpu
-        .submit(now, demand_core_ns, threads, owner, (then, msg))
-    {
-        let hw = w.hardware;
-        ctx.send_at(
-            hw,
-            Msg::CpuWake {
-                host: host as u32,
-                at,
-            },
-            at,
-        );
+        .submit(now, demand_core_ns, threads, owner, (then, msg));
+    wake_cpu_at(ctx, host, next);
+}
+
+/// The host's CPU needs a wake-up at `at` (when some work may be done).
+pub fn wake_cpu_at(ctx: &mut Ctx<'_, Msg, World>, host: usize, at: Option<SimTime>) {
+    if let Some(at) = at {
+        let hw = ctx.world.hardware;
+        let host = host as u32;
+        ctx.send_at(hw, Msg::CpuWake { host, at }, at);
     }
 }
 

@@ -5,7 +5,7 @@ use rand::RngExt;
 use crate::engine::{rng, ActorId, Ctx, SimDuration, SimTime};
 use crate::milvus::msg::{Msg, Req};
 use crate::milvus::retrieve::ReqKind;
-use crate::milvus::world::{send_net, Endpoint, World};
+use crate::milvus::world::{send_net, submit_cpu, Endpoint, World};
 use crate::scenario::experiment::{Arrivals, ProxySelection, RetryPolicy};
 
 /// A call to a proxy that is not there (connection refused or no route).
@@ -101,17 +101,8 @@ impl Clients {
         let Some((host, owner, ns)) = self.cpu else {
             return;
         };
-        let now = ctx.now();
         let me = ctx.me();
-        let w = &mut *ctx.world;
-        if let Some(at) = w.hosts[host]
-            .cpu
-            .submit(now, ns, 1, owner, (me, Msg::ClientCpuDone))
-        {
-            let hw = w.hardware;
-            let host = host as u32;
-            ctx.send_at(hw, Msg::CpuWake { host, at }, at);
-        }
+        submit_cpu(ctx, host, owner, ns, 1, me, Msg::ClientCpuDone);
     }
 
     fn send_search(&mut self, client: u32, ctx: &mut Ctx<'_, Msg, World>) {

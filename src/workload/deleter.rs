@@ -2,10 +2,11 @@
 //! a fixed pace (open loop). A delete takes the insert's path through the proxy and
 //! the DML channels (reference §3.3), so it shares the insert request table.
 
+use super::writer::WriteProxies;
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::milvus::ingest::DELETE_ROW_BYTES;
 use crate::milvus::msg::{Msg, Req};
-use crate::milvus::world::{send_net, Endpoint, World};
+use crate::milvus::world::World;
 use crate::scenario::experiment::DeleteSpec;
 
 /// GUESS: gRPC framing, collection name and expression text around the keys.
@@ -13,9 +14,7 @@ const DELETE_FRAMING_BYTES: u64 = 512;
 
 pub struct Deleters {
     spec: DeleteSpec,
-    /// (actor, task) of each proxy, used round-robin.
-    proxies: Vec<(ActorId, usize)>,
-    next_proxy: usize,
+    proxies: WriteProxies,
     /// Keys sent so far.
     sent: u64,
     open: u32,
@@ -24,11 +23,9 @@ pub struct Deleters {
 
 impl Deleters {
     pub fn new(spec: DeleteSpec, proxies: Vec<(ActorId, usize)>) -> Self {
-        assert!(!proxies.is_empty(), "deleting clients need a proxy");
         Deleters {
             spec,
-            proxies,
-            next_proxy: 0,
+            proxies: WriteProxies::new(proxies),
             sent: 0,
             open: 0,
             finished: false,
@@ -49,21 +46,8 @@ impl Deleters {
         self.open += 1;
         let req = ctx.world.ingest.open(0, rows, now);
         ctx.world.ingest.inserts[req as usize].delete = true;
-        let k = ctx.world.proxy_in_service(&self.proxies, self.next_proxy);
-        let (proxy, task) = self.proxies[k];
-        self.next_proxy = (k + 1) % self.proxies.len();
-        let i = &mut ctx.world.ingest.inserts[req as usize];
-        i.proxy = proxy;
-        i.proxy_index = k as u32;
         let bytes = DELETE_FRAMING_BYTES + rows * DELETE_ROW_BYTES;
-        send_net(
-            ctx,
-            Endpoint::Clients,
-            Endpoint::Task(task),
-            bytes,
-            proxy,
-            Msg::InsertArrived { req },
-        );
+        self.proxies.send(req, bytes, ctx);
         let gap = SimDuration::from_secs_f64(self.spec.batch_rows as f64 / self.spec.rate);
         ctx.set_timer(gap, Msg::DeleteNext);
     }

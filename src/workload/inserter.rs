@@ -1,9 +1,10 @@
 //! Inserting clients: batches of rows at a fixed pace (open loop) or N clients each
 //! waiting for its last batch's acknowledgement (closed loop), then flush().
 
+use super::writer::WriteProxies;
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::milvus::msg::{Msg, Req};
-use crate::milvus::world::{send_net, Endpoint, World};
+use crate::milvus::world::World;
 use crate::scenario::experiment::{InsertArrivals, InsertSpec};
 
 /// GUESS: gRPC framing and field headers of an insert request.
@@ -11,9 +12,7 @@ const INSERT_FRAMING_BYTES: u64 = 1024;
 
 pub struct Inserters {
     spec: InsertSpec,
-    /// (actor, task) of each proxy, used round-robin.
-    proxies: Vec<(ActorId, usize)>,
-    next_proxy: usize,
+    proxies: WriteProxies,
     /// Rows sent so far.
     sent: u64,
     /// Inserts sent and not yet answered.
@@ -23,11 +22,9 @@ pub struct Inserters {
 
 impl Inserters {
     pub fn new(spec: InsertSpec, proxies: Vec<(ActorId, usize)>) -> Self {
-        assert!(!proxies.is_empty(), "inserting clients need a proxy");
         Inserters {
             spec,
-            proxies,
-            next_proxy: 0,
+            proxies: WriteProxies::new(proxies),
             sent: 0,
             open: 0,
             finished: false,
@@ -56,21 +53,8 @@ impl Inserters {
         let ing = &mut ctx.world.ingest;
         ing.first_insert.get_or_insert(now);
         let req = ing.open(client, rows, now);
-        let k = ctx.world.proxy_in_service(&self.proxies, self.next_proxy);
-        let (proxy, task) = self.proxies[k];
-        self.next_proxy = (k + 1) % self.proxies.len();
-        let i = &mut ctx.world.ingest.inserts[req as usize];
-        i.proxy = proxy;
-        i.proxy_index = self.proxies.iter().position(|p| p.0 == proxy).unwrap_or(0) as u32;
         let bytes = INSERT_FRAMING_BYTES + rows * ctx.world.ingest.row_bytes;
-        send_net(
-            ctx,
-            Endpoint::Clients,
-            Endpoint::Task(task),
-            bytes,
-            proxy,
-            Msg::InsertArrived { req },
-        );
+        self.proxies.send(req, bytes, ctx);
         if let InsertArrivals::Rate(rate) = self.spec.arrivals {
             let gap = SimDuration::from_secs_f64(self.spec.batch_rows as f64 / rate);
             ctx.set_timer(gap, Msg::InsertNext { client });

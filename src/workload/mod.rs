@@ -3,5 +3,6 @@
 pub mod client;
 pub mod deleter;
 pub mod inserter;
+pub mod writer;
 
 pub use client::Clients;

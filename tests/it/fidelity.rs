@@ -184,6 +184,42 @@ fn nothing_in_experiments_fidelity_is_fitted_case_by_case() {
 
 const FULL: &str = "experiments/fidelity/results-full-example.json";
 
+/// Runs `simctl fidelity` on `v` with no datasets and no client overhead (so that
+/// only the server's side is predicted), in a temporary directory named after `tag`;
+/// returns its table.
+fn predict_cases(v: &mut serde_json::Value, tag: &str) -> serde_json::Value {
+    v["datasets"] = serde_json::json!([]);
+    let dir = temp_dir(tag);
+    let (results, table) = (dir.join("results.json"), dir.join("table.json"));
+    std::fs::write(&results, v.to_string()).unwrap();
+    let out = simctl(&[
+        "fidelity",
+        results.to_str().unwrap(),
+        "--client-overhead-ms",
+        "0",
+        "--out",
+        table.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap()
+}
+
+/// The predicted value of `figure` for `case` in a fidelity table.
+fn predicted(t: &serde_json::Value, case: &str, figure: &str) -> f64 {
+    t["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["case"] == case && r["figure"] == figure)
+        .and_then(|r| r["predicted"].as_f64())
+        .unwrap()
+}
+
 fn read_json(path: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(repo(path)).unwrap()).unwrap()
 }
@@ -302,35 +338,8 @@ fn per_search_server_work_adds_latency_and_bounds_throughput() {
         })
     };
     v["cases"] = serde_json::json!([case(1), case(4)]);
-    v["datasets"] = serde_json::json!([]);
-    let dir = temp_dir("fidelity-overhead");
-    let (results, table) = (dir.join("tiny.json"), dir.join("table.json"));
-    std::fs::write(&results, v.to_string()).unwrap();
-    let out = simctl(&[
-        "fidelity",
-        results.to_str().unwrap(),
-        "--client-overhead-ms",
-        "0",
-        "--out",
-        table.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let t: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap();
-    let predicted = |case: &str, figure: &str| {
-        t["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["case"] == case && r["figure"] == figure)
-            .and_then(|r| r["predicted"].as_f64())
-            .unwrap()
-    };
+    let t = predict_cases(&mut v, "fidelity-overhead");
+    let predicted = |case: &str, figure: &str| predicted(&t, case, figure);
     // The reference machine's clock: the knob as measured.
     let critical_ms = on_host(search_stage_ns(1.0, 1), 3.704) / 1e6;
     let p50 = predicted("tiny/c1", "search_p50_ms");
@@ -366,35 +375,8 @@ fn a_flat_search_streams_the_segment_once_per_query_on_both_cores() {
         })
     };
     v["cases"] = serde_json::json!([case(1), case(10), case(100)]);
-    v["datasets"] = serde_json::json!([]);
-    let dir = temp_dir("fidelity-flat");
-    let (results, table) = (dir.join("flat.json"), dir.join("table.json"));
-    std::fs::write(&results, v.to_string()).unwrap();
-    let out = simctl(&[
-        "fidelity",
-        results.to_str().unwrap(),
-        "--client-overhead-ms",
-        "0",
-        "--out",
-        table.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let t: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap();
-    let p50 = |nq: u64| {
-        t["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["case"] == format!("flat/nq{nq}") && r["figure"] == "search_p50_ms")
-            .and_then(|r| r["predicted"].as_f64())
-            .unwrap()
-    };
+    let t = predict_cases(&mut v, "fidelity-flat");
+    let p50 = |nq: u64| predicted(&t, &format!("flat/nq{nq}"), "search_p50_ms");
     // One pass over the 200k x 128 floats at a thread's share of the reference
     // machine's two-thread bandwidth.
     let profile = simctl::calibrate::profile::Profile::reference();
@@ -428,35 +410,8 @@ fn the_cpu_others_used_during_a_measurement_is_taken_off_the_server() {
         })
     };
     v["cases"] = serde_json::json!([case("tiny/quiet", 0.0), case("tiny/busy", 1.0)]);
-    v["datasets"] = serde_json::json!([]);
-    let dir = temp_dir("fidelity-others");
-    let (results, table) = (dir.join("tiny.json"), dir.join("table.json"));
-    std::fs::write(&results, v.to_string()).unwrap();
-    let out = simctl(&[
-        "fidelity",
-        results.to_str().unwrap(),
-        "--client-overhead-ms",
-        "0",
-        "--out",
-        table.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let t: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap();
-    let qps = |case: &str| {
-        t["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["case"] == case && r["figure"] == "search_qps")
-            .and_then(|r| r["predicted"].as_f64())
-            .unwrap()
-    };
+    let t = predict_cases(&mut v, "fidelity-others");
+    let qps = |case: &str| predicted(&t, case, "search_qps");
     let server_ms = on_host(search_server_ns(1), 3.704) / 1e6;
     let (quiet, busy) = (qps("tiny/quiet"), qps("tiny/busy"));
     for r in t["rows"].as_array().unwrap() {
