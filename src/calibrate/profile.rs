@@ -217,6 +217,14 @@ pub struct HnswCost {
     pub search: Vec<HnswSearchSample>,
     /// The builds the build law was fitted to.
     pub build: Vec<HnswBuildSample>,
+    /// Searches of one graph of the same data at a wider dim (`wide_dim`), for the time a
+    /// search spends fetching each visited node's wider vector (`hnsw_fetch_ns_per_byte`
+    /// in `src/hw/cost.rs`). Absent in profiles from before it was measured:
+    /// the cost model then adds no fetch time for dims above `dim`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wide_dim: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wide_search: Vec<HnswSearchSample>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -245,6 +253,15 @@ impl HnswCost {
     pub fn ns_per_visited_by_rows(&self) -> Vec<(u64, f64)> {
         by_rows(
             self.search
+                .iter()
+                .map(|s| (s.rows, s.ns_per_query, s.visited)),
+        )
+    }
+
+    /// The same for the searches at `wide_dim`.
+    pub fn wide_ns_per_visited_by_rows(&self) -> Vec<(u64, f64)> {
+        by_rows(
+            self.wide_search
                 .iter()
                 .map(|s| (s.rows, s.ns_per_query, s.visited)),
         )
@@ -326,7 +343,7 @@ impl Profile {
         ] {
             r(x);
         }
-        for s in &mut h.search {
+        for s in h.search.iter_mut().chain(&mut h.wide_search) {
             r(&mut s.visited);
             r(&mut s.ns_per_query);
         }
@@ -353,6 +370,21 @@ impl Profile {
     fn check(&self) -> Result<(), String> {
         if self.hnsw.search.is_empty() || self.hnsw.build.is_empty() {
             return Err("[hnsw] has no search or no build samples".into());
+        }
+        match self.hnsw.wide_dim {
+            Some(w) if w <= self.hnsw.dim => {
+                return Err(format!(
+                    "[hnsw] wide_dim = {w} is not above dim = {}",
+                    self.hnsw.dim
+                ));
+            }
+            Some(_) if self.hnsw.wide_search.is_empty() => {
+                return Err("[hnsw] has wide_dim but no [[hnsw.wide_search]] samples".into());
+            }
+            None if !self.hnsw.wide_search.is_empty() => {
+                return Err("[[hnsw.wide_search]] samples need [hnsw] wide_dim".into());
+            }
+            _ => {}
         }
         if self.bandwidth.read_bytes_per_s.is_empty() {
             return Err("[bandwidth] read_bytes_per_s is empty".into());
@@ -397,6 +429,7 @@ impl Profile {
                 .hnsw
                 .search
                 .iter()
+                .chain(&self.hnsw.wide_search)
                 .all(|s| s.ns_per_query > 0.0 && s.visited > 0.0)
             && self
                 .hnsw
@@ -570,6 +603,23 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn wide_hnsw_searches_are_optional_but_come_with_their_dim() {
+        let mut p = Profile::reference();
+        assert_eq!(p.hnsw.wide_dim, Some(768));
+        p.hnsw.wide_dim = None;
+        p.hnsw.wide_search.clear();
+        assert!(Profile::parse(Path::new("p.toml"), &p.to_toml()).is_ok());
+        let mut p = Profile::reference();
+        p.hnsw.wide_search.clear();
+        let e = Profile::parse(Path::new("p.toml"), &p.to_toml()).unwrap_err();
+        assert!(e.message.contains("wide_search"), "{}", e.message);
+        let mut p = Profile::reference();
+        p.hnsw.wide_dim = Some(64);
+        let e = Profile::parse(Path::new("p.toml"), &p.to_toml()).unwrap_err();
+        assert!(e.message.contains("wide_dim = 64"), "{}", e.message);
     }
 
     #[test]

@@ -198,6 +198,9 @@ pub struct HostCost {
     thread_disk_bytes_per_s: f64,
     /// One random read at queue depth 1 (the disk spec's `read_latency`), ns.
     disk_read_latency_ns: f64,
+    /// HNSW search: ns per byte of a visited node's vector beyond the calibration dim's
+    /// ([`hnsw_fetch_ns_per_byte`]).
+    hnsw_fetch_ns_per_byte: f64,
 }
 
 /// What one DISKANN query costs on one segment.
@@ -251,6 +254,7 @@ impl HostCost {
             thread_disk_iops: h.disk.iops / threads,
             thread_disk_bytes_per_s: h.disk.read_bytes_per_s / threads,
             disk_read_latency_ns: h.disk.read_latency.as_nanos() as f64,
+            hnsw_fetch_ns_per_byte: hnsw_fetch_ns_per_byte(profile),
         }
     }
 
@@ -318,19 +322,26 @@ impl HostCost {
     /// ```text
     /// compute = (v(smallest) - d_cal(calibration dim)) * clock_scale + d(dim)
     /// latency = v(rows) - v(smallest)     (dependent misses on a graph bigger than cache)
+    /// fetch   = 4 (dim - calibration dim) * f    (0 at or below the calibration dim)
     /// memory  = (4 dim + lines(4 (2m + 1))) / thread_bw
-    /// per visited = max(compute + latency, memory)
+    /// per visited = max(compute + latency + fetch, memory)
     /// ```
     /// where `v(n)` is the profile's measured search time per visited node on a graph of
     /// `n` rows, interpolated in ln n and held at the largest graph measured beyond it,
-    /// and `d` the in-cache distance time.
+    /// `d` the in-cache distance time, and `f` the measured time per byte one search
+    /// thread spends fetching a wider vector ([`hnsw_fetch_ns_per_byte`]): a visited
+    /// node's vector is one dependent read the distance waits for, so at high dims a
+    /// lone search pays for its bytes at its own pace, not only at the host's bandwidth
+    /// share. Like `latency`, `fetch` is a property of the memory, not scaled by clock.
     pub fn hnsw_ns_per_visited(&self, rows: u64, dim: u32, m: u32) -> f64 {
         let p = &self.profile;
         let table = p.hnsw.ns_per_visited_by_rows();
         let (compute, latency) = self.split_latency(&table, rows, dim);
+        let wider_bytes = 4.0 * dim.saturating_sub(p.hnsw.dim) as f64;
+        let fetch = wider_bytes * self.hnsw_fetch_ns_per_byte;
         let link_bytes = (4 * (2 * m as u64 + 1)).div_ceil(LINE_BYTES) * LINE_BYTES;
         let memory = self.memory_ns(4.0 * dim as f64 + link_bytes as f64);
-        (compute + latency).max(memory)
+        (compute + latency + fetch).max(memory)
     }
 
     /// Splits a per-node time measured at dim `hnsw.dim` over graph sizes into this
@@ -621,6 +632,39 @@ impl HostCost {
         let per_eval = (compute + latency).max(self.memory_ns(4.0 * dim as f64));
         rows as f64 * evals * per_eval
     }
+}
+
+/// HNSW search on the calibration machine: ns per byte a search thread spends on a
+/// visited node's vector beyond the `hnsw.dim` vector the main samples fetched. From the
+/// searches at `hnsw.wide_dim`: their time per visited node, less the main samples' at the
+/// same graph size, less the wider distance's arithmetic, over the extra bytes; the mean
+/// over the wide graphs measured. 0 without wide samples (older profiles).
+///
+/// The calibration's own kernel at 768 against 128 dims shows it (`simctl calibrate`):
+/// about 4 times the time per visited node where the bandwidth share alone gives 2.5;
+/// the real server agrees (README, "How close is simctl to reality": about 410 us a
+/// query at 100k x 768 where the bandwidth share alone predicted 205).
+fn hnsw_fetch_ns_per_byte(p: &Profile) -> f64 {
+    let h = &p.hnsw;
+    let Some(wide_dim) = h.wide_dim.filter(|&w| w > h.dim) else {
+        return 0.0;
+    };
+    let narrow = h.ns_per_visited_by_rows();
+    let wide = h.wide_ns_per_visited_by_rows();
+    if wide.is_empty() {
+        return 0.0;
+    }
+    let isa = p.machine.isa;
+    let wider_distance =
+        p.cache_ns(isa, MetricName::L2, wide_dim) - p.cache_ns(isa, MetricName::L2, h.dim);
+    let bytes = 4.0 * (wide_dim - h.dim) as f64;
+    let per_byte: f64 = wide
+        .iter()
+        .map(|&(rows, ns)| {
+            ((ns - interpolate_ln_rows(&narrow, rows) - wider_distance) / bytes).max(0.0)
+        })
+        .sum();
+    per_byte / wide.len() as f64
 }
 
 /// `table` of (rows, value), rows ascending, interpolated linearly in ln(rows) and held
@@ -1335,5 +1379,40 @@ mod tests {
             ..idx
         };
         assert!(c.segment_build_ns(&longer, 500_000, 0) > base);
+    }
+
+    /// On the calibration machine with one thread streaming, the HNSW time per visited
+    /// node at the wide dim is what the wide searches measured there (the fetch term
+    /// inverts its own derivation); a profile without them adds no fetch time, and a
+    /// dim at or below the samples' pays none.
+    #[test]
+    fn hnsw_searches_pay_the_measured_fetch_of_wider_vectors() {
+        let p = reference();
+        let cal = host(
+            1,
+            p.machine.ghz,
+            p.machine.isa,
+            p.bandwidth.read_bytes_per_s[0],
+        );
+        let cost = HostCost::for_host(&cal, &p);
+        let (rows, wide) = p.hnsw.wide_ns_per_visited_by_rows()[0];
+        let wide_dim = p.hnsw.wide_dim.unwrap();
+        let modelled = cost.hnsw_ns_per_visited(rows, wide_dim, 16);
+        assert!(
+            (modelled / wide - 1.0).abs() < 0.01,
+            "{modelled} against {wide}"
+        );
+
+        let mut old = Profile::reference();
+        old.hnsw.wide_dim = None;
+        old.hnsw.wide_search.clear();
+        let old = HostCost::for_host(&cal, &Arc::new(old));
+        assert!(old.hnsw_ns_per_visited(rows, wide_dim, 16) < 0.6 * modelled);
+        for dim in [64, 128] {
+            assert_eq!(
+                old.hnsw_ns_per_visited(rows, dim, 16),
+                cost.hnsw_ns_per_visited(rows, dim, 16)
+            );
+        }
     }
 }

@@ -23,6 +23,17 @@ fn a_quick_calibration_feeds_a_run_and_lands_in_its_manifest() {
     };
     let said = simctl(&["calibrate", "--quick", "--out", profile.to_str().unwrap()]);
     assert!(said.contains("read bandwidth"), "{said}");
+    // The wide HNSW graph is measured, and its searches cost more per visited node
+    // than the 128-dim graphs' (a 3 KB vector against 512 bytes).
+    let written = simctl::calibrate::profile::Profile::parse(
+        &profile,
+        &std::fs::read_to_string(&profile).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(written.hnsw.wide_dim, Some(768));
+    let wide = written.hnsw.wide_ns_per_visited_by_rows();
+    let narrow = written.hnsw.ns_per_visited_by_rows();
+    assert!(wide[0].1 > narrow[0].1, "{wide:?} against {narrow:?}");
     let run = dir.join("run");
     simctl(&[
         "run",

@@ -2,7 +2,7 @@
 //! measured figure of every case, and every ratio is finite; the measured server
 //! overheads are the figures the example results give, and act as CPU on the search
 //! path. Accuracy case by case is reported (README "How close is simctl to reality"),
-//! not asserted.
+//! not asserted, except for one group the model once missed by half: HNSW at dim 768.
 
 use std::process::Command;
 
@@ -189,17 +189,23 @@ const FULL: &str = "experiments/fidelity/results-full-example.json";
 /// returns its table.
 fn predict_cases(v: &mut serde_json::Value, tag: &str) -> serde_json::Value {
     v["datasets"] = serde_json::json!([]);
+    fidelity_table(v, tag, &["--client-overhead-ms", "0"])
+}
+
+/// Runs `simctl fidelity` on `v` with `args`, in a temporary directory named after
+/// `tag`; returns its table.
+fn fidelity_table(v: &serde_json::Value, tag: &str, args: &[&str]) -> serde_json::Value {
     let dir = temp_dir(tag);
     let (results, table) = (dir.join("results.json"), dir.join("table.json"));
     std::fs::write(&results, v.to_string()).unwrap();
-    let out = simctl(&[
+    let mut all = vec![
         "fidelity",
         results.to_str().unwrap(),
-        "--client-overhead-ms",
-        "0",
         "--out",
         table.to_str().unwrap(),
-    ]);
+    ];
+    all.extend_from_slice(args);
+    let out = simctl(&all);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -426,4 +432,36 @@ fn the_cpu_others_used_during_a_measurement_is_taken_off_the_server() {
         (1.8..2.2).contains(&(quiet / busy)),
         "quiet {quiet}/s, busy {busy}/s"
     );
+}
+
+/// HNSW at dim 768 costs what the real server spent (full example, one client, the
+/// searches of 100k x 768 at ef 64): a lone search fetches each visited node's 3 KB
+/// vector at its own pace, which the calibration's wide HNSW samples measure. Without
+/// that fetch time the model predicted about half the measured p50 (0.44-0.72).
+#[test]
+fn hnsw_at_dim_768_is_predicted_within_the_band_on_one_client() {
+    let mut v = read_json(FULL);
+    let keep = |c: &serde_json::Value| {
+        c["dim"] == 768
+            && c["index_type"] == "HNSW"
+            && c["concurrency"] == 1
+            && c["consistency"] == "Eventually"
+    };
+    let cases: Vec<serde_json::Value> = v["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| keep(c))
+        .cloned()
+        .collect();
+    assert_eq!(cases.len(), 3, "nq 1, 10 and 100");
+    v["cases"] = serde_json::Value::Array(cases);
+    v["datasets"] = serde_json::json!([]);
+    let t = fidelity_table(&v, "fidelity-hnsw-768", &[]);
+    for r in t["rows"].as_array().unwrap() {
+        if r["figure"] == "search_p50_ms" {
+            let ratio = r["ratio"].as_f64().unwrap();
+            assert!((0.8..=1.25).contains(&ratio), "{r}");
+        }
+    }
 }
