@@ -90,8 +90,12 @@ impl DataCoord {
         }
     }
 
-    /// A restarted datacoord reloads its meta and resumes its loops; builds that were
-    /// running are scheduled again (reference §2.5).
+    /// A restarted datacoord reloads its meta and resumes its loops (reference §2.5: a
+    /// restarted coordinator reloads all of its metadata from etcd). The build table is
+    /// part of that meta (each segment index's node and state), so builds still running
+    /// on live index nodes are waited for, not run again: the builder tick gives a build
+    /// back to the queue only when its node's incarnation is gone, and reports sent
+    /// while datacoord was down reach it once it is back.
     pub fn on_start(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
         ctx.set_timer(self.cfg.tick, Msg::DataCoordTick);
         ctx.set_timer(self.cfg.builder_interval, Msg::IndexBuilderTick);
@@ -103,11 +107,6 @@ impl DataCoord {
             let every = ctx.world.storage.gc_interval;
             ctx.world.storage.gc_due = ctx.now() + every;
             ctx.set_timer(every, Msg::GcTick);
-        }
-        for (seg, n, _) in std::mem::take(&mut self.building) {
-            self.index_nodes[n].2 = self.index_nodes[n].2.saturating_sub(1);
-            ctx.world.ingest.segments[seg as usize].state = SegState::Flushed;
-            self.to_build.push_front(seg);
         }
     }
 

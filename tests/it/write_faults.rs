@@ -156,3 +156,48 @@ fn an_index_node_restarted_mid_build_ignores_its_old_incarnations_work() {
         &low[..low.len().min(5)]
     );
 }
+
+#[test]
+fn a_restarted_datacoord_waits_for_the_builds_it_had_assigned() {
+    // index-node-failure's builds, with datacoord's process dying at 58 s instead
+    // of index2 and back at 60 s: its build table is meta it reloads from etcd
+    // (reference §2.5), so every segment is built once, by the index node it was
+    // first given to, and every report sent meanwhile arrives.
+    let dir = temp_dir("wf-datacoord-builds");
+    let exp = experiment_with(
+        "experiments/index-node-failure.toml",
+        &dir,
+        "exp.toml",
+        |text| {
+            text.replace(
+                "kind = \"host_crash\"\nhost = \"index2\"\nat = \"58s\"",
+                "kind = \"process_crash\"\nservice = \"datacoord\"\nat = \"58s\"\nrecover_at = \"60s\"",
+            )
+        },
+    );
+    let out = dir.join("run");
+    let s = run_to(exp.to_str().unwrap(), &[], &out);
+    assert_write_path_drained(&s, "datacoord restart mid-build");
+    let ev = frame(&out, "events.parquet");
+    let _ = std::fs::remove_dir_all(&dir);
+    let kinds = ev.column("kind").unwrap().str().unwrap();
+    let t = ev.column("t_s").unwrap().f64().unwrap();
+    let detail = ev.column("detail").unwrap().str().unwrap();
+    let started: Vec<(f64, &str)> = (0..ev.height())
+        .filter(|&i| kinds.get(i) == Some("index_build_started"))
+        .map(|i| (t.get(i).unwrap(), detail.get(i).unwrap()))
+        .collect();
+    let running_at_crash = started.iter().filter(|(at, _)| *at < 58.0).count();
+    assert!(running_at_crash > 0, "no build ran when datacoord died");
+    let segment = |d: &str| d.split(' ').nth(1).unwrap().to_string();
+    let mut segments: Vec<String> = started.iter().map(|(_, d)| segment(d)).collect();
+    segments.sort();
+    let all = segments.len();
+    segments.dedup();
+    assert_eq!(
+        segments.len(),
+        all,
+        "a build was started twice: {started:?}"
+    );
+    assert_eq!(f(&s, "index.builds"), all as f64);
+}
