@@ -87,13 +87,19 @@ impl Ddl {
         });
         let o = out.as_object_mut().expect("an object");
         if deferred {
-            o.insert("create_index_called_s".into(), secs(self.create_index_called).into());
+            o.insert(
+                "create_index_called_s".into(),
+                secs(self.create_index_called).into(),
+            );
             o.insert(
                 "create_index_ms".into(),
                 ms(self.create_index_called, self.create_index_returned).into(),
             );
             o.insert("load_called_s".into(), secs(self.load_called).into());
-            o.insert("load_ms".into(), ms(self.load_called, self.load_returned).into());
+            o.insert(
+                "load_ms".into(),
+                ms(self.load_called, self.load_returned).into(),
+            );
         }
         if self.spec.release.is_some() {
             let window = match (self.release_applied, self.reloaded) {
@@ -162,8 +168,7 @@ pub fn path(w: &World, call: Call) -> Result<Path, String> {
         running(w, coordinator).ok_or_else(|| format!("{} unavailable", coordinator.name()))?;
     let rootcoord = running(w, ServiceKind::Rootcoord).ok_or("rootcoord unavailable")?;
     // reference §3.1 step 1 / §3.3 step 1: the application's call reaches a proxy.
-    let to_proxy =
-        one_way(w, w.client_endpoint, ep(proxy)).ok_or("the proxy is unreachable")?;
+    let to_proxy = one_way(w, w.client_endpoint, ep(proxy)).ok_or("the proxy is unreachable")?;
     // reference §1.1: every proxy task, DDL included, gets a timestamp from rootcoord.
     let tso = rtt(proxy, rootcoord, "rootcoord")?;
     // reference §1.4 (DDL queue) and §1.9 (index coordination lives in datacoord):

@@ -746,7 +746,11 @@ impl QueryCoord {
             w.refresh_routing(r);
         }
         let segments = w.layout.segments.len();
-        let again = if reload { " again after the release" } else { "" };
+        let again = if reload {
+            " again after the release"
+        } else {
+            ""
+        };
         ctx.world.task_event(
             now,
             "collection_loading",
@@ -881,7 +885,8 @@ impl QueryCoord {
         );
         ctx.world
             .task_event(now, "collection_released", self.task, detail);
-        let waiting = ctx.world.ddl.reload_called.is_some() && ctx.world.ddl.reload_started.is_none();
+        let waiting =
+            ctx.world.ddl.reload_called.is_some() && ctx.world.ddl.reload_started.is_none();
         if ctx.world.ddl.spec.reload == Some(ReloadWhen::AfterRelease) || waiting {
             ctx.world.ddl.reload_called = None;
             self.on_reload_called(ctx);

@@ -710,7 +710,7 @@ pub fn load_experiment_text(
         &err,
         &mut errors,
     )
-        .map(|w| Workload { client_cpu, ..w });
+    .map(|w| Workload { client_cpu, ..w });
     let writes = (raw.workload.insert.as_ref())
         .map(|i| ("[workload.insert]", i.rows.span()))
         .or(raw
@@ -1821,14 +1821,18 @@ fn resolve_ddl(
                 span(&d.reload),
                 "workload.ddl.reload without a release".into(),
             )
-            .with_hint("load() again follows a release(): add release = \"<time>\", or leave reload out"),
+            .with_hint(
+                "load() again follows a release(): add release = \"<time>\", or leave reload out",
+            ),
         ),
         (Some(r), Some(ReloadWhen::At(t))) if t <= r => errors.push(
             err(
                 span(&d.reload),
                 format!("workload.ddl.reload at {t} does not come after the release at {r}"),
             )
-            .with_hint("load() again after release(): give a later time, or reload = \"after_release\""),
+            .with_hint(
+                "load() again after release(): give a later time, or reload = \"after_release\"",
+            ),
         ),
         _ => {}
     }
@@ -1842,7 +1846,7 @@ fn resolve_ddl(
             errors.push(
                 err(
                     span(&d.release),
-                    format!("workload.ddl.release at {r} may come before the collection is loaded"),
+                    format!("workload.ddl.release at {r} does not come after the collection's load()"),
                 )
                 .with_hint(
                     "release() acts on a loaded collection: give load a time before the release (or leave it at \"start\")",
