@@ -384,6 +384,7 @@ impl Actor for Component {
             }
             (C::DataCoord(d), Msg::DataCoordTick) => d.on_tick(ctx),
             (C::DataCoord(d), Msg::IndexBuilderTick) => d.on_index_builder_tick(ctx),
+            (C::DataCoord(d), Msg::DdlIndexApplied) => d.on_index_applied(ctx),
             (C::DataCoord(d), Msg::SegmentFlushed { segment }) => {
                 d.on_segment_flushed(segment, ctx)
             }
@@ -472,6 +473,11 @@ impl Actor for Component {
                 },
             ) => q.on_load_replicas(replicas as usize, release_first, ctx),
             (C::QueryCoord(q), Msg::LeaderObserverTick) => q.on_leader_observer_tick(ctx),
+            (C::QueryCoord(q), Msg::DdlLoadApplied { reload }) => q.on_load_applied(reload, ctx),
+            (C::QueryCoord(q), Msg::DdlReleaseCalled) => q.on_release_called(ctx),
+            (C::QueryCoord(q), Msg::DdlReleaseApplied) => q.on_release_applied(ctx),
+            (C::QueryCoord(q), Msg::DdlReleased) => q.on_released(ctx),
+            (C::QueryCoord(q), Msg::DdlReloadCalled) => q.on_reload_called(ctx),
             (C::QueryCoord(q), Msg::BalanceTick) => q.on_balance_tick(ctx),
             (C::QueryCoord(q), Msg::HealthTick) => q.on_health_tick(ctx),
             (C::QueryCoord(q), Msg::CoordinatorRecovered) => q.on_recovered(ctx),
@@ -1213,6 +1219,13 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         }
     }
 
+    // The application's release() and load() again, at their times.
+    if let Some(t) = w.ddl.release {
+        sim.schedule(SimTime::ZERO + t, querycoord, Msg::DdlReleaseCalled);
+    }
+    if let Some(crate::scenario::experiment::ReloadWhen::At(t)) = w.ddl.reload {
+        sim.schedule(SimTime::ZERO + t, querycoord, Msg::DdlReloadCalled);
+    }
     sim.schedule(SimTime::ZERO, rootcoord, Msg::TimeTickDue);
     let f = &exp.failover;
     for (every, m) in [

@@ -313,9 +313,24 @@ impl DataCoord {
             }
             DdlWhen::Start | DdlWhen::AfterIndex => false,
         };
-        if !due {
+        if !due || w.ddl.create_index_called.is_some() {
             return;
         }
+        // The call crosses the control plane before datacoord has the index; a step
+        // that cannot be taken now fails it, and the application calls again at the
+        // next tick.
+        let Ok(path) = super::ddl::path(w, super::ddl::Call::CreateIndex) else {
+            return;
+        };
+        ctx.world.ddl.create_index_called = Some(now);
+        ctx.world.ddl.create_index_returned = Some(now + path.returned);
+        ctx.set_timer(path.applied, Msg::DdlIndexApplied);
+    }
+
+    /// create_index() reached datacoord and its meta is in etcd: every flushed
+    /// segment goes to the index builder (reference §3.3 step 7).
+    pub fn on_index_applied(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
         ctx.world.ddl.index_created = Some(now);
         let flushed: Vec<u32> = (0..ctx.world.ingest.segments.len() as u32)
             .filter(|&k| ctx.world.ingest.segments[k as usize].state == SegState::Flushed)

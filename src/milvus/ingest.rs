@@ -319,46 +319,6 @@ impl Deletes {
     }
 }
 
-/// The application's create_index() and load() calls (`[workload.ddl]`) as they
-/// play; both happened before the run unless the experiment defers them.
-#[derive(Default)]
-pub struct Ddl {
-    pub spec: crate::scenario::experiment::DdlSpec,
-    /// Replicas load() asks for.
-    pub replicas: usize,
-    /// When datacoord recorded the index, when load() started, and when every
-    /// replica served every shard and every segment of the target.
-    pub index_created: Option<SimTime>,
-    pub load_started: Option<SimTime>,
-    pub loaded: Option<SimTime>,
-    /// Why load() failed, if it did.
-    pub load_error: Option<String>,
-}
-
-impl Ddl {
-    pub fn index_exists(&self) -> bool {
-        self.spec.indexed_at_start() || self.index_created.is_some()
-    }
-
-    pub fn collection_loaded(&self) -> bool {
-        self.spec.loaded_at_start() || self.load_started.is_some()
-    }
-
-    /// The `ddl` section of summary.json, when the experiment defers a call.
-    pub fn summary(&self) -> Option<serde_json::Value> {
-        if self.spec.indexed_at_start() && self.spec.loaded_at_start() {
-            return None;
-        }
-        let secs = |t: Option<SimTime>| t.map(|t| t.as_secs_f64());
-        Some(serde_json::json!({
-            "create_index_s": secs(self.index_created),
-            "load_started_s": secs(self.load_started),
-            "loaded_s": secs(self.loaded),
-            "error": self.load_error,
-        }))
-    }
-}
-
 /// Bytes of one delete in a message or a deltalog: the int64 key and its timestamp.
 pub const DELETE_ROW_BYTES: u64 = 16;
 

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod control;
 pub mod datacoord;
 pub mod datanode;
+pub mod ddl;
 pub mod hardware;
 pub mod indexnode;
 pub mod ingest;

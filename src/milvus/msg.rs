@@ -281,6 +281,20 @@ pub enum Msg {
         replicas: u8,
         release_first: bool,
     },
+    /// Datacoord: the application's create_index() has crossed the control plane
+    /// to its etcd write (see `ddl`).
+    DdlIndexApplied,
+    /// Querycoord: the application's load() (again, after a release, with
+    /// `reload`) has crossed the control plane to its etcd writes.
+    DdlLoadApplied {
+        reload: bool,
+    },
+    /// Querycoord: the application calls release(), it takes effect, it returns.
+    DdlReleaseCalled,
+    DdlReleaseApplied,
+    DdlReleased,
+    /// Querycoord: the application calls load() again after its release().
+    DdlReloadCalled,
     /// Query node: load one segment from object storage.
     LoadSegment {
         replica: u8,

@@ -207,6 +207,14 @@ impl QueryCoord {
             let detail = "load() failed: querycoord unavailable".to_string();
             return ctx.world.task_event(now, "load_failed", self.task, detail);
         }
+        if !ctx.world.ddl.collection_loaded() {
+            // Validation refuses a load_replicas before a load() at a known time;
+            // one after load = "after_index" may still come first.
+            let detail = format!(
+                "load() with {n} replica(s) ignored: the collection is not loaded yet (the application's load() has not run); simctl changes the replicas of a loaded collection only, and the first load uses collection.replicas"
+            );
+            return ctx.world.task_event(now, "load_failed", self.task, detail);
+        }
         if !release_first {
             let detail = if n == self.loaded {
                 format!("load() with {n} replica(s): already loaded so; nothing changes")
@@ -410,7 +418,8 @@ impl QueryCoord {
                 continue;
             }
             // The replica with the fewest nodes takes it (ties to the first).
-            let r = (0..self.loaded)
+            // While the collection is not loaded (deferred or released), replica 0.
+            let r = (0..self.loaded.max(1))
                 .min_by_key(|&r| (self.members[r].len(), r))
                 .expect("a replica");
             self.members[r].push(node);
@@ -645,6 +654,9 @@ impl QueryCoord {
         if w.ddl.collection_loaded() || w.ddl.load_error.is_some() {
             return;
         }
+        if w.ddl.load_called.is_some() {
+            return;
+        }
         let due = match w.ddl.spec.load {
             DdlWhen::At(t) => now >= SimTime::ZERO + t,
             DdlWhen::AfterIndex => {
@@ -662,6 +674,32 @@ impl QueryCoord {
         if !due {
             return;
         }
+        // The call crosses the control plane before querycoord records the load; a
+        // step that cannot be taken now fails it, and the application calls again
+        // at the next tick.
+        let Ok(path) = super::ddl::path(w, super::ddl::Call::Load) else {
+            return;
+        };
+        ctx.world.ddl.load_called = Some(now);
+        ctx.world.ddl.load_returned = Some(now + path.returned);
+        ctx.set_timer(path.applied, Msg::DdlLoadApplied { reload: false });
+    }
+
+    /// load() reached querycoord and its meta is in etcd: the replicas take every
+    /// segment of the target and a delegator per channel, as the checkers place
+    /// them. After a release (`reload`), the same as the first load.
+    pub fn on_load_applied(&mut self, reload: bool, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let w = &*ctx.world;
+        if !self.serving {
+            let detail = "load() failed: querycoord unavailable".to_string();
+            if reload {
+                ctx.world.ddl.release_error = Some(detail.clone());
+            } else {
+                ctx.world.ddl.load_error = Some(detail.clone());
+            }
+            return ctx.world.task_event(now, "load_failed", self.task, detail);
+        }
         if !w.ddl.index_exists() {
             let detail =
                 "load() failed: index not found (create_index() has not run yet)".to_string();
@@ -670,7 +708,11 @@ impl QueryCoord {
         }
         let n = w.ddl.replicas;
         let shards = w.params.shards as usize;
-        ctx.world.ddl.load_started = Some(now);
+        if reload {
+            ctx.world.ddl.reload_started = Some(now);
+        } else {
+            ctx.world.ddl.load_started = Some(now);
+        }
         self.loaded = n;
         let w = &mut *ctx.world;
         // Nothing was consumed by a delegator before: what was flushed is loaded
@@ -685,8 +727,17 @@ impl QueryCoord {
         }
         for r in 0..n {
             // Every segment joins the replica through a hand-off; retired ones are
-            // never held, and the routing leaves them out.
-            w.dist.in_target[r].iter_mut().for_each(|t| *t = false);
+            // never held, and the routing leaves them out. After a release, segments
+            // served sealed before it (loaded at the start, or handed off) are in
+            // the target at once: searches need them, and no growing copy has
+            // their rows.
+            for i in 0..w.layout.segments.len() {
+                let handed = match w.ingest.of_layout.get(&i) {
+                    Some(&k) => w.ingest.segments[k as usize].loaded.is_some(),
+                    None => true,
+                };
+                w.dist.in_target[r][i] = reload && handed && !w.dist.retired[i];
+            }
             for s in 0..shards {
                 self.first_load.insert((r, s));
             }
@@ -695,11 +746,16 @@ impl QueryCoord {
             w.refresh_routing(r);
         }
         let segments = w.layout.segments.len();
+        let again = if reload {
+            " again after the release"
+        } else {
+            ""
+        };
         ctx.world.task_event(
             now,
             "collection_loading",
             self.task,
-            format!("load() with {n} replica(s): {segments} segment(s) and {shards} channel(s) per replica to place"),
+            format!("load(){again} with {n} replica(s): {segments} segment(s) and {shards} channel(s) per replica to place"),
         );
     }
 
@@ -707,7 +763,9 @@ impl QueryCoord {
     /// target: the collection is loaded (what pymilvus's load() waits for).
     fn note_loaded(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
         let w = &*ctx.world;
-        if w.ddl.load_started.is_none() || w.ddl.loaded.is_some() {
+        let first = w.ddl.load_started.is_some() && w.ddl.loaded.is_none();
+        let again = w.ddl.reload_started.is_some() && w.ddl.reloaded.is_none();
+        if !first && !again {
             return;
         }
         let shards = w.params.shards as usize;
@@ -720,14 +778,150 @@ impl QueryCoord {
             return;
         }
         let now = ctx.now();
-        ctx.world.ddl.loaded = Some(now);
         let segments = ctx.world.layout.segments.len();
-        ctx.world.task_event(
-            now,
-            "collection_loaded",
-            self.task,
-            format!("load() done: {segments} segment(s) served by every replica"),
+        let detail = if first {
+            ctx.world.ddl.loaded = Some(now);
+            format!("load() done: {segments} segment(s) served by every replica")
+        } else {
+            ctx.world.ddl.reloaded = Some(now);
+            let since = ctx.world.ddl.reload_called.unwrap_or(now);
+            format!(
+                "load() again done: {segments} segment(s) served by every replica, {:.1} s after the call",
+                now.since(since).as_secs_f64()
+            )
+        };
+        ctx.world
+            .task_event(now, "collection_loaded", self.task, detail);
+    }
+
+    /// The application calls release() (`[workload.ddl] release`): it crosses the
+    /// control plane to querycoord, which removes the collection's load info and
+    /// replicas from etcd; then it takes effect.
+    pub fn on_release_called(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        ctx.world.ddl.release_called = Some(now);
+        let path = match super::ddl::path(ctx.world, super::ddl::Call::Release) {
+            Ok(_) if !self.serving => Err("querycoord unavailable".to_string()),
+            p => p,
+        };
+        let path = match path {
+            Ok(p) => p,
+            Err(e) => return self.release_failed(e, ctx),
+        };
+        ctx.set_timer(path.applied, Msg::DdlReleaseApplied);
+        ctx.set_timer(path.returned, Msg::DdlReleased);
+    }
+
+    fn release_failed(&mut self, why: String, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let detail = format!("release() failed: {why}; the collection stays loaded");
+        ctx.world.ddl.release_error = Some(detail.clone());
+        ctx.world
+            .task_event(now, "release_failed", self.task, detail);
+    }
+
+    /// Milvus 2.3 querycoord ReleaseCollection (not in the reference; its effects
+    /// follow §2.2 and §3.3): the collection's replicas are gone, every query node
+    /// releases its segments and its delegators (their growing rows with them), so
+    /// searches find the collection not loaded. The data nodes and Pulsar go on:
+    /// inserts are still acknowledged and flushed.
+    pub fn on_release_applied(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let mut released = 0u64;
+        for r in 0..self.loaded {
+            for i in 0..ctx.world.layout.segments.len() {
+                let w = &mut *ctx.world;
+                let Some(node) = w.dist.holder[r][i].take() else {
+                    continue;
+                };
+                released += w.layout.segments[i].memory_bytes;
+                release_copy(node, r, i, ctx);
+            }
+        }
+        for ((r, i), t) in std::mem::take(&mut self.ready) {
+            release_copy(t.node, r, i, ctx);
+        }
+        self.drop_on_load.extend(std::mem::take(&mut self.loads));
+        self.channels.clear();
+        self.channels_ready.clear();
+        self.retry_at.clear();
+        self.index_loads.clear();
+        self.first_load.clear();
+        let w = &mut *ctx.world;
+        let mut growing = 0u64;
+        for r in 0..w.dist.leader.len() {
+            w.dist.leader[r].iter_mut().for_each(|l| *l = None);
+            for s in 0..w.ingest.growing_rows.get(r).map_or(0, |g| g.len()) {
+                growing += w.ingest.growing_rows[r][s];
+                drop_growing(w, r, s, u64::MAX, now);
+                w.ingest.growing_holder[r][s] = None;
+            }
+        }
+        let replicas = self.loaded;
+        self.loaded = 0;
+        for r in 0..w.dist.leader.len() {
+            w.refresh_routing(r);
+        }
+        w.ddl.release_applied = Some(now);
+        self.publish_view(ctx);
+        let detail = format!(
+            "release(): {replicas} replica(s) dropped; {released} bytes of sealed segments and {growing} growing row(s) released"
         );
+        ctx.world
+            .task_event(now, "collection_releasing", self.task, detail);
+    }
+
+    /// release() returns: querycoord's distribution pulls show every node empty.
+    /// With reload = "after_release" the application loads again at once; a
+    /// load() again called meanwhile goes out now.
+    pub fn on_released(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        use crate::scenario::experiment::ReloadWhen;
+        let now = ctx.now();
+        ctx.world.ddl.released = Some(now);
+        let since = ctx.world.ddl.release_called.unwrap_or(now);
+        let detail = format!(
+            "release() returned after {:.1} ms",
+            now.since(since).as_secs_f64() * 1e3
+        );
+        ctx.world
+            .task_event(now, "collection_released", self.task, detail);
+        let waiting =
+            ctx.world.ddl.reload_called.is_some() && ctx.world.ddl.reload_started.is_none();
+        if ctx.world.ddl.spec.reload == Some(ReloadWhen::AfterRelease) || waiting {
+            ctx.world.ddl.reload_called = None;
+            self.on_reload_called(ctx);
+        }
+    }
+
+    /// The application calls load() again. Called before release() returned, it
+    /// waits for it (the application calls one after the other).
+    pub fn on_reload_called(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let w = &*ctx.world;
+        if w.ddl.release_error.is_some() {
+            return;
+        }
+        if w.ddl.released.is_none() {
+            ctx.world.ddl.reload_called = Some(now);
+            return;
+        }
+        let path = super::ddl::path(w, super::ddl::Call::Load);
+        ctx.world.ddl.reload_called = Some(now);
+        match path {
+            Ok(path) if self.serving => {
+                ctx.world.ddl.reload_returned = Some(now + path.returned);
+                ctx.set_timer(path.applied, Msg::DdlLoadApplied { reload: true });
+            }
+            Ok(_) => self.reload_failed("querycoord unavailable".into(), ctx),
+            Err(e) => self.reload_failed(e, ctx),
+        }
+    }
+
+    fn reload_failed(&mut self, why: String, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let detail = format!("load() again failed: {why}; the collection stays released");
+        ctx.world.ddl.release_error = Some(detail.clone());
+        ctx.world.task_event(now, "load_failed", self.task, detail);
     }
 
     /// A channel task: a new delegator for (replica, shard) on `node`, serving once it

@@ -327,7 +327,7 @@ pub struct World {
     pub load_guard: f64,
     pub ingest: super::ingest::Ingest,
     /// The application's create_index() and load().
-    pub ddl: super::ingest::Ddl,
+    pub ddl: super::ddl::Ddl,
     /// What object storage holds (see `storage`).
     pub storage: super::storage::Storage,
     /// Per task: its session was deleted while the process ran on, cut off from etcd

@@ -533,6 +533,18 @@ const WRITE_FIGURES: &[&str] = &[
     "ddl.create_index_s",
     "ddl.load_started_s",
     "ddl.loaded_s",
+    "ddl.create_index_called_s",
+    "ddl.create_index_ms",
+    "ddl.load_called_s",
+    "ddl.load_ms",
+    "ddl.release_s",
+    "ddl.released_s",
+    "ddl.release_ms",
+    "ddl.reload_s",
+    "ddl.reload_started_s",
+    "ddl.reload_ms",
+    "ddl.reloaded_s",
+    "ddl.unloaded_s",
 ];
 
 /// Checks that `path` names a figure the summary will have for this topology and an

@@ -157,6 +157,8 @@ struct RawWorkload {
 struct RawDdl {
     create_index: Option<Spanned<String>>,
     load: Option<Spanned<String>>,
+    release: Option<Spanned<String>>,
+    reload: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -374,12 +376,26 @@ pub enum DdlWhen {
     At(SimDuration),
 }
 
-/// The application's DDL calls on an empty collection: create_index() and load()
-/// (reference §3.3; Milvus 2.3 loads only an indexed collection).
+/// When the application calls load() again after its release().
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReloadWhen {
+    /// As soon as release() has returned.
+    AfterRelease,
+    /// At this time into the run (or once release() returned, if that is later).
+    At(SimDuration),
+}
+
+/// The application's DDL calls: create_index() and load() on an empty collection
+/// (reference §3.3; Milvus 2.3 loads only an indexed collection), and release()
+/// and a later load() again of the loaded collection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DdlSpec {
     pub create_index: DdlWhen,
     pub load: DdlWhen,
+    /// When the application calls release(), if it does.
+    pub release: Option<SimDuration>,
+    /// When it calls load() again after the release, if it does.
+    pub reload: Option<ReloadWhen>,
 }
 
 impl Default for DdlSpec {
@@ -387,6 +403,8 @@ impl Default for DdlSpec {
         DdlSpec {
             create_index: DdlWhen::Start,
             load: DdlWhen::Start,
+            release: None,
+            reload: None,
         }
     }
 }
@@ -685,8 +703,14 @@ pub fn load_experiment_text(
         c
     });
     let client_cpu = resolve_client_cpu(&raw.workload, topology.as_ref(), &err, &mut errors);
-    let workload = resolve_workload(&raw.workload, &raw.collection, &err, &mut errors)
-        .map(|w| Workload { client_cpu, ..w });
+    let workload = resolve_workload(
+        &raw.workload,
+        &raw.collection,
+        raw.duration.get_ref().0,
+        &err,
+        &mut errors,
+    )
+    .map(|w| Workload { client_cpu, ..w });
     let writes = (raw.workload.insert.as_ref())
         .map(|i| ("[workload.insert]", i.rows.span()))
         .or(raw
@@ -928,6 +952,7 @@ pub fn load_experiment_text(
         replicas: c.replicas,
         inserts: raw.workload.insert.is_some(),
         cold_start: raw.cold_start == Some(true),
+        ddl: workload.as_ref().map(|w| w.ddl).unwrap_or_default(),
     });
     let faults = match (&topology, &mut placement) {
         (Some(t), Some(p)) => resolve_faults(
@@ -1191,6 +1216,7 @@ fn resolve_collection(
 fn resolve_workload(
     w: &RawWorkload,
     c: &RawCollection,
+    duration: SimDuration,
     err: &ErrAt,
     errors: &mut Vec<InputError>,
 ) -> Option<Workload> {
@@ -1372,7 +1398,7 @@ fn resolve_workload(
         .as_ref()
         .and_then(|d| resolve_delete(d, err, errors));
     let ddl = match &w.ddl {
-        Some(d) => resolve_ddl(d, c, insert.as_ref(), err, errors),
+        Some(d) => resolve_ddl(d, c, insert.as_ref(), duration, err, errors),
         None => Some(DdlSpec::default()),
     };
     if errors.len() > before {
@@ -1631,10 +1657,73 @@ fn resolve_ddl(
     d: &RawDdl,
     c: &RawCollection,
     insert: Option<&InsertSpec>,
+    duration: SimDuration,
     err: &ErrAt,
     errors: &mut Vec<InputError>,
 ) -> Option<DdlSpec> {
     let before = errors.len();
+    let span = |v: &Option<Spanned<String>>| v.as_ref().map(|v| v.span()).unwrap_or(0..0);
+    let release = d.release.as_ref().and_then(|v| {
+        let text = v.get_ref().trim();
+        match crate::scenario::units::parse_duration(text) {
+            Ok(t) => Some(t),
+            Err(_) => {
+                errors.push(
+                    err(
+                        v.span(),
+                        format!("workload.ddl.release = {text:?} is not understood"),
+                    )
+                    .with_hint("give a time into the run such as \"5m\""),
+                );
+                None
+            }
+        }
+    });
+    let reload = d.reload.as_ref().and_then(|v| {
+        let text = v.get_ref().trim();
+        if text == "after_release" {
+            return Some(ReloadWhen::AfterRelease);
+        }
+        match crate::scenario::units::parse_duration(text) {
+            Ok(t) => Some(ReloadWhen::At(t)),
+            Err(_) => {
+                errors.push(
+                    err(
+                        v.span(),
+                        format!("workload.ddl.reload = {text:?} is not understood"),
+                    )
+                    .with_hint("give \"after_release\" or a time into the run such as \"6m\""),
+                );
+                None
+            }
+        }
+    });
+    // A call at a time must come before the run ends.
+    for (v, key) in [
+        (&d.create_index, "create_index"),
+        (&d.load, "load"),
+        (&d.release, "release"),
+        (&d.reload, "reload"),
+    ] {
+        let Some(Ok(t)) = v
+            .as_ref()
+            .map(|v| crate::scenario::units::parse_duration(v.get_ref().trim()))
+        else {
+            continue;
+        };
+        if t >= duration {
+            errors.push(
+                err(
+                    span(v),
+                    format!("workload.ddl.{key} at {t} comes after the run ends ({duration})"),
+                )
+                .with_hint("make the call earlier or the experiment's duration longer"),
+            );
+        }
+    }
+    if errors.len() > before {
+        return None;
+    }
     let mut when = |v: &Option<Spanned<String>>, key: &str, wait: (&str, DdlWhen)| {
         let Some(v) = v else {
             return DdlWhen::Start;
@@ -1672,8 +1761,12 @@ fn resolve_ddl(
     if errors.len() > before {
         return None;
     }
-    let spec = DdlSpec { create_index, load };
-    let span = |v: &Option<Spanned<String>>| v.as_ref().map(|v| v.span()).unwrap_or(0..0);
+    let spec = DdlSpec {
+        create_index,
+        load,
+        release,
+        reload,
+    };
     if (!spec.indexed_at_start() || !spec.loaded_at_start()) && *c.rows.get_ref() > 0 {
         errors.push(
             err(
@@ -1718,6 +1811,48 @@ fn resolve_ddl(
                 "Milvus 2.3 loads only an indexed collection (load() fails: index not found); load after create_index, e.g. load = \"after_index\"",
             ),
         );
+    }
+    // release() and load() again act on the loaded collection: the release comes
+    // after the first load (a time known before the run), the load again after the
+    // release.
+    match (release, reload) {
+        (None, Some(_)) => errors.push(
+            err(
+                span(&d.reload),
+                "workload.ddl.reload without a release".into(),
+            )
+            .with_hint(
+                "load() again follows a release(): add release = \"<time>\", or leave reload out",
+            ),
+        ),
+        (Some(r), Some(ReloadWhen::At(t))) if t <= r => errors.push(
+            err(
+                span(&d.reload),
+                format!("workload.ddl.reload at {t} does not come after the release at {r}"),
+            )
+            .with_hint(
+                "load() again after release(): give a later time, or reload = \"after_release\"",
+            ),
+        ),
+        _ => {}
+    }
+    if let Some(r) = release {
+        let before_load = match load {
+            DdlWhen::Start => false,
+            DdlWhen::At(t) => r <= t,
+            DdlWhen::AfterFlush | DdlWhen::AfterIndex => true,
+        };
+        if before_load {
+            errors.push(
+                err(
+                    span(&d.release),
+                    format!("workload.ddl.release at {r} does not come after the collection's load()"),
+                )
+                .with_hint(
+                    "release() acts on a loaded collection: give load a time before the release (or leave it at \"start\")",
+                ),
+            );
+        }
     }
     (errors.len() == before).then_some(spec)
 }

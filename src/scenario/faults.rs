@@ -123,6 +123,8 @@ pub struct LoadContext {
     pub replicas: u32,
     pub inserts: bool,
     pub cold_start: bool,
+    /// The application's own DDL calls (`[workload.ddl]`).
+    pub ddl: super::experiment::DdlSpec,
 }
 
 /// The services `scale_service` can scale: those whose new tasks the model takes in
@@ -270,6 +272,7 @@ pub(super) struct RawFailover {
     tcp_retransmit_timeout: Option<Duration>,
     broker_session_timeout: Option<Duration>,
     bookie_client_timeout: Option<Duration>,
+    ddl_etcd_writes: Option<u32>,
 }
 
 /// Resolved `[failover]` knobs.
@@ -329,6 +332,11 @@ pub struct Failover {
     /// reference §2.8 bookkeeperClientTimeoutInSeconds: a write to a bookie whose host
     /// hangs fails after this (30 s); a refused connection fails at once.
     pub bookie_client_timeout: SimDuration,
+    /// GUESS (the reference says DDL writes metadata to etcd, §2.7, not how many
+    /// transactions): the sequential etcd writes of one DDL call (2: create_index
+    /// its index meta and segment-index records; load its load info and replicas;
+    /// release the removal of both).
+    pub ddl_etcd_writes: u32,
 }
 
 impl Failover {
@@ -361,6 +369,7 @@ impl Default for Failover {
             tcp_retransmit_timeout: SimDuration::from_millis(200),
             broker_session_timeout: SimDuration::from_secs(30),
             bookie_client_timeout: SimDuration::from_secs(30),
+            ddl_etcd_writes: 2,
         }
     }
 }
@@ -397,6 +406,7 @@ pub(super) fn resolve_failover(raw: &RawFailover) -> Failover {
         tcp_retransmit_timeout: pick(&raw.tcp_retransmit_timeout, d.tcp_retransmit_timeout),
         broker_session_timeout: pick(&raw.broker_session_timeout, d.broker_session_timeout),
         bookie_client_timeout: pick(&raw.bookie_client_timeout, d.bookie_client_timeout),
+        ddl_etcd_writes: raw.ddl_etcd_writes.unwrap_or(d.ddl_etcd_writes),
     }
 }
 
@@ -865,6 +875,33 @@ fn resolve_load(
         .with_hint(format!(
             "give 1 to {max}: each replica needs a query node, and simctl tracks at most {MAX_REPLICAS}"
         )));
+    }
+    // load(replica_number=N) changes a loaded collection: before the application's
+    // own load() there is nothing to change (its replicas are collection.replicas),
+    // and its release() and load() again are not modelled beside another load().
+    // (With load = "after_flush"/"after_index" the time is known only as the run
+    // plays: querycoord says so then.)
+    if let super::experiment::DdlWhen::At(t) = ctx.ddl.load {
+        if at <= t {
+            return Err(err(
+                f.at.span(),
+                format!(
+                    "a load_replicas at {at} targets a collection not loaded yet (its load() comes at {t})"
+                ),
+            )
+            .with_hint(
+                "set the replica number of the first load with collection.replicas, or move the load_replicas after [workload.ddl] load",
+            ));
+        }
+    }
+    if let Some(r) = ctx.ddl.release {
+        return Err(err(
+            f.kind.span(),
+            format!("a load_replicas is not modelled together with workload.ddl.release (at {r})"),
+        )
+        .with_hint(
+            "play the replica change or the application's release() and load() again, not both",
+        ));
     }
     let release_first = f.release_first.as_ref().is_some_and(|r| *r.get_ref());
     if release_first && (ctx.inserts || ctx.cold_start) {

@@ -1,8 +1,10 @@
 //! The application's create_index() and load() (`[workload.ddl]`): an index created
 //! after the ingest builds nothing before it, a collection loaded later serves no
 //! search before, and a load() that comes before the index fails as in Milvus 2.3.
+//! Its release() and load() again: searches fail only while the collection is not
+//! served, the query nodes let their memory go and take it back, and inserts go on.
 
-use crate::common::{event_times, f, frame, run_edited, run_to, temp_dir};
+use crate::common::{assert_same_outputs, event_times, f, frame, run_edited, run_to, temp_dir};
 
 const SMALL: &[&str] = &["workload.insert.rows=600000", "duration=20m"];
 
@@ -94,4 +96,142 @@ fn a_load_before_the_index_exists_fails() {
     assert!(s["ddl"]["load_started_s"].is_null());
     assert!(f(&s, "ddl.create_index_s") > 5.0);
     assert_eq!(f(&s, "requests.search.ok"), 0.0);
+}
+
+/// release-reload.toml, shorter and lighter: 100 searches/s, 300,000 rows inserted
+/// from 200 s at 2,000 rows/s (so 120,000 of them while the collection is released,
+/// 300-360 s), flushed; release() at 5 min, load() again at 6 min.
+const RELEASE: &[&str] = &[
+    "duration=9m",
+    "workload.search_qps=100",
+    "workload.insert.rows=300000",
+    "workload.insert.start=200s",
+];
+
+#[test]
+fn searches_fail_only_while_released_and_every_row_is_served_again() {
+    let out = temp_dir("ddl-release");
+    let s = run_to("experiments/release-reload.toml", RELEASE, &out);
+    let (release, reloaded) = (f(&s, "ddl.release_s"), f(&s, "ddl.reloaded_s"));
+    let released = f(&s, "ddl.released_s");
+    // The call pays its path (milliseconds to a second), the reload its loads.
+    assert!(
+        released > release && released < release + 1.0,
+        "{}",
+        s["ddl"]
+    );
+    assert!(f(&s, "ddl.reload_started_s") >= 360.0, "{}", s["ddl"]);
+    assert!(reloaded > 360.0 && reloaded < 480.0, "{}", s["ddl"]);
+    // Failures only between the release and the reload's end; none before or after.
+    let req = frame(&out, "requests.parquet");
+    let ts = frame(&out, "timeseries.parquet");
+    let _ = std::fs::remove_dir_all(&out);
+    let kind = req.column("kind").unwrap().str().unwrap();
+    let start = req.column("start_s").unwrap().f64().unwrap();
+    let error = req.column("error").unwrap().str().unwrap();
+    let (mut failed, mut outside, mut not_loaded) = (0, 0, 0);
+    for i in 0..req.height() {
+        let Some(e) = error.get(i).filter(|e| !e.is_empty()) else {
+            continue;
+        };
+        assert_eq!(
+            kind.get(i),
+            Some("search"),
+            "a {:?} failed: {e}",
+            kind.get(i)
+        );
+        let t = start.get(i).unwrap();
+        failed += 1;
+        not_loaded += usize::from(e == "collection not loaded");
+        if t < release || t > reloaded + 1.0 {
+            outside += 1;
+        }
+    }
+    assert_eq!(outside, 0, "searches failed outside the release window");
+    // 100/s over the 60 s released, then the reload: several thousand.
+    assert!(
+        failed > 5_000 && not_loaded > 5_000,
+        "{failed} failed, {not_loaded} not loaded"
+    );
+    // Query-node memory: the collection's ~50 GB before, their bases while released,
+    // all of it back after the reload.
+    let t = ts.column("t_s").unwrap().f64().unwrap();
+    let service = ts.column("service").unwrap().str().unwrap();
+    let mem = ts.column("mem_bytes").unwrap().u64().unwrap();
+    let query_mem = |at: f64| -> f64 {
+        (0..ts.height())
+            .filter(|&i| {
+                t.get(i) == Some(at)
+                    && service
+                        .get(i)
+                        .is_some_and(|s| s.starts_with("query") && s != "querycoord")
+            })
+            .map(|i| mem.get(i).unwrap() as f64)
+            .sum()
+    };
+    let (before, during, after) = (query_mem(290.0), query_mem(330.0), query_mem(470.0));
+    assert!(
+        before > 40e9,
+        "query nodes held {before} bytes before the release"
+    );
+    assert!(
+        during < 0.05 * before,
+        "{during} bytes held while released, {before} before"
+    );
+    assert!(
+        after > 0.95 * before,
+        "{after} bytes held after the reload, {before} before"
+    );
+    // Inserts go on and nothing acknowledged is lost; the rows inserted while the
+    // collection was released are served sealed after the reload.
+    assert_eq!(f(&s, "ingest.rows_failed"), 0.0);
+    assert_eq!(f(&s, "acked_rows_lost"), 0.0);
+    assert_eq!(f(&s, "ingest.rows"), 300_000.0);
+    let served = f(&s, "ingest.loaded_s");
+    assert!(
+        served > f(&s, "ddl.reload_started_s") && served <= reloaded,
+        "{} {}",
+        s["ingest"],
+        s["ddl"]
+    );
+    assert_eq!(f(&s, "segments.loaded"), f(&s, "segments.created"));
+    assert_eq!(f(&s, "segments.growing_at_end"), 0.0);
+}
+
+#[test]
+fn a_load_again_after_release_follows_it_at_once() {
+    let s = run_edited(
+        "experiments/release-reload.toml",
+        "ddl-after-release",
+        &[
+            "duration=7m",
+            "workload.search_qps=50",
+            "workload.insert.rows=100000",
+        ],
+        |text| text.replace("reload = \"6m\"", "reload = \"after_release\""),
+    );
+    assert_eq!(
+        f(&s, "ddl.reload_s"),
+        f(&s, "ddl.released_s"),
+        "{}",
+        s["ddl"]
+    );
+    let window = f(&s, "ddl.unloaded_s");
+    assert!(window > 1.0 && window < 60.0, "{}", s["ddl"]);
+    assert_eq!(f(&s, "acked_rows_lost"), 0.0);
+}
+
+#[test]
+fn release_and_reload_are_deterministic() {
+    let sets = &[
+        "duration=380s",
+        "workload.search_qps=50",
+        "workload.insert.rows=100000",
+    ];
+    let (a, b) = (temp_dir("ddl-det-a"), temp_dir("ddl-det-b"));
+    run_to("experiments/release-reload.toml", sets, &a);
+    run_to("experiments/release-reload.toml", sets, &b);
+    assert_same_outputs(&a, &b, "release-reload");
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&b);
 }

@@ -75,6 +75,36 @@ const CASES: &[Case] = &[
         defect: "create_index = \"later\"",
         message: "workload.ddl.create_index = \"later\" is not understood",
     },
+    Case {
+        file: "exp-ddl-reload-without-release.toml",
+        line: 26,
+        defect: "reload = \"6s\"",
+        message: "workload.ddl.reload without a release",
+    },
+    Case {
+        file: "exp-ddl-reload-before-release.toml",
+        line: 27,
+        defect: "reload = \"5s\"",
+        message: "does not come after the release at 6.000s",
+    },
+    Case {
+        file: "exp-ddl-release-after-end.toml",
+        line: 26,
+        defect: "release = \"20s\"",
+        message: "workload.ddl.release at 20.000s comes after the run ends",
+    },
+    Case {
+        file: "exp-ddl-release-before-load.toml",
+        line: 31,
+        defect: "release = \"5s\"",
+        message: "workload.ddl.release at 5.000s does not come after the collection's load()",
+    },
+    Case {
+        file: "fault-load-replicas-before-load.toml",
+        line: 41,
+        defect: "at = \"4s\"",
+        message: "targets a collection not loaded yet",
+    },
     // ---- the write path ----
     Case {
         file: "exp-insert-without-write-path.toml",

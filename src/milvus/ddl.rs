@@ -1,0 +1,245 @@
+//! The application's DDL calls (`[workload.ddl]`): create_index(), load(), release()
+//! and load() again, what each has done so far, and how long each takes on its way
+//! through the control plane.
+//!
+//! A call is not instantaneous: it crosses the proxy, gets a timestamp from
+//! rootcoord, is handled by the coordinator that owns it and writes its metadata to
+//! etcd before it takes effect; release() also waits until the query nodes have let
+//! the collection go. The time of each step comes from the network between the
+//! hosts and the etcd members' disks, as [`path`] says step by step. Not modelled:
+//! the coordinators' CPU for the call, and a call's own retries.
+
+use crate::engine::{SimDuration, SimTime};
+use crate::scenario::experiment::DdlSpec;
+use crate::scenario::topology::ServiceKind;
+
+use super::world::World;
+
+/// reference §1.7 distPullInterval: querycoord sees what a query node holds through
+/// its distribution pull every 500 ms; release() returns once the pulls show the
+/// collection gone from every node.
+pub const DIST_PULL_INTERVAL: SimDuration = SimDuration::from_millis(500);
+
+/// The application's DDL calls as they play; create_index() and load() happened
+/// before the run unless the experiment defers them.
+#[derive(Default)]
+pub struct Ddl {
+    pub spec: DdlSpec,
+    /// Replicas load() asks for.
+    pub replicas: usize,
+    /// When the application called create_index(), when datacoord recorded the
+    /// index, and when the call returned.
+    pub create_index_called: Option<SimTime>,
+    pub index_created: Option<SimTime>,
+    pub create_index_returned: Option<SimTime>,
+    /// When the application called load(), when querycoord recorded the load (the
+    /// checkers start placing), when the call's RPC returned, and when every
+    /// replica served every shard and every segment of the target.
+    pub load_called: Option<SimTime>,
+    pub load_started: Option<SimTime>,
+    pub load_returned: Option<SimTime>,
+    pub loaded: Option<SimTime>,
+    /// Why load() failed, if it did.
+    pub load_error: Option<String>,
+    /// release(): called, in force (querycoord dropped the collection's replicas;
+    /// searches fail), returned (every node let go).
+    pub release_called: Option<SimTime>,
+    pub release_applied: Option<SimTime>,
+    pub released: Option<SimTime>,
+    /// load() again: called, recorded, returned, served.
+    pub reload_called: Option<SimTime>,
+    pub reload_started: Option<SimTime>,
+    pub reload_returned: Option<SimTime>,
+    pub reloaded: Option<SimTime>,
+    /// Why release() or load() again failed, if one did.
+    pub release_error: Option<String>,
+}
+
+impl Ddl {
+    pub fn index_exists(&self) -> bool {
+        self.spec.indexed_at_start() || self.index_created.is_some()
+    }
+
+    /// Whether the collection is loaded (or loading) as querycoord's meta has it:
+    /// what the proxy checks before a search.
+    pub fn collection_loaded(&self) -> bool {
+        let first = self.spec.loaded_at_start() || self.load_started.is_some();
+        first && (self.release_applied.is_none() || self.reload_started.is_some())
+    }
+
+    /// The `ddl` section of summary.json, when the experiment defers a call or
+    /// releases the collection.
+    pub fn summary(&self) -> Option<serde_json::Value> {
+        let deferred = !self.spec.indexed_at_start() || !self.spec.loaded_at_start();
+        if !deferred && self.spec.release.is_none() {
+            return None;
+        }
+        let secs = |t: Option<SimTime>| t.map(|t| t.as_secs_f64());
+        let ms = |a: Option<SimTime>, b: Option<SimTime>| match (a, b) {
+            (Some(a), Some(b)) => Some(b.since(a).as_secs_f64() * 1e3),
+            _ => None,
+        };
+        let mut out = serde_json::json!({
+            "create_index_s": secs(self.index_created),
+            "load_started_s": secs(self.load_started),
+            "loaded_s": secs(self.loaded),
+            "error": self.load_error,
+        });
+        let o = out.as_object_mut().expect("an object");
+        if deferred {
+            o.insert(
+                "create_index_called_s".into(),
+                secs(self.create_index_called).into(),
+            );
+            o.insert(
+                "create_index_ms".into(),
+                ms(self.create_index_called, self.create_index_returned).into(),
+            );
+            o.insert("load_called_s".into(), secs(self.load_called).into());
+            o.insert(
+                "load_ms".into(),
+                ms(self.load_called, self.load_returned).into(),
+            );
+        }
+        if self.spec.release.is_some() {
+            let window = match (self.release_applied, self.reloaded) {
+                (Some(a), Some(b)) => Some(b.since(a).as_secs_f64()),
+                _ => None,
+            };
+            for (key, v) in [
+                ("release_s", secs(self.release_called)),
+                ("released_s", secs(self.released)),
+                ("release_ms", ms(self.release_called, self.released)),
+                ("reload_s", secs(self.reload_called)),
+                ("reload_started_s", secs(self.reload_started)),
+                ("reload_ms", ms(self.reload_called, self.reload_returned)),
+                ("reloaded_s", secs(self.reloaded)),
+                ("unloaded_s", window),
+            ] {
+                o.insert(key.into(), v.into());
+            }
+            o.insert("release_error".into(), self.release_error.clone().into());
+        }
+        Some(out)
+    }
+}
+
+/// Which DDL call crosses the control plane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    CreateIndex,
+    Load,
+    Release,
+}
+
+/// How long a call takes from the application's call: until it takes effect (the
+/// coordinator has written its metadata), and until the application has the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Path {
+    pub applied: SimDuration,
+    pub returned: SimDuration,
+}
+
+/// The first task of `kind` that runs now.
+fn running(w: &World, kind: ServiceKind) -> Option<usize> {
+    (0..w.tasks.len()).find(|&t| w.tasks[t].kind == kind && w.tasks[t].up && w.tasks[t].in_service)
+}
+
+/// One-way network latency between two endpoints, if nothing cuts them apart.
+fn one_way(w: &World, a: usize, b: usize) -> Option<SimDuration> {
+    w.net.reachable(a, b).then(|| w.net.latency(a, b)).flatten()
+}
+
+/// The path of `call` from the application through the control plane, step by step;
+/// an error names the step that cannot be taken now (the call fails).
+pub fn path(w: &World, call: Call) -> Result<Path, String> {
+    let ep = |t: usize| w.task_endpoint(t);
+    let rtt = |a: usize, b: usize, what: &str| {
+        one_way(w, ep(a), ep(b))
+            .map(|d| d + d)
+            .ok_or_else(|| format!("{what} unreachable"))
+    };
+    let coordinator = match call {
+        Call::CreateIndex => ServiceKind::Datacoord,
+        Call::Load | Call::Release => ServiceKind::Querycoord,
+    };
+    let proxy = running(w, ServiceKind::Proxy).ok_or("no proxy running")?;
+    let coord =
+        running(w, coordinator).ok_or_else(|| format!("{} unavailable", coordinator.name()))?;
+    let rootcoord = running(w, ServiceKind::Rootcoord).ok_or("rootcoord unavailable")?;
+    // reference §3.1 step 1 / §3.3 step 1: the application's call reaches a proxy.
+    let to_proxy = one_way(w, w.client_endpoint, ep(proxy)).ok_or("the proxy is unreachable")?;
+    // reference §1.1: every proxy task, DDL included, gets a timestamp from rootcoord.
+    let tso = rtt(proxy, rootcoord, "rootcoord")?;
+    // reference §1.4 (DDL queue) and §1.9 (index coordination lives in datacoord):
+    // the proxy calls the coordinator that owns the call.
+    let there = one_way(w, ep(proxy), ep(coord))
+        .ok_or_else(|| format!("{} unreachable", coordinator.name()))?;
+    // reference §1.7 brokerTimeout: querycoord asks rootcoord (the collection's
+    // schema) and datacoord (the segments and channel checkpoints) before a load.
+    let mut broker = SimDuration::ZERO;
+    if call == Call::Load {
+        broker = broker + rtt(coord, rootcoord, "rootcoord")?;
+        if let Some(dc) = running(w, ServiceKind::Datacoord) {
+            broker = broker + rtt(coord, dc, "datacoord")?;
+        }
+    }
+    let write = etcd_write(w, coord)?;
+    let writes = SimDuration::from_nanos(write.as_nanos() * w.failover.ddl_etcd_writes as u64);
+    let applied = to_proxy + tso + there + broker + writes;
+    // release(): every query node is told to let go, and querycoord waits until its
+    // distribution pull shows the collection gone (reference §1.7 distPullInterval).
+    let mut wait = SimDuration::ZERO;
+    if call == Call::Release {
+        for &n in &w.query_node_tasks {
+            if w.tasks[n].up {
+                wait = wait.max(rtt(coord, n, "a query node")?);
+            }
+        }
+        wait = wait + DIST_PULL_INTERVAL;
+    }
+    // The answer goes back the way the call came.
+    let back = there + to_proxy;
+    Ok(Path {
+        applied,
+        returned: applied + wait + back,
+    })
+}
+
+/// One metadata write of `coord` to etcd: through the etcd gRPC proxy (reference
+/// §1.10) to the leader, which commits once a majority of the members has the entry
+/// on disk (Raft: its own fsync beside the nearest follower's round trip and fsync;
+/// reference §2.7 on the quorum). Without etcd members in the topology, no cost.
+fn etcd_write(w: &World, coord: usize) -> Result<SimDuration, String> {
+    if w.etcd_tasks.is_empty() {
+        return Ok(SimDuration::ZERO);
+    }
+    if !w.etcd_writable() {
+        return Err("etcd has no quorum or no leader".into());
+    }
+    let leader = w.etcd_leader.ok_or("etcd has no leader")?;
+    let ep = |t: usize| w.task_endpoint(t);
+    let to_leader = match running(w, ServiceKind::EtcdProxy) {
+        Some(p) => {
+            let a = one_way(w, ep(coord), ep(p)).ok_or("the etcd proxy is unreachable")?;
+            let b = one_way(w, ep(p), ep(leader)).ok_or("the etcd leader is unreachable")?;
+            a + b
+        }
+        None => one_way(w, ep(coord), ep(leader)).ok_or("the etcd leader is unreachable")?,
+    };
+    let fsync = |t: usize| w.hosts[w.tasks[t].host].spec.disk.fsync_latency;
+    // A majority of three is the leader and one follower: the nearest one that runs.
+    let followers = w
+        .etcd_tasks
+        .iter()
+        .filter(|&&m| m != leader && w.tasks[m].up)
+        .filter_map(|&m| one_way(w, ep(leader), ep(m)).map(|d| d + d + fsync(m)));
+    let needed = w.etcd_tasks.len() / 2;
+    let mut replies: Vec<SimDuration> = followers.collect();
+    replies.sort_unstable();
+    let quorum = match needed {
+        0 => SimDuration::ZERO,
+        k => *replies.get(k - 1).ok_or("etcd has no quorum")?,
+    };
+    Ok(to_leader + to_leader + fsync(leader).max(quorum))
+}
