@@ -134,6 +134,14 @@ pub fn simulate(
             }
             if !world.minio_tasks.is_empty() {
                 sections["storage"] = world.storage.summary();
+                if !world.nginx_tasks.is_empty() {
+                    let servers: Vec<String> = world
+                        .minio_tasks
+                        .iter()
+                        .map(|&m| world.tasks[m].service.clone())
+                        .collect();
+                    sections["storage"]["nginx"] = world.upstream.summary(&servers);
+                }
             }
             if let Some(ddl) = world.ddl.summary() {
                 sections["ddl"] = ddl;

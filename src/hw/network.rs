@@ -332,6 +332,32 @@ impl Network {
         received.max(sent + latency)
     }
 
+    /// Like [`Network::transfer_later`] for bulk data that starts at `start`, later
+    /// than now (e.g. after a connect timed out): its duration on idle NICs, without
+    /// queueing, so the slots between now and `start` stay free.
+    pub fn transfer_bulk_later(
+        &self,
+        start: SimTime,
+        src: usize,
+        dst: usize,
+        bytes: u64,
+    ) -> SimTime {
+        if src == dst {
+            return start + self.loopback;
+        }
+        let d = self.degraded[src * self.n + dst];
+        let latency = self.latency[src * self.n + dst]
+            .unwrap_or_else(|| panic!("endpoints {src} and {dst} are not connected"))
+            + d.extra_latency;
+        let wire = (bytes as f64 / (1.0 - d.loss) / d.bandwidth_factor).ceil() as u64;
+        let link = self.bottleneck[src * self.n + dst];
+        let sent = self.bulk_tx[src]
+            .unqueued(start, wire)
+            .max(start + SimDuration::from_secs_f64(bytes as f64 / link));
+        let received = self.bulk_rx[dst].unqueued(start + latency, wire);
+        received.max(sent + latency)
+    }
+
     /// Like [`Network::transfer`], for bulk data: it queues behind other bulk
     /// transfers only.
     pub fn transfer_bulk(&mut self, now: SimTime, src: usize, dst: usize, bytes: u64) -> SimTime {

@@ -272,6 +272,7 @@ impl Actor for Component {
             (C::Hardware(h), Msg::CpuWake { host, at }) => h.on_cpu_wake(host, at, ctx),
             (C::Clients(c), Msg::ClientNext { client }) => c.on_next(client, ctx),
             (C::Clients(_), Msg::ClientCpuDone) => {}
+            (C::Hardware(_), Msg::NginxCpuDone) => {}
             (C::Clients(c), Msg::SearchReplied { req }) => c.on_replied(req, ctx),
             (C::Clients(c), Msg::SearchTimeout { req, id }) => c.on_timeout(req, id, ctx),
             (C::Clients(c), Msg::ClientRetry { req, id }) => c.on_retry(req, id, ctx),
@@ -733,6 +734,19 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
     world.nginx_tasks = (0..placement.tasks.len())
         .filter(|&i| topo.services[placement.tasks[i].service].kind == ServiceKind::Nginx)
         .collect();
+    world.next_nginx = vec![0; world.hosts.len()];
+    // `worker_processes auto`: one worker per core of the task's host.
+    let workers: Vec<u32> = world
+        .nginx_tasks
+        .iter()
+        .map(|&t| {
+            exp.nginx
+                .worker_processes
+                .unwrap_or(world.hosts[world.tasks[t].host].spec.cores)
+        })
+        .collect();
+    world.upstream =
+        super::nginx::Upstream::new(exp.nginx.clone(), world.minio_tasks.len(), &workers);
     world.local_storage = topo.standalone().is_some();
     {
         // Object storage: its drives' space, erasure coding, and what the loaded

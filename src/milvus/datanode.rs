@@ -178,10 +178,9 @@ impl DataNode {
     }
 
     pub fn on_sync_serialized(&mut self, segment: u32, bytes: u64, ctx: &mut Ctx<'_, Msg, World>) {
-        let now = ctx.now();
         let me = ctx.me();
         let gen = self.gen(ctx);
-        match ctx.world.minio_write_files(now, self.task, bytes, segment) {
+        match super::storage::minio_write_files(ctx, self.task, bytes, segment) {
             Some(done) => ctx.send_at(
                 me,
                 Msg::SyncWritten {
@@ -281,10 +280,9 @@ impl DataNode {
     /// reference §3.3 step 9: a merge reads its inputs' binlogs from object storage,
     /// merges them on the CPU and writes the result.
     pub fn on_compact(&mut self, plan: u32, ctx: &mut Ctx<'_, Msg, World>) {
-        let now = ctx.now();
         let me = ctx.me();
         let bytes = plan_bytes(plan, ctx.world);
-        match ctx.world.minio_read(now, self.task, bytes) {
+        match super::minio::minio_read(ctx, self.task, bytes) {
             Some(done) => {
                 self.hold(bytes as i64, ctx);
                 let gen = self.gen(ctx);
@@ -309,11 +307,10 @@ impl DataNode {
     }
 
     pub fn on_compaction_merged(&mut self, plan: u32, ctx: &mut Ctx<'_, Msg, World>) {
-        let now = ctx.now();
         let me = ctx.me();
         let bytes = plan_bytes(plan, ctx.world);
         let output = ctx.world.ingest.plans[plan as usize].output;
-        let Some(done) = ctx.world.minio_write_files(now, self.task, bytes, output) else {
+        let Some(done) = super::storage::minio_write_files(ctx, self.task, bytes, output) else {
             let gen = self.gen(ctx);
             ctx.send(me, Msg::CompactionMerged { plan, gen }, SYNC_RETRY);
             return;
@@ -390,14 +387,13 @@ impl DataNode {
     /// The channel's buffered deletes go to object storage as one deltalog; without
     /// a write quorum they stay buffered and the next check tries again (§2.9).
     fn write_deltalog(&mut self, shard: u8, ctx: &mut Ctx<'_, Msg, World>) {
-        let now = ctx.now();
         let s = shard as usize;
         let rows = ctx.world.ingest.deletes.buffered[s];
         if rows == 0 {
             return;
         }
         let bytes = rows * DELETE_ROW_BYTES;
-        let Some(done) = ctx.world.minio_write(now, self.task, bytes) else {
+        let Some(done) = super::minio::minio_write(ctx, self.task, bytes) else {
             return;
         };
         // The deltalog holds every delete of the channel so far: datacoord's meta

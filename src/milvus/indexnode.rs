@@ -38,11 +38,10 @@ impl IndexNode {
     }
 
     pub fn on_build_index(&mut self, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
-        let now = ctx.now();
         let me = ctx.me();
         let gen = self.gen(ctx);
         let (raw, _) = Self::segment_bytes(segment, ctx.world);
-        match ctx.world.minio_read(now, self.task, raw) {
+        match super::minio::minio_read(ctx, self.task, raw) {
             Some(done) => {
                 self.hold(raw as i64, ctx);
                 ctx.send_at(me, Msg::BuildDownloaded { segment, gen }, done);
@@ -75,11 +74,10 @@ impl IndexNode {
     }
 
     pub fn on_build_computed(&mut self, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
-        let now = ctx.now();
         let me = ctx.me();
         let gen = self.gen(ctx);
         let (_, idx) = Self::segment_bytes(segment, ctx.world);
-        let Some(done) = ctx.world.minio_write_files(now, self.task, idx, segment) else {
+        let Some(done) = super::storage::minio_write_files(ctx, self.task, idx, segment) else {
             // reference §2.9: without a write quorum the upload fails and is retried.
             ctx.send(me, Msg::BuildComputed { segment, gen }, STORAGE_RETRY);
             return;

@@ -208,6 +208,8 @@ pub enum Msg {
     RetryHeldBack,
     /// The clients' own CPU work for a request is done (nothing follows from it).
     ClientCpuDone,
+    /// An nginx worker's CPU work for a request is done (nothing follows from it).
+    NginxCpuDone,
     /// reference §2.1 item 5: a process whose etcd keep-alives failed exits.
     EtcdLivenessExit {
         task: u32,

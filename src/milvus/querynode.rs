@@ -454,7 +454,7 @@ impl QueryNode {
         // from its raw binlogs.
         let (bytes, indexed) = ctx.world.load_bytes(segment as usize);
         self.load_indexed.insert((replica, segment), indexed);
-        let Some((done, sources)) = ctx.world.minio_read_via(now, self.task, bytes) else {
+        let Some((done, sources)) = super::minio::minio_read_via(ctx, self.task, bytes) else {
             // No object storage to read from: the load task fails.
             self.report_loaded(replica, segment, false, ctx);
             return;
@@ -678,12 +678,11 @@ impl QueryNode {
     /// reference §3.3 step 8: the index checker asks for a segment's index; the node
     /// downloads the index files and swaps the raw copy for the indexed one.
     pub fn on_load_index(&mut self, replica: u8, segment: u32, ctx: &mut Ctx<'_, Msg, World>) {
-        let now = ctx.now();
         let gen = self.gen(ctx);
         let rows = ctx.world.layout.segments[segment as usize].rows;
         let bytes = crate::hw::cost::index_bytes(&ctx.world.index, rows);
         let me = ctx.me();
-        match ctx.world.minio_read(now, self.task, bytes) {
+        match super::minio::minio_read(ctx, self.task, bytes) {
             Some(done) => ctx.send_at(
                 me,
                 Msg::IndexDownloaded {

@@ -101,19 +101,18 @@ impl World {
         self.ingest.segments[k as usize].files_bytes += bytes;
         self.storage.add(bytes);
     }
+}
 
-    /// [`World::minio_write`] of segment `k`'s file of `bytes`.
-    pub fn minio_write_files(
-        &mut self,
-        now: SimTime,
-        from: usize,
-        bytes: u64,
-        k: u32,
-    ) -> Option<SimTime> {
-        let done = self.minio_write(now, from, bytes)?;
-        self.add_segment_files(k, bytes);
-        Some(done)
-    }
+/// [`minio_write`](super::minio::minio_write) of segment `k`'s file of `bytes`.
+pub fn minio_write_files(
+    ctx: &mut Ctx<'_, Msg, World>,
+    from: usize,
+    bytes: u64,
+    k: u32,
+) -> Option<SimTime> {
+    let done = super::minio::minio_write(ctx, from, bytes)?;
+    ctx.world.add_segment_files(k, bytes);
+    Some(done)
 }
 
 impl World {

@@ -296,10 +296,12 @@ pub struct World {
     pub failover: Failover,
     /// Placement tasks of the object storage (MinIO) servers.
     pub minio_tasks: Vec<usize>,
-    /// Placement tasks of the nginx load balancer in front of MinIO, and the next
-    /// one a transfer goes through.
+    /// Placement tasks of the nginx load balancer in front of MinIO, and per host
+    /// the next one its IPVS sends a connection to (an index into them).
     pub nginx_tasks: Vec<usize>,
-    pub next_nginx: usize,
+    pub next_nginx: Vec<usize>,
+    /// The nginx workers' view of the MinIO servers (reference §1.10, §2.9).
+    pub upstream: super::nginx::Upstream,
     /// Object storage is a standalone's local disk (no erasure coding).
     pub local_storage: bool,
     pub faults: Vec<FaultStats>,
@@ -413,7 +415,8 @@ impl World {
             failover,
             minio_tasks: Vec::new(),
             nginx_tasks: Vec::new(),
-            next_nginx: 0,
+            next_nginx: Vec::new(),
+            upstream: Default::default(),
             local_storage: false,
             faults: Vec::new(),
             current_fault: None,

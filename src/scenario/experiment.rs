@@ -44,6 +44,8 @@ struct RawExperiment {
     faults: Vec<RawFault>,
     #[serde(default)]
     failover: RawFailover,
+    #[serde(default)]
+    nginx: super::nginx::RawNginx,
 }
 
 /// `[test]`: how `simctl test` runs this experiment (e.g. shorter, for CI).
@@ -550,6 +552,8 @@ pub struct Experiment {
     /// `[[fault]]` entries in file order.
     pub faults: Vec<Fault>,
     pub failover: Failover,
+    /// `[nginx]`: the load balancer in front of MinIO (reference §1.10).
+    pub nginx: super::nginx::Nginx,
     /// Calibration profile of the cost model: the built-in reference unless a command
     /// chose another (`simctl run --profile`).
     pub profile: crate::calibrate::profile::ProfileChoice,
@@ -974,6 +978,17 @@ pub fn load_experiment_text(
                 .with_hint("leave the key out to use the sourced default"),
         );
     }
+    let nginx = match super::nginx::resolve_nginx(&raw.nginx) {
+        Ok(n) => n,
+        Err((span, m)) => {
+            let span = span.or_else(|| text.find("[nginx]").map(|i| i..i + 1));
+            errors
+                .push(InputError::at(path, &text, span, m).with_hint(
+                    "leave the key out to use the users' nginx.conf or nginx's default",
+                ));
+            super::nginx::Nginx::default()
+        }
+    };
 
     if !errors.is_empty() {
         return Err(InputErrors(errors));
@@ -1013,6 +1028,7 @@ pub fn load_experiment_text(
         asserts,
         faults,
         failover,
+        nginx,
         profile: crate::calibrate::profile::ProfileChoice::reference(),
     })
 }

@@ -270,6 +270,7 @@ pub(super) struct RawFailover {
     graceful_stop_timeout: Option<Duration>,
     etcd_election_timeout: Option<Duration>,
     tcp_retransmit_timeout: Option<Duration>,
+    tcp_syn_timeout: Option<Duration>,
     broker_session_timeout: Option<Duration>,
     bookie_client_timeout: Option<Duration>,
     ddl_etcd_writes: Option<u32>,
@@ -326,6 +327,11 @@ pub struct Failover {
     /// GUESS (Linux TCP_RTO_MIN, not in the reference): how long a small message
     /// whose packet a degraded link lost waits for its retransmission.
     pub tcp_retransmit_timeout: SimDuration,
+    /// GUESS (Linux `tcp_syn_retries` = 6, not in the reference): a TCP connect to a
+    /// host that answers nothing fails after its SYN and 6 retransmissions, 1 + 2 +
+    /// ... + 64 = 127 s, unless the application gives up sooner (nginx's
+    /// `proxy_connect_timeout`).
+    pub tcp_syn_timeout: SimDuration,
     /// reference §2.8 zooKeeperSessionTimeoutMillis: a dead broker's bundles move to
     /// another broker once its ZooKeeper session expires (30 s).
     pub broker_session_timeout: SimDuration,
@@ -367,6 +373,7 @@ impl Default for Failover {
             graceful_stop_timeout: SimDuration::from_secs(1800),
             etcd_election_timeout: SimDuration::from_millis(1000),
             tcp_retransmit_timeout: SimDuration::from_millis(200),
+            tcp_syn_timeout: SimDuration::from_secs(127),
             broker_session_timeout: SimDuration::from_secs(30),
             bookie_client_timeout: SimDuration::from_secs(30),
             ddl_etcd_writes: 2,
@@ -404,6 +411,7 @@ pub(super) fn resolve_failover(raw: &RawFailover) -> Failover {
         graceful_stop_timeout: pick(&raw.graceful_stop_timeout, d.graceful_stop_timeout),
         etcd_election_timeout: pick(&raw.etcd_election_timeout, d.etcd_election_timeout),
         tcp_retransmit_timeout: pick(&raw.tcp_retransmit_timeout, d.tcp_retransmit_timeout),
+        tcp_syn_timeout: pick(&raw.tcp_syn_timeout, d.tcp_syn_timeout),
         broker_session_timeout: pick(&raw.broker_session_timeout, d.broker_session_timeout),
         bookie_client_timeout: pick(&raw.bookie_client_timeout, d.bookie_client_timeout),
         ddl_etcd_writes: raw.ddl_etcd_writes.unwrap_or(d.ddl_etcd_writes),

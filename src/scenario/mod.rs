@@ -6,6 +6,7 @@ pub mod experiment;
 pub mod faults;
 pub mod load;
 pub mod milvus_config;
+pub mod nginx;
 pub mod overrides;
 pub mod scale;
 pub mod standalone;

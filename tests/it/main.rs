@@ -9,6 +9,7 @@ mod fidelity;
 mod goldens;
 mod ingest;
 mod keys;
+mod nginx;
 mod saturation;
 mod search_path;
 mod standalone;
