@@ -108,12 +108,47 @@ pub(super) fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
             ctx.send_at(proxy, Msg::SegmentsAssigned { req, ok: false }, at)
         }
         // A worker's report to a coordinator that is down: the worker retries, and
-        // a restarted datacoord gets the reports of flushes and merges that finished
-        // meanwhile (the builds it had assigned it schedules again).
+        // a restarted datacoord gets the reports of flushes, merges and builds that
+        // finished meanwhile.
         Msg::SegmentFlushed { .. } | Msg::CompactionDone { .. } | Msg::IndexBuilt { .. } => {
             let me = ctx.me();
             let from = Endpoint::Task(ctx.world.task_of(me));
             hold_back(ctx, from, me, CONTROL_RPC_BYTES, msg);
+        }
+        // The application's DDL call, or a step of one, at a coordinator that is
+        // down: the call fails (see `ddl::lost`).
+        Msg::DdlIndexApplied { .. } => {
+            let now = ctx.now();
+            super::ddl::lost(ctx.world, now, super::ddl::Lost::CreateIndex);
+        }
+        Msg::DdlLoadApplied { reload, .. } => {
+            let now = ctx.now();
+            let lost = if reload {
+                super::ddl::Lost::Reload
+            } else {
+                super::ddl::Lost::Load
+            };
+            super::ddl::lost(ctx.world, now, lost);
+        }
+        Msg::DdlReleaseCalled | Msg::DdlReleaseApplied { .. } => {
+            let now = ctx.now();
+            if matches!(msg, Msg::DdlReleaseCalled) {
+                ctx.world.ddl.release_called = Some(now);
+            }
+            super::ddl::lost(ctx.world, now, super::ddl::Lost::Release);
+        }
+        // A load() again due then goes to the querycoord that is down: it fails.
+        Msg::DdlReleased { .. } | Msg::DdlReloadCalled => {
+            let now = ctx.now();
+            if matches!(msg, Msg::DdlReleased { .. }) {
+                super::ddl::lost(ctx.world, now, super::ddl::Lost::ReleaseAnswer);
+            } else {
+                ctx.world.ddl.reload_called.get_or_insert(now);
+            }
+            if super::ddl::reload_step(&ctx.world.ddl) == super::ddl::ReloadStep::Go {
+                ctx.world.ddl.reload_called.get_or_insert(now);
+                super::ddl::lost(ctx.world, now, super::ddl::Lost::Reload);
+            }
         }
         Msg::Dml { segment, rows } => {
             // A data node gone mid-delivery: the message stays in the subscription
@@ -385,7 +420,7 @@ impl Actor for Component {
             }
             (C::DataCoord(d), Msg::DataCoordTick) => d.on_tick(ctx),
             (C::DataCoord(d), Msg::IndexBuilderTick) => d.on_index_builder_tick(ctx),
-            (C::DataCoord(d), Msg::DdlIndexApplied) => d.on_index_applied(ctx),
+            (C::DataCoord(d), Msg::DdlIndexApplied { gen }) => d.on_index_applied(gen, ctx),
             (C::DataCoord(d), Msg::SegmentFlushed { segment }) => {
                 d.on_segment_flushed(segment, ctx)
             }
@@ -474,10 +509,12 @@ impl Actor for Component {
                 },
             ) => q.on_load_replicas(replicas as usize, release_first, ctx),
             (C::QueryCoord(q), Msg::LeaderObserverTick) => q.on_leader_observer_tick(ctx),
-            (C::QueryCoord(q), Msg::DdlLoadApplied { reload }) => q.on_load_applied(reload, ctx),
+            (C::QueryCoord(q), Msg::DdlLoadApplied { reload, gen }) => {
+                q.on_load_applied(reload, gen, ctx)
+            }
             (C::QueryCoord(q), Msg::DdlReleaseCalled) => q.on_release_called(ctx),
-            (C::QueryCoord(q), Msg::DdlReleaseApplied) => q.on_release_applied(ctx),
-            (C::QueryCoord(q), Msg::DdlReleased) => q.on_released(ctx),
+            (C::QueryCoord(q), Msg::DdlReleaseApplied { gen }) => q.on_release_applied(gen, ctx),
+            (C::QueryCoord(q), Msg::DdlReleased { gen }) => q.on_released(gen, ctx),
             (C::QueryCoord(q), Msg::DdlReloadCalled) => q.on_reload_called(ctx),
             (C::QueryCoord(q), Msg::BalanceTick) => q.on_balance_tick(ctx),
             (C::QueryCoord(q), Msg::HealthTick) => q.on_health_tick(ctx),

@@ -324,13 +324,18 @@ impl DataCoord {
         };
         ctx.world.ddl.create_index_called = Some(now);
         ctx.world.ddl.create_index_returned = Some(now + path.returned);
-        ctx.set_timer(path.applied, Msg::DdlIndexApplied);
+        let gen = ctx.world.tasks[self.task].gen;
+        ctx.set_timer(path.applied, Msg::DdlIndexApplied { gen });
     }
 
     /// create_index() reached datacoord and its meta is in etcd: every flushed
-    /// segment goes to the index builder (reference §3.3 step 7).
-    pub fn on_index_applied(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+    /// segment goes to the index builder (reference §3.3 step 7). An incarnation
+    /// that died meanwhile never recorded it: the call failed.
+    pub fn on_index_applied(&mut self, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
+        if gen != ctx.world.tasks[self.task].gen {
+            return super::ddl::lost(ctx.world, now, super::ddl::Lost::CreateIndex);
+        }
         ctx.world.ddl.index_created = Some(now);
         let flushed: Vec<u32> = (0..ctx.world.ingest.segments.len() as u32)
             .filter(|&k| ctx.world.ingest.segments[k as usize].state == SegState::Flushed)

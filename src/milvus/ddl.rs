@@ -51,8 +51,10 @@ pub struct Ddl {
     pub reload_started: Option<SimTime>,
     pub reload_returned: Option<SimTime>,
     pub reloaded: Option<SimTime>,
-    /// Why release() or load() again failed, if one did.
+    /// Why release() failed, or went unanswered, if it did.
     pub release_error: Option<String>,
+    /// Why load() again failed, if it did.
+    pub reload_error: Option<String>,
 }
 
 impl Ddl {
@@ -119,8 +121,110 @@ impl Ddl {
                 o.insert(key.into(), v.into());
             }
             o.insert("release_error".into(), self.release_error.clone().into());
+            o.insert("reload_error".into(), self.reload_error.clone().into());
         }
         Some(out)
+    }
+}
+
+/// A DDL call, or a step of one, that its coordinator's incarnation did not live to
+/// take: the application's RPC fails (the proxy's call to the coordinator breaks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lost {
+    /// create_index() before datacoord recorded the index.
+    CreateIndex,
+    /// The first load() before querycoord recorded it.
+    Load,
+    /// release() before it took effect.
+    Release,
+    /// release() took effect, but its answer never came.
+    ReleaseAnswer,
+    /// load() again before querycoord recorded it.
+    Reload,
+}
+
+/// Records a lost call. A create_index() or first load() that the experiment
+/// defers is called again at the coordinator's next tick, as the application
+/// retries it (their `*_called` are cleared); a failed release() leaves the
+/// collection loaded; a release() whose answer was lost has taken effect (a load()
+/// again waiting for it goes out then).
+pub fn lost(w: &mut World, now: SimTime, what: Lost) {
+    let (kind, event, detail) = match what {
+        Lost::CreateIndex => {
+            w.ddl.create_index_called = None;
+            w.ddl.create_index_returned = None;
+            (
+                ServiceKind::Datacoord,
+                "create_index_failed",
+                "create_index() failed: datacoord went down before it recorded the index; called again at its next tick".to_string(),
+            )
+        }
+        Lost::Load => {
+            w.ddl.load_called = None;
+            w.ddl.load_returned = None;
+            (
+                ServiceKind::Querycoord,
+                "load_failed",
+                "load() failed: querycoord went down before it recorded the load; called again at its next tick".to_string(),
+            )
+        }
+        Lost::Release if w.ddl.release_error.is_some() => return,
+        Lost::ReleaseAnswer
+            if w.ddl.release_applied.is_none()
+                || w.ddl.release_error.is_some()
+                || w.ddl.released.is_some() =>
+        {
+            return
+        }
+        Lost::Release => {
+            let d = "release() failed: querycoord unavailable; the collection stays loaded";
+            w.ddl.release_error = Some(d.to_string());
+            (ServiceKind::Querycoord, "release_failed", d.to_string())
+        }
+        Lost::ReleaseAnswer => {
+            let d = "release() got no answer: querycoord went down after the release took effect";
+            w.ddl.release_error = Some(d.to_string());
+            (ServiceKind::Querycoord, "release_failed", d.to_string())
+        }
+        Lost::Reload => {
+            let d = "load() again failed: querycoord unavailable; the collection stays released";
+            w.ddl.reload_error = Some(d.to_string());
+            (ServiceKind::Querycoord, "load_failed", d.to_string())
+        }
+    };
+    let task = (0..w.tasks.len())
+        .find(|&t| w.tasks[t].kind == kind)
+        .expect("a coordinator's message had a coordinator task");
+    w.task_event(now, event, task, detail);
+}
+
+/// What a load() again does when the application calls it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReloadStep {
+    /// Nothing to load again: release() failed before it took effect, or load()
+    /// again already failed.
+    Skip,
+    /// release() has not returned: the application calls one after the other.
+    Wait,
+    Go,
+}
+
+pub fn reload_step(d: &Ddl) -> ReloadStep {
+    use crate::scenario::experiment::ReloadWhen;
+    let sent = d.reload_returned.is_some() || d.reload_started.is_some();
+    let release_failed = d.release_applied.is_none() && d.release_error.is_some();
+    if d.reload_error.is_some() || sent || release_failed {
+        return ReloadStep::Skip;
+    }
+    let answered = d.released.is_some() || d.release_error.is_some();
+    if !answered {
+        return ReloadStep::Wait;
+    }
+    // Called (at its time, or waiting for the answer) or due at the answer.
+    if d.reload_called.is_some() || d.spec.reload == Some(ReloadWhen::AfterRelease) {
+        ReloadStep::Go
+    } else {
+        ReloadStep::Wait
     }
 }
 

@@ -284,17 +284,26 @@ pub enum Msg {
         release_first: bool,
     },
     /// Datacoord: the application's create_index() has crossed the control plane
-    /// to its etcd write (see `ddl`).
-    DdlIndexApplied,
+    /// to its etcd write (see `ddl`), handled by datacoord's incarnation `gen`.
+    DdlIndexApplied {
+        gen: u8,
+    },
     /// Querycoord: the application's load() (again, after a release, with
-    /// `reload`) has crossed the control plane to its etcd writes.
+    /// `reload`) has crossed the control plane to its etcd writes, handled by
+    /// querycoord's incarnation `gen`.
     DdlLoadApplied {
         reload: bool,
+        gen: u8,
     },
-    /// Querycoord: the application calls release(), it takes effect, it returns.
+    /// Querycoord: the application calls release(), it takes effect, it returns
+    /// (the last two from querycoord's incarnation `gen`).
     DdlReleaseCalled,
-    DdlReleaseApplied,
-    DdlReleased,
+    DdlReleaseApplied {
+        gen: u8,
+    },
+    DdlReleased {
+        gen: u8,
+    },
     /// Querycoord: the application calls load() again after its release().
     DdlReloadCalled,
     /// Query node: load one segment from object storage.

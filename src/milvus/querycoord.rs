@@ -682,24 +682,26 @@ impl QueryCoord {
         };
         ctx.world.ddl.load_called = Some(now);
         ctx.world.ddl.load_returned = Some(now + path.returned);
-        ctx.set_timer(path.applied, Msg::DdlLoadApplied { reload: false });
+        let gen = ctx.world.tasks[self.task].gen;
+        ctx.set_timer(path.applied, Msg::DdlLoadApplied { reload: false, gen });
     }
 
     /// load() reached querycoord and its meta is in etcd: the replicas take every
     /// segment of the target and a delegator per channel, as the checkers place
     /// them. After a release (`reload`), the same as the first load.
-    pub fn on_load_applied(&mut self, reload: bool, ctx: &mut Ctx<'_, Msg, World>) {
+    pub fn on_load_applied(&mut self, reload: bool, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
-        let w = &*ctx.world;
-        if !self.serving {
-            let detail = "load() failed: querycoord unavailable".to_string();
-            if reload {
-                ctx.world.ddl.release_error = Some(detail.clone());
+        // An incarnation that died meanwhile, or one still recovering, did not
+        // record the load: the call failed.
+        if gen != ctx.world.tasks[self.task].gen || !self.serving {
+            let lost = if reload {
+                super::ddl::Lost::Reload
             } else {
-                ctx.world.ddl.load_error = Some(detail.clone());
-            }
-            return ctx.world.task_event(now, "load_failed", self.task, detail);
+                super::ddl::Lost::Load
+            };
+            return super::ddl::lost(ctx.world, now, lost);
         }
+        let w = &*ctx.world;
         if !w.ddl.index_exists() {
             let detail =
                 "load() failed: index not found (create_index() has not run yet)".to_string();
@@ -808,8 +810,9 @@ impl QueryCoord {
             Ok(p) => p,
             Err(e) => return self.release_failed(e, ctx),
         };
-        ctx.set_timer(path.applied, Msg::DdlReleaseApplied);
-        ctx.set_timer(path.returned, Msg::DdlReleased);
+        let gen = ctx.world.tasks[self.task].gen;
+        ctx.set_timer(path.applied, Msg::DdlReleaseApplied { gen });
+        ctx.set_timer(path.returned, Msg::DdlReleased { gen });
     }
 
     fn release_failed(&mut self, why: String, ctx: &mut Ctx<'_, Msg, World>) {
@@ -825,8 +828,12 @@ impl QueryCoord {
     /// releases its segments and its delegators (their growing rows with them), so
     /// searches find the collection not loaded. The data nodes and Pulsar go on:
     /// inserts are still acknowledged and flushed.
-    pub fn on_release_applied(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+    pub fn on_release_applied(&mut self, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
+        // An incarnation that died meanwhile never wrote the release.
+        if gen != ctx.world.tasks[self.task].gen {
+            return super::ddl::lost(ctx.world, now, super::ddl::Lost::Release);
+        }
         let mut released = 0u64;
         for r in 0..self.loaded {
             for i in 0..ctx.world.layout.segments.len() {
@@ -873,44 +880,42 @@ impl QueryCoord {
 
     /// release() returns: querycoord's distribution pulls show every node empty.
     /// With reload = "after_release" the application loads again at once; a
-    /// load() again called meanwhile goes out now.
-    pub fn on_released(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
-        use crate::scenario::experiment::ReloadWhen;
+    /// load() again called meanwhile goes out now. An answer from an incarnation
+    /// that died meanwhile never comes (the release took effect, if it did).
+    pub fn on_released(&mut self, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
-        ctx.world.ddl.released = Some(now);
-        let since = ctx.world.ddl.release_called.unwrap_or(now);
-        let detail = format!(
-            "release() returned after {:.1} ms",
-            now.since(since).as_secs_f64() * 1e3
-        );
-        ctx.world
-            .task_event(now, "collection_released", self.task, detail);
-        let waiting =
-            ctx.world.ddl.reload_called.is_some() && ctx.world.ddl.reload_started.is_none();
-        if ctx.world.ddl.spec.reload == Some(ReloadWhen::AfterRelease) || waiting {
-            ctx.world.ddl.reload_called = None;
+        if gen != ctx.world.tasks[self.task].gen {
+            super::ddl::lost(ctx.world, now, super::ddl::Lost::ReleaseAnswer);
+        } else if ctx.world.ddl.release_error.is_none() {
+            ctx.world.ddl.released = Some(now);
+            let since = ctx.world.ddl.release_called.unwrap_or(now);
+            let detail = format!(
+                "release() returned after {:.1} ms",
+                now.since(since).as_secs_f64() * 1e3
+            );
+            ctx.world
+                .task_event(now, "collection_released", self.task, detail);
+        }
+        if super::ddl::reload_step(&ctx.world.ddl) == super::ddl::ReloadStep::Go {
             self.on_reload_called(ctx);
         }
     }
 
-    /// The application calls load() again. Called before release() returned, it
-    /// waits for it (the application calls one after the other).
+    /// The application calls load() again (at its time, or when release() has
+    /// answered). Called before release() answered, it waits for it (the
+    /// application calls one after the other); `reload_s` stays the time of the
+    /// application's call.
     pub fn on_reload_called(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
-        let w = &*ctx.world;
-        if w.ddl.release_error.is_some() {
+        ctx.world.ddl.reload_called.get_or_insert(now);
+        if super::ddl::reload_step(&ctx.world.ddl) != super::ddl::ReloadStep::Go {
             return;
         }
-        if w.ddl.released.is_none() {
-            ctx.world.ddl.reload_called = Some(now);
-            return;
-        }
-        let path = super::ddl::path(w, super::ddl::Call::Load);
-        ctx.world.ddl.reload_called = Some(now);
-        match path {
+        match super::ddl::path(ctx.world, super::ddl::Call::Load) {
             Ok(path) if self.serving => {
                 ctx.world.ddl.reload_returned = Some(now + path.returned);
-                ctx.set_timer(path.applied, Msg::DdlLoadApplied { reload: true });
+                let gen = ctx.world.tasks[self.task].gen;
+                ctx.set_timer(path.applied, Msg::DdlLoadApplied { reload: true, gen });
             }
             Ok(_) => self.reload_failed("querycoord unavailable".into(), ctx),
             Err(e) => self.reload_failed(e, ctx),
@@ -920,7 +925,7 @@ impl QueryCoord {
     fn reload_failed(&mut self, why: String, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
         let detail = format!("load() again failed: {why}; the collection stays released");
-        ctx.world.ddl.release_error = Some(detail.clone());
+        ctx.world.ddl.reload_error = Some(detail.clone());
         ctx.world.task_event(now, "load_failed", self.task, detail);
     }
 

@@ -42,6 +42,10 @@ fn a_quick_calibration_feeds_a_run_and_lands_in_its_manifest() {
         profile.to_str().unwrap(),
         "--set",
         "duration=15s",
+        // A tenth of the load: a profile measured on a busy machine must not
+        // saturate the cluster and fail the experiment's own assertions.
+        "--set",
+        "workload.search_qps=100",
         "--quiet",
         "--out",
         run.to_str().unwrap(),

@@ -235,3 +235,95 @@ fn release_and_reload_are_deterministic() {
     let _ = std::fs::remove_dir_all(&a);
     let _ = std::fs::remove_dir_all(&b);
 }
+
+/// A process crash of `service` at `at` (a `[[fault]]` table).
+fn crash(service: &str, at: f64) -> String {
+    format!("\n[[fault]]\nkind = \"process_crash\"\nservice = \"{service}\"\nat = \"{at}s\"\n")
+}
+
+#[test]
+fn a_create_index_or_load_whose_coordinator_goes_down_is_called_again() {
+    // The coordinator dies a millisecond after the call reached it, before its
+    // etcd write: the application's call fails and it calls again once the
+    // coordinator is back; the collection is indexed and served in the end.
+    let base = run_to(
+        "experiments/ingest-then-index.toml",
+        SMALL,
+        &temp_dir("ddl-lost-base"),
+    );
+    for (service, called, event) in [
+        (
+            "datacoord",
+            "ddl.create_index_called_s",
+            "create_index_failed",
+        ),
+        ("querycoord", "ddl.load_called_s", "load_failed"),
+    ] {
+        let at = f(&base, called) + 0.001;
+        let out = temp_dir(&format!("ddl-lost-{service}"));
+        let exp = crate::common::experiment_with(
+            "experiments/ingest-then-index.toml",
+            &out,
+            "exp.toml",
+            |text| {
+                text.replacen(
+                    "\n[[assert]]",
+                    &format!("{}\n[[assert]]", crash(service, at)),
+                    1,
+                )
+            },
+        );
+        let s = run_to(exp.to_str().unwrap(), SMALL, &out.join("run"));
+        let ev = frame(&out.join("run"), "events.parquet");
+        assert_eq!(event_times(&ev, event).len(), 1, "{service}: {}", s["ddl"]);
+        assert!(
+            f(&s, called) > at + 1.0,
+            "{service}: called again later: {}",
+            s["ddl"]
+        );
+        assert!(s["ddl"]["loaded_s"].is_number(), "{service}: {}", s["ddl"]);
+        assert!(s["ddl"]["error"].is_null(), "{service}: {}", s["ddl"]);
+    }
+}
+
+#[test]
+fn a_release_through_a_querycoord_that_goes_down_is_answered() {
+    // querycoord down when release() is called: it fails and the collection stays
+    // loaded. querycoord dying just after the release took effect: the answer never
+    // comes; the release is in force, and the load() again at 6 min either loads or
+    // fails with a reason, never silently.
+    let with = |tag: &str, at: f64| {
+        run_edited("experiments/release-reload.toml", tag, RELEASE, |text| {
+            text.replacen(
+                "\n[[assert]]",
+                &format!("{}\n[[assert]]", crash("querycoord", at)),
+                1,
+            )
+        })
+    };
+    let s = with("ddl-release-down", 299.0);
+    let error = s["ddl"]["release_error"].as_str().unwrap_or_default();
+    assert!(error.contains("unavailable"), "{}", s["ddl"]);
+    assert!(s["ddl"]["released_s"].is_null() && s["ddl"]["unloaded_s"].is_null());
+    let s = with("ddl-release-answer-lost", 300.1);
+    let error = s["ddl"]["release_error"].as_str().unwrap_or_default();
+    assert!(error.contains("no answer"), "{}", s["ddl"]);
+    assert!(
+        s["ddl"]["reloaded_s"].is_number() || s["ddl"]["reload_error"].is_string(),
+        "{}",
+        s["ddl"]
+    );
+}
+
+#[test]
+fn a_load_again_called_before_release_returns_counts_from_its_call() {
+    let s = run_edited(
+        "experiments/release-reload.toml",
+        "ddl-reload-early",
+        RELEASE,
+        |text| text.replace("reload = \"6m\"", "reload = \"300.2s\""),
+    );
+    assert_eq!(f(&s, "ddl.reload_s"), 300.2, "{}", s["ddl"]);
+    let waited = (f(&s, "ddl.released_s") - 300.2) * 1e3;
+    assert!(f(&s, "ddl.reload_ms") > waited, "{}", s["ddl"]);
+}
