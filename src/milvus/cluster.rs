@@ -663,6 +663,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             up: true,
             disk_full: false,
             overcommitted: false,
+            swarm_down: false,
         });
     }
     let client_ep = nb.endpoint("clients", topo.network.client_bytes_per_s);

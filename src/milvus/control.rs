@@ -325,6 +325,7 @@ impl Control {
         let now = ctx.now();
         ctx.world.note_detected(now);
         self.declared_down[host] = true;
+        ctx.world.hosts[host].swarm_down = true;
         self.host_event(
             ctx,
             host,
@@ -609,6 +610,7 @@ impl Control {
             ctx.world.hosts[h].up = true;
             self.down_since[h] = None;
             self.declared_down[h] = false;
+            ctx.world.hosts[h].swarm_down = false;
             ctx.world.rec.event(
                 now,
                 "host_up",

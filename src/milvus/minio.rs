@@ -16,7 +16,8 @@
 //! the kernel gives up on its SYNs (127 s, `[failover] tcp_syn_timeout`) or
 //! `proxy_connect_timeout` passes (300 s in the users' file), whichever comes first,
 //! before nginx tries the next server. That is the rule the model already follows
-//! for bookies (reference §2.8).
+//! for bookies (reference §2.8). Once Swarm has declared the host's node down, the
+//! server's task is out of its service's virtual IP and connects are refused at once.
 
 use crate::engine::{Ctx, SimDuration, SimTime};
 
@@ -158,8 +159,13 @@ impl World {
                 });
             }
             // Refused at once by a running host; a dead or cut-off one answers
-            // nothing until the connect times out.
-            let wait = if host_up && reachable {
+            // nothing until the connect times out, until Swarm declares its node
+            // down (reference §2.10): nginx's `server minio1:9000` is the service's
+            // virtual IP (no endpoint_mode in the users' stack), and IPVS answers a
+            // connect to a virtual service with no task left with ICMP port
+            // unreachable (Linux ip_vs_leave; not in the reference): refused.
+            let vip_empty = self.hosts[self.tasks[m].host].swarm_down;
+            let wait = if host_up && reachable || vip_empty {
                 SimDuration::ZERO
             } else {
                 connect_timeout

@@ -34,6 +34,9 @@ pub struct HostRt {
     pub disk_full: bool,
     /// Its memory went past its capacity once (reported once).
     pub overcommitted: bool,
+    /// Swarm declared the node down (reference §2.10): its tasks are out of their
+    /// services' virtual IPs, so a connect to such a service is refused at once.
+    pub swarm_down: bool,
 }
 
 /// Resource use of one service on one host, for the time series.
