@@ -11,6 +11,7 @@ mod ingest;
 mod keys;
 mod saturation;
 mod search_path;
+mod segments;
 mod standalone;
 mod storage;
 mod swarm;
