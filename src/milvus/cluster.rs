@@ -365,7 +365,7 @@ impl Actor for Component {
             ) => b.on_add_entry(entry, bytes, (broker, gen), ctx),
             (C::Bookie(b), Msg::JournalSynced) => b.on_journal_synced(ctx),
             (C::DataNode(d), Msg::Dml { segment, rows }) => d.on_dml(segment, rows, ctx),
-            (C::DataNode(d), Msg::TimeTickArrived { shard, .. }) => d.on_time_tick(shard, ctx),
+            (C::DataNode(d), Msg::TimeTickArrived { ts, shard }) => d.on_time_tick(ts, shard, ctx),
             (C::QueryNode(q), Msg::Dml { segment, rows }) => q.on_dml(segment, rows, ctx),
             (C::DataNode(d), Msg::DeleteDml { shard, rows }) => d.on_delete_dml(shard, rows, ctx),
             (C::QueryNode(q), Msg::DeleteDml { shard, rows }) => q.on_delete_dml(shard, rows, ctx),
@@ -926,6 +926,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         ing.growing_rows = vec![vec![0; c.shards as usize]; exp.replicas_max() as usize];
         ing.growing_holder = vec![vec![None; c.shards as usize]; exp.replicas_max() as usize];
         ing.backlog = vec![Vec::new(); c.shards as usize];
+        ing.consumed_ts = vec![0; c.shards as usize];
         ing.target_interval =
             SimDuration::from_secs_f64(m.get("queryCoord.updateNextTargetInterval"));
         ing.broker_tasks = brokers.clone();

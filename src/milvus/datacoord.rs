@@ -9,8 +9,9 @@ use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::hw::IndexKind;
 
 use super::ingest::{Part, Plan, SegRt, SegState};
-use super::msg::{Msg, Req};
+use super::msg::{Msg, Req, Ts};
 use super::overheads::CONTROL_RPC_BYTES;
+use super::rootcoord::ts_offset;
 use super::world::{send_to, World};
 
 /// Datacoord's settings, from the Milvus keys of the experiment.
@@ -54,9 +55,10 @@ pub struct DataCoord {
     cfg: DataCoordConfig,
     /// Per shard: the growing segments that may take new rows, oldest first.
     growing: Vec<Vec<u32>>,
-    /// Per growing segment: its allocations (when, rows), the last
-    /// assignmentExpiration of them.
-    allocations: BTreeMap<u32, VecDeque<(SimTime, u64)>>,
+    /// Per growing segment: its allocations (expiry timestamp, rows) not yet expired.
+    allocations: BTreeMap<u32, Vec<(Ts, u64)>>,
+    /// Per shard: the channel position its data node last reported (a time tick).
+    reported_ts: Vec<Ts>,
     /// Index nodes: (actor, task, builds running).
     index_nodes: Vec<(ActorId, usize, u32)>,
     /// Flushed segments waiting for an index node, oldest first.
@@ -85,6 +87,7 @@ impl DataCoord {
             cfg,
             growing: vec![Vec::new(); shards],
             allocations: BTreeMap::new(),
+            reported_ts: vec![0; shards],
             index_nodes: index_nodes.into_iter().map(|(a, t)| (a, t, 0)).collect(),
             to_build: VecDeque::new(),
             building: Vec::new(),
@@ -131,13 +134,15 @@ impl DataCoord {
         // allocation fails.
         let ok = ctx.world.etcd_writable();
         if ok {
-            let rows = ctx.world.ingest.inserts[req as usize].rows;
+            let ins = &ctx.world.ingest.inserts[req as usize];
+            let (rows, ts) = (ins.rows, ins.ts);
+            let expiry = ts + ts_offset(self.cfg.assignment_expiration);
             let shards = self.growing.len() as u64;
             let mut parts = Vec::new();
             for shard in 0..shards {
                 let n = rows / shards + u64::from(shard < rows % shards);
                 if n > 0 {
-                    self.allocate(shard as usize, n, now, &mut parts, ctx);
+                    self.allocate(shard as usize, n, (now, expiry), &mut parts, ctx);
                 }
             }
             ctx.world.ingest.inserts[req as usize].parts = parts;
@@ -153,35 +158,37 @@ impl DataCoord {
 
     /// Milvus 2.3 AllocatePolicyL1 (measured, experiments/fidelity segments.py): a
     /// request goes whole into the first growing segment of its shard whose free rows
-    /// (max rows - the rows the data node reported - allocations of the last
-    /// assignmentExpiration, reference §1.5) hold it, else into a new segment; it is
-    /// never split, except that rows beyond max rows fill new segments of max rows.
+    /// (max rows - the rows the data node reported - allocations not yet expired)
+    /// hold it, else into a new segment; it is never split, except that rows beyond
+    /// max rows fill new segments of max rows. An allocation expires
+    /// assignmentExpiration (reference §1.5) after its timestamp, once the data
+    /// node's reported position passes that (Milvus 2.3 datacoord ExpireAllocations
+    /// on the data node's time tick, inference from the source): rows the data node
+    /// has not consumed yet always count, so a stalled data node cannot make a
+    /// segment overflow.
     fn allocate(
         &mut self,
         shard: usize,
         mut rows: u64,
-        now: SimTime,
+        (now, expiry): (SimTime, Ts),
         parts: &mut Vec<Part>,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
         let max_rows = ctx.world.ingest.max_rows;
         while rows >= max_rows {
             let seg = self.create(shard, now, ctx);
-            self.assign(seg, max_rows, now, parts, ctx);
+            self.assign(seg, max_rows, (now, expiry), parts, ctx);
             rows -= max_rows;
         }
         if rows == 0 {
             return;
         }
-        let expiration = self.cfg.assignment_expiration;
         let mut room = None;
         for &seg in &self.growing[shard] {
-            let recent = self.allocations.get_mut(&seg).map_or(0, |a| {
-                while a.front().is_some_and(|&(t, _)| now >= t + expiration) {
-                    a.pop_front();
-                }
-                a.iter().map(|x| x.1).sum::<u64>()
-            });
+            let recent = self
+                .allocations
+                .get(&seg)
+                .map_or(0, |a| a.iter().map(|x| x.1).sum::<u64>());
             let s = &ctx.world.ingest.segments[seg as usize];
             if max_rows.saturating_sub(s.reported_rows + recent) >= rows {
                 room = Some(seg);
@@ -192,14 +199,14 @@ impl DataCoord {
             Some(seg) => seg,
             None => self.create(shard, now, ctx),
         };
-        self.assign(seg, rows, now, parts, ctx);
+        self.assign(seg, rows, (now, expiry), parts, ctx);
     }
 
     fn assign(
         &mut self,
         seg: u32,
         rows: u64,
-        now: SimTime,
+        (now, expiry): (SimTime, Ts),
         parts: &mut Vec<Part>,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
@@ -209,7 +216,7 @@ impl DataCoord {
         self.allocations
             .entry(seg)
             .or_default()
-            .push_back((now, rows));
+            .push((expiry, rows));
         parts.push(Part {
             shard: s.shard as u8,
             segment: seg,
@@ -275,7 +282,14 @@ impl DataCoord {
         for shard in 0..self.growing.len() {
             let dn = ctx.world.ingest.data_node_of_shard[shard];
             let reporting = ctx.world.tasks[ctx.world.task_of(dn)].up;
+            if reporting {
+                self.reported_ts[shard] = ctx.world.ingest.consumed_ts[shard];
+            }
+            let position = self.reported_ts[shard];
             for seg in self.growing[shard].clone() {
+                if let Some(a) = self.allocations.get_mut(&seg) {
+                    a.retain(|&(expiry, _)| expiry > position);
+                }
                 let s = &mut ctx.world.ingest.segments[seg as usize];
                 if reporting {
                     s.reported_rows = s.rows;

@@ -9,7 +9,7 @@ use crate::engine::{Ctx, SimDuration, SimTime};
 
 use super::ingest::SegState;
 use super::ingest::DELETE_ROW_BYTES;
-use super::msg::Msg;
+use super::msg::{Msg, Ts};
 use super::overheads::CONTROL_RPC_BYTES;
 use super::world::{run_cpu, send_to, World};
 
@@ -122,11 +122,14 @@ impl DataNode {
             .push((segment, rows));
     }
 
-    /// The channel's time tick closes the pack: its rows are consumed.
-    pub fn on_time_tick(&mut self, shard: u8, ctx: &mut Ctx<'_, Msg, World>) {
+    /// The channel's time tick closes the pack: its rows are consumed, and the
+    /// channel's position moves to the tick.
+    pub fn on_time_tick(&mut self, ts: Ts, shard: u8, ctx: &mut Ctx<'_, Msg, World>) {
         if !self.watching.contains(&shard) {
             return;
         }
+        let at = &mut ctx.world.ingest.consumed_ts[shard as usize];
+        *at = (*at).max(ts);
         for (segment, rows) in self.unpacked.remove(&shard).unwrap_or_default() {
             self.consume(segment, rows, ctx);
         }

@@ -219,6 +219,9 @@ pub struct Ingest {
     /// reference §1.7 UpdateNextTargetInterval.
     pub target_interval: SimDuration,
     pub plans: Vec<Plan>,
+    /// Per shard: the time tick up to which the shard's data node has consumed the
+    /// channel (its position, reported to datacoord on its tick).
+    pub consumed_ts: Vec<Ts>,
     /// Per shard: messages the broker holds for the shard's data node while it is
     /// gone (the subscription's backlog), as (segment, rows).
     pub backlog: Vec<Vec<(u32, u32)>>,

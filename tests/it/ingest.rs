@@ -303,9 +303,11 @@ fn a_build_on_a_dead_index_node_is_retried_after_its_lease() {
         1,
         "one build was lost with index2: {retried:?}"
     );
+    // Back in the queue once the lease expires (~118 s), the build waits for the
+    // first free slot on the other three nodes, each busy with a build of its own.
     let (first, again) = (retried[0][0], retried[0][1]);
     assert!(
-        first < 60.0 && (100.0..=122.0).contains(&again),
+        first < 60.0 && (100.0..=130.0).contains(&again),
         "{first} then {again}"
     );
 }
