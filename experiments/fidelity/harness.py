@@ -87,8 +87,8 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def enter_private_netns(argv):
-    """Re-exec this script inside `unshare --net` with loopback up; returns why not, if not."""
+def enter_private_netns(argv, script=__file__):
+    """Re-exec `script` inside `unshare --net` with loopback up; returns why not, if not."""
     if os.environ.get(NETNS_ENV) == "1":
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
         return None
@@ -100,7 +100,7 @@ def enter_private_netns(argv):
     if probe.returncode != 0:
         return "unshare --net failed: " + probe.stderr.decode(errors="replace").strip()
     os.environ[NETNS_ENV] = "1"
-    os.execvp("unshare", ["unshare", "--net", "--", sys.executable, os.path.abspath(__file__), *argv])
+    os.execvp("unshare", ["unshare", "--net", "--", sys.executable, os.path.abspath(script), *argv])
     return "exec failed"
 
 

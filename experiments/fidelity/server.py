@@ -37,8 +37,11 @@ def _die_with_parent():
 
 
 class MilvusStandalone:
-    def __init__(self, workdir=None):
+    def __init__(self, workdir=None, config=None):
+        """`config`: extra milvus.yaml keys, dotted (e.g. {"dataCoord.segment.maxSize": 16}); each must
+        already be a line of the package's config template, which the package rewrites in place."""
         self.workdir = workdir
+        self.config = dict(config or {})
         self.base_dir = None
         self.proc = None
         self.proxy_port = None
@@ -51,6 +54,14 @@ class MilvusStandalone:
         self._logs = []
 
     @property
+    def config_path(self):
+        return os.path.join(self.base_dir, "configs", "milvus.yaml") if self.base_dir else None
+
+    @property
+    def logs_dir(self):
+        return os.path.join(self.base_dir, "logs") if self.base_dir else None
+
+    @property
     def pid(self):
         return self.proc.pid if self.proc else None
 
@@ -60,6 +71,8 @@ class MilvusStandalone:
         config.set("etcd_log_level", "warn")
         for role in ROLES_WITH_IP:
             config.set(f"{role}.ip", LOOPBACK)
+        for key, value in self.config.items():
+            config.set(key, value)
         config.resolve()
         self.proxy_port = int(config.get("proxy_port"))
         self.metrics_port, sock = config.resolve_port(9091)

@@ -181,14 +181,15 @@ fn print_topology(t: &Topology, p: &Placement) {
 fn print_collection(exp: &crate::scenario::Experiment, layout: &crate::milvus::Layout) {
     let c = &exp.collection;
     println!(
-        "\ncollection: {} rows x {} dims, {:?}, {} ({} shard(s), {} replica(s)); {} bytes per row",
+        "\ncollection: {} rows x {} dims, {:?}, {} ({} shard(s), {} replica(s)); {} bytes per row ({} with the row id and timestamp datacoord counts for max rows)",
         c.rows,
         c.index.dim,
         c.metric,
         c.index.kind.name(),
         c.shards,
         c.replicas,
-        c.row_bytes
+        c.row_bytes,
+        c.estimated_row_bytes()
     );
     println!(
         "  {} sealed segments of at most {} rows (dataCoord.segment.{} {} MB, fill {})",

@@ -268,7 +268,7 @@ impl Component {
             (Component::Proxy(p), false) => p.on_crash(ctx),
             (Component::QueryNode(q), false) => q.on_crash(ctx),
             (Component::QueryCoord(q), false) => q.on_crash(ctx),
-            (Component::DataNode(d), false) => d.on_crash(),
+            (Component::DataNode(d), false) => d.on_crash(ctx.world),
             (Component::Bookie(b), false) => b.on_crash(ctx),
             (Component::Broker(b), false) => b.on_crash(ctx),
             (Component::QueryCoord(q), true) => q.on_start(ctx),
@@ -401,6 +401,7 @@ impl Actor for Component {
             ) => b.on_add_entry(entry, bytes, (broker, gen), ctx),
             (C::Bookie(b), Msg::JournalSynced) => b.on_journal_synced(ctx),
             (C::DataNode(d), Msg::Dml { segment, rows }) => d.on_dml(segment, rows, ctx),
+            (C::DataNode(d), Msg::TimeTickArrived { ts, shard }) => d.on_time_tick(ts, shard, ctx),
             (C::QueryNode(q), Msg::Dml { segment, rows }) => q.on_dml(segment, rows, ctx),
             (C::DataNode(d), Msg::DeleteDml { shard, rows }) => d.on_delete_dml(shard, rows, ctx),
             (C::QueryNode(q), Msg::DeleteDml { shard, rows }) => q.on_delete_dml(shard, rows, ctx),
@@ -956,9 +957,9 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
     {
         let m = &exp.milvus;
         let ing = &mut world.ingest;
-        // reference §1.13: max rows = maxSize / row size; sealed at sealProportion.
-        let max_size_bytes = (exp.segment_max_size_mib() * 1024.0 * 1024.0) as u64;
-        let max_rows = (max_size_bytes / c.row_bytes).max(1);
+        // reference §1.13: max rows = maxSize / estimated row size (the system fields
+        // counted); sealed from sealProportion x max rows (§1.5).
+        let max_rows = exp.segment_max_rows();
         ing.row_bytes = c.row_bytes;
         ing.max_rows = max_rows;
         ing.id_base = world.layout.segments.len() as u64;
@@ -983,6 +984,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         ing.growing_rows = vec![vec![0; c.shards as usize]; exp.replicas_max() as usize];
         ing.growing_holder = vec![vec![None; c.shards as usize]; exp.replicas_max() as usize];
         ing.backlog = vec![Vec::new(); c.shards as usize];
+        ing.consumed_ts = vec![0; c.shards as usize];
         ing.target_interval =
             SimDuration::from_secs_f64(m.get("queryCoord.updateNextTargetInterval"));
         ing.broker_tasks = brokers.clone();

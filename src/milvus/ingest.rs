@@ -76,6 +76,9 @@ pub struct SegRt {
     pub allocated: u64,
     /// Rows the data node consumed from the channel (what a flush persists).
     pub rows: u64,
+    /// Rows datacoord last heard the data node had consumed (currRows in its meta,
+    /// reported on the data node's time tick): what the seal policy reads.
+    pub reported_rows: u64,
     /// Rows produced into the channel and not yet consumed by the data node (or
     /// failed): a flush waits for them, as the data node flushes only once its
     /// channel checkpoint passes the seal (reference §3.3 step 6).
@@ -121,6 +124,7 @@ impl SegRt {
             state,
             allocated: 0,
             rows: 0,
+            reported_rows: 0,
             in_flight: 0,
             last_alloc: now,
             created: now,
@@ -194,9 +198,11 @@ pub struct Ingest {
     /// Segment ids the write path hands out start after this (the segments loaded
     /// at the start).
     pub id_base: u64,
-    /// reference §1.13: max rows per segment = dataCoord.segment.maxSize / row size.
+    /// reference §1.13: max rows per segment = dataCoord.segment.maxSize / estimated
+    /// row size (the system fields counted).
     pub max_rows: u64,
-    /// Rows per sealed segment (dataCoord.segment.sealProportion x max rows).
+    /// The seal point: a segment is sealed once the data node has consumed this many
+    /// of its rows (dataCoord.segment.sealProportion x max rows, reference §1.5).
     pub seal_rows: u64,
     pub acked_rows: u64,
     /// Timestamp of the newest acknowledged insert (what a Session search waits for).
@@ -213,6 +219,9 @@ pub struct Ingest {
     /// reference §1.7 UpdateNextTargetInterval.
     pub target_interval: SimDuration,
     pub plans: Vec<Plan>,
+    /// Per shard: the time tick up to which the shard's data node has consumed the
+    /// channel (its position, reported to datacoord on its tick).
+    pub consumed_ts: Vec<Ts>,
     /// Per shard: messages the broker holds for the shard's data node while it is
     /// gone (the subscription's backlog), as (segment, rows).
     pub backlog: Vec<Vec<(u32, u32)>>,

@@ -128,9 +128,8 @@ pub fn plan(exp: &Experiment) -> Result<Layout, InputError> {
     }
 
     // reference §1.13: max rows = dataCoord.segment.maxSize (MiB) / estimated row size
-    // (diskSegmentMaxSize for DISKANN, §1.5).
-    let max_size_bytes = (exp.segment_max_size_mib() * 1024.0 * 1024.0) as u64;
-    let max_rows = (max_size_bytes / c.row_bytes).max(1);
+    // (diskSegmentMaxSize for DISKANN, §1.5), the system fields counted.
+    let max_rows = exp.segment_max_rows();
     let rows_per_segment = ((max_rows as f64 * c.segment_fill) as u64).max(1);
     // Bound the work of planning and simulating: a million segments means the segment
     // size or the fill is far off what Milvus would produce.

@@ -295,7 +295,7 @@ impl Broker {
     }
 
     /// reference §1.1: rootcoord's time tick for channel `shard`, persisted like any
-    /// message, then consumed by the channel's delegators.
+    /// message, then consumed by the channel's delegators and data node.
     pub fn on_tick_produce(&mut self, shard: u8, ts: Ts, ctx: &mut Ctx<'_, Msg, World>) {
         let Some(bookies) = Self::ensemble(shard as usize, ctx.world) else {
             return; // reference §2.8: no ledger can be written; tsafe stops.
@@ -318,12 +318,14 @@ impl Broker {
         }
     }
 
+    /// The tick reaches the channel's delegators (their tsafe) and its data node
+    /// (it closes the pack of messages the data node consumes).
     fn dispatch_tick(&self, shard: u8, ts: Ts, ctx: &mut Ctx<'_, Msg, World>) {
-        for qn in ctx.world.delegators_of(shard as usize) {
+        for actor in consumers(shard as usize, ctx.world).0 {
             send_to(
                 ctx,
                 self.task,
-                qn,
+                actor,
                 TICK_BYTES,
                 Msg::TimeTickArrived { ts, shard },
             );

@@ -218,11 +218,26 @@ pub struct Collection {
     pub replicas: u32,
     /// Fraction of the max segment rows each sealed segment holds (1.0 = compacted).
     pub segment_fill: f64,
-    /// reference §1.13: int64 primary key + float vector = 8 + 4 x dim bytes.
+    /// reference §1.13: int64 primary key + float vector = 8 + 4 x dim bytes: what a
+    /// row weighs in messages, binlogs and a query node's memory.
     pub row_bytes: u64,
     /// Where `rows` and `replicas` (or the table) are written, for layout errors.
     pub rows_at: SourceSpot,
     pub replicas_at: SourceSpot,
+}
+
+/// Bytes of the two system fields every row carries, row id and timestamp (int64 each).
+/// Measured (Milvus 2.3.5, experiments/fidelity segments.py): datacoord logs max rows
+/// 125,203 for maxSize 64 MB at dim 128, 536 bytes a row, where reference §1.13
+/// counts key and vector only.
+pub const SYSTEM_FIELD_BYTES: u64 = 16;
+
+impl Collection {
+    /// datacoord's estimate of a row's size, from which it derives max rows per
+    /// segment: key, vector and the system fields (see [`SYSTEM_FIELD_BYTES`]).
+    pub fn estimated_row_bytes(&self) -> u64 {
+        self.row_bytes + SYSTEM_FIELD_BYTES
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -457,6 +472,13 @@ pub struct Assertion {
 impl Experiment {
     /// The segment size limit in MiB: dataCoord.segment.maxSize, or
     /// dataCoord.segment.diskSegmentMaxSize for a DISKANN collection (reference §1.5).
+    /// Max rows per segment: the max size over datacoord's estimate of a row
+    /// (reference §1.5, §1.13; see [`Collection::estimated_row_bytes`]).
+    pub fn segment_max_rows(&self) -> u64 {
+        let max_size_bytes = (self.segment_max_size_mib() * 1024.0 * 1024.0) as u64;
+        (max_size_bytes / self.collection.estimated_row_bytes()).max(1)
+    }
+
     pub fn segment_max_size_mib(&self) -> f64 {
         let key = if self.collection.index.kind == crate::hw::IndexKind::DiskAnn {
             "dataCoord.segment.diskSegmentMaxSize"

@@ -12,6 +12,7 @@ mod keys;
 mod nginx;
 mod saturation;
 mod search_path;
+mod segments;
 mod standalone;
 mod storage;
 mod swarm;
