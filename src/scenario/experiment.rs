@@ -1000,10 +1000,15 @@ pub fn load_experiment_text(
                 .with_hint("leave the key out to use the sourced default"),
         );
     }
+    // The `[nginx]` table's header, at the start of a line (not in a comment).
+    let nginx_header = text
+        .match_indices("[nginx]")
+        .find(|&(i, _)| i == 0 || text.as_bytes()[i - 1] == b'\n')
+        .map(|(i, h)| i..i + h.len());
     let nginx = match super::nginx::resolve_nginx(&raw.nginx) {
         Ok(n) => n,
         Err((span, m)) => {
-            let span = span.or_else(|| text.find("[nginx]").map(|i| i..i + 1));
+            let span = span.or_else(|| nginx_header.clone());
             errors
                 .push(InputError::at(path, &text, span, m).with_hint(
                     "leave the key out to use the users' nginx.conf or nginx's default",
@@ -1011,6 +1016,19 @@ pub fn load_experiment_text(
             super::nginx::Nginx::default()
         }
     };
+    let has_nginx = |t: &Topology| t.services.iter().any(|s| s.kind == ServiceKind::Nginx);
+    if raw.nginx.is_set() && topology.as_ref().is_some_and(|t| !has_nginx(t)) {
+        let span = nginx_header;
+        errors.push(
+            InputError::at(
+                path,
+                &text,
+                span,
+                "[nginx] is set, but the topology runs no nginx in front of MinIO: its knobs would change nothing".to_string(),
+            )
+            .with_hint("remove [nginx], or place an nginx service (image nginx) in the topology"),
+        );
+    }
 
     if !errors.is_empty() {
         return Err(InputErrors(errors));

@@ -42,6 +42,19 @@ pub(super) struct RawNginx {
     cpu_us_per_request: Option<Spanned<f64>>,
 }
 
+impl RawNginx {
+    /// Whether the experiment sets any `[nginx]` key.
+    pub(super) fn is_set(&self) -> bool {
+        self.balance.is_some()
+            || self.max_fails.is_some()
+            || self.fail_timeout.is_some()
+            || self.proxy_connect_timeout.is_some()
+            || self.worker_processes.is_some()
+            || self.cpu_ns_per_byte.is_some()
+            || self.cpu_us_per_request.is_some()
+    }
+}
+
 /// Resolved `[nginx]` knobs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Nginx {

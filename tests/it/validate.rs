@@ -76,6 +76,12 @@ const CASES: &[Case] = &[
         message: "workload.ddl.create_index = \"later\" is not understood",
     },
     Case {
+        file: "exp-nginx-without-nginx.toml",
+        line: 25,
+        defect: "[nginx]",
+        message: "the topology runs no nginx in front of MinIO",
+    },
+    Case {
         file: "exp-ddl-reload-without-release.toml",
         line: 26,
         defect: "reload = \"6s\"",
