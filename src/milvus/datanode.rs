@@ -304,7 +304,13 @@ impl DataNode {
         self.flushing.clear();
         self.flush_started.clear();
         self.watching.clear();
-        self.replays.clear();
+        // A replay cut short: the broker's backlog it had taken is still unacknowledged
+        // in the subscription, ahead of what came since, for the next consumer.
+        for (shard, (_, mut backlog)) in std::mem::take(&mut self.replays) {
+            let since = &mut w.ingest.backlog[shard as usize];
+            backlog.append(since);
+            *since = backlog;
+        }
         self.buffered_since.clear();
         self.delete_held.clear();
     }

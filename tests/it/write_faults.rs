@@ -201,3 +201,25 @@ fn a_restarted_datacoord_waits_for_the_builds_it_had_assigned() {
     );
     assert_eq!(f(&s, "index.builds"), all as f64);
 }
+
+#[test]
+fn a_data_node_dying_while_it_replays_a_channel_loses_no_row() {
+    // data1 dies at 60 s; data2 takes its channel at 120 s and is still replaying the
+    // broker's backlog when it dies too (122 s): the backlog stays in the subscription
+    // for the next consumer, and every acknowledged row is flushed (before, 635,000
+    // of 3,000,000 never were).
+    let s = run_edited(
+        "experiments/data-node-failure.toml",
+        "wf-replay-crash",
+        &["duration=12m"],
+        |text| {
+            text.replacen(
+                "\n[[assert]]",
+                "\n[[fault]]\nkind = \"process_crash\"\nservice = \"data2\"\nat = \"122s\"\n\n[[assert]]",
+                1,
+            )
+        },
+    );
+    assert_eq!(f(&s, "ingest.rows_flushed"), f(&s, "ingest.rows"));
+    assert_write_path_drained(&s, "a data node dying mid-replay");
+}
