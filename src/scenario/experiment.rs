@@ -1007,12 +1007,13 @@ pub fn load_experiment_text(
         .map(|(i, h)| i..i + h.len());
     let nginx = match super::nginx::resolve_nginx(&raw.nginx) {
         Ok(n) => n,
-        Err((span, m)) => {
-            let span = span.or_else(|| nginx_header.clone());
-            errors
-                .push(InputError::at(path, &text, span, m).with_hint(
+        Err(bad) => {
+            for (span, m) in bad {
+                let span = span.or_else(|| nginx_header.clone());
+                errors.push(InputError::at(path, &text, span, m).with_hint(
                     "leave the key out to use the users' nginx.conf or nginx's default",
                 ));
+            }
             super::nginx::Nginx::default()
         }
     };

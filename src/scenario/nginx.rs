@@ -95,34 +95,39 @@ impl Default for Nginx {
     }
 }
 
-/// Resolves `[nginx]`; errors name the key and say what it takes.
-pub(super) fn resolve_nginx(
-    raw: &RawNginx,
-) -> Result<Nginx, (Option<std::ops::Range<usize>>, String)> {
+/// A bad `[nginx]` value: where it is (if known) and what the key takes.
+pub(super) type NginxError = (Option<std::ops::Range<usize>>, String);
+
+/// Resolves `[nginx]`; every bad key gives an error naming it and saying what it
+/// takes.
+pub(super) fn resolve_nginx(raw: &RawNginx) -> Result<Nginx, Vec<NginxError>> {
     let d = Nginx::default();
+    let mut errors: Vec<NginxError> = Vec::new();
     let balance = match &raw.balance {
         None => d.balance,
         Some(b) => match b.get_ref().as_str() {
             "least_conn" => Balance::LeastConn,
             "round_robin" => Balance::RoundRobin,
             other => {
-                return Err((
+                errors.push((
                     Some(b.span()),
                     format!(
                         "[nginx] balance {other:?}: expected \"least_conn\" or \"round_robin\""
                     ),
-                ))
+                ));
+                d.balance
             }
         },
     };
     let max_fails = match &raw.max_fails {
         None => d.max_fails,
-        Some(m) => u32::try_from(*m.get_ref()).map_err(|_| {
-            (
+        Some(m) => u32::try_from(*m.get_ref()).unwrap_or_else(|_| {
+            errors.push((
                 Some(m.span()),
                 "[nginx] max_fails must be 0 or more (0: never take a server out)".to_string(),
-            )
-        })?,
+            ));
+            d.max_fails
+        }),
     };
     let worker_processes = match &raw.worker_processes {
         None => d.worker_processes,
@@ -130,18 +135,28 @@ pub(super) fn resolve_nginx(
             toml::Value::String(s) if s == "auto" => None,
             toml::Value::Integer(n) if (1..=1024).contains(n) => Some(*n as u32),
             _ => {
-                return Err((
+                errors.push((
                     Some(w.span()),
                     "[nginx] worker_processes takes \"auto\" (one per core) or 1-1024".into(),
-                ))
+                ));
+                d.worker_processes
             }
         },
     };
-    let non_negative = |v: &Option<Spanned<f64>>, name: &str, default: f64| match v {
-        None => Ok(default),
-        Some(x) if x.get_ref().is_finite() && *x.get_ref() >= 0.0 => Ok(*x.get_ref()),
-        Some(x) => Err((Some(x.span()), format!("[nginx] {name} must be 0 or more"))),
+    let mut non_negative = |v: &Option<Spanned<f64>>, name: &str, default: f64| match v {
+        None => default,
+        Some(x) if x.get_ref().is_finite() && *x.get_ref() >= 0.0 => *x.get_ref(),
+        Some(x) => {
+            errors.push((Some(x.span()), format!("[nginx] {name} must be 0 or more")));
+            default
+        }
     };
+    let cpu_ns_per_byte = non_negative(&raw.cpu_ns_per_byte, "cpu_ns_per_byte", d.cpu_ns_per_byte);
+    let cpu_us_per_request = non_negative(
+        &raw.cpu_us_per_request,
+        "cpu_us_per_request",
+        d.cpu_us_per_request,
+    );
     let n = Nginx {
         balance,
         max_fails,
@@ -151,18 +166,18 @@ pub(super) fn resolve_nginx(
             .map(|x| x.0)
             .unwrap_or(d.proxy_connect_timeout),
         worker_processes,
-        cpu_ns_per_byte: non_negative(&raw.cpu_ns_per_byte, "cpu_ns_per_byte", d.cpu_ns_per_byte)?,
-        cpu_us_per_request: non_negative(
-            &raw.cpu_us_per_request,
-            "cpu_us_per_request",
-            d.cpu_us_per_request,
-        )?,
+        cpu_ns_per_byte,
+        cpu_us_per_request,
     };
     if n.proxy_connect_timeout == SimDuration::ZERO {
-        return Err((
+        errors.push((
             None,
             "[nginx] proxy_connect_timeout must be longer than zero".into(),
         ));
     }
-    Ok(n)
+    if errors.is_empty() {
+        Ok(n)
+    } else {
+        Err(errors)
+    }
 }

@@ -231,4 +231,13 @@ fn bad_nginx_knobs_are_refused_with_their_key() {
         .to_string();
         assert!(e.contains(key), "{set}: {e}");
     }
+    // Every bad key is reported at once, not only the first.
+    let e = simctl::run::prepare(
+        &crate::common::repo("experiments/quickstart.toml"),
+        &["nginx.balance=fastest".into(), "nginx.max_fails=-1".into()],
+    )
+    .map(|_| ())
+    .expect_err("both were accepted")
+    .to_string();
+    assert!(e.contains("balance") && e.contains("max_fails"), "{e}");
 }
