@@ -120,6 +120,9 @@ impl DataNode {
             .entry(shard)
             .or_default()
             .push((segment, rows));
+        // The pack's messages sit in the node's memory until the tick consumes them.
+        let bytes = rows as u64 * ctx.world.ingest.row_bytes;
+        self.hold(bytes as i64, ctx);
     }
 
     /// The channel's time tick closes the pack: its rows are consumed, and the
@@ -131,6 +134,8 @@ impl DataNode {
         let at = &mut ctx.world.ingest.consumed_ts[shard as usize];
         *at = (*at).max(ts);
         for (segment, rows) in self.unpacked.remove(&shard).unwrap_or_default() {
+            let bytes = rows as u64 * ctx.world.ingest.row_bytes;
+            self.hold(-(bytes as i64), ctx);
             self.consume(segment, rows, ctx);
         }
     }

@@ -223,3 +223,33 @@ fn a_data_node_dying_while_it_replays_a_channel_loses_no_row() {
     assert_eq!(f(&s, "ingest.rows_flushed"), f(&s, "ingest.rows"));
     assert_write_path_drained(&s, "a data node dying mid-replay");
 }
+
+#[test]
+fn a_data_node_holds_the_rows_it_has_received_until_it_hands_them_on() {
+    // etcd-quorum-loss-ingest: the data nodes' memory (base, rows waiting for their
+    // channel's time tick, buffers, syncs) is back to the process base once every
+    // row is flushed: nothing held is left over, nothing went below the base.
+    let dir = temp_dir("wf-datanode-memory");
+    let s = run_to("experiments/etcd-quorum-loss-ingest.toml", &[], &dir);
+    assert_write_path_drained(&s, "etcd quorum loss");
+    let ts = frame(&dir, "timeseries.parquet");
+    let _ = std::fs::remove_dir_all(&dir);
+    let t = ts.column("t_s").unwrap().f64().unwrap();
+    let svc = ts.column("service").unwrap().str().unwrap();
+    let mem = ts.column("mem_bytes").unwrap().u64().unwrap();
+    for node in ["data1", "data2"] {
+        let series: Vec<(f64, u64)> = (0..ts.height())
+            .filter(|&i| svc.get(i) == Some(node))
+            .map(|i| (t.get(i).unwrap(), mem.get(i).unwrap()))
+            .collect();
+        let base = series.iter().map(|x| x.1).filter(|&m| m > 0).min().unwrap();
+        let peak = series.iter().map(|x| x.1).max().unwrap();
+        let last = series.last().unwrap().1;
+        assert!(peak > base, "{node} never held a row");
+        assert!(
+            last == base || last == 0,
+            "{node} ends holding {} bytes over its base",
+            last - base
+        );
+    }
+}
