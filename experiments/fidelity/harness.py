@@ -225,6 +225,19 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+
+def stop_on_signals():
+    """Turn SIGTERM and SIGHUP (a time limit, a kill) into an exception, so that the
+    caller's finally block stops the server; Python leaves SIGINT ignored when it
+    starts ignored (a background job), and Ctrl-C must stop us too."""
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 def main(argv):
     args = parse_args(argv)
     network_note = "--no-netns given" if args.no_netns else enter_private_netns(argv)
@@ -236,14 +249,7 @@ def main(argv):
         settings["duration_s"] = args.duration_s
         settings["max_duration_s"] = max(settings["max_duration_s"], args.duration_s)
 
-    # Turn SIGTERM (a time limit, a kill) into an exception so the finally block below runs.
-    def on_term(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGHUP, on_term)
-    # Python leaves SIGINT ignored when it starts ignored (a background job); Ctrl-C must stop us.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    stop_on_signals()
 
     t_start = time.monotonic()
     doc = {

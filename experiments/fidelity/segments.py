@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from contention import Monitor  # noqa: E402
-from harness import enter_private_netns, log, machine_facts, package_version  # noqa: E402
+from harness import enter_private_netns, log, machine_facts, package_version, stop_on_signals  # noqa: E402
 from measure import INSERT_BATCH_BYTES, percentile_ms  # noqa: E402
 from milvus_client import FIELD_ID, Client, _enum_name  # noqa: E402
 from server import LOOPBACK, MilvusStandalone  # noqa: E402
@@ -449,12 +449,7 @@ def main(argv):
     args = parse_args(argv)
     network_note = "--no-netns given" if args.no_netns else enter_private_netns(argv, __file__)
 
-    def on_term(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGHUP, on_term)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    stop_on_signals()
 
     t_start = time.monotonic()
     doc = {

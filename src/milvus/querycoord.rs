@@ -229,27 +229,7 @@ impl QueryCoord {
                 .task_event(now, "replica_change_refused", self.task, detail);
         }
         let shards = ctx.world.params.shards as usize;
-        let mut released = 0u64;
-        for r in 0..self.loaded {
-            for i in 0..ctx.world.layout.segments.len() {
-                let w = &mut *ctx.world;
-                let Some(node) = w.dist.holder[r][i].take() else {
-                    continue;
-                };
-                released += w.layout.segments[i].memory_bytes;
-                release_copy(node, r, i, ctx);
-            }
-        }
-        // Copies loaded but not yet in the leader view are dropped too, and loads in
-        // flight as soon as they finish.
-        for ((r, i), t) in std::mem::take(&mut self.ready) {
-            release_copy(t.node, r, i, ctx);
-        }
-        self.drop_on_load.extend(std::mem::take(&mut self.loads));
-        self.channels.clear();
-        self.channels_ready.clear();
-        self.retry_at.clear();
-        self.index_loads.clear();
+        let released = self.release_every_copy(ctx);
         let mut nodes: Vec<usize> = self.members.iter().flatten().copied().collect();
         nodes.sort_unstable();
         self.members.iter_mut().for_each(|m| m.clear());
@@ -823,17 +803,11 @@ impl QueryCoord {
             .task_event(now, "release_failed", self.task, detail);
     }
 
-    /// Milvus 2.3 querycoord ReleaseCollection (not in the reference; its effects
-    /// follow §2.2 and §3.3): the collection's replicas are gone, every query node
-    /// releases its segments and its delegators (their growing rows with them), so
-    /// searches find the collection not loaded. The data nodes and Pulsar go on:
-    /// inserts are still acknowledged and flushed.
-    pub fn on_release_applied(&mut self, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
-        let now = ctx.now();
-        // An incarnation that died meanwhile never wrote the release.
-        if gen != ctx.world.tasks[self.task].gen {
-            return super::ddl::lost(ctx.world, now, super::ddl::Lost::Release);
-        }
+    /// Every replica lets go of every segment copy it holds (the bytes of those in
+    /// the leader views are returned); copies loaded but not yet in the leader view
+    /// are dropped too, loads in flight as soon as they finish, and the channel and
+    /// index tasks are forgotten.
+    fn release_every_copy(&mut self, ctx: &mut Ctx<'_, Msg, World>) -> u64 {
         let mut released = 0u64;
         for r in 0..self.loaded {
             for i in 0..ctx.world.layout.segments.len() {
@@ -845,6 +819,8 @@ impl QueryCoord {
                 release_copy(node, r, i, ctx);
             }
         }
+        // Copies loaded but not yet in the leader view are dropped too, and loads in
+        // flight as soon as they finish.
         for ((r, i), t) in std::mem::take(&mut self.ready) {
             release_copy(t.node, r, i, ctx);
         }
@@ -853,6 +829,21 @@ impl QueryCoord {
         self.channels_ready.clear();
         self.retry_at.clear();
         self.index_loads.clear();
+        released
+    }
+
+    /// Milvus 2.3 querycoord ReleaseCollection (not in the reference; its effects
+    /// follow §2.2 and §3.3): the collection's replicas are gone, every query node
+    /// releases its segments and its delegators (their growing rows with them), so
+    /// searches find the collection not loaded. The data nodes and Pulsar go on:
+    /// inserts are still acknowledged and flushed.
+    pub fn on_release_applied(&mut self, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        // An incarnation that died meanwhile never wrote the release.
+        if gen != ctx.world.tasks[self.task].gen {
+            return super::ddl::lost(ctx.world, now, super::ddl::Lost::Release);
+        }
+        let released = self.release_every_copy(ctx);
         self.first_load.clear();
         let w = &mut *ctx.world;
         let mut growing = 0u64;
