@@ -74,7 +74,10 @@ fn stale_gen(msg: &Msg, gen: u8) -> bool {
         | Msg::CompactionWritten { gen: g, .. }
         | Msg::EntryAdded { gen: g, .. }
         | Msg::EntryFailed { gen: g, .. }
-        | Msg::BuildUploaded { gen: g, .. } => g != gen,
+        | Msg::BuildUploaded { gen: g, .. }
+        | Msg::ProxyTickSample { gen: g }
+        | Msg::ProxyTickReport { gen: g }
+        | Msg::TickTsoAllocated { gen: g, .. } => g != gen,
         _ => false,
     }
 }
@@ -272,6 +275,7 @@ impl Component {
             (Component::Bookie(b), false) => b.on_crash(ctx),
             (Component::Broker(b), false) => b.on_crash(ctx),
             (Component::QueryCoord(q), true) => q.on_start(ctx),
+            (Component::Proxy(p), true) => p.start_ticker(ctx),
             (Component::RootCoord(r), true) => r.on_start(ctx),
             (Component::DataCoord(d), true) if ctx.world.ingest.writes() => d.on_start(ctx),
             (Component::DataNode(_), true) if ctx.world.ingest.writes() => {
@@ -296,7 +300,12 @@ impl Actor for Component {
             }
             let t = &ctx.world.tasks[task];
             let refused = match (&*self, &msg) {
-                (C::RootCoord(r), Msg::TsoRequested { .. }) => !r.serving,
+                (
+                    C::RootCoord(r),
+                    Msg::TsoRequested { .. }
+                    | Msg::TickTsoRequested { .. }
+                    | Msg::ChannelTimeTickReported { .. },
+                ) => !r.serving,
                 _ => false,
             };
             if !t.up || refused || stale_gen(&msg, t.gen) {
@@ -482,6 +491,15 @@ impl Actor for Component {
                 r.on_tso_requested(req, proxy, insert, ctx)
             }
             (C::RootCoord(r), Msg::TimeTickDue) => r.on_time_tick_due(ctx),
+            (C::RootCoord(r), Msg::TickTsoRequested { proxy }) => {
+                r.on_tick_tso_requested(proxy, ctx)
+            }
+            (C::RootCoord(r), Msg::ChannelTimeTickReported { proxy, ts }) => {
+                r.on_channel_time_tick(proxy as usize, ts, ctx)
+            }
+            (C::Proxy(p), Msg::ProxyTickSample { gen }) => p.on_tick_sample_due(gen, ctx),
+            (C::Proxy(p), Msg::ProxyTickReport { gen }) => p.on_tick_report_due(gen, ctx),
+            (C::Proxy(p), Msg::TickTsoAllocated { ts, .. }) => p.on_tick_tso(ts),
             (C::RootCoord(r), Msg::CoordinatorRecovered) => r.on_recovered(ctx),
             (C::QueryCoord(q), Msg::ShardLeadersRequested { proxy }) => {
                 q.on_shard_leaders_requested(proxy, ctx)
@@ -1028,7 +1046,9 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         let t = &placement.tasks[i];
         let svc = &topo.services[t.service];
         let component = match svc.kind {
-            ServiceKind::Rootcoord => Component::RootCoord(RootCoord::new(i, tick)),
+            ServiceKind::Rootcoord => {
+                Component::RootCoord(RootCoord::new(i, tick, !exp.cold_start))
+            }
             ServiceKind::Querycoord => {
                 let l = &sim.world().layout;
                 let mut members: Vec<Vec<usize>> =
@@ -1079,7 +1099,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             ServiceKind::Proxy => {
                 let index = proxies.len() as u32;
                 proxies.push((actor_of_task[&i], i));
-                Component::Proxy(Proxy::new(
+                let p = Proxy::new(
                     i,
                     index,
                     rootcoord,
@@ -1088,7 +1108,9 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
                     SimDuration::from_secs_f64(exp.milvus.get("proxy.shardLeaderCacheInterval")),
                     exp.replicas_max() as usize,
                     c.shards as usize,
-                ))
+                    tick,
+                );
+                Component::Proxy(p)
             }
             ServiceKind::Datacoord => {
                 let m = &exp.milvus;
@@ -1281,6 +1303,15 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         sim.schedule(SimTime::ZERO + t, querycoord, Msg::DdlReloadCalled);
     }
     sim.schedule(SimTime::ZERO, rootcoord, Msg::TimeTickDue);
+    if !exp.cold_start {
+        // The proxies run from time zero, and so do their tickers (a cold start
+        // starts them with their processes).
+        for &(actor, _) in &proxies {
+            for (after, m) in super::proxy::ticker_loops(tick, 0) {
+                sim.schedule(SimTime::ZERO + after, actor, m);
+            }
+        }
+    }
     let f = &exp.failover;
     for (every, m) in [
         (f.checker_interval, Msg::CheckerTick),

@@ -119,7 +119,31 @@ pub enum Msg {
         proxy: ActorId,
         insert: bool,
     },
+    /// Rootcoord's own time-tick loop (its DDL session's report, and the stall check).
     TimeTickDue,
+    /// A proxy's channels time ticker samples (every `proxy.timeTickInterval` / 2).
+    ProxyTickSample {
+        gen: u8,
+    },
+    /// A proxy reports its channels' time tick to rootcoord (every
+    /// `proxy.timeTickInterval`).
+    ProxyTickReport {
+        gen: u8,
+    },
+    /// The ticker's timestamp call (AllocOne) to rootcoord.
+    TickTsoRequested {
+        proxy: ActorId,
+    },
+    TickTsoAllocated {
+        ts: Ts,
+        gen: u8,
+    },
+    /// Proxy -> rootcoord (UpdateChannelTimeTick): every channel of this proxy is
+    /// complete below `ts`.
+    ChannelTimeTickReported {
+        proxy: u32,
+        ts: Ts,
+    },
 
     ShardLeadersRequested {
         proxy: ActorId,

@@ -28,6 +28,24 @@ pub const ERR_DATACOORD: &str = "assign segment id failed: datacoord unavailable
 /// reference §2.8: the producer's send failed or timed out.
 pub const ERR_MQ: &str = "insert failed: message send timeout";
 
+/// GUESS (not in the reference): how long after a sample of the ticker its report
+/// loop runs. Milvus starts both loops one after the other when the proxy starts;
+/// any lag longer than the sample's timestamp call (well under 1 ms) gives the same
+/// reports.
+const REPORT_LAG: SimDuration = SimDuration::from_millis(10);
+
+/// The first messages of a ticker's two loops, `gen` being the process's.
+pub fn ticker_loops(interval: SimDuration, gen: u8) -> [(SimDuration, Msg); 2] {
+    [
+        (half(interval), Msg::ProxyTickSample { gen }),
+        (interval + REPORT_LAG, Msg::ProxyTickReport { gen }),
+    ]
+}
+
+fn half(d: SimDuration) -> SimDuration {
+    SimDuration::from_nanos(d.0 / 2)
+}
+
 pub struct Proxy {
     pub task: usize,
     /// Index of this proxy among the proxies (the `proxy` column of requests).
@@ -55,6 +73,55 @@ pub struct Proxy {
     shards: usize,
     /// Insert tasks accepted and not yet answered (the DML queue, reference §1.4).
     dml_inflight: u32,
+    /// The channels time ticker (reference §1.1, §3.3 step 3).
+    ticker: Ticker,
+    /// `proxy.timeTickInterval`: the report period; the ticker samples twice as often.
+    tick_interval: SimDuration,
+}
+
+/// A proxy's channels time ticker (reference §1.1: it reports its channels' ticks to
+/// rootcoord; §3.3 step 3). Every half interval it takes a timestamp from rootcoord;
+/// its report carries that timestamp, or just below its oldest DML task not yet
+/// answered, whichever is lower: every message with an earlier timestamp is then in
+/// the channel, so a tick never passes an insert still being produced. (A task whose
+/// timestamp came before the sample's also reached the proxy before it: rootcoord
+/// answers in allocation order over the same link.)
+///
+/// Milvus 2.3's ticker reports the timestamp of the sample before the latest one
+/// (`channelsTimeTickerImpl`), which would make every Strong search wait over 100 ms
+/// more than the real server's (experiments/fidelity: a closed-loop Strong search
+/// of 40 ms takes one 200 ms interval, not two); the model follows the measurement.
+#[derive(Default)]
+struct Ticker {
+    /// What the next report carries; 0 before the first sample.
+    min_ts: Ts,
+    /// Timestamps of DML tasks allocated and not yet answered, with their counts.
+    pending: std::collections::BTreeMap<Ts, u32>,
+}
+
+impl Ticker {
+    fn sample(&mut self, now: Ts) {
+        let oldest = self.pending.keys().next().map(|&t| t - 1);
+        self.min_ts = oldest.map_or(now, |o| o.min(now));
+    }
+
+    /// The timestamp the next report carries, once the ticker has sampled.
+    fn report(&self) -> Option<Ts> {
+        (self.min_ts > 0).then_some(self.min_ts)
+    }
+
+    fn begin(&mut self, ts: Ts) {
+        *self.pending.entry(ts).or_default() += 1;
+    }
+
+    fn end(&mut self, ts: Ts) {
+        if let Some(n) = self.pending.get_mut(&ts) {
+            *n -= 1;
+            if *n == 0 {
+                self.pending.remove(&ts);
+            }
+        }
+    }
 }
 
 impl Proxy {
@@ -68,6 +135,7 @@ impl Proxy {
         cache_interval: SimDuration,
         replicas: usize,
         shards: usize,
+        tick_interval: SimDuration,
     ) -> Self {
         Proxy {
             task,
@@ -86,7 +154,41 @@ impl Proxy {
             replicas,
             shards,
             dml_inflight: 0,
+            ticker: Ticker::default(),
+            tick_interval,
         }
+    }
+
+    /// The process starts its ticker's two loops (reference §1.1): sampling every
+    /// half interval, reporting every interval, a `REPORT_LAG` after a sample.
+    pub fn start_ticker(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        self.ticker = Ticker::default();
+        let gen = ctx.world.tasks[self.task].gen;
+        for (after, msg) in ticker_loops(self.tick_interval, gen) {
+            ctx.set_timer(after, msg);
+        }
+    }
+
+    pub fn on_tick_sample_due(&mut self, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        let proxy = ctx.me();
+        let msg = Msg::TickTsoRequested { proxy };
+        send_to(ctx, self.task, self.rootcoord, CONTROL_RPC_BYTES, msg);
+        ctx.set_timer(half(self.tick_interval), Msg::ProxyTickSample { gen });
+    }
+
+    pub fn on_tick_tso(&mut self, ts: Ts) {
+        self.ticker.sample(ts);
+    }
+
+    pub fn on_tick_report_due(&mut self, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        if let Some(ts) = self.ticker.report() {
+            let msg = Msg::ChannelTimeTickReported {
+                proxy: self.task as u32,
+                ts,
+            };
+            send_to(ctx, self.task, self.rootcoord, CONTROL_RPC_BYTES, msg);
+        }
+        ctx.set_timer(self.tick_interval, Msg::ProxyTickReport { gen });
     }
 
     fn note_queue(&self, ctx: &mut Ctx<'_, Msg, World>) {
@@ -476,6 +578,7 @@ impl Proxy {
             return;
         };
         ctx.world.ingest.inserts[req as usize].ts = ts;
+        self.ticker.begin(ts);
         if ctx.world.ingest.inserts[req as usize].delete {
             // A delete by key needs no segment: its keys hash to the shards' channels
             // (reference §3.3 step 2, as an insert's rows do).
@@ -602,6 +705,7 @@ impl Proxy {
     ) {
         if counted {
             self.dml_inflight = self.dml_inflight.saturating_sub(1);
+            self.ticker.end(ctx.world.ingest.inserts[req as usize].ts);
         }
         let to = ctx.world.ingest.replies_to(req);
         send_net_from(
@@ -632,5 +736,6 @@ impl Proxy {
             self.reply_insert_at(req, false, at, ctx);
         }
         self.dml_inflight = 0;
+        self.ticker = Ticker::default();
     }
 }

@@ -27,12 +27,19 @@ pub struct RootCoord {
     logical: u64,
     /// Whether the last tick was held back by a silent proxy session.
     stalled: bool,
+    /// reference §2.6: what each proxy session (by task) reported since the last
+    /// tick went out.
+    reports: std::collections::BTreeMap<usize, Ts>,
+    /// The last tick sent: ticks only move forward.
+    last_sent: Ts,
+    /// Until the first tick: the run starts from a running cluster (no cold start).
+    warm: bool,
     /// False from a restart until the metadata is reloaded.
     pub serving: bool,
 }
 
 impl RootCoord {
-    pub fn new(task: usize, tick_interval: SimDuration) -> Self {
+    pub fn new(task: usize, tick_interval: SimDuration, warm: bool) -> Self {
         RootCoord {
             task,
             tick_interval,
@@ -40,6 +47,9 @@ impl RootCoord {
             last_physical_ms: u64::MAX,
             logical: 0,
             stalled: false,
+            reports: Default::default(),
+            last_sent: 0,
+            warm,
             serving: true,
         }
     }
@@ -90,26 +100,48 @@ impl RootCoord {
         );
     }
 
-    /// reference §1.1 / §3.2: a time tick goes into every DML channel each
-    /// `proxy.timeTickInterval`; delegators advance their serviceable time from it.
+    /// The proxy ticker's timestamp call (AllocOne, reference §1.1).
+    pub fn on_tick_tso_requested(&mut self, proxy: ActorId, ctx: &mut Ctx<'_, Msg, World>) {
+        let Some((done, ts)) = self.allocate(ctx.now(), ctx.world.etcd_lost_at) else {
+            return;
+        };
+        let proxy_task = ctx.world.task_of(proxy);
+        let gen = ctx.world.tasks[proxy_task].gen;
+        send_net_from(
+            ctx,
+            done,
+            Endpoint::Task(self.task),
+            Endpoint::Task(proxy_task),
+            CONTROL_RPC_BYTES,
+            proxy,
+            Msg::TickTsoAllocated { ts, gen },
+        );
+    }
+
+    /// A proxy's report (UpdateChannelTimeTick, reference §1.1, §2.6).
+    pub fn on_channel_time_tick(&mut self, proxy: usize, ts: Ts, ctx: &mut Ctx<'_, Msg, World>) {
+        self.reports.insert(proxy, ts);
+        let now = ctx.now();
+        self.send_if_complete(now, ctx);
+    }
+
+    /// Rootcoord's own loop (reference §1.1: every `proxy.timeTickInterval`): its own
+    /// session reports a fresh timestamp (its DDL has none pending), and it notes a
+    /// registered proxy session that has gone silent.
     pub fn on_time_tick_due(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
-        // reference §2.6: the tick goes out only when every registered proxy session
-        // has reported; the session of a killed proxy stays registered, silent, until
-        // its lease runs out, and holds every tick back.
-        // A running proxy behind a network cut is silent too, while its session
-        // lives.
+        if ctx.now() < ctx.world.end {
+            let interval = self.tick_interval;
+            ctx.set_timer(interval, Msg::TimeTickDue);
+        }
+        // reference §2.6: the session of a killed proxy stays registered, silent,
+        // until its lease runs out, and holds every tick back. A running proxy
+        // behind a network cut is silent too, while its session lives.
         let w = &*ctx.world;
         let silent = (0..w.tasks.len()).find(|&p| {
-            let t = &w.tasks[p];
-            t.kind == ServiceKind::Proxy
-                && if t.up {
-                    !w.session_lost[p] && !w.tasks_reachable(p, self.task)
-                } else {
-                    t.stale_session
-                }
+            Self::registered(w, p) && !(w.tasks[p].up && w.tasks_reachable(p, self.task))
         });
-        if let Some(p) = silent {
-            if !self.stalled {
+        match (silent, self.stalled) {
+            (Some(p), false) => {
                 self.stalled = true;
                 let now = ctx.now();
                 let name = ctx.world.tasks[p].name.clone();
@@ -120,69 +152,111 @@ impl RootCoord {
                     format!("rootcoord: proxy session of {name} is registered but silent; no time tick goes out"),
                 );
             }
-            if ctx.now() < ctx.world.end {
-                let interval = self.tick_interval;
-                ctx.set_timer(interval, Msg::TimeTickDue);
+            (None, true) => {
+                self.stalled = false;
+                let now = ctx.now();
+                ctx.world.task_event(
+                    now,
+                    "timetick_resumed",
+                    self.task,
+                    "rootcoord: every proxy session reports again; time ticks resume".into(),
+                );
+            }
+            _ => {}
+        }
+        // With no proxy session registered, rootcoord's own (its DDL timestamps)
+        // keeps the channels ticking; so does the first tick of a cluster that ran
+        // before time zero.
+        if std::mem::take(&mut self.warm) || !self.any_proxy_registered(ctx.world) {
+            if let Some((done, ts)) = self.allocate(ctx.now(), ctx.world.etcd_lost_at) {
+                self.last_sent = self.last_sent.max(ts);
+                self.broadcast(done, ts, ctx);
+            }
+        }
+    }
+
+    /// reference §2.6: a proxy's session counts while its process runs and etcd
+    /// holds it, or while a dead process's session waits for its lease to run out.
+    fn registered(w: &World, p: usize) -> bool {
+        let t = &w.tasks[p];
+        t.kind == ServiceKind::Proxy
+            && if t.up {
+                !w.session_lost[p]
+            } else {
+                t.stale_session
+            }
+    }
+
+    fn any_proxy_registered(&self, w: &World) -> bool {
+        (0..w.tasks.len()).any(|p| Self::registered(w, p))
+    }
+
+    /// reference §2.6 (`timetickSync`): the next tick goes out only when every
+    /// registered proxy session has reported since the last one; it carries the
+    /// lowest report, so every message below it is in the channels. (Rootcoord's own
+    /// session, its DDL timestamps, gates too in Milvus; with no DDL under way its
+    /// report is always the newest, and the model leaves it out of the gate.)
+    fn send_if_complete(&mut self, at: SimTime, ctx: &mut Ctx<'_, Msg, World>) {
+        let w = &*ctx.world;
+        let mut low = Ts::MAX;
+        for p in (0..w.tasks.len()).filter(|&p| Self::registered(w, p)) {
+            match self.reports.get(&p) {
+                Some(&r) => low = low.min(r),
+                None => return,
+            }
+        }
+        self.reports.clear();
+        if low == Ts::MAX || low <= self.last_sent {
+            return;
+        }
+        self.last_sent = low;
+        self.broadcast(at, low, ctx);
+    }
+
+    /// reference §1.1 / §3.2: the tick goes into every DML channel; delegators
+    /// advance their serviceable time from it, data nodes close a pack with it.
+    fn broadcast(&mut self, at: SimTime, ts: Ts, ctx: &mut Ctx<'_, Msg, World>) {
+        let shards = ctx.world.params.shards as usize;
+        if ctx.world.ingest.broker_actors.is_empty() {
+            // No Pulsar in the topology: the tick reaches each channel's current
+            // delegators after a fixed delivery time.
+            let arrive = at + SimDuration::from_nanos(MQ_DELIVERY_NS);
+            for shard in 0..shards {
+                for qn in ctx.world.delegators_of(shard) {
+                    // A delegator cut off from the message queue gets no tick
+                    // (reference §2.8: its tsafe stops).
+                    if ctx.world.tasks_reachable(ctx.world.task_of(qn), self.task) {
+                        let msg = Msg::TimeTickArrived {
+                            ts,
+                            shard: shard as u8,
+                        };
+                        ctx.send_at(qn, msg, arrive);
+                    }
+                }
             }
             return;
         }
-        if self.stalled {
-            self.stalled = false;
-            let now = ctx.now();
-            ctx.world.task_event(
-                now,
-                "timetick_resumed",
-                self.task,
-                "rootcoord: every proxy session reports again; time ticks resume".into(),
+        // reference §1.1, §2.8: the tick is a message in each DML channel,
+        // produced to the broker owning it and persisted like any other; a
+        // broker or bookie outage stops it.
+        for shard in 0..shards {
+            let b = ctx.world.broker_for(shard, at);
+            let (actor, task) = (
+                ctx.world.ingest.broker_actors[b],
+                ctx.world.ingest.broker_tasks[b],
             );
-        }
-        if let Some((done, ts)) = self.allocate(ctx.now(), ctx.world.etcd_lost_at) {
-            let shards = ctx.world.params.shards as usize;
-            if ctx.world.ingest.broker_actors.is_empty() {
-                // No Pulsar in the topology: the tick reaches each channel's current
-                // delegators after a fixed delivery time.
-                let arrive = done + SimDuration::from_nanos(MQ_DELIVERY_NS);
-                for shard in 0..shards {
-                    for qn in ctx.world.delegators_of(shard) {
-                        // A delegator cut off from the message queue gets no tick
-                        // (reference §2.8: its tsafe stops).
-                        if ctx.world.tasks_reachable(ctx.world.task_of(qn), self.task) {
-                            let msg = Msg::TimeTickArrived {
-                                ts,
-                                shard: shard as u8,
-                            };
-                            ctx.send_at(qn, msg, arrive);
-                        }
-                    }
-                }
-            } else {
-                // reference §1.1, §2.8: the tick is a message in each DML channel,
-                // produced to the broker owning it and persisted like any other; a
-                // broker or bookie outage stops it.
-                for shard in 0..shards {
-                    let b = ctx.world.broker_for(shard, done);
-                    let (actor, task) = (
-                        ctx.world.ingest.broker_actors[b],
-                        ctx.world.ingest.broker_tasks[b],
-                    );
-                    send_net_from(
-                        ctx,
-                        done,
-                        Endpoint::Task(self.task),
-                        Endpoint::Task(task),
-                        CONTROL_RPC_BYTES,
-                        actor,
-                        Msg::TickProduce {
-                            shard: shard as u8,
-                            ts,
-                        },
-                    );
-                }
-            }
-        }
-        if ctx.now() < ctx.world.end {
-            let interval = self.tick_interval;
-            ctx.set_timer(interval, Msg::TimeTickDue);
+            send_net_from(
+                ctx,
+                at,
+                Endpoint::Task(self.task),
+                Endpoint::Task(task),
+                CONTROL_RPC_BYTES,
+                actor,
+                Msg::TickProduce {
+                    shard: shard as u8,
+                    ts,
+                },
+            );
         }
     }
 
@@ -192,6 +266,7 @@ impl RootCoord {
         self.lock_free_at = ctx.now();
         self.stalled = false;
         self.serving = false;
+        self.reports.clear();
         let recovery = ctx.world.failover.coordinator_recovery;
         ctx.set_timer(recovery, Msg::CoordinatorRecovered);
     }

@@ -37,7 +37,22 @@ fn measured_case(doc: &serde_json::Value, max_size_mb: u64, rows_per_s: u64) -> 
 /// dim-128 collection, `rows` inserted at `rate` rows/s in batches of `batch`, then
 /// flush().
 fn experiment(dir: &Path, max_size_mb: u64, rate: u64, batch: u64, rows: u64) -> String {
-    let topology = repo("topologies/standalone.toml");
+    let standalone = "topologies/standalone.toml";
+    experiment_on(standalone, dir, max_size_mb, rate, batch, rows, "")
+}
+
+/// As [`experiment`], on `topology` (relative to the repository), with more
+/// `[milvus]` lines.
+fn experiment_on(
+    topology: &str,
+    dir: &Path,
+    max_size_mb: u64,
+    rate: u64,
+    batch: u64,
+    rows: u64,
+    milvus: &str,
+) -> String {
+    let topology = repo(topology);
     let text = format!(
         r#"name = "segments-{rate}"
 topology = {topology:?}
@@ -61,7 +76,7 @@ flush = true
 
 [milvus]
 "dataCoord.segment.maxSize" = {max_size_mb}
-"#
+{milvus}"#
     );
     let path = dir.join(format!("segments-{rate}.toml"));
     std::fs::write(&path, text).unwrap();
@@ -153,6 +168,40 @@ fn sealed_segments_overshoot_the_seal_point_as_measured_without_splitting_a_requ
             "{rate} rows/s: simulated median {simulated} rows, measured {measured_median} ({:.1} % off)",
             off * 100.0
         );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// reference §3.3 step 6: a sealed segment is flushed once its allocations have
+/// expired; the data node counts an insert's rows once a time tick past it closes
+/// its pack. A tick never passes an insert still being produced (each proxy
+/// reports below its oldest pending one), so even when allocations expire almost at
+/// once the counts seen when sealing are complete and no segment passes max rows.
+#[test]
+fn short_assignment_expiration_never_overfills_a_segment() {
+    let dir = temp_dir("segments-expiry");
+    let (rate, batch) = (20_000, 2_000);
+    let rows = 400_000;
+    // The seed cluster: Pulsar's produce takes milliseconds, so ticks race inserts.
+    let exp = experiment_on(
+        "topologies/seed-26-hosts.toml",
+        &dir,
+        16,
+        rate,
+        batch,
+        rows,
+        "\"dataCoord.segment.assignmentExpiration\" = 20\n",
+    );
+    let (e, layout) = simctl::run::prepare(Path::new(&exp), &[]).unwrap();
+    let max_rows = e.segment_max_rows();
+    let result = simctl::run::simulate(&e, layout, &mut |_| {});
+    let out = dir.join("run");
+    simctl::run::write_outputs(&e, &result, &out).unwrap();
+    let sealed = sealed_segments(&frame(&out, "events.parquet"));
+    assert!(sealed.len() >= 10, "{} segments sealed", sealed.len());
+    assert_eq!(sealed.iter().map(|s| s.0).sum::<u64>(), rows);
+    for &(n, _) in &sealed {
+        assert!(n <= max_rows, "a segment of {n} rows > max rows {max_rows}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
