@@ -55,6 +55,10 @@ pub struct Ddl {
     pub release_error: Option<String>,
     /// Why load() again failed, if it did.
     pub reload_error: Option<String>,
+    /// A load() (first or again) has not yet placed the channels or segment copies
+    /// that keep some shard from being served in every replica (querycoord sets it
+    /// with each view it publishes).
+    pub placing: bool,
 }
 
 impl Ddl {
@@ -67,6 +71,15 @@ impl Ddl {
     pub fn collection_loaded(&self) -> bool {
         let first = self.spec.loaded_at_start() || self.load_started.is_some();
         first && (self.release_applied.is_none() || self.reload_started.is_some())
+    }
+
+    /// Whether the application's own calls keep the collection from being served
+    /// now: not loaded (released, or a deferred load() not called yet), or a load()
+    /// still placing what some shard needs. A search failing meanwhile would fail
+    /// without any fault, so a fault's figures leave it out (summary.json `faults`);
+    /// a fault that slows the load down shows in the load's own times instead.
+    pub fn unserved_by_application(&self) -> bool {
+        !self.collection_loaded() || self.placing
     }
 
     /// The `ddl` section of summary.json, when the experiment defers a call or

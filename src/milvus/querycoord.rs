@@ -74,6 +74,9 @@ pub struct QueryCoord {
     /// The application's first load() (`[workload.ddl]`): channels whose new
     /// delegator replays what is not flushed yet.
     first_load: BTreeSet<(usize, usize)>,
+    /// Segment copies (replica, segment) the application's load() has yet to place:
+    /// loading them is its doing, not a fault's (they are no fault's reloaded bytes).
+    app_pending: BTreeSet<(usize, usize)>,
 }
 
 /// reference §1.7 checkIndexInterval (code default 10 s).
@@ -95,6 +98,7 @@ impl QueryCoord {
             reloading_since: None,
             drop_on_load: Vec::new(),
             first_load: BTreeSet::new(),
+            app_pending: BTreeSet::new(),
             offline: vec![false; nodes],
             unreachable: BTreeMap::new(),
             loads: BTreeMap::new(),
@@ -187,6 +191,20 @@ impl QueryCoord {
                 w.shard_view[r * shards + s] = view;
             }
         }
+        // A shard no replica serves because the application's load() has not placed
+        // its delegator or a segment of it yet fails searches without any fault.
+        let placing = (0..shards).any(|s| {
+            self.loaded > 0
+                && (0..self.loaded).all(|r| {
+                    let of_shard = |&(_, i): &(usize, usize)| {
+                        w.layout.segments[i].shard as usize == s && !w.dist.retired[i]
+                    };
+                    w.shard_view[r * shards + s].is_none()
+                        && (self.first_load.contains(&(r, s))
+                            || self.app_pending.range((r, 0)..(r + 1, 0)).any(of_shard))
+                })
+        });
+        w.ddl.placing = placing;
     }
 
     /// The application calls load() with `n` replicas. Milvus 2.3 refuses to change
@@ -719,6 +737,9 @@ impl QueryCoord {
                     None => true,
                 };
                 w.dist.in_target[r][i] = reload && handed && !w.dist.retired[i];
+                if !w.dist.retired[i] {
+                    self.app_pending.insert((r, i));
+                }
             }
             for s in 0..shards {
                 self.first_load.insert((r, s));
@@ -739,6 +760,7 @@ impl QueryCoord {
             self.task,
             format!("load(){again} with {n} replica(s): {segments} segment(s) and {shards} channel(s) per replica to place"),
         );
+        self.publish_view(ctx);
     }
 
     /// Every replica of a load() serves every shard and every segment of the
@@ -825,6 +847,7 @@ impl QueryCoord {
             release_copy(t.node, r, i, ctx);
         }
         self.drop_on_load.extend(std::mem::take(&mut self.loads));
+        self.app_pending.clear();
         self.channels.clear();
         self.channels_ready.clear();
         self.retry_at.clear();
@@ -1080,6 +1103,8 @@ impl QueryCoord {
             if !ctx.world.alive(ctx.world.query_node_tasks[t.node], t.gen) {
                 continue;
             }
+            // The application's load() placing a copy is no fault's reload.
+            let by_application = self.app_pending.remove(&(r, i));
             if ctx.world.dist.retired[i] {
                 // Merged away while it loaded: the copy is released at once.
                 release_copy(t.node, r, i, ctx);
@@ -1090,7 +1115,9 @@ impl QueryCoord {
             touched.insert(r);
             let seg = ctx.world.layout.segments[i].clone();
             if ctx.world.dist.in_target[r][i] {
-                ctx.world.note_reloaded(seg.memory_bytes, t.from.is_some());
+                if !by_application {
+                    ctx.world.note_reloaded(seg.memory_bytes, t.from.is_some());
+                }
             } else {
                 self.hand_off(r, i, ctx);
             }

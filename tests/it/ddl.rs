@@ -4,7 +4,9 @@
 //! Its release() and load() again: searches fail only while the collection is not
 //! served, the query nodes let their memory go and take it back, and inserts go on.
 
-use crate::common::{assert_same_outputs, event_times, f, frame, run_edited, run_to, temp_dir};
+use crate::common::{
+    assert_same_outputs, event_times, experiment_with, f, frame, run_edited, run_to, temp_dir,
+};
 
 const SMALL: &[&str] = &["workload.insert.rows=600000", "duration=20m"];
 
@@ -326,4 +328,62 @@ fn a_load_again_called_before_release_returns_counts_from_its_call() {
     assert_eq!(f(&s, "ddl.reload_s"), 300.2, "{}", s["ddl"]);
     let waited = (f(&s, "ddl.released_s") - 300.2) * 1e3;
     assert!(f(&s, "ddl.reload_ms") > waited, "{}", s["ddl"]);
+}
+
+/// Searches of a requests table that failed, answered in [from, to).
+fn failed_between(req: &polars::prelude::DataFrame, from: f64, to: f64) -> usize {
+    let end = req.column("end_s").unwrap().f64().unwrap();
+    let error = req.column("error").unwrap().str().unwrap();
+    (0..req.height())
+        .filter(|&i| error.get(i).is_some_and(|e| !e.is_empty()))
+        .filter(|&i| end.get(i).is_some_and(|t| t >= from && t < to))
+        .count()
+}
+
+#[test]
+fn a_fault_overlapping_a_release_is_charged_only_with_what_it_caused() {
+    // query3's host crashes at 270 s, 30 s before release(). Alone, the crash fails
+    // searches until its segments are reloaded elsewhere and reloads them. With the
+    // release, what fails from the release on (collection not loaded, then channel
+    // not available while load() again places everything) and the bytes load() again
+    // moves are the application's: the fault keeps exactly the failures answered
+    // before the release, and reloads nothing.
+    let fault = "\n[[fault]]\nkind = \"host_crash\"\nhost = \"query3\"\nat = \"270s\"\n";
+    let run = |tag: &str, release: bool| {
+        let out = temp_dir(tag);
+        let exp = experiment_with("experiments/release-reload.toml", &out, "exp.toml", |t| {
+            let t = t.replacen("\n[[assert]]", &format!("{fault}\n[[assert]]"), 1);
+            match release {
+                true => t,
+                false => t.replace("release = \"5m\"\nreload = \"6m\"\n", ""),
+            }
+        });
+        let s = run_to(exp.to_str().unwrap(), RELEASE, &out.join("run"));
+        let req = frame(&out.join("run"), "requests.parquet");
+        let _ = std::fs::remove_dir_all(&out);
+        (s, req)
+    };
+    let (alone, alone_req) = run("ddl-fault-alone", false);
+    let (with, with_req) = run("ddl-fault-release", true);
+    let (a, w) = (&alone["faults"][0], &with["faults"][0]);
+    let release = f(&with, "ddl.release_s");
+    // The fault alone: errors past the release time, and a reload of its segments.
+    assert!(f(a, "last_error_s") > release + 10.0, "{a}");
+    assert!(f(a, "bytes_reloaded") > 1e9, "{a}");
+    // With the release: the same failures up to the release, none after it.
+    let before = failed_between(&alone_req, 270.0, release);
+    assert!(before > 1_000, "{before} failures before the release");
+    assert_eq!(f(w, "failed_requests"), before as f64, "{w}");
+    assert_eq!(f(w, "first_error_s"), f(a, "first_error_s"), "{w}");
+    assert!(f(w, "last_error_s") < release, "{w}");
+    // The release's and the reload's failures happened, but are not the fault's.
+    let released = failed_between(&with_req, release, f(&with, "ddl.reloaded_s") + 1.0);
+    assert!(released > 5_000, "{released} failures while released");
+    // load() again moved the whole collection; none of it is the fault's reload.
+    assert_eq!(f(w, "bytes_reloaded"), 0.0, "{w}");
+    // Recovered only once the collection is served again.
+    assert!(
+        f(w, "recovered_at_s") >= f(&with, "ddl.reload_started_s"),
+        "{w}"
+    );
 }
