@@ -55,6 +55,10 @@ pub struct Ddl {
     pub release_error: Option<String>,
     /// Why load() again failed, if it did.
     pub reload_error: Option<String>,
+    /// A load() (first or again) has not yet placed the channels or segment copies
+    /// that keep some shard from being served in every replica (querycoord sets it
+    /// with each view it publishes).
+    pub placing: bool,
 }
 
 impl Ddl {
@@ -67,6 +71,15 @@ impl Ddl {
     pub fn collection_loaded(&self) -> bool {
         let first = self.spec.loaded_at_start() || self.load_started.is_some();
         first && (self.release_applied.is_none() || self.reload_started.is_some())
+    }
+
+    /// Whether the application's own calls keep the collection from being served
+    /// now: not loaded (released, or a deferred load() not called yet), or a load()
+    /// still placing what some shard needs. A search failing meanwhile would fail
+    /// without any fault, so a fault's figures leave it out (summary.json `faults`);
+    /// a fault that slows the load down shows in the load's own times instead.
+    pub fn unserved_by_application(&self) -> bool {
+        !self.collection_loaded() || self.placing
     }
 
     /// The `ddl` section of summary.json, when the experiment defers a call or
@@ -237,11 +250,13 @@ pub enum Call {
 }
 
 /// How long a call takes from the application's call: until it takes effect (the
-/// coordinator has written its metadata), and until the application has the answer.
+/// coordinator has written its metadata), and until the application has the answer;
+/// `back` is the answer's way from the coordinator to the application.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Path {
     pub applied: SimDuration,
     pub returned: SimDuration,
+    pub back: SimDuration,
 }
 
 /// The first task of `kind` that runs now.
@@ -291,23 +306,35 @@ pub fn path(w: &World, call: Call) -> Result<Path, String> {
     let write = etcd_write(w, coord)?;
     let writes = SimDuration::from_nanos(write.as_nanos() * w.failover.ddl_etcd_writes as u64);
     let applied = to_proxy + tso + there + broker + writes;
-    // release(): every query node is told to let go, and querycoord waits until its
-    // distribution pull shows the collection gone (reference §1.7 distPullInterval).
+    // release(): every query node querycoord reaches is told to let go, and it waits
+    // until its distribution pull shows the collection gone; one it cannot reach holds
+    // the answer back (querycoord.rs on_release_applied), but not the call.
     let mut wait = SimDuration::ZERO;
     if call == Call::Release {
-        for &n in &w.query_node_tasks {
-            if w.tasks[n].up {
-                wait = wait.max(rtt(coord, n, "a query node")?);
-            }
-        }
-        wait = wait + DIST_PULL_INTERVAL;
+        wait = w
+            .query_node_tasks
+            .iter()
+            .filter(|&&n| w.tasks[n].up)
+            .filter_map(|&n| release_seen(w, coord, n))
+            .max()
+            .unwrap_or(DIST_PULL_INTERVAL);
     }
     // The answer goes back the way the call came.
     let back = there + to_proxy;
     Ok(Path {
         applied,
         returned: applied + wait + back,
+        back,
     })
+}
+
+/// How long after querycoord (task `coord`) tells query node `node` to let go of the
+/// released collection its distribution shows the node empty: the call's round trip,
+/// then the next pull (reference §1.7 distPullInterval). None while a cut separates
+/// them.
+pub fn release_seen(w: &World, coord: usize, node: usize) -> Option<SimDuration> {
+    let d = one_way(w, w.task_endpoint(coord), w.task_endpoint(node))?;
+    Some(d + d + DIST_PULL_INTERVAL)
 }
 
 /// One metadata write of `coord` to etcd: through the etcd gRPC proxy (reference

@@ -32,6 +32,27 @@ struct LoadTask {
     from: Option<usize>,
 }
 
+/// What a query node that querycoord could not reach (cut off, or dead before its
+/// session is gone) held of the collection when it was released.
+struct HeldBack {
+    /// The incarnation that holds it.
+    gen: u8,
+    /// Segment copies, by (replica, segment).
+    copies: Vec<(usize, usize)>,
+    /// Its delegators' growing rows.
+    growing_bytes: u64,
+}
+
+/// A release() under way: when its answer reaches the application unless a node
+/// held back delays it, the answer's way back from querycoord, and whether the
+/// answer waits for `held_back`.
+#[derive(Clone, Copy)]
+struct ReleaseWait {
+    answer_at: SimTime,
+    back: SimDuration,
+    answer_due: bool,
+}
+
 pub struct QueryCoord {
     pub task: usize,
     /// reference §1.7 overloadedMemoryThresholdPercentage (the loaders' guard).
@@ -74,6 +95,13 @@ pub struct QueryCoord {
     /// The application's first load() (`[workload.ddl]`): channels whose new
     /// delegator replays what is not flushed yet.
     first_load: BTreeSet<(usize, usize)>,
+    /// Segment copies (replica, segment) the application's load() has yet to place:
+    /// loading them is its doing, not a fault's (they are no fault's reloaded bytes).
+    app_pending: BTreeSet<(usize, usize)>,
+    /// By query node: what a node querycoord could not reach at a release still
+    /// holds, until querycoord reaches it again or its session goes.
+    held_back: BTreeMap<usize, HeldBack>,
+    release_wait: Option<ReleaseWait>,
 }
 
 /// reference §1.7 checkIndexInterval (code default 10 s).
@@ -95,6 +123,9 @@ impl QueryCoord {
             reloading_since: None,
             drop_on_load: Vec::new(),
             first_load: BTreeSet::new(),
+            app_pending: BTreeSet::new(),
+            held_back: BTreeMap::new(),
+            release_wait: None,
             offline: vec![false; nodes],
             unreachable: BTreeMap::new(),
             loads: BTreeMap::new(),
@@ -187,6 +218,20 @@ impl QueryCoord {
                 w.shard_view[r * shards + s] = view;
             }
         }
+        // A shard no replica serves because the application's load() has not placed
+        // its delegator or a segment of it yet fails searches without any fault.
+        let placing = (0..shards).any(|s| {
+            self.loaded > 0
+                && (0..self.loaded).all(|r| {
+                    let of_shard = |&(_, i): &(usize, usize)| {
+                        w.layout.segments[i].shard as usize == s && !w.dist.retired[i]
+                    };
+                    w.shard_view[r * shards + s].is_none()
+                        && (self.first_load.contains(&(r, s))
+                            || self.app_pending.range((r, 0)..(r + 1, 0)).any(of_shard))
+                })
+        });
+        w.ddl.placing = placing;
     }
 
     /// The application calls load() with `n` replicas. Milvus 2.3 refuses to change
@@ -282,6 +327,7 @@ impl QueryCoord {
             return;
         }
         self.unreachable.remove(&node);
+        self.let_go_when_reached(node, ctx);
         if !std::mem::take(&mut self.offline[node]) {
             return;
         }
@@ -333,6 +379,10 @@ impl QueryCoord {
         self.offline[node] = false;
         self.stopping.remove(&node);
         self.unreachable.remove(&node);
+        // Its distribution is cleared: a release waiting for it is done with it.
+        if self.held_back.remove(&node).is_some() {
+            self.note_let_go(SimDuration::ZERO, ctx);
+        }
         self.loads.retain(|_, t| t.node != node);
         self.ready.retain(|(_, t)| t.node != node);
         self.channels.retain(|_, (n, _)| *n != node);
@@ -719,6 +769,9 @@ impl QueryCoord {
                     None => true,
                 };
                 w.dist.in_target[r][i] = reload && handed && !w.dist.retired[i];
+                if !w.dist.retired[i] {
+                    self.app_pending.insert((r, i));
+                }
             }
             for s in 0..shards {
                 self.first_load.insert((r, s));
@@ -739,6 +792,7 @@ impl QueryCoord {
             self.task,
             format!("load(){again} with {n} replica(s): {segments} segment(s) and {shards} channel(s) per replica to place"),
         );
+        self.publish_view(ctx);
     }
 
     /// Every replica of a load() serves every shard and every segment of the
@@ -793,6 +847,54 @@ impl QueryCoord {
         let gen = ctx.world.tasks[self.task].gen;
         ctx.set_timer(path.applied, Msg::DdlReleaseApplied { gen });
         ctx.set_timer(path.returned, Msg::DdlReleased { gen });
+        self.release_wait = Some(ReleaseWait {
+            answer_at: now + path.returned,
+            back: path.back,
+            answer_due: false,
+        });
+    }
+
+    /// querycoord reaches `node` again: what it held back of a release it lets go
+    /// now (the checkers' release tasks), unless the incarnation died meanwhile or
+    /// holds the copy again; the distribution shows it after the next pull.
+    fn let_go_when_reached(&mut self, node: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let Some(held) = self.held_back.remove(&node) else {
+            return;
+        };
+        let task = ctx.world.query_node_tasks[node];
+        if ctx.world.alive(task, held.gen) {
+            let now = ctx.now();
+            for (r, i) in held.copies {
+                let again = ctx.world.dist.holder[r][i] == Some(node)
+                    || self.loads.get(&(r, i)).is_some_and(|t| t.node == node)
+                    || self
+                        .ready
+                        .iter()
+                        .any(|(k, t)| *k == (r, i) && t.node == node);
+                if !again {
+                    release_copy(node, r, i, ctx);
+                }
+            }
+            ctx.world
+                .hold_memory(task, -(held.growing_bytes as i64), now);
+        }
+        let seen = super::ddl::release_seen(ctx.world, self.task, task)
+            .unwrap_or(super::ddl::DIST_PULL_INTERVAL);
+        self.note_let_go(seen, ctx);
+    }
+
+    /// A node held back by a release let go, shown in the distribution `seen` from
+    /// now; once none is left, a waiting answer goes back.
+    fn note_let_go(&mut self, seen: SimDuration, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let Some(wait) = self.release_wait.as_mut() else {
+            return;
+        };
+        wait.answer_at = wait.answer_at.max(now + seen + wait.back);
+        if self.held_back.is_empty() && std::mem::take(&mut wait.answer_due) {
+            let gen = ctx.world.tasks[self.task].gen;
+            ctx.set_timer(wait.answer_at.since(now), Msg::DdlReleased { gen });
+        }
     }
 
     fn release_failed(&mut self, why: String, ctx: &mut Ctx<'_, Msg, World>) {
@@ -806,7 +908,8 @@ impl QueryCoord {
     /// Every replica lets go of every segment copy it holds (the bytes of those in
     /// the leader views are returned); copies loaded but not yet in the leader view
     /// are dropped too, loads in flight as soon as they finish, and the channel and
-    /// index tasks are forgotten.
+    /// index tasks are forgotten. A node querycoord cannot reach keeps its copies
+    /// until it can (`held_back`).
     fn release_every_copy(&mut self, ctx: &mut Ctx<'_, Msg, World>) -> u64 {
         let mut released = 0u64;
         for r in 0..self.loaded {
@@ -816,15 +919,16 @@ impl QueryCoord {
                     continue;
                 };
                 released += w.layout.segments[i].memory_bytes;
-                release_copy(node, r, i, ctx);
+                self.release_or_hold(node, r, i, ctx);
             }
         }
         // Copies loaded but not yet in the leader view are dropped too, and loads in
         // flight as soon as they finish.
         for ((r, i), t) in std::mem::take(&mut self.ready) {
-            release_copy(t.node, r, i, ctx);
+            self.release_or_hold(t.node, r, i, ctx);
         }
         self.drop_on_load.extend(std::mem::take(&mut self.loads));
+        self.app_pending.clear();
         self.channels.clear();
         self.channels_ready.clear();
         self.retry_at.clear();
@@ -832,11 +936,44 @@ impl QueryCoord {
         released
     }
 
+    /// Query node `node` drops its copy of segment `i` in replica `r`, or keeps it
+    /// until querycoord reaches it again.
+    fn release_or_hold(&mut self, node: usize, r: usize, i: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        match self.hold_back(node) {
+            Some(h) => h.copies.push((r, i)),
+            None => release_copy(node, r, i, ctx),
+        }
+    }
+
+    /// What `node` keeps of a release while querycoord's pulls of it fail (it is cut
+    /// off, or dead before its session is gone); None while querycoord reaches it.
+    fn hold_back(&mut self, node: usize) -> Option<&mut HeldBack> {
+        let gen = *self.unreachable.get(&node)?;
+        Some(self.held_back.entry(node).or_insert(HeldBack {
+            gen,
+            copies: Vec::new(),
+            growing_bytes: 0,
+        }))
+    }
+
     /// Milvus 2.3 querycoord ReleaseCollection (not in the reference; its effects
     /// follow §2.2 and §3.3): the collection's replicas are gone, every query node
     /// releases its segments and its delegators (their growing rows with them), so
     /// searches find the collection not loaded. The data nodes and Pulsar go on:
     /// inserts are still acknowledged and flushed.
+    ///
+    /// A query node querycoord cannot reach (cut off, or dead before its session is
+    /// gone) neither fails the release nor is skipped by it. GUESS, from the 2.3
+    /// querycoordv2 ReleaseCollectionJob as we read it (the reference is silent on
+    /// release): the job removes the collection from the meta first (in force now),
+    /// then waits, with no time limit, until the distribution shows no segment or
+    /// channel of it on any node (waitCollectionReleased), and pymilvus's release()
+    /// sets no deadline. A node whose pulls fail keeps its last distribution
+    /// (reference §2.1 item 2: nothing moves on the offline mark) until a pull
+    /// succeeds again, once the node has let go (the checkers send it the release
+    /// as soon as they reach it), or until its session is gone (§2.2 handleNodeDown
+    /// clears its distribution). Meanwhile the node keeps the memory, unless it
+    /// stops itself for its lost lease (§2.1 item 5).
     pub fn on_release_applied(&mut self, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
         // An incarnation that died meanwhile never wrote the release.
@@ -850,8 +987,20 @@ impl QueryCoord {
         for r in 0..w.dist.leader.len() {
             w.dist.leader[r].iter_mut().for_each(|l| *l = None);
             for s in 0..w.ingest.growing_rows.get(r).map_or(0, |g| g.len()) {
-                growing += w.ingest.growing_rows[r][s];
-                drop_growing(w, r, s, u64::MAX, now);
+                let rows = w.ingest.growing_rows[r][s];
+                growing += rows;
+                // A delegator querycoord cannot reach keeps its rows until it can.
+                let cut_off = w.ingest.growing_holder[r][s]
+                    .filter(|&(t, g)| w.alive(t, g))
+                    .and_then(|(t, _)| w.node_of_task(t))
+                    .and_then(|n| self.hold_back(n));
+                match cut_off {
+                    Some(h) => {
+                        h.growing_bytes += rows * w.ingest.row_bytes;
+                        w.ingest.growing_rows[r][s] = 0;
+                    }
+                    None => drop_growing(w, r, s, u64::MAX, now),
+                }
                 w.ingest.growing_holder[r][s] = None;
             }
         }
@@ -862,8 +1011,12 @@ impl QueryCoord {
         }
         w.ddl.release_applied = Some(now);
         self.publish_view(ctx);
+        let cut_off = match self.held_back.len() {
+            0 => String::new(),
+            n => format!("; {n} query node(s) querycoord cannot reach let go once it reaches them or their session is gone, and the answer waits for them"),
+        };
         let detail = format!(
-            "release(): {replicas} replica(s) dropped; {released} bytes of sealed segments and {growing} growing row(s) released"
+            "release(): {replicas} replica(s) dropped; {released} bytes of sealed segments and {growing} growing row(s) released{cut_off}"
         );
         ctx.world
             .task_event(now, "collection_releasing", self.task, detail);
@@ -878,6 +1031,19 @@ impl QueryCoord {
         if gen != ctx.world.tasks[self.task].gen {
             super::ddl::lost(ctx.world, now, super::ddl::Lost::ReleaseAnswer);
         } else if ctx.world.ddl.release_error.is_none() {
+            // The distribution still shows a node it could not reach, or one it
+            // reached later has not been pulled empty yet: the answer waits.
+            if let Some(wait) = self.release_wait.as_mut() {
+                if !self.held_back.is_empty() {
+                    wait.answer_due = true;
+                    return;
+                }
+                if now < wait.answer_at {
+                    ctx.set_timer(wait.answer_at.since(now), Msg::DdlReleased { gen });
+                    return;
+                }
+            }
+            self.release_wait = None;
             ctx.world.ddl.released = Some(now);
             let since = ctx.world.ddl.release_called.unwrap_or(now);
             let detail = format!(
@@ -1080,6 +1246,8 @@ impl QueryCoord {
             if !ctx.world.alive(ctx.world.query_node_tasks[t.node], t.gen) {
                 continue;
             }
+            // The application's load() placing a copy is no fault's reload.
+            let by_application = self.app_pending.remove(&(r, i));
             if ctx.world.dist.retired[i] {
                 // Merged away while it loaded: the copy is released at once.
                 release_copy(t.node, r, i, ctx);
@@ -1090,7 +1258,9 @@ impl QueryCoord {
             touched.insert(r);
             let seg = ctx.world.layout.segments[i].clone();
             if ctx.world.dist.in_target[r][i] {
-                ctx.world.note_reloaded(seg.memory_bytes, t.from.is_some());
+                if !by_application {
+                    ctx.world.note_reloaded(seg.memory_bytes, t.from.is_some());
+                }
             } else {
                 self.hand_off(r, i, ctx);
             }
@@ -1268,6 +1438,14 @@ impl QueryCoord {
             ctx.send_at(proxy, Msg::ShardLeadersFetched { ok: false }, at);
         }
         self.serving = false;
+        // The release job waiting for a node dies with the process: no answer.
+        if self.release_wait.take().is_some_and(|w| w.answer_due) {
+            let now = ctx.now();
+            super::ddl::lost(ctx.world, now, super::ddl::Lost::ReleaseAnswer);
+            if super::ddl::reload_step(&ctx.world.ddl) == super::ddl::ReloadStep::Go {
+                self.on_reload_called(ctx);
+            }
+        }
         self.loads.clear();
         self.ready.clear();
         self.channels.clear();

@@ -766,15 +766,9 @@ impl World {
     /// Records a finished search and frees its slot.
     pub fn close_search(&mut self, req: Req, end: SimTime) {
         let s = &self.searches[req as usize];
-        self.rec.requests.push(RequestRow::finished(
-            s.id,
-            s.kind.name(),
-            s.start,
-            end,
-            s.error,
-            s.proxy_index,
-        ));
+        let row = RequestRow::finished(s.id, s.kind.name(), s.start, end, s.error, s.proxy_index);
         let leaked = s.leaked;
+        self.record_search(row);
         self.searches[req as usize].closed = true;
         if !leaked {
             self.free.push(req);
@@ -788,14 +782,22 @@ impl World {
         s.error = Some(error);
         s.timed_out = true;
         s.closed = true;
-        self.rec.requests.push(RequestRow::finished(
+        let row = RequestRow::finished(
             s.id,
             s.kind.name(),
             s.start,
             now,
             Some(error),
             s.proxy_index,
-        ));
+        );
+        self.record_search(row);
+    }
+
+    /// Records a search's row; a failure answered while the application's own
+    /// release() or load() keeps the collection unserved is marked as its doing.
+    fn record_search(&mut self, mut row: RequestRow) {
+        row.by_application = row.status == Status::Error && self.ddl.unserved_by_application();
+        self.rec.requests.push(row);
     }
 
     /// The late answer of a timed-out search: the slot is free again (unless stray
@@ -828,6 +830,7 @@ impl World {
                 status: Status::Incomplete,
                 error: None,
                 proxy: s.proxy_index,
+                by_application: false,
             });
         }
         self.searches.clear();

@@ -30,6 +30,9 @@ pub struct RequestRow {
     pub error: Option<&'static str>,
     /// Index into `Recorder::proxies`.
     pub proxy: u32,
+    /// Failed while the application's own release() or load() kept the collection
+    /// from being served: no fault's doing (see `Ddl::unserved_by_application`).
+    pub by_application: bool,
 }
 
 impl RequestRow {
@@ -54,6 +57,7 @@ impl RequestRow {
             },
             error,
             proxy,
+            by_application: false,
         }
     }
 }

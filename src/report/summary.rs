@@ -252,7 +252,8 @@ fn recovery(
 /// Recovery figures of each fault, and the p99 of searches after the last recovery.
 ///
 /// A fault owns the requests that start between it and the next fault, and the
-/// failures answered in that span. Recovered, for searches and for inserts alike: the
+/// failures answered in that span but those of the application's own release() and
+/// load() (`RequestRow::by_application`). Recovered, for searches and for inserts alike: the
 /// first 10 s window, at or after the last error, whose requests all succeed with a
 /// p99 within 10 % of the p99 of the 5 minutes before the fault. `recovered_at_s` is
 /// the later of the two where both kinds run before and after the fault.
@@ -275,12 +276,19 @@ fn fault_figures(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> (Vec<Val
             .filter(|r| r.start >= at && r.start < until)
             .collect();
         // Failures are dated by when the client got the error, so a search sent just
-        // before the fault and failed by it counts.
-        let errors: Vec<SimTime> = searches
+        // before the fault and failed by it counts. Those the application's own
+        // release() or load() caused are not the fault's, though no window holding
+        // one counts as recovered.
+        let failed: Vec<&RequestRow> = searches
             .iter()
-            .filter(|r| r.status == Status::Error)
+            .copied()
+            .filter(|r| r.status == Status::Error && r.end.is_some_and(|e| e >= at && e < until))
+            .collect();
+        let all_errors: Vec<SimTime> = failed.iter().filter_map(|r| r.end).collect();
+        let errors: Vec<SimTime> = failed
+            .iter()
+            .filter(|r| !r.by_application)
             .filter_map(|r| r.end)
-            .filter(|&e| e >= at && e < until)
             .collect();
         let first = errors.iter().min().copied();
         let last = errors.iter().max().copied();
@@ -300,7 +308,7 @@ fn fault_figures(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> (Vec<Val
         let baseline = p99_between(&searches, before_from, at);
         let recovered = baseline.and_then(|base| {
             let from = last.map(whole_second).unwrap_or(at);
-            recovery(&owned, &errors, base, from, until)
+            recovery(&owned, &all_errors, base, from, until)
         });
         last_recovery = Some(recovered);
         let inserts: Vec<&RequestRow> =

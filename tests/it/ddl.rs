@@ -3,8 +3,12 @@
 //! search before, and a load() that comes before the index fails as in Milvus 2.3.
 //! Its release() and load() again: searches fail only while the collection is not
 //! served, the query nodes let their memory go and take it back, and inserts go on.
+//! Beside a fault: the fault is charged only with what it caused, and a query node
+//! querycoord cannot reach holds the release's answer (not the release) back.
 
-use crate::common::{assert_same_outputs, event_times, f, frame, run_edited, run_to, temp_dir};
+use crate::common::{
+    assert_same_outputs, event_times, experiment_with, f, frame, run_edited, run_to, temp_dir,
+};
 
 const SMALL: &[&str] = &["workload.insert.rows=600000", "duration=20m"];
 
@@ -326,4 +330,176 @@ fn a_load_again_called_before_release_returns_counts_from_its_call() {
     assert_eq!(f(&s, "ddl.reload_s"), 300.2, "{}", s["ddl"]);
     let waited = (f(&s, "ddl.released_s") - 300.2) * 1e3;
     assert!(f(&s, "ddl.reload_ms") > waited, "{}", s["ddl"]);
+}
+
+/// Searches of a requests table that failed, answered in [from, to).
+fn failed_between(req: &polars::prelude::DataFrame, from: f64, to: f64) -> usize {
+    let end = req.column("end_s").unwrap().f64().unwrap();
+    let error = req.column("error").unwrap().str().unwrap();
+    (0..req.height())
+        .filter(|&i| error.get(i).is_some_and(|e| !e.is_empty()))
+        .filter(|&i| end.get(i).is_some_and(|t| t >= from && t < to))
+        .count()
+}
+
+#[test]
+fn a_fault_overlapping_a_release_is_charged_only_with_what_it_caused() {
+    // query3's host crashes at 270 s, 30 s before release(). Alone, the crash fails
+    // searches until its segments are reloaded elsewhere and reloads them. With the
+    // release, what fails from the release on (collection not loaded, then channel
+    // not available while load() again places everything) and the bytes load() again
+    // moves are the application's: the fault keeps exactly the failures answered
+    // before the release, and reloads nothing.
+    let fault = "\n[[fault]]\nkind = \"host_crash\"\nhost = \"query3\"\nat = \"270s\"\n";
+    let run = |tag: &str, release: bool| {
+        let out = temp_dir(tag);
+        let exp = experiment_with("experiments/release-reload.toml", &out, "exp.toml", |t| {
+            let t = t.replacen("\n[[assert]]", &format!("{fault}\n[[assert]]"), 1);
+            match release {
+                true => t,
+                false => t.replace("release = \"5m\"\nreload = \"6m\"\n", ""),
+            }
+        });
+        let s = run_to(exp.to_str().unwrap(), RELEASE, &out.join("run"));
+        let req = frame(&out.join("run"), "requests.parquet");
+        let _ = std::fs::remove_dir_all(&out);
+        (s, req)
+    };
+    let (alone, alone_req) = run("ddl-fault-alone", false);
+    let (with, with_req) = run("ddl-fault-release", true);
+    let (a, w) = (&alone["faults"][0], &with["faults"][0]);
+    let release = f(&with, "ddl.release_s");
+    // The fault alone: errors past the release time, and a reload of its segments.
+    assert!(f(a, "last_error_s") > release + 10.0, "{a}");
+    assert!(f(a, "bytes_reloaded") > 1e9, "{a}");
+    // With the release: the same failures up to the release, none after it.
+    let before = failed_between(&alone_req, 270.0, release);
+    assert!(before > 1_000, "{before} failures before the release");
+    assert_eq!(f(w, "failed_requests"), before as f64, "{w}");
+    assert_eq!(f(w, "first_error_s"), f(a, "first_error_s"), "{w}");
+    assert!(f(w, "last_error_s") < release, "{w}");
+    // The release's and the reload's failures happened, but are not the fault's.
+    let released = failed_between(&with_req, release, f(&with, "ddl.reloaded_s") + 1.0);
+    assert!(released > 5_000, "{released} failures while released");
+    // load() again moved the whole collection; none of it is the fault's reload.
+    assert_eq!(f(w, "bytes_reloaded"), 0.0, "{w}");
+    // Recovered only once the collection is served again.
+    assert!(
+        f(w, "recovered_at_s") >= f(&with, "ddl.reload_started_s"),
+        "{w}"
+    );
+}
+
+/// Memory service `service` held at `at` seconds, by a timeseries table.
+fn memory_of(ts: &polars::prelude::DataFrame, service: &str, at: f64) -> f64 {
+    let t = ts.column("t_s").unwrap().f64().unwrap();
+    let svc = ts.column("service").unwrap().str().unwrap();
+    let mem = ts.column("mem_bytes").unwrap().u64().unwrap();
+    (0..ts.height())
+        .filter(|&i| t.get(i) == Some(at) && svc.get(i) == Some(service))
+        .map(|i| mem.get(i).unwrap() as f64)
+        .sum()
+}
+
+/// release-reload (`RELEASE`) with `fault` added; the summary, timeseries and events.
+fn release_beside(
+    tag: &str,
+    fault: &str,
+) -> (
+    serde_json::Value,
+    polars::prelude::DataFrame,
+    polars::prelude::DataFrame,
+) {
+    let out = temp_dir(tag);
+    let exp = experiment_with("experiments/release-reload.toml", &out, "exp.toml", |t| {
+        t.replacen("\n[[assert]]", &format!("{fault}\n[[assert]]"), 1)
+    });
+    let s = run_to(exp.to_str().unwrap(), RELEASE, &out.join("run"));
+    let ts = frame(&out.join("run"), "timeseries.parquet");
+    let ev = frame(&out.join("run"), "events.parquet");
+    let _ = std::fs::remove_dir_all(&out);
+    (s, ts, ev)
+}
+
+/// A network partition of `hosts` from `other_side` (every other host and the
+/// clients when empty) at 290 s for `secs` seconds.
+fn partition(hosts: &str, other_side: &str, secs: u32) -> String {
+    let other = match other_side {
+        "" => String::new(),
+        o => format!("other_side = [{o}]\n"),
+    };
+    format!("\n[[fault]]\nkind = \"network_partition\"\nhosts = [{hosts}]\n{other}at = \"290s\"\nduration = \"{secs}s\"\n")
+}
+
+#[test]
+fn a_release_waits_for_a_query_node_querycoord_cannot_reach() {
+    // query3 cut off from everything at 290 s for 20 s; release() at 300 s. The
+    // release is in force at once and every other node lets go, but the call
+    // returns only once querycoord reaches query3 again (310 s) and its next pull
+    // shows it empty; query3 keeps its memory until then.
+    let (s, ts, _) = release_beside("ddl-cut-short", &partition("\"query3\"", "", 20));
+    assert!(s["ddl"]["release_error"].is_null(), "{}", s["ddl"]);
+    let released = f(&s, "ddl.released_s");
+    assert!(released > 310.0 && released < 311.5, "{}", s["ddl"]);
+    assert!(memory_of(&ts, "query3", 305.0) > 5e9);
+    assert!(memory_of(&ts, "query3", 315.0) < 1e9);
+    assert!(memory_of(&ts, "query1", 305.0) < 1e9);
+    assert!(f(&s, "ddl.reloaded_s") < 480.0, "{}", s["ddl"]);
+    // Cut off from the coordinators only, for 2 minutes: its session stays, so the
+    // call waits for the cut to heal (410 s), and load() again at 6 min waits for it.
+    let coords = "\"coord1\", \"coord2\"";
+    let (s, ts, _) = release_beside("ddl-cut-qc", &partition("\"query3\"", coords, 120));
+    let released = f(&s, "ddl.released_s");
+    assert!(released > 410.0 && released < 411.5, "{}", s["ddl"]);
+    assert!(memory_of(&ts, "query3", 400.0) > 5e9);
+    assert_eq!(f(&s, "ddl.reload_s"), 360.0, "{}", s["ddl"]);
+    assert!(f(&s, "ddl.reload_started_s") >= released, "{}", s["ddl"]);
+    assert!(s["ddl"]["reloaded_s"].is_number(), "{}", s["ddl"]);
+    // Cut off from everything for 2 minutes: the call returns when its lease runs
+    // out (handleNodeDown clears its distribution); the node stops itself 30 s
+    // later, and its memory goes with it.
+    let (s, ts, ev) = release_beside("ddl-cut-long", &partition("\"query3\"", "", 120));
+    let expired = event_times(&ev, "session_expired");
+    assert_eq!(expired.len(), 1, "{expired:?}");
+    let released = f(&s, "ddl.released_s");
+    assert!(
+        released >= expired[0] && released < expired[0] + 0.1,
+        "{} {expired:?}",
+        s["ddl"]
+    );
+    assert!(memory_of(&ts, "query3", expired[0].floor()) > 5e9);
+    assert!(memory_of(&ts, "query3", expired[0].ceil() + 31.0) < 1e9);
+    // querycoord dies while its release waits for the node cut off from it: no
+    // answer comes; the restarted querycoord has the node let go once the cut heals.
+    let crash = "\n[[fault]]\nkind = \"process_crash\"\nservice = \"querycoord\"\nat = \"330s\"\n";
+    let faults = partition("\"query3\"", coords, 120) + crash;
+    let (s, ts, _) = release_beside("ddl-cut-qc-crash", &faults);
+    let error = s["ddl"]["release_error"].as_str().unwrap_or_default();
+    assert!(error.contains("no answer"), "{}", s["ddl"]);
+    assert!(s["ddl"]["released_s"].is_null(), "{}", s["ddl"]);
+    assert!(memory_of(&ts, "query3", 405.0) > 5e9);
+    assert!(memory_of(&ts, "query3", 415.0) < 1e9);
+}
+
+#[test]
+fn a_release_waits_for_the_session_of_a_query_node_that_just_died() {
+    // query3's host dies a second before release(): querycoord has not noticed yet
+    // (nothing is offline before 10 s, nothing cleared before the lease runs out),
+    // so the call returns once handleNodeDown cleared the node's distribution.
+    let crash = "\n[[fault]]\nkind = \"host_crash\"\nhost = \"query3\"\nat = \"299s\"\n";
+    let (s, _, ev) = release_beside("ddl-release-crash", crash);
+    let handled = event_times(&ev, "node_down_handled");
+    assert_eq!(handled.len(), 1, "{handled:?}");
+    assert!(
+        handled[0] > 299.0 + 39.0 && handled[0] < 360.0,
+        "{handled:?}"
+    );
+    let released = f(&s, "ddl.released_s");
+    assert!(
+        released >= handled[0] && released < handled[0] + 0.1,
+        "{} {handled:?}",
+        s["ddl"]
+    );
+    assert!(s["ddl"]["release_error"].is_null(), "{}", s["ddl"]);
+    assert!(f(&s, "ddl.reloaded_s") < 480.0, "{}", s["ddl"]);
 }
