@@ -13,7 +13,7 @@ use crate::scenario::nginx::Balance;
 
 /// Where an imported value comes from: a line of the file, or nginx's default.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum From {
+pub enum Origin {
     Line(usize),
     /// nginx's own default: the file does not set it.
     Default,
@@ -22,7 +22,7 @@ pub enum From {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sourced<T> {
     pub value: T,
-    pub from: From,
+    pub from: Origin,
 }
 
 /// A server of the MinIO upstream.
@@ -129,17 +129,17 @@ pub fn settings(
     let worker_processes = match conf.iter().rfind(|d| d.name == "worker_processes") {
         None => Sourced {
             value: Some(1),
-            from: From::Default,
+            from: Origin::Default,
         },
         Some(d) => match d.args.first().map(String::as_str) {
             Some("auto") => Sourced {
                 value: None,
-                from: From::Line(d.line),
+                from: Origin::Line(d.line),
             },
             Some(n) => match n.parse::<u32>() {
                 Ok(n) if (1..=1024).contains(&n) => Sourced {
                     value: Some(n),
-                    from: From::Line(d.line),
+                    from: Origin::Line(d.line),
                 },
                 _ => {
                     bad.push(BadValue {
@@ -149,7 +149,7 @@ pub fn settings(
                     });
                     Sourced {
                         value: None,
-                        from: From::Line(d.line),
+                        from: Origin::Line(d.line),
                     }
                 }
             },
@@ -161,7 +161,7 @@ pub fn settings(
                 });
                 Sourced {
                     value: None,
-                    from: From::Line(d.line),
+                    from: Origin::Line(d.line),
                 }
             }
         },
@@ -169,7 +169,7 @@ pub fn settings(
 
     let mut balance = Sourced {
         value: Balance::RoundRobin,
-        from: From::Default,
+        from: Origin::Default,
     };
     let mut servers = Vec::new();
     let mut params: Vec<(usize, Option<u32>, Option<SimDuration>)> = Vec::new();
@@ -178,7 +178,7 @@ pub fn settings(
             "least_conn" => {
                 balance = Sourced {
                     value: Balance::LeastConn,
-                    from: From::Line(d.line),
+                    from: Origin::Line(d.line),
                 }
             }
             "server" => {
@@ -308,7 +308,7 @@ fn one_value<T: Copy + PartialEq>(
     let Some(first) = params.first() else {
         return Sourced {
             value: default,
-            from: From::Default,
+            from: Origin::Default,
         };
     };
     let value = |p| get(p).unwrap_or(default);
@@ -325,9 +325,9 @@ fn one_value<T: Copy + PartialEq>(
     Sourced {
         value: value(first),
         from: if get(first).is_some() {
-            From::Line(first.0)
+            Origin::Line(first.0)
         } else {
-            From::Default
+            Origin::Default
         },
     }
 }
@@ -352,12 +352,12 @@ fn connect_timeout(
             found.push(match set {
                 None => Sourced {
                     value: SimDuration::from_secs(60),
-                    from: From::Default,
+                    from: Origin::Default,
                 },
                 Some(d) => match d.args.first().map(|a| parse_nginx_time(a)) {
                     Some(Ok(t)) if t > SimDuration::ZERO => Sourced {
                         value: t,
-                        from: From::Line(d.line),
+                        from: Origin::Line(d.line),
                     },
                     _ => {
                         bad.push(BadValue {
@@ -367,7 +367,7 @@ fn connect_timeout(
                         });
                         Sourced {
                             value: SimDuration::from_secs(60),
-                            from: From::Line(d.line),
+                            from: Origin::Line(d.line),
                         }
                     }
                 },
@@ -382,13 +382,13 @@ fn connect_timeout(
         });
         return Sourced {
             value: SimDuration::from_secs(60),
-            from: From::Default,
+            from: Origin::Default,
         };
     };
     if let Some(other) = found.iter().find(|s| s.value != first.value) {
         let line = match other.from {
-            From::Line(l) => l,
-            From::Default => 1,
+            Origin::Line(l) => l,
+            Origin::Default => 1,
         };
         not_modelled.push(NotModelled {
             line,
@@ -631,7 +631,7 @@ mod tests {
             s.max_fails,
             Sourced {
                 value: 1,
-                from: From::Default
+                from: Origin::Default
             }
         );
         assert_eq!(s.fail_timeout.value, SimDuration::from_secs(10));
@@ -650,14 +650,14 @@ mod tests {
             s.balance,
             Sourced {
                 value: Balance::LeastConn,
-                from: From::Line(5)
+                from: Origin::Line(5)
             }
         );
         assert_eq!(
             s.max_fails,
             Sourced {
                 value: 3,
-                from: From::Line(7)
+                from: Origin::Line(7)
             }
         );
         assert_eq!(s.fail_timeout.value, SimDuration::from_secs(30));
@@ -665,7 +665,7 @@ mod tests {
             s.proxy_connect_timeout,
             Sourced {
                 value: SimDuration::from_secs(5),
-                from: From::Line(3)
+                from: Origin::Line(3)
             }
         );
         assert_eq!(s.worker_processes.value, Some(4));

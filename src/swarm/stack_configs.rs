@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::marked_yaml;
 use super::milvus_yaml::{self, MilvusSettings};
-use super::nginx_conf::{self, From, NginxSettings, StackServices};
+use super::nginx_conf::{self, NginxSettings, Origin, StackServices};
 use super::nginx_syntax;
 use super::stack_import::{
     format_duration, report_lines, ConfigKind, ConfigMount, Import, Unmodelled,
@@ -291,10 +291,10 @@ fn keep<T: PartialEq>(
 }
 
 /// `file:line` of a value, or what supplies it when the file does not set it.
-fn origin(path: &Path, from: From) -> String {
+fn origin_text(path: &Path, from: Origin) -> String {
     match from {
-        From::Line(l) => format!("{}:{l}", file_name(path)),
-        From::Default => format!("nginx's default; {} does not set it", file_name(path)),
+        Origin::Line(l) => format!("{}:{l}", file_name(path)),
+        Origin::Default => format!("nginx's default; {} does not set it", file_name(path)),
     }
 }
 
@@ -347,8 +347,8 @@ pub fn fragment_text(settings: &Settings) -> String {
                 "balance",
                 format!("\"{}\"", n.balance.value.name()),
                 match n.balance.from {
-                    From::Line(_) => origin(p, n.balance.from),
-                    From::Default => format!(
+                    Origin::Line(_) => origin_text(p, n.balance.from),
+                    Origin::Default => format!(
                         "nginx's default; the upstream at {} names no method",
                         file_name(p)
                     ),
@@ -357,17 +357,17 @@ pub fn fragment_text(settings: &Settings) -> String {
             (
                 "max_fails",
                 n.max_fails.value.to_string(),
-                origin(p, n.max_fails.from),
+                origin_text(p, n.max_fails.from),
             ),
             (
                 "fail_timeout",
                 format!("\"{}\"", format_duration(n.fail_timeout.value)),
-                origin(p, n.fail_timeout.from),
+                origin_text(p, n.fail_timeout.from),
             ),
             (
                 "proxy_connect_timeout",
                 format!("\"{}\"", format_duration(n.proxy_connect_timeout.value)),
-                origin(p, n.proxy_connect_timeout.from),
+                origin_text(p, n.proxy_connect_timeout.from),
             ),
             (
                 "worker_processes",
@@ -375,7 +375,7 @@ pub fn fragment_text(settings: &Settings) -> String {
                     None => "\"auto\"".to_string(),
                     Some(w) => w.to_string(),
                 },
-                origin(p, n.worker_processes.from),
+                origin_text(p, n.worker_processes.from),
             ),
         ];
         for (k, v, from) in lines {
