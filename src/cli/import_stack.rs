@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::{EXIT_BAD_INPUT, EXIT_OK};
 use crate::scenario::load::read_file;
+use crate::swarm::stack_configs::{fragment_text, read_configs};
 use crate::swarm::stack_import::{import, topology_text, StackFile};
 
 fn name_of(p: &Path) -> String {
@@ -13,7 +14,13 @@ fn name_of(p: &Path) -> String {
         .into_owned()
 }
 
-pub fn import_stack(stacks: &[PathBuf], hosts: &Path, out: &Path) -> i32 {
+pub fn import_stack(
+    stacks: &[PathBuf],
+    hosts: &Path,
+    out: &Path,
+    configs: &[PathBuf],
+    experiment_out: Option<&Path>,
+) -> i32 {
     let hosts_topology = match crate::scenario::load_topology(hosts, None) {
         Ok(t) => t,
         Err(e) => {
@@ -36,6 +43,14 @@ pub fn import_stack(stacks: &[PathBuf], hosts: &Path, out: &Path) -> i32 {
     }
     let imported = match import(&files) {
         Ok(i) => i,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    // Every input is read and checked before anything is written.
+    let settings = match read_configs(&imported, configs) {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
             return EXIT_BAD_INPUT;
@@ -69,9 +84,21 @@ pub fn import_stack(stacks: &[PathBuf], hosts: &Path, out: &Path) -> i32 {
             hosts.display()
         );
     }
+    let fragment = fragment_text(&settings);
+    report_settings(&settings, &fragment, experiment_out);
     if let Err(e) = std::fs::write(out, &text) {
         eprintln!("{}: error: cannot write: {e}", out.display());
         return EXIT_BAD_INPUT;
+    }
+    if let Some(path) = experiment_out {
+        if let Err(e) = std::fs::write(path, &fragment) {
+            eprintln!("{}: error: cannot write: {e}", path.display());
+            return EXIT_BAD_INPUT;
+        }
+        println!(
+            "wrote {}: the settings of the mounted configuration files",
+            path.display()
+        );
     }
     // The written topology must load and place like any other.
     match crate::scenario::load_topology(out, None)
@@ -95,6 +122,46 @@ pub fn import_stack(stacks: &[PathBuf], hosts: &Path, out: &Path) -> i32 {
                 out.display()
             );
             EXIT_BAD_INPUT
+        }
+    }
+}
+
+/// The settings read from the mounted configuration files, on stderr: what is not
+/// modelled, mounts not read, and the tables themselves unless they go to a file.
+fn report_settings(
+    settings: &crate::swarm::stack_configs::Settings,
+    fragment: &str,
+    experiment_out: Option<&Path>,
+) {
+    let report = settings.report();
+    if !report.is_empty() {
+        eprintln!(
+            "settings of the configuration files not modelled ({}):",
+            report.len()
+        );
+        for line in &report {
+            eprintln!("  {line}");
+        }
+    }
+    for note in &settings.notes {
+        eprintln!("note: {note}");
+    }
+    if settings.nginx.is_none() && settings.milvus.is_none() {
+        return;
+    }
+    match experiment_out {
+        Some(path) => eprintln!(
+            "the experiment settings of the configuration files are in {} ([nginx], [milvus])",
+            path.display()
+        ),
+        None => {
+            eprintln!("experiment settings of the configuration files (--experiment-out FILE writes them):");
+            for line in fragment
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty())
+            {
+                eprintln!("  {line}");
+            }
         }
     }
 }

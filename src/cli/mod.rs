@@ -110,7 +110,9 @@ pub enum Command {
     },
     /// Write a topology from Docker stack files (compose v3) and a hosts file: the
     /// services, their placement, restart policies, health checks and host-mode ports.
-    /// Keys the topology does not model are listed on stderr and atop the output.
+    /// The nginx.conf and milvus.yaml the stack mounts give the experiment settings
+    /// [nginx] and [milvus] (--experiment-out). Keys the topology does not model are
+    /// listed on stderr and atop the output.
     ImportStack {
         /// Stack files (YAML), in the order they are deployed.
         #[arg(required = true)]
@@ -121,6 +123,15 @@ pub enum Command {
         /// The topology to write.
         #[arg(long)]
         out: PathBuf,
+        /// A configuration file the stack mounts (nginx.conf, milvus.yaml), read instead
+        /// of every mount whose source has the same file name: for when the stack's
+        /// path does not exist here. Repeatable.
+        #[arg(long = "config", value_name = "FILE")]
+        configs: Vec<PathBuf>,
+        /// Also write the settings of the mounted configuration files as an experiment
+        /// fragment: [nginx] and [milvus] tables, each value with its file and line.
+        #[arg(long, value_name = "FILE")]
+        experiment_out: Option<PathBuf>,
     },
     /// Predict every case a real Milvus standalone was measured on (a results file of
     /// experiments/fidelity/run.sh) and print measured, predicted and their ratio case
@@ -182,9 +193,13 @@ pub fn main() -> i32 {
         Command::Explain { file, dot, profile } => {
             explain::explain(&file, dot.as_deref(), profile.as_deref())
         }
-        Command::ImportStack { stacks, hosts, out } => {
-            import_stack::import_stack(&stacks, &hosts, &out)
-        }
+        Command::ImportStack {
+            stacks,
+            hosts,
+            out,
+            configs,
+            experiment_out,
+        } => import_stack::import_stack(&stacks, &hosts, &out, &configs, experiment_out.as_deref()),
         Command::Calibrate {
             out,
             quick,

@@ -136,6 +136,22 @@ impl ServiceKind {
         }
     }
 
+    /// Whether the service runs a Milvus process (`milvus run <role>`), which reads a
+    /// milvus.yaml.
+    pub fn is_milvus(self) -> bool {
+        matches!(
+            self,
+            ServiceKind::Proxy
+                | ServiceKind::Rootcoord
+                | ServiceKind::Datacoord
+                | ServiceKind::Querycoord
+                | ServiceKind::Indexcoord
+                | ServiceKind::Querynode
+                | ServiceKind::Datanode
+                | ServiceKind::Indexnode
+        )
+    }
+
     /// Whether this release simulates the component's behaviour (the search and
     /// write paths) or only places it and accounts for its host.
     pub fn simulated(self) -> bool {

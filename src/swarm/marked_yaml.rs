@@ -233,7 +233,7 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
         _ => Err(SyntaxError {
             line: b.docs[1].line,
             column: 1,
-            message: "the file holds several YAML documents; a stack file is one".into(),
+            message: "the file holds several YAML documents; one is expected".into(),
         }),
     }
 }

@@ -3,8 +3,12 @@
 
 pub mod dot;
 pub mod marked_yaml;
+pub mod milvus_yaml;
+pub mod nginx_conf;
+pub mod nginx_syntax;
 pub mod placement;
 pub mod reschedule;
+pub mod stack_configs;
 pub mod stack_import;
 pub mod start_order;
 

@@ -54,6 +54,51 @@ pub struct ImportedService {
     pub ports: Vec<u16>,
     pub stop_grace_period: Option<SimDuration>,
     pub depends_on: Vec<String>,
+    /// The configuration files the service mounts that the import reads.
+    pub configs: Vec<ConfigMount>,
+}
+
+/// Which configuration file a mount carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ConfigKind {
+    /// An nginx.conf mounted into an nginx service: `[nginx]`.
+    Nginx,
+    /// A milvus.yaml mounted into a Milvus service: `[milvus]`.
+    Milvus,
+}
+
+impl ConfigKind {
+    /// The configuration a bind mount into `target` of a service of `kind` carries.
+    fn of_mount(kind: ServiceKind, target: &str) -> Option<ConfigKind> {
+        if kind == ServiceKind::Nginx
+            && target.starts_with("/etc/nginx/")
+            && target.ends_with(".conf")
+        {
+            Some(ConfigKind::Nginx)
+        } else if kind.is_milvus() && target.rsplit('/').next() == Some("milvus.yaml") {
+            Some(ConfigKind::Milvus)
+        } else {
+            None
+        }
+    }
+}
+
+/// A bind mount of a configuration file the import reads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigMount {
+    pub kind: ConfigKind,
+    /// The host path as written in the stack file (`./nginx.conf`), relative to it.
+    pub source: String,
+    /// The stack file and line of the mount.
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+/// A bind mount: the host path, the path in the container and the line.
+struct Mount {
+    source: String,
+    target: String,
+    line: usize,
 }
 
 /// A key of a stack file that the topology does not model.
@@ -78,34 +123,40 @@ impl Import {
     /// The unmodelled keys, one line per file, key and reason, with the services that
     /// use it: `etcd-minio.yaml:7: volumes (minio1, minio2): not modelled: ...`.
     pub fn report(&self) -> Vec<String> {
-        let mut groups: BTreeMap<(PathBuf, String, String), (usize, Vec<String>)> = BTreeMap::new();
-        let mut order = Vec::new();
-        for u in &self.unmodelled {
-            let k = (u.file.clone(), u.key.clone(), u.why.clone());
-            let entry = groups.entry(k.clone()).or_insert_with(|| {
-                order.push(k.clone());
-                (u.line, Vec::new())
-            });
-            if let Some(s) = &u.service {
-                if !entry.1.contains(s) {
-                    entry.1.push(s.clone());
-                }
+        report_lines(&self.unmodelled)
+    }
+}
+
+/// Unmodelled entries, one line per file, key and reason, with the services that use
+/// it, in the order first met.
+pub fn report_lines(unmodelled: &[Unmodelled]) -> Vec<String> {
+    let mut groups: BTreeMap<(PathBuf, String, String), (usize, Vec<String>)> = BTreeMap::new();
+    let mut order = Vec::new();
+    for u in unmodelled {
+        let k = (u.file.clone(), u.key.clone(), u.why.clone());
+        let entry = groups.entry(k.clone()).or_insert_with(|| {
+            order.push(k.clone());
+            (u.line, Vec::new())
+        });
+        if let Some(s) = &u.service {
+            if !entry.1.contains(s) {
+                entry.1.push(s.clone());
             }
         }
-        order
-            .iter()
-            .map(|k| {
-                let (line, services) = &groups[k];
-                let file = k.0.file_name().unwrap_or(k.0.as_os_str()).to_string_lossy();
-                let who = if services.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", services.join(", "))
-                };
-                format!("{file}:{line}: {}{who}: {}", k.1, k.2)
-            })
-            .collect()
     }
+    order
+        .iter()
+        .map(|k| {
+            let (line, services) = &groups[k];
+            let file = k.0.file_name().unwrap_or(k.0.as_os_str()).to_string_lossy();
+            let who = if services.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", services.join(", "))
+            };
+            format!("{file}:{line}: {}{who}: {}", k.1, k.2)
+        })
+        .collect()
 }
 
 /// Reads the services of stack files, in file order.
@@ -343,7 +394,9 @@ impl Cx<'_> {
             ports: vec![],
             stop_grace_period: None,
             depends_on: vec![],
+            configs: vec![],
         };
+        let mut volumes = None;
         let errors_before = self.errors.len();
         for (k, v) in entries {
             let key = k.as_str().unwrap_or("");
@@ -380,6 +433,12 @@ impl Cx<'_> {
                     self.unmodelled(k, Some(name), key, why_service_key(key));
                 }
                 "hostname" => hostname = Some(k),
+                "volumes" => {
+                    // Reported in key order; taken back below if it only mounts
+                    // configuration files the import reads.
+                    volumes = Some((self.unmodelled.len(), v));
+                    self.unmodelled(k, Some(name), key, why_service_key(key));
+                }
                 _ => self.unmodelled(k, Some(name), key, why_service_key(key)),
             }
         }
@@ -440,6 +499,24 @@ impl Cx<'_> {
                 }
             },
         };
+        if let Some((report_at, v)) = volumes {
+            let (mounts, others) = bind_mounts(v);
+            let count = mounts.len();
+            for m in mounts {
+                if let Some(kind) = ConfigKind::of_mount(svc.kind, &m.target) {
+                    svc.configs.push(ConfigMount {
+                        kind,
+                        source: m.source,
+                        file: self.file.to_path_buf(),
+                        line: m.line,
+                    });
+                }
+            }
+            // Data directories, named volumes and other files stay unmodelled.
+            if others == 0 && svc.configs.len() == count {
+                self.unmodelled.remove(report_at);
+            }
+        }
         (self.errors.len() == errors_before).then_some(svc)
     }
 
@@ -623,6 +700,45 @@ impl Cx<'_> {
             }
         }
     }
+}
+
+/// The bind mounts of a service's `volumes` (short `./a:/b:ro` or long syntax), and
+/// the number of other entries (named volumes, tmpfs, anything unreadable).
+fn bind_mounts(volumes: &Node) -> (Vec<Mount>, usize) {
+    let Value::Seq(items) = &volumes.value else {
+        return (vec![], 1);
+    };
+    let is_path = |s: &str| s.starts_with(['/', '.', '~']);
+    let mut mounts = Vec::new();
+    for item in items {
+        let mount = match &item.value {
+            Value::Scalar { text, .. } => {
+                let mut parts = text.splitn(3, ':');
+                match (parts.next(), parts.next()) {
+                    (Some(src), Some(dst)) if is_path(src) => Some((src, dst)),
+                    _ => None,
+                }
+            }
+            Value::Map(_) => match (
+                item.get("type").and_then(Node::as_str),
+                item.get("source").and_then(Node::as_str),
+                item.get("target").and_then(Node::as_str),
+            ) {
+                (Some("bind"), Some(src), Some(dst)) => Some((src, dst)),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some((src, dst)) = mount {
+            mounts.push(Mount {
+                source: src.to_string(),
+                target: dst.to_string(),
+                line: item.line,
+            });
+        }
+    }
+    let others = items.len() - mounts.len();
+    (mounts, others)
 }
 
 /// A command as one string of words, whether written as a string or a list.

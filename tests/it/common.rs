@@ -6,6 +6,20 @@ pub fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// Runs the simctl binary in the repository; returns its exit code, stdout and stderr.
+pub fn simctl(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_simctl"))
+        .args(args)
+        .current_dir(repo("."))
+        .output()
+        .expect("simctl starts");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A fresh, empty temporary directory unique to this test process and `name`.
 pub fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("simctl-it-{}-{name}", std::process::id()));

@@ -13,6 +13,7 @@ mod nginx;
 mod saturation;
 mod search_path;
 mod segments;
+mod stack_configs;
 mod standalone;
 mod storage;
 mod swarm;

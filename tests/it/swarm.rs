@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{repo, temp_dir};
+use crate::common::{repo, simctl, temp_dir};
 use simctl::scenario::topology::{RestartCondition, ServiceKind};
 
 const SMALL_HOSTS: &str = "tests/fixtures/stacks/small-hosts.toml";
@@ -134,19 +134,6 @@ fn seed_topology_carries_the_stack_files_policies() {
 }
 
 // ---- simctl import-stack ----
-
-fn simctl(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_simctl"))
-        .args(args)
-        .current_dir(repo("."))
-        .output()
-        .expect("simctl starts");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// A service as placement and the runtime see it, without its place in the file.
 fn comparable(s: &simctl::scenario::topology::ServiceSpec) -> String {
