@@ -195,7 +195,7 @@ impl Control {
         let now = ctx.now();
         let me = ctx.me();
         let kind = ctx.world.tasks[t].kind;
-        if !ctx.world.failover.sigterm_reaches_process && milvus(kind) {
+        if !ctx.world.failover.sigterm_reaches_process && kind.is_milvus() {
             // reference §2.10: bash is PID 1 and milvus never sees the SIGTERM.
             let grace = self.topology.services[self.placement.tasks[t].service].stop_grace_period;
             ctx.world.task_event(
@@ -667,7 +667,7 @@ impl Control {
             now,
             "task_stopped",
             t,
-            match (graceful, milvus(kind)) {
+            match (graceful, kind.is_milvus()) {
                 _ if session_lost => "process exited; etcd had already deleted its session".into(),
                 (true, true) => "graceful stop: the session is revoked at once".into(),
                 (false, true) => {
@@ -701,7 +701,7 @@ impl Control {
                 );
             }
         }
-        if !milvus(kind) || session_lost {
+        if !kind.is_milvus() || session_lost {
             return;
         }
         // reference §2.1 item 1: keep-alives go about every TTL/3, so the lease of a
@@ -781,7 +781,7 @@ impl Control {
         }
         // reference §2.7: a Milvus process blocks at start until it can register its
         // session, which needs an etcd quorum.
-        if milvus(task.kind) && !w.has_etcd(t) {
+        if task.kind.is_milvus() && !w.has_etcd(t) {
             self.waiting_for_etcd[t] = true;
             let now = ctx.now();
             ctx.world.task_event(
@@ -841,7 +841,7 @@ impl Control {
             now,
             "task_started",
             t,
-            if milvus(kind) {
+            if kind.is_milvus() {
                 "process running with a new server id".into()
             } else {
                 "container running".into()
@@ -952,7 +952,7 @@ impl Control {
                 let me = ctx.me();
                 for t in 0..ctx.world.tasks.len() {
                     let task = &ctx.world.tasks[t];
-                    if !(task.up && milvus(task.kind)) {
+                    if !(task.up && task.kind.is_milvus()) {
                         continue;
                     }
                     let gen = task.gen;
@@ -1117,21 +1117,6 @@ impl Control {
             }
         }
     }
-}
-
-/// Milvus processes hold an etcd session (reference §2.1); the others do not.
-fn milvus(kind: ServiceKind) -> bool {
-    matches!(
-        kind,
-        ServiceKind::Proxy
-            | ServiceKind::Rootcoord
-            | ServiceKind::Datacoord
-            | ServiceKind::Querycoord
-            | ServiceKind::Indexcoord
-            | ServiceKind::Querynode
-            | ServiceKind::Datanode
-            | ServiceKind::Indexnode
-    )
 }
 
 /// Link and disk faults: the processes keep running; what changes is who reaches whom
@@ -1371,7 +1356,7 @@ impl Control {
                     ctx.send(qc, msg, SimDuration::ZERO);
                 }
             }
-            if !milvus(kind) || !quorum || ctx.world.session_lost[t] {
+            if !kind.is_milvus() || !quorum || ctx.world.session_lost[t] {
                 continue;
             }
             let cut = !ctx.world.has_etcd(t);

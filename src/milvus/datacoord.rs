@@ -105,6 +105,12 @@ impl DataCoord {
     /// back to the queue only when its node's incarnation is gone, and reports sent
     /// while datacoord was down reach it once it is back.
     pub fn on_start(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        // A restarted datacoord reloads its segments from etcd (reference §2.5), but
+        // the row allocations lived in the old process's memory only (Milvus 2.3's
+        // SegmentManager; inference from the source): free room is max rows less
+        // what the data node reports. When a sealed segment may flush still follows
+        // its last allocation, which the segment's meta keeps (LastExpireTime).
+        self.allocations.clear();
         ctx.set_timer(self.cfg.tick, Msg::DataCoordTick);
         ctx.set_timer(self.cfg.builder_interval, Msg::IndexBuilderTick);
         if self.cfg.compaction {

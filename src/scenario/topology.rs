@@ -137,7 +137,7 @@ impl ServiceKind {
     }
 
     /// Whether the service runs a Milvus process (`milvus run <role>`), which reads a
-    /// milvus.yaml.
+    /// milvus.yaml and holds an etcd session (reference §2.1).
     pub fn is_milvus(self) -> bool {
         matches!(
             self,
