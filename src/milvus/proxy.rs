@@ -83,9 +83,10 @@ pub struct Proxy {
 /// rootcoord; §3.3 step 3). Every half interval it takes a timestamp from rootcoord;
 /// its report carries that timestamp, or just below its oldest DML task not yet
 /// answered, whichever is lower: every message with an earlier timestamp is then in
-/// the channel, so a tick never passes an insert still being produced. (A task whose
-/// timestamp came before the sample's also reached the proxy before it: rootcoord
-/// answers in allocation order over the same link.)
+/// the channel, so a tick never passes an insert still being produced. A sample
+/// taken while a DML task still waits for its timestamp is dropped: the task's may
+/// be the lower one, and the network can deliver the sample's answer first (a
+/// degraded or lossy link delays each message on its own).
 ///
 /// Milvus 2.3's ticker reports the timestamp of the sample before the latest one
 /// (`channelsTimeTickerImpl`), which would make every Strong search wait over 100 ms
@@ -97,10 +98,15 @@ struct Ticker {
     min_ts: Ts,
     /// Timestamps of DML tasks allocated and not yet answered, with their counts.
     pending: std::collections::BTreeMap<Ts, u32>,
+    /// DML tasks (by request id) waiting for their timestamp.
+    awaited: std::collections::BTreeSet<u64>,
 }
 
 impl Ticker {
     fn sample(&mut self, now: Ts) {
+        if !self.awaited.is_empty() {
+            return;
+        }
         let oldest = self.pending.keys().next().map(|&t| t - 1);
         self.min_ts = oldest.map_or(now, |o| o.min(now));
     }
@@ -562,6 +568,9 @@ impl Proxy {
         if !self.insert_mine(req, ctx) {
             return;
         }
+        self.ticker
+            .awaited
+            .insert(ctx.world.ingest.inserts[req as usize].id);
         self.request_tso(req, true, ctx);
     }
 
@@ -569,6 +578,9 @@ impl Proxy {
     /// one request for exactly its rows (measured on Milvus 2.3.5, experiments/fidelity
     /// segments.py; no cached quota, see `DataCoord::on_segments_requested`).
     pub fn on_insert_tso(&mut self, req: Req, ts: Option<Ts>, ctx: &mut Ctx<'_, Msg, World>) {
+        self.ticker
+            .awaited
+            .remove(&ctx.world.ingest.inserts[req as usize].id);
         if !self.insert_mine(req, ctx) {
             return;
         }

@@ -438,8 +438,12 @@ fn listens_on(server: &Directive, port: u16) -> bool {
     })
 }
 
-/// `minio1:9000` as host and port; `[::1]:80` keeps its brackets.
+/// `minio1:9000` as host and port; `[::1]:80` keeps its brackets; a unix socket
+/// (`unix:/path`) is all host.
 fn split_host_port(addr: &str) -> (&str, Option<u16>) {
+    if addr.starts_with("unix:") {
+        return (addr, None);
+    }
     match addr.rsplit_once(':') {
         Some((h, p)) if !h.is_empty() && (!h.contains(':') || h.ends_with(']')) => {
             (h, p.parse().ok())
@@ -698,5 +702,15 @@ mod tests {
         );
         let lines: Vec<usize> = s.unwrap_err().iter().map(|b| b.line).collect();
         assert_eq!(lines, [1, 4]);
+    }
+
+    #[test]
+    fn a_unix_socket_server_is_an_address_not_a_service() {
+        let (s, _) = read(
+            "http {\n upstream s3 {\n  server minio1:9000;\n  server unix:/var/run/minio.sock;\n }\n}\n",
+        );
+        let s = s.unwrap();
+        assert_eq!(s.servers[1].host, "unix:/var/run/minio.sock");
+        assert_eq!(s.servers[1].port, None);
     }
 }

@@ -263,7 +263,7 @@ fn cli_error(path: &Path, message: String, hint: &str) -> InputError {
 
 /// Keeps the first file's settings; a second file of the same kind must agree, as an
 /// experiment has one `[nginx]` and one `[milvus]` for every service.
-fn keep<T: PartialEq>(
+fn keep<T: SameSettings>(
     slot: &mut Option<(ConfigSource, T)>,
     source: ConfigSource,
     value: T,
@@ -272,14 +272,16 @@ fn keep<T: PartialEq>(
     // The disagreement is about the whole file, not a line of it: an error of its own.
     match slot {
         None => *slot = Some((source, value)),
-        Some((first, v)) if *v != value => errors.push(InputError {
+        Some((first, v)) if !v.same_settings(&value) => errors.push(InputError {
             file: source.path.clone(),
             line: 1,
             column: 1,
             message: format!(
-                "{} mount this file and {} mount {}, and their settings differ",
+                "{} {} this file and {} {} {}, and their settings differ",
                 source.services.join(", "),
+                mount_verb(&source.services),
                 first.services.join(", "),
+                mount_verb(&first.services),
                 first.path.display()
             ),
             hint: Some(
@@ -287,6 +289,44 @@ fn keep<T: PartialEq>(
             ),
         }),
         Some(_) => {}
+    }
+}
+
+fn mount_verb(services: &[String]) -> &'static str {
+    if services.len() == 1 {
+        "mounts"
+    } else {
+        "mount"
+    }
+}
+
+/// Whether two files say the same, wherever in them they say it.
+trait SameSettings {
+    fn same_settings(&self, other: &Self) -> bool;
+}
+
+impl SameSettings for NginxSettings {
+    fn same_settings(&self, o: &Self) -> bool {
+        let servers = |s: &Self| -> Vec<(String, Option<u16>)> {
+            s.servers.iter().map(|x| (x.host.clone(), x.port)).collect()
+        };
+        servers(self) == servers(o)
+            && self.balance.value == o.balance.value
+            && self.max_fails.value == o.max_fails.value
+            && self.fail_timeout.value == o.fail_timeout.value
+            && self.proxy_connect_timeout.value == o.proxy_connect_timeout.value
+            && self.worker_processes.value == o.worker_processes.value
+    }
+}
+
+impl SameSettings for MilvusSettings {
+    fn same_settings(&self, o: &Self) -> bool {
+        let values = |s: &Self| -> Vec<(&'static str, f64)> {
+            let mut v: Vec<_> = s.overrides.iter().map(|x| (x.key, x.value)).collect();
+            v.sort_by(|a, b| a.0.cmp(b.0));
+            v
+        };
+        values(self) == values(o)
     }
 }
 
@@ -406,4 +446,52 @@ pub fn fragment_text(settings: &Settings) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(service: &str, path: &str) -> ConfigSource {
+        ConfigSource {
+            path: PathBuf::from(path),
+            services: vec![service.to_string()],
+        }
+    }
+
+    #[test]
+    fn two_files_that_say_the_same_on_other_lines_agree() {
+        let a = MilvusSettings {
+            overrides: vec![milvus_yaml::Override {
+                key: "queryNode.enableDisk",
+                value: 1.0,
+                default: 0.0,
+                unit: "",
+                line: 10,
+            }],
+            not_compared: 3,
+        };
+        let mut b = a.clone();
+        b.overrides[0].line = 11;
+        b.not_compared = 4;
+        let (mut slot, mut errors) = (None, Vec::new());
+        keep(&mut slot, source("query1", "milvus.yaml"), a, &mut errors);
+        keep(
+            &mut slot,
+            source("query2", "b/milvus.yaml"),
+            b.clone(),
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        b.overrides[0].value = 0.0;
+        keep(&mut slot, source("query3", "c/milvus.yaml"), b, &mut errors);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0]
+                .message
+                .starts_with("query3 mounts this file and query1 mounts milvus.yaml"),
+            "{}",
+            errors[0].message
+        );
+    }
 }
