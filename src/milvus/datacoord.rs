@@ -220,6 +220,7 @@ impl DataCoord {
             shard: s.shard as u8,
             segment: seg,
             rows: rows as u32,
+            delete: false,
         });
     }
 
