@@ -609,9 +609,10 @@ impl Proxy {
         }
         let ins = &mut ctx.world.ingest.inserts[req as usize];
         if ins.kind.deletes_keys() {
-            // An upsert's keys go out before its rows: on a shard's channel the
-            // delete then comes first, and removes the older rows only (GUESS: the
-            // reference is silent; both carry the task's one timestamp).
+            // Keys hash to the shards' channels. An upsert's go out before its rows:
+            // on a shard's channel its delete then comes first and removes older rows
+            // only (GUESS: the reference is silent; both carry the task's one
+            // timestamp).
             let keys = Part::keys(ins.rows, ctx.world.params.shards as u64);
             ins.parts.splice(0..0, keys);
         }
