@@ -132,6 +132,16 @@ pub fn simulate(
             if let Some(deletes) = world.ingest.deletes.summary() {
                 sections["deletes"] = deletes;
             }
+            let ing = &mut world.ingest;
+            ing.upserts.live_rows = ing
+                .segments
+                .iter()
+                .filter(|s| s.holds_rows())
+                .map(|s| s.live_rows())
+                .sum();
+            if let Some(upserts) = world.ingest.upserts.summary() {
+                sections["upserts"] = upserts;
+            }
             if !world.minio_tasks.is_empty() {
                 sections["storage"] = world.storage.summary();
                 if !world.nginx_tasks.is_empty() {

@@ -15,7 +15,7 @@ use super::datacoord::{DataCoord, DataCoordConfig};
 use super::datanode::DataNode;
 use super::hardware::Hardware;
 use super::indexnode::IndexNode;
-use super::ingest::interim_index_rows;
+use super::ingest::{interim_index_rows, WriteKind};
 use super::layout::{Layout, PROCESS_BASE_BYTES};
 use super::msg::Fail;
 use super::msg::Msg;
@@ -988,7 +988,11 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             Some(_) => super::pulsar::ROCKSMQ,
             None => super::pulsar::PULSAR,
         };
-        ing.target_rows = w.insert.as_ref().map_or(0, |i| i.rows);
+        // An upsert's rows are written and its keys deleted like the inserts' and
+        // the deletes'.
+        let upsert_rows = w.upsert.as_ref().map_or(0, |u| u.rows);
+        ing.target_rows = w.insert.as_ref().map_or(0, |i| i.rows) + upsert_rows;
+        ing.upserts.target_rows = upsert_rows;
         // reference §1.9: autoIndex builds HNSW with efConstruction 240.
         ing.ef_construction = c.ef_construction.unwrap_or(240);
         let nlist = m.get("queryNode.segcore.growing.nlist") as u32;
@@ -1024,14 +1028,14 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         let shards = c.shards as usize;
         let d = &mut ing.deletes;
         d.order = w.delete.as_ref().map(|d| d.order);
-        d.target_rows = w.delete.as_ref().map_or(0, |d| d.rows);
+        d.target_rows = w.delete.as_ref().map_or(0, |d| d.rows) + upsert_rows;
         d.buffered = vec![0; shards];
         d.buffered_since = vec![None; shards];
         d.compact_ratio = m.get("dataCoord.compaction.single.ratio.threshold");
         d.compact_bytes = m.get("dataCoord.compaction.single.deltalog.maxsize") as u64;
         d.compact_files = m.get("dataCoord.compaction.single.deltalog.maxnum") as u32;
         d.buffer_limit_bytes = m.get("dataNode.segment.deleteBufBytes") as u64;
-        if w.delete.is_some() {
+        if w.delete.is_some() || w.upsert.is_some() {
             register_preloaded(&mut world);
         }
     }
@@ -1231,7 +1235,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
     }
 
     if let Some(spec) = &w.insert {
-        let inserters = Inserters::new(spec.clone(), proxies.clone());
+        let inserters = Inserters::new(WriteKind::Insert, spec.clone(), proxies.clone());
         let starts = inserters.start_messages();
         let id = sim.add_actor("inserters", Component::Inserters(Box::new(inserters)));
         assert_eq!(id, inserters_actor, "actor ids were planned in this order");
@@ -1246,7 +1250,16 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         sim.world_mut().ingest.deletes.clients = id;
         sim.schedule(at, id, Msg::DeleteNext);
     }
-    if w.insert.is_some() || w.delete.is_some() {
+    if let Some(spec) = &w.upsert {
+        let upserters = Inserters::new(WriteKind::Upsert, spec.clone(), proxies.clone());
+        let starts = upserters.start_messages();
+        let id = sim.add_actor("upserters", Component::Inserters(Box::new(upserters)));
+        sim.world_mut().ingest.upserts.clients = id;
+        for (at, m) in starts {
+            sim.schedule(at, id, m);
+        }
+    }
+    if sim.world().ingest.writes() {
         let datacoord = sim.world().ingest.datacoord;
         let m = &exp.milvus;
         let ms = |k: &str| SimDuration::from_millis(m.get(k) as u64);

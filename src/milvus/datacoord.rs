@@ -226,6 +226,7 @@ impl DataCoord {
             shard: s.shard as u8,
             segment: seg,
             rows: rows as u32,
+            delete: false,
         });
     }
 

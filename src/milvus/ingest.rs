@@ -5,16 +5,68 @@
 use crate::engine::{ActorId, SimDuration, SimTime};
 use crate::hw::{IndexKind, IndexSpec, SearchSpec};
 use crate::report::recorder::RequestRow;
+use crate::scenario::experiment::DeleteOrder;
 
 use super::msg::{Req, Ts};
 use super::world::World;
 
-/// One part of an insert: rows of one shard that go into one segment.
+/// One part of a write: rows of one shard that go into one segment, or keys of one
+/// shard to delete (`delete`, no segment).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Part {
     pub shard: u8,
     pub segment: u32,
     pub rows: u32,
+    pub delete: bool,
+}
+
+impl Part {
+    /// `keys` primary keys hashed over `shards` channels as evenly as rows are
+    /// (reference §3.3 step 2): one part of deletes per shard that gets keys.
+    pub fn keys(keys: u64, shards: u64) -> impl Iterator<Item = Part> {
+        (0..shards)
+            .map(move |shard| Part {
+                shard: shard as u8,
+                segment: 0,
+                rows: (keys / shards + u64::from(shard < keys % shards)) as u32,
+                delete: true,
+            })
+            .filter(|p| p.rows > 0)
+    }
+}
+
+/// What a write request does on the DML channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteKind {
+    /// Rows into segments datacoord assigns.
+    Insert,
+    /// A delete by primary key: keys, no segment (reference §3.3 step 2).
+    Delete,
+    /// An upsert: the delete of its rows' keys and the insert of the rows, in one
+    /// task with one timestamp (GUESS: the reference says nothing of upsert but its
+    /// rate limit, §1.11; Milvus 2.3's proxy builds both messages in one task).
+    Upsert,
+}
+
+impl WriteKind {
+    /// The `kind` column of `requests.parquet`.
+    pub fn name(self) -> &'static str {
+        match self {
+            WriteKind::Insert => "insert",
+            WriteKind::Delete => "delete",
+            WriteKind::Upsert => "upsert",
+        }
+    }
+
+    /// Whether it writes rows into segments.
+    pub fn writes_rows(self) -> bool {
+        self != WriteKind::Delete
+    }
+
+    /// Whether it deletes keys.
+    pub fn deletes_keys(self) -> bool {
+        self != WriteKind::Insert
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -32,9 +84,9 @@ pub struct InsertState {
     pub pending: u32,
     pub error: Option<&'static str>,
     pub closed: bool,
-    /// A delete by primary key (`rows` keys) rather than an insert: it takes the
-    /// insert's path without segment allocation (reference §3.3 step 2).
-    pub delete: bool,
+    /// Insert, delete by primary key (`rows` keys, the insert's path without
+    /// segment allocation) or upsert (`rows` keys deleted and `rows` rows written).
+    pub kind: WriteKind,
 }
 
 /// Segment states in datacoord's meta (reference §3.3 steps 5-9).
@@ -244,6 +296,7 @@ pub struct Ingest {
     /// from which a segment has one, and its nlist / nprobe.
     pub interim: Option<(u64, u32, u32)>,
     pub deletes: Deletes,
+    pub upserts: Upserts,
     /// Binlog syncs the data nodes started, and of those the ones forced by the
     /// memory watermark (reference §1.6).
     pub syncs: u64,
@@ -256,7 +309,8 @@ pub struct Ingest {
 pub struct Deletes {
     /// The actor of the deleting clients.
     pub clients: ActorId,
-    pub order: Option<crate::scenario::experiment::DeleteOrder>,
+    /// Which rows the delete workload's keys remove.
+    pub order: Option<DeleteOrder>,
     pub target_rows: u64,
     pub acked_rows: u64,
     pub failed_rows: u64,
@@ -328,6 +382,36 @@ impl Deletes {
     }
 }
 
+/// The upsert workload's state: its requests' own figures. Its rows are counted
+/// with the inserts' (`Ingest`) and its keys with the deletes' (`Deletes`), as they
+/// travel the same path.
+#[derive(Default)]
+pub struct Upserts {
+    /// The actor of the upserting clients.
+    pub clients: ActorId,
+    pub target_rows: u64,
+    pub acked_rows: u64,
+    pub failed_rows: u64,
+    /// At the end: rows in the collection (consumed by the data nodes, less the
+    /// persisted deletes), set for the summary.
+    pub live_rows: u64,
+}
+
+impl Upserts {
+    /// The upsert workload's figures for summary.json (`upserts`), or None when the
+    /// workload upserts nothing.
+    pub fn summary(&self) -> Option<serde_json::Value> {
+        (self.target_rows > 0).then(|| {
+            serde_json::json!({
+                "rows_offered": self.target_rows,
+                "rows": self.acked_rows,
+                "rows_failed": self.failed_rows,
+                "live_rows_at_end": self.live_rows,
+            })
+        })
+    }
+}
+
 /// Bytes of one delete in a message or a deltalog: the int64 key and its timestamp.
 pub const DELETE_ROW_BYTES: u64 = 16;
 
@@ -338,7 +422,7 @@ impl Ingest {
     /// proxy or never come.
     pub fn produce_lost(&mut self, req: Req, part: u8, rows: u32) {
         let ins = &self.inserts[req as usize];
-        if let Some(p) = ins.parts.get(part as usize).filter(|_| !ins.delete) {
+        if let Some(p) = ins.parts.get(part as usize).filter(|p| !p.delete) {
             self.rows_lost(p.segment, rows);
         }
     }
@@ -363,7 +447,7 @@ impl Ingest {
             pending: 0,
             error: None,
             closed: false,
-            delete: false,
+            kind: WriteKind::Insert,
         };
         self.next_id += 1;
         match self.free.pop() {
@@ -383,9 +467,70 @@ impl Ingest {
         self.free.push(req);
     }
 
-    /// Whether the workload writes (inserts or deletes): the write path's loops run.
+    /// Whether the workload writes (inserts, deletes or upserts): the write path's
+    /// loops run.
     pub fn writes(&self) -> bool {
         self.target_rows > 0 || self.deletes.target_rows > 0
+    }
+
+    /// Bytes of write `req` on the DML channels: its rows, its keys, or both.
+    pub fn dml_bytes(&self, req: Req) -> u64 {
+        let ins = &self.inserts[req as usize];
+        let rows = if ins.kind.writes_rows() {
+            self.row_bytes
+        } else {
+            0
+        };
+        let keys = if ins.kind.deletes_keys() {
+            DELETE_ROW_BYTES
+        } else {
+            0
+        };
+        ins.rows * (rows + keys)
+    }
+
+    /// Which rows the keys of write `req` remove: the delete workload's order; an
+    /// upsert's keys are drawn evenly over the rows (GUESS: an application refreshes
+    /// rows anywhere in the collection).
+    pub fn delete_order(&self, req: Req) -> DeleteOrder {
+        match self.inserts[req as usize].kind {
+            WriteKind::Delete => self.deletes.order.unwrap_or(DeleteOrder::Uniform),
+            WriteKind::Insert | WriteKind::Upsert => DeleteOrder::Uniform,
+        }
+    }
+
+    /// Write `req` is acknowledged: every message of it is persisted. An upsert
+    /// counts as the rows it wrote and the keys it deleted, and in `upserts`.
+    pub fn acked(&mut self, req: Req, now: SimTime) {
+        let ins = &self.inserts[req as usize];
+        let (kind, rows, ts) = (ins.kind, ins.rows, ins.ts);
+        // Every write is one a Session search waits for.
+        self.last_acked_ts = self.last_acked_ts.max(ts);
+        if kind.writes_rows() {
+            self.acked_rows += rows;
+            self.last_ack = Some(now);
+        }
+        if kind.deletes_keys() {
+            self.deletes.acked_rows += rows;
+        }
+        if kind == WriteKind::Upsert {
+            self.upserts.acked_rows += rows;
+        }
+    }
+
+    /// Write `req` failed; its client hears so.
+    pub fn failed(&mut self, req: Req) {
+        let ins = &self.inserts[req as usize];
+        let (kind, rows) = (ins.kind, ins.rows);
+        if kind.writes_rows() {
+            self.failed_rows += rows;
+        }
+        if kind.deletes_keys() {
+            self.deletes.failed_rows += rows;
+        }
+        if kind == WriteKind::Upsert {
+            self.upserts.failed_rows += rows;
+        }
     }
 
     /// Bytes per row of a DML message: a whole row, or a delete's key and timestamp.
@@ -399,10 +544,10 @@ impl Ingest {
 
     /// The clients waiting for the answer to write `req`.
     pub fn replies_to(&self, req: Req) -> ActorId {
-        if self.inserts[req as usize].delete {
-            self.deletes.clients
-        } else {
-            self.inserters
+        match self.inserts[req as usize].kind {
+            WriteKind::Insert => self.inserters,
+            WriteKind::Delete => self.deletes.clients,
+            WriteKind::Upsert => self.upserts.clients,
         }
     }
 
@@ -534,7 +679,7 @@ impl World {
         let s = &self.ingest.inserts[req as usize];
         self.rec.requests.push(RequestRow::finished(
             INSERT_ID_BASE + s.id,
-            if s.delete { "delete" } else { "insert" },
+            s.kind.name(),
             s.start,
             end,
             s.error,
@@ -649,8 +794,7 @@ impl World {
     /// deleted: keys drawn evenly over the live rows (each segment gets its share,
     /// rounded so the shares add up), or the oldest rows first. Keys beyond the live
     /// rows match nothing.
-    pub fn apply_deletes(&mut self, shard: usize, rows: u64) {
-        use crate::scenario::experiment::DeleteOrder;
+    pub fn apply_deletes(&mut self, shard: usize, rows: u64, order: DeleteOrder) {
         let live: Vec<(usize, u64)> = self
             .ingest
             .segments
@@ -665,7 +809,7 @@ impl World {
         let hit = rows.min(total);
         let d = &mut self.ingest.deletes;
         d.unmatched_rows += rows - hit;
-        match d.order.unwrap_or(DeleteOrder::Uniform) {
+        match order {
             DeleteOrder::Uniform => {
                 let (mut cum, mut given) = (0u128, 0u64);
                 for (k, n) in live {

@@ -5,7 +5,7 @@ use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::hw::cost::REDUCE_NS_PER_RESULT;
 use crate::scenario::experiment::{Consistency, SessionScope};
 
-use super::ingest::Part;
+use super::ingest::{Part, WriteKind};
 use super::msg::{Fail, Msg, Req, Ts};
 use super::overheads::{
     insert_on, search_beside_on, search_stage_on, CONTROL_RPC_BYTES, PROXY_PRE_EXECUTE_SHARE,
@@ -546,8 +546,8 @@ impl Proxy {
             return;
         }
         self.dml_inflight += 1;
-        let (rows, delete) = (ins.rows, ins.delete);
-        let bytes = rows * ctx.world.ingest.dml_row_bytes(delete);
+        // GUESS: an upsert costs the proxy what its insert and its delete would.
+        let bytes = ctx.world.ingest.dml_bytes(req);
         let demand = insert_on(ctx.world, self.task, bytes);
         run_cpu(
             ctx,
@@ -591,20 +591,9 @@ impl Proxy {
         };
         ctx.world.ingest.inserts[req as usize].ts = ts;
         self.ticker.begin(ts);
-        if ctx.world.ingest.inserts[req as usize].delete {
+        if ctx.world.ingest.inserts[req as usize].kind == WriteKind::Delete {
             // A delete by key needs no segment: its keys hash to the shards' channels
             // (reference §3.3 step 2, as an insert's rows do).
-            let rows = ctx.world.ingest.inserts[req as usize].rows;
-            let shards = ctx.world.params.shards as u64;
-            let parts = (0..shards)
-                .map(|shard| Part {
-                    shard: shard as u8,
-                    segment: 0,
-                    rows: (rows / shards + u64::from(shard < rows % shards)) as u32,
-                })
-                .filter(|p| p.rows > 0)
-                .collect();
-            ctx.world.ingest.inserts[req as usize].parts = parts;
             return self.on_segments_assigned(req, true, ctx);
         }
         let dc = ctx.world.ingest.datacoord;
@@ -630,13 +619,21 @@ impl Proxy {
             self.reply_insert(req, true, ctx);
             return;
         }
-        let delete = ctx.world.ingest.inserts[req as usize].delete;
-        let row_bytes = ctx.world.ingest.dml_row_bytes(delete);
-        let max_rows = (ctx.world.ingest.max_message_bytes / row_bytes).max(1);
-        let parts = ctx.world.ingest.inserts[req as usize].parts.clone();
+        let ins = &mut ctx.world.ingest.inserts[req as usize];
+        if ins.kind.deletes_keys() {
+            // Keys hash to the shards' channels. An upsert's go out before its rows:
+            // on a shard's channel its delete then comes first and removes older rows
+            // only (GUESS: the reference is silent; both carry the task's one
+            // timestamp).
+            let keys = Part::keys(ins.rows, ctx.world.params.shards as u64);
+            ins.parts.splice(0..0, keys);
+        }
+        let parts = ins.parts.clone();
         let now = ctx.now();
         let mut pending = 0;
         for (k, p) in parts.iter().enumerate() {
+            let row_bytes = ctx.world.ingest.dml_row_bytes(p.delete);
+            let max_rows = (ctx.world.ingest.max_message_bytes / row_bytes).max(1);
             let owner = ctx.world.broker_for(p.shard as usize, now);
             let broker = ctx.world.ingest.broker_actors[owner];
             let mut left = p.rows as u64;
@@ -644,7 +641,7 @@ impl Proxy {
                 let rows = left.min(max_rows);
                 left -= rows;
                 pending += 1;
-                if !delete {
+                if !p.delete {
                     ctx.world.ingest.segments[p.segment as usize].in_flight += rows;
                 }
                 send_to(
@@ -686,20 +683,10 @@ impl Proxy {
         }
     }
 
-    /// Every message is persisted: the insert is acknowledged (reference §3.3).
+    /// Every message is persisted: the write is acknowledged (reference §3.3).
     fn acknowledge(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
-        let ing = &mut ctx.world.ingest;
-        let ins = &ing.inserts[req as usize];
-        if ins.delete {
-            // A delete is a write too: a Session search waits for it.
-            ing.deletes.acked_rows += ins.rows;
-            ing.last_acked_ts = ing.last_acked_ts.max(ins.ts);
-            return self.reply_insert(req, true, ctx);
-        }
-        ing.acked_rows += ing.inserts[req as usize].rows;
-        ing.last_acked_ts = ing.last_acked_ts.max(ing.inserts[req as usize].ts);
-        ing.last_ack = Some(now);
+        ctx.world.ingest.acked(req, now);
         self.reply_insert(req, true, ctx);
     }
 

@@ -4,6 +4,7 @@
 //! delegators) get each message once it is persisted.
 
 use crate::engine::{ActorId, Ctx, SimTime};
+use crate::scenario::experiment::DeleteOrder;
 
 use super::ingest::DELETE_ROW_BYTES;
 use super::msg::{Msg, Req, Ts};
@@ -61,8 +62,8 @@ struct Entry {
     bookies: Vec<u16>,
     /// A time tick rather than rows: its timestamp.
     tick: Option<Ts>,
-    /// Keys of a delete rather than rows.
-    delete: bool,
+    /// Keys of a delete rather than rows, and which rows they remove.
+    delete: Option<DeleteOrder>,
 }
 
 /// GUESS: bytes of a time-tick message with its Pulsar entry framing.
@@ -103,8 +104,8 @@ impl Broker {
         let (proxy, insert_id) = (ins.proxy, ins.id);
         let p = ins.parts[part as usize];
         let shard = p.shard as usize;
-        let delete = ins.delete;
-        let bytes = rows as u64 * ctx.world.ingest.dml_row_bytes(delete);
+        let delete = p.delete.then(|| ctx.world.ingest.delete_order(req));
+        let bytes = rows as u64 * ctx.world.ingest.dml_row_bytes(p.delete);
         let Some(bookies) = Self::ensemble(shard, ctx.world) else {
             // reference §2.8 "2 bookies lost": no ledger can be written.
             self.answer(proxy, req, false, part, rows, ctx);
@@ -169,7 +170,7 @@ impl Broker {
         let replacement = (0..n).find(|&b| !e.bookies.contains(&(b as u16)) && writable(b, w));
         let bytes = match e.tick {
             Some(_) => TICK_BYTES,
-            None => e.rows as u64 * w.ingest.dml_row_bytes(e.delete),
+            None => e.rows as u64 * w.ingest.dml_row_bytes(e.delete.is_some()),
         };
         match replacement {
             Some(b) => {
@@ -189,7 +190,7 @@ impl Broker {
                 if ins.id == e.insert_id && !ins.closed {
                     let proxy = ins.proxy;
                     self.answer(proxy, e.req, false, e.part, e.rows, ctx);
-                } else if !e.delete {
+                } else if e.delete.is_none() {
                     ctx.world.ingest.rows_lost(e.segment, e.rows);
                 }
             }
@@ -227,7 +228,7 @@ impl Broker {
             if e.tick.is_some() {
                 continue;
             }
-            if !e.delete {
+            if e.delete.is_none() {
                 ctx.world.ingest.rows_lost(e.segment, e.rows);
             }
             let ins = &ctx.world.ingest.inserts[e.req as usize];
@@ -259,10 +260,11 @@ impl Broker {
         if let Some(ts) = e.tick {
             return self.dispatch_tick(e.shard, ts, ctx);
         }
-        if e.delete {
+        if let Some(order) = e.delete {
             ctx.world.ingest.deletes.persisted_rows += e.rows as u64;
             // Persisted, the delete takes effect whether or not its client hears.
-            ctx.world.apply_deletes(e.shard as usize, e.rows as u64);
+            ctx.world
+                .apply_deletes(e.shard as usize, e.rows as u64, order);
         } else {
             ctx.world.ingest.persisted_rows += e.rows as u64;
         }
@@ -273,7 +275,7 @@ impl Broker {
         if ins.id == e.insert_id && !ins.closed {
             self.answer(proxy, e.req, true, e.part, e.rows, ctx);
         }
-        if e.delete {
+        if e.delete.is_some() {
             self.dispatch_delete(e.shard, e.rows, ctx);
         } else {
             self.dispatch(e.shard as usize, e.segment, e.rows, ctx);
@@ -310,7 +312,7 @@ impl Broker {
             acks: 0,
             bookies: bookies.iter().map(|&b| b as u16).collect(),
             tick: Some(ts),
-            delete: false,
+            delete: None,
         };
         let id = self.alloc(entry);
         for b in bookies {

@@ -37,15 +37,22 @@ fn ms(ns: u64) -> f64 {
 }
 
 /// The `kind` column of `requests.parquet`, and the tables of `requests` in the summary.
-pub const REQUEST_KINDS: [&str; 4] = ["search", "insert", "query", "delete"];
+pub const REQUEST_KINDS: [&str; 5] = ["search", "insert", "query", "delete", "upsert"];
 
 pub fn build(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> Value {
     let warmup = SimTime::ZERO + exp.warmup;
     let measured_s = run.sim_end.since(warmup).as_secs_f64();
     let mut kinds: Map<String, Value> = Map::new();
     let w = &exp.workload;
-    // Searches and inserts always have a table; queries and deletes when offered.
-    let present = [true, true, w.query.is_some(), w.delete.is_some()];
+    // Searches and inserts always have a table; queries, deletes and upserts when
+    // offered.
+    let present = [
+        true,
+        true,
+        w.query.is_some(),
+        w.delete.is_some(),
+        w.upsert.is_some(),
+    ];
     for (kind, _) in REQUEST_KINDS.into_iter().zip(present).filter(|k| k.1) {
         let rows: Vec<_> = rec
             .requests
@@ -86,6 +93,10 @@ pub fn build(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> Value {
             ("delete", _, _) => match &w.delete {
                 Some(d) => json!(d.rate / d.batch_rows as f64),
                 None => Value::Null,
+            },
+            ("upsert", _, _) => match w.upsert.as_ref().map(|u| (&u.arrivals, u.batch_rows)) {
+                Some((InsertArrivals::Rate(rows), batch)) => json!(rows / batch as f64),
+                _ => Value::Null,
             },
             _ => Value::Null,
         };
@@ -529,6 +540,10 @@ const WRITE_FIGURES: &[&str] = &[
     "deletes.deltalog_bytes",
     "deletes.compactions",
     "deletes.rows_compacted_away",
+    "upserts.rows_offered",
+    "upserts.rows",
+    "upserts.rows_failed",
+    "upserts.live_rows_at_end",
     "storage.bytes_at_start",
     "storage.peak_bytes",
     "storage.bytes_at_end",

@@ -150,6 +150,8 @@ struct RawWorkload {
     query: Option<Spanned<RawQuery>>,
     /// `[workload.delete]`: deletes by primary key.
     delete: Option<RawDelete>,
+    /// `[workload.upsert]`: rows replacing rows of the same keys.
+    upsert: Option<RawUpsert>,
     /// `[workload.ddl]`: when the application creates the index and loads.
     ddl: Option<RawDdl>,
 }
@@ -192,6 +194,32 @@ struct RawInsert {
     batch_rows: Option<Spanned<i64>>,
     start: Option<Duration>,
     flush: Option<bool>,
+}
+
+/// `[workload.upsert]`: the insert's keys but flush (an upsert replaces rows, it
+/// does not load them).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpsert {
+    rows: Spanned<i64>,
+    rate: Option<Spanned<f64>>,
+    clients: Option<Spanned<i64>>,
+    batch_rows: Option<Spanned<i64>>,
+    start: Option<Duration>,
+}
+
+impl RawUpsert {
+    /// The same keys as an insert table without flush().
+    fn as_insert(&self) -> RawInsert {
+        RawInsert {
+            rows: self.rows.clone(),
+            rate: self.rate.clone(),
+            clients: self.clients.clone(),
+            batch_rows: self.batch_rows.clone(),
+            start: self.start,
+            flush: Some(false),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -263,6 +291,8 @@ pub struct Workload {
     pub query: Option<QuerySpec>,
     /// Deletes by primary key (`[workload.delete]`).
     pub delete: Option<DeleteSpec>,
+    /// Upserts (`[workload.upsert]`): the insert workload's shape, without flush().
+    pub upsert: Option<InsertSpec>,
     /// When the application calls create_index() and load() (`[workload.ddl]`).
     pub ddl: DdlSpec,
     /// Clients that run on a host of the topology and use its CPU.
@@ -714,9 +744,18 @@ pub fn load_experiment_text(
         let (line, column) = super::error::line_col(&text, span.start);
         SourceSpot { line, column }
     };
+    // A table that removes or replaces rows, for an empty collection's error.
+    let replacing = (raw.workload.upsert.as_ref())
+        .map(|_| "[workload.upsert] replaces rows by key")
+        .or(raw
+            .workload
+            .delete
+            .as_ref()
+            .map(|_| "[workload.delete] deletes rows by key"));
     let collection = resolve_collection(
         &raw.collection,
         raw.workload.insert.is_some(),
+        replacing,
         &err,
         &mut errors,
     )
@@ -737,13 +776,17 @@ pub fn load_experiment_text(
         &mut errors,
     )
     .map(|w| Workload { client_cpu, ..w });
-    let writes = (raw.workload.insert.as_ref())
+    let rw = &raw.workload;
+    let writes = (rw.insert.as_ref())
         .map(|i| ("[workload.insert]", i.rows.span()))
-        .or(raw
-            .workload
+        .or(rw
             .delete
             .as_ref()
-            .map(|d| ("[workload.delete]", d.rows.span())));
+            .map(|d| ("[workload.delete]", d.rows.span())))
+        .or(rw
+            .upsert
+            .as_ref()
+            .map(|u| ("[workload.upsert]", u.rows.span())));
     if let (Some((table, span)), Some(topo), Some(pl)) = (writes, &topology, &placement) {
         // reference §3.3: the write path needs every one of these to run.
         let count = |k: ServiceKind| {
@@ -1105,13 +1148,28 @@ fn in_range(
     }
 }
 
+/// `replacing` says why the workload needs rows, if a table of it removes or replaces
+/// rows by key.
 fn resolve_collection(
     c: &RawCollection,
     inserting: bool,
+    replacing: Option<&str>,
     err: &ErrAt,
     errors: &mut Vec<InputError>,
 ) -> Option<Collection> {
     let before = errors.len();
+    if let (0, false, Some(why)) = (*c.rows.get_ref(), inserting, replacing) {
+        errors.push(
+            err(
+                c.rows.span(),
+                format!("the collection has no rows (rows = 0), and {why}"),
+            )
+            .with_hint(
+                "give the rows loaded at the start, or add [workload.insert] to write rows first",
+            ),
+        );
+        return None;
+    }
     let rows = in_range(
         &c.rows,
         if inserting { 0 } else { 1 },
@@ -1317,13 +1375,18 @@ fn resolve_workload(
             );
             Arrivals::OpenLoop { qps: 1.0 }
         }
-        (None, None) if w.insert.is_some() || w.query.is_some() || w.delete.is_some() => {
+        (None, None)
+            if w.insert.is_some()
+                || w.query.is_some()
+                || w.delete.is_some()
+                || w.upsert.is_some() =>
+        {
             Arrivals::Off
         }
         (None, None) => {
             errors.push(
                 err(c.rows.span(), "the workload has neither search_qps nor clients".into())
-                    .with_hint("add search_qps = 1000 (open loop) or clients = 64 (closed loop) under [workload], or a [workload.insert], [workload.query] or [workload.delete] table"),
+                    .with_hint("add search_qps = 1000 (open loop) or clients = 64 (closed loop) under [workload], or a [workload.insert], [workload.query], [workload.delete] or [workload.upsert] table"),
             );
             Arrivals::OpenLoop { qps: 1.0 }
         }
@@ -1445,7 +1508,11 @@ fn resolve_workload(
     let insert = w
         .insert
         .as_ref()
-        .and_then(|i| resolve_insert(i, row_bytes, err, errors));
+        .and_then(|i| resolve_insert(i, "insert", row_bytes, err, errors));
+    let upsert = w
+        .upsert
+        .as_ref()
+        .and_then(|u| resolve_insert(&u.as_insert(), "upsert", row_bytes, err, errors));
     let query = w
         .query
         .as_ref()
@@ -1518,6 +1585,7 @@ fn resolve_workload(
         insert,
         query,
         delete,
+        upsert,
         retry,
         timeout: w.timeout.as_ref().map(|t| t.get_ref().0),
         arrivals,
@@ -1917,8 +1985,10 @@ fn resolve_ddl(
 /// reference §1.2: the proxy takes at most 64 MiB per RPC.
 const PROXY_MAX_REQUEST_BYTES: u64 = 64 << 20;
 
+/// `[workload.insert]`, or `[workload.upsert]` (`table` names which).
 fn resolve_insert(
     i: &RawInsert,
+    table: &str,
     row_bytes: u64,
     err: &ErrAt,
     errors: &mut Vec<InputError>,
@@ -1928,8 +1998,8 @@ fn resolve_insert(
         &i.rows,
         1,
         100_000_000_000,
-        "workload.insert.rows",
-        "give the number of rows to insert",
+        &format!("workload.{table}.rows"),
+        &format!("give the number of rows to {table}"),
         err,
         errors,
     );
@@ -1961,7 +2031,7 @@ fn resolve_insert(
             let rate = *r.get_ref();
             if !(rate > 0.0 && rate <= 1e9) {
                 errors.push(
-                    err(r.span(), format!("workload.insert.rate is {rate}"))
+                    err(r.span(), format!("workload.{table}.rate is {rate}"))
                         .with_hint("give a positive rate in rows per second, or clients = N for the highest rate the cluster sustains"),
                 );
             }
@@ -1972,8 +2042,8 @@ fn resolve_insert(
                 c,
                 1,
                 100_000,
-                "workload.insert.clients",
-                "use at least one inserting client",
+                &format!("workload.{table}.clients"),
+                &format!("use at least one {table}ing client"),
                 err,
                 errors,
             )
@@ -1983,7 +2053,7 @@ fn resolve_insert(
             errors.push(
                 err(
                     r.span(),
-                    "set either rate (rows per second) or clients (closed loop) under [workload.insert], not both".into(),
+                    format!("set either rate (rows per second) or clients (closed loop) under [workload.{table}], not both"),
                 )
                 .with_hint("remove one of the two keys"),
             );

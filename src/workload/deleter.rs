@@ -4,7 +4,7 @@
 
 use super::writer::WriteProxies;
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
-use crate::milvus::ingest::DELETE_ROW_BYTES;
+use crate::milvus::ingest::{WriteKind, DELETE_ROW_BYTES};
 use crate::milvus::msg::{Msg, Req};
 use crate::milvus::world::World;
 use crate::scenario::experiment::DeleteSpec;
@@ -45,7 +45,7 @@ impl Deleters {
         self.sent += rows;
         self.open += 1;
         let req = ctx.world.ingest.open(0, rows, now);
-        ctx.world.ingest.inserts[req as usize].delete = true;
+        ctx.world.ingest.inserts[req as usize].kind = WriteKind::Delete;
         let bytes = DELETE_FRAMING_BYTES + rows * DELETE_ROW_BYTES;
         self.proxies.send(req, bytes, ctx);
         let gap = SimDuration::from_secs_f64(self.spec.batch_rows as f64 / self.spec.rate);
@@ -59,16 +59,18 @@ impl Deleters {
             return;
         }
         if d.error.is_some() {
-            ctx.world.ingest.deletes.failed_rows += d.rows;
+            ctx.world.ingest.failed(req);
         }
         ctx.world.close_insert(req, now);
         self.open = self.open.saturating_sub(1);
         if !self.finished && self.open == 0 && self.sent >= self.spec.rows {
             self.finished = true;
-            let d = &ctx.world.ingest.deletes;
+            // The keys acknowledged count the upserts' keys too.
+            let ing = &ctx.world.ingest;
             let detail = format!(
                 "clients: {} of {} deletes acknowledged",
-                d.acked_rows, self.spec.rows
+                ing.deletes.acked_rows - ing.upserts.acked_rows,
+                self.spec.rows
             );
             ctx.world.rec.event(now, "delete_finished", "", "", detail);
         }

@@ -1,8 +1,10 @@
 //! Inserting clients: batches of rows at a fixed pace (open loop) or N clients each
-//! waiting for its last batch's acknowledgement (closed loop), then flush().
+//! waiting for its last batch's acknowledgement (closed loop), then flush(). Upserting
+//! clients are the same clients calling upsert() with their batches, without flush().
 
 use super::writer::WriteProxies;
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
+use crate::milvus::ingest::WriteKind;
 use crate::milvus::msg::{Msg, Req};
 use crate::milvus::world::World;
 use crate::scenario::experiment::{InsertArrivals, InsertSpec};
@@ -11,6 +13,8 @@ use crate::scenario::experiment::{InsertArrivals, InsertSpec};
 const INSERT_FRAMING_BYTES: u64 = 1024;
 
 pub struct Inserters {
+    /// What the clients call: insert() or upsert().
+    kind: WriteKind,
     spec: InsertSpec,
     proxies: WriteProxies,
     /// Rows sent so far.
@@ -21,8 +25,11 @@ pub struct Inserters {
 }
 
 impl Inserters {
-    pub fn new(spec: InsertSpec, proxies: Vec<(ActorId, usize)>) -> Self {
+    /// Clients calling `kind` (insert or upsert) as `spec` says.
+    pub fn new(kind: WriteKind, spec: InsertSpec, proxies: Vec<(ActorId, usize)>) -> Self {
+        assert!(kind.writes_rows(), "inserting clients write rows");
         Inserters {
+            kind,
             spec,
             proxies: WriteProxies::new(proxies),
             sent: 0,
@@ -53,6 +60,8 @@ impl Inserters {
         let ing = &mut ctx.world.ingest;
         ing.first_insert.get_or_insert(now);
         let req = ing.open(client, rows, now);
+        ing.inserts[req as usize].kind = self.kind;
+        // An upsert carries whole rows, keys included, as an insert does.
         let bytes = INSERT_FRAMING_BYTES + rows * ctx.world.ingest.row_bytes;
         self.proxies.send(req, bytes, ctx);
         if let InsertArrivals::Rate(rate) = self.spec.arrivals {
@@ -67,9 +76,9 @@ impl Inserters {
         if ins.closed {
             return;
         }
-        let (client, rows, failed) = (ins.client, ins.rows, ins.error.is_some());
+        let (client, failed) = (ins.client, ins.error.is_some());
         if failed {
-            ctx.world.ingest.failed_rows += rows;
+            ctx.world.ingest.failed(req);
         }
         ctx.world.close_insert(req, now);
         self.open = self.open.saturating_sub(1);
@@ -78,10 +87,19 @@ impl Inserters {
         }
         if !self.finished && self.open == 0 && self.sent >= self.spec.rows {
             self.finished = true;
-            let acked = ctx.world.ingest.acked_rows;
+            let ing = &ctx.world.ingest;
+            // The rows acknowledged count both workloads' rows.
+            let acked = match self.kind {
+                WriteKind::Upsert => ing.upserts.acked_rows,
+                WriteKind::Insert | WriteKind::Delete => ing.acked_rows - ing.upserts.acked_rows,
+            };
             ctx.world.rec.event(
                 now,
-                "insert_finished",
+                if self.kind == WriteKind::Upsert {
+                    "upsert_finished"
+                } else {
+                    "insert_finished"
+                },
                 "",
                 "",
                 format!(
@@ -94,10 +112,12 @@ impl Inserters {
                     }
                 ),
             );
-            if self.spec.flush {
-                ctx.world.ingest.flush_requested = true;
+            if self.kind == WriteKind::Insert {
+                if self.spec.flush {
+                    ctx.world.ingest.flush_requested = true;
+                }
+                ctx.world.ingest.inserts_done = true;
             }
-            ctx.world.ingest.inserts_done = true;
         }
     }
 }

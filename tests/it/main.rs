@@ -18,5 +18,6 @@ mod standalone;
 mod storage;
 mod swarm;
 mod sweep;
+mod upsert;
 mod validate;
 mod write_faults;

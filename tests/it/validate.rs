@@ -125,6 +125,36 @@ const CASES: &[Case] = &[
         message: "[workload.delete] needs a write path",
     },
     Case {
+        file: "exp-upsert-without-write-path.toml",
+        line: 27,
+        defect: "rows = 100_000",
+        message: "[workload.upsert] needs a write path",
+    },
+    Case {
+        file: "exp-upsert-unknown-key-flush.toml",
+        line: 29,
+        defect: "flush = true",
+        message: "unknown field `flush`",
+    },
+    Case {
+        file: "exp-upsert-rate-and-clients.toml",
+        line: 27,
+        defect: "rate = 1_000",
+        message: "set either rate (rows per second) or clients (closed loop) under [workload.upsert]",
+    },
+    Case {
+        file: "exp-upsert-empty-collection.toml",
+        line: 11,
+        defect: "rows = 0",
+        message: "the collection has no rows (rows = 0), and [workload.upsert] replaces rows by key",
+    },
+    Case {
+        file: "exp-delete-empty-collection.toml",
+        line: 11,
+        defect: "rows = 0",
+        message: "the collection has no rows (rows = 0), and [workload.delete] deletes rows by key",
+    },
+    Case {
         file: "exp-query-without-rate.toml",
         line: 26,
         defect: "[workload.query]",
