@@ -155,7 +155,9 @@ impl QueryCoord {
         ctx.set_timer(l, Msg::LeaderObserverTick);
         ctx.set_timer(b, Msg::BalanceTick);
         ctx.set_timer(h, Msg::HealthTick);
-        if ctx.world.ingest.target_rows > 0 {
+        // As at time zero: the target and index checkers run when the workload writes
+        // (a delete-only workload's compactions make new segments too).
+        if ctx.world.ingest.writes() {
             let t = ctx.world.ingest.target_interval;
             ctx.set_timer(t, Msg::TargetTick);
             ctx.set_timer(INDEX_CHECK_INTERVAL, Msg::IndexCheckerTick);

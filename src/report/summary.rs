@@ -628,7 +628,7 @@ pub fn check_path(path: &str, topo: &Topology, faults: usize) -> Result<(), Stri
         return Err(format!("{path:?} names no host of the topology"));
     }
     Err(format!(
-        "{path:?} is not a figure of summary.json; use one of {}, {}, requests.search.<figure>, requests.insert.<figure>, faults.<n>.<figure>, peak_memory_bytes.<host> or hosts.<host>.<figure>",
+        "{path:?} is not a figure of summary.json; use one of {}, {}, requests.<kind>.<figure> (kind search, query, insert, delete or upsert), faults.<n>.<figure>, peak_memory_bytes.<host> or hosts.<host>.<figure>",
         TOP_LEVEL.join(", "),
         WRITE_FIGURES.join(", ")
     ))

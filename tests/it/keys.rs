@@ -3,7 +3,9 @@
 //! single-segment compaction rewrites the segments they thin out (reference §1.5,
 //! §3.1, §3.3).
 
-use crate::common::{assert_same_outputs, experiment_with, f, run_to, temp_dir};
+use crate::common::{
+    assert_same_outputs, event_times, experiment_with, f, frame, run_to, temp_dir,
+};
 
 /// quickstart for one simulated minute with 200 queries by key per second.
 fn quickstart_with_queries(extra: &[&str], name: &str) -> serde_json::Value {
@@ -219,4 +221,36 @@ fn the_same_deletes_give_the_same_bytes() {
     assert_same_outputs(&a, &b, "retention-deletes");
     let _ = std::fs::remove_dir_all(&a);
     let _ = std::fs::remove_dir_all(&b);
+}
+
+#[test]
+fn a_restarted_querycoord_still_loads_what_deletes_rewrite() {
+    // The delete-only workload of retention-deletes, with querycoord dying at 100 s
+    // and back at 110 s: its target loop must come back too, so the segments
+    // single-segment compaction rewrites afterwards are handed to the query nodes as
+    // in the run without the crash.
+    let out = temp_dir("keys-qc-crash");
+    let handoffs = |exp: &str, name: &str| {
+        let run = out.join(name);
+        let s = run_to(exp, SHORT_DELETES, &run);
+        assert!(f(&s, "deletes.compactions") >= 8.0);
+        event_times(&frame(&run, "events.parquet"), "segment_handed_off")
+    };
+    let calm = handoffs("experiments/retention-deletes.toml", "calm");
+    let exp = experiment_with(
+        "experiments/retention-deletes.toml",
+        &out,
+        "qc-crash.toml",
+        |t| {
+            t + "\n[[fault]]\nkind = \"process_crash\"\nservice = \"querycoord\"\nat = \"100s\"\nrecover_at = \"110s\"\n"
+        },
+    );
+    let crashed = handoffs(exp.to_str().unwrap(), "crashed");
+    let _ = std::fs::remove_dir_all(&out);
+    assert!(!calm.is_empty());
+    assert_eq!(
+        crashed.iter().filter(|&&t| t > 110.0).count(),
+        calm.len(),
+        "handed off after the restart: {crashed:?}, without the crash: {calm:?}"
+    );
 }
