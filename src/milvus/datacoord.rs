@@ -170,7 +170,8 @@ impl DataCoord {
     /// node's reported position passes that (Milvus 2.3 datacoord ExpireAllocations
     /// on the data node's time tick, inference from the source): rows the data node
     /// has not consumed yet always count, so a stalled data node cannot make a
-    /// segment overflow.
+    /// segment overflow, unless datacoord restarted meanwhile and lost its
+    /// allocations (`on_start`), as Milvus 2.3's does.
     fn allocate(
         &mut self,
         shard: usize,

@@ -464,7 +464,11 @@ impl Ingest {
 
     pub fn release(&mut self, req: Req) {
         self.inserts[req as usize].closed = true;
-        self.free.push(req);
+        // A write its proxy answered when it died may still have messages on their
+        // way to a broker, which reads its parts: its slot is not used again.
+        if self.inserts[req as usize].pending == 0 {
+            self.free.push(req);
+        }
     }
 
     /// Whether the workload writes (inserts, deletes or upserts): the write path's

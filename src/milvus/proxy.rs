@@ -84,9 +84,10 @@ pub struct Proxy {
 /// its report carries that timestamp, or just below its oldest DML task not yet
 /// answered, whichever is lower: every message with an earlier timestamp is then in
 /// the channel, so a tick never passes an insert still being produced. A sample
-/// taken while a DML task still waits for its timestamp is dropped: the task's may
-/// be the lower one, and the network can deliver the sample's answer first (a
-/// degraded or lossy link delays each message on its own).
+/// that arrives while DML tasks still wait for their timestamps is held until they
+/// have them: theirs may be the lower ones, and the network can deliver the
+/// sample's answer first (a degraded or lossy link delays each message on its own).
+/// A task that starts waiting after the sample arrived gets a later timestamp.
 ///
 /// Milvus 2.3's ticker reports the timestamp of the sample before the latest one
 /// (`channelsTimeTickerImpl`), which would make every Strong search wait over 100 ms
@@ -100,15 +101,37 @@ struct Ticker {
     pending: std::collections::BTreeMap<Ts, u32>,
     /// DML tasks (by request id) waiting for their timestamp.
     awaited: std::collections::BTreeSet<u64>,
+    /// The latest sample, while tasks that waited when it arrived still wait.
+    held: Option<(Ts, std::collections::BTreeSet<u64>)>,
 }
 
 impl Ticker {
     fn sample(&mut self, now: Ts) {
-        if !self.awaited.is_empty() {
-            return;
+        if self.awaited.is_empty() {
+            self.held = None;
+            self.apply(now);
+        } else {
+            self.held = Some((now, self.awaited.clone()));
         }
+    }
+
+    fn apply(&mut self, now: Ts) {
         let oldest = self.pending.keys().next().map(|&t| t - 1);
         self.min_ts = oldest.map_or(now, |o| o.min(now));
+    }
+
+    /// DML task `id` has its timestamp (registered with `begin`), or failed to get
+    /// one; a sample held for it applies once no task it waited for is left.
+    fn answered(&mut self, id: u64) {
+        self.awaited.remove(&id);
+        if let Some((now, waiting)) = &mut self.held {
+            waiting.remove(&id);
+            if waiting.is_empty() {
+                let now = *now;
+                self.held = None;
+                self.apply(now);
+            }
+        }
     }
 
     /// The timestamp the next report carries, once the ticker has sampled.
@@ -578,19 +601,21 @@ impl Proxy {
     /// one request for exactly its rows (measured on Milvus 2.3.5, experiments/fidelity
     /// segments.py; no cached quota, see `DataCoord::on_segments_requested`).
     pub fn on_insert_tso(&mut self, req: Req, ts: Option<Ts>, ctx: &mut Ctx<'_, Msg, World>) {
-        self.ticker
-            .awaited
-            .remove(&ctx.world.ingest.inserts[req as usize].id);
-        if !self.insert_mine(req, ctx) {
+        let mine = self.insert_mine(req, ctx);
+        if let Some(ts) = ts.filter(|_| mine) {
+            ctx.world.ingest.inserts[req as usize].ts = ts;
+            self.ticker.begin(ts);
+        }
+        let id = ctx.world.ingest.inserts[req as usize].id;
+        self.ticker.answered(id);
+        if !mine {
             return;
         }
-        let Some(ts) = ts else {
+        if ts.is_none() {
             ctx.world.ingest.inserts[req as usize].error = Some(ERR_TSO);
             self.reply_insert(req, true, ctx);
             return;
-        };
-        ctx.world.ingest.inserts[req as usize].ts = ts;
-        self.ticker.begin(ts);
+        }
         if ctx.world.ingest.inserts[req as usize].kind == WriteKind::Delete {
             // A delete by key needs no segment: its keys hash to the shards' channels
             // (reference §3.3 step 2, as an insert's rows do).

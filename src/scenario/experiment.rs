@@ -1019,7 +1019,8 @@ pub fn load_experiment_text(
     }
     let load = collection.as_ref().map(|c| super::faults::LoadContext {
         replicas: c.replicas,
-        inserts: raw.workload.insert.is_some(),
+        // Upserts write growing rows as inserts do.
+        inserts: raw.workload.insert.is_some() || raw.workload.upsert.is_some(),
         cold_start: raw.cold_start == Some(true),
         ddl: workload.as_ref().map(|w| w.ddl).unwrap_or_default(),
     });

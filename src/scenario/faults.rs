@@ -121,6 +121,7 @@ pub const MAX_REPLICAS: u32 = 8;
 /// workload.
 pub struct LoadContext {
     pub replicas: u32,
+    /// Whether the workload writes growing rows (inserts or upserts).
     pub inserts: bool,
     pub cold_start: bool,
     /// The application's own DDL calls (`[workload.ddl]`).
@@ -914,7 +915,7 @@ fn resolve_load(
     let release_first = f.release_first.as_ref().is_some_and(|r| *r.get_ref());
     if release_first && (ctx.inserts || ctx.cold_start) {
         let what = if ctx.inserts {
-            "an insert workload"
+            "an insert or upsert workload"
         } else {
             "a cold start"
         };

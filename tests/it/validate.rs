@@ -350,6 +350,12 @@ const CASES: &[Case] = &[
         message: "the collection already has 2 replica(s); this release models loading more, not fewer",
     },
     Case {
+        file: "fault-load-replicas-release-first-with-upserts.toml",
+        line: 33,
+        defect: "kind = \"load_replicas\"",
+        message: "a load_replicas with release_first is not modelled together with an insert or upsert workload",
+    },
+    Case {
         file: "fault-load-replicas-with-host.toml",
         line: 29,
         defect: "host = \"query1\"",
