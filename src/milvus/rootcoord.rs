@@ -88,6 +88,11 @@ impl RootCoord {
             ctx.send(proxy, Msg::TsoFailed { req, insert }, SimDuration::ZERO);
             return;
         };
+        self.answer_at(done, proxy, Msg::TsoAllocated { req, ts, insert }, ctx);
+    }
+
+    /// A timestamp call's answer, leaving when the allocation is `done`.
+    fn answer_at(&self, done: SimTime, proxy: ActorId, msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
         let proxy_task = ctx.world.task_of(proxy);
         send_net_from(
             ctx,
@@ -96,7 +101,7 @@ impl RootCoord {
             Endpoint::Task(proxy_task),
             CONTROL_RPC_BYTES,
             proxy,
-            Msg::TsoAllocated { req, ts, insert },
+            msg,
         );
     }
 
@@ -105,17 +110,8 @@ impl RootCoord {
         let Some((done, ts)) = self.allocate(ctx.now(), ctx.world.etcd_lost_at) else {
             return;
         };
-        let proxy_task = ctx.world.task_of(proxy);
-        let gen = ctx.world.tasks[proxy_task].gen;
-        send_net_from(
-            ctx,
-            done,
-            Endpoint::Task(self.task),
-            Endpoint::Task(proxy_task),
-            CONTROL_RPC_BYTES,
-            proxy,
-            Msg::TickTsoAllocated { ts, gen },
-        );
+        let gen = ctx.world.tasks[ctx.world.task_of(proxy)].gen;
+        self.answer_at(done, proxy, Msg::TickTsoAllocated { ts, gen }, ctx);
     }
 
     /// A proxy's report (UpdateChannelTimeTick, reference §1.1, §2.6).
