@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::engine::{SimDuration, SimTime, NS_PER_S};
-use crate::scenario::experiment::{Arrivals, Experiment, InsertArrivals};
+use crate::scenario::experiment::{Arrivals, Experiment, InsertArrivals, Workload};
 use crate::scenario::topology::Topology;
 
 use super::recorder::{Recorder, RequestRow, Status};
@@ -632,6 +632,60 @@ pub fn check_path(path: &str, topo: &Topology, faults: usize) -> Result<(), Stri
         TOP_LEVEL.join(", "),
         WRITE_FIGURES.join(", ")
     ))
+}
+
+/// Checks that `path`, a figure [`check_path`] accepts, lies in a section this
+/// experiment's summary will have: `requests.query` and the write path's sections
+/// are written only when the workload offers what they count, `storage` only when the
+/// topology runs object storage. An assertion naming an absent section would fail
+/// only after the whole run, so it is refused when the experiment is read.
+pub fn check_section(path: &str, w: &Workload, storage: bool) -> Result<(), String> {
+    let writes = w.insert.is_some() || w.upsert.is_some();
+    let deferred = !w.ddl.indexed_at_start() || !w.ddl.loaded_at_start();
+    let (present, needs) = match path.split('.').next().unwrap_or("") {
+        "requests" => match path.split('.').nth(1) {
+            Some("query") => (w.query.is_some(), "a [workload.query] table"),
+            Some("delete") => (w.delete.is_some(), "a [workload.delete] table"),
+            Some("upsert") => (w.upsert.is_some(), "a [workload.upsert] table"),
+            _ => (true, ""),
+        },
+        "ingest" | "index" | "segments" | "compaction" => {
+            (writes, "a [workload.insert] or [workload.upsert] table")
+        }
+        "deletes" => (
+            w.delete.is_some() || w.upsert.is_some(),
+            "a [workload.delete] or [workload.upsert] table",
+        ),
+        "upserts" => (w.upsert.is_some(), "a [workload.upsert] table"),
+        "storage" => (
+            storage,
+            "a topology that runs object storage (kind = \"minio\")",
+        ),
+        "ddl" => match path {
+            "ddl.create_index_called_s"
+            | "ddl.create_index_ms"
+            | "ddl.load_called_s"
+            | "ddl.load_ms" => (
+                deferred,
+                "create_index or load deferred under [workload.ddl]",
+            ),
+            _ if path.starts_with("ddl.rel") || path == "ddl.unloaded_s" => {
+                (w.ddl.release.is_some(), "release under [workload.ddl]")
+            }
+            _ => (
+                deferred || w.ddl.release.is_some(),
+                "a deferred create_index or load, or a release, under [workload.ddl]",
+            ),
+        },
+        _ => (true, ""),
+    };
+    if present {
+        Ok(())
+    } else {
+        Err(format!(
+            "{path:?} is written to summary.json only by an experiment with {needs}, and this one has none"
+        ))
+    }
 }
 
 /// Evaluates the experiment's assertions and stores them in the summary.

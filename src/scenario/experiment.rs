@@ -956,6 +956,16 @@ pub fn load_experiment_text(
                         continue;
                     }
                 }
+                if let (Some(w), Some(t), Some(p)) = (&workload, &topology, &placement) {
+                    let storage = (p.tasks.iter())
+                        .any(|task| t.services[task.service].kind == ServiceKind::Minio);
+                    if let Err(m) = crate::report::summary::check_section(&path, w, storage) {
+                        errors.push(err(a.expr.span(), m).with_hint(
+                            "add the workload the figure counts, or remove the assertion",
+                        ));
+                        continue;
+                    }
+                }
                 asserts.push(Assertion {
                     expr: a.expr.get_ref().clone(),
                     path,
@@ -2086,5 +2096,32 @@ mod tests {
         );
         assert!(parse_assert("a ~ 3").is_err());
         assert!(parse_assert("a < x").is_err());
+    }
+
+    /// An assertion on a section the run will not write is refused when the
+    /// experiment is read, and accepted once the workload writes it.
+    #[test]
+    fn assertions_on_absent_sections_are_refused_up_front() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad");
+        let base = std::fs::read_to_string(dir.join("control-ok.toml")).expect("fixture");
+        let read = |extra: &str, expr: &str| {
+            let text = format!("{base}\n{extra}\n[[assert]]\nexpr = \"{expr} >= 0\"\n");
+            load_experiment_text(&dir.join("case.toml"), &text, &[])
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        let refused = |extra: &str, expr: &str, needs: &str| {
+            let e = read(extra, expr).expect_err(expr);
+            assert!(e.contains(needs), "{expr}: {e}");
+        };
+        refused("", "requests.delete.p50_ms", "[workload.delete]");
+        refused("", "requests.query.qps", "[workload.query]");
+        refused("", "ingest.rows", "[workload.insert] or [workload.upsert]");
+        refused("", "ddl.loaded_s", "under [workload.ddl]");
+        refused("", "storage.peak_bytes", "object storage");
+        let query = "[workload.query]\nqps = 10\nids = 1";
+        read(query, "requests.query.qps").expect("a query workload writes requests.query");
+        read("", "requests.search.p99_ms").expect("searches always have a table");
+        read("", "hardware.cores").expect("top-level figures are always written");
     }
 }

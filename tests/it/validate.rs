@@ -440,6 +440,12 @@ const CASES: &[Case] = &[
         message: "unknown fault kind \"host_crsh\"",
     },
     Case {
+        file: "exp-assert-absent-section.toml",
+        line: 31,
+        defect: "expr = \"upserts.live_rows_at_end >= 1000000\"",
+        message: "only by an experiment with a [workload.upsert] table",
+    },
+    Case {
         file: "fault-unknown-assert-index.toml",
         line: 34,
         defect: "expr = \"faults.1.error_window_s < 10\"",
