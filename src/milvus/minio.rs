@@ -81,27 +81,51 @@ fn charge(ctx: &mut Ctx<'_, Msg, World>, cpu: Option<NginxCpu>) {
 
 impl World {
     /// The nginx task (index among nginx's tasks) a new connection from task
-    /// `client` goes to: the client host's IPVS takes the running tasks in turn
-    /// (GUESS: one connection per transfer; the MinIO client keeps connections open,
-    /// so the real spread goes by connection, not by request). `Ok(None)`: no nginx.
-    fn gateway(&mut self, client: usize) -> Result<Option<usize>, ()> {
+    /// `client` goes to, and how long the connects before it waited: the client
+    /// host's IPVS takes the tasks of the service's virtual IP in turn (GUESS: one
+    /// connection per transfer; the MinIO client keeps connections open, so the real
+    /// spread goes by connection, not by request). A task stays in the virtual IP
+    /// until Swarm declares its node down (reference §2.10): a connect to one whose
+    /// host crashed, or that a network cut hides, answers nothing, and the client
+    /// gives up after its dial timeout (`[failover] object_client_dial_timeout`) and
+    /// connects again, to the next task. A killed process on a running host refuses
+    /// at once (GUESS: the retry costs nothing; Swarm takes the task out soon).
+    /// `Ok(None)`: no nginx. `Err`: no task answers.
+    fn gateway(&mut self, client: usize) -> Result<Option<(usize, SimDuration)>, ()> {
         if self.nginx_tasks.is_empty() {
             return Ok(None);
         }
         let n = self.nginx_tasks.len();
         let host = self.tasks[client].host;
-        let from = self.next_nginx[host];
-        let pick = (0..n).map(|k| (from + k) % n).find(|&i| {
+        let dial = self
+            .failover
+            .object_client_dial_timeout
+            .min(self.failover.tcp_syn_timeout);
+        let mut wait = SimDuration::ZERO;
+        let mut timed_out = 0;
+        for k in 0..n {
+            let i = (self.next_nginx[host] + k) % n;
             let g = self.nginx_tasks[i];
-            self.tasks[g].up && self.hosts[self.tasks[g].host].up && self.tasks_reachable(g, client)
-        });
-        match pick {
-            Some(i) => {
+            let h = &self.hosts[self.tasks[g].host];
+            let reachable = self.tasks_reachable(g, client);
+            if self.tasks[g].up && h.up && reachable {
                 self.next_nginx[host] = (i + 1) % n;
-                Ok(Some(i))
+                if timed_out > 0 {
+                    let st = &mut self.upstream.stats;
+                    st.client_connects_timed_out += timed_out;
+                    st.client_connect_wait_ns += wait.0;
+                }
+                return Ok(Some((i, wait)));
             }
-            None => Err(()),
+            // A killed process on a running host refuses at once; a task Swarm took
+            // out of the virtual IP gets no connect.
+            let refused = h.up && !self.tasks[g].up;
+            if !refused && !h.swarm_down {
+                wait = wait + dial;
+                timed_out += 1;
+            }
         }
+        Err(())
     }
 
     /// The route of a request from task `client` at `now`, with the CPU its nginx
@@ -115,7 +139,7 @@ impl World {
         let Ok(gateway) = self.gateway(client) else {
             return (None, None);
         };
-        let Some(gi) = gateway else {
+        let Some((gi, dialled)) = gateway else {
             // Straight to MinIO: the servers share the transfer (see object_read).
             return (
                 Some(Route {
@@ -136,10 +160,13 @@ impl World {
         let connect_timeout = cfg.proxy_connect_timeout.min(self.failover.tcp_syn_timeout);
         let worker = self.upstream.worker(gi, self.tasks[g].gen as u32);
         let mut tried = vec![false; self.minio_tasks.len()];
-        let mut at = now;
+        // The request reaches nginx once its connect got through.
+        let reached = now + dialled;
+        let mut at = reached;
         let route = loop {
             // GUESS (a simulation shortcut): the next server after a failed attempt
-            // is chosen from what the worker knew when the request came in.
+            // is chosen from what the worker knew when the request came in (before
+            // the client's own connect waits too).
             let Some(s) = self.upstream.pick(gi, worker, now, &tried) else {
                 self.upstream.stats.no_live_upstream += 1;
                 break None;
@@ -174,10 +201,10 @@ impl World {
             self.upstream.ends(gi, worker, s, at, true);
             self.upstream.stats.attempts_failed += 1;
         };
-        if at > now {
+        if at > reached {
             let st = &mut self.upstream.stats;
             st.requests_delayed += 1;
-            st.connect_wait_ns += (at - now).0;
+            st.connect_wait_ns += (at - reached).0;
         }
         (route, Some(cpu))
     }

@@ -92,6 +92,11 @@ pub struct UpstreamStats {
     pub connect_wait_ns: u64,
     /// Requests that found no server left to try (502).
     pub no_live_upstream: u64,
+    /// Connects of the Milvus processes to an nginx task that answers nothing
+    /// (its host crashed or is cut off, and it is still in the virtual IP), and the
+    /// time the requests waited for them.
+    pub client_connects_timed_out: u64,
+    pub client_connect_wait_ns: u64,
 }
 
 /// The upstream `minio` as every nginx task's workers see it.
@@ -271,6 +276,8 @@ impl Upstream {
             "requests_delayed": s.requests_delayed,
             "connect_wait_s": s.connect_wait_ns as f64 / 1e9,
             "no_live_upstream": s.no_live_upstream,
+            "client_connects_timed_out": s.client_connects_timed_out,
+            "client_connect_wait_s": s.client_connect_wait_ns as f64 / 1e9,
         })
     }
 }

@@ -272,6 +272,7 @@ pub(super) struct RawFailover {
     etcd_election_timeout: Option<Duration>,
     tcp_retransmit_timeout: Option<Duration>,
     tcp_syn_timeout: Option<Duration>,
+    object_client_dial_timeout: Option<Duration>,
     broker_session_timeout: Option<Duration>,
     bookie_client_timeout: Option<Duration>,
     ddl_etcd_writes: Option<u32>,
@@ -333,6 +334,12 @@ pub struct Failover {
     /// ... + 64 = 127 s, unless the application gives up sooner (nginx's
     /// `proxy_connect_timeout`).
     pub tcp_syn_timeout: SimDuration,
+    /// GUESS (minio-go v7's `DefaultTransport`, which Milvus's MinIO chunk manager
+    /// uses; not in the reference): a Milvus process's connect to object storage gives
+    /// up after 30 s and the client tries again on a new connection. It matters when
+    /// the connect goes to an nginx task whose host crashed or is cut off, while that
+    /// task is still in the service's virtual IP.
+    pub object_client_dial_timeout: SimDuration,
     /// reference §2.8 zooKeeperSessionTimeoutMillis: a dead broker's bundles move to
     /// another broker once its ZooKeeper session expires (30 s).
     pub broker_session_timeout: SimDuration,
@@ -375,6 +382,7 @@ impl Default for Failover {
             etcd_election_timeout: SimDuration::from_millis(1000),
             tcp_retransmit_timeout: SimDuration::from_millis(200),
             tcp_syn_timeout: SimDuration::from_secs(127),
+            object_client_dial_timeout: SimDuration::from_secs(30),
             broker_session_timeout: SimDuration::from_secs(30),
             bookie_client_timeout: SimDuration::from_secs(30),
             ddl_etcd_writes: 2,
@@ -413,6 +421,10 @@ pub(super) fn resolve_failover(raw: &RawFailover) -> Failover {
         etcd_election_timeout: pick(&raw.etcd_election_timeout, d.etcd_election_timeout),
         tcp_retransmit_timeout: pick(&raw.tcp_retransmit_timeout, d.tcp_retransmit_timeout),
         tcp_syn_timeout: pick(&raw.tcp_syn_timeout, d.tcp_syn_timeout),
+        object_client_dial_timeout: pick(
+            &raw.object_client_dial_timeout,
+            d.object_client_dial_timeout,
+        ),
         broker_session_timeout: pick(&raw.broker_session_timeout, d.broker_session_timeout),
         bookie_client_timeout: pick(&raw.bookie_client_timeout, d.bookie_client_timeout),
         ddl_etcd_writes: raw.ddl_etcd_writes.unwrap_or(d.ddl_etcd_writes),

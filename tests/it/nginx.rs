@@ -94,6 +94,84 @@ fn a_killed_minio_process_refuses_connects_and_costs_no_wait() {
     assert_eq!(f(&s, "segments.indexed"), f(&s, "segments.created"));
 }
 
+/// minio-node-failure with its faults replaced by `fault` (ingest at 20k rows/s into
+/// the seed cluster, whose Milvus processes reach MinIO through the nginx tasks on
+/// the managers).
+fn nginx_fault(tag: &str, fault: &str, sets: &[&str]) -> serde_json::Value {
+    let dir = temp_dir(tag);
+    let exp = experiment_with(
+        "experiments/minio-node-failure.toml",
+        &dir,
+        "nginx-fault.toml",
+        |t| {
+            let i = t.find("[[fault]]").unwrap();
+            let j = t.find("# Inserts never fail").unwrap();
+            format!("{}{fault}\n\n{}", &t[..i], &t[j..]).replace(
+                "expr = \"ingest.flushed_s > 240\"",
+                "expr = \"ingest.flushed_s > 0\"",
+            )
+        },
+    );
+    let s = run_to(exp.to_str().unwrap(), sets, &dir.join("run"));
+    let _ = std::fs::remove_dir_all(&dir);
+    s
+}
+
+const MANAGER1_CRASH: &str = "[[fault]]\nkind = \"host_crash\"\nhost = \"manager1\"\nat = \"60s\"";
+
+#[test]
+fn a_crashed_nginx_host_costs_dial_timeouts_only_until_swarm_declares_it_down() {
+    // manager1 runs one of the two minio-proxy tasks. Until Swarm declares its node
+    // down (reference §2.10: 15.5 s) the task stays in the virtual IP, and the
+    // client hosts' IPVS sends every other new connection there: it answers
+    // nothing, and the MinIO client gives up after its 30 s dial timeout and
+    // connects again, to the live task.
+    let s = nginx_fault("nginx-host-crash", MANAGER1_CRASH, &[]);
+    let n = |s: &serde_json::Value, k: &str| f(s, &format!("storage.nginx.{k}"));
+    let timed_out = n(&s, "client_connects_timed_out");
+    assert!(timed_out > 0.0, "no connect met the dead nginx task");
+    assert!((n(&s, "client_connect_wait_s") - 30.0 * timed_out).abs() < 1e-6);
+    assert_eq!(s["faults"][0]["detected_at_s"].as_f64(), Some(75.5));
+    // The dial timeout is a knob.
+    let short = nginx_fault(
+        "nginx-host-crash-10s",
+        MANAGER1_CRASH,
+        &["failover.object_client_dial_timeout=10s"],
+    );
+    let t = n(&short, "client_connects_timed_out");
+    assert!((n(&short, "client_connect_wait_s") - 10.0 * t).abs() < 1e-6);
+    // Nothing is lost, everything is built and loaded; the hiccup is bounded: one
+    // dial timeout outlasts the detection window, so a chain of transfers waits at
+    // most once.
+    let zero = nginx_fault(
+        "nginx-host-crash-0s",
+        MANAGER1_CRASH,
+        &["failover.object_client_dial_timeout=0s"],
+    );
+    for run in [&s, &short, &zero] {
+        assert_eq!(f(run, "acked_rows_lost"), 0.0);
+        assert_eq!(f(run, "ingest.rows_flushed"), 2_600_000.0);
+        assert_eq!(f(run, "segments.indexed"), f(run, "segments.created"));
+        assert_eq!(f(run, "segments.growing_at_end"), 0.0);
+    }
+    let later = f(&s, "ingest.indexed_s") - f(&zero, "ingest.indexed_s");
+    assert!(
+        (0.0..=31.0).contains(&later),
+        "index builds ended {later} s later with the 30 s dial timeout"
+    );
+}
+
+#[test]
+fn a_killed_nginx_process_refuses_connects_and_costs_no_dial_wait() {
+    // The host runs: a connect to the dead task is refused at once.
+    let kill = "[[fault]]\nkind = \"process_crash\"\ntask = \"minio-proxy.1\"\nat = \"60s\"";
+    let s = nginx_fault("nginx-kill", kill, &[]);
+    assert_eq!(f(&s, "storage.nginx.client_connects_timed_out"), 0.0);
+    assert_eq!(f(&s, "storage.nginx.client_connect_wait_s"), 0.0);
+    assert_eq!(f(&s, "segments.indexed"), f(&s, "segments.created"));
+    assert_eq!(f(&s, "acked_rows_lost"), 0.0);
+}
+
 /// Bytes per (host, service) summed over the run for column `col`.
 fn total(ts: &DataFrame, host: &str, service: &str, col: &str) -> f64 {
     let h = ts.column("host").unwrap().str().unwrap();
