@@ -110,6 +110,7 @@ fn a_strong_expression_delete_under_writes_completes() {
     // flight; the delete's query waits for tsafe to pass its own timestamp. It must
     // not be one of the writes the ticks wait for, or it would wait for itself.
     let s = run(&[], "dx-strong");
+    assert_eq!(f(&s, "deletes.queries"), 100.0);
     assert_eq!(f(&s, "requests.delete.ok"), 100.0);
     assert_eq!(f(&s, "requests.delete.incomplete"), 0.0);
     assert_eq!(f(&s, "deletes.query_failed"), 0.0);
