@@ -277,6 +277,14 @@ fn print_collection(exp: &crate::scenario::Experiment, layout: &crate::milvus::L
             s.nq,
             s.topk
         );
+        let by_expr = exp.workload.delete.as_ref().map(|d| d.by);
+        if by_expr == Some(crate::scenario::experiment::DeleteBy::Expr) {
+            println!(
+                "  {:13} delete by expression: its query filters every row, {:.1} us of one core per segment (GUESS: 2 ns a row or the 8-byte field at memory bandwidth, src/milvus/retrieve.rs)",
+                "",
+                crate::milvus::retrieve::filter_segment_ns(&cost, rows) / 1e3
+            );
+        }
         if c.index.kind == IndexKind::DiskAnn {
             let q = cost.diskann_search(&c.index, rows, s);
             println!(

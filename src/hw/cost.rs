@@ -280,6 +280,14 @@ impl HostCost {
         bytes * 1e9 / self.thread_bytes_per_s
     }
 
+    /// One thread's pass over `rows` rows doing `compute_ns_per_row` of scalar work
+    /// (at the calibration machine's clock) on `bytes_per_row` streamed from memory:
+    /// the larger of the two (roofline).
+    pub fn row_scan_ns(&self, rows: u64, compute_ns_per_row: f64, bytes_per_row: u64) -> f64 {
+        let compute = rows as f64 * self.scalar_ns(compute_ns_per_row);
+        compute.max(self.memory_ns((rows * bytes_per_row) as f64))
+    }
+
     /// Non-SIMD work measured as `ns` on the calibration machine.
     fn scalar_ns(&self, ns: f64) -> f64 {
         ns * self.clock_scale

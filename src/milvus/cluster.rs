@@ -1028,6 +1028,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         let shards = c.shards as usize;
         let d = &mut ing.deletes;
         d.order = w.delete.as_ref().map(|d| d.order);
+        d.by = w.delete.as_ref().map(|d| d.by);
         d.target_rows = w.delete.as_ref().map_or(0, |d| d.rows) + upsert_rows;
         d.buffered = vec![0; shards];
         d.buffered_since = vec![None; shards];

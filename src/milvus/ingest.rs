@@ -5,7 +5,7 @@
 use crate::engine::{ActorId, SimDuration, SimTime};
 use crate::hw::{IndexKind, IndexSpec, SearchSpec};
 use crate::report::recorder::RequestRow;
-use crate::scenario::experiment::DeleteOrder;
+use crate::scenario::experiment::{DeleteBy, DeleteOrder};
 
 use super::msg::{Req, Ts};
 use super::world::World;
@@ -311,6 +311,17 @@ pub struct Deletes {
     pub clients: ActorId,
     /// Which rows the delete workload's keys remove.
     pub order: Option<DeleteOrder>,
+    /// How the delete workload names its rows: by key, or by an expression whose
+    /// keys the proxy queries first.
+    pub by: Option<DeleteBy>,
+    /// Expression deletes: how long each successful query for the keys took, from
+    /// the proxy's start of it to the keys at the proxy (ns).
+    pub query_ns: Vec<u64>,
+    /// Expression deletes that failed in their query (nothing produced).
+    pub query_failed: u64,
+    /// Rows the expression deletes' filters scanned (every row of every segment a
+    /// worker or delegator searched for them).
+    pub rows_scanned: u64,
     pub target_rows: u64,
     pub acked_rows: u64,
     pub failed_rows: u64,
@@ -355,7 +366,7 @@ impl Deletes {
         if self.target_rows == 0 {
             return None;
         }
-        Some(json!({
+        let mut out = json!({
             "rows_offered": self.target_rows,
             "rows": self.acked_rows,
             "rows_failed": self.failed_rows,
@@ -368,7 +379,20 @@ impl Deletes {
             "deltalog_bytes": self.deltalog_bytes,
             "compactions": self.compactions,
             "rows_compacted_away": self.rows_compacted_away,
-        }))
+        });
+        // Only expression deletes have a query part, so a key delete's summary stays
+        // as it was.
+        if self.by == Some(DeleteBy::Expr) {
+            let mut lat = self.query_ns.clone();
+            lat.sort_unstable();
+            let ms = |p: f64| crate::report::summary::percentile_ms(&lat, p);
+            out["queries"] = json!(self.query_ns.len());
+            out["query_failed"] = json!(self.query_failed);
+            out["query_p50_ms"] = json!(ms(0.50));
+            out["query_p99_ms"] = json!(ms(0.99));
+            out["rows_scanned"] = json!(self.rows_scanned);
+        }
+        Some(out)
     }
 
     /// Whether segment `s` is due for a compaction of its own: datacoord sees the
@@ -847,6 +871,16 @@ impl World {
         let ids = self.query.map_or(0, |q| q.ids);
         let seal = self.ingest.seal_rows.max(1);
         growing_segments_cost(rows, seal, |n| super::retrieve::query_segment_ns(n, ids))
+    }
+
+    /// CPU work of an expression delete's query on the growing segments of
+    /// `replica`'s `shard`, led by query node `node`: the filter scans their rows as
+    /// it scans a sealed segment's.
+    pub fn growing_filter_ns(&self, node: usize, replica: usize, shard: usize) -> f64 {
+        let rows = self.ingest.growing(replica, shard);
+        let cost = &self.hosts[self.tasks[self.query_node_tasks[node]].host].cost;
+        let seal = self.ingest.seal_rows.max(1);
+        growing_segments_cost(rows, seal, |n| super::retrieve::filter_segment_ns(cost, n))
     }
 
     /// Memory a query node takes (positive) or gives back (negative).

@@ -3,7 +3,7 @@
 
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::hw::cost::REDUCE_NS_PER_RESULT;
-use crate::scenario::experiment::{Consistency, SessionScope};
+use crate::scenario::experiment::{Consistency, DeleteBy, SessionScope};
 
 use super::ingest::{Part, WriteKind};
 use super::msg::{Fail, Msg, Req, Ts};
@@ -11,6 +11,7 @@ use super::overheads::{
     insert_on, search_beside_on, search_stage_on, CONTROL_RPC_BYTES, PROXY_PRE_EXECUTE_SHARE,
     PROXY_REDUCE_SHARE, PROXY_SHARE,
 };
+use super::retrieve::ReqKind;
 use super::world::{run_cpu, send_net_from, send_to, Endpoint, World};
 
 pub const ERR_QUEUE_FULL: &str = "proxy task queue is full";
@@ -88,6 +89,12 @@ pub struct Proxy {
 /// have them: theirs may be the lower ones, and the network can deliver the
 /// sample's answer first (a degraded or lossy link delays each message on its own).
 /// A task that starts waiting after the sample arrived gets a later timestamp.
+///
+/// An expression delete's query is no DML task: it takes its timestamp as a search
+/// does, and the delete enters the DML queue (with a timestamp of its own) only once
+/// the query returned its keys (see `Proxy::query_delete_keys`). Were the query's
+/// timestamp held here, the report would stay below it and the query's wait for
+/// tsafe would never end.
 ///
 /// Milvus 2.3's ticker reports the timestamp of the sample before the latest one
 /// (`channelsTimeTickerImpl`), which would make every Strong search wait over 100 ms
@@ -284,8 +291,15 @@ impl Proxy {
             return;
         }
         let p = &ctx.world.params;
-        // reference §1.12: guarantee timestamp by consistency level.
-        let guarantee = match p.consistency {
+        let kind = ctx.world.req_kind(req);
+        // reference §1.12: guarantee timestamp by consistency level; an expression
+        // delete's query must see every write before its own timestamp, as a Strong
+        // query (GUESS, see `query_delete_keys`).
+        let consistency = match kind {
+            ReqKind::DeleteQuery => Consistency::Strong,
+            ReqKind::Search | ReqKind::Query => p.consistency,
+        };
+        let guarantee = match consistency {
             Consistency::Strong => ts,
             Consistency::Bounded => ts.saturating_sub(p.graceful_ts),
             // reference §1.12: a session waits for its own last write: the newest
@@ -497,6 +511,10 @@ impl Proxy {
     }
 
     fn finish(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
+        if !ctx.world.req_kind(req).from_client() {
+            ctx.world.searches[req as usize].at_proxy = false;
+            return self.delete_query_done(req, ctx);
+        }
         self.inflight -= 1;
         ctx.world.searches[req as usize].at_proxy = false;
         self.note_queue(ctx);
@@ -541,6 +559,13 @@ impl Proxy {
             s.error = Some(ERR_PROXY_CRASHED);
             s.leaked = true;
             s.at_proxy = false;
+            if !s.kind.from_client() {
+                // An expression delete's query: its delete fails with the others
+                // below; the slot stays for the parts still in flight.
+                s.closed = true;
+                ctx.world.ingest.deletes.query_failed += 1;
+                continue;
+            }
             self.reply_at(req, fail_at, ctx);
         }
         self.fail_open_inserts(fail_at, ctx);
@@ -563,8 +588,18 @@ impl Proxy {
         let ins = &mut ctx.world.ingest.inserts[req as usize];
         ins.proxy_gen = gen;
         ins.proxy = me;
+        if ins.kind == WriteKind::Delete && ctx.world.ingest.deletes.by == Some(DeleteBy::Expr) {
+            return self.query_delete_keys(req, ctx);
+        }
+        self.enqueue_dml(req, ctx);
+    }
+
+    /// The write enters the DML queue (reference §1.4 proxy.maxTaskNum): refused when
+    /// it is full, else validated and hashed to shards on the proxy's CPU.
+    fn enqueue_dml(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
+        let me = ctx.me();
         if self.dml_inflight >= self.max_tasks {
-            ins.error = Some(ERR_QUEUE_FULL);
+            ctx.world.ingest.inserts[req as usize].error = Some(ERR_QUEUE_FULL);
             self.reply_insert(req, false, ctx);
             return;
         }
@@ -580,6 +615,71 @@ impl Proxy {
             me,
             Msg::InsertPreExecuted { req },
         );
+    }
+
+    /// A delete by expression (`delete(expr="<scalar filter>")`) first queries the
+    /// keys its filter matches. GUESS (the reference does not cover it; we follow the
+    /// 2.3 proxy's delete of an expression that is not `pk in [...]`, as recalled
+    /// from its source): the proxy allocates the query's timestamp, runs a query on
+    /// the search path with that timestamp as its guarantee (so the delegators wait
+    /// for tsafe to pass it, as for a Strong query), gets the keys back, and only
+    /// then produces their delete as a delete by key: a task in the DML queue with
+    /// a timestamp of its own, hashed to the shards' channels, answered when every
+    /// message is acknowledged. The query is no task of the DQL queue (the delete
+    /// calls the shard leaders itself), so it neither counts against nor waits for
+    /// that queue. The delete's row in requests.parquet covers both parts.
+    fn query_delete_keys(&mut self, delete: Req, ctx: &mut Ctx<'_, Msg, World>) {
+        if !ctx.world.ddl.collection_loaded() {
+            // Milvus 2.3's answer to a query of a collection not loaded: nothing is
+            // deleted (a delete by key needs no loaded collection).
+            ctx.world.ingest.inserts[delete as usize].error = Some(ERR_NOT_LOADED);
+            ctx.world.ingest.deletes.query_failed += 1;
+            self.reply_insert(delete, false, ctx);
+            return;
+        }
+        let now = ctx.now();
+        let me = ctx.me();
+        let gen = ctx.world.tasks[self.task].gen;
+        let d = &ctx.world.ingest.inserts[delete as usize];
+        let (client, keys) = (d.client, d.rows as u32);
+        let req = ctx
+            .world
+            .open_search(ReqKind::DeleteQuery, client, self.index, me, now);
+        let s = &mut ctx.world.searches[req as usize];
+        s.keys = keys;
+        s.delete_of = delete;
+        s.proxy_gen = gen;
+        s.at_proxy = true;
+        let demand = search_stage_on(ctx.world, self.task, PROXY_PRE_EXECUTE_SHARE, req);
+        run_cpu(ctx, self.task, demand, 1, me, Msg::ProxyPreExecuted { req });
+        let beside = search_beside_on(ctx.world, self.task, PROXY_SHARE, req);
+        run_cpu(ctx, self.task, beside, 1, me, Msg::SearchBesideDone);
+    }
+
+    /// An expression delete's query is over: on success its keys are deleted as a
+    /// delete by key's are; on failure the delete fails with the query's error and
+    /// nothing is produced.
+    fn delete_query_done(&mut self, req: Req, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let s = &ctx.world.searches[req as usize];
+        let (delete, error, start) = (s.delete_of, s.error, s.start);
+        ctx.world.drop_delete_query(req);
+        assert!(
+            self.insert_mine(delete, ctx),
+            "an expression delete is answered only after its query (or by its proxy's crash)"
+        );
+        match error {
+            Some(e) => {
+                ctx.world.ingest.inserts[delete as usize].error = Some(e);
+                ctx.world.ingest.deletes.query_failed += 1;
+                self.reply_insert(delete, false, ctx);
+            }
+            None => {
+                let took = now.since(start).as_nanos();
+                ctx.world.ingest.deletes.query_ns.push(took);
+                self.enqueue_dml(delete, ctx);
+            }
+        }
     }
 
     fn insert_mine(&self, req: Req, ctx: &Ctx<'_, Msg, World>) -> bool {

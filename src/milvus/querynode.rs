@@ -227,18 +227,26 @@ impl QueryNode {
             .world
             .sub_cost(job.replica as usize, job.shard as usize, self.node);
         let (r, s) = (job.replica as usize, job.shard as usize);
-        let query = ctx.world.req_kind(job.req) == ReqKind::Query;
-        let growing = if ctx.world.dist.leader[r][s] != Some(self.node) {
-            0.0
-        } else if query {
-            ctx.world.growing_query_ns(r, s)
-        } else {
-            ctx.world.growing_search_ns(self.node, r, s)
+        let kind = ctx.world.req_kind(job.req);
+        let leads = ctx.world.dist.leader[r][s] == Some(self.node);
+        let growing = match kind {
+            _ if !leads => 0.0,
+            ReqKind::Search => ctx.world.growing_search_ns(self.node, r, s),
+            ReqKind::Query => ctx.world.growing_query_ns(r, s),
+            ReqKind::DeleteQuery => ctx.world.growing_filter_ns(self.node, r, s),
         };
-        let demand = if query {
-            cost.query_core_ns
-        } else {
-            cost.demand_core_ns
+        let demand = match kind {
+            ReqKind::Search => cost.demand_core_ns,
+            ReqKind::Query => cost.query_core_ns,
+            ReqKind::DeleteQuery => {
+                let growing_rows = if leads {
+                    ctx.world.ingest.growing(r, s)
+                } else {
+                    0
+                };
+                ctx.world.ingest.deletes.rows_scanned += cost.rows + growing_rows;
+                cost.filter_core_ns
+            }
         };
         let base = search_stage_on(ctx.world, self.task, WORKER_SHARE, job.req);
         let me = ctx.me();

@@ -3,8 +3,14 @@
 //! sub-request per worker holding the shard's segments, reduce on the delegator and
 //! the proxy) and retrieves rows instead of ranking vectors. This module holds what
 //! differs: the work per segment and the sizes of requests and results.
+//!
+//! The same path serves the query an expression delete runs for its keys
+//! (`delete(expr="<scalar filter>")`, [`ReqKind::DeleteQuery`]): a filter over every
+//! row of every segment of the shard, whose keys go back to the proxy, which then
+//! deletes them by key (see `proxy`).
 
 use crate::hw::cost::SEGMENT_OVERHEAD_NS;
+use crate::hw::HostCost;
 
 use super::msg::Req;
 use super::overheads::{search_request_bytes, search_result_bytes};
@@ -15,15 +21,26 @@ use super::world::World;
 pub enum ReqKind {
     Search,
     Query,
+    /// The query of an expression delete for the keys its filter matches: no client
+    /// request of its own (the delete's row is the request), and its answer goes on
+    /// to the delete at the proxy.
+    DeleteQuery,
 }
 
 impl ReqKind {
-    /// The `kind` column of `requests.parquet`.
+    /// The `kind` column of `requests.parquet` (a delete's query has no row; it is
+    /// part of its delete's).
     pub fn name(self) -> &'static str {
         match self {
             ReqKind::Search => "search",
             ReqKind::Query => "query",
+            ReqKind::DeleteQuery => "delete",
         }
+    }
+
+    /// Whether a client sent it (a delete's query is the proxy's own).
+    pub fn from_client(self) -> bool {
+        self != ReqKind::DeleteQuery
     }
 }
 
@@ -52,6 +69,24 @@ pub fn query_segment_ns(rows: u64, ids: u32) -> f64 {
     SEGMENT_OVERHEAD_NS + ids as f64 * probes * PK_PROBE_NS
 }
 
+/// GUESS: evaluating a simple scalar comparison (`field < x`, `field == x`) on one
+/// row of a segment, at the calibration machine's clock: segcore's 2.3 expression
+/// executor walks each chunk element by element into a bitset, a few cycles a row
+/// (not measured; the reference does not cover filters).
+const FILTER_NS_PER_ROW: f64 = 2.0;
+/// Bytes a filter reads per row: one 8-byte scalar field.
+const FILTER_FIELD_BYTES: u64 = 8;
+
+/// CPU work of an expression delete's query on one segment of `rows` rows on a host
+/// of `cost`: the per-segment fixed cost a search pays, then a filter over every row
+/// (not a key lookup: the expression is on another field, so no segment is pruned
+/// and no row skipped), the larger of its compute and of streaming the field from
+/// memory at the host's calibrated bandwidth. Collecting the few matching keys is
+/// left out beside the scan.
+pub fn filter_segment_ns(cost: &HostCost, rows: u64) -> f64 {
+    SEGMENT_OVERHEAD_NS + cost.row_scan_ns(rows, FILTER_NS_PER_ROW, FILTER_FIELD_BYTES)
+}
+
 /// GUESS: 512 bytes of gRPC framing, plan and output-field list.
 const QUERY_REQUEST_FRAMING_BYTES: u64 = 512;
 /// GUESS: 256 bytes of framing around a result.
@@ -72,6 +107,8 @@ impl World {
         match self.req_kind(req) {
             ReqKind::Search => search_request_bytes(self.params.nq, self.params.dim),
             ReqKind::Query => QUERY_REQUEST_FRAMING_BYTES + 8 * self.query_params().ids as u64,
+            // GUESS: the filter's text fits the framing.
+            ReqKind::DeleteQuery => QUERY_REQUEST_FRAMING_BYTES,
         }
     }
 
@@ -86,6 +123,11 @@ impl World {
                 let rows = (q.ids as u64 * parts as u64).div_ceil(of.max(1) as u64);
                 QUERY_RESULT_FRAMING_BYTES + rows * q.out_row_bytes
             }
+            // The matching keys, 8 bytes each (the key is the only output field).
+            ReqKind::DeleteQuery => {
+                let keys = self.searches[req as usize].keys as u64;
+                QUERY_RESULT_FRAMING_BYTES + 8 * (keys * parts as u64).div_ceil(of.max(1) as u64)
+            }
         }
     }
 
@@ -95,6 +137,7 @@ impl World {
         match self.req_kind(req) {
             ReqKind::Search => (self.params.nq * self.params.topk) as f64,
             ReqKind::Query => self.query_params().ids as f64,
+            ReqKind::DeleteQuery => self.searches[req as usize].keys as f64,
         }
     }
 
@@ -104,7 +147,7 @@ impl World {
     pub fn request_nq(&self, req: Req) -> u32 {
         match self.req_kind(req) {
             ReqKind::Search => self.params.nq,
-            ReqKind::Query => 0,
+            ReqKind::Query | ReqKind::DeleteQuery => 0,
         }
     }
 
@@ -112,7 +155,7 @@ impl World {
     pub fn lookaside_weight(&self, req: Req) -> u32 {
         match self.req_kind(req) {
             ReqKind::Search => self.params.nq,
-            ReqKind::Query => 1,
+            ReqKind::Query | ReqKind::DeleteQuery => 1,
         }
     }
 
@@ -121,6 +164,9 @@ impl World {
         match self.req_kind(req) {
             ReqKind::Search => self.clients,
             ReqKind::Query => self.query_clients,
+            ReqKind::DeleteQuery => {
+                unreachable!("a delete's query answers its proxy, not a client")
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::scenario::topology::ServiceKind;
 
 use super::layout::Layout;
 use super::msg::{Fail, Msg, Req, Ts};
-use super::retrieve::{query_segment_ns, QueryParams, ReqKind};
+use super::retrieve::{filter_segment_ns, query_segment_ns, QueryParams, ReqKind};
 
 pub const MAX_SHARDS: usize = 16;
 
@@ -165,8 +165,12 @@ pub struct SearchState {
     pub timed_out: bool,
     /// Attempts the client made before this one (its retry policy).
     pub attempts: u8,
-    /// A vector search or a query by primary key.
+    /// A vector search, a query by primary key, or an expression delete's query.
     pub kind: ReqKind,
+    /// An expression delete's query: the keys its filter matches, and the delete
+    /// (an index into `World::ingest.inserts`) that waits for them.
+    pub keys: u32,
+    pub delete_of: Req,
 }
 
 impl SearchState {
@@ -202,6 +206,8 @@ impl SearchState {
             closed: false,
             timed_out: false,
             attempts: 0,
+            keys: 0,
+            delete_of: 0,
         }
     }
 }
@@ -257,6 +263,10 @@ pub struct SubCost {
     pub threads: u32,
     /// The same for a query by primary key (see `retrieve`).
     pub query_core_ns: f64,
+    /// The same for an expression delete's query, a filter over every row, and the
+    /// rows it scans.
+    pub filter_core_ns: f64,
+    pub rows: u64,
 }
 
 pub struct World {
@@ -464,6 +474,8 @@ impl World {
         for shard in 0..shards {
             let mut demand = vec![0.0; nodes];
             let mut query_demand = vec![0.0; nodes];
+            let mut filter_demand = vec![0.0; nodes];
+            let mut rows = vec![0u64; nodes];
             let ids = self.query.map_or(0, |q| q.ids);
             let mut count = vec![0u32; nodes];
             let mut threads = vec![0u32; nodes];
@@ -486,6 +498,8 @@ impl World {
                         };
                         demand[n] += host.cost.segment_search_ns(spec, seg.rows, &self.search);
                         query_demand[n] += query_segment_ns(seg.rows, ids);
+                        filter_demand[n] += filter_segment_ns(&host.cost, seg.rows);
+                        rows[n] += seg.rows;
                         count[n] += 1;
                         threads[n] += if spec.kind == crate::hw::IndexKind::Flat {
                             self.search.nq.clamp(1, self.knowhere_pool(host))
@@ -520,6 +534,8 @@ impl World {
                     demand_core_ns: demand[n],
                     threads: threads[n].clamp(1, pool),
                     query_core_ns: query_demand[n],
+                    filter_core_ns: filter_demand[n],
+                    rows: rows[n],
                 };
             }
             self.workers[replica * shards + shard] = workers;
@@ -753,6 +769,7 @@ impl World {
         match old.kind {
             ReqKind::Search => self.rec.search_retries += 1,
             ReqKind::Query => self.rec.query_retries += 1,
+            ReqKind::DeleteQuery => unreachable!("a delete's query is not retried by a client"),
         }
         if old.leaked {
             self.searches[req as usize].closed = true;
@@ -771,6 +788,21 @@ impl World {
         self.record_search(row);
         self.searches[req as usize].closed = true;
         if !leaked {
+            self.free.push(req);
+        }
+    }
+
+    /// An expression delete's query is over: its slot is freed with no row of its
+    /// own (its delete's row is the request).
+    pub fn drop_delete_query(&mut self, req: Req) {
+        let s = &mut self.searches[req as usize];
+        assert_eq!(
+            s.kind,
+            ReqKind::DeleteQuery,
+            "only a delete's query has no row"
+        );
+        s.closed = true;
+        if !s.leaked {
             self.free.push(req);
         }
     }
@@ -818,8 +850,9 @@ impl World {
                 next_free.next();
                 continue;
             }
-            if s.closed {
-                // A leaked slot whose row is already recorded.
+            if s.closed || !s.kind.from_client() {
+                // A leaked slot whose row is already recorded, or a delete's query
+                // (its delete has the row).
                 continue;
             }
             self.rec.requests.push(RequestRow {

@@ -36,6 +36,11 @@ fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
+/// Nearest-rank percentile of sorted nanoseconds, in ms; None when there are none.
+pub fn percentile_ms(sorted: &[u64], p: f64) -> Option<f64> {
+    (!sorted.is_empty()).then(|| ms(percentile(sorted, p)))
+}
+
 /// The `kind` column of `requests.parquet`, and the tables of `requests` in the summary.
 pub const REQUEST_KINDS: [&str; 5] = ["search", "insert", "query", "delete", "upsert"];
 
@@ -540,6 +545,11 @@ const WRITE_FIGURES: &[&str] = &[
     "deletes.deltalog_bytes",
     "deletes.compactions",
     "deletes.rows_compacted_away",
+    "deletes.queries",
+    "deletes.query_failed",
+    "deletes.query_p50_ms",
+    "deletes.query_p99_ms",
+    "deletes.rows_scanned",
     "upserts.rows_offered",
     "upserts.rows",
     "upserts.rows_failed",

@@ -183,6 +183,7 @@ struct RawDelete {
     batch_rows: Option<Spanned<i64>>,
     start: Option<Duration>,
     order: Option<DeleteOrder>,
+    by: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -359,9 +360,32 @@ pub enum DeleteOrder {
     Oldest,
 }
 
-/// Deletes by primary key (`[workload.delete]`): `delete(expr="id in [...]")` with
-/// `batch_rows` keys per call at a fixed pace (reference §3.3: a delete takes the
-/// insert's path through the proxy and the DML channel).
+/// How a delete call names its rows (`[workload.delete] by`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteBy {
+    /// `delete(expr="id in [...]")`: the keys themselves.
+    Key,
+    /// `delete(expr="<scalar filter>")`: an expression on another field that matches
+    /// the rows; the proxy queries their keys first (see `milvus::retrieve`).
+    Expr,
+}
+
+impl DeleteBy {
+    const NAMES: [&'static str; 2] = ["key", "expr"];
+
+    fn parse(s: &str) -> Option<DeleteBy> {
+        match s {
+            "key" => Some(DeleteBy::Key),
+            "expr" => Some(DeleteBy::Expr),
+            _ => None,
+        }
+    }
+}
+
+/// Deletes (`[workload.delete]`): `delete(expr="id in [...]")` with `batch_rows` keys
+/// per call at a fixed pace (reference §3.3: a delete takes the insert's path through
+/// the proxy and the DML channel), or with `by = "expr"` a filter matching as many
+/// rows.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeleteSpec {
     /// Rows to delete in all.
@@ -372,6 +396,7 @@ pub struct DeleteSpec {
     pub batch_rows: u64,
     pub start: SimDuration,
     pub order: DeleteOrder,
+    pub by: DeleteBy,
 }
 
 /// How inserting clients offer rows (`[workload.insert]`).
@@ -1723,6 +1748,24 @@ fn resolve_delete(d: &RawDelete, err: &ErrAt, errors: &mut Vec<InputError>) -> O
         // GUESS: an application deletes keys in pages of a thousand.
         None => Some(1_000),
     };
+    let by = match &d.by {
+        None => Some(DeleteBy::Key),
+        Some(b) => {
+            let by = DeleteBy::parse(b.get_ref());
+            if by.is_none() {
+                let guess = closest(b.get_ref(), DeleteBy::NAMES)
+                    .map(|c| format!("did you mean \"{c}\"? "))
+                    .unwrap_or_default();
+                errors.push(
+                    err(b.span(), format!("workload.delete.by is \"{}\"", b.get_ref()))
+                        .with_hint(format!(
+                            "{guess}by is \"key\" (delete(expr=\"id in [...]\"), the default) or \"expr\" (a filter on another field: the proxy queries the matching keys, then deletes them)"
+                        )),
+                );
+            }
+            by
+        }
+    };
     if errors.len() > before {
         return None;
     }
@@ -1732,6 +1775,7 @@ fn resolve_delete(d: &RawDelete, err: &ErrAt, errors: &mut Vec<InputError>) -> O
         batch_rows: batch_rows?,
         start: d.start.map(|t| t.0).unwrap_or(SimDuration::ZERO),
         order: d.order.unwrap_or(DeleteOrder::Uniform),
+        by: by?,
     })
 }
 

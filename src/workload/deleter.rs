@@ -1,13 +1,15 @@
 //! Deleting clients: `delete(expr="id in [...]")` with `batch_rows` keys per call, at
-//! a fixed pace (open loop). A delete takes the insert's path through the proxy and
-//! the DML channels (reference §3.3), so it shares the insert request table.
+//! a fixed pace (open loop), or with `by = "expr"` a filter on another field matching
+//! as many rows (the proxy queries their keys first). A delete takes the insert's
+//! path through the proxy and the DML channels (reference §3.3), so it shares the
+//! insert request table.
 
 use super::writer::WriteProxies;
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 use crate::milvus::ingest::{WriteKind, DELETE_ROW_BYTES};
 use crate::milvus::msg::{Msg, Req};
 use crate::milvus::world::World;
-use crate::scenario::experiment::DeleteSpec;
+use crate::scenario::experiment::{DeleteBy, DeleteSpec};
 
 /// GUESS: gRPC framing, collection name and expression text around the keys.
 const DELETE_FRAMING_BYTES: u64 = 512;
@@ -46,7 +48,11 @@ impl Deleters {
         self.open += 1;
         let req = ctx.world.ingest.open(0, rows, now);
         ctx.world.ingest.inserts[req as usize].kind = WriteKind::Delete;
-        let bytes = DELETE_FRAMING_BYTES + rows * DELETE_ROW_BYTES;
+        // An expression carries no keys: its text fits the framing (GUESS).
+        let bytes = match self.spec.by {
+            DeleteBy::Key => DELETE_FRAMING_BYTES + rows * DELETE_ROW_BYTES,
+            DeleteBy::Expr => DELETE_FRAMING_BYTES,
+        };
         self.proxies.send(req, bytes, ctx);
         let gap = SimDuration::from_secs_f64(self.spec.batch_rows as f64 / self.spec.rate);
         ctx.set_timer(gap, Msg::DeleteNext);

@@ -3,6 +3,7 @@
 mod calibrate;
 mod common;
 mod ddl;
+mod delete_expr;
 mod determinism;
 mod faults;
 mod fidelity;

@@ -155,6 +155,12 @@ const CASES: &[Case] = &[
         message: "the collection has no rows (rows = 0), and [workload.delete] deletes rows by key",
     },
     Case {
+        file: "exp-delete-by-unknown.toml",
+        line: 29,
+        defect: "by = \"filter\"",
+        message: "workload.delete.by is \"filter\"",
+    },
+    Case {
         file: "exp-query-without-rate.toml",
         line: 26,
         defect: "[workload.query]",
