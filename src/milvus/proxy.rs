@@ -664,10 +664,11 @@ impl Proxy {
         let s = &ctx.world.searches[req as usize];
         let (delete, error, start) = (s.delete_of, s.error, s.start);
         ctx.world.drop_delete_query(req);
-        assert!(
-            self.insert_mine(delete, ctx),
-            "an expression delete is answered only after its query (or by its proxy's crash)"
-        );
+        if !self.insert_mine(delete, ctx) {
+            // A crash of this proxy answered the delete already (an answer of the
+            // query that was on its way then is stale).
+            return;
+        }
         match error {
             Some(e) => {
                 ctx.world.ingest.inserts[delete as usize].error = Some(e);

@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::engine::{SimDuration, SimTime, NS_PER_S};
-use crate::scenario::experiment::{Arrivals, Experiment, InsertArrivals, Workload};
+use crate::scenario::experiment::{Arrivals, DeleteBy, Experiment, InsertArrivals, Workload};
 use crate::scenario::topology::Topology;
 
 use super::recorder::{Recorder, RequestRow, Status};
@@ -662,6 +662,10 @@ pub fn check_section(path: &str, w: &Workload, storage: bool) -> Result<(), Stri
         "ingest" | "index" | "segments" | "compaction" => {
             (writes, "a [workload.insert] or [workload.upsert] table")
         }
+        "deletes" if path.starts_with("deletes.quer") || path == "deletes.rows_scanned" => (
+            w.delete.as_ref().is_some_and(|d| d.by == DeleteBy::Expr),
+            "by = \"expr\" under [workload.delete]",
+        ),
         "deletes" => (
             w.delete.is_some() || w.upsert.is_some(),
             "a [workload.delete] or [workload.upsert] table",
