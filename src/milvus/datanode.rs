@@ -320,6 +320,48 @@ impl DataNode {
         self.delete_held.clear();
     }
 
+    /// drop_collection()'s mark reached the channels this node consumes: it stops
+    /// consuming them and lets go of what it buffers (GUESS: Milvus 2.3's data node
+    /// writes its buffers once more and reports the segments dropped; those files
+    /// would be garbage at once, so they are left out), and of syncs not started.
+    pub fn on_drop_channels(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let row_bytes = ctx.world.ingest.row_bytes;
+        let mut freed: u64 = 0;
+        for (_, msgs) in std::mem::take(&mut self.unpacked) {
+            freed += msgs
+                .iter()
+                .map(|&(_, rows)| rows as u64 * row_bytes)
+                .sum::<u64>();
+        }
+        freed += std::mem::take(&mut self.buffers).values().sum::<u64>();
+        freed += std::mem::take(&mut self.delete_held).values().sum::<u64>();
+        for (segment, bytes) in std::mem::take(&mut self.queue) {
+            freed += bytes;
+            if let Some(n) = self.in_flight.get_mut(&segment) {
+                *n -= 1;
+                if *n == 0 {
+                    self.in_flight.remove(&segment);
+                }
+            }
+        }
+        let channels = self.watching.len();
+        self.watching.clear();
+        self.replays.clear();
+        self.flushing.clear();
+        self.flush_started.clear();
+        self.buffered_since.clear();
+        self.hold(-(freed as i64), ctx);
+        let now = ctx.now();
+        ctx.world.task_event(
+            now,
+            "channels_dropped",
+            self.task,
+            format!(
+                "drop_collection(): the data node stopped consuming {channels} channel(s) and let go of {freed} buffered bytes"
+            ),
+        );
+    }
+
     /// reference §3.3 step 9: a merge reads its inputs' binlogs from object storage,
     /// merges them on the CPU and writes the result.
     pub fn on_compact(&mut self, plan: u32, ctx: &mut Ctx<'_, Msg, World>) {
@@ -467,7 +509,8 @@ impl DataNode {
         for (k, b) in per_segment {
             let b = b.min(left);
             left -= b;
-            ctx.world.add_segment_files(k, b);
+            let now = ctx.now();
+            ctx.world.add_segment_files(k, b, now);
         }
         ctx.world.storage.add(left);
         let d = &mut ctx.world.ingest.deletes;

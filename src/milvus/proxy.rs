@@ -16,6 +16,10 @@ use super::world::{run_cpu, send_net_from, send_to, Endpoint, World};
 pub const ERR_QUEUE_FULL: &str = "proxy task queue is full";
 /// Milvus 2.3's answer to a search or query of a collection not loaded.
 pub const ERR_NOT_LOADED: &str = "collection not loaded";
+/// Milvus 2.3's answer to any request on a dropped collection (merr
+/// ErrCollectionNotFound: the proxy's meta cache asks rootcoord, which no longer
+/// lists a collection in the state "dropping").
+pub const ERR_COLLECTION_NOT_FOUND: &str = "collection not found";
 /// reference §2.11: GetShardLeaders found a channel with no serviceable replica.
 pub const ERR_CHANNEL_UNAVAILABLE: &str = "channel not available in any replica";
 /// reference §2.5: every proxy task needs a timestamp from rootcoord.
@@ -237,6 +241,11 @@ impl Proxy {
         ctx.world.searches[req as usize].proxy_gen = gen;
         if self.inflight >= self.max_tasks {
             ctx.world.searches[req as usize].error = Some(ERR_QUEUE_FULL);
+            self.reply(req, ctx);
+            return;
+        }
+        if ctx.world.ddl.collection_dropped() {
+            ctx.world.searches[req as usize].error = Some(ERR_COLLECTION_NOT_FOUND);
             self.reply(req, ctx);
             return;
         }
@@ -565,6 +574,13 @@ impl Proxy {
         ins.proxy = me;
         if self.dml_inflight >= self.max_tasks {
             ins.error = Some(ERR_QUEUE_FULL);
+            self.reply_insert(req, false, ctx);
+            return;
+        }
+        // A write in flight when the drop takes effect goes on (its collection was in
+        // the proxy's cache when it arrived).
+        if ctx.world.ddl.collection_dropped() {
+            ctx.world.ingest.inserts[req as usize].error = Some(ERR_COLLECTION_NOT_FOUND);
             self.reply_insert(req, false, ctx);
             return;
         }

@@ -307,7 +307,7 @@ fn fault_figures(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> (Vec<Val
         let insert_errors: Vec<SimTime> = rec
             .requests
             .iter()
-            .filter(|r| r.kind == "insert" && r.status == Status::Error)
+            .filter(|r| r.kind == "insert" && r.status == Status::Error && !r.by_application)
             .filter_map(|r| r.end)
             .filter(|&e| e >= at && e < until)
             .collect();
@@ -568,6 +568,15 @@ const WRITE_FIGURES: &[&str] = &[
     "ddl.reload_ms",
     "ddl.reloaded_s",
     "ddl.unloaded_s",
+    "ddl.drop_s",
+    "ddl.drop_ms",
+    "ddl.dropped_s",
+    "ddl.drop_released_s",
+    "ddl.drop_index_dropped_s",
+    "ddl.drop_segments_dropped_s",
+    "ddl.storage_freed_s",
+    "ddl.meta_removed_s",
+    "ddl.drop_bytes",
 ];
 
 /// Checks that `path` names a figure the summary will have for this topology and an

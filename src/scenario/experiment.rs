@@ -163,6 +163,7 @@ struct RawDdl {
     load: Option<Spanned<String>>,
     release: Option<Spanned<String>>,
     reload: Option<Spanned<String>>,
+    drop: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -443,6 +444,8 @@ pub struct DdlSpec {
     pub release: Option<SimDuration>,
     /// When it calls load() again after the release, if it does.
     pub reload: Option<ReloadWhen>,
+    /// When it calls drop_collection(), if it does.
+    pub drop: Option<SimDuration>,
 }
 
 impl Default for DdlSpec {
@@ -452,6 +455,7 @@ impl Default for DdlSpec {
             load: DdlWhen::Start,
             release: None,
             reload: None,
+            drop: None,
         }
     }
 }
@@ -1815,6 +1819,22 @@ fn resolve_ddl(
             }
         }
     });
+    let drop = d.drop.as_ref().and_then(|v| {
+        let text = v.get_ref().trim();
+        match crate::scenario::units::parse_duration(text) {
+            Ok(t) => Some(t),
+            Err(_) => {
+                errors.push(
+                    err(
+                        v.span(),
+                        format!("workload.ddl.drop = {text:?} is not understood"),
+                    )
+                    .with_hint("give a time into the run such as \"10m\""),
+                );
+                None
+            }
+        }
+    });
     let reload = d.reload.as_ref().and_then(|v| {
         let text = v.get_ref().trim();
         if text == "after_release" {
@@ -1840,6 +1860,7 @@ fn resolve_ddl(
         (&d.load, "load"),
         (&d.release, "release"),
         (&d.reload, "reload"),
+        (&d.drop, "drop"),
     ] {
         let Some(Ok(t)) = v
             .as_ref()
@@ -1902,6 +1923,7 @@ fn resolve_ddl(
         load,
         release,
         reload,
+        drop,
     };
     if (!spec.indexed_at_start() || !spec.loaded_at_start()) && *c.rows.get_ref() > 0 {
         errors.push(
@@ -1990,7 +2012,62 @@ fn resolve_ddl(
             );
         }
     }
+    if let Some(t) = drop {
+        check_drop(d, &spec, t, err, errors);
+    }
     (errors.len() == before).then_some(spec)
+}
+
+/// drop_collection() ends the collection: every other call of `[workload.ddl]`
+/// comes before it (a call after it would find no collection: Milvus 2.3 answers
+/// "collection not found"), at a time known before the run.
+fn check_drop(
+    d: &RawDdl,
+    spec: &DdlSpec,
+    t: SimDuration,
+    err: &ErrAt,
+    errors: &mut Vec<InputError>,
+) {
+    // A call left at "start" is pointed at by the drop.
+    let span = |v: &Option<Spanned<String>>| {
+        v.as_ref()
+            .or(d.drop.as_ref())
+            .map(|v| v.span())
+            .unwrap_or(0..0)
+    };
+    let at = |w: DdlWhen| match w {
+        DdlWhen::Start => Some(SimDuration::ZERO),
+        DdlWhen::At(a) => Some(a),
+        DdlWhen::AfterFlush | DdlWhen::AfterIndex => None,
+    };
+    let mut after = |key: &str, when: Option<SimDuration>, named: &Option<Spanned<String>>| {
+        if when.is_some_and(|w| w < t) {
+            return;
+        }
+        let what = match when {
+            Some(w) => format!("at {w} does not come before"),
+            None => "waits for a point of the run that may come after".to_string(),
+        };
+        errors.push(
+            err(
+                span(named),
+                format!("workload.ddl.{key} {what} the drop at {t}"),
+            )
+            .with_hint(format!(
+                "drop_collection() ends the collection, and a {key} after it fails (collection not found): give {key} a time before the drop, or drop later"
+            )),
+        );
+    };
+    after("create_index", at(spec.create_index), &d.create_index);
+    after("load", at(spec.load), &d.load);
+    if let Some(r) = spec.release {
+        after("release", Some(r), &d.release);
+    }
+    match spec.reload {
+        Some(ReloadWhen::At(r)) => after("reload", Some(r), &d.reload),
+        Some(ReloadWhen::AfterRelease) => after("reload", None, &d.reload),
+        None => {}
+    }
 }
 
 /// reference §1.2: the proxy takes at most 64 MiB per RPC.
