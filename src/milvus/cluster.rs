@@ -181,11 +181,11 @@ pub(super) fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
         Msg::DdlDropRelease
         | Msg::DdlDropIndex
         | Msg::DdlDropSegments
-        | Msg::DdlDropMetaRemoved => {
-            if ctx.now() < ctx.world.end {
-                let me = ctx.me();
-                ctx.send(me, msg, super::ddl::DROP_STEP_RETRY);
-            }
+        | Msg::DdlDropMetaRemoved
+            if ctx.now() < ctx.world.end =>
+        {
+            let me = ctx.me();
+            ctx.send(me, msg, super::ddl::DROP_STEP_RETRY);
         }
         Msg::Dml { segment, rows } => {
             // A data node gone mid-delivery: the message stays in the subscription
@@ -723,6 +723,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             disk_write: BandwidthServer::new(spec.disk.write_bytes_per_s),
             up: true,
             disk_full: false,
+            fsync_slowdown: 1.0,
             overcommitted: false,
             swarm_down: false,
         });

@@ -593,6 +593,11 @@ impl DataCoord {
         self.building.swap_remove(i);
         self.index_nodes[node].2 = self.index_nodes[node].2.saturating_sub(1);
         let task = self.index_nodes[node].1;
+        // A build that finishes after drop_collection() dropped the index leaves
+        // files only (garbage once the segments are dropped).
+        if ctx.world.ddl.drop_index_dropped.is_some() {
+            return;
+        }
         self.indexed(seg, Some(task), ctx);
     }
 

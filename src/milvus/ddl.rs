@@ -479,7 +479,16 @@ fn etcd_write(w: &World, coord: usize) -> Result<SimDuration, String> {
         }
         None => one_way(w, ep(coord), ep(leader)).ok_or("the etcd leader is unreachable")?,
     };
-    let fsync = |t: usize| w.hosts[w.tasks[t].host].spec.disk.fsync_latency;
+    // A slow_disk fault on a member's host slows its fsync as much as its reads.
+    let fsync = |t: usize| {
+        let h = &w.hosts[w.tasks[t].host];
+        let ns = h.spec.disk.fsync_latency.as_nanos();
+        if h.fsync_slowdown == 1.0 {
+            h.spec.disk.fsync_latency
+        } else {
+            SimDuration::from_nanos((ns as f64 * h.fsync_slowdown).round() as u64)
+        }
+    };
     // A majority of three is the leader and one follower: the nearest one that runs.
     let followers = w
         .etcd_tasks
