@@ -153,6 +153,23 @@ pub(super) fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
                 super::ddl::lost(ctx.world, now, super::ddl::Lost::Reload);
             }
         }
+        // create_collection() at a rootcoord that is down: the call fails, or its
+        // answer is lost once the state is written.
+        Msg::DdlCreateCalled => {
+            let now = ctx.now();
+            ctx.world.ddl.create_called = Some(now);
+            super::rootcoord::create_failed(ctx.world, now, "rootcoord unavailable");
+        }
+        Msg::DdlCreateApplied { .. } => {
+            let now = ctx.now();
+            let why = "rootcoord went down before it wrote the state";
+            super::rootcoord::create_failed(ctx.world, now, why);
+        }
+        Msg::DdlCreateReturned { .. } => {
+            let now = ctx.now();
+            let why = "rootcoord went down before it answered";
+            super::rootcoord::create_failed(ctx.world, now, why);
+        }
         // drop_collection() at a rootcoord that is down: the call fails, or its
         // answer is lost once the state is written.
         Msg::DdlDropCalled => {
@@ -535,6 +552,10 @@ impl Actor for Component {
             (C::Proxy(p), Msg::ProxyTickReport { gen }) => p.on_tick_report_due(gen, ctx),
             (C::Proxy(p), Msg::TickTsoAllocated { ts, .. }) => p.on_tick_tso(ts),
             (C::RootCoord(r), Msg::CoordinatorRecovered) => r.on_recovered(ctx),
+            (C::RootCoord(r), Msg::DdlCreateCalled) => r.on_create_called(ctx),
+            (C::RootCoord(r), Msg::DdlCreateApplied { gen }) => r.on_create_applied(gen, ctx),
+            (C::RootCoord(r), Msg::DdlCreateReturned { gen }) => r.on_create_returned(gen, ctx),
+            (C::DataNode(d), Msg::DdlCreateWatch) => d.on_create_watch(ctx),
             (C::RootCoord(r), Msg::DdlDropCalled) => r.on_drop_called(ctx),
             (C::RootCoord(r), Msg::DdlDropApplied { gen }) => r.on_drop_applied(gen, ctx),
             (C::RootCoord(r), Msg::DdlDropReturned { gen }) => r.on_drop_returned(gen, ctx),
@@ -1357,6 +1378,10 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
     }
     if let Some(crate::scenario::experiment::ReloadWhen::At(t)) = w.ddl.reload {
         sim.schedule(SimTime::ZERO + t, querycoord, Msg::DdlReloadCalled);
+    }
+    if let Some(t) = w.ddl.create {
+        let rootcoord = sim.world().rootcoord;
+        sim.schedule(SimTime::ZERO + t, rootcoord, Msg::DdlCreateCalled);
     }
     if let Some(t) = w.ddl.drop {
         let rootcoord = sim.world().rootcoord;

@@ -376,7 +376,8 @@ impl DataCoord {
         use crate::scenario::experiment::DdlWhen;
         let now = ctx.now();
         let w = &*ctx.world;
-        if w.ddl.index_exists() {
+        // The application calls it once create_collection() returned.
+        if w.ddl.index_exists() || !w.ddl.collection_exists() {
             return;
         }
         let due = match w.ddl.spec.create_index {

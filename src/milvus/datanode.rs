@@ -320,6 +320,23 @@ impl DataNode {
         self.delete_held.clear();
     }
 
+    /// create_collection(): datacoord's watch of the new collection's vchannels
+    /// reached this node, which subscribes to them (its channels are set from the
+    /// start; nothing flows on them before the collection exists).
+    pub fn on_create_watch(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let shards: Vec<String> = self.watching.iter().map(|s| s.to_string()).collect();
+        ctx.world.task_event(
+            now,
+            "dml_channels_watched",
+            self.task,
+            format!(
+                "create_collection(): the data node subscribes to the new collection's shard(s) {}",
+                shards.join(", ")
+            ),
+        );
+    }
+
     /// drop_collection()'s mark reached the channels this node consumes: it stops
     /// consuming them and lets go of what it buffers (GUESS: Milvus 2.3's data node
     /// writes its buffers once more and reports the segments dropped; those files

@@ -55,6 +55,12 @@ pub struct Ddl {
     pub release_error: Option<String>,
     /// Why load() again failed, if it did.
     pub reload_error: Option<String>,
+    /// create_collection(): called; in force (rootcoord wrote the collection's
+    /// state "created": requests find it); returned; why it failed, if it did.
+    pub create_called: Option<SimTime>,
+    pub created: Option<SimTime>,
+    pub create_returned: Option<SimTime>,
+    pub create_error: Option<String>,
     /// drop_collection(): called; in force (rootcoord wrote the state "dropping":
     /// every request fails, collection not found); returned; querycoord released
     /// the collection; datacoord dropped the index; datacoord marked the segments
@@ -90,12 +96,18 @@ impl Ddl {
         let first = self.spec.loaded_at_start() || self.load_started.is_some();
         first
             && (self.release_applied.is_none() || self.reload_started.is_some())
-            && !self.collection_dropped()
+            && self.collection_exists()
     }
 
     /// Whether drop_collection() has taken effect: the proxies find no collection.
     pub fn collection_dropped(&self) -> bool {
         self.drop_applied.is_some()
+    }
+
+    /// Whether the proxies find the collection: it existed before the run or
+    /// create_collection() has taken effect, and it is not dropped.
+    pub fn collection_exists(&self) -> bool {
+        (self.spec.create.is_none() || self.created.is_some()) && !self.collection_dropped()
     }
 
     /// Whether the application's own calls keep the collection from being served
@@ -104,14 +116,15 @@ impl Ddl {
     /// without any fault, so a fault's figures leave it out (summary.json `faults`);
     /// a fault that slows the load down shows in the load's own times instead.
     pub fn unserved_by_application(&self) -> bool {
-        !self.collection_loaded() || self.placing || self.collection_dropped()
+        !self.collection_loaded() || self.placing || !self.collection_exists()
     }
 
     /// The `ddl` section of summary.json, when the experiment defers a call or
     /// releases the collection.
     pub fn summary(&self) -> Option<serde_json::Value> {
         let deferred = !self.spec.indexed_at_start() || !self.spec.loaded_at_start();
-        if !deferred && self.spec.release.is_none() && self.spec.drop.is_none() {
+        let created = self.spec.create.is_some();
+        if !deferred && self.spec.release.is_none() && self.spec.drop.is_none() && !created {
             return None;
         }
         let secs = |t: Option<SimTime>| t.map(|t| t.as_secs_f64());
@@ -160,6 +173,16 @@ impl Ddl {
             }
             o.insert("release_error".into(), self.release_error.clone().into());
             o.insert("reload_error".into(), self.reload_error.clone().into());
+        }
+        if created {
+            for (key, v) in [
+                ("create_s", secs(self.create_called)),
+                ("create_ms", ms(self.create_called, self.create_returned)),
+                ("created_s", secs(self.created)),
+            ] {
+                o.insert(key.into(), v.into());
+            }
+            o.insert("create_error".into(), self.create_error.clone().into());
         }
         if self.spec.drop.is_some() {
             for (key, v) in [
@@ -416,6 +439,54 @@ pub fn drop_path(w: &World) -> Result<Path, String> {
         returned: applied + back,
         back,
     })
+}
+
+/// create_collection()'s path: until it takes effect, until the application has the
+/// answer, and (`watch`) until datacoord's watch of the new channels is in etcd. Milvus
+/// 2.3 rootcoord createCollectionTask (not in the reference; its steps as we read the
+/// 2.3 source, `rootcoord/create_collection_task.go`), all of them before the answer:
+/// the proxy's DDL task takes a timestamp (reference §1.1) and calls rootcoord, which
+/// allocates the collection ID (GUESS: from its ID allocator's cached range, no
+/// round trip), assigns each shard to the least-used of the 16 physical DML channels
+/// (reference §1.3 rootCoord.dmlChannelNum, vchannel naming), expires the name in
+/// every proxy's meta cache (a round trip to each running proxy), writes the
+/// collection's meta to etcd (state "creating"), asks datacoord to watch the new
+/// vchannels (datacoord writes the watch to etcd; the data nodes subscribe once they
+/// see it, GUESS: the RPC does not wait for them), and writes the state "created".
+pub fn create_path(w: &World) -> Result<(Path, SimDuration), String> {
+    let ep = |t: usize| w.task_endpoint(t);
+    let rtt = |a: usize, b: usize, what: &str| {
+        one_way(w, ep(a), ep(b))
+            .map(|d| d + d)
+            .ok_or_else(|| format!("{what} unreachable"))
+    };
+    let proxy = running(w, ServiceKind::Proxy).ok_or("no proxy running")?;
+    let rootcoord = running(w, ServiceKind::Rootcoord).ok_or("rootcoord unavailable")?;
+    let datacoord = running(w, ServiceKind::Datacoord).ok_or("datacoord unavailable")?;
+    let to_proxy = one_way(w, w.client_endpoint, ep(proxy)).ok_or("the proxy is unreachable")?;
+    let tso = rtt(proxy, rootcoord, "rootcoord")?;
+    let there = one_way(w, ep(proxy), ep(rootcoord)).ok_or("rootcoord unreachable")?;
+    let mut expire = SimDuration::ZERO;
+    for p in (0..w.tasks.len()).filter(|&t| {
+        w.tasks[t].kind == ServiceKind::Proxy && w.tasks[t].up && w.tasks[t].in_service
+    }) {
+        expire = expire.max(rtt(rootcoord, p, "a proxy (its meta cache expiry)")?);
+    }
+    let meta = etcd_write(w, rootcoord)?;
+    let to_dc = one_way(w, ep(rootcoord), ep(datacoord)).ok_or("datacoord unreachable")?;
+    let watch_write = etcd_write(w, datacoord)?;
+    let before_watch = to_proxy + tso + there + expire + meta + to_dc + watch_write;
+    let state = etcd_write(w, rootcoord)?;
+    let applied = before_watch + to_dc + state;
+    let back = there + to_proxy;
+    Ok((
+        Path {
+            applied,
+            returned: applied + back,
+            back,
+        },
+        before_watch,
+    ))
 }
 
 /// The time a background step of drop_collection() takes from task `from` to the

@@ -689,8 +689,9 @@ impl World {
             s.error,
             s.proxy_index,
         );
-        // A write failing once the application dropped the collection is its doing.
-        row.by_application = s.error.is_some() && self.ddl.collection_dropped();
+        // A write failing before the application created the collection or once it
+        // dropped it is its doing.
+        row.by_application = s.error.is_some() && !self.ddl.collection_exists();
         self.rec.requests.push(row);
         self.ingest.release(req);
     }

@@ -330,6 +330,18 @@ pub enum Msg {
     },
     /// Querycoord: the application calls load() again after its release().
     DdlReloadCalled,
+    /// Rootcoord: the application calls create_collection(); the collection's state
+    /// "created" is in etcd; the call returns (the last two from rootcoord's
+    /// incarnation `gen`; see `ddl::create_path`).
+    DdlCreateCalled,
+    DdlCreateApplied {
+        gen: u8,
+    },
+    DdlCreateReturned {
+        gen: u8,
+    },
+    /// Data node: datacoord's watch of the new collection's channels reached it.
+    DdlCreateWatch,
     /// Rootcoord: the application calls drop_collection(); the collection's state
     /// "dropping" is in etcd; the call returns (the last two from rootcoord's
     /// incarnation `gen`); garbage collection confirmed, the collection's meta is

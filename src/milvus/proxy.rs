@@ -244,7 +244,7 @@ impl Proxy {
             self.reply(req, ctx);
             return;
         }
-        if ctx.world.ddl.collection_dropped() {
+        if !ctx.world.ddl.collection_exists() {
             ctx.world.searches[req as usize].error = Some(ERR_COLLECTION_NOT_FOUND);
             self.reply(req, ctx);
             return;
@@ -577,9 +577,10 @@ impl Proxy {
             self.reply_insert(req, false, ctx);
             return;
         }
-        // A write in flight when the drop takes effect goes on (its collection was in
-        // the proxy's cache when it arrived).
-        if ctx.world.ddl.collection_dropped() {
+        // Before create_collection() or after drop_collection() took effect (a write
+        // in flight when the drop takes effect goes on: its collection was in the
+        // proxy's cache when it arrived).
+        if !ctx.world.ddl.collection_exists() {
             ctx.world.ingest.inserts[req as usize].error = Some(ERR_COLLECTION_NOT_FOUND);
             self.reply_insert(req, false, ctx);
             return;

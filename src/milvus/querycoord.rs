@@ -684,7 +684,8 @@ impl QueryCoord {
         use crate::scenario::experiment::DdlWhen;
         let now = ctx.now();
         let w = &*ctx.world;
-        if w.ddl.collection_loaded() || w.ddl.load_error.is_some() {
+        // The application calls it once create_collection() returned.
+        if w.ddl.collection_loaded() || w.ddl.load_error.is_some() || !w.ddl.collection_exists() {
             return;
         }
         if w.ddl.load_called.is_some() {

@@ -164,6 +164,7 @@ struct RawDdl {
     release: Option<Spanned<String>>,
     reload: Option<Spanned<String>>,
     drop: Option<Spanned<String>>,
+    create: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -446,6 +447,8 @@ pub struct DdlSpec {
     pub reload: Option<ReloadWhen>,
     /// When it calls drop_collection(), if it does.
     pub drop: Option<SimDuration>,
+    /// When it calls create_collection(), if the collection does not exist before.
+    pub create: Option<SimDuration>,
 }
 
 impl Default for DdlSpec {
@@ -456,6 +459,7 @@ impl Default for DdlSpec {
             release: None,
             reload: None,
             drop: None,
+            create: None,
         }
     }
 }
@@ -1819,7 +1823,8 @@ fn resolve_ddl(
             }
         }
     });
-    let drop = d.drop.as_ref().and_then(|v| {
+    let mut at_time = |v: &Option<Spanned<String>>, key: &str, example: &str| {
+        let v = v.as_ref()?;
         let text = v.get_ref().trim();
         match crate::scenario::units::parse_duration(text) {
             Ok(t) => Some(t),
@@ -1827,14 +1832,16 @@ fn resolve_ddl(
                 errors.push(
                     err(
                         v.span(),
-                        format!("workload.ddl.drop = {text:?} is not understood"),
+                        format!("workload.ddl.{key} = {text:?} is not understood"),
                     )
-                    .with_hint("give a time into the run such as \"10m\""),
+                    .with_hint(format!("give a time into the run such as \"{example}\"")),
                 );
                 None
             }
         }
-    });
+    };
+    let drop = at_time(&d.drop, "drop", "10m");
+    let create = at_time(&d.create, "create", "30s");
     let reload = d.reload.as_ref().and_then(|v| {
         let text = v.get_ref().trim();
         if text == "after_release" {
@@ -1861,6 +1868,7 @@ fn resolve_ddl(
         (&d.release, "release"),
         (&d.reload, "reload"),
         (&d.drop, "drop"),
+        (&d.create, "create"),
     ] {
         let Some(Ok(t)) = v
             .as_ref()
@@ -1924,6 +1932,7 @@ fn resolve_ddl(
         release,
         reload,
         drop,
+        create,
     };
     if (!spec.indexed_at_start() || !spec.loaded_at_start()) && *c.rows.get_ref() > 0 {
         errors.push(
@@ -2015,6 +2024,9 @@ fn resolve_ddl(
     if let Some(t) = drop {
         check_drop(d, &spec, t, err, errors);
     }
+    if let Some(t) = create {
+        check_create(d, c, &spec, t, err, errors);
+    }
     (errors.len() == before).then_some(spec)
 }
 
@@ -2067,6 +2079,72 @@ fn check_drop(
         Some(ReloadWhen::At(r)) => after("reload", Some(r), &d.reload),
         Some(ReloadWhen::AfterRelease) => after("reload", None, &d.reload),
         None => {}
+    }
+}
+
+/// create_collection() starts the collection: it is empty (rows = 0), and every
+/// other call of `[workload.ddl]` comes after it (before it Milvus 2.3 answers
+/// "collection not found"); create_index() and load() are then deferred.
+fn check_create(
+    d: &RawDdl,
+    c: &RawCollection,
+    spec: &DdlSpec,
+    t: SimDuration,
+    err: &ErrAt,
+    errors: &mut Vec<InputError>,
+) {
+    let span = |v: &Option<Spanned<String>>| {
+        v.as_ref()
+            .or(d.create.as_ref())
+            .map(|v| v.span())
+            .unwrap_or(0..0)
+    };
+    // One error for rows > 0 (a deferred create_index or load has its own).
+    let deferred = !spec.indexed_at_start() || !spec.loaded_at_start();
+    if *c.rows.get_ref() > 0 {
+        if deferred {
+            return;
+        }
+        return errors.push(
+            err(
+                c.rows.span(),
+                format!(
+                    "collection.rows = {} with create = \"{t}\"",
+                    c.rows.get_ref()
+                ),
+            )
+            .with_hint(
+                "a collection the application creates during the run starts empty: use rows = 0, [workload.insert] and a deferred create_index and load",
+            ),
+        );
+    }
+    let mut before = |key: &str, when: DdlWhen, named: &Option<Spanned<String>>| {
+        let what = match when {
+            DdlWhen::Start => "= \"start\" comes before".to_string(),
+            DdlWhen::At(w) if w <= t => format!("at {w} does not come after"),
+            _ => return,
+        };
+        errors.push(
+            err(
+                span(named),
+                format!("workload.ddl.{key} {what} the create at {t}"),
+            )
+            .with_hint(format!(
+                "a collection created during the run has no index and is not loaded before: give {key} a time after the create, or \"{}\"",
+                if key == "load" { "after_index" } else { "after_flush" }
+            )),
+        );
+    };
+    before("create_index", spec.create_index, &d.create_index);
+    before("load", spec.load, &d.load);
+    if let Some(r) = spec.drop.filter(|&r| r <= t) {
+        errors.push(
+            err(
+                span(&d.drop),
+                format!("workload.ddl.drop at {r} does not come after the create at {t}"),
+            )
+            .with_hint("drop_collection() acts on a created collection: give drop a later time"),
+        );
     }
 }
 

@@ -691,3 +691,75 @@ fn a_drop_is_deterministic() {
     let _ = std::fs::remove_dir_all(&a);
     let _ = std::fs::remove_dir_all(&b);
 }
+
+/// ingest-then-index (`SMALL`) whose collection the application creates at 30 s;
+/// inserts from `insert_start`.
+fn created_at_30s(
+    tag: &str,
+    insert_start: &str,
+) -> (serde_json::Value, polars::prelude::DataFrame) {
+    let out = temp_dir(tag);
+    let exp = experiment_with(
+        "experiments/ingest-then-index.toml",
+        &out,
+        "exp.toml",
+        |t| {
+            t.replace(
+                "load = \"after_index\"",
+                "load = \"after_index\"\ncreate = \"30s\"",
+            )
+        },
+    );
+    let start = format!("workload.insert.start={insert_start}");
+    let sets: Vec<&str> = SMALL.iter().copied().chain([start.as_str()]).collect();
+    let s = run_to(exp.to_str().unwrap(), &sets, &out.join("run"));
+    let req = frame(&out.join("run"), "requests.parquet");
+    let _ = std::fs::remove_dir_all(&out);
+    (s, req)
+}
+
+#[test]
+fn a_collection_created_during_the_run_is_not_found_before_and_ingests_after() {
+    let (s, req) = created_at_30s("ddl-create", "40s");
+    assert!(s["ddl"]["create_error"].is_null(), "{}", s["ddl"]);
+    let (create, created) = (f(&s, "ddl.create_s"), f(&s, "ddl.created_s"));
+    assert_eq!(create, 30.0);
+    // Three etcd writes (meta, datacoord's channel watch, state) and the hops: ms.
+    let ms = f(&s, "ddl.create_ms");
+    assert!(ms > 1.0 && ms < 50.0, "{}", s["ddl"]);
+    assert!(created > create && created < create + 0.05, "{}", s["ddl"]);
+    // Searches fail with "collection not found" until the create, then "not loaded"
+    // until the load; every row inserted after the create is acknowledged, indexed
+    // and loaded.
+    let kind = req.column("kind").unwrap().str().unwrap();
+    let start = req.column("start_s").unwrap().f64().unwrap();
+    let error = req.column("error").unwrap().str().unwrap();
+    let mut not_found = 0;
+    for i in 0..req.height() {
+        let e = error.get(i).filter(|e| !e.is_empty());
+        let t = start.get(i).unwrap();
+        if e == Some("collection not found") {
+            assert_eq!(kind.get(i), Some("search"));
+            assert!(t < created, "not found at {t}");
+            not_found += 1;
+        } else if t < create {
+            panic!("a {:?} at {t} before the create: {e:?}", kind.get(i));
+        }
+    }
+    assert!(not_found > 1_000, "{not_found}");
+    assert!(f(&s, "ddl.create_index_called_s") > created);
+    assert!(f(&s, "ddl.load_started_s") > created);
+    assert_eq!(f(&s, "ingest.rows_failed"), 0.0);
+    assert_eq!(f(&s, "acked_rows_lost"), 0.0);
+    assert_eq!(f(&s, "segments.loaded"), f(&s, "segments.created"));
+
+    // Inserts before the create fail, as the application's doing.
+    let (early, req) = created_at_30s("ddl-create-early", "10s");
+    let error = req.column("error").unwrap().str().unwrap();
+    let kind = req.column("kind").unwrap().str().unwrap();
+    let failed_inserts = (0..req.height())
+        .filter(|&i| kind.get(i) == Some("insert") && error.get(i) == Some("collection not found"))
+        .count();
+    assert!(failed_inserts > 0, "{}", early["requests"]);
+    assert!(f(&early, "ingest.rows_failed") > 0.0);
+}

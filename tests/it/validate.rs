@@ -124,6 +124,18 @@ const CASES: &[Case] = &[
         message: "workload.ddl.load waits for a point of the run that may come after the drop at 6.000s",
     },
     Case {
+        file: "exp-ddl-create-with-rows.toml",
+        line: 11,
+        defect: "rows = 1_000_000",
+        message: "collection.rows = 1000000 with create = \"2.000s\"",
+    },
+    Case {
+        file: "exp-ddl-index-before-create.toml",
+        line: 29,
+        defect: "create_index = \"4s\"",
+        message: "workload.ddl.create_index at 4.000s does not come after the create at 6.000s",
+    },
+    Case {
         file: "fault-load-replicas-before-load.toml",
         line: 41,
         defect: "at = \"4s\"",
