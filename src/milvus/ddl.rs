@@ -1,6 +1,6 @@
-//! The application's DDL calls (`[workload.ddl]`): create_index(), load(), release(),
-//! load() again and drop_collection(), what each has done so far, and how long each
-//! takes on its way through the control plane.
+//! The application's DDL calls (`[workload.ddl]`): create_collection(), create_index(),
+//! load(), release(), load() again and drop_collection(), what each has done so far,
+//! and how long each takes on its way through the control plane.
 //!
 //! A call is not instantaneous: it crosses the proxy, gets a timestamp from
 //! rootcoord, is handled by the coordinator that owns it and writes its metadata to
