@@ -684,9 +684,20 @@ pub fn check_section(path: &str, w: &Workload, storage: bool) -> Result<(), Stri
             _ if path.starts_with("ddl.rel") || path == "ddl.unloaded_s" => {
                 (w.ddl.release.is_some(), "release under [workload.ddl]")
             }
+            "ddl.create_s" | "ddl.create_ms" | "ddl.created_s" => {
+                (w.ddl.create.is_some(), "create under [workload.ddl]")
+            }
+            _ if path.starts_with("ddl.drop")
+                || matches!(
+                    path,
+                    "ddl.dropped_s" | "ddl.storage_freed_s" | "ddl.meta_removed_s"
+                ) =>
+            {
+                (w.ddl.drop.is_some(), "drop under [workload.ddl]")
+            }
             _ => (
-                deferred || w.ddl.release.is_some(),
-                "a deferred create_index or load, or a release, under [workload.ddl]",
+                deferred || w.ddl.release.is_some() || w.ddl.drop.is_some() || w.ddl.create.is_some(),
+                "a deferred create_index or load, a release, a create or a drop, under [workload.ddl]",
             ),
         },
         _ => (true, ""),
