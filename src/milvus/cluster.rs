@@ -153,6 +153,57 @@ pub(super) fn dead_letter(msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
                 super::ddl::lost(ctx.world, now, super::ddl::Lost::Reload);
             }
         }
+        // create_collection() at a rootcoord that is down: the call fails, or its
+        // answer is lost once the state is written.
+        Msg::DdlCreateCalled => {
+            let now = ctx.now();
+            ctx.world.ddl.create_called = Some(now);
+            super::rootcoord::create_failed(ctx.world, now, "rootcoord unavailable");
+        }
+        Msg::DdlCreateApplied { .. } => {
+            let now = ctx.now();
+            let why = "rootcoord went down before it wrote the state";
+            super::rootcoord::create_failed(ctx.world, now, why);
+        }
+        Msg::DdlCreateReturned { .. } => {
+            let now = ctx.now();
+            let why = "rootcoord went down before it answered";
+            super::rootcoord::create_failed(ctx.world, now, why);
+        }
+        // drop_collection() at a rootcoord that is down: the call fails, or its
+        // answer is lost once the state is written.
+        Msg::DdlDropCalled => {
+            let now = ctx.now();
+            ctx.world.ddl.drop_called = Some(now);
+            super::rootcoord::drop_failed(ctx.world, now, "rootcoord unavailable");
+        }
+        Msg::DdlDropApplied { .. } => {
+            let now = ctx.now();
+            super::rootcoord::drop_failed(
+                ctx.world,
+                now,
+                "rootcoord went down before it wrote the state",
+            );
+        }
+        Msg::DdlDropReturned { .. } => {
+            let now = ctx.now();
+            super::rootcoord::drop_failed(
+                ctx.world,
+                now,
+                "rootcoord went down before it answered; the collection is dropping",
+            );
+        }
+        // A background step of a drop at a coordinator that is down is tried again
+        // (see `ddl::DROP_STEP_RETRY`); a data node that is down has lost its buffers.
+        Msg::DdlDropRelease
+        | Msg::DdlDropIndex
+        | Msg::DdlDropSegments
+        | Msg::DdlDropMetaRemoved
+            if ctx.now() < ctx.world.end =>
+        {
+            let me = ctx.me();
+            ctx.send(me, msg, super::ddl::DROP_STEP_RETRY);
+        }
         Msg::Dml { segment, rows } => {
             // A data node gone mid-delivery: the message stays in the subscription
             // for the channel's consumer (reference §2.3); a delegator's copy is lost
@@ -501,6 +552,18 @@ impl Actor for Component {
             (C::Proxy(p), Msg::ProxyTickReport { gen }) => p.on_tick_report_due(gen, ctx),
             (C::Proxy(p), Msg::TickTsoAllocated { ts, .. }) => p.on_tick_tso(ts),
             (C::RootCoord(r), Msg::CoordinatorRecovered) => r.on_recovered(ctx),
+            (C::RootCoord(r), Msg::DdlCreateCalled) => r.on_create_called(ctx),
+            (C::RootCoord(r), Msg::DdlCreateApplied { gen }) => r.on_create_applied(gen, ctx),
+            (C::RootCoord(r), Msg::DdlCreateReturned { gen }) => r.on_create_returned(gen, ctx),
+            (C::DataNode(d), Msg::DdlCreateWatch) => d.on_create_watch(ctx),
+            (C::RootCoord(r), Msg::DdlDropCalled) => r.on_drop_called(ctx),
+            (C::RootCoord(r), Msg::DdlDropApplied { gen }) => r.on_drop_applied(gen, ctx),
+            (C::RootCoord(r), Msg::DdlDropReturned { gen }) => r.on_drop_returned(gen, ctx),
+            (C::RootCoord(r), Msg::DdlDropMetaRemoved) => r.on_drop_meta_removed(ctx),
+            (C::QueryCoord(q), Msg::DdlDropRelease) => q.on_drop_release(ctx),
+            (C::DataCoord(d), Msg::DdlDropIndex) => d.on_drop_index(ctx),
+            (C::DataCoord(d), Msg::DdlDropSegments) => d.on_drop_segments(ctx),
+            (C::DataNode(d), Msg::DdlDropChannels) => d.on_drop_channels(ctx),
             (C::QueryCoord(q), Msg::ShardLeadersRequested { proxy }) => {
                 q.on_shard_leaders_requested(proxy, ctx)
             }
@@ -681,6 +744,7 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
             disk_write: BandwidthServer::new(spec.disk.write_bytes_per_s),
             up: true,
             disk_full: false,
+            fsync_slowdown: 1.0,
             overcommitted: false,
             swarm_down: false,
         });
@@ -1315,6 +1379,22 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
     }
     if let Some(crate::scenario::experiment::ReloadWhen::At(t)) = w.ddl.reload {
         sim.schedule(SimTime::ZERO + t, querycoord, Msg::DdlReloadCalled);
+    }
+    if let Some(t) = w.ddl.create {
+        let rootcoord = sim.world().rootcoord;
+        sim.schedule(SimTime::ZERO + t, rootcoord, Msg::DdlCreateCalled);
+    }
+    if let Some(t) = w.ddl.drop {
+        let rootcoord = sim.world().rootcoord;
+        sim.schedule(SimTime::ZERO + t, rootcoord, Msg::DdlDropCalled);
+        // Garbage collection removes the dropped collection's files even when the
+        // workload does not write.
+        if sim.world().storage.gc_enabled && !sim.world().ingest.writes() {
+            let every = sim.world().storage.gc_interval;
+            let datacoord = sim.world().ingest.datacoord;
+            sim.world_mut().storage.gc_due = SimTime::ZERO + every;
+            sim.schedule(SimTime::ZERO + every, datacoord, Msg::GcTick);
+        }
     }
     sim.schedule(SimTime::ZERO, rootcoord, Msg::TimeTickDue);
     if !exp.cold_start {

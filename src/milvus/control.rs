@@ -1193,7 +1193,8 @@ impl Control {
     }
 
     /// The disk of host `h` reads at its spec's bandwidth over the slow_disk factors
-    /// in force (reads are all the disk does in this release: MinIO serving loads).
+    /// in force (MinIO serving loads), and an etcd member there syncs its log that
+    /// many times slower (the DDL calls' metadata writes, `ddl::etcd_write`).
     fn apply_disk(&self, h: usize, w: &mut World) {
         let slowdown: f64 = self
             .faults
@@ -1210,6 +1211,7 @@ impl Control {
             .product();
         let bw = w.hosts[h].spec.disk.read_bytes_per_s / slowdown;
         w.hosts[h].disk_read.set_bytes_per_s(bw);
+        w.hosts[h].fsync_slowdown = slowdown;
         w.hosts[h].disk_full = self.faults.iter().enumerate().any(|(i, f)| {
             self.active.get(i).copied().unwrap_or(false)
                 && f.target

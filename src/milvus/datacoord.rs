@@ -13,6 +13,7 @@ use super::msg::{Msg, Req, Ts};
 use super::overheads::CONTROL_RPC_BYTES;
 use super::rootcoord::ts_offset;
 use super::world::{send_to, World};
+use crate::scenario::topology::ServiceKind;
 
 /// Datacoord's settings, from the Milvus keys of the experiment.
 #[derive(Clone, Debug)]
@@ -278,7 +279,8 @@ impl DataCoord {
         if now < ctx.world.end {
             ctx.set_timer(self.cfg.tick, Msg::DataCoordTick);
         }
-        if !ctx.world.etcd_writable() {
+        // A dropped collection's segments are done with.
+        if ctx.world.ddl.drop_segments_dropped.is_some() || !ctx.world.etcd_writable() {
             return;
         }
         self.create_index_when_due(ctx);
@@ -374,7 +376,8 @@ impl DataCoord {
         use crate::scenario::experiment::DdlWhen;
         let now = ctx.now();
         let w = &*ctx.world;
-        if w.ddl.index_exists() {
+        // The application calls it once create_collection() returned.
+        if w.ddl.index_exists() || !w.ddl.collection_exists() {
             return;
         }
         let due = match w.ddl.spec.create_index {
@@ -432,6 +435,63 @@ impl DataCoord {
         }
     }
 
+    /// drop_collection()'s index step (rootcoord's dropIndexStep: datacoord marks
+    /// the collection's index deleted in etcd), then its data step: rootcoord writes
+    /// a drop mark into each DML channel of the collection (deleteCollectionDataStep;
+    /// GUESS: it reaches the data nodes in one hop from rootcoord), the data nodes
+    /// stop consuming and let go of their buffers, and report the segments dropped,
+    /// which datacoord writes to etcd ([`on_drop_segments`](Self::on_drop_segments)).
+    pub fn on_drop_index(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        ctx.world.ddl.drop_index_dropped = Some(now);
+        self.to_build.clear();
+        ctx.world.task_event(
+            now,
+            "index_dropped",
+            self.task,
+            "drop_collection(): datacoord dropped the collection's index".into(),
+        );
+        let w = &*ctx.world;
+        let rootcoord = super::ddl::running(w, ServiceKind::Rootcoord).unwrap_or(self.task);
+        let to_rootcoord = super::ddl::drop_hop(w, self.task, rootcoord);
+        let mut reported = SimDuration::ZERO;
+        let mut marks = Vec::new();
+        for &dn in &self.data_nodes {
+            let t = w.task_of(dn);
+            let mark = to_rootcoord + super::ddl::drop_hop(w, rootcoord, t);
+            reported = reported.max(mark + super::ddl::drop_hop(w, t, self.task));
+            marks.push((dn, mark));
+        }
+        let write = super::ddl::drop_write(w, self.task);
+        for (dn, mark) in marks {
+            ctx.send(dn, Msg::DdlDropChannels, mark);
+        }
+        ctx.set_timer(reported.max(to_rootcoord) + write, Msg::DdlDropSegments);
+    }
+
+    /// Every segment of the dropped collection is marked dropped in datacoord's
+    /// meta: its files (binlogs, deltalogs, index files) are garbage from now, which
+    /// the garbage collector removes after dropTolerance (reference §1.5). Nothing
+    /// more is sealed, flushed, built or merged.
+    pub fn on_drop_segments(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let st = &mut ctx.world.storage;
+        let bytes = st.live_bytes;
+        st.drop_files(now, bytes);
+        ctx.world.ddl.drop_bytes = bytes;
+        ctx.world.ddl.drop_segments_dropped = Some(now);
+        self.to_build.clear();
+        ctx.world.task_event(
+            now,
+            "segments_dropped",
+            self.task,
+            format!(
+                "drop_collection(): datacoord marked the collection's segments dropped; {:.3} GB of files wait for garbage collection",
+                bytes as f64 / 1e9
+            ),
+        );
+    }
+
     /// A flushed segment goes to the index builder (once the index exists: before
     /// create_index() flushed segments wait unindexed).
     fn queue_for_index(&mut self, seg: u32, ctx: &mut Ctx<'_, Msg, World>) {
@@ -454,7 +514,8 @@ impl DataCoord {
         if now < ctx.world.end {
             ctx.set_timer(self.cfg.builder_interval, Msg::IndexBuilderTick);
         }
-        if !ctx.world.etcd_writable() {
+        // A dropped collection's segments are done with.
+        if ctx.world.ddl.drop_segments_dropped.is_some() || !ctx.world.etcd_writable() {
             return;
         }
         // reference §2.4: a build on an index node that died goes back to the queue
@@ -533,6 +594,11 @@ impl DataCoord {
         self.building.swap_remove(i);
         self.index_nodes[node].2 = self.index_nodes[node].2.saturating_sub(1);
         let task = self.index_nodes[node].1;
+        // A build that finishes after drop_collection() dropped the index leaves
+        // files only (garbage once the segments are dropped).
+        if ctx.world.ddl.drop_index_dropped.is_some() {
+            return;
+        }
         self.indexed(seg, Some(task), ctx);
     }
 
@@ -565,7 +631,11 @@ impl DataCoord {
         if now < ctx.world.end {
             ctx.set_timer(self.cfg.compaction_interval, Msg::CompactionTick);
         }
-        if !self.cfg.compaction || !ctx.world.etcd_writable() {
+        // A dropped collection's segments are done with.
+        if ctx.world.ddl.drop_segments_dropped.is_some()
+            || !self.cfg.compaction
+            || !ctx.world.etcd_writable()
+        {
             return;
         }
         for shard in 0..self.growing.len() {

@@ -320,6 +320,65 @@ impl DataNode {
         self.delete_held.clear();
     }
 
+    /// create_collection(): datacoord's watch of the new collection's vchannels
+    /// reached this node, which subscribes to them (its channels are set from the
+    /// start; nothing flows on them before the collection exists).
+    pub fn on_create_watch(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let shards: Vec<String> = self.watching.iter().map(|s| s.to_string()).collect();
+        ctx.world.task_event(
+            now,
+            "dml_channels_watched",
+            self.task,
+            format!(
+                "create_collection(): the data node subscribes to the new collection's shard(s) {}",
+                shards.join(", ")
+            ),
+        );
+    }
+
+    /// drop_collection()'s mark reached the channels this node consumes: it stops
+    /// consuming them and lets go of what it buffers (GUESS: Milvus 2.3's data node
+    /// writes its buffers once more and reports the segments dropped; those files
+    /// would be garbage at once, so they are left out), and of syncs not started.
+    pub fn on_drop_channels(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let row_bytes = ctx.world.ingest.row_bytes;
+        let mut freed: u64 = 0;
+        for (_, msgs) in std::mem::take(&mut self.unpacked) {
+            freed += msgs
+                .iter()
+                .map(|&(_, rows)| rows as u64 * row_bytes)
+                .sum::<u64>();
+        }
+        freed += std::mem::take(&mut self.buffers).values().sum::<u64>();
+        freed += std::mem::take(&mut self.delete_held).values().sum::<u64>();
+        for (segment, bytes) in std::mem::take(&mut self.queue) {
+            freed += bytes;
+            if let Some(n) = self.in_flight.get_mut(&segment) {
+                *n -= 1;
+                if *n == 0 {
+                    self.in_flight.remove(&segment);
+                }
+            }
+        }
+        let channels = self.watching.len();
+        self.watching.clear();
+        self.replays.clear();
+        self.flushing.clear();
+        self.flush_started.clear();
+        self.buffered_since.clear();
+        self.hold(-(freed as i64), ctx);
+        let now = ctx.now();
+        ctx.world.task_event(
+            now,
+            "channels_dropped",
+            self.task,
+            format!(
+                "drop_collection(): the data node stopped consuming {channels} channel(s) and let go of {freed} buffered bytes"
+            ),
+        );
+    }
+
     /// reference §3.3 step 9: a merge reads its inputs' binlogs from object storage,
     /// merges them on the CPU and writes the result.
     pub fn on_compact(&mut self, plan: u32, ctx: &mut Ctx<'_, Msg, World>) {
@@ -467,7 +526,8 @@ impl DataNode {
         for (k, b) in per_segment {
             let b = b.min(left);
             left -= b;
-            ctx.world.add_segment_files(k, b);
+            let now = ctx.now();
+            ctx.world.add_segment_files(k, b, now);
         }
         ctx.world.storage.add(left);
         let d = &mut ctx.world.ingest.deletes;

@@ -1,6 +1,6 @@
-//! The application's DDL calls (`[workload.ddl]`): create_index(), load(), release()
-//! and load() again, what each has done so far, and how long each takes on its way
-//! through the control plane.
+//! The application's DDL calls (`[workload.ddl]`): create_collection(), create_index(),
+//! load(), release(), load() again and drop_collection(), what each has done so far,
+//! and how long each takes on its way through the control plane.
 //!
 //! A call is not instantaneous: it crosses the proxy, gets a timestamp from
 //! rootcoord, is handled by the coordinator that owns it and writes its metadata to
@@ -55,6 +55,29 @@ pub struct Ddl {
     pub release_error: Option<String>,
     /// Why load() again failed, if it did.
     pub reload_error: Option<String>,
+    /// create_collection(): called; in force (rootcoord wrote the collection's
+    /// state "created": requests find it); returned; why it failed, if it did.
+    pub create_called: Option<SimTime>,
+    pub created: Option<SimTime>,
+    pub create_returned: Option<SimTime>,
+    pub create_error: Option<String>,
+    /// drop_collection(): called; in force (rootcoord wrote the state "dropping":
+    /// every request fails, collection not found); returned; querycoord released
+    /// the collection; datacoord dropped the index; datacoord marked the segments
+    /// dropped (their files become garbage); garbage collection removed the last of
+    /// those files; rootcoord removed the collection's meta.
+    pub drop_called: Option<SimTime>,
+    pub drop_applied: Option<SimTime>,
+    pub drop_returned: Option<SimTime>,
+    pub drop_released: Option<SimTime>,
+    pub drop_index_dropped: Option<SimTime>,
+    pub drop_segments_dropped: Option<SimTime>,
+    pub drop_storage_freed: Option<SimTime>,
+    pub drop_meta_removed: Option<SimTime>,
+    /// Bytes of the collection's files the drop made garbage.
+    pub drop_bytes: u64,
+    /// Why drop_collection() failed, if it did.
+    pub drop_error: Option<String>,
     /// A load() (first or again) has not yet placed the channels or segment copies
     /// that keep some shard from being served in every replica (querycoord sets it
     /// with each view it publishes).
@@ -63,14 +86,28 @@ pub struct Ddl {
 
 impl Ddl {
     pub fn index_exists(&self) -> bool {
-        self.spec.indexed_at_start() || self.index_created.is_some()
+        (self.spec.indexed_at_start() || self.index_created.is_some())
+            && self.drop_index_dropped.is_none()
     }
 
     /// Whether the collection is loaded (or loading) as querycoord's meta has it:
     /// what the proxy checks before a search.
     pub fn collection_loaded(&self) -> bool {
         let first = self.spec.loaded_at_start() || self.load_started.is_some();
-        first && (self.release_applied.is_none() || self.reload_started.is_some())
+        first
+            && (self.release_applied.is_none() || self.reload_started.is_some())
+            && self.collection_exists()
+    }
+
+    /// Whether drop_collection() has taken effect: the proxies find no collection.
+    pub fn collection_dropped(&self) -> bool {
+        self.drop_applied.is_some()
+    }
+
+    /// Whether the proxies find the collection: it existed before the run or
+    /// create_collection() has taken effect, and it is not dropped.
+    pub fn collection_exists(&self) -> bool {
+        (self.spec.create.is_none() || self.created.is_some()) && !self.collection_dropped()
     }
 
     /// Whether the application's own calls keep the collection from being served
@@ -79,14 +116,15 @@ impl Ddl {
     /// without any fault, so a fault's figures leave it out (summary.json `faults`);
     /// a fault that slows the load down shows in the load's own times instead.
     pub fn unserved_by_application(&self) -> bool {
-        !self.collection_loaded() || self.placing
+        !self.collection_loaded() || self.placing || !self.collection_exists()
     }
 
     /// The `ddl` section of summary.json, when the experiment defers a call or
     /// releases the collection.
     pub fn summary(&self) -> Option<serde_json::Value> {
         let deferred = !self.spec.indexed_at_start() || !self.spec.loaded_at_start();
-        if !deferred && self.spec.release.is_none() {
+        let created = self.spec.create.is_some();
+        if !deferred && self.spec.release.is_none() && self.spec.drop.is_none() && !created {
             return None;
         }
         let secs = |t: Option<SimTime>| t.map(|t| t.as_secs_f64());
@@ -135,6 +173,32 @@ impl Ddl {
             }
             o.insert("release_error".into(), self.release_error.clone().into());
             o.insert("reload_error".into(), self.reload_error.clone().into());
+        }
+        if created {
+            for (key, v) in [
+                ("create_s", secs(self.create_called)),
+                ("create_ms", ms(self.create_called, self.create_returned)),
+                ("created_s", secs(self.created)),
+            ] {
+                o.insert(key.into(), v.into());
+            }
+            o.insert("create_error".into(), self.create_error.clone().into());
+        }
+        if self.spec.drop.is_some() {
+            for (key, v) in [
+                ("drop_s", secs(self.drop_called)),
+                ("drop_ms", ms(self.drop_called, self.drop_returned)),
+                ("dropped_s", secs(self.drop_applied)),
+                ("drop_released_s", secs(self.drop_released)),
+                ("drop_index_dropped_s", secs(self.drop_index_dropped)),
+                ("drop_segments_dropped_s", secs(self.drop_segments_dropped)),
+                ("storage_freed_s", secs(self.drop_storage_freed)),
+                ("meta_removed_s", secs(self.drop_meta_removed)),
+            ] {
+                o.insert(key.into(), v.into());
+            }
+            o.insert("drop_bytes".into(), self.drop_bytes.into());
+            o.insert("drop_error".into(), self.drop_error.clone().into());
         }
         Some(out)
     }
@@ -260,7 +324,7 @@ pub struct Path {
 }
 
 /// The first task of `kind` that runs now.
-fn running(w: &World, kind: ServiceKind) -> Option<usize> {
+pub fn running(w: &World, kind: ServiceKind) -> Option<usize> {
     (0..w.tasks.len()).find(|&t| w.tasks[t].kind == kind && w.tasks[t].up && w.tasks[t].in_service)
 }
 
@@ -311,13 +375,7 @@ pub fn path(w: &World, call: Call) -> Result<Path, String> {
     // the answer back (querycoord.rs on_release_applied), but not the call.
     let mut wait = SimDuration::ZERO;
     if call == Call::Release {
-        wait = w
-            .query_node_tasks
-            .iter()
-            .filter(|&&n| w.tasks[n].up)
-            .filter_map(|&n| release_seen(w, coord, n))
-            .max()
-            .unwrap_or(DIST_PULL_INTERVAL);
+        wait = release_wait(w, coord);
     }
     // The answer goes back the way the call came.
     let back = there + to_proxy;
@@ -326,6 +384,140 @@ pub fn path(w: &World, call: Call) -> Result<Path, String> {
         returned: applied + wait + back,
         back,
     })
+}
+
+/// How long querycoord (task `coord`) waits, from a release in force, until its
+/// distribution pulls show every query node it reaches empty.
+pub fn release_wait(w: &World, coord: usize) -> SimDuration {
+    w.query_node_tasks
+        .iter()
+        .filter(|&&n| w.tasks[n].up)
+        .filter_map(|&n| release_seen(w, coord, n))
+        .max()
+        .unwrap_or(DIST_PULL_INTERVAL)
+}
+
+/// GUESS: a background step of drop_collection() whose coordinator is down or cut
+/// off is tried again after this long (rootcoord's step executor retries a failed
+/// step until it succeeds).
+pub const DROP_STEP_RETRY: SimDuration = SimDuration::from_secs(1);
+
+/// drop_collection()'s path until it takes effect and until the application has
+/// the answer. Milvus 2.3 rootcoord dropCollectionTask (not in the reference; its
+/// steps as we read the 2.3 source, `rootcoord/drop_collection_task.go`): the
+/// proxy's DDL task takes a timestamp (reference §1.1) and calls rootcoord, whose
+/// task runs two steps the call waits for -- expire the collection in every
+/// proxy's meta cache (a round trip to each proxy; one that cannot be reached
+/// fails the step and the call), then write the collection's state "dropping" to
+/// etcd -- and returns. From then on the proxies find no collection. The rest
+/// (release, drop the index, mark the channels, confirm GC, remove the meta) runs in
+/// the background after the answer (GUESS: as the task's asynchronous steps, in
+/// that order, each after the one before).
+pub fn drop_path(w: &World) -> Result<Path, String> {
+    let ep = |t: usize| w.task_endpoint(t);
+    let rtt = |a: usize, b: usize, what: &str| {
+        one_way(w, ep(a), ep(b))
+            .map(|d| d + d)
+            .ok_or_else(|| format!("{what} unreachable"))
+    };
+    let proxy = running(w, ServiceKind::Proxy).ok_or("no proxy running")?;
+    let rootcoord = running(w, ServiceKind::Rootcoord).ok_or("rootcoord unavailable")?;
+    let to_proxy = one_way(w, w.client_endpoint, ep(proxy)).ok_or("the proxy is unreachable")?;
+    let tso = rtt(proxy, rootcoord, "rootcoord")?;
+    let there = one_way(w, ep(proxy), ep(rootcoord)).ok_or("rootcoord unreachable")?;
+    let mut expire = SimDuration::ZERO;
+    for p in (0..w.tasks.len()).filter(|&t| {
+        w.tasks[t].kind == ServiceKind::Proxy && w.tasks[t].up && w.tasks[t].in_service
+    }) {
+        expire = expire.max(rtt(rootcoord, p, "a proxy (its meta cache expiry)")?);
+    }
+    let write = etcd_write(w, rootcoord)?;
+    let applied = to_proxy + tso + there + expire + write;
+    let back = there + to_proxy;
+    Ok(Path {
+        applied,
+        returned: applied + back,
+        back,
+    })
+}
+
+/// create_collection()'s path: until it takes effect, until the application has the
+/// answer, and (`watch`) until datacoord's watch of the new channels is in etcd. Milvus
+/// 2.3 rootcoord createCollectionTask (not in the reference; its steps as we read the
+/// 2.3 source, `rootcoord/create_collection_task.go`), all of them before the answer:
+/// the proxy's DDL task takes a timestamp (reference §1.1) and calls rootcoord, which
+/// allocates the collection ID (GUESS: from its ID allocator's cached range, no
+/// round trip), assigns each shard to the least-used of the 16 physical DML channels
+/// (reference §1.3 rootCoord.dmlChannelNum, vchannel naming), expires the name in
+/// every proxy's meta cache (a round trip to each running proxy), writes the
+/// collection's meta to etcd (state "creating"), asks datacoord to watch the new
+/// vchannels (datacoord writes the watch to etcd; the data nodes subscribe once they
+/// see it, GUESS: the RPC does not wait for them), and writes the state "created".
+pub fn create_path(w: &World) -> Result<(Path, SimDuration), String> {
+    let ep = |t: usize| w.task_endpoint(t);
+    let rtt = |a: usize, b: usize, what: &str| {
+        one_way(w, ep(a), ep(b))
+            .map(|d| d + d)
+            .ok_or_else(|| format!("{what} unreachable"))
+    };
+    let proxy = running(w, ServiceKind::Proxy).ok_or("no proxy running")?;
+    let rootcoord = running(w, ServiceKind::Rootcoord).ok_or("rootcoord unavailable")?;
+    let datacoord = running(w, ServiceKind::Datacoord).ok_or("datacoord unavailable")?;
+    let to_proxy = one_way(w, w.client_endpoint, ep(proxy)).ok_or("the proxy is unreachable")?;
+    let tso = rtt(proxy, rootcoord, "rootcoord")?;
+    let there = one_way(w, ep(proxy), ep(rootcoord)).ok_or("rootcoord unreachable")?;
+    let mut expire = SimDuration::ZERO;
+    for p in (0..w.tasks.len()).filter(|&t| {
+        w.tasks[t].kind == ServiceKind::Proxy && w.tasks[t].up && w.tasks[t].in_service
+    }) {
+        expire = expire.max(rtt(rootcoord, p, "a proxy (its meta cache expiry)")?);
+    }
+    let meta = etcd_write(w, rootcoord)?;
+    let to_dc = one_way(w, ep(rootcoord), ep(datacoord)).ok_or("datacoord unreachable")?;
+    let watch_write = etcd_write(w, datacoord)?;
+    let before_watch = to_proxy + tso + there + expire + meta + to_dc + watch_write;
+    let state = etcd_write(w, rootcoord)?;
+    let applied = before_watch + to_dc + state;
+    let back = there + to_proxy;
+    Ok((
+        Path {
+            applied,
+            returned: applied + back,
+            back,
+        },
+        before_watch,
+    ))
+}
+
+/// The time a background step of drop_collection() takes from task `from` to the
+/// coordinator of `kind` and that coordinator's etcd write (with `write`); a step
+/// that cannot be taken now is tried again after [`DROP_STEP_RETRY`].
+pub fn drop_step(w: &World, from: usize, kind: ServiceKind, write: bool) -> SimDuration {
+    let Some(to) = running(w, kind) else {
+        return DROP_STEP_RETRY;
+    };
+    let hop = one_way(w, w.task_endpoint(from), w.task_endpoint(to));
+    let meta = if write {
+        etcd_write(w, to).ok()
+    } else {
+        Some(SimDuration::ZERO)
+    };
+    match (hop, meta) {
+        (Some(h), Some(m)) => h + m,
+        _ => DROP_STEP_RETRY,
+    }
+}
+
+/// One-way latency from task `a` to task `b`, [`DROP_STEP_RETRY`] while a cut
+/// separates them.
+pub fn drop_hop(w: &World, a: usize, b: usize) -> SimDuration {
+    one_way(w, w.task_endpoint(a), w.task_endpoint(b)).unwrap_or(DROP_STEP_RETRY)
+}
+
+/// One metadata write of task `t` to etcd ([`DROP_STEP_RETRY`] while none can
+/// commit).
+pub fn drop_write(w: &World, t: usize) -> SimDuration {
+    etcd_write(w, t).unwrap_or(DROP_STEP_RETRY)
 }
 
 /// How long after querycoord (task `coord`) tells query node `node` to let go of the
@@ -358,7 +550,16 @@ fn etcd_write(w: &World, coord: usize) -> Result<SimDuration, String> {
         }
         None => one_way(w, ep(coord), ep(leader)).ok_or("the etcd leader is unreachable")?,
     };
-    let fsync = |t: usize| w.hosts[w.tasks[t].host].spec.disk.fsync_latency;
+    // A slow_disk fault on a member's host slows its fsync as much as its reads.
+    let fsync = |t: usize| {
+        let h = &w.hosts[w.tasks[t].host];
+        let ns = h.spec.disk.fsync_latency.as_nanos();
+        if h.fsync_slowdown == 1.0 {
+            h.spec.disk.fsync_latency
+        } else {
+            SimDuration::from_nanos((ns as f64 * h.fsync_slowdown).round() as u64)
+        }
+    };
     // A majority of three is the leader and one follower: the nearest one that runs.
     let followers = w
         .etcd_tasks

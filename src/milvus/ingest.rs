@@ -705,14 +705,18 @@ pub const INSERT_ID_BASE: u64 = 1 << 40;
 impl World {
     pub fn close_insert(&mut self, req: Req, end: SimTime) {
         let s = &self.ingest.inserts[req as usize];
-        self.rec.requests.push(RequestRow::finished(
+        let mut row = RequestRow::finished(
             INSERT_ID_BASE + s.id,
             s.kind.name(),
             s.start,
             end,
             s.error,
             s.proxy_index,
-        ));
+        );
+        // A write failing before the application created the collection or once it
+        // dropped it is its doing.
+        row.by_application = s.error.is_some() && !self.ddl.collection_exists();
+        self.rec.requests.push(row);
         self.ingest.release(req);
     }
 }

@@ -330,6 +330,37 @@ pub enum Msg {
     },
     /// Querycoord: the application calls load() again after its release().
     DdlReloadCalled,
+    /// Rootcoord: the application calls create_collection(); the collection's state
+    /// "created" is in etcd; the call returns (the last two from rootcoord's
+    /// incarnation `gen`; see `ddl::create_path`).
+    DdlCreateCalled,
+    DdlCreateApplied {
+        gen: u8,
+    },
+    DdlCreateReturned {
+        gen: u8,
+    },
+    /// Data node: datacoord's watch of the new collection's channels reached it.
+    DdlCreateWatch,
+    /// Rootcoord: the application calls drop_collection(); the collection's state
+    /// "dropping" is in etcd; the call returns (the last two from rootcoord's
+    /// incarnation `gen`); garbage collection confirmed, the collection's meta is
+    /// removed (see `ddl::drop_path`).
+    DdlDropCalled,
+    DdlDropApplied {
+        gen: u8,
+    },
+    DdlDropReturned {
+        gen: u8,
+    },
+    DdlDropMetaRemoved,
+    /// Querycoord: the drop's release step.
+    DdlDropRelease,
+    /// Datacoord: the drop's index step, then its segments marked dropped.
+    DdlDropIndex,
+    DdlDropSegments,
+    /// Data node: the drop mark reached the channels it consumes.
+    DdlDropChannels,
     /// Query node: load one segment from object storage.
     LoadSegment {
         replica: u8,

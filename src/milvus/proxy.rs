@@ -17,6 +17,10 @@ use super::world::{run_cpu, send_net_from, send_to, Endpoint, World};
 pub const ERR_QUEUE_FULL: &str = "proxy task queue is full";
 /// Milvus 2.3's answer to a search or query of a collection not loaded.
 pub const ERR_NOT_LOADED: &str = "collection not loaded";
+/// Milvus 2.3's answer to any request on a dropped collection (merr
+/// ErrCollectionNotFound: the proxy's meta cache asks rootcoord, which no longer
+/// lists a collection in the state "dropping").
+pub const ERR_COLLECTION_NOT_FOUND: &str = "collection not found";
 /// reference §2.11: GetShardLeaders found a channel with no serviceable replica.
 pub const ERR_CHANNEL_UNAVAILABLE: &str = "channel not available in any replica";
 /// reference §2.5: every proxy task needs a timestamp from rootcoord.
@@ -244,6 +248,11 @@ impl Proxy {
         ctx.world.searches[req as usize].proxy_gen = gen;
         if self.inflight >= self.max_tasks {
             ctx.world.searches[req as usize].error = Some(ERR_QUEUE_FULL);
+            self.reply(req, ctx);
+            return;
+        }
+        if !ctx.world.ddl.collection_exists() {
+            ctx.world.searches[req as usize].error = Some(ERR_COLLECTION_NOT_FOUND);
             self.reply(req, ctx);
             return;
         }
@@ -600,6 +609,14 @@ impl Proxy {
         let me = ctx.me();
         if self.dml_inflight >= self.max_tasks {
             ctx.world.ingest.inserts[req as usize].error = Some(ERR_QUEUE_FULL);
+            self.reply_insert(req, false, ctx);
+            return;
+        }
+        // Before create_collection() or after drop_collection() took effect (a write
+        // in flight when the drop takes effect goes on: its collection was in the
+        // proxy's cache when it arrived).
+        if !ctx.world.ddl.collection_exists() {
+            ctx.world.ingest.inserts[req as usize].error = Some(ERR_COLLECTION_NOT_FOUND);
             self.reply_insert(req, false, ctx);
             return;
         }

@@ -20,6 +20,7 @@ use super::msg::Msg;
 use super::overheads::{CONTROL_RPC_BYTES, SHARD_LEADERS_NS};
 use super::world::{run_cpu, send_to, World};
 use crate::hw::cost::segment_memory_bytes;
+use crate::scenario::topology::ServiceKind;
 
 /// reference §1.7 task.retryinterval: a failed load task is retried after 10 s.
 const LOAD_RETRY: SimDuration = SimDuration::from_secs(10);
@@ -683,7 +684,8 @@ impl QueryCoord {
         use crate::scenario::experiment::DdlWhen;
         let now = ctx.now();
         let w = &*ctx.world;
-        if w.ddl.collection_loaded() || w.ddl.load_error.is_some() {
+        // The application calls it once create_collection() returned.
+        if w.ddl.collection_loaded() || w.ddl.load_error.is_some() || !w.ddl.collection_exists() {
             return;
         }
         if w.ddl.load_called.is_some() {
@@ -982,6 +984,52 @@ impl QueryCoord {
         if gen != ctx.world.tasks[self.task].gen {
             return super::ddl::lost(ctx.world, now, super::ddl::Lost::Release);
         }
+        let (replicas, released, growing) = self.release_collection(ctx);
+        ctx.world.ddl.release_applied = Some(now);
+        self.publish_view(ctx);
+        let cut_off = self.cut_off_note();
+        let detail = format!(
+            "release(): {replicas} replica(s) dropped; {released} bytes of sealed segments and {growing} growing row(s) released{cut_off}"
+        );
+        ctx.world
+            .task_event(now, "collection_releasing", self.task, detail);
+    }
+
+    /// drop_collection()'s release step (rootcoord's releaseCollectionStep calls
+    /// querycoord's ReleaseCollection): the collection's replicas go as in a
+    /// release(); querycoord answers once its distribution pulls show the nodes it
+    /// reaches empty, and rootcoord goes on with datacoord's DropIndex.
+    pub fn on_drop_release(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let (replicas, released, growing) = self.release_collection(ctx);
+        ctx.world.ddl.drop_released = Some(now);
+        self.publish_view(ctx);
+        let cut_off = self.cut_off_note();
+        let detail = format!(
+            "drop_collection(): {replicas} replica(s) dropped; {released} bytes of sealed segments and {growing} growing row(s) released{cut_off}"
+        );
+        ctx.world
+            .task_event(now, "collection_releasing", self.task, detail);
+        let w = &*ctx.world;
+        let rootcoord = super::ddl::running(w, ServiceKind::Rootcoord).unwrap_or(self.task);
+        let answer =
+            super::ddl::release_wait(w, self.task) + super::ddl::drop_hop(w, self.task, rootcoord);
+        let to = super::ddl::drop_step(w, rootcoord, ServiceKind::Datacoord, true);
+        ctx.send(w.ingest.datacoord, Msg::DdlDropIndex, answer + to);
+    }
+
+    fn cut_off_note(&self) -> String {
+        match self.held_back.len() {
+            0 => String::new(),
+            n => format!("; {n} query node(s) querycoord cannot reach let go once it reaches them or their session is gone, and the answer waits for them"),
+        }
+    }
+
+    /// Every replica of the collection goes: the copies and delegators are let go
+    /// (held back for nodes querycoord cannot reach) and the routing forgets them.
+    /// Returns the replicas dropped, the sealed bytes and the growing rows released.
+    fn release_collection(&mut self, ctx: &mut Ctx<'_, Msg, World>) -> (usize, u64, u64) {
+        let now = ctx.now();
         let released = self.release_every_copy(ctx);
         self.first_load.clear();
         let w = &mut *ctx.world;
@@ -1011,17 +1059,7 @@ impl QueryCoord {
         for r in 0..w.dist.leader.len() {
             w.refresh_routing(r);
         }
-        w.ddl.release_applied = Some(now);
-        self.publish_view(ctx);
-        let cut_off = match self.held_back.len() {
-            0 => String::new(),
-            n => format!("; {n} query node(s) querycoord cannot reach let go once it reaches them or their session is gone, and the answer waits for them"),
-        };
-        let detail = format!(
-            "release(): {replicas} replica(s) dropped; {released} bytes of sealed segments and {growing} growing row(s) released{cut_off}"
-        );
-        ctx.world
-            .task_event(now, "collection_releasing", self.task, detail);
+        (replicas, released, growing)
     }
 
     /// release() returns: querycoord's distribution pulls show every node empty.

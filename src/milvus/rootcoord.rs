@@ -256,6 +256,169 @@ impl RootCoord {
         }
     }
 
+    /// The application calls create_collection() (`[workload.ddl] create`): the
+    /// call takes [`ddl::create_path`](super::ddl::create_path); datacoord's watch of
+    /// the new vchannels reaches the data nodes on its way.
+    pub fn on_create_called(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        ctx.world.ddl.create_called = Some(now);
+        let path = match super::ddl::create_path(ctx.world) {
+            Ok(_) if !self.serving => Err("rootcoord unavailable".to_string()),
+            p => p,
+        };
+        let (p, watch) = match path {
+            Ok(p) => p,
+            Err(e) => return create_failed(ctx.world, now, &e),
+        };
+        let gen = ctx.world.tasks[self.task].gen;
+        ctx.set_timer(p.applied, Msg::DdlCreateApplied { gen });
+        ctx.set_timer(p.returned, Msg::DdlCreateReturned { gen });
+        let w = &*ctx.world;
+        let datacoord = super::ddl::running(w, ServiceKind::Datacoord).unwrap_or(self.task);
+        let mut nodes: Vec<ActorId> = w.ingest.data_node_of_shard.clone();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let hops: Vec<(ActorId, SimDuration)> = nodes
+            .into_iter()
+            .map(|dn| (dn, super::ddl::drop_hop(w, datacoord, w.task_of(dn))))
+            .collect();
+        for (dn, hop) in hops {
+            ctx.send(dn, Msg::DdlCreateWatch, watch + hop);
+        }
+    }
+
+    /// The collection's state "created" is in etcd: the proxies find it. An
+    /// incarnation that died meanwhile never wrote it: the call fails (GUESS: its
+    /// undo steps remove what it wrote; the collection does not exist).
+    pub fn on_create_applied(&mut self, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        if gen != ctx.world.tasks[self.task].gen {
+            return create_failed(
+                ctx.world,
+                now,
+                "rootcoord went down before it wrote the state",
+            );
+        }
+        ctx.world.ddl.created = Some(now);
+        let shards = ctx.world.ingest.consumed_ts.len();
+        // reference §1.3: each shard on the least-used of the 16 physical channels;
+        // this collection is the only one, so shard s takes rootcoord-dml_s.
+        let channels: Vec<String> = (0..shards)
+            .map(|s| format!("rootcoord-dml_{s}_<id>v{s}"))
+            .collect();
+        ctx.world.task_event(
+            now,
+            "collection_created",
+            self.task,
+            format!(
+                "create_collection(): state \"created\" written; {shards} shard(s) on {}",
+                channels.join(", ")
+            ),
+        );
+    }
+
+    /// create_collection() returns to the application, unless the incarnation that
+    /// took it died.
+    pub fn on_create_returned(&mut self, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        if ctx.world.ddl.create_error.is_some() {
+            return;
+        }
+        if gen != ctx.world.tasks[self.task].gen {
+            return create_failed(ctx.world, now, "rootcoord went down before it answered");
+        }
+        ctx.world.ddl.create_returned = Some(now);
+        let since = ctx.world.ddl.create_called.unwrap_or(now);
+        let detail = format!(
+            "create_collection() returned after {:.1} ms",
+            now.since(since).as_secs_f64() * 1e3
+        );
+        ctx.world
+            .task_event(now, "create_returned", self.task, detail);
+    }
+
+    /// The application calls drop_collection() (`[workload.ddl] drop`): the call
+    /// takes [`ddl::drop_path`](super::ddl::drop_path) to rootcoord's state write.
+    pub fn on_drop_called(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        ctx.world.ddl.drop_called = Some(now);
+        let path = match super::ddl::drop_path(ctx.world) {
+            Ok(_) if !self.serving => Err("rootcoord unavailable".to_string()),
+            p => p,
+        };
+        match path {
+            Ok(p) => {
+                let gen = ctx.world.tasks[self.task].gen;
+                ctx.set_timer(p.applied, Msg::DdlDropApplied { gen });
+                ctx.set_timer(p.returned, Msg::DdlDropReturned { gen });
+            }
+            Err(e) => drop_failed(ctx.world, now, &e),
+        }
+    }
+
+    /// The collection's state "dropping" is in etcd: the proxies find no collection
+    /// (every request fails), and the drop's background steps start with the release
+    /// on querycoord (rootcoord's releaseCollectionStep). An incarnation that died
+    /// meanwhile never wrote the state: the call fails.
+    pub fn on_drop_applied(&mut self, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        if gen != ctx.world.tasks[self.task].gen {
+            return drop_failed(
+                ctx.world,
+                now,
+                "rootcoord went down before it wrote the state",
+            );
+        }
+        ctx.world.ddl.drop_applied = Some(now);
+        ctx.world.task_event(
+            now,
+            "collection_dropping",
+            self.task,
+            "drop_collection(): state \"dropping\" written; the proxies' meta caches are expired, every request now fails (collection not found)".into(),
+        );
+        let to = super::ddl::drop_step(ctx.world, self.task, ServiceKind::Querycoord, true);
+        ctx.send(ctx.world.querycoord, Msg::DdlDropRelease, to);
+    }
+
+    /// drop_collection() returns to the application, unless the incarnation that
+    /// took it died (the state may be written: the drop goes on, its answer is lost).
+    pub fn on_drop_returned(&mut self, gen: u8, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        let d = &ctx.world.ddl;
+        if d.drop_error.is_some() {
+            return;
+        }
+        if gen != ctx.world.tasks[self.task].gen {
+            return drop_failed(
+                ctx.world,
+                now,
+                "rootcoord went down before it answered; the collection is dropping",
+            );
+        }
+        ctx.world.ddl.drop_returned = Some(now);
+        let since = ctx.world.ddl.drop_called.unwrap_or(now);
+        let detail = format!(
+            "drop_collection() returned after {:.1} ms",
+            now.since(since).as_secs_f64() * 1e3
+        );
+        ctx.world
+            .task_event(now, "collection_dropped", self.task, detail);
+    }
+
+    /// Datacoord's garbage collector removed the collection's files: rootcoord's
+    /// confirm-GC step sees it and deletes the collection's meta (GUESS: at the pass
+    /// that removed them, plus the round trip and rootcoord's etcd write).
+    pub fn on_drop_meta_removed(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let now = ctx.now();
+        ctx.world.ddl.drop_meta_removed = Some(now);
+        ctx.world.task_event(
+            now,
+            "collection_meta_removed",
+            self.task,
+            "drop_collection(): garbage collection confirmed; rootcoord removed the collection's meta".into(),
+        );
+    }
+
     /// A restarted rootcoord reloads its metadata and restores the TSO from etcd
     /// (reference §2.5) before it serves and ticks again.
     pub fn on_start(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
@@ -278,4 +441,43 @@ impl RootCoord {
         );
         self.on_time_tick_due(ctx);
     }
+}
+
+/// drop_collection() failed (the proxy's call to rootcoord broke, or an etcd write
+/// could not commit): the collection stays, unless its state was written already.
+pub fn drop_failed(w: &mut World, now: SimTime, why: &str) {
+    if w.ddl.drop_error.is_some() {
+        return;
+    }
+    let rest = if w.ddl.collection_dropped() {
+        ""
+    } else {
+        "; the collection stays"
+    };
+    let detail = format!("drop_collection() failed: {why}{rest}");
+    w.ddl.drop_error = Some(detail.clone());
+    let task = (0..w.tasks.len())
+        .find(|&t| w.tasks[t].kind == ServiceKind::Rootcoord)
+        .expect("a rootcoord's message had a rootcoord task");
+    w.task_event(now, "drop_failed", task, detail);
+}
+
+/// create_collection() failed: the collection does not exist, and every request on
+/// it fails (collection not found). A state already written stays (GUESS: the call's
+/// answer is lost, the collection is there).
+pub fn create_failed(w: &mut World, now: SimTime, why: &str) {
+    if w.ddl.create_error.is_some() {
+        return;
+    }
+    let rest = if w.ddl.created.is_some() {
+        "; the collection was created"
+    } else {
+        "; the collection does not exist"
+    };
+    let detail = format!("create_collection() failed: {why}{rest}");
+    w.ddl.create_error = Some(detail.clone());
+    let task = (0..w.tasks.len())
+        .find(|&t| w.tasks[t].kind == ServiceKind::Rootcoord)
+        .expect("a rootcoord's message had a rootcoord task");
+    w.task_event(now, "create_failed", task, detail);
 }

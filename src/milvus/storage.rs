@@ -9,6 +9,7 @@ use crate::engine::{Ctx, SimDuration, SimTime};
 
 use super::msg::Msg;
 use super::world::World;
+use crate::scenario::topology::ServiceKind;
 
 /// Object storage contents, in logical bytes (before erasure coding).
 #[derive(Default)]
@@ -97,9 +98,15 @@ impl World {
     /// Segment `k`'s files gain `bytes` in object storage. Counted when the write is
     /// issued: a write whose writer dies later still leaves its object behind (an
     /// orphan that goes with the segment's files).
-    pub fn add_segment_files(&mut self, k: u32, bytes: u64) {
+    /// After drop_collection() marked the segments dropped, a write still in flight
+    /// (a sync, a build, a merge) leaves garbage.
+    pub fn add_segment_files(&mut self, k: u32, bytes: u64, now: SimTime) {
         self.ingest.segments[k as usize].files_bytes += bytes;
         self.storage.add(bytes);
+        if self.ddl.drop_segments_dropped.is_some() {
+            self.storage.drop_files(now, bytes);
+            self.ddl.drop_bytes += bytes;
+        }
     }
 }
 
@@ -111,7 +118,8 @@ pub fn minio_write_files(
     k: u32,
 ) -> Option<SimTime> {
     let done = super::minio::minio_write(ctx, from, bytes)?;
-    ctx.world.add_segment_files(k, bytes);
+    let now = ctx.now();
+    ctx.world.add_segment_files(k, bytes, now);
     Some(done)
 }
 
@@ -160,4 +168,42 @@ pub fn gc_tick(ctx: &mut Ctx<'_, Msg, World>, task: usize) {
     if let Some((_, detail)) = ctx.world.on_gc_tick(now) {
         ctx.world.task_event(now, "gc_removed", task, detail);
     }
+    collection_files_removed(ctx, task);
+}
+
+/// After drop_collection(): once garbage collection has removed every file dropped
+/// up to the collection's segments (dropTolerance after the drop, at a pass every
+/// gc.interval), the collection's storage is freed, and rootcoord's confirm-GC step
+/// goes on to remove its meta (GUESS: it asks datacoord, which answers from this
+/// pass, and deletes the meta with one etcd write).
+fn collection_files_removed(ctx: &mut Ctx<'_, Msg, World>, task: usize) {
+    let now = ctx.now();
+    let w = &*ctx.world;
+    let Some(dropped) = w.ddl.drop_segments_dropped else {
+        return;
+    };
+    let left = w
+        .storage
+        .garbage
+        .front()
+        .is_some_and(|&(at, _)| at <= dropped);
+    if w.ddl.drop_storage_freed.is_some() || left {
+        return;
+    }
+    let rootcoord = super::ddl::running(w, ServiceKind::Rootcoord).unwrap_or(task);
+    let hop = super::ddl::drop_hop(w, task, rootcoord);
+    let confirm = hop + hop + super::ddl::drop_write(w, rootcoord);
+    let bytes = w.ddl.drop_bytes;
+    let to = w.rootcoord;
+    ctx.world.ddl.drop_storage_freed = Some(now);
+    ctx.world.task_event(
+        now,
+        "collection_files_removed",
+        task,
+        format!(
+            "drop_collection(): garbage collection removed the collection's files ({:.3} GB)",
+            bytes as f64 / 1e9
+        ),
+    );
+    ctx.send(to, Msg::DdlDropMetaRemoved, confirm);
 }

@@ -32,6 +32,9 @@ pub struct HostRt {
     /// A `disk_full` fault: writes to the disk fail (a bookie turns read-only, MinIO's
     /// drives on the host refuse new objects).
     pub disk_full: bool,
+    /// The slow_disk factors in force: an etcd member's fsync takes this many times
+    /// its spec's latency.
+    pub fsync_slowdown: f64,
     /// Its memory went past its capacity once (reported once).
     pub overcommitted: bool,
     /// Swarm declared the node down (reference §2.10): its tasks are out of their

@@ -312,7 +312,7 @@ fn fault_figures(exp: &Experiment, rec: &Recorder, run: &RunFigures) -> (Vec<Val
         let insert_errors: Vec<SimTime> = rec
             .requests
             .iter()
-            .filter(|r| r.kind == "insert" && r.status == Status::Error)
+            .filter(|r| r.kind == "insert" && r.status == Status::Error && !r.by_application)
             .filter_map(|r| r.end)
             .filter(|&e| e >= at && e < until)
             .collect();
@@ -578,6 +578,18 @@ const WRITE_FIGURES: &[&str] = &[
     "ddl.reload_ms",
     "ddl.reloaded_s",
     "ddl.unloaded_s",
+    "ddl.create_s",
+    "ddl.create_ms",
+    "ddl.created_s",
+    "ddl.drop_s",
+    "ddl.drop_ms",
+    "ddl.dropped_s",
+    "ddl.drop_released_s",
+    "ddl.drop_index_dropped_s",
+    "ddl.drop_segments_dropped_s",
+    "ddl.storage_freed_s",
+    "ddl.meta_removed_s",
+    "ddl.drop_bytes",
 ];
 
 /// Checks that `path` names a figure the summary will have for this topology and an
@@ -686,9 +698,20 @@ pub fn check_section(path: &str, w: &Workload, storage: bool) -> Result<(), Stri
             _ if path.starts_with("ddl.rel") || path == "ddl.unloaded_s" => {
                 (w.ddl.release.is_some(), "release under [workload.ddl]")
             }
+            "ddl.create_s" | "ddl.create_ms" | "ddl.created_s" => {
+                (w.ddl.create.is_some(), "create under [workload.ddl]")
+            }
+            _ if path.starts_with("ddl.drop")
+                || matches!(
+                    path,
+                    "ddl.dropped_s" | "ddl.storage_freed_s" | "ddl.meta_removed_s"
+                ) =>
+            {
+                (w.ddl.drop.is_some(), "drop under [workload.ddl]")
+            }
             _ => (
-                deferred || w.ddl.release.is_some(),
-                "a deferred create_index or load, or a release, under [workload.ddl]",
+                deferred || w.ddl.release.is_some() || w.ddl.drop.is_some() || w.ddl.create.is_some(),
+                "a deferred create_index or load, a release, a create or a drop, under [workload.ddl]",
             ),
         },
         _ => (true, ""),

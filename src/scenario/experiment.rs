@@ -163,6 +163,8 @@ struct RawDdl {
     load: Option<Spanned<String>>,
     release: Option<Spanned<String>>,
     reload: Option<Spanned<String>>,
+    drop: Option<Spanned<String>>,
+    create: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -468,6 +470,10 @@ pub struct DdlSpec {
     pub release: Option<SimDuration>,
     /// When it calls load() again after the release, if it does.
     pub reload: Option<ReloadWhen>,
+    /// When it calls drop_collection(), if it does.
+    pub drop: Option<SimDuration>,
+    /// When it calls create_collection(), if the collection does not exist before.
+    pub create: Option<SimDuration>,
 }
 
 impl Default for DdlSpec {
@@ -477,6 +483,8 @@ impl Default for DdlSpec {
             load: DdlWhen::Start,
             release: None,
             reload: None,
+            drop: None,
+            create: None,
         }
     }
 }
@@ -1859,6 +1867,25 @@ fn resolve_ddl(
             }
         }
     });
+    let mut at_time = |v: &Option<Spanned<String>>, key: &str, example: &str| {
+        let v = v.as_ref()?;
+        let text = v.get_ref().trim();
+        match crate::scenario::units::parse_duration(text) {
+            Ok(t) => Some(t),
+            Err(_) => {
+                errors.push(
+                    err(
+                        v.span(),
+                        format!("workload.ddl.{key} = {text:?} is not understood"),
+                    )
+                    .with_hint(format!("give a time into the run such as \"{example}\"")),
+                );
+                None
+            }
+        }
+    };
+    let drop = at_time(&d.drop, "drop", "10m");
+    let create = at_time(&d.create, "create", "30s");
     let reload = d.reload.as_ref().and_then(|v| {
         let text = v.get_ref().trim();
         if text == "after_release" {
@@ -1884,6 +1911,8 @@ fn resolve_ddl(
         (&d.load, "load"),
         (&d.release, "release"),
         (&d.reload, "reload"),
+        (&d.drop, "drop"),
+        (&d.create, "create"),
     ] {
         let Some(Ok(t)) = v
             .as_ref()
@@ -1946,6 +1975,8 @@ fn resolve_ddl(
         load,
         release,
         reload,
+        drop,
+        create,
     };
     if (!spec.indexed_at_start() || !spec.loaded_at_start()) && *c.rows.get_ref() > 0 {
         errors.push(
@@ -2034,7 +2065,131 @@ fn resolve_ddl(
             );
         }
     }
+    if let Some(t) = drop {
+        check_drop(d, &spec, t, err, errors);
+    }
+    if let Some(t) = create {
+        check_create(d, c, &spec, t, err, errors);
+    }
     (errors.len() == before).then_some(spec)
+}
+
+/// drop_collection() ends the collection: every other call of `[workload.ddl]`
+/// comes before it (a call after it would find no collection: Milvus 2.3 answers
+/// "collection not found"), at a time known before the run.
+fn check_drop(
+    d: &RawDdl,
+    spec: &DdlSpec,
+    t: SimDuration,
+    err: &ErrAt,
+    errors: &mut Vec<InputError>,
+) {
+    // A call left at "start" is pointed at by the drop.
+    let span = |v: &Option<Spanned<String>>| {
+        v.as_ref()
+            .or(d.drop.as_ref())
+            .map(|v| v.span())
+            .unwrap_or(0..0)
+    };
+    let at = |w: DdlWhen| match w {
+        DdlWhen::Start => Some(SimDuration::ZERO),
+        DdlWhen::At(a) => Some(a),
+        DdlWhen::AfterFlush | DdlWhen::AfterIndex => None,
+    };
+    let mut after = |key: &str, when: Option<SimDuration>, named: &Option<Spanned<String>>| {
+        if when.is_some_and(|w| w < t) {
+            return;
+        }
+        let what = match when {
+            Some(w) => format!("at {w} does not come before"),
+            None => "waits for a point of the run that may come after".to_string(),
+        };
+        errors.push(
+            err(
+                span(named),
+                format!("workload.ddl.{key} {what} the drop at {t}"),
+            )
+            .with_hint(format!(
+                "drop_collection() ends the collection, and a {key} after it fails (collection not found): give {key} a time before the drop, or drop later"
+            )),
+        );
+    };
+    after("create_index", at(spec.create_index), &d.create_index);
+    after("load", at(spec.load), &d.load);
+    if let Some(r) = spec.release {
+        after("release", Some(r), &d.release);
+    }
+    match spec.reload {
+        Some(ReloadWhen::At(r)) => after("reload", Some(r), &d.reload),
+        Some(ReloadWhen::AfterRelease) => after("reload", None, &d.reload),
+        None => {}
+    }
+}
+
+/// create_collection() starts the collection: it is empty (rows = 0), and every
+/// other call of `[workload.ddl]` comes after it (before it Milvus 2.3 answers
+/// "collection not found"); create_index() and load() are then deferred.
+fn check_create(
+    d: &RawDdl,
+    c: &RawCollection,
+    spec: &DdlSpec,
+    t: SimDuration,
+    err: &ErrAt,
+    errors: &mut Vec<InputError>,
+) {
+    let span = |v: &Option<Spanned<String>>| {
+        v.as_ref()
+            .or(d.create.as_ref())
+            .map(|v| v.span())
+            .unwrap_or(0..0)
+    };
+    // One error for rows > 0 (a deferred create_index or load has its own).
+    let deferred = !spec.indexed_at_start() || !spec.loaded_at_start();
+    if *c.rows.get_ref() > 0 {
+        if deferred {
+            return;
+        }
+        return errors.push(
+            err(
+                c.rows.span(),
+                format!(
+                    "collection.rows = {} with create = \"{t}\"",
+                    c.rows.get_ref()
+                ),
+            )
+            .with_hint(
+                "a collection the application creates during the run starts empty: use rows = 0, [workload.insert] and a deferred create_index and load",
+            ),
+        );
+    }
+    let mut before = |key: &str, when: DdlWhen, named: &Option<Spanned<String>>| {
+        let what = match when {
+            DdlWhen::Start => "= \"start\" comes before".to_string(),
+            DdlWhen::At(w) if w <= t => format!("at {w} does not come after"),
+            _ => return,
+        };
+        errors.push(
+            err(
+                span(named),
+                format!("workload.ddl.{key} {what} the create at {t}"),
+            )
+            .with_hint(format!(
+                "a collection created during the run has no index and is not loaded before: give {key} a time after the create, or \"{}\"",
+                if key == "load" { "after_index" } else { "after_flush" }
+            )),
+        );
+    };
+    before("create_index", spec.create_index, &d.create_index);
+    before("load", spec.load, &d.load);
+    if let Some(r) = spec.drop.filter(|&r| r <= t) {
+        errors.push(
+            err(
+                span(&d.drop),
+                format!("workload.ddl.drop at {r} does not come after the create at {t}"),
+            )
+            .with_hint("drop_collection() acts on a created collection: give drop a later time"),
+        );
+    }
 }
 
 /// reference §1.2: the proxy takes at most 64 MiB per RPC.

@@ -1378,24 +1378,25 @@ fn check_effect(
         }
         FaultTarget::Disk { host, slowdown } => {
             // A slow disk slows reads: the disks this release reads are MinIO's
-            // (segment loads). A full one fails writes: bookies' journals and entry
-            // logs, MinIO's drives.
-            let (kinds, runs_none, none_anywhere, runs_on): (&[ServiceKind], _, _, _) =
-                if slowdown.is_some() {
-                    (
-                        &[ServiceKind::Minio],
-                        "no MinIO server, the only disk this release reads (segment loads)",
-                        "no host of this topology runs MinIO: nothing reads a disk",
-                        "MinIO runs on",
+            // (segment loads); and etcd's fsyncs (the DDL calls' metadata writes). A
+            // full one fails writes: bookies' journals and entry logs, MinIO's drives.
+            let (kinds, runs_none, none_anywhere, runs_on): (&[ServiceKind], _, _, _) = if slowdown
+                .is_some()
+            {
+                (
+                        &[ServiceKind::Minio, ServiceKind::Etcd],
+                        "no MinIO server (segment loads read its disk) and no etcd member (DDL metadata writes sync its disk)",
+                        "no host of this topology runs MinIO or etcd: nothing reads or syncs a disk",
+                        "MinIO and etcd run on",
                     )
-                } else {
-                    (
-                        &[ServiceKind::Bookie, ServiceKind::Minio],
-                        "no bookie or MinIO server, the disks this release writes to",
-                        "no host of this topology runs a bookie or MinIO",
-                        "bookies and MinIO run on",
-                    )
-                };
+            } else {
+                (
+                    &[ServiceKind::Bookie, ServiceKind::Minio],
+                    "no bookie or MinIO server, the disks this release writes to",
+                    "no host of this topology runs a bookie or MinIO",
+                    "bookies and MinIO run on",
+                )
+            };
             let uses = |h: usize| {
                 placement
                     .tasks

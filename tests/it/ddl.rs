@@ -508,3 +508,258 @@ fn a_release_waits_for_the_session_of_a_query_node_that_just_died() {
     assert!(s["ddl"]["release_error"].is_null(), "{}", s["ddl"]);
     assert!(f(&s, "ddl.reloaded_s") < 480.0, "{}", s["ddl"]);
 }
+
+/// drop-collection.toml, shorter, with garbage collection every 60 s keeping the
+/// files of dropped segments 180 s: drop_collection() at 5 min.
+const DROP: &[&str] = &[
+    "duration=10m",
+    "milvus.dataCoord.gc.interval=60",
+    "milvus.dataCoord.gc.dropTolerance=180",
+];
+
+/// The query nodes' memory together at `at` seconds, by a timeseries table.
+fn query_nodes_memory(ts: &polars::prelude::DataFrame, at: f64) -> f64 {
+    (1..=5)
+        .map(|n| memory_of(ts, &format!("query{n}"), at))
+        .sum()
+}
+
+#[test]
+fn after_a_drop_every_search_and_insert_fails_with_collection_not_found() {
+    let out = temp_dir("ddl-drop");
+    let s = run_to("experiments/drop-collection.toml", DROP, &out);
+    let (drop, dropped) = (f(&s, "ddl.drop_s"), f(&s, "ddl.dropped_s"));
+    assert!(s["ddl"]["drop_error"].is_null(), "{}", s["ddl"]);
+    // The call pays its path: the proxy, a timestamp, the meta cache expiry on every
+    // proxy and one etcd write; milliseconds.
+    let ms = f(&s, "ddl.drop_ms");
+    assert!(ms > 0.5 && ms < 50.0, "{}", s["ddl"]);
+    assert!(dropped > drop && dropped < drop + 0.05, "{}", s["ddl"]);
+    let req = frame(&out, "requests.parquet");
+    let _ = std::fs::remove_dir_all(&out);
+    let kind = req.column("kind").unwrap().str().unwrap();
+    let start = req.column("start_s").unwrap().f64().unwrap();
+    let error = req.column("error").unwrap().str().unwrap();
+    let (mut searches, mut inserts) = (0, 0);
+    for i in 0..req.height() {
+        let t = start.get(i).unwrap();
+        let e = error.get(i).filter(|e| !e.is_empty());
+        if t < drop {
+            assert_eq!(e, None, "a {:?} failed before the drop", kind.get(i));
+        } else if t > dropped + 0.01 {
+            assert_eq!(e, Some("collection not found"), "{:?}", kind.get(i));
+            match kind.get(i) {
+                Some("search") => searches += 1,
+                Some("insert") => inserts += 1,
+                k => panic!("a {k:?} request"),
+            }
+        }
+    }
+    // 100 searches/s and an insert every 5 s over the 5 minutes after the drop.
+    assert!(searches > 25_000 && inserts > 50, "{searches} {inserts}");
+    // Nothing acknowledged before the drop is reported lost.
+    assert_eq!(f(&s, "acked_rows_lost"), 0.0);
+}
+
+#[test]
+fn a_drop_frees_the_query_nodes_at_once_and_object_storage_after_drop_tolerance() {
+    let out = temp_dir("ddl-drop-free");
+    let s = run_to("experiments/drop-collection.toml", DROP, &out);
+    let ts = frame(&out, "timeseries.parquet");
+    let ev = frame(&out, "events.parquet");
+    let _ = std::fs::remove_dir_all(&out);
+    // Query nodes: the collection's gigabytes before, their base within seconds of
+    // the drop, and nothing comes back.
+    let before = query_nodes_memory(&ts, 290.0);
+    let after = query_nodes_memory(&ts, 305.0);
+    assert!(before > 5e9, "{before} bytes before the drop");
+    assert!(
+        after < 0.15 * before,
+        "{after} bytes after, {before} before"
+    );
+    assert_eq!(after, query_nodes_memory(&ts, 599.0));
+    assert!(f(&s, "ddl.drop_released_s") < f(&s, "ddl.dropped_s") + 1.0);
+    // Object storage: the segments are marked dropped within a second; their files
+    // stay until the first GC pass (every 60 s) at least dropTolerance (180 s) later.
+    let marked = f(&s, "ddl.drop_segments_dropped_s");
+    assert!(marked > f(&s, "ddl.dropped_s") && marked < f(&s, "ddl.dropped_s") + 1.0);
+    let freed = f(&s, "ddl.storage_freed_s");
+    assert!(
+        freed >= marked + 180.0 && freed < marked + 240.0,
+        "{}",
+        s["ddl"]
+    );
+    assert_eq!(freed % 60.0, 0.0, "freed between GC passes: {freed}");
+    assert_eq!(event_times(&ev, "collection_files_removed"), vec![freed]);
+    // Every byte the collection had: the loaded segments and what the ingest added.
+    assert!(f(&s, "ddl.drop_bytes") > f(&s, "storage.bytes_at_start"));
+    assert_eq!(f(&s, "storage.bytes_at_end"), 0.0);
+    // Then rootcoord removes the collection's meta.
+    assert!(f(&s, "ddl.meta_removed_s") > freed, "{}", s["ddl"]);
+
+    // With the defaults (a pass every hour, files kept three hours) the files are
+    // still there when the run ends.
+    let kept = run_to(
+        "experiments/drop-collection.toml",
+        &[
+            "duration=10m",
+            "milvus.dataCoord.gc.interval=3600",
+            "milvus.dataCoord.gc.dropTolerance=10800",
+        ],
+        &temp_dir("ddl-drop-kept"),
+    );
+    assert!(kept["ddl"]["storage_freed_s"].is_null(), "{}", kept["ddl"]);
+    assert!(kept["ddl"]["meta_removed_s"].is_null(), "{}", kept["ddl"]);
+    // The collection's files, and the merged-away files compaction left before.
+    assert!(f(&kept, "storage.garbage_bytes_at_end") >= f(&kept, "ddl.drop_bytes"));
+    assert!(f(&kept, "ddl.drop_bytes") > f(&kept, "storage.bytes_at_start"));
+    assert_eq!(
+        f(&kept, "storage.bytes_at_end"),
+        f(&kept, "storage.garbage_bytes_at_end")
+    );
+}
+
+#[test]
+fn a_fault_beside_a_drop_is_charged_only_with_what_it_caused() {
+    // query3's host crashes at 290 s, 10 s before the drop: it fails searches until
+    // the drop; from the drop on every search and insert fails, by the application.
+    let fault = "\n[[fault]]\nkind = \"host_crash\"\nhost = \"query3\"\nat = \"290s\"\n";
+    let out = temp_dir("ddl-drop-fault");
+    let exp = experiment_with("experiments/drop-collection.toml", &out, "exp.toml", |t| {
+        t.replacen("\n[[assert]]", &format!("{fault}\n[[assert]]"), 1)
+    });
+    let s = run_to(exp.to_str().unwrap(), DROP, &out.join("run"));
+    let req = frame(&out.join("run"), "requests.parquet");
+    let _ = std::fs::remove_dir_all(&out);
+    let w = &s["faults"][0];
+    let dropped = f(&s, "ddl.dropped_s");
+    let before = failed_between(&req, 290.0, dropped);
+    assert!(before > 100, "{before} failures before the drop");
+    assert_eq!(f(w, "failed_requests"), before as f64, "{w}");
+    assert!(f(w, "last_error_s") < dropped, "{w}");
+    assert_eq!(f(w, "failed_inserts"), 0.0, "{w}");
+    assert!(failed_between(&req, dropped, 600.0) > 25_000);
+}
+
+#[test]
+fn a_drop_takes_longer_when_the_etcd_disks_are_slow() {
+    let slow: String = ["zk1", "zk2", "zk3"]
+        .iter()
+        .map(|h| {
+            format!(
+                "\n[[fault]]\nkind = \"slow_disk\"\nhost = \"{h}\"\nfactor = 100\nat = \"60s\"\n"
+            )
+        })
+        .collect();
+    let sets = &["duration=320s"];
+    let plain = run_edited(
+        "experiments/drop-collection.toml",
+        "ddl-drop-plain",
+        sets,
+        |t| t,
+    );
+    let slowed = run_edited(
+        "experiments/drop-collection.toml",
+        "ddl-drop-slow",
+        sets,
+        |t| t.replacen("\n[[assert]]", &format!("{slow}\n[[assert]]"), 1),
+    );
+    // One etcd write on the call's path: its fsyncs, 1 ms on these disks, take 100.
+    let (a, b) = (f(&plain, "ddl.drop_ms"), f(&slowed, "ddl.drop_ms"));
+    assert!(
+        b > a + 90.0 && b < a + 110.0,
+        "{a} ms, {b} ms with slow etcd disks"
+    );
+    // The slow disks cause no failure of their own.
+    for w in slowed["faults"].as_array().unwrap() {
+        assert_eq!(f(w, "failed_requests"), 0.0, "{w}");
+        assert_eq!(f(w, "failed_inserts"), 0.0, "{w}");
+    }
+}
+
+#[test]
+fn a_drop_is_deterministic() {
+    let sets = &[
+        "duration=360s",
+        "milvus.dataCoord.gc.interval=20",
+        "milvus.dataCoord.gc.dropTolerance=30",
+    ];
+    let (a, b) = (temp_dir("ddl-drop-det-a"), temp_dir("ddl-drop-det-b"));
+    run_to("experiments/drop-collection.toml", sets, &a);
+    run_to("experiments/drop-collection.toml", sets, &b);
+    assert_same_outputs(&a, &b, "drop-collection");
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&b);
+}
+
+/// ingest-then-index (`SMALL`) whose collection the application creates at 30 s;
+/// inserts from `insert_start`.
+fn created_at_30s(
+    tag: &str,
+    insert_start: &str,
+) -> (serde_json::Value, polars::prelude::DataFrame) {
+    let out = temp_dir(tag);
+    let exp = experiment_with(
+        "experiments/ingest-then-index.toml",
+        &out,
+        "exp.toml",
+        |t| {
+            t.replace(
+                "load = \"after_index\"",
+                "load = \"after_index\"\ncreate = \"30s\"",
+            )
+        },
+    );
+    let start = format!("workload.insert.start={insert_start}");
+    let sets: Vec<&str> = SMALL.iter().copied().chain([start.as_str()]).collect();
+    let s = run_to(exp.to_str().unwrap(), &sets, &out.join("run"));
+    let req = frame(&out.join("run"), "requests.parquet");
+    let _ = std::fs::remove_dir_all(&out);
+    (s, req)
+}
+
+#[test]
+fn a_collection_created_during_the_run_is_not_found_before_and_ingests_after() {
+    let (s, req) = created_at_30s("ddl-create", "40s");
+    assert!(s["ddl"]["create_error"].is_null(), "{}", s["ddl"]);
+    let (create, created) = (f(&s, "ddl.create_s"), f(&s, "ddl.created_s"));
+    assert_eq!(create, 30.0);
+    // Three etcd writes (meta, datacoord's channel watch, state) and the hops: ms.
+    let ms = f(&s, "ddl.create_ms");
+    assert!(ms > 1.0 && ms < 50.0, "{}", s["ddl"]);
+    assert!(created > create && created < create + 0.05, "{}", s["ddl"]);
+    // Searches fail with "collection not found" until the create, then "not loaded"
+    // until the load; every row inserted after the create is acknowledged, indexed
+    // and loaded.
+    let kind = req.column("kind").unwrap().str().unwrap();
+    let start = req.column("start_s").unwrap().f64().unwrap();
+    let error = req.column("error").unwrap().str().unwrap();
+    let mut not_found = 0;
+    for i in 0..req.height() {
+        let e = error.get(i).filter(|e| !e.is_empty());
+        let t = start.get(i).unwrap();
+        if e == Some("collection not found") {
+            assert_eq!(kind.get(i), Some("search"));
+            assert!(t < created, "not found at {t}");
+            not_found += 1;
+        } else if t < create {
+            panic!("a {:?} at {t} before the create: {e:?}", kind.get(i));
+        }
+    }
+    assert!(not_found > 1_000, "{not_found}");
+    assert!(f(&s, "ddl.create_index_called_s") > created);
+    assert!(f(&s, "ddl.load_started_s") > created);
+    assert_eq!(f(&s, "ingest.rows_failed"), 0.0);
+    assert_eq!(f(&s, "acked_rows_lost"), 0.0);
+    assert_eq!(f(&s, "segments.loaded"), f(&s, "segments.created"));
+
+    // Inserts before the create fail, as the application's doing.
+    let (early, req) = created_at_30s("ddl-create-early", "10s");
+    let error = req.column("error").unwrap().str().unwrap();
+    let kind = req.column("kind").unwrap().str().unwrap();
+    let failed_inserts = (0..req.height())
+        .filter(|&i| kind.get(i) == Some("insert") && error.get(i) == Some("collection not found"))
+        .count();
+    assert!(failed_inserts > 0, "{}", early["requests"]);
+    assert!(f(&early, "ingest.rows_failed") > 0.0);
+}

@@ -106,6 +106,36 @@ const CASES: &[Case] = &[
         message: "workload.ddl.release at 5.000s does not come after the collection's load()",
     },
     Case {
+        file: "exp-ddl-reload-after-drop.toml",
+        line: 27,
+        defect: "reload = \"7s\"",
+        message: "workload.ddl.reload at 7.000s does not come before the drop at 6.000s",
+    },
+    Case {
+        file: "exp-ddl-drop-unknown-when.toml",
+        line: 26,
+        defect: "drop = \"soon\"",
+        message: "workload.ddl.drop = \"soon\" is not understood",
+    },
+    Case {
+        file: "exp-ddl-drop-before-load.toml",
+        line: 30,
+        defect: "load = \"after_index\"",
+        message: "workload.ddl.load waits for a point of the run that may come after the drop at 6.000s",
+    },
+    Case {
+        file: "exp-ddl-create-with-rows.toml",
+        line: 11,
+        defect: "rows = 1_000_000",
+        message: "collection.rows = 1000000 with create = \"2.000s\"",
+    },
+    Case {
+        file: "exp-ddl-index-before-create.toml",
+        line: 29,
+        defect: "create_index = \"4s\"",
+        message: "workload.ddl.create_index at 4.000s does not come after the create at 6.000s",
+    },
+    Case {
         file: "fault-load-replicas-before-load.toml",
         line: 41,
         defect: "at = \"4s\"",
