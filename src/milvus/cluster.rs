@@ -62,6 +62,7 @@ fn stale_gen(msg: &Msg, gen: u8) -> bool {
         | Msg::SegmentDownloaded { gen: g, .. }
         | Msg::SegmentDeserialized { gen: g, .. }
         | Msg::ReleaseSegment { gen: g, .. }
+        | Msg::DelegatorReleased { gen: g }
         | Msg::LoadIndex { gen: g, .. }
         | Msg::IndexDownloaded { gen: g, .. }
         | Msg::BuildIndex { gen: g, .. }
@@ -696,6 +697,7 @@ impl Actor for Component {
                     segment, replica, ..
                 },
             ) => q.on_release_segment(replica, segment, ctx),
+            (C::QueryNode(q), Msg::DelegatorReleased { .. }) => q.on_delegator_released(ctx),
             (_, msg) => {
                 unreachable!("message {msg:?} delivered to an actor that does not handle it")
             }

@@ -137,8 +137,9 @@ impl DataCoord {
     ) {
         let now = ctx.now();
         // reference §2.7: new segments are recorded in etcd; without a quorum the
-        // allocation fails.
-        let ok = ctx.world.etcd_writable();
+        // allocation fails. A dropped collection gets none (GUESS: datacoord finds
+        // no collection; an insert already past the proxy's check fails here).
+        let ok = ctx.world.etcd_writable() && !ctx.world.ddl.collection_dropped();
         if ok {
             let ins = &ctx.world.ingest.inserts[req as usize];
             let (rows, ts) = (ins.rows, ins.ts);
@@ -442,6 +443,9 @@ impl DataCoord {
     /// stop consuming and let go of their buffers, and report the segments dropped,
     /// which datacoord writes to etcd ([`on_drop_segments`](Self::on_drop_segments)).
     pub fn on_drop_index(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        if !super::ddl::drop_step_ready(ctx, self.task, Msg::DdlDropIndex) {
+            return;
+        }
         let now = ctx.now();
         ctx.world.ddl.drop_index_dropped = Some(now);
         self.to_build.clear();
@@ -474,12 +478,16 @@ impl DataCoord {
     /// the garbage collector removes after dropTolerance (reference §1.5). Nothing
     /// more is sealed, flushed, built or merged.
     pub fn on_drop_segments(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        if !super::ddl::drop_step_ready(ctx, self.task, Msg::DdlDropSegments) {
+            return;
+        }
         let now = ctx.now();
         let st = &mut ctx.world.storage;
         let bytes = st.live_bytes;
         st.drop_files(now, bytes);
         ctx.world.ddl.drop_bytes = bytes;
         ctx.world.ddl.drop_segments_dropped = Some(now);
+        ctx.world.ingest.segments_dropped = true;
         self.to_build.clear();
         ctx.world.task_event(
             now,

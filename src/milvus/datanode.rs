@@ -362,6 +362,15 @@ impl DataNode {
             }
         }
         let channels = self.watching.len();
+        let d = &mut ctx.world.ingest.deletes;
+        for &s in &self.watching {
+            if let Some(b) = d.buffered.get_mut(s as usize) {
+                *b = 0;
+            }
+            if let Some(b) = d.buffered_since.get_mut(s as usize) {
+                *b = None;
+            }
+        }
         self.watching.clear();
         self.replays.clear();
         self.flushing.clear();
@@ -468,6 +477,10 @@ impl DataNode {
     /// watches wait in the subscription for the next owner.
     pub fn on_delete_dml(&mut self, shard: u8, rows: u32, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
+        if ctx.world.ddl.collection_dropped() && !self.watching.contains(&shard) {
+            // The drop mark reached this node: the channel is no longer consumed.
+            return;
+        }
         let d = &mut ctx.world.ingest.deletes;
         d.buffer(shard as usize, rows as u64, now);
         let full = d.buffered[shard as usize] * DELETE_ROW_BYTES >= d.buffer_limit_bytes;

@@ -9,10 +9,11 @@
 //! hosts and the etcd members' disks, as [`path`] says step by step. Not modelled:
 //! the coordinators' CPU for the call, and a call's own retries.
 
-use crate::engine::{SimDuration, SimTime};
+use crate::engine::{Ctx, SimDuration, SimTime};
 use crate::scenario::experiment::DdlSpec;
 use crate::scenario::topology::ServiceKind;
 
+use super::msg::Msg;
 use super::world::World;
 
 /// reference §1.7 distPullInterval: querycoord sees what a query node holds through
@@ -116,7 +117,18 @@ impl Ddl {
     /// without any fault, so a fault's figures leave it out (summary.json `faults`);
     /// a fault that slows the load down shows in the load's own times instead.
     pub fn unserved_by_application(&self) -> bool {
-        !self.collection_loaded() || self.placing || !self.collection_exists()
+        if !self.collection_exists() {
+            return self.missing_by_application();
+        }
+        !self.collection_loaded() || self.placing
+    }
+
+    /// Whether the collection is missing by the application's doing: not created
+    /// yet, or dropped. When a fault made create_collection() fail, what fails for
+    /// want of the collection is the fault's.
+    pub fn missing_by_application(&self) -> bool {
+        let create_failed = self.create_error.is_some() && self.created.is_none();
+        !self.collection_exists() && !create_failed
     }
 
     /// The `ddl` section of summary.json, when the experiment defers a call or
@@ -506,6 +518,20 @@ pub fn drop_step(w: &World, from: usize, kind: ServiceKind, write: bool) -> SimD
         (Some(h), Some(m)) => h + m,
         _ => DROP_STEP_RETRY,
     }
+}
+
+/// Whether a background step of drop_collection() delivered to `me` (task `t`) can be
+/// taken now: its coordinator writes metadata to etcd. If not, the step is sent to
+/// itself again after [`DROP_STEP_RETRY`] and `false` returned.
+pub fn drop_step_ready(ctx: &mut Ctx<'_, Msg, World>, t: usize, step: Msg) -> bool {
+    if etcd_write(ctx.world, t).is_ok() {
+        return true;
+    }
+    if ctx.now() < ctx.world.end {
+        let me = ctx.me();
+        ctx.send(me, step, DROP_STEP_RETRY);
+    }
+    false
 }
 
 /// One-way latency from task `a` to task `b`, [`DROP_STEP_RETRY`] while a cut

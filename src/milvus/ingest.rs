@@ -223,6 +223,9 @@ pub struct Plan {
 /// the index nodes and querycoord.
 #[derive(Default)]
 pub struct Ingest {
+    /// drop_collection() marked every segment dropped (datacoord): none is growing
+    /// any more.
+    pub segments_dropped: bool,
     pub inserts: Vec<InsertState>,
     free: Vec<Req>,
     next_id: u64,
@@ -691,7 +694,10 @@ impl Ingest {
                 "flushed": count(|s| s.flushed.is_some()),
                 "indexed": count(|s| s.indexed.is_some()),
                 "loaded": count(|s| s.loaded.is_some()),
-                "growing_at_end": count(|s| s.state == SegState::Growing),
+                "growing_at_end": match self.segments_dropped {
+                    true => 0,
+                    false => count(|s| s.state == SegState::Growing),
+                },
                 "compacted": count(|s| s.state == SegState::Dropped),
                 "final": count(|s| s.state != SegState::Dropped),
             },
@@ -715,7 +721,7 @@ impl World {
         );
         // A write failing before the application created the collection or once it
         // dropped it is its doing.
-        row.by_application = s.error.is_some() && !self.ddl.collection_exists();
+        row.by_application = s.error.is_some() && self.ddl.missing_by_application();
         self.rec.requests.push(row);
         self.ingest.release(req);
     }

@@ -377,6 +377,11 @@ pub enum Msg {
         segment: u32,
         gen: u8,
     },
+    /// Query node: it no longer leads a shard it led (the collection was released
+    /// or dropped, or the channel moved): requests parked on its delegator fail.
+    DelegatorReleased {
+        gen: u8,
+    },
     /// Query node: drop a segment it no longer serves (after a balance move).
     ReleaseSegment {
         segment: u32,

@@ -646,6 +646,12 @@ impl Proxy {
     /// calls the shard leaders itself), so it neither counts against nor waits for
     /// that queue. The delete's row in requests.parquet covers both parts.
     fn query_delete_keys(&mut self, delete: Req, ctx: &mut Ctx<'_, Msg, World>) {
+        if !ctx.world.ddl.collection_exists() {
+            // Not created yet, or dropped: nothing to query (as a key delete fails).
+            ctx.world.ingest.inserts[delete as usize].error = Some(ERR_COLLECTION_NOT_FOUND);
+            self.reply_insert(delete, false, ctx);
+            return;
+        }
         if !ctx.world.ddl.collection_loaded() {
             // Milvus 2.3's answer to a query of a collection not loaded: nothing is
             // deleted (a delete by key needs no loaded collection).
@@ -758,7 +764,11 @@ impl Proxy {
             return;
         }
         if !ok {
-            ctx.world.ingest.inserts[req as usize].error = Some(ERR_DATACOORD);
+            let error = match ctx.world.ddl.collection_dropped() {
+                true => ERR_COLLECTION_NOT_FOUND,
+                false => ERR_DATACOORD,
+            };
+            ctx.world.ingest.inserts[req as usize].error = Some(error);
             self.reply_insert(req, true, ctx);
             return;
         }

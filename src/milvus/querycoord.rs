@@ -805,7 +805,9 @@ impl QueryCoord {
         let w = &*ctx.world;
         let first = w.ddl.load_started.is_some() && w.ddl.loaded.is_none();
         let again = w.ddl.reload_started.is_some() && w.ddl.reloaded.is_none();
-        if !first && !again {
+        // A dropped collection has no replicas left to serve it: a load still under
+        // way ended with the drop (`on_drop_release`).
+        if !first && !again || w.ddl.collection_dropped() || self.loaded == 0 {
             return;
         }
         let shards = w.params.shards as usize;
@@ -1000,9 +1002,22 @@ impl QueryCoord {
     /// release(); querycoord answers once its distribution pulls show the nodes it
     /// reaches empty, and rootcoord goes on with datacoord's DropIndex.
     pub fn on_drop_release(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        if !super::ddl::drop_step_ready(ctx, self.task, Msg::DdlDropRelease) {
+            return;
+        }
         let now = ctx.now();
         let (replicas, released, growing) = self.release_collection(ctx);
-        ctx.world.ddl.drop_released = Some(now);
+        let d = &mut ctx.world.ddl;
+        d.drop_released = Some(now);
+        // A load() (first or again) still placing copies ends here, unserved.
+        let dropped =
+            || Some("the collection was dropped before every replica served it".to_string());
+        if d.load_started.is_some() && d.loaded.is_none() && d.load_error.is_none() {
+            d.load_error = dropped();
+        }
+        if d.reload_started.is_some() && d.reloaded.is_none() && d.reload_error.is_none() {
+            d.reload_error = dropped();
+        }
         self.publish_view(ctx);
         let cut_off = self.cut_off_note();
         let detail = format!(
@@ -1032,6 +1047,12 @@ impl QueryCoord {
         let now = ctx.now();
         let released = self.release_every_copy(ctx);
         self.first_load.clear();
+        let leaders: BTreeSet<usize> = (ctx.world.dist.leader.iter())
+            .flat_map(|l| l.iter().flatten().copied())
+            .collect();
+        for node in leaders {
+            release_delegator(node, ctx);
+        }
         let w = &mut *ctx.world;
         let mut growing = 0u64;
         for r in 0..w.dist.leader.len() {
@@ -1250,7 +1271,10 @@ impl QueryCoord {
             if !self.node_ready(node, ctx) {
                 continue;
             }
-            ctx.world.dist.leader[r][s] = Some(node);
+            let before = ctx.world.dist.leader[r][s].replace(node);
+            if let Some(old) = before.filter(|&o| o != node) {
+                release_delegator(old, ctx);
+            }
             if self.first_load.remove(&(r, s)) {
                 // The first delegator of a load replays the channel from its
                 // checkpoint: the rows not flushed yet become its growing rows.
@@ -1793,6 +1817,14 @@ impl QueryCoord {
 
 /// Whether searches of (replica, shard) can be served: a leader and every segment.
 /// Query node `node` drops its copy of segment `i` in replica `r`.
+/// Query node `node` no longer leads a shard it led: what waits on its delegator
+/// there fails (Milvus closes the delegator, and its waits for tsafe end).
+fn release_delegator(node: usize, ctx: &mut Ctx<'_, Msg, World>) {
+    let gen = ctx.world.tasks[ctx.world.query_node_tasks[node]].gen;
+    let actor = ctx.world.query_node_actors[node];
+    ctx.send(actor, Msg::DelegatorReleased { gen }, SimDuration::ZERO);
+}
+
 fn release_copy(node: usize, r: usize, i: usize, ctx: &mut Ctx<'_, Msg, World>) {
     let gen = ctx.world.tasks[ctx.world.query_node_tasks[node]].gen;
     let actor = ctx.world.query_node_actors[node];

@@ -123,6 +123,23 @@ impl QueryNode {
         }
     }
 
+    /// This node no longer leads some shard it led: requests parked there for tsafe
+    /// fail as from a stale leader (the proxy asks querycoord again), instead of
+    /// waiting for ticks that now go to another delegator or to none.
+    pub fn on_delegator_released(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
+        let mut i = 0;
+        while i < self.parked.len() {
+            let p = &self.parked[i];
+            if ctx.world.dist.leader[p.replica as usize][p.shard as usize] != Some(self.node) {
+                let p = self.parked.remove(i).expect("in range");
+                self.answer_proxy(p.req, p.shard, Some(Fail::NotLeader), ctx);
+            } else {
+                i += 1;
+            }
+        }
+        self.note_queue(ctx);
+    }
+
     /// reference §3.2: tsafe of each channel advances with the ticks it carries.
     pub fn on_time_tick(&mut self, ts: Ts, shard: u8, ctx: &mut Ctx<'_, Msg, World>) {
         let t = &mut self.tsafe[shard as usize];

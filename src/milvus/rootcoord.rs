@@ -342,6 +342,19 @@ impl RootCoord {
     pub fn on_drop_called(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
         ctx.world.ddl.drop_called = Some(now);
+        let d = &ctx.world.ddl;
+        if d.spec.create.is_some() && d.created.is_none() {
+            // Milvus 2.3's dropCollectionTask answers success for a collection it
+            // does not find and runs no step (as we read the 2.3 source): the failed
+            // create_collection() left nothing to drop.
+            ctx.world.ddl.drop_returned = Some(now);
+            return ctx.world.task_event(
+                now,
+                "collection_dropped",
+                self.task,
+                "drop_collection(): no such collection (create_collection() failed); nothing to drop".into(),
+            );
+        }
         let path = match super::ddl::drop_path(ctx.world) {
             Ok(_) if !self.serving => Err("rootcoord unavailable".to_string()),
             p => p,

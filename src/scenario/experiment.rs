@@ -784,7 +784,7 @@ pub fn load_experiment_text(
             .workload
             .delete
             .as_ref()
-            .map(|_| "[workload.delete] deletes rows by key"));
+            .map(|_| "[workload.delete] deletes rows"));
     let collection = resolve_collection(
         &raw.collection,
         raw.workload.insert.is_some(),

@@ -915,6 +915,15 @@ fn resolve_load(
             ));
         }
     }
+    if let Some(d) = ctx.ddl.drop.filter(|&d| at >= d) {
+        return Err(err(
+            f.at.span(),
+            format!(
+                "a load_replicas at {at} targets a collection dropped at {d} (workload.ddl.drop)"
+            ),
+        )
+        .with_hint("move the load_replicas before the drop, or the drop after it"));
+    }
     if let Some(r) = ctx.ddl.release {
         return Err(err(
             f.kind.span(),

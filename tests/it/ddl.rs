@@ -763,3 +763,142 @@ fn a_collection_created_during_the_run_is_not_found_before_and_ingests_after() {
     assert!(failed_inserts > 0, "{}", early["requests"]);
     assert!(f(&early, "ingest.rows_failed") > 0.0);
 }
+
+/// A seed-cluster run whose collection the application creates at 30 s, indexes at
+/// 45 s and loads at `load`, inserting 5,000 rows/s from 31 s, with `ddl` added to
+/// `[workload.ddl]` and `rest` appended. Returns the summary and the events.
+fn created_then(
+    tag: &str,
+    load: &str,
+    ddl: &str,
+    rest: &str,
+) -> (serde_json::Value, polars::prelude::DataFrame) {
+    let topology = crate::common::repo("topologies/seed-26-hosts.toml");
+    let text = format!(
+        r#"name = "create-then"
+topology = "{}"
+duration = "5m"
+seed = 1
+
+[collection]
+rows = 0
+dim = 1024
+metric = "L2"
+index = "HNSW"
+index_params = {{ M = 16, efConstruction = 200 }}
+shards = 2
+replicas = 1
+
+[workload]
+search_qps = 20
+nq = 1
+topk = 10
+search_params = {{ ef = 64 }}
+
+[workload.insert]
+rows = 600_000
+rate = 5_000
+batch_rows = 10_000
+start = "31s"
+
+[workload.ddl]
+create = "30s"
+create_index = "45s"
+load = "{load}"
+{ddl}
+
+[milvus]
+"dataCoord.gc.interval" = 60
+"dataCoord.gc.dropTolerance" = 60
+{rest}"#,
+        topology.display()
+    );
+    let out = temp_dir(tag);
+    let exp = out.join("exp.toml");
+    std::fs::write(&exp, text).unwrap();
+    let s = run_to(exp.to_str().unwrap(), &[], &out.join("run"));
+    let ev = frame(&out.join("run"), "events.parquet");
+    let _ = std::fs::remove_dir_all(&out);
+    (s, ev)
+}
+
+#[test]
+fn a_create_a_fault_made_fail_is_the_faults_and_a_drop_then_does_nothing() {
+    // rootcoord is killed a second before create_collection(): the create fails, so
+    // what fails for want of the collection is the fault's, not the application's.
+    let crash = "\n[[fault]]\nkind = \"process_crash\"\nservice = \"rootcoord\"\nat = \"29s\"\n";
+    let (s, ev) = created_then("ddl-create-fails", "60s", "drop = \"120s\"", crash);
+    assert!(s["ddl"]["create_error"].is_string(), "{}", s["ddl"]);
+    let w = &s["faults"][0];
+    assert!(f(w, "failed_requests") > 100.0, "{w}");
+    assert!(f(w, "failed_inserts") > 10.0, "{w}");
+    // Milvus 2.3 answers a drop of a collection it does not find with success and
+    // runs no step: nothing is released, dropped or collected.
+    for step in [
+        "dropped_s",
+        "drop_segments_dropped_s",
+        "storage_freed_s",
+        "meta_removed_s",
+    ] {
+        assert!(s["ddl"][step].is_null(), "{step}: {}", s["ddl"]);
+    }
+    assert!(event_times(&ev, "segments_dropped").is_empty());
+}
+
+#[test]
+fn a_load_under_way_at_a_drop_ends_with_it_unserved() {
+    // load() at 60 s, drop_collection() half a second later, while load() still
+    // places copies: the load never completes.
+    let (s, _) = created_then("ddl-load-dropped", "60s", "drop = \"60.5s\"", "");
+    let d = &s["ddl"];
+    assert!(f(&s, "ddl.dropped_s") < 61.0, "{d}");
+    assert!(d["loaded_s"].is_null(), "{d}");
+    let error = d["error"].as_str().unwrap_or_default();
+    assert!(error.contains("dropped"), "{d}");
+    // Writes in flight at the drop get no new segment, and the channels' delete
+    // buffers go with the data nodes' watch.
+    assert_eq!(f(&s, "segments.growing_at_end"), 0.0, "{}", s["segments"]);
+}
+
+#[test]
+fn the_background_steps_of_a_drop_wait_for_an_etcd_quorum() {
+    // Two of the three etcd members die just after the drop took effect (300.0017 s)
+    // and come back at 400 s: the index drop and the segments' dropped mark are etcd
+    // writes, so they wait for the quorum.
+    let faults = "\n[[fault]]\nkind = \"process_crash\"\nservice = \"etcd1\"\nat = \"300.0018s\"\nrecover_at = \"400s\"\n\n[[fault]]\nkind = \"process_crash\"\nservice = \"etcd2\"\nat = \"300.0018s\"\nrecover_at = \"400s\"\n";
+    let out = temp_dir("ddl-drop-etcd");
+    let exp = experiment_with("experiments/drop-collection.toml", &out, "exp.toml", |t| {
+        t + faults
+    });
+    run_to(exp.to_str().unwrap(), DROP, &out.join("run"));
+    let ev = frame(&out.join("run"), "events.parquet");
+    let _ = std::fs::remove_dir_all(&out);
+    let restored = event_times(&ev, "etcd_quorum_restored");
+    assert!(!restored.is_empty());
+    for step in ["index_dropped", "segments_dropped"] {
+        let at = event_times(&ev, step);
+        assert!(
+            at.len() == 1 && at[0] > restored[0],
+            "{step} at {at:?}, quorum back at {restored:?}"
+        );
+    }
+}
+
+#[test]
+fn a_drop_leaves_no_delete_buffered() {
+    let deletes =
+        "\n[workload.delete]\nrows = 500_000\nrate = 1_000\nbatch_rows = 1_000\nstart = \"60s\"\n";
+    let out = temp_dir("ddl-drop-deletes");
+    let exp = experiment_with("experiments/drop-collection.toml", &out, "exp.toml", |t| {
+        t + deletes
+    });
+    let s = run_to(exp.to_str().unwrap(), DROP, &out.join("run"));
+    let _ = std::fs::remove_dir_all(&out);
+    assert_eq!(
+        f(&s, "deletes.rows_buffered_at_end"),
+        0.0,
+        "{}",
+        s["deletes"]
+    );
+    assert!(f(&s, "requests.delete.failed") > 100.0);
+}

@@ -163,3 +163,26 @@ fn the_same_expression_deletes_give_the_same_bytes() {
     let _ = std::fs::remove_dir_all(&a);
     let _ = std::fs::remove_dir_all(&b);
 }
+
+#[test]
+fn an_expression_delete_waiting_at_a_release_or_a_drop_is_answered() {
+    // release() at 60 s with no load() again, or drop_collection() at 60 s: a query
+    // parked on a delegator for tsafe when its shard goes fails (its delegator is
+    // closed) instead of waiting forever, and every later call fails at the proxy.
+    for (ddl, error) in [
+        ("release = \"60s\"", "collection not loaded"),
+        ("drop = \"60s\"", "collection not found"),
+    ] {
+        let s = run_edited(EXP, "dx-gone", &[], |t| {
+            format!("{t}\n[workload.ddl]\n{ddl}\n")
+        });
+        let d = &s["requests"]["delete"];
+        assert_eq!(f(d, "count"), 100.0, "{ddl}: {d}");
+        assert_eq!(f(d, "incomplete"), 0.0, "{ddl}: {d}");
+        assert!(
+            d["errors"][error].as_u64().is_some_and(|n| n > 30),
+            "{ddl}: {d}"
+        );
+        assert_eq!(f(&s, "requests.search.incomplete"), 0.0, "{ddl}");
+    }
+}

@@ -141,6 +141,12 @@ const CASES: &[Case] = &[
         defect: "at = \"4s\"",
         message: "targets a collection not loaded yet",
     },
+    Case {
+        file: "fault-load-replicas-after-drop.toml",
+        line: 42,
+        defect: "at = \"8s\"",
+        message: "targets a collection dropped at 5.000s",
+    },
     // ---- the write path ----
     Case {
         file: "exp-insert-without-write-path.toml",
@@ -182,7 +188,7 @@ const CASES: &[Case] = &[
         file: "exp-delete-empty-collection.toml",
         line: 11,
         defect: "rows = 0",
-        message: "the collection has no rows (rows = 0), and [workload.delete] deletes rows by key",
+        message: "the collection has no rows (rows = 0), and [workload.delete] deletes rows",
     },
     Case {
         file: "exp-delete-by-unknown.toml",
