@@ -186,3 +186,30 @@ fn an_expression_delete_waiting_at_a_release_or_a_drop_is_answered() {
         assert_eq!(f(&s, "requests.search.incomplete"), 0.0, "{ddl}");
     }
 }
+
+#[test]
+fn a_write_in_flight_at_the_end_has_an_incomplete_row() {
+    // One delete a second from 0.9 s: the call sent at 359.9 s is still querying its
+    // keys when the 6-minute run ends. Every call sent has its row.
+    let out = temp_dir("dx-in-flight");
+    let sets = [
+        "workload.delete.start=0.9s",
+        "workload.delete.rows=10000000",
+        "duration=6m",
+    ];
+    let s = run_to(EXP, &sets, &out);
+    let req = crate::common::frame(&out, "requests.parquet");
+    let _ = std::fs::remove_dir_all(&out);
+    let kind = req.column("kind").unwrap().str().unwrap();
+    let status = req.column("status").unwrap().str().unwrap();
+    let deletes: Vec<_> = (0..req.height())
+        .filter(|&i| kind.get(i) == Some("delete"))
+        .collect();
+    assert_eq!(deletes.len(), 360);
+    let open = deletes
+        .iter()
+        .filter(|&&i| status.get(i) == Some("incomplete"))
+        .count();
+    assert_eq!(open, 1);
+    assert_eq!(f(&s, "requests.delete.incomplete"), 1.0);
+}
