@@ -426,6 +426,29 @@ pub const DROP_STEP_RETRY: SimDuration = SimDuration::from_secs(1);
 /// the background after the answer (GUESS: as the task's asynchronous steps, in
 /// that order, each after the one before).
 pub fn drop_path(w: &World) -> Result<Path, String> {
+    let call = rootcoord_call(w)?;
+    let write = etcd_write(w, call.rootcoord)?;
+    let applied = call.reach + write;
+    Ok(Path {
+        applied,
+        returned: applied + call.back,
+        back: call.back,
+    })
+}
+
+/// The part of a collection DDL call up to rootcoord's first own etcd write: the
+/// application's call reaches a proxy, whose DDL task takes a timestamp (reference
+/// §1.1) and calls rootcoord, which expires the collection in every running proxy's
+/// meta cache (a round trip to each; one it cannot reach fails the call).
+struct RootcoordCall {
+    rootcoord: usize,
+    /// From the call to the meta caches expired.
+    reach: SimDuration,
+    /// The answer's way back from rootcoord to the application.
+    back: SimDuration,
+}
+
+fn rootcoord_call(w: &World) -> Result<RootcoordCall, String> {
     let ep = |t: usize| w.task_endpoint(t);
     let rtt = |a: usize, b: usize, what: &str| {
         one_way(w, ep(a), ep(b))
@@ -443,13 +466,10 @@ pub fn drop_path(w: &World) -> Result<Path, String> {
     }) {
         expire = expire.max(rtt(rootcoord, p, "a proxy (its meta cache expiry)")?);
     }
-    let write = etcd_write(w, rootcoord)?;
-    let applied = to_proxy + tso + there + expire + write;
-    let back = there + to_proxy;
-    Ok(Path {
-        applied,
-        returned: applied + back,
-        back,
+    Ok(RootcoordCall {
+        rootcoord,
+        reach: to_proxy + tso + there + expire,
+        back: there + to_proxy,
     })
 }
 
@@ -467,35 +487,20 @@ pub fn drop_path(w: &World) -> Result<Path, String> {
 /// see it, GUESS: the RPC does not wait for them), and writes the state "created".
 pub fn create_path(w: &World) -> Result<(Path, SimDuration), String> {
     let ep = |t: usize| w.task_endpoint(t);
-    let rtt = |a: usize, b: usize, what: &str| {
-        one_way(w, ep(a), ep(b))
-            .map(|d| d + d)
-            .ok_or_else(|| format!("{what} unreachable"))
-    };
-    let proxy = running(w, ServiceKind::Proxy).ok_or("no proxy running")?;
-    let rootcoord = running(w, ServiceKind::Rootcoord).ok_or("rootcoord unavailable")?;
+    let call = rootcoord_call(w)?;
+    let rootcoord = call.rootcoord;
     let datacoord = running(w, ServiceKind::Datacoord).ok_or("datacoord unavailable")?;
-    let to_proxy = one_way(w, w.client_endpoint, ep(proxy)).ok_or("the proxy is unreachable")?;
-    let tso = rtt(proxy, rootcoord, "rootcoord")?;
-    let there = one_way(w, ep(proxy), ep(rootcoord)).ok_or("rootcoord unreachable")?;
-    let mut expire = SimDuration::ZERO;
-    for p in (0..w.tasks.len()).filter(|&t| {
-        w.tasks[t].kind == ServiceKind::Proxy && w.tasks[t].up && w.tasks[t].in_service
-    }) {
-        expire = expire.max(rtt(rootcoord, p, "a proxy (its meta cache expiry)")?);
-    }
     let meta = etcd_write(w, rootcoord)?;
     let to_dc = one_way(w, ep(rootcoord), ep(datacoord)).ok_or("datacoord unreachable")?;
     let watch_write = etcd_write(w, datacoord)?;
-    let before_watch = to_proxy + tso + there + expire + meta + to_dc + watch_write;
+    let before_watch = call.reach + meta + to_dc + watch_write;
     let state = etcd_write(w, rootcoord)?;
     let applied = before_watch + to_dc + state;
-    let back = there + to_proxy;
     Ok((
         Path {
             applied,
-            returned: applied + back,
-            back,
+            returned: applied + call.back,
+            back: call.back,
         },
         before_watch,
     ))
@@ -532,6 +537,23 @@ pub fn drop_step_ready(ctx: &mut Ctx<'_, Msg, World>, t: usize, step: Msg) -> bo
         ctx.send(me, step, DROP_STEP_RETRY);
     }
     false
+}
+
+/// The event of a DDL call's answer reaching the application at `now`: `call`
+/// returned, this long after the application called it at `called`.
+pub fn answered(
+    w: &mut World,
+    now: SimTime,
+    called: Option<SimTime>,
+    call: &str,
+    (kind, task): (&'static str, usize),
+) {
+    let since = called.unwrap_or(now);
+    let detail = format!(
+        "{call} returned after {:.1} ms",
+        now.since(since).as_secs_f64() * 1e3
+    );
+    w.task_event(now, kind, task, detail);
 }
 
 /// One-way latency from task `a` to task `b`, [`DROP_STEP_RETRY`] while a cut

@@ -986,15 +986,10 @@ impl QueryCoord {
         if gen != ctx.world.tasks[self.task].gen {
             return super::ddl::lost(ctx.world, now, super::ddl::Lost::Release);
         }
-        let (replicas, released, growing) = self.release_collection(ctx);
+        let released = self.release_collection(ctx);
         ctx.world.ddl.release_applied = Some(now);
         self.publish_view(ctx);
-        let cut_off = self.cut_off_note();
-        let detail = format!(
-            "release(): {replicas} replica(s) dropped; {released} bytes of sealed segments and {growing} growing row(s) released{cut_off}"
-        );
-        ctx.world
-            .task_event(now, "collection_releasing", self.task, detail);
+        self.releasing_event("release()", released, ctx);
     }
 
     /// drop_collection()'s release step (rootcoord's releaseCollectionStep calls
@@ -1006,7 +1001,7 @@ impl QueryCoord {
             return;
         }
         let now = ctx.now();
-        let (replicas, released, growing) = self.release_collection(ctx);
+        let released = self.release_collection(ctx);
         let d = &mut ctx.world.ddl;
         d.drop_released = Some(now);
         // A load() (first or again) still placing copies ends here, unserved.
@@ -1019,18 +1014,30 @@ impl QueryCoord {
             d.reload_error = dropped();
         }
         self.publish_view(ctx);
-        let cut_off = self.cut_off_note();
-        let detail = format!(
-            "drop_collection(): {replicas} replica(s) dropped; {released} bytes of sealed segments and {growing} growing row(s) released{cut_off}"
-        );
-        ctx.world
-            .task_event(now, "collection_releasing", self.task, detail);
+        self.releasing_event("drop_collection()", released, ctx);
         let w = &*ctx.world;
         let rootcoord = super::ddl::running(w, ServiceKind::Rootcoord).unwrap_or(self.task);
         let answer =
             super::ddl::release_wait(w, self.task) + super::ddl::drop_hop(w, self.task, rootcoord);
         let to = super::ddl::drop_step(w, rootcoord, ServiceKind::Datacoord, true);
         ctx.send(w.ingest.datacoord, Msg::DdlDropIndex, answer + to);
+    }
+
+    /// The event of a release in force, by `call`: the (replicas, sealed bytes,
+    /// growing rows) it let go.
+    fn releasing_event(
+        &self,
+        call: &str,
+        (replicas, released, growing): (usize, u64, u64),
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        let now = ctx.now();
+        let cut_off = self.cut_off_note();
+        let detail = format!(
+            "{call}: {replicas} replica(s) dropped; {released} bytes of sealed segments and {growing} growing row(s) released{cut_off}"
+        );
+        ctx.world
+            .task_event(now, "collection_releasing", self.task, detail);
     }
 
     fn cut_off_note(&self) -> String {
@@ -1106,13 +1113,9 @@ impl QueryCoord {
             }
             self.release_wait = None;
             ctx.world.ddl.released = Some(now);
-            let since = ctx.world.ddl.release_called.unwrap_or(now);
-            let detail = format!(
-                "release() returned after {:.1} ms",
-                now.since(since).as_secs_f64() * 1e3
-            );
-            ctx.world
-                .task_event(now, "collection_released", self.task, detail);
+            let called = ctx.world.ddl.release_called;
+            let event = ("collection_released", self.task);
+            super::ddl::answered(ctx.world, now, called, "release()", event);
         }
         if super::ddl::reload_step(&ctx.world.ddl) == super::ddl::ReloadStep::Go {
             self.on_reload_called(ctx);

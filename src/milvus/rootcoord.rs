@@ -328,13 +328,9 @@ impl RootCoord {
             return create_failed(ctx.world, now, "rootcoord went down before it answered");
         }
         ctx.world.ddl.create_returned = Some(now);
-        let since = ctx.world.ddl.create_called.unwrap_or(now);
-        let detail = format!(
-            "create_collection() returned after {:.1} ms",
-            now.since(since).as_secs_f64() * 1e3
-        );
-        ctx.world
-            .task_event(now, "create_returned", self.task, detail);
+        let called = ctx.world.ddl.create_called;
+        let event = ("create_returned", self.task);
+        super::ddl::answered(ctx.world, now, called, "create_collection()", event);
     }
 
     /// The application calls drop_collection() (`[workload.ddl] drop`): the call
@@ -409,13 +405,9 @@ impl RootCoord {
             );
         }
         ctx.world.ddl.drop_returned = Some(now);
-        let since = ctx.world.ddl.drop_called.unwrap_or(now);
-        let detail = format!(
-            "drop_collection() returned after {:.1} ms",
-            now.since(since).as_secs_f64() * 1e3
-        );
-        ctx.world
-            .task_event(now, "collection_dropped", self.task, detail);
+        let called = ctx.world.ddl.drop_called;
+        let event = ("collection_dropped", self.task);
+        super::ddl::answered(ctx.world, now, called, "drop_collection()", event);
     }
 
     /// Datacoord's garbage collector removed the collection's files: rootcoord's

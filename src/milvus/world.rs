@@ -858,30 +858,22 @@ impl World {
                 // (its delete has the row).
                 continue;
             }
-            self.rec.requests.push(RequestRow {
-                id: s.id,
-                kind: s.kind.name(),
-                start: s.start,
-                end: None,
-                status: Status::Incomplete,
-                error: None,
-                proxy: s.proxy_index,
-                by_application: false,
-            });
+            (self.rec.requests).push(RequestRow::incomplete(
+                s.id,
+                s.kind.name(),
+                s.start,
+                s.proxy_index,
+            ));
         }
         self.searches.clear();
         // Writes sent and not answered by the end: in flight, as searches are.
         for s in self.ingest.inserts.iter().filter(|s| !s.closed) {
-            self.rec.requests.push(RequestRow {
-                id: super::ingest::INSERT_ID_BASE + s.id,
-                kind: s.kind.name(),
-                start: s.start,
-                end: None,
-                status: Status::Incomplete,
-                error: None,
-                proxy: s.proxy_index,
-                by_application: false,
-            });
+            (self.rec.requests).push(RequestRow::incomplete(
+                super::ingest::INSERT_ID_BASE + s.id,
+                s.kind.name(),
+                s.start,
+                s.proxy_index,
+            ));
         }
         self.rec.requests.sort_by_key(|r| r.id);
     }

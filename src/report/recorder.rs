@@ -60,6 +60,20 @@ impl RequestRow {
             by_application: false,
         }
     }
+
+    /// A request sent at `start` and not answered when the run ended.
+    pub fn incomplete(id: u64, kind: &'static str, start: SimTime, proxy: u32) -> Self {
+        RequestRow {
+            id,
+            kind,
+            start,
+            end: None,
+            status: Status::Incomplete,
+            error: None,
+            proxy,
+            by_application: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
