@@ -902,3 +902,24 @@ fn a_drop_leaves_no_delete_buffered() {
     );
     assert!(f(&s, "requests.delete.failed") > 100.0);
 }
+
+#[test]
+fn failures_before_the_create_are_not_charged_to_a_fault_beside_it() {
+    // query5's host crashes at 10 s, 20 s before create_collection(): every search
+    // before the create fails with "collection not found", by the application; the
+    // fault is charged only from the create on.
+    let crash = "\n[[fault]]\nkind = \"host_crash\"\nhost = \"query5\"\nat = \"10s\"\n";
+    let (s, _) = created_then("ddl-create-beside-fault", "60s", "", crash);
+    assert!(s["ddl"]["create_error"].is_null(), "{}", s["ddl"]);
+    let created = f(&s, "ddl.created_s");
+    let w = &s["faults"][0];
+    assert!(
+        w["first_error_s"].as_f64().is_none_or(|t| t >= created),
+        "the fault was charged before the create: {w}"
+    );
+    assert!(
+        f(&s, "requests.search.failed") > 300.0,
+        "{}",
+        s["requests"]["search"]
+    );
+}
