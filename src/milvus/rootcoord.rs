@@ -461,10 +461,16 @@ pub fn drop_failed(w: &mut World, now: SimTime, why: &str) {
     };
     let detail = format!("drop_collection() failed: {why}{rest}");
     w.ddl.drop_error = Some(detail.clone());
+    failed_event(w, now, "drop_failed", detail);
+}
+
+/// The event of a collection DDL call that failed, on rootcoord's task (the call's
+/// message reached rootcoord's actor, so the topology has one).
+fn failed_event(w: &mut World, now: SimTime, kind: &'static str, detail: String) {
     let task = (0..w.tasks.len())
         .find(|&t| w.tasks[t].kind == ServiceKind::Rootcoord)
         .expect("a rootcoord's message had a rootcoord task");
-    w.task_event(now, "drop_failed", task, detail);
+    w.task_event(now, kind, task, detail);
 }
 
 /// create_collection() failed: the collection does not exist, and every request on
@@ -481,8 +487,5 @@ pub fn create_failed(w: &mut World, now: SimTime, why: &str) {
     };
     let detail = format!("create_collection() failed: {why}{rest}");
     w.ddl.create_error = Some(detail.clone());
-    let task = (0..w.tasks.len())
-        .find(|&t| w.tasks[t].kind == ServiceKind::Rootcoord)
-        .expect("a rootcoord's message had a rootcoord task");
-    w.task_event(now, "create_failed", task, detail);
+    failed_event(w, now, "create_failed", detail);
 }

@@ -1850,7 +1850,7 @@ fn resolve_ddl(
     errors: &mut Vec<InputError>,
 ) -> Option<DdlSpec> {
     let before = errors.len();
-    let span = |v: &Option<Spanned<String>>| v.as_ref().map(|v| v.span()).unwrap_or(0..0);
+    let span = |v: &Option<Spanned<String>>| span_or(v, &None);
     let release = d.release.as_ref().and_then(|v| {
         let text = v.get_ref().trim();
         match crate::scenario::units::parse_duration(text) {
@@ -2074,6 +2074,13 @@ fn resolve_ddl(
     (errors.len() == before).then_some(spec)
 }
 
+/// Where key `v` stands in the file, else key `or` (a key left at its default is
+/// pointed at by the one that makes it wrong); the file's start when neither is
+/// written.
+fn span_or(v: &Option<Spanned<String>>, or: &Option<Spanned<String>>) -> std::ops::Range<usize> {
+    v.as_ref().or(or.as_ref()).map(|v| v.span()).unwrap_or(0..0)
+}
+
 /// drop_collection() ends the collection: every other call of `[workload.ddl]`
 /// comes before it (a call after it would find no collection: Milvus 2.3 answers
 /// "collection not found"), at a time known before the run.
@@ -2085,12 +2092,7 @@ fn check_drop(
     errors: &mut Vec<InputError>,
 ) {
     // A call left at "start" is pointed at by the drop.
-    let span = |v: &Option<Spanned<String>>| {
-        v.as_ref()
-            .or(d.drop.as_ref())
-            .map(|v| v.span())
-            .unwrap_or(0..0)
-    };
+    let span = |v: &Option<Spanned<String>>| span_or(v, &d.drop);
     let at = |w: DdlWhen| match w {
         DdlWhen::Start => Some(SimDuration::ZERO),
         DdlWhen::At(a) => Some(a),
@@ -2137,12 +2139,7 @@ fn check_create(
     err: &ErrAt,
     errors: &mut Vec<InputError>,
 ) {
-    let span = |v: &Option<Spanned<String>>| {
-        v.as_ref()
-            .or(d.create.as_ref())
-            .map(|v| v.span())
-            .unwrap_or(0..0)
-    };
+    let span = |v: &Option<Spanned<String>>| span_or(v, &d.create);
     // One error for rows > 0 (a deferred create_index or load has its own).
     let deferred = !spec.indexed_at_start() || !spec.loaded_at_start();
     if *c.rows.get_ref() > 0 {
