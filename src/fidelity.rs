@@ -27,6 +27,12 @@ pub const SCHEMA: &str = "simctl-fidelity-results/1";
 /// client still answers ~100 searches (one per 200 ms time tick).
 const SEARCH_SECONDS: u64 = 20;
 const SEARCH_WARMUP_SECONDS: u64 = 2;
+/// Searches a simulated case must answer after its warm-up for a median and a rate;
+/// the harness's own floor (`min_requests` of a full run). A case whose searches take
+/// longer (FLAT at nq 100 on eight clients: seconds each) is simulated again over
+/// twice the window, up to [`SEARCH_MAX_SECONDS`].
+const SEARCH_MIN_ANSWERED: f64 = 50.0;
+const SEARCH_MAX_SECONDS: u64 = 640;
 /// Simulated length of an ingest case: long enough for the flush and the index build
 /// of the harness's data sets (at most a few hundred thousand rows).
 const INGEST_SECONDS: u64 = 1800;
@@ -311,6 +317,13 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
                     (Figure::SearchP50Ms, f["latency_ms_p50"].as_f64(), p50),
                     (Figure::SearchQps, f["qps"].as_f64(), qps),
                 ] {
+                    if !predicted.is_finite() {
+                        skipped.push(format!(
+                            "case {i} ({id}): no search answered in {SEARCH_MAX_SECONDS} simulated seconds, no {} to compare",
+                            figure.name()
+                        ));
+                        continue;
+                    }
                     if let Some(measured) = measured.filter(|m| *m > 0.0) {
                         rows.push(Row {
                             case: id.clone(),
@@ -488,8 +501,10 @@ fn search_case(
     // The harness's client threads run on the measured machine: the SDK's CPU per
     // search comes out of the server's cores.
     let cpu_ns = (overhead.cpu_ms(dim, nq) * 1e6).round() as u64;
-    let text = format!(
-        "name = \"fidelity-search\"\ntopology = {:?}\nduration = \"{SEARCH_SECONDS}s\"\nwarmup = \"{SEARCH_WARMUP_SECONDS}s\"\n\n{}\n[workload]\nclients = {}\nthink_time = \"{}ns\"\nnq = {nq}\ntopk = {}\nsearch_params = {}\nconsistency = \"{}\"\nclient_host = {:?}\nclient_cpu = \"{cpu_ns}ns\"\n",
+    let mut seconds = SEARCH_SECONDS;
+    loop {
+        let text = format!(
+        "name = \"fidelity-search\"\ntopology = {:?}\nduration = \"{seconds}s\"\nwarmup = \"{SEARCH_WARMUP_SECONDS}s\"\n\n{}\n[workload]\nclients = {}\nthink_time = \"{}ns\"\nnq = {nq}\ntopk = {}\nsearch_params = {}\nconsistency = \"{}\"\nclient_host = {:?}\nclient_cpu = \"{cpu_ns}ns\"\n",
         ctx.topology_ref.to_string_lossy(),
         collection(
             case,
@@ -504,14 +519,25 @@ fn search_case(
         word(case, "consistency")?,
         ctx.host,
     );
-    let s = ctx.simulate(
-        "fidelity-search",
-        &text,
-        ctx.others_cores(&case["contention"]),
-    )?;
-    let p50 = lookup(&s, "requests.search.p50_ms").unwrap_or(f64::NAN);
-    let qps = lookup(&s, "requests.search.qps").unwrap_or(f64::NAN);
-    Ok(Some((p50 + overhead_ms, qps)))
+        let s = ctx.simulate(
+            "fidelity-search",
+            &text,
+            ctx.others_cores(&case["contention"]),
+        )?;
+        let answered = lookup(&s, "requests.search.ok").unwrap_or(0.0);
+        if answered < SEARCH_MIN_ANSWERED && seconds < SEARCH_MAX_SECONDS {
+            seconds *= 2;
+            continue;
+        }
+        // No search answered even over the longest window: no median, no rate to
+        // compare (NaN, never the client overhead alone).
+        let p50 = lookup(&s, "requests.search.p50_ms").filter(|_| answered > 0.0);
+        let qps = lookup(&s, "requests.search.qps").filter(|_| answered > 0.0);
+        return Ok(Some((
+            p50.map_or(f64::NAN, |p| p + overhead_ms),
+            qps.unwrap_or(f64::NAN),
+        )));
+    }
 }
 
 /// Insert rate and index build time of a data set: one ingest for the insert rate,
