@@ -504,11 +504,7 @@ impl World {
                         filter_demand[n] += filter_segment_ns(&host.cost, seg.rows);
                         rows[n] += seg.rows;
                         count[n] += 1;
-                        threads[n] += if spec.kind == crate::hw::IndexKind::Flat {
-                            self.search.nq.clamp(1, self.knowhere_pool(host))
-                        } else {
-                            1
-                        };
+                        threads[n] += self.search.nq.clamp(1, self.knowhere_pool(host));
                     }
                     None if self.dist.in_target[replica][i] => lacking += 1,
                     None => {}
@@ -522,15 +518,14 @@ impl World {
                 }
                 let host = &self.hosts[self.tasks[self.layout.query_nodes[n]].host];
                 // reference §3.1 step 5: one goroutine per segment, through the cgo pool.
-                // Raw data goes to knowhere's brute force, which runs each query as its
-                // own task on knowhere's search pool (HostCost::brute_force_ns), so a
-                // FLAT segment keeps up to min(nq, pool) threads busy: the fidelity
-                // records show one FLAT search of nq 100 over 200k x 128 using 1.55
-                // cores. An indexed segment stays one thread: knowhere 2.x runs its
-                // queries as pool tasks too, but the records cannot tell (taken while
-                // other processes used about one of the two cores, HNSW and IVF_FLAT
-                // searches used 0.9-1.3 cores, and with the others' CPU replayed one
-                // thread per segment or min(nq, pool) put the same figures in band).
+                // knowhere 2.x runs each query of a segment's search as its own task on
+                // its search pool, raw data (brute force, HostCost::brute_force_ns) and
+                // indexes alike, so a segment keeps up to min(nq, pool) threads busy.
+                // The quiet fidelity records (results-full-quiet.json, nothing else
+                // running) show it: one search at nq 10 used 1.34-1.74 of the two
+                // cores, at nq 100 1.83-1.96, for IVF_FLAT and HNSW as for FLAT
+                // (1.99-2.16); at nq 1 one core. (The earlier records, taken beside
+                // about one busy core, could not tell one thread from min(nq, pool).)
                 let cgo = ((host.spec.cores as f64 * self.cgo_ratio) as u32).max(1);
                 let pool = cgo.max(self.knowhere_pool(host));
                 self.sub_cost[(replica * shards + shard) * nodes + n] = SubCost {

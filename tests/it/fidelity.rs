@@ -558,3 +558,53 @@ fn the_quiet_run_on_a_second_machine_stays_as_close_as_reported() {
         );
     }
 }
+
+/// knowhere 2.x runs each query of an indexed segment's search as a task on its
+/// search pool, as it does for brute force: the quiet records show one IVF_FLAT or
+/// HNSW search of nq 100 on one client using 1.83-1.96 of the two cores. With one
+/// thread per indexed segment the model predicted these medians at 1.57-1.75 of the
+/// measured ones.
+#[test]
+fn an_indexed_search_of_many_queries_spreads_over_the_search_pool() {
+    let mut v = read_json(QUIET);
+    let ids = [
+        "fidelity_d128_n200000/IVF_FLAT-nprobe64/nq100/c1/Eventually",
+        "fidelity_d768_n100000/IVF_FLAT-nprobe64/nq100/c1/Eventually",
+        "fidelity_d768_n100000/HNSW-ef64/nq100/c1/Eventually",
+    ];
+    let cases: Vec<serde_json::Value> = v["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| ids.contains(&c["id"].as_str().unwrap()))
+        .cloned()
+        .collect();
+    assert_eq!(cases.len(), ids.len());
+    for c in &cases {
+        let f = &c["figures"];
+        let cores =
+            f["server_cpu_ms_per_request"].as_f64().unwrap() / f["rpc_ms_p50"].as_f64().unwrap();
+        assert!(
+            cores > 1.8,
+            "{}: the real server used {cores:.2} cores",
+            c["id"]
+        );
+    }
+    v["cases"] = serde_json::Value::Array(cases);
+    v["datasets"] = serde_json::json!([]);
+    let t = fidelity_table(
+        &v,
+        "fidelity-indexed-pool",
+        &["--profile", "profiles/xeon-2.5ghz-2core.toml"],
+    );
+    for id in ids {
+        let r = t["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["case"] == id && r["figure"] == "search_p50_ms")
+            .unwrap();
+        let ratio = r["ratio"].as_f64().unwrap();
+        assert!((0.7..1.25).contains(&ratio), "{r}");
+    }
+}
