@@ -501,11 +501,9 @@ fn search_case(
     // The harness's client threads run on the measured machine: the SDK's CPU per
     // search comes out of the server's cores.
     let cpu_ns = (overhead.cpu_ms(dim, nq) * 1e6).round() as u64;
-    let mut seconds = SEARCH_SECONDS;
-    loop {
-        let text = format!(
-        "name = \"fidelity-search\"\ntopology = {:?}\nduration = \"{seconds}s\"\nwarmup = \"{SEARCH_WARMUP_SECONDS}s\"\n\n{}\n[workload]\nclients = {}\nthink_time = \"{}ns\"\nnq = {nq}\ntopk = {}\nsearch_params = {}\nconsistency = \"{}\"\nclient_host = {:?}\nclient_cpu = \"{cpu_ns}ns\"\n",
-        ctx.topology_ref.to_string_lossy(),
+    // Everything but the simulated length, built once for every try.
+    let body = format!(
+        "{}\n[workload]\nclients = {}\nthink_time = \"{}ns\"\nnq = {nq}\ntopk = {}\nsearch_params = {}\nconsistency = \"{}\"\nclient_host = {:?}\nclient_cpu = \"{cpu_ns}ns\"\n",
         collection(
             case,
             int(case, "rows")?,
@@ -519,6 +517,12 @@ fn search_case(
         word(case, "consistency")?,
         ctx.host,
     );
+    let topology = ctx.topology_ref.to_string_lossy();
+    let mut seconds = SEARCH_SECONDS;
+    loop {
+        let text = format!(
+            "name = \"fidelity-search\"\ntopology = {topology:?}\nduration = \"{seconds}s\"\nwarmup = \"{SEARCH_WARMUP_SECONDS}s\"\n\n{body}"
+        );
         let s = ctx.simulate(
             "fidelity-search",
             &text,

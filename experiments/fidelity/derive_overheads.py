@@ -157,10 +157,10 @@ def main():
         mark = ", contended" if contended else ""
         print(f"insert {name}: {ns:.1f} ns per byte (Insert RPC time; others {others:.2f} cores{mark})")
     if per_byte:
-        print(f"insert server time: {sum(r[1] for r in per_byte) / len(per_byte):.1f} ns per byte (mean)")
+        print(f"insert server time: {sum(ns for _, ns, _, _ in per_byte) / len(per_byte):.1f} ns per byte (mean)")
         # Other processes' CPU stretches an RPC's time: the quiet records are the better
         # measure where there are any.
-        quiet = [r[1] for r in per_byte if not r[3]]
+        quiet = [ns for _, ns, _, contended in per_byte if not contended]
         if quiet and len(quiet) < len(per_byte):
             print(f"insert server time, uncontended records only: "
                   f"{sum(quiet) / len(quiet):.1f} ns per byte (mean of {len(quiet)})")
