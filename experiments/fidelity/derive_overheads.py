@@ -2,6 +2,7 @@
 """Derives simctl's measured server-overhead knobs from a fidelity results file.
 
     python3 experiments/fidelity/derive_overheads.py experiments/fidelity/results-full-example.json
+    python3 experiments/fidelity/derive_overheads.py experiments/fidelity/results-ingest-quiet.json --ghz 3.089
 
 Standard library only. Prints each figure and the records it comes from; the constants
 in src/milvus/overheads.rs quote what it prints for results-full-example.json, and
@@ -23,7 +24,12 @@ tests/it/fidelity.rs checks the constants against the same records.
   collector's background marking).
 * Insert server time per byte. The Insert RPCs' time (`rpc_s`, the SDK's conversion
   excluded) over the bytes inserted (8-byte primary key + 4 bytes per dimension, as
-  simctl counts a row).
+  simctl counts a row). Other processes' CPU stretches an RPC's time, so the knob is
+  the mean of the uncontended records; with `--ghz G` (the measuring machine's clock,
+  from its calibration profile) it is also printed at simctl's reference clock, the
+  clock every server-work constant is quoted at. INSERT_NS_PER_BYTE quotes what it
+  prints for results-ingest-quiet.json (`harness.py --ingest-only --repeat 5` on a
+  quiet machine) with --ghz 3.089 (profiles/xeon-2.5ghz-2core.toml).
 
 It also prints, as evidence rather than knobs, what the machine did during each index
 build (the server's CPU and cores beside the other processes' cores; the fidelity command
@@ -32,8 +38,11 @@ build CPU to set beside the server's) and the server's CPU per query of the FLAT
 search cases (knowhere's brute force: one pass over the segment per query).
 """
 
+import argparse
 import json
-import sys
+
+# The clock simctl's measured server work is quoted at (MEASURED_ON_GHZ, src/milvus/overheads.rs).
+REFERENCE_GHZ = 3.704
 
 
 def background_ms(rec, requests, window_s):
@@ -87,7 +96,8 @@ def insert_ns_per_byte(results):
             continue
         row_bytes = 8 + 4 * ds["dim"]
         contention = ins.get("contention") or {}
-        out.append((ds["name"], ins["rpc_s"] / (ds["rows"] * row_bytes) * 1e9,
+        label = ds["name"] + (f" #{ds['repeat']}" if "repeat" in ds else "")
+        out.append((label, ins["rpc_s"] / (ds["rows"] * row_bytes) * 1e9,
                     contention.get("others_cores_mean", 0.0), bool(contention.get("contended"))))
     return out
 
@@ -125,9 +135,13 @@ def flat_cpu_per_query(results, fixed_ms, per_query_ms):
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: derive_overheads.py RESULTS.json")
-    with open(sys.argv[1]) as f:
+    p = argparse.ArgumentParser(description="Derive simctl's measured server-overhead knobs from a results file.")
+    p.add_argument("results", help="a results file of harness.py")
+    p.add_argument("--ghz", type=float, default=None,
+                   help="clock of the machine that measured it (its calibration profile's machine.ghz): "
+                        f"also print the insert knob at simctl's reference clock, {REFERENCE_GHZ} GHz")
+    args = p.parse_args()
+    with open(args.results) as f:
         results = json.load(f)
     gv = get_version(results)
     outside_ms = 0.0
@@ -164,6 +178,9 @@ def main():
         if quiet and len(quiet) < len(per_byte):
             print(f"insert server time, uncontended records only: "
                   f"{sum(quiet) / len(quiet):.1f} ns per byte (mean of {len(quiet)})")
+        if quiet and args.ghz:
+            knob = sum(quiet) / len(quiet) * args.ghz / REFERENCE_GHZ
+            print(f"insert knob (uncontended mean at {REFERENCE_GHZ} GHz): {knob:.1f} ns per byte")
 
 
 if __name__ == "__main__":

@@ -82,6 +82,10 @@ def parse_args(argv):
     p.add_argument("--max-wait-s", type=float, default=None,
                    help="longest wait for a quiet machine before measuring anyway (marked contended)")
     p.add_argument("--duration-s", type=float, default=None, help="measured window of one search case")
+    p.add_argument("--ingest-only", action="store_true",
+                   help="only insert and flush each dataset of the mode (no index, no search, no client "
+                        "overhead records): the insert rate on its own, for the insert knob")
+    p.add_argument("--repeat", type=int, default=1, help="with --ingest-only: ingest each dataset this many times")
     p.add_argument("--workdir", default=None, help="parent folder of the server's temporary data folder")
     p.add_argument("--no-netns", action="store_true", help="do not enter a private network namespace")
     return p.parse_args(argv)
@@ -144,6 +148,27 @@ class Results:
             json.dump(self.doc, f, indent=1)
             f.write("\n")
         os.replace(tmp, self.path)
+
+
+def measure_ingest_only(args, settings, results, client, monitor):
+    """Insert and flush each dataset `--repeat` times, a fresh collection each time."""
+    doc = results.doc
+    for ds in settings["datasets"]:
+        dim, rows = ds["dim"], ds["rows"]
+        data, _ = make_data(dim, rows, args.seed, args.distribution)
+        for repeat in range(args.repeat):
+            name = f"fidelity_d{dim}_n{rows}"
+            insert, flush = ingest(client, monitor, name, dim, data)
+            doc["datasets"].append({
+                "name": name, "dim": dim, "rows": rows, "metric": METRIC, "shards_num": 1, "replicas": 1,
+                "distribution": args.distribution, "seed": args.seed, "repeat": repeat,
+                "insert": insert, "flush": flush, "indexes": [],
+            })
+            results.write()
+            log(f"dataset {name} #{repeat}: insert {insert['rows_per_s']:.0f} rows/s "
+                f"(rpc only {insert['rows_per_s_rpc']:.0f}){' (contended)' if insert['contention']['contended'] else ''}"
+                f", flush {flush['flush_s']} s")
+            client.drop(name)
 
 
 def measure(args, settings, results, client, monitor):
@@ -243,6 +268,10 @@ def main(argv):
     network_note = "--no-netns given" if args.no_netns else enter_private_netns(argv)
     mode = "quick" if args.quick else "full"
     settings = dict(MODES[mode])
+    if args.repeat < 1 or (args.repeat > 1 and not args.ingest_only):
+        raise SystemExit("harness.py: --repeat takes a count of 1 or more, and only with --ingest-only")
+    settings["ingest_only"] = args.ingest_only
+    settings["repeat"] = args.repeat
     if args.max_wait_s is not None:
         settings["max_wait_s"] = args.max_wait_s
     if args.duration_s is not None:
@@ -291,7 +320,10 @@ def main(argv):
         doc["versions"]["milvus_server"] = client.server_version()
         log(f"server {doc['versions']['milvus_server']} healthy after {server.start_s:.1f} s")
         monitor = Monitor(server.pid, args.quiet_cores, args.quiet_window_s, settings["max_wait_s"])
-        measure(args, settings, results, client, monitor)
+        if args.ingest_only:
+            measure_ingest_only(args, settings, results, client, monitor)
+        else:
+            measure(args, settings, results, client, monitor)
         doc["complete"] = True
     except KeyboardInterrupt as e:
         doc["stopped_by"] = str(e) or "interrupt"
