@@ -546,8 +546,9 @@ fn search_case(
 
 /// Insert rate and index build time of a data set: one ingest for the insert rate,
 /// one per index the harness built for its build time (FLAT is not built, reference
-/// real-milvus.md; no build row), beside the other processes' CPU measured during
-/// the build.
+/// real-milvus.md; no build row), each beside the other processes' CPU measured
+/// during it. A data set of an ingest-only run (`harness.py --ingest-only`) has no
+/// index, only its insert row; its repeats are told apart by `#k`.
 fn ingest_rows(
     ctx: &CaseContext<'_>,
     ds: &Value,
@@ -555,12 +556,57 @@ fn ingest_rows(
     skipped: &mut Vec<String>,
 ) -> Result<Vec<Row>, String> {
     let name = ds["name"].as_str().unwrap_or("?");
+    let label = match ds["repeat"].as_u64() {
+        Some(k) => format!("{name}#{k}"),
+        None => name.to_string(),
+    };
     let insert = &ds["insert"];
     let mut rows = Vec::new();
-    let indexes = ds["indexes"].as_array().cloned().unwrap_or_default();
-    let mut insert_done = false;
-    for ix in &indexes {
+    let experiment = |index: &str,
+                      build: &Value,
+                      search_params: &Value|
+     -> Result<String, String> {
+        Ok(format!(
+            "name = \"fidelity-ingest\"\ntopology = {:?}\nduration = \"{INGEST_SECONDS}s\"\n\n{}\n[workload]\nsearch_params = {}\n\n[workload.insert]\nrows = {}\nclients = 1\nbatch_rows = {}\nflush = true\n",
+            ctx.topology_ref.to_string_lossy(),
+            collection(ds, 0, index, build)?,
+            inline_table(search_params)?,
+            int(ds, "rows")?,
+            int(insert, "batch_rows")?,
+        ))
+    };
+    let contended = |v: &Value| v["contended"] == true;
+    if let Some(m) = insert["rows_per_s_rpc"].as_f64().filter(|m| *m > 0.0) {
+        // The harness creates each index after the flush: the collection it inserts
+        // into has none. The insert knob (overheads::INSERT_NS_PER_BYTE) is measured
+        // on a quiet machine, so the others' CPU during the insert is replayed.
+        let empty = Value::Object(Default::default());
+        let s = ctx.simulate(
+            "fidelity-ingest",
+            &experiment("FLAT", &empty, &empty)?,
+            ctx.others_cores(&insert["contention"]),
+        )?;
+        match lookup(&s, "ingest.rows_per_s") {
+            Some(p) => rows.push(Row {
+                case: format!("{label}/insert"),
+                figure: Figure::InsertRowsPerS,
+                measured: m,
+                predicted: p,
+                contended: contended(&insert["contention"]),
+                others_cores: ctx.others_cores(&insert["contention"]),
+            }),
+            None => skipped.push(format!("{label} insert: the simulated ingest gave no rate")),
+        }
+    }
+    for ix in ds["indexes"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         let index = word(ix, "index_type")?;
+        if index == "FLAT" {
+            continue;
+        }
         // An ingest-only workload still names the search parameters its index needs.
         let Some(search_params) = cases
             .iter()
@@ -572,41 +618,9 @@ fn ingest_rows(
             ));
             continue;
         };
-        let text = format!(
-            "name = \"fidelity-ingest\"\ntopology = {:?}\nduration = \"{INGEST_SECONDS}s\"\n\n{}\n[workload]\nsearch_params = {}\n\n[workload.insert]\nrows = {}\nclients = 1\nbatch_rows = {}\nflush = true\n",
-            ctx.topology_ref.to_string_lossy(),
-            collection(ds, 0, index, &ix["build_params"])?,
-            inline_table(&search_params)?,
-            int(ds, "rows")?,
-            int(insert, "batch_rows")?,
-        );
-        let contended = |v: &Value| v["contended"] == true;
-        if !insert_done {
-            insert_done = true;
-            // The insert knob (overheads::INSERT_NS_PER_BYTE) is the Insert RPCs' time
-            // measured beside these very processes: replaying them would count them
-            // twice.
-            let s = ctx.simulate("fidelity-ingest", &text, 0.0)?;
-            if let (Some(m), Some(p)) = (
-                insert["rows_per_s_rpc"].as_f64().filter(|m| *m > 0.0),
-                lookup(&s, "ingest.rows_per_s"),
-            ) {
-                rows.push(Row {
-                    case: format!("{name}/insert"),
-                    figure: Figure::InsertRowsPerS,
-                    measured: m,
-                    predicted: p,
-                    contended: contended(&insert["contention"]),
-                    others_cores: 0.0,
-                });
-            }
-        }
-        if index == "FLAT" {
-            continue;
-        }
         let s = ctx.simulate(
             "fidelity-ingest",
-            &text,
+            &experiment(index, &ix["build_params"], &search_params)?,
             ctx.others_cores(&ix["build_contention"]),
         )?;
         let (flushed, indexed) = (

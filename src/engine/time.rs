@@ -62,6 +62,10 @@ impl SimDuration {
     pub fn as_nanos(self) -> u64 {
         self.0
     }
+    /// `self - other`, zero if `other` is longer.
+    pub fn saturating_sub(self, other: SimDuration) -> SimDuration {
+        SimDuration(self.0.saturating_sub(other.0))
+    }
 }
 
 fn secs_to_ns(s: f64) -> u64 {

@@ -539,6 +539,7 @@ impl Actor for Component {
             }
             (C::Proxy(p), Msg::ProxyReduced { req }) => p.on_reduced(req, ctx),
             (C::Proxy(_) | C::QueryNode(_), Msg::SearchBesideDone) => {}
+            (C::DataNode(_), Msg::DataNodeConsumed) => {}
             (C::RootCoord(r), Msg::TsoRequested { req, proxy, insert }) => {
                 r.on_tso_requested(req, proxy, insert, ctx)
             }

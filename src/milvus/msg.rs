@@ -113,6 +113,9 @@ pub enum Msg {
     },
     /// A stage's share of a search's server work that runs beside it is done.
     SearchBesideDone,
+    /// A data node's CPU decoding a message of its channel, or appending a pack of them
+    /// to its insert buffers, is done (work beside the flow graph: nothing waits for it).
+    DataNodeConsumed,
 
     TsoRequested {
         req: Req,

@@ -107,16 +107,37 @@ pub fn insert_on(world: &World, task: usize, bytes: u64) -> f64 {
 /// insert's bytes dominate, see [`INSERT_NS_PER_BYTE`]).
 pub const INSERT_PRE_EXECUTE_NS: f64 = 100_000.0;
 /// Measured: server time per byte of an Insert RPC (8-byte key + 4 bytes a dimension):
-/// the RPCs' time (`insert.rpc_s`, the SDK's conversion excluded) over the bytes, in
-/// results-full-example.json: 20.2 ns at dim 128, 18.6 ns at dim 768 (results-quick-
-/// example.json: 20.4). Protobuf decoding, column checks, primary-key hashing and
-/// RocksMQ's serialisation all happen before the RPC returns; charged to the proxy.
-/// Both records were taken beside 1.0-1.2 cores of other processes, which stretch an
-/// RPC's time: the quiet run on a second machine (results-full-quiet.json, 3.09 GHz)
-/// gives 13.2 ns at dim 128, 11.0 at this clock, so this figure is about 1.7 times
-/// too high (README "How close is simctl to reality"; re-measuring it moves every
-/// golden experiment that writes).
-pub const INSERT_NS_PER_BYTE: f64 = 19.4;
+/// the RPCs' time (`insert.rpc_s`, the SDK's conversion excluded) over the bytes, on a
+/// quiet machine: experiments/fidelity/results-ingest-quiet.json (`harness.py
+/// --ingest-only --repeat 5`), 11.2-14.8 ns at 3.089 GHz, the same at dim 128 and 768,
+/// mean 12.7; `derive_overheads.py results-ingest-quiet.json --ghz 3.089` prints it at
+/// this clock. gRPC decoding, the proxy's checks and primary-key hashing, and the
+/// produce to the log broker all happen before the RPC returns; charged to the proxy.
+/// (The earlier 19.4 ns came from records taken beside a busy core, which stretches
+/// the RPC: it also runs beside the data node's work on the same bytes, below.)
+pub const INSERT_NS_PER_BYTE: f64 = 7.7;
+/// Measured: the data node's CPU per byte to read its channel's messages and decode
+/// them (its message stream, as each message arrives), then to append them to its
+/// insert buffer (the flow graph's insert buffer node, at the pack's time tick, its
+/// binlog serialisation aside). `experiments/fidelity/profile_ingest.py` on the quiet
+/// 3.089 GHz machine: reading and decoding 2.6 ns at dim 768 and 2.7 at dim 128, the
+/// buffer node 2.1 and 2.3; these are their means at 3.704 GHz. Work beside the
+/// insert: nothing waits for it, but it takes its share of the data node's cores.
+pub const DATANODE_DECODE_NS_PER_BYTE: f64 = 2.2;
+pub const DATANODE_BUFFER_NS_PER_BYTE: f64 = 1.8;
+/// Measured: the data node's CPU to serialise buffered rows into binlogs (parquet
+/// with zstd, and the statistics logs), a part per row and a part per byte. The same
+/// profiles: 7.5 ns per byte at dim 768 (3,080-byte rows), 12.1 at dim 128 (520-byte
+/// rows), so 2.9 us a row plus 6.56 ns a byte at 3.089 GHz; at 3.704 GHz these.
+pub const BINLOG_SERIALIZE_NS_PER_ROW: f64 = 2_400.0;
+pub const BINLOG_SERIALIZE_NS_PER_BYTE: f64 = 5.5;
+
+/// Core-ns at [`MEASURED_ON_GHZ`] to serialise `bytes` of rows of `row_bytes` each
+/// into binlogs.
+pub fn binlog_serialize_ns(bytes: u64, row_bytes: u64) -> f64 {
+    let rows = bytes as f64 / row_bytes.max(1) as f64;
+    rows * BINLOG_SERIALIZE_NS_PER_ROW + bytes as f64 * BINLOG_SERIALIZE_NS_PER_BYTE
+}
 /// Rootcoord: one TSO allocation under its lock (GUESS).
 pub const TSO_ALLOC_NS: f64 = 2_000.0;
 /// Querycoord: answering GetShardLeaders from its in-memory distribution (GUESS).
