@@ -1,10 +1,10 @@
 //! Fixed CPU costs and message sizes of the Milvus processes on the search and insert
 //! paths.
 //!
-//! Two knobs are measured on a real Milvus 2.3.5 standalone (the fidelity harness,
-//! experiments/fidelity/; `experiments/fidelity/derive_overheads.py RESULTS.json`
-//! derives both from a results file, and tests/it/fidelity.rs checks them against the
-//! committed ones):
+//! Two kinds of work are measured on a real Milvus 2.3.5 standalone (the fidelity
+//! harness, experiments/fidelity/; `experiments/fidelity/derive_overheads.py
+//! RESULTS.json` derives the records' figures from a results file, and
+//! tests/it/fidelity.rs checks them against the committed ones):
 //!
 //! * **server work per search** ([`SEARCH_SERVER_NS`], [`SEARCH_SERVER_NS_PER_QUERY`]):
 //!   everything around the vector kernels, from the Search RPC arriving at the proxy
@@ -13,10 +13,15 @@
 //!   and result marshalling, the Go runtime's share. Measured as the server's CPU per
 //!   search of a 100-row collection, where the kernels take microseconds; the share of
 //!   it the reply waits for ([`SEARCH_CRITICAL_SHARE`]) is measured too.
-//! * **server work per inserted byte** ([`INSERT_NS_PER_BYTE`]).
+//! * **server work per inserted byte**: the proxy's on the RPC's path
+//!   ([`INSERT_NS_PER_BYTE`]), the data node's beside it ([`DATANODE_DECODE_NS_PER_BYTE`],
+//!   [`DATANODE_BUFFER_NS_PER_BYTE`]) and its binlog serialisation
+//!   ([`binlog_serialize_ns`]); by CPU profiles of the real server
+//!   (`experiments/fidelity/profile_ingest.py`), checked against the quiet insert records.
 //!
-//! Both were measured on the reference machine (3.70 GHz AVX-512, profiles/reference.toml)
-//! and scale with the clock on other hosts ([`on_host`]). How the search work divides
+//! The search work was measured on the reference machine (3.70 GHz AVX-512,
+//! profiles/reference.toml), the insert work on a 3.09 GHz one and quoted at 3.70 GHz;
+//! all of it scales with the clock on other hosts ([`on_host`]). How the search work divides
 //! among proxy, delegator and query node is a GUESS ([`PROXY_SHARE`] and the others):
 //! the standalone runs them in one process, so the harness sees only their sum. The
 //! rest is GUESSES, marked one by one; `simctl explain` lists them.
@@ -106,15 +111,17 @@ pub fn insert_on(world: &World, task: usize, bytes: u64) -> f64 {
 /// Proxy: fixed work of an insert task (decode, validate, schema check) (GUESS; an
 /// insert's bytes dominate, see [`INSERT_NS_PER_BYTE`]).
 pub const INSERT_PRE_EXECUTE_NS: f64 = 100_000.0;
-/// Measured: server time per byte of an Insert RPC (8-byte key + 4 bytes a dimension):
-/// the RPCs' time (`insert.rpc_s`, the SDK's conversion excluded) over the bytes, on a
-/// quiet machine: experiments/fidelity/results-ingest-quiet.json (`harness.py
-/// --ingest-only --repeat 5`), 11.2-14.8 ns at 3.089 GHz, the same at dim 128 and 768,
-/// mean 12.7; `derive_overheads.py results-ingest-quiet.json --ghz 3.089` prints it at
-/// this clock. gRPC decoding, the proxy's checks and primary-key hashing, and the
-/// produce to the log broker all happen before the RPC returns; charged to the proxy.
-/// (The earlier 19.4 ns came from records taken beside a busy core, which stretches
-/// the RPC: it also runs beside the data node's work on the same bytes, below.)
+/// Measured: the proxy's CPU per byte of an Insert RPC (8-byte key + 4 bytes a
+/// dimension) on the RPC's path: gRPC receiving and decoding the request, and the
+/// proxy's insert task (checks, primary-key hashing, the produce to the log broker).
+/// `experiments/fidelity/profile_ingest.py` on the quiet 3.089 GHz machine: 3.1 + 5.4
+/// ns at dim 768, 3.5 + 6.4 at dim 128, mean 9.2 there, this at 3.704 GHz. The RPC
+/// itself takes longer (results-ingest-quiet.json: 12.7 ns a byte there, 10.6 at this
+/// clock; `derive_overheads.py results-ingest-quiet.json --ghz 3.089`): the data node
+/// decodes and buffers the same bytes meanwhile on the same two cores, and the model
+/// plays that work too (below); tests/it/fidelity.rs checks that the simulated inserts
+/// reproduce those RPC times. (The earlier 19.4 ns was the RPC time measured beside a
+/// busy core, which stretches it.)
 pub const INSERT_NS_PER_BYTE: f64 = 7.7;
 /// Measured: the data node's CPU per byte to read its channel's messages and decode
 /// them (its message stream, as each message arrives), then to append them to its
