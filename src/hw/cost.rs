@@ -405,7 +405,7 @@ impl HostCost {
     ///        transposed-kernel ns per (query, vector) in cache (transposition and
     ///        top-k compares included) scaled by the clock; a profile without
     ///        [[tiled]] rows keeps the pair-kernel formula for every nq
-    /// IVF_*  per query: nlist * d(dim) (coarse, centroids cached)
+    /// IVF_*  per query: max(nlist * d(dim), nlist * 4 dim bytes / thread_bw) (coarse)
     ///        + 256 * d(dim) (IVF_PQ distance tables)
     ///        + max(scanned * (code + topk), scanned * code bytes / thread_bw),
     ///        scanned = rows * min(nprobe, nlist) / nlist;
@@ -478,7 +478,19 @@ impl HostCost {
             IndexKind::IvfFlat | IndexKind::IvfSq8 | IndexKind::IvfPq => {
                 let nlist = idx.nlist.max(1) as f64;
                 let scanned = n * (s.nprobe.max(1) as f64).min(nlist) / nlist;
-                let coarse = nlist * self.distance_compute_ns(MetricName::L2, d);
+                // The coarse centroids stream from memory with each query, as the lists
+                // do: knowhere searches each query as a task of its own, and the list
+                // scans between two of them move megabytes through the cache. A perf
+                // profile of the real server (IVF_FLAT, 200k x 128, nlist 1024, nq 1, on
+                // the 3.09 GHz machine) puts faiss's distance kernel at 0.215 ms a search
+                // with nprobe 16 and 0.711 ms with 64: the 48 more lists' 9,360 rows at
+                // 9.7 GB/s (the calibrated 9.6), and the 16 lists plus the 1,024
+                // centroids at that rate too, not the centroids from cache. The quiet
+                // records at nq 10 and 100 agree (README "How close is simctl to
+                // reality"); the first machine's, beside a busy core, would have them
+                // cached at nq 100.
+                let coarse = (nlist * self.distance_compute_ns(MetricName::L2, d))
+                    .max(self.memory_ns(nlist * 4.0 * d as f64));
                 let lut = if idx.kind == IndexKind::IvfPq {
                     PQ_CENTROIDS * self.distance_compute_ns(MetricName::L2, d)
                 } else {
