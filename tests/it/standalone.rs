@@ -44,6 +44,47 @@ fn a_small_ingest_on_a_standalone_is_flushed_indexed_and_loaded() {
 }
 
 #[test]
+fn rocksmq_writes_wait_for_the_disk_only_beyond_the_page_cache_dirty_limit() {
+    // 400k x 128 rows are 208 MB, which RocksMQ writes twice (its log, then the
+    // memtable flush). A disk of 5 MB/s takes over a minute for them, but a write
+    // without sync returns once in the page cache: with 24 GiB of memory (dirty limit
+    // 4.8 GiB) the inserts do not wait for the disk (the flush, whose binlogs go to the
+    // same disk, does).
+    let sets = |extra: &[&'static str]| {
+        let mut v = vec!["workload.insert.rows=400000", "duration=10m"];
+        v.extend_from_slice(extra);
+        v
+    };
+    let base = run_to(
+        "experiments/standalone-ingest.toml",
+        &sets(&[]),
+        &temp_dir("standalone-ingest-base"),
+    );
+    let slow_disk = run_to(
+        "experiments/standalone-ingest.toml",
+        &sets(&["topology.class.standalone.disk.write=\"5MB/s\""]),
+        &temp_dir("standalone-ingest-slow-disk"),
+    );
+    assert!(f(&base, "ingest.acked_s") < 5.0);
+    assert!(f(&slow_disk, "ingest.acked_s") < 5.0);
+    assert!(f(&slow_disk, "ingest.flushed_s") > 60.0);
+    // With 1 GiB of memory the dirty limit is 205 MiB: once the disk is that far
+    // behind, each write waits for the excess, and the inserts go at the disk's pace.
+    let small = run_to(
+        "experiments/standalone-ingest.toml",
+        &sets(&[
+            "topology.class.standalone.disk.write=\"5MB/s\"",
+            "topology.class.standalone.memory=\"1GiB\"",
+        ]),
+        &temp_dir("standalone-ingest-small-cache"),
+    );
+    let acked = f(&small, "ingest.acked_s");
+    // (416 MB - 205 MiB) / 5 MB/s is about 40 s of waiting at least.
+    assert!(acked > 40.0, "acked at {acked} s");
+    assert_eq!(f(&small, "ingest.rows"), 400_000.0);
+}
+
+#[test]
 fn one_crash_takes_every_role_of_the_standalone_down() {
     let dir = temp_dir("standalone-crash");
     let topology = repo("topologies/standalone.toml");
