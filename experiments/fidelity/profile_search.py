@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from contention import Monitor  # noqa: E402
+from contention import Monitor, _pid_stat  # noqa: E402
 from data import make_data  # noqa: E402
 from measure import ingest  # noqa: E402
 from milvus_client import Client  # noqa: E402
@@ -42,9 +42,8 @@ def params(text):
 
 
 def cpu_s(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of one process so far, all its threads included."""
+    return _pid_stat(pid)[1] / os.sysconf("SC_CLK_TCK")
 
 
 def main(argv):

@@ -538,8 +538,7 @@ impl Actor for Component {
                 p.on_shard_searched(req, shard, error, ctx)
             }
             (C::Proxy(p), Msg::ProxyReduced { req }) => p.on_reduced(req, ctx),
-            (C::Proxy(_) | C::QueryNode(_), Msg::SearchBesideDone) => {}
-            (C::DataNode(_), Msg::DataNodeConsumed) => {}
+            (C::Proxy(_) | C::QueryNode(_) | C::DataNode(_), Msg::BesideDone) => {}
             (C::RootCoord(r), Msg::TsoRequested { req, proxy, insert }) => {
                 r.on_tso_requested(req, proxy, insert, ctx)
             }

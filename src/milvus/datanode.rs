@@ -11,7 +11,7 @@ use super::ingest::SegState;
 use super::ingest::DELETE_ROW_BYTES;
 use super::msg::{Msg, Ts};
 use super::overheads::{
-    binlog_serialize_ns, on_host, CONTROL_RPC_BYTES, DATANODE_BUFFER_NS_PER_BYTE,
+    binlog_serialize_ns, on_task_host, CONTROL_RPC_BYTES, DATANODE_BUFFER_NS_PER_BYTE,
     DATANODE_DECODE_NS_PER_BYTE,
 };
 use super::world::{run_cpu, send_to, World};
@@ -124,9 +124,13 @@ impl DataNode {
         let bytes = rows as u64 * ctx.world.ingest.row_bytes;
         self.hold(bytes as i64, ctx);
         // Reading and decoding the message as it arrives, beside the flow graph.
-        let demand = self.on_my_host(bytes as f64 * DATANODE_DECODE_NS_PER_BYTE, ctx);
+        let demand = on_task_host(
+            ctx.world,
+            self.task,
+            bytes as f64 * DATANODE_DECODE_NS_PER_BYTE,
+        );
         let me = ctx.me();
-        run_cpu(ctx, self.task, demand, 1, me, Msg::DataNodeConsumed);
+        run_cpu(ctx, self.task, demand, 1, me, Msg::BesideDone);
     }
 
     /// The channel's time tick closes the pack: its rows are consumed, and the
@@ -148,16 +152,14 @@ impl DataNode {
             // Appending the pack to the insert buffers (GUESS: beside the flow graph's
             // bookkeeping rather than before it, which the measured 0.06-0.57 s lag of
             // the node's row count already covers).
-            let demand = self.on_my_host(consumed as f64 * DATANODE_BUFFER_NS_PER_BYTE, ctx);
+            let demand = on_task_host(
+                ctx.world,
+                self.task,
+                consumed as f64 * DATANODE_BUFFER_NS_PER_BYTE,
+            );
             let me = ctx.me();
-            run_cpu(ctx, self.task, demand, 1, me, Msg::DataNodeConsumed);
+            run_cpu(ctx, self.task, demand, 1, me, Msg::BesideDone);
         }
-    }
-
-    /// `ns` of work measured at overheads::MEASURED_ON_GHZ, on this node's host.
-    fn on_my_host(&self, ns: f64, ctx: &Ctx<'_, Msg, World>) -> f64 {
-        let ghz = ctx.world.hosts[ctx.world.tasks[self.task].host].spec.ghz;
-        on_host(ns, ghz)
     }
 
     fn consume(&mut self, segment: u32, rows: u32, ctx: &mut Ctx<'_, Msg, World>) {
@@ -216,8 +218,11 @@ impl DataNode {
             self.running += 1;
             let me = ctx.me();
             let gen = self.gen(ctx);
-            let demand =
-                self.on_my_host(binlog_serialize_ns(bytes, ctx.world.ingest.row_bytes), ctx);
+            let demand = on_task_host(
+                ctx.world,
+                self.task,
+                binlog_serialize_ns(bytes, ctx.world.ingest.row_bytes),
+            );
             run_cpu(
                 ctx,
                 self.task,
@@ -430,7 +435,7 @@ impl DataNode {
         let me = ctx.me();
         let gen = self.gen(ctx);
         let merge = MERGE_SERIALIZE_FACTOR * binlog_serialize_ns(bytes, ctx.world.ingest.row_bytes);
-        let demand = self.on_my_host(merge, ctx);
+        let demand = on_task_host(ctx.world, self.task, merge);
         run_cpu(
             ctx,
             self.task,

@@ -111,11 +111,10 @@ pub enum Msg {
     ProxyReduced {
         req: Req,
     },
-    /// A stage's share of a search's server work that runs beside it is done.
-    SearchBesideDone,
-    /// A data node's CPU decoding a message of its channel, or appending a pack of them
-    /// to its insert buffers, is done (work beside the flow graph: nothing waits for it).
-    DataNodeConsumed,
+    /// Work that runs beside a request or a flow graph is done: a stage's share of a
+    /// search's server work, or a data node decoding a message of its channel or
+    /// appending a pack of them to its insert buffers. Nothing waits for it.
+    BesideDone,
 
     TsoRequested {
         req: Req,

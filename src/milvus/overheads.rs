@@ -86,26 +86,26 @@ pub fn on_host(ns: f64, ghz: f64) -> f64 {
     ns * MEASURED_ON_GHZ / ghz
 }
 
+/// `ns` of work measured at [`MEASURED_ON_GHZ`], on `task`'s host.
+pub fn on_task_host(world: &World, task: usize, ns: f64) -> f64 {
+    on_host(ns, world.hosts[world.tasks[task].host].spec.ghz)
+}
+
 /// Server CPU of one stage of request `req` (a search, or a query by key) on
 /// `task`'s host.
 pub fn search_stage_on(world: &World, task: usize, share: f64, req: Req) -> f64 {
-    let ghz = world.hosts[world.tasks[task].host].spec.ghz;
-    on_host(search_stage_ns(share, world.request_nq(req)), ghz)
+    on_task_host(world, task, search_stage_ns(share, world.request_nq(req)))
 }
 
 /// Server CPU of one stage of request `req` that runs beside it, on `task`'s host.
 pub fn search_beside_on(world: &World, task: usize, share: f64, req: Req) -> f64 {
-    let ghz = world.hosts[world.tasks[task].host].spec.ghz;
-    on_host(search_beside_ns(share, world.request_nq(req)), ghz)
+    on_task_host(world, task, search_beside_ns(share, world.request_nq(req)))
 }
 
 /// Server CPU of an insert of `bytes` on `task`'s host.
 pub fn insert_on(world: &World, task: usize, bytes: u64) -> f64 {
-    let ghz = world.hosts[world.tasks[task].host].spec.ghz;
-    on_host(
-        INSERT_PRE_EXECUTE_NS + bytes as f64 * INSERT_NS_PER_BYTE,
-        ghz,
-    )
+    let ns = INSERT_PRE_EXECUTE_NS + bytes as f64 * INSERT_NS_PER_BYTE;
+    on_task_host(world, task, ns)
 }
 
 /// Proxy: fixed work of an insert task (decode, validate, schema check) (GUESS; an

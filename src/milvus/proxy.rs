@@ -268,7 +268,7 @@ impl Proxy {
         let demand = search_stage_on(ctx.world, self.task, PROXY_PRE_EXECUTE_SHARE, req);
         run_cpu(ctx, self.task, demand, 1, me, Msg::ProxyPreExecuted { req });
         let beside = search_beside_on(ctx.world, self.task, PROXY_SHARE, req);
-        run_cpu(ctx, self.task, beside, 1, me, Msg::SearchBesideDone);
+        run_cpu(ctx, self.task, beside, 1, me, Msg::BesideDone);
     }
 
     /// reference §1.1: every proxy task gets a timestamp from rootcoord.
@@ -676,7 +676,7 @@ impl Proxy {
         let demand = search_stage_on(ctx.world, self.task, PROXY_PRE_EXECUTE_SHARE, req);
         run_cpu(ctx, self.task, demand, 1, me, Msg::ProxyPreExecuted { req });
         let beside = search_beside_on(ctx.world, self.task, PROXY_SHARE, req);
-        run_cpu(ctx, self.task, beside, 1, me, Msg::SearchBesideDone);
+        run_cpu(ctx, self.task, beside, 1, me, Msg::BesideDone);
     }
 
     /// An expression delete's query is over: on success its keys are deleted as a

@@ -268,7 +268,7 @@ impl QueryNode {
         let base = search_stage_on(ctx.world, self.task, WORKER_SHARE, job.req);
         let me = ctx.me();
         let beside = search_beside_on(ctx.world, self.task, WORKER_SHARE, job.req);
-        run_cpu(ctx, self.task, beside, 1, me, Msg::SearchBesideDone);
+        run_cpu(ctx, self.task, beside, 1, me, Msg::BesideDone);
         let gen = self.gen(ctx);
         run_cpu(
             ctx,
@@ -378,7 +378,7 @@ impl QueryNode {
             + ctx.world.reduce_results(req) * workers as f64 * REDUCE_NS_PER_RESULT;
         let me = ctx.me();
         let beside = search_beside_on(ctx.world, self.task, DELEGATOR_SHARE, req);
-        run_cpu(ctx, self.task, beside, 1, me, Msg::SearchBesideDone);
+        run_cpu(ctx, self.task, beside, 1, me, Msg::BesideDone);
         let gen = self.gen(ctx);
         run_cpu(
             ctx,
