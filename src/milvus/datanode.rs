@@ -124,11 +124,13 @@ impl DataNode {
         let bytes = rows as u64 * ctx.world.ingest.row_bytes;
         self.hold(bytes as i64, ctx);
         // Reading and decoding the message as it arrives, beside the flow graph.
-        let demand = on_task_host(
-            ctx.world,
-            self.task,
-            bytes as f64 * DATANODE_DECODE_NS_PER_BYTE,
-        );
+        self.beside(bytes as f64 * DATANODE_DECODE_NS_PER_BYTE, ctx);
+    }
+
+    /// `ns` of work (measured at overheads::MEASURED_ON_GHZ) on this node's cores that
+    /// nothing waits for.
+    fn beside(&self, ns: f64, ctx: &mut Ctx<'_, Msg, World>) {
+        let demand = on_task_host(ctx.world, self.task, ns);
         let me = ctx.me();
         run_cpu(ctx, self.task, demand, 1, me, Msg::BesideDone);
     }
@@ -152,13 +154,7 @@ impl DataNode {
             // Appending the pack to the insert buffers (GUESS: beside the flow graph's
             // bookkeeping rather than before it, which the measured 0.06-0.57 s lag of
             // the node's row count already covers).
-            let demand = on_task_host(
-                ctx.world,
-                self.task,
-                consumed as f64 * DATANODE_BUFFER_NS_PER_BYTE,
-            );
-            let me = ctx.me();
-            run_cpu(ctx, self.task, demand, 1, me, Msg::BesideDone);
+            self.beside(consumed as f64 * DATANODE_BUFFER_NS_PER_BYTE, ctx);
         }
     }
 
