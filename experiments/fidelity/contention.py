@@ -51,6 +51,40 @@ def _descendants(stats, root):
     return found
 
 
+PROBE_LOOP = 100_000
+PROBE_BYTES = 64 << 20
+PROBE_REPEATS = 5
+_probe_array = None
+
+
+def speed_probe():
+    """How fast this machine runs fixed work now, in ms (the fastest of a few tries): a loop of the
+    interpreter (the CPU) and a sum over 64 MiB (memory bandwidth).
+
+    A virtual machine's speed varies with its neighbours on the physical host, and /proc does not
+    show it (steal time stays near 0): on the quiet 2-core Xeon the harness's own client work for
+    the same search took 1.0-2.2 times its figure at the start of a run, and the server's Search
+    RPC time moved with it. The probe runs on the harness's thread with no request in flight, just
+    before and after each measurement, so each record says how fast the machine was."""
+    import numpy as np
+
+    global _probe_array
+    if _probe_array is None:
+        _probe_array = np.ones(PROBE_BYTES // 8)
+    cpu, memory = [], []
+    for _ in range(PROBE_REPEATS):
+        t0 = time.perf_counter_ns()
+        x = 0
+        for i in range(PROBE_LOOP):
+            x += i * i % 7
+        t1 = time.perf_counter_ns()
+        _probe_array.sum()
+        t2 = time.perf_counter_ns()
+        cpu.append(t1 - t0)
+        memory.append(t2 - t1)
+    return {"cpu_ms": round(min(cpu) / 1e6, 3), "memory_ms": round(min(memory) / 1e6, 3)}
+
+
 class Snapshot:
     def __init__(self, server_pid):
         self.time_s = time.monotonic()
@@ -112,10 +146,12 @@ class _Measurement:
         self.monitor = monitor
         self.result = None
         self._quiet = None
+        self._probe_before = None
         self._before = None
 
     def __enter__(self):
         self._quiet = self.monitor.wait_quiet()
+        self._probe_before = speed_probe()
         self._before = Snapshot(self.monitor.server_pid)
         return self
 
@@ -125,6 +161,7 @@ class _Measurement:
 
     def __exit__(self, exc_type, exc, tb):
         usage = usage_between(self._before, Snapshot(self.monitor.server_pid))
+        probe_after = speed_probe()
         self.result = dict(
             usage,
             quiet_wait_s=self._quiet["waited_s"],
@@ -134,5 +171,8 @@ class _Measurement:
             server_cores_before=round(
                 self._quiet["last_window"]["server_cpu_s"] / self._quiet["last_window"]["wall_s"], 3),
             contended=usage["others_cores_mean"] > self.monitor.threshold_cores,
+            # speed_probe() just before and just after: compare with the run's `machine.speed_probe`.
+            probe_before=self._probe_before,
+            probe_after=probe_after,
         )
         return False

@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from contention import Monitor  # noqa: E402
+from contention import Monitor, speed_probe  # noqa: E402
 from data import CLUSTER_SPREAD, CLUSTERS, QUERY_COUNT, make_data  # noqa: E402
 from measure import INSERT_BATCH_BYTES, client_overhead, ingest, run_search  # noqa: E402
 from milvus_client import METRIC, POLL_S, Client  # noqa: E402
@@ -86,6 +86,9 @@ def parse_args(argv):
                    help="only insert and flush each dataset of the mode (no index, no search, no client "
                         "overhead records): the insert rate on its own, for the insert knob")
     p.add_argument("--repeat", type=int, default=1, help="with --ingest-only: ingest each dataset this many times")
+    p.add_argument("--restart-per-index", action="store_true",
+                   help="restart the server process on its data before each data set's ingest and before each "
+                        "index is built (default: one server process for the whole run)")
     p.add_argument("--workdir", default=None, help="parent folder of the server's temporary data folder")
     p.add_argument("--no-netns", action="store_true", help="do not enter a private network namespace")
     return p.parse_args(argv)
@@ -171,8 +174,32 @@ def measure_ingest_only(args, settings, results, client, monitor):
             client.drop(name)
 
 
-def measure(args, settings, results, client, monitor):
+class Session:
+    """The server, the client connected to it, and the monitor that tells its CPU from the others'."""
+
+    def __init__(self, server, doc, quiet_cores, quiet_window_s, max_wait_s):
+        self.server = server
+        self.doc = doc
+        self.client = Client(server.proxy_port)
+        self.monitor = Monitor(server.pid, quiet_cores, quiet_window_s, max_wait_s)
+
+    def fresh_server(self, why):
+        """Restart the server process on its data, so that what the last measurements left in it (heap,
+        caches, background work on dropped collections) does not weigh on the next ones."""
+        self.client.close()
+        t0 = time.monotonic()
+        self.server.restart()
+        self.client = Client(self.server.proxy_port)
+        self.monitor.server_pid = self.server.pid
+        self.doc["server"].setdefault("restarts", []).append({
+            "before": why, "restart_s": round(time.monotonic() - t0, 3), "start_s": round(self.server.start_s, 3),
+            "previous_exit_code": self.server.exit_code})
+        log(f"fresh server before {why} ({time.monotonic() - t0:.1f} s)")
+
+
+def measure(args, settings, results, session):
     doc = results.doc
+    client, monitor = session.client, session.monitor
     doc["client_overhead"] = client_overhead(client, monitor, settings, [d["dim"] for d in settings["datasets"]],
                                              args.seed)
     results.write()
@@ -182,6 +209,9 @@ def measure(args, settings, results, client, monitor):
         t0 = time.monotonic()
         data, queries = make_data(dim, rows, args.seed, args.distribution)
         log(f"dataset {name}: generated in {time.monotonic() - t0:.1f} s")
+        if settings["server_per_index"]:
+            session.fresh_server(f"{name} ingest")
+            client, monitor = session.client, session.monitor
         insert, flush = ingest(client, monitor, name, dim, data)
         del data
         dataset = {
@@ -196,23 +226,33 @@ def measure(args, settings, results, client, monitor):
             f"segments {flush['segments_after']['count']}")
         for index_type in settings["indexes"]:
             spec = INDEXES[index_type]
+            if settings["server_per_index"]:
+                session.fresh_server(f"{name} {index_type}")
+                client, monitor = session.client, session.monitor
             with monitor.measure() as m:
                 build_s = client.build_index(name, index_type, spec["build"])
             build_contention = m.result
             segments_built = client.persistent_segments(name)
             with monitor.measure() as m:
                 load_s = client.load(name)
+            load_contention = m.result
+            # One Strong search, waited for: a server restarted on its data serves Strong only once
+            # its shard delegator has caught up with the channel (up to 23 s here), which is recovery,
+            # not the steady state the cases measure.
+            t_strong = time.monotonic()
+            client.search_once(name, queries[:1].tolist(), spec["search"][0], settings["topk"], "Strong")
             index = {
                 "index_type": index_type, "build_params": spec["build"],
                 "build_s": build_s, "build_contention": build_contention,
                 "segments_after_build": segments_built,
-                "load_s": load_s, "load_contention": m.result,
+                "load_s": load_s, "load_contention": load_contention,
+                "first_strong_search_s": round(time.monotonic() - t_strong, 3),
                 "segments_loaded": client.query_segments(name),
             }
             dataset["indexes"].append(index)
             results.write()
-            log(f"  {index_type}: build {build_s} s, load {load_s} s, "
-                f"{index['segments_loaded']['count']} segments loaded")
+            log(f"  {index_type}: build {build_s} s, load {load_s} s, first Strong search "
+                f"{index['first_strong_search_s']} s, {index['segments_loaded']['count']} segments loaded")
             for search_params in spec["search"]:
                 for nq in settings["nq"]:
                     for concurrency in settings["concurrency"]:
@@ -271,6 +311,7 @@ def main(argv):
     if args.repeat < 1 or (args.repeat > 1 and not args.ingest_only):
         raise SystemExit("harness.py: --repeat takes a count of 1 or more, and only with --ingest-only")
     settings["ingest_only"] = args.ingest_only
+    settings["server_per_index"] = args.restart_per_index and not args.ingest_only
     settings["repeat"] = args.repeat
     if args.max_wait_s is not None:
         settings["max_wait_s"] = args.max_wait_s
@@ -316,14 +357,16 @@ def main(argv):
         log(f"mode {mode}; network: {doc['network']['isolation']}")
         server.start()
         doc["server"] = {"start_s": round(server.start_s, 3)}
-        client = Client(server.proxy_port)
-        doc["versions"]["milvus_server"] = client.server_version()
+        session = Session(server, doc, args.quiet_cores, args.quiet_window_s, settings["max_wait_s"])
+        # How fast the machine runs fixed work at the start, the server idle (see speed_probe).
+        session.monitor.wait_quiet()
+        doc["machine"]["speed_probe"] = speed_probe()
+        doc["versions"]["milvus_server"] = session.client.server_version()
         log(f"server {doc['versions']['milvus_server']} healthy after {server.start_s:.1f} s")
-        monitor = Monitor(server.pid, args.quiet_cores, args.quiet_window_s, settings["max_wait_s"])
         if args.ingest_only:
-            measure_ingest_only(args, settings, results, client, monitor)
+            measure_ingest_only(args, settings, results, session.client, session.monitor)
         else:
-            measure(args, settings, results, client, monitor)
+            measure(args, settings, results, session)
         doc["complete"] = True
     except KeyboardInterrupt as e:
         doc["stopped_by"] = str(e) or "interrupt"

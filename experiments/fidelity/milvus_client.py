@@ -21,6 +21,11 @@ class Client:
         connections.connect(alias="default", host=LOOPBACK, port=port)
         self.handler = connections._fetch_handler("default")
 
+    def close(self):
+        from pymilvus import connections
+
+        connections.disconnect("default")
+
     def server_version(self):
         return self.handler.get_server_version()
 

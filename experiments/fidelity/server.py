@@ -66,7 +66,9 @@ class MilvusStandalone:
         return self.proc.pid if self.proc else None
 
     def start(self):
-        self.base_dir = tempfile.mkdtemp(prefix="milvus-fidelity-", dir=self.workdir)
+        """Starts the server; on a data folder kept by `stop(keep_dir=True)`, with its data."""
+        if self.base_dir is None:
+            self.base_dir = tempfile.mkdtemp(prefix="milvus-fidelity-", dir=self.workdir)
         config = milvus_package.MilvusServerConfig(data_dir=self.base_dir)
         config.set("etcd_log_level", "warn")
         for role in ROLES_WITH_IP:
@@ -90,7 +92,7 @@ class MilvusStandalone:
         self._pid_files_before = set(os.listdir(PID_DIR)) if os.path.isdir(PID_DIR) else set()
         self._server_id_dir_existed = os.path.isdir(SERVER_ID_DIR)
         logs_dir = os.path.join(self.base_dir, "logs")
-        self._logs = [open(os.path.join(logs_dir, f"milvus-{n}.log"), "w") for n in ("stdout", "stderr")]
+        self._logs = [open(os.path.join(logs_dir, f"milvus-{n}.log"), "a") for n in ("stdout", "stderr")]
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
             [os.path.join(bin_dir, "milvus"), "run", "standalone"],
@@ -102,6 +104,11 @@ class MilvusStandalone:
         )
         self._wait_healthy()
         self.start_s = time.monotonic() - t0
+
+    def restart(self):
+        """A fresh server process on the same data: stops it (SIGTERM), starts it again."""
+        self.stop(keep_dir=True)
+        self.start()
 
     def _wait_healthy(self):
         url = f"http://{LOOPBACK}:{self.metrics_port}/healthz"
