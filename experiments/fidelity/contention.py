@@ -171,7 +171,7 @@ class _Measurement:
             server_cores_before=round(
                 self._quiet["last_window"]["server_cpu_s"] / self._quiet["last_window"]["wall_s"], 3),
             contended=usage["others_cores_mean"] > self.monitor.threshold_cores,
-            # speed_probe() just before and just after: compare with the run's `machine.speed_probe`.
+            # speed_probe() just before and just after: compare with the run's fastest probe.
             probe_before=self._probe_before,
             probe_after=probe_after,
         )

@@ -10,8 +10,9 @@ show it. Two signs of it are in a results file:
   run's first records (`client_overhead`, the 100-row collection, same dim and nq). The Python is
   the same, so a ratio above 1 is a slower machine (or a colder cache). One-client cases only:
   with more clients their threads share Python's lock and the ratio means something else.
-* `probe`: where the file has them (harness runs since `speed_probe` existed), the CPU probe just
-  before the case over the run's start figure (`machine.speed_probe`).
+* `probe`: where the file has them (harness runs since `speed_probe` existed), the mean of the CPU
+  probes just before and just after the case over the fastest probe of the run (the start
+  figure, `machine.speed_probe`, can itself fall in one of the machine's slow spells).
 
 With `--fidelity TABLE.json` (the table that simctl's fidelity command writes with `--out`) it prints each
 case's predicted/measured median beside them, and the correlation of the logarithms: a model that
@@ -52,7 +53,10 @@ def main(argv):
     for rec in results.get("client_overhead", []):
         if rec.get("kind") == "search_tiny_collection":
             start[(rec["dim"], rec["nq"])] = client_ms(rec["figures"])
-    start_probe = results.get("machine", {}).get("speed_probe")
+    probes = [results.get("machine", {}).get("speed_probe")]
+    for rec in results.get("client_overhead", []) + results["cases"]:
+        probes += [rec["contention"].get("probe_before"), rec["contention"].get("probe_after")]
+    fastest = min((p["cpu_ms"] for p in probes if p), default=None)
     ratios = {}
     if args.fidelity:
         with open(args.fidelity) as f:
@@ -66,8 +70,8 @@ def main(argv):
         if case["concurrency"] != 1 or not fig.get("requests") or base is None:
             continue
         client = client_ms(fig) / base
-        before = case["contention"].get("probe_before")
-        probe = before["cpu_ms"] / start_probe["cpu_ms"] if before and start_probe else None
+        before, after = case["contention"].get("probe_before"), case["contention"].get("probe_after")
+        probe = (before["cpu_ms"] + after["cpu_ms"]) / 2 / fastest if before and after and fastest else None
         ratio = ratios.get(case["id"])
         mark = " contended" if case["contention"]["contended"] else ""
         print(f"{case['id']:62s} {client:6.2f} {'' if probe is None else f'{probe:6.2f}':>6s} "
