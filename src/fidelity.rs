@@ -80,6 +80,9 @@ pub struct Row {
     /// Cores of CPU used by other processes that the prediction replayed beside the
     /// simulated server (the record's `others_cores_mean`; 0 for the insert rate).
     pub others_cores: f64,
+    /// How much slower than its fastest the measured machine ran fixed work around the
+    /// measurement ([`slowdown`]); None in results files without the speed probe.
+    pub slowdown: Option<f64>,
 }
 
 impl Row {
@@ -211,6 +214,9 @@ pub struct Report {
     /// Per figure over every row, then over the uncontended rows.
     pub all: Vec<Summary>,
     pub uncontended: Vec<Summary>,
+    /// Per figure over the rows neither contended nor slowed (more than
+    /// [`STEADY_SLOWDOWN`]); empty for a results file without the speed probe.
+    pub steady: Vec<Summary>,
     /// Cases or data sets left out, and why.
     pub skipped: Vec<String>,
 }
@@ -297,6 +303,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
     let ctx = CaseContext {
         results_path,
         host: &topo.hosts[0].name,
+        fastest_probe: fastest_probe(&results),
         topology_ref: &topology_ref,
         topology_sets: &topology_sets,
         class: &class,
@@ -332,6 +339,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
                             predicted,
                             contended,
                             others_cores: ctx.others_cores(&case["contention"]),
+                            slowdown: ctx.slowdown(&case["contention"]),
                         });
                     }
                 }
@@ -348,13 +356,13 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
             .map_err(|e| located(results_path, &what, e))?;
         rows.extend(found);
     }
-    let summarize = |only_quiet: bool| -> Vec<Summary> {
+    let summarize = |keep: &dyn Fn(&Row) -> bool| -> Vec<Summary> {
         Figure::ALL
             .iter()
             .filter_map(|&figure| {
                 let ln: Vec<f64> = rows
                     .iter()
-                    .filter(|r| r.figure == figure && !(only_quiet && r.contended))
+                    .filter(|r| r.figure == figure && keep(r))
                     .map(|r| libm::log(r.ratio()))
                     .collect();
                 if ln.is_empty() {
@@ -370,7 +378,13 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
             })
             .collect()
     };
-    let (all, uncontended) = (summarize(false), summarize(true));
+    let all = summarize(&|_| true);
+    let uncontended = summarize(&|r| !r.contended);
+    let steady = if rows.iter().any(|r| r.slowdown.is_some()) {
+        summarize(&|r| !r.contended && r.slowdown.is_some_and(|s| s <= STEADY_SLOWDOWN))
+    } else {
+        Vec::new()
+    };
     Ok(Report {
         results: results_path.to_path_buf(),
         machine: machine["cpu_model"].as_str().unwrap_or("?").to_string(),
@@ -381,14 +395,56 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         rows,
         all,
         uncontended,
+        steady,
         skipped,
     })
+}
+
+/// A measurement counts as taken on a steady machine when the speed probes around it
+/// ran at most this much slower than the run's fastest probe. A chosen threshold, like
+/// the harness's quiet one (0.3 cores of others' CPU): the probes of one run on a
+/// steady stretch of the quiet Xeon spread over 9.4-9.8 ms, its slow spells took
+/// 16-20 ms (experiments/fidelity/README.md, "What it does", step 6).
+pub const STEADY_SLOWDOWN: f64 = 1.2;
+
+/// The fastest CPU probe (`cpu_ms` of `speed_probe()`) anywhere in a results file:
+/// the machine at its own best, the reference of every [`slowdown`].
+fn fastest_probe(results: &Value) -> Option<f64> {
+    let mut fastest: Option<f64> = None;
+    let mut stack = vec![results];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    if matches!(k.as_str(), "speed_probe" | "probe_before" | "probe_after") {
+                        if let Some(ms) = x["cpu_ms"].as_f64().filter(|ms| *ms > 0.0) {
+                            fastest = Some(fastest.map_or(ms, |f| f.min(ms)));
+                        }
+                    }
+                    stack.push(x);
+                }
+            }
+            Value::Array(a) => stack.extend(a),
+            _ => {}
+        }
+    }
+    fastest
+}
+
+/// The mean of a measurement's two CPU probes (just before, just after) over the run's
+/// fastest: 1 on the machine at its best, 2 when fixed work took twice as long.
+fn slowdown(contention: &Value, fastest: Option<f64>) -> Option<f64> {
+    let before = contention["probe_before"]["cpu_ms"].as_f64()?;
+    let after = contention["probe_after"]["cpu_ms"].as_f64()?;
+    Some((before + after) / 2.0 / fastest?)
 }
 
 struct CaseContext<'a> {
     results_path: &'a Path,
     /// The standalone's host, where the harness's client runs too.
     host: &'a str,
+    /// The results file's fastest speed probe ([`fastest_probe`]).
+    fastest_probe: Option<f64>,
     topology_ref: &'a Path,
     topology_sets: &'a [String],
     /// The standalone host's class (for the background override).
@@ -402,6 +458,10 @@ impl CaseContext<'_> {
     /// `contention`, 0 where not recorded): the simulated standalone's threads share
     /// the rest of its cores, as the real server's did. A measured condition of each
     /// record, like the machine's cores, not a fitted figure.
+    fn slowdown(&self, contention: &Value) -> Option<f64> {
+        slowdown(contention, self.fastest_probe)
+    }
+
     fn others_cores(&self, contention: &Value) -> f64 {
         let others = contention["others_cores_mean"]
             .as_f64()
@@ -594,6 +654,7 @@ fn ingest_rows(
                 predicted: p,
                 contended: contended(&insert["contention"]),
                 others_cores: ctx.others_cores(&insert["contention"]),
+                slowdown: ctx.slowdown(&insert["contention"]),
             }),
             None => skipped.push(format!("{label} insert: the simulated ingest gave no rate")),
         }
@@ -641,6 +702,7 @@ fn ingest_rows(
                 predicted: i - f,
                 contended: contended(&ix["build_contention"]),
                 others_cores: ctx.others_cores(&ix["build_contention"]),
+                slowdown: ctx.slowdown(&ix["build_contention"]),
             }),
             _ => skipped.push(format!(
                 "{name} {index}: no build time measured, or the simulated build did not finish"
@@ -711,7 +773,17 @@ impl Report {
             s,
             "\ngeometric means of predicted/measured: ratio = exp(mean ln r) (bias), error = exp(mean |ln r|) (factor off)"
         );
-        for (label, sums) in [("all", &self.all), ("uncontended", &self.uncontended)] {
+        if !self.steady.is_empty() {
+            let _ = writeln!(
+                s,
+                "  (steady: uncontended, and the speed probes around the measurement at most {STEADY_SLOWDOWN} times the run's fastest)"
+            );
+        }
+        for (label, sums) in [
+            ("all", &self.all),
+            ("uncontended", &self.uncontended),
+            ("steady", &self.steady),
+        ] {
             for m in sums.iter() {
                 let _ = writeln!(
                     s,
@@ -754,25 +826,28 @@ impl Report {
                 "ratio": r.ratio(),
                 "contended": r.contended,
                 "others_cores": r.others_cores,
+                "slowdown": r.slowdown,
             })).collect::<Vec<_>>(),
-            "geomean": {"all": sums(&self.all), "uncontended": sums(&self.uncontended)},
+            "geomean": {"all": sums(&self.all), "uncontended": sums(&self.uncontended), "steady": sums(&self.steady)},
             "skipped": self.skipped,
         })
     }
 
     pub fn csv(&self) -> String {
-        let mut s = String::from("case,figure,measured,predicted,ratio,contended,others_cores\n");
+        let mut s =
+            String::from("case,figure,measured,predicted,ratio,contended,others_cores,slowdown\n");
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{}",
                 r.case,
                 r.figure.name(),
                 r.measured,
                 r.predicted,
                 r.ratio(),
                 r.contended,
-                r.others_cores
+                r.others_cores,
+                r.slowdown.map_or(String::new(), |x| x.to_string())
             );
         }
         s
@@ -793,6 +868,28 @@ fn number(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reference is the fastest probe anywhere in the file, the start figure
+    /// included; a record without both probes has no slowdown.
+    #[test]
+    fn a_measurement_is_slowed_by_its_probes_over_the_runs_fastest() {
+        let results = json!({
+            "machine": {"speed_probe": {"cpu_ms": 18.0, "memory_ms": 8.0}},
+            "cases": [
+                {"contention": {"probe_before": {"cpu_ms": 9.5}, "probe_after": {"cpu_ms": 10.5}}},
+                {"contention": {"probe_before": {"cpu_ms": 19.0}, "probe_after": {"cpu_ms": 21.0}}},
+            ],
+        });
+        let fastest = fastest_probe(&results);
+        assert_eq!(fastest, Some(9.5));
+        let case = |i: usize| slowdown(&results["cases"][i]["contention"], fastest);
+        assert!((case(0).unwrap() - 10.0 / 9.5).abs() < 1e-12);
+        assert!((case(1).unwrap() - 20.0 / 9.5).abs() < 1e-12);
+        assert!(case(1).unwrap() > STEADY_SLOWDOWN && case(0).unwrap() <= STEADY_SLOWDOWN);
+        let one_probe = json!({"probe_before": {"cpu_ms": 9.5}});
+        assert_eq!(slowdown(&one_probe, fastest), None);
+        assert_eq!(fastest_probe(&json!({"cases": []})), None);
+    }
 
     #[test]
     fn the_nearest_overhead_record_serves_a_case() {

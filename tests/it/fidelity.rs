@@ -695,3 +695,50 @@ fn an_ivf_search_reads_its_centroids_from_memory_with_each_query() {
         assert!((0.8..=1.25).contains(&ratio), "{id}: {ratio:.2}");
     }
 }
+
+const PROBE: &str = "experiments/fidelity/results-full-probe.json";
+
+/// A results file with the harness's speed probes gets each row's slowdown (its two
+/// probes over the run's fastest) and a steady group of geometric means; one without
+/// them prints as before: no slowdown, no steady group.
+#[test]
+fn a_results_file_with_speed_probes_reports_its_steady_rows_apart() {
+    let mut v = read_json(PROBE);
+    let cases: Vec<serde_json::Value> = v["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["dim"] == 128 && c["index_type"] == "IVF_FLAT" && c["nq"] == 1)
+        .cloned()
+        .collect();
+    v["cases"] = serde_json::json!(cases);
+    v["datasets"] = serde_json::json!([]);
+    let args = ["--profile", "profiles/xeon-2.5ghz-2core.toml"];
+    let t = fidelity_table(&v, "fidelity-probe", &args);
+    let rows = t["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2 * cases.len());
+    let slowdowns: Vec<f64> = rows
+        .iter()
+        .map(|r| r["slowdown"].as_f64().unwrap())
+        .collect();
+    assert!(slowdowns.iter().all(|&s| s >= 1.0), "{slowdowns:?}");
+    let steady_rows = rows
+        .iter()
+        .filter(|r| r["contended"] == false && r["slowdown"].as_f64().unwrap() <= 1.2)
+        .count();
+    let steady = t["geomean"]["steady"].as_array().unwrap();
+    let counted: u64 = steady.iter().map(|m| m["rows"].as_u64().unwrap()).sum();
+    assert_eq!(counted as usize, steady_rows);
+    assert!(steady_rows > 0 && steady_rows < rows.len(), "{slowdowns:?}");
+
+    let mut old = read_json(QUIET);
+    old["cases"] = serde_json::json!(old["cases"].as_array().unwrap()[..2].to_vec());
+    old["datasets"] = serde_json::json!([]);
+    let t = fidelity_table(&old, "fidelity-no-probe", &args);
+    assert!(t["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["slowdown"].is_null()));
+    assert!(t["geomean"]["steady"].as_array().unwrap().is_empty());
+}
