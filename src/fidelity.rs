@@ -458,10 +458,6 @@ impl CaseContext<'_> {
     /// `contention`, 0 where not recorded): the simulated standalone's threads share
     /// the rest of its cores, as the real server's did. A measured condition of each
     /// record, like the machine's cores, not a fitted figure.
-    fn slowdown(&self, contention: &Value) -> Option<f64> {
-        slowdown(contention, self.fastest_probe)
-    }
-
     fn others_cores(&self, contention: &Value) -> f64 {
         let others = contention["others_cores_mean"]
             .as_f64()
@@ -470,6 +466,11 @@ impl CaseContext<'_> {
         // A guard, not a figure: a tenth of a core stays the server's however busy the
         // machine was (the examples' busiest search, 1.95 of 2 cores, keeps 0.1).
         others.min(self.cores as f64 - 0.1).max(0.0)
+    }
+
+    /// The record's slowdown against the run's fastest speed probe ([`slowdown`]).
+    fn slowdown(&self, contention: &Value) -> Option<f64> {
+        slowdown(contention, self.fastest_probe)
     }
 
     /// Simulates `text` (an experiment over the standalone, of which processes outside
