@@ -742,6 +742,14 @@ impl QueryCoord {
             ctx.world.ddl.load_error = Some(detail.clone());
             return ctx.world.task_event(now, "load_failed", self.task, detail);
         }
+        // Milvus 2.3 querycoordv2 job_load.go (not in the reference): the load job
+        // pulls the collection's next target from datacoord before it returns, so a
+        // load() takes every segment flushed by then, not only those the target
+        // observer's last tick (every 10 s, reference §1.7) had seen. The harness's
+        // loads show it: 3-7 s after a flush, never the tick's 10 s
+        // (experiments/fidelity results files, `load_s`).
+        self.pull_next_target(ctx);
+        let w = &*ctx.world;
         let n = w.ddl.replicas;
         let shards = w.params.shards as usize;
         if reload {
@@ -1586,6 +1594,12 @@ impl QueryCoord {
         if !self.serving {
             return;
         }
+        self.pull_next_target(ctx);
+    }
+
+    /// The next target as datacoord has it now: flushed segments not in the layout yet
+    /// join it. The target observer's tick pulls it, and so does load() (below).
+    fn pull_next_target(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
         let now = ctx.now();
         let w = &mut *ctx.world;
         let mut retire = Vec::new();

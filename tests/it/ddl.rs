@@ -63,6 +63,46 @@ fn an_index_created_after_the_flush_builds_then_loads() {
 }
 
 #[test]
+fn a_load_right_after_the_flush_waits_for_every_flushed_segment() {
+    // Milvus 2.3's load job pulls the next target itself: a FLAT collection loaded a
+    // second after its flush (before the target observer's 10 s tick has seen the
+    // segment) loads that segment, and load() is done only once it is served.
+    let out = temp_dir("ddl-load-after-flush");
+    let dir = temp_dir("ddl-load-after-flush-exp");
+    let exp = experiment_with(
+        "experiments/standalone-ingest.toml",
+        &dir,
+        "exp.toml",
+        |text| {
+            text.replace("index = \"HNSW\"", "index = \"FLAT\"")
+                .replace(
+                    "index_params = { M = 16, efConstruction = 200 }",
+                    "index_params = {}",
+                )
+                .replace("search_params = { ef = 64 }", "search_params = {}")
+                + "\n[workload.ddl]\ncreate_index = \"after_flush\"\nload = \"after_index\"\n"
+        },
+    );
+    let s = run_to(exp.to_str().unwrap(), &[], &out);
+    let _ = std::fs::remove_dir_all(&dir);
+    let (called, loaded) = (f(&s, "ddl.load_called_s"), f(&s, "ddl.loaded_s"));
+    let ev = frame(&out, "events.parquet");
+    let _ = std::fs::remove_dir_all(&out);
+    let segments = event_times(&ev, "segment_loaded");
+    assert_eq!(segments.len(), 1, "one flushed segment: {segments:?}");
+    assert!(
+        called < f(&s, "ingest.flushed_s") + 10.0,
+        "the load comes before a target tick: {}",
+        s["ddl"]
+    );
+    assert!(
+        segments[0] <= loaded && loaded < called + 10.0,
+        "load() returned at {loaded} s, the segment served at {} s",
+        segments[0]
+    );
+}
+
+#[test]
 fn a_load_after_deletes_emptied_segments_serves_searches() {
     // The oldest 600,000 rows are deleted before load(): rewrites leave empty
     // segments, whose inputs are retired; the load must still serve every shard.
