@@ -49,6 +49,21 @@ fn the_quick_example_gets_a_row_per_case_with_finite_ratios() {
     for kind in ["insert_rows_per_s", "index_build_s"] {
         assert!(rows.iter().any(|r| r["figure"] == kind), "no {kind} row");
     }
+    // Every index the harness loaded, FLAT too, has its load time predicted.
+    for ds in results["datasets"].as_array().unwrap() {
+        for ix in ds["indexes"].as_array().unwrap() {
+            let case = format!(
+                "{}/{}/load",
+                ds["name"].as_str().unwrap(),
+                ix["index_type"].as_str().unwrap()
+            );
+            assert!(
+                rows.iter()
+                    .any(|r| r["case"] == case.as_str() && r["figure"] == "load_s"),
+                "no load_s row for {case}"
+            );
+        }
+    }
     for r in rows {
         let ratio = r["ratio"].as_f64().unwrap_or(f64::NAN);
         assert!(ratio.is_finite() && ratio > 0.0, "ratio of {r}");
