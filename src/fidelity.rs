@@ -322,7 +322,6 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         let id = case["id"].as_str().unwrap_or("?").to_string();
         match search_case(&ctx, case, &overhead) {
             Ok(Some((p50, qps))) => {
-                let contended = case["contention"]["contended"] == true;
                 let f = &case["figures"];
                 for (figure, measured, predicted) in [
                     (Figure::SearchP50Ms, f["latency_ms_p50"].as_f64(), p50),
@@ -336,15 +335,12 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
                         continue;
                     }
                     if let Some(measured) = measured.filter(|m| *m > 0.0) {
-                        rows.push(Row {
-                            case: id.clone(),
+                        rows.push(ctx.row(
+                            id.clone(),
                             figure,
-                            measured,
-                            predicted,
-                            contended,
-                            others_cores: ctx.others_cores(&case["contention"]),
-                            slowdown: ctx.slowdown(&case["contention"]),
-                        });
+                            (measured, predicted),
+                            &case["contention"],
+                        ));
                     }
                 }
             }
@@ -475,6 +471,25 @@ impl CaseContext<'_> {
     /// The record's slowdown against the run's fastest speed probe ([`slowdown`]).
     fn slowdown(&self, contention: &Value) -> Option<f64> {
         slowdown(contention, self.fastest_probe)
+    }
+
+    /// A row whose measurement has the contention record `contention`.
+    fn row(
+        &self,
+        case: String,
+        figure: Figure,
+        (measured, predicted): (f64, f64),
+        contention: &Value,
+    ) -> Row {
+        Row {
+            case,
+            figure,
+            measured,
+            predicted,
+            contended: contention["contended"] == true,
+            others_cores: self.others_cores(contention),
+            slowdown: self.slowdown(contention),
+        }
     }
 
     /// Simulates `text` (an experiment over the standalone, of which processes outside
@@ -649,7 +664,6 @@ fn ingest_rows(
             int(insert, "batch_rows")?,
         ))
     };
-    let contended = |v: &Value| v["contended"] == true;
     if let Some(m) = insert["rows_per_s_rpc"].as_f64().filter(|m| *m > 0.0) {
         // The harness creates each index after the flush: the collection it inserts
         // into has none. The insert knob (overheads::INSERT_NS_PER_BYTE) is measured
@@ -661,15 +675,12 @@ fn ingest_rows(
             ctx.others_cores(&insert["contention"]),
         )?;
         match lookup(&s, "ingest.rows_per_s") {
-            Some(p) => rows.push(Row {
-                case: format!("{label}/insert"),
-                figure: Figure::InsertRowsPerS,
-                measured: m,
-                predicted: p,
-                contended: contended(&insert["contention"]),
-                others_cores: ctx.others_cores(&insert["contention"]),
-                slowdown: ctx.slowdown(&insert["contention"]),
-            }),
+            Some(p) => rows.push(ctx.row(
+                format!("{label}/insert"),
+                Figure::InsertRowsPerS,
+                (m, p),
+                &insert["contention"],
+            )),
             None => skipped.push(format!("{label} insert: the simulated ingest gave no rate")),
         }
     }
@@ -706,17 +717,14 @@ fn ingest_rows(
                 flushed,
                 indexed,
             ) {
-                (Some(m), Some(f), Some(i)) => rows.push(Row {
-                    case: format!("{name}/{index}/build"),
-                    figure: Figure::IndexBuildS,
-                    measured: m,
-                    // The harness creates the index once the data is flushed: from
-                    // the flush to the last segment indexed.
-                    predicted: i - f,
-                    contended: contended(&ix["build_contention"]),
-                    others_cores: ctx.others_cores(&ix["build_contention"]),
-                    slowdown: ctx.slowdown(&ix["build_contention"]),
-                }),
+                // The harness creates the index once the data is flushed: from the
+                // flush to the last segment indexed.
+                (Some(m), Some(f), Some(i)) => rows.push(ctx.row(
+                    format!("{name}/{index}/build"),
+                    Figure::IndexBuildS,
+                    (m, i - f),
+                    &ix["build_contention"],
+                )),
                 _ => skipped.push(format!(
                     "{name} {index}: no build time measured, or the simulated build did not finish"
                 )),
@@ -736,15 +744,12 @@ fn ingest_rows(
             ctx.others_cores(&ix["load_contention"]),
         )?;
         match (lookup(&s, "ddl.load_called_s"), lookup(&s, "ddl.loaded_s")) {
-            (Some(called), Some(loaded)) => rows.push(Row {
-                case: format!("{name}/{index}/load"),
-                figure: Figure::LoadS,
-                measured: m,
-                predicted: loaded - called,
-                contended: contended(&ix["load_contention"]),
-                others_cores: ctx.others_cores(&ix["load_contention"]),
-                slowdown: ctx.slowdown(&ix["load_contention"]),
-            }),
+            (Some(called), Some(loaded)) => rows.push(ctx.row(
+                format!("{name}/{index}/load"),
+                Figure::LoadS,
+                (m, loaded - called),
+                &ix["load_contention"],
+            )),
             _ => skipped.push(format!(
                 "{name} {index}: the simulated load() did not finish"
             )),

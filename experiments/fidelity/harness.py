@@ -286,6 +286,22 @@ def _params_tag(params):
     return "".join(f"-{k}{v}" for k, v in params.items())
 
 
+def record_header(schema, network_note):
+    """The opening fields of a results file of the side scripts (segments.py, profile_load.py):
+    schema, start time, machine, package versions and network isolation."""
+    return {
+        "schema": schema,
+        "complete": False,
+        "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_facts(),
+        "versions": {"milvus_package": package_version("milvus"), "pymilvus": package_version("pymilvus"),
+                     "numpy": np.__version__},
+        "network": {"addresses": LOOPBACK,
+                    "isolation": "private network namespace" if network_note is None else "loopback addresses only",
+                    "why_not_isolated": network_note},
+    }
+
+
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 

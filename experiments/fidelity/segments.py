@@ -31,10 +31,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from contention import Monitor  # noqa: E402
-from harness import enter_private_netns, log, machine_facts, package_version, stop_on_signals  # noqa: E402
+from harness import enter_private_netns, log, record_header, stop_on_signals  # noqa: E402
 from measure import INSERT_BATCH_BYTES, percentile_ms  # noqa: E402
 from milvus_client import FIELD_ID, Client, _enum_name  # noqa: E402
-from server import LOOPBACK, MilvusStandalone  # noqa: E402
+from server import MilvusStandalone  # noqa: E402
 
 SCHEMA = "simctl-fidelity-segments/1"
 DIM = 128
@@ -453,15 +453,7 @@ def main(argv):
 
     t_start = time.monotonic()
     doc = {
-        "schema": SCHEMA,
-        "complete": False,
-        "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_facts(),
-        "versions": {"milvus_package": package_version("milvus"), "pymilvus": package_version("pymilvus"),
-                     "numpy": np.__version__},
-        "network": {"addresses": LOOPBACK,
-                    "isolation": "private network namespace" if network_note is None else "loopback addresses only",
-                    "why_not_isolated": network_note},
+        **record_header(SCHEMA, network_note),
         "quiet": {"threshold_cores": args.quiet_cores, "window_s": args.quiet_window_s,
                   "max_wait_s": args.max_wait_s},
         "settings": {"dim": DIM, "shards_num": 1, "cases": args.cases, "min_sealed": args.min_sealed,
