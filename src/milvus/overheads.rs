@@ -145,6 +145,20 @@ pub fn binlog_serialize_ns(bytes: u64, row_bytes: u64) -> f64 {
     let rows = bytes as f64 / row_bytes.max(1) as f64;
     rows * BINLOG_SERIALIZE_NS_PER_ROW + bytes as f64 * BINLOG_SERIALIZE_NS_PER_BYTE
 }
+/// Measured: a query node's CPU per byte to load a sealed segment it has read from
+/// object storage, on one thread per segment (Milvus 2.3's segment loader): index
+/// files deserialised into the index, or raw binlogs into field data (a FLAT
+/// collection, which has no index files, or a segment without its index yet).
+/// `experiments/fidelity/profile_load.py` (results-load.json) on the quiet 3.089 GHz
+/// machine, from the server log's segment loader (the segment's files started to its
+/// load done) over the bytes loaded, one segment loading alone: IVF_FLAT 7.27 and
+/// HNSW 9.59 ns a byte of index files (200k x 128), raw 3.38; at 3.704 GHz the index
+/// files' mean and the raw figure. (Three segments loading at once on its two cores
+/// took as long as one after the other would: 6.6-7.7 ns a byte of all three over
+/// the wall time; the model runs each on its own thread.)
+pub const LOAD_INDEX_NS_PER_BYTE: f64 = 7.0;
+pub const LOAD_RAW_NS_PER_BYTE: f64 = 2.8;
+
 /// Rootcoord: one TSO allocation under its lock (GUESS).
 pub const TSO_ALLOC_NS: f64 = 2_000.0;
 /// Querycoord: answering GetShardLeaders from its in-memory distribution (GUESS).

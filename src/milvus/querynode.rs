@@ -507,7 +507,22 @@ impl QueryNode {
             return; // it failed on the way
         }
         let bytes = self.load_size(replica, segment, ctx);
-        let demand = bytes as f64 / ctx.world.failover.segment_load_bytes_per_s * 1e9;
+        let demand = match ctx.world.failover.segment_load_bytes_per_s {
+            Some(bw) => bytes as f64 / bw * 1e9,
+            None => {
+                // Index files of an index that holds the vectors, or raw binlogs (a
+                // FLAT collection has no index files: knowhere searches the raw
+                // data; a segment loaded before its index is built).
+                let raw = ctx.world.index.kind == crate::hw::IndexKind::Flat
+                    || self.load_indexed.get(&(replica, segment)) == Some(&false);
+                let per_byte = if raw {
+                    super::overheads::LOAD_RAW_NS_PER_BYTE
+                } else {
+                    super::overheads::LOAD_INDEX_NS_PER_BYTE
+                };
+                super::overheads::on_task_host(ctx.world, self.task, bytes as f64 * per_byte)
+            }
+        };
         let me = ctx.me();
         let gen = self.gen(ctx);
         run_cpu(

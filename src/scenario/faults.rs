@@ -310,10 +310,12 @@ pub struct Failover {
     /// GUESS: a new shard delegator subscribes its channel from the checkpoint and
     /// replays unflushed data (reference §2.2); short while nothing is being inserted.
     pub channel_recovery: SimDuration,
-    /// GUESS: bytes per second one query node turns downloaded index files into a
-    /// loaded segment (deserialising and copying; the download itself is bounded by
-    /// MinIO disks and NICs, which the model charges separately).
-    pub segment_load_bytes_per_s: f64,
+    /// Bytes per second one query node turns a downloaded segment into a loaded one
+    /// (deserialising and copying; the download itself is bounded by MinIO disks and
+    /// NICs, which the model charges separately), when the experiment sets
+    /// `segment_load_bandwidth`. By default (None) the load costs the measured CPU per
+    /// byte on the node's host (overheads::LOAD_INDEX_NS_PER_BYTE, LOAD_RAW_NS_PER_BYTE).
+    pub segment_load_bytes_per_s: Option<f64>,
     /// reference §2.6: the SDK does not fail over to another proxy by itself (false);
     /// true models a client or load balancer that does.
     pub client_reconnect: bool,
@@ -375,7 +377,7 @@ impl Default for Failover {
             process_init: SimDuration::from_secs(2),
             coordinator_recovery: SimDuration::from_secs(5),
             channel_recovery: SimDuration::from_secs(1),
-            segment_load_bytes_per_s: 1e9,
+            segment_load_bytes_per_s: None,
             client_reconnect: false,
             sigterm_reaches_process: false,
             graceful_stop_timeout: SimDuration::from_secs(1800),
@@ -412,7 +414,7 @@ pub(super) fn resolve_failover(raw: &RawFailover) -> Failover {
         segment_load_bytes_per_s: raw
             .segment_load_bandwidth
             .map(|b| b.0)
-            .unwrap_or(d.segment_load_bytes_per_s),
+            .or(d.segment_load_bytes_per_s),
         client_reconnect: raw.client_reconnect.unwrap_or(d.client_reconnect),
         sigterm_reaches_process: raw
             .sigterm_reaches_process
@@ -444,7 +446,7 @@ pub(super) fn check_failover(f: &Failover) -> Result<(), String> {
             return Err(format!("[failover] {name} must be longer than zero"));
         }
     }
-    if f.segment_load_bytes_per_s <= 0.0 {
+    if f.segment_load_bytes_per_s.is_some_and(|b| b <= 0.0) {
         return Err("[failover] segment_load_bandwidth must be positive".into());
     }
     Ok(())

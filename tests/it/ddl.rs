@@ -66,7 +66,8 @@ fn an_index_created_after_the_flush_builds_then_loads() {
 fn a_load_right_after_the_flush_waits_for_every_flushed_segment() {
     // Milvus 2.3's load job pulls the next target itself: a FLAT collection loaded a
     // second after its flush (before the target observer's 10 s tick has seen the
-    // segment) loads that segment, and load() is done only once it is served.
+    // segment) loads that segment, after its shard's delegator, and load() is done only
+    // once it is served.
     let out = temp_dir("ddl-load-after-flush");
     let dir = temp_dir("ddl-load-after-flush-exp");
     let exp = experiment_with(
@@ -90,6 +91,13 @@ fn a_load_right_after_the_flush_waits_for_every_flushed_segment() {
     let _ = std::fs::remove_dir_all(&out);
     let segments = event_times(&ev, "segment_loaded");
     assert_eq!(segments.len(), 1, "one flushed segment: {segments:?}");
+    // The segment checker loads a shard's segments once its delegator is there
+    // (Milvus 2.3: no segment load without a shard leader): after it, not beside it.
+    let leaders = event_times(&ev, "shard_leader_assigned");
+    assert!(
+        leaders.iter().all(|&l| l < segments[0]),
+        "leader at {leaders:?}, segment served at {segments:?}"
+    );
     assert!(
         called < f(&s, "ingest.flushed_s") + 10.0,
         "the load comes before a target tick: {}",

@@ -757,3 +757,78 @@ fn a_results_file_with_speed_probes_reports_its_steady_rows_apart() {
         .all(|r| r["slowdown"].is_null()));
     assert!(t["geomean"]["steady"].as_array().unwrap().is_empty());
 }
+
+/// The segment loader's CPU per byte (src/milvus/overheads.rs) is what
+/// experiments/fidelity/profile_load.py measured in results-load.json: the one-segment
+/// loads at dim 128 (index files of IVF_FLAT and HNSW, FLAT's raw binlogs), at the
+/// measuring machine's clock scaled to the reference clock.
+#[test]
+fn the_segment_load_knobs_are_the_measured_figures() {
+    use simctl::milvus::overheads::{
+        LOAD_INDEX_NS_PER_BYTE, LOAD_RAW_NS_PER_BYTE, MEASURED_ON_GHZ,
+    };
+    let v = read_json("experiments/fidelity/results-load.json");
+    assert_eq!(v["schema"], "simctl-fidelity-load/1");
+    assert_eq!(v["complete"], true);
+    let ghz = 3.089;
+    let mut index = Vec::new();
+    let mut raw = Vec::new();
+    for ds in v["datasets"].as_array().unwrap() {
+        for load in ds["loads"].as_array().unwrap() {
+            let segments = load["steps"]["segments"].as_array().unwrap();
+            if segments.len() != 1 {
+                continue; // loads running side by side share the cores
+            }
+            let ns = segments[0]["ns_per_byte"].as_f64().unwrap() * ghz / MEASURED_ON_GHZ;
+            if load["index_type"] == "FLAT" {
+                raw.push(ns);
+            } else {
+                index.push(ns);
+            }
+            // The delegator first, its shard's segments one checker round later.
+            let channel = load["steps"]["channel_tasks_s"][0].as_f64().unwrap();
+            let segment = load["steps"]["segment_tasks_s"][0][0].as_f64().unwrap();
+            assert!(
+                (0.9..1.3).contains(&(segment - channel)),
+                "{}: channel task {channel} s, segment task {segment} s",
+                load["index_type"]
+            );
+        }
+    }
+    let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
+    assert_eq!((index.len(), raw.len()), (2, 1));
+    assert!(
+        (mean(&index) / LOAD_INDEX_NS_PER_BYTE - 1.0).abs() < 0.03,
+        "index files: measured {index:?} ns a byte at {MEASURED_ON_GHZ} GHz"
+    );
+    assert!(
+        (mean(&raw) / LOAD_RAW_NS_PER_BYTE - 1.0).abs() < 0.03,
+        "raw binlogs: measured {raw:?} ns a byte at {MEASURED_ON_GHZ} GHz"
+    );
+}
+
+/// A load takes the checkers' rounds plus the loader's CPU for what it loads: on the
+/// quiet Xeon every load is predicted within the band, and a bigger index takes longer
+/// to load than FLAT's raw data of the same rows.
+#[test]
+fn load_times_follow_the_checkers_and_the_bytes_loaded() {
+    let t = fidelity_table(
+        &read_json(QUIET),
+        "fidelity-load",
+        &["--profile", "profiles/xeon-2.5ghz-2core.toml"],
+    );
+    let rows: Vec<&serde_json::Value> = t["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["figure"] == "load_s")
+        .collect();
+    assert_eq!(rows.len(), 6);
+    for r in &rows {
+        let ratio = r["ratio"].as_f64().unwrap();
+        assert!((0.8..=1.25).contains(&ratio), "{r}");
+    }
+    let flat = predicted(&t, "fidelity_d128_n200000/FLAT/load", "load_s");
+    let hnsw = predicted(&t, "fidelity_d128_n200000/HNSW/load", "load_s");
+    assert!(hnsw > flat, "HNSW {hnsw} s, FLAT {flat} s");
+}
