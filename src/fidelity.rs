@@ -643,14 +643,15 @@ fn ingest_rows(
     };
     let insert = &ds["insert"];
     let mut rows = Vec::new();
-    // `load`: the application creates the index once flush() returned and loads the
-    // collection once it is built, as the harness does.
+    // `as_harness`: the collection has no index while the rows go in and is not loaded;
+    // the application creates the index once flush() returned and loads the collection
+    // once it is built, as the harness does.
     let experiment = |index: &str,
                       build: &Value,
                       search_params: &Value,
-                      load: bool|
+                      as_harness: bool|
      -> Result<String, String> {
-        let ddl = if load {
+        let ddl = if as_harness {
             "\n[workload.ddl]\ncreate_index = \"after_flush\"\nload = \"after_index\"\n"
         } else {
             ""
@@ -703,13 +704,16 @@ fn ingest_rows(
         };
         let build = &ix["build_params"];
         if index != "FLAT" {
+            // As the harness does it: no index while the rows go in, create_index()
+            // once flush() returned, nothing loaded until the build is done (so no
+            // query node loads beside it).
             let s = ctx.simulate(
-                "fidelity-ingest",
-                &experiment(index, build, &search_params, false)?,
+                "fidelity-build",
+                &experiment(index, build, &search_params, true)?,
                 ctx.others_cores(&ix["build_contention"]),
             )?;
             let (flushed, indexed) = (
-                lookup(&s, "ingest.flushed_s"),
+                lookup(&s, "ddl.create_index_called_s"),
                 lookup(&s, "ingest.indexed_s"),
             );
             match (
@@ -717,8 +721,7 @@ fn ingest_rows(
                 flushed,
                 indexed,
             ) {
-                // The harness creates the index once the data is flushed: from the
-                // flush to the last segment indexed.
+                // From the application's create_index() to the last segment indexed.
                 (Some(m), Some(f), Some(i)) => rows.push(ctx.row(
                     format!("{name}/{index}/build"),
                     Figure::IndexBuildS,

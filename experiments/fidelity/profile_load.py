@@ -18,7 +18,7 @@ the load() call:
 
     experiments/fidelity/.venv/bin/python experiments/fidelity/profile_load.py --out experiments/fidelity/results-load.json
 
-The output format is described in README.md ("Load steps").
+The output format is described in README.md (the paragraph on profile_load.py).
 """
 
 import argparse
@@ -122,12 +122,12 @@ def load_steps(lines, t0, t1, dim, raw):
             seg["bytes"] = seg["rows"] * (4 * dim + RAW_ROW_EXTRA_BYTES)
         elif seg.get("estimate_mib") is not None:
             seg["bytes"] = round(seg["estimate_mib"] * 1024 * 1024)
-        if "bytes" in seg and "done_s" in seg:
+        if seg.get("bytes") and "done_s" in seg:
             seg["seconds"] = round(seg["done_s"] - seg["start_s"], 3)
             seg["ns_per_byte"] = round(seg["seconds"] * 1e9 / seg["bytes"], 2)
             total_bytes += seg["bytes"]
     segs = [s for s in steps["segments"].values() if "seconds" in s]
-    if segs:
+    if segs and total_bytes:
         first, last = min(s["start_s"] for s in segs), max(s["done_s"] for s in segs)
         steps["loader"] = {"segments": len(segs), "bytes": total_bytes, "first_start_s": first, "last_done_s": last,
                            "wall_s": round(last - first, 3),

@@ -65,6 +65,7 @@ fn stale_gen(msg: &Msg, gen: u8) -> bool {
         | Msg::DelegatorReleased { gen: g }
         | Msg::LoadIndex { gen: g, .. }
         | Msg::IndexDownloaded { gen: g, .. }
+        | Msg::IndexDeserialized { gen: g, .. }
         | Msg::BuildIndex { gen: g, .. }
         | Msg::BuildDownloaded { gen: g, .. }
         | Msg::BuildComputed { gen: g, .. }
@@ -522,6 +523,12 @@ impl Actor for Component {
                     replica, segment, ..
                 },
             ) => q.on_index_downloaded(replica, segment, ctx),
+            (
+                C::QueryNode(q),
+                Msg::IndexDeserialized {
+                    replica, segment, ..
+                },
+            ) => q.on_index_deserialized(replica, segment, ctx),
             (C::DataCoord(d), Msg::CompactionTick) => d.on_compaction_tick(ctx),
             (C::DataCoord(d), Msg::GcTick) => super::storage::gc_tick(ctx, d.task),
             (C::DataCoord(d), Msg::CompactionDone { plan }) => d.on_compaction_done(plan, ctx),

@@ -537,6 +537,13 @@ pub enum Msg {
         segment: u32,
         gen: u8,
     },
+    /// Query node: the downloaded index files of a segment loaded raw are
+    /// deserialised (its loader's CPU).
+    IndexDeserialized {
+        replica: u8,
+        segment: u32,
+        gen: u8,
+    },
     IndexLoaded {
         node: u16,
         replica: u8,

@@ -151,13 +151,14 @@ pub fn binlog_serialize_ns(bytes: u64, row_bytes: u64) -> f64 {
 /// collection, which has no index files, or a segment without its index yet).
 /// `experiments/fidelity/profile_load.py` (results-load.json) on the quiet 3.089 GHz
 /// machine, from the server log's segment loader (the segment's files started to its
-/// load done) over the bytes loaded, one segment loading alone: IVF_FLAT 7.27 and
-/// HNSW 9.59 ns a byte of index files (200k x 128), raw 3.38; at 3.704 GHz the index
-/// files' mean and the raw figure. (Three segments loading at once on its two cores
-/// took as long as one after the other would: 6.6-7.7 ns a byte of all three over
-/// the wall time; the model runs each on its own thread.)
+/// load done) over the bytes loaded, one segment loading alone at 200k x 128: IVF_FLAT
+/// 7.27 and HNSW 9.59 ns a byte of index files (their mean here, at 3.704 GHz), raw
+/// 3.38 ns a byte of key, vector, row id and timestamp (536 bytes a row), which is 3.48
+/// a byte of the key and vector the model counts for a raw row (520 bytes), 2.9 here.
+/// (Three segments of dim 768 loading at once on its two cores took 6.6-7.7 ns a byte
+/// of all three over the wall time, 3.6 raw; the model runs each on its own thread.)
 pub const LOAD_INDEX_NS_PER_BYTE: f64 = 7.0;
-pub const LOAD_RAW_NS_PER_BYTE: f64 = 2.8;
+pub const LOAD_RAW_NS_PER_BYTE: f64 = 2.9;
 
 /// Rootcoord: one TSO allocation under its lock (GUESS).
 pub const TSO_ALLOC_NS: f64 = 2_000.0;

@@ -392,6 +392,9 @@ impl QueryCoord {
         self.loads.retain(|_, t| t.node != node);
         self.ready.retain(|(_, t)| t.node != node);
         self.channels.retain(|_, (n, _)| *n != node);
+        let channels = &self.channels;
+        self.channels_done_at
+            .retain(|k, _| channels.contains_key(k));
         self.channels_ready.retain(|(_, n)| *n != node);
         let mut segments = 0;
         let mut bytes = 0;
@@ -960,6 +963,7 @@ impl QueryCoord {
         self.drop_on_load.extend(std::mem::take(&mut self.loads));
         self.app_pending.clear();
         self.channels.clear();
+        self.channels_done_at.clear();
         self.channels_ready.clear();
         self.retry_at.clear();
         self.index_loads.clear();
@@ -1275,9 +1279,11 @@ impl QueryCoord {
         }
         if !ctx.world.alive(ctx.world.query_node_tasks[node], gen) {
             self.channels.remove(&(replica, shard));
+            self.channels_done_at.remove(&(replica, shard));
             return;
         }
         self.channels.remove(&(replica, shard));
+        self.channels_done_at.remove(&(replica, shard));
         self.channels_ready.push(((replica, shard), node));
     }
 
@@ -1541,6 +1547,7 @@ impl QueryCoord {
         self.loads.clear();
         self.ready.clear();
         self.channels.clear();
+        self.channels_done_at.clear();
         self.channels_ready.clear();
         self.retry_at.clear();
         self.pending_up.clear();

@@ -507,22 +507,11 @@ impl QueryNode {
             return; // it failed on the way
         }
         let bytes = self.load_size(replica, segment, ctx);
-        let demand = match ctx.world.failover.segment_load_bytes_per_s {
-            Some(bw) => bytes as f64 / bw * 1e9,
-            None => {
-                // Index files of an index that holds the vectors, or raw binlogs (a
-                // FLAT collection has no index files: knowhere searches the raw
-                // data; a segment loaded before its index is built).
-                let raw = ctx.world.index.kind == crate::hw::IndexKind::Flat
-                    || self.load_indexed.get(&(replica, segment)) == Some(&false);
-                let per_byte = if raw {
-                    super::overheads::LOAD_RAW_NS_PER_BYTE
-                } else {
-                    super::overheads::LOAD_INDEX_NS_PER_BYTE
-                };
-                super::overheads::on_task_host(ctx.world, self.task, bytes as f64 * per_byte)
-            }
-        };
+        // Raw binlogs: a FLAT collection has no index files (knowhere searches the
+        // raw data), and a segment loaded before its index is built.
+        let raw = ctx.world.index.kind == crate::hw::IndexKind::Flat
+            || self.load_indexed.get(&(replica, segment)) == Some(&false);
+        let demand = self.load_cpu_ns(bytes, raw, ctx);
         let me = ctx.me();
         let gen = self.gen(ctx);
         run_cpu(
@@ -707,6 +696,21 @@ impl QueryNode {
     }
 
     /// Bytes the load of (replica, segment) in flight brings in.
+    /// Core-ns the loader spends turning `bytes` of a segment (raw binlogs, or index
+    /// files) into loaded data on this node: the measured CPU per byte, or one rate
+    /// per load when the experiment sets `[failover] segment_load_bandwidth`.
+    fn load_cpu_ns(&self, bytes: u64, raw: bool, ctx: &Ctx<'_, Msg, World>) -> f64 {
+        if let Some(bw) = ctx.world.failover.segment_load_bytes_per_s {
+            return bytes as f64 / bw * 1e9;
+        }
+        let per_byte = if raw {
+            super::overheads::LOAD_RAW_NS_PER_BYTE
+        } else {
+            super::overheads::LOAD_INDEX_NS_PER_BYTE
+        };
+        super::overheads::on_task_host(ctx.world, self.task, bytes as f64 * per_byte)
+    }
+
     fn load_size(&self, replica: u8, segment: u32, ctx: &Ctx<'_, Msg, World>) -> u64 {
         let i = segment as usize;
         match self.load_indexed.get(&(replica, segment)) {
@@ -745,7 +749,33 @@ impl QueryNode {
         }
     }
 
+    /// The loader turns the downloaded index files into the segment's index: the
+    /// measured CPU per byte of index files, as for a segment loaded indexed.
     pub fn on_index_downloaded(
+        &mut self,
+        replica: u8,
+        segment: u32,
+        ctx: &mut Ctx<'_, Msg, World>,
+    ) {
+        let rows = ctx.world.layout.segments[segment as usize].rows;
+        let bytes = crate::hw::cost::index_bytes(&ctx.world.index, rows);
+        let demand = self.load_cpu_ns(bytes, false, ctx);
+        let (me, gen) = (ctx.me(), self.gen(ctx));
+        run_cpu(
+            ctx,
+            self.task,
+            demand,
+            1,
+            me,
+            Msg::IndexDeserialized {
+                replica,
+                segment,
+                gen,
+            },
+        );
+    }
+
+    pub fn on_index_deserialized(
         &mut self,
         replica: u8,
         segment: u32,

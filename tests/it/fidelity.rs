@@ -781,7 +781,10 @@ fn the_segment_load_knobs_are_the_measured_figures() {
             }
             let ns = segments[0]["ns_per_byte"].as_f64().unwrap() * ghz / MEASURED_ON_GHZ;
             if load["index_type"] == "FLAT" {
-                raw.push(ns);
+                // Measured over key, vector, row id and timestamp; the model counts a
+                // raw row's key and vector.
+                let dim = ds["dim"].as_f64().unwrap();
+                raw.push(ns * (4.0 * dim + 24.0) / (4.0 * dim + 8.0));
             } else {
                 index.push(ns);
             }
@@ -808,8 +811,8 @@ fn the_segment_load_knobs_are_the_measured_figures() {
 }
 
 /// A load takes the checkers' rounds plus the loader's CPU for what it loads: on the
-/// quiet Xeon every load is predicted within the band, and a bigger index takes longer
-/// to load than FLAT's raw data of the same rows.
+/// quiet Xeon every load is predicted within the band, none faster than the three
+/// rounds (channel, segments, the observer's report).
 #[test]
 fn load_times_follow_the_checkers_and_the_bytes_loaded() {
     let t = fidelity_table(
@@ -828,7 +831,7 @@ fn load_times_follow_the_checkers_and_the_bytes_loaded() {
         let ratio = r["ratio"].as_f64().unwrap();
         assert!((0.8..=1.25).contains(&ratio), "{r}");
     }
-    let flat = predicted(&t, "fidelity_d128_n200000/FLAT/load", "load_s");
-    let hnsw = predicted(&t, "fidelity_d128_n200000/HNSW/load", "load_s");
-    assert!(hnsw > flat, "HNSW {hnsw} s, FLAT {flat} s");
+    for r in &rows {
+        assert!(r["predicted"].as_f64().unwrap() >= 3.0, "{r}");
+    }
 }
