@@ -712,20 +712,16 @@ fn ingest_rows(
                 &experiment(index, build, &search_params, true)?,
                 ctx.others_cores(&ix["build_contention"]),
             )?;
-            let (flushed, indexed) = (
+            let (called, indexed) = (
                 lookup(&s, "ddl.create_index_called_s"),
                 lookup(&s, "ingest.indexed_s"),
             );
-            match (
-                ix["build_s"].as_f64().filter(|m| *m > 0.0),
-                flushed,
-                indexed,
-            ) {
+            match (ix["build_s"].as_f64().filter(|m| *m > 0.0), called, indexed) {
                 // From the application's create_index() to the last segment indexed.
-                (Some(m), Some(f), Some(i)) => rows.push(ctx.row(
+                (Some(m), Some(c), Some(i)) => rows.push(ctx.row(
                     format!("{name}/{index}/build"),
                     Figure::IndexBuildS,
-                    (m, i - f),
+                    (m, i - c),
                     &ix["build_contention"],
                 )),
                 _ => skipped.push(format!(

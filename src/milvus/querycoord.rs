@@ -68,10 +68,9 @@ pub struct QueryCoord {
     loads: BTreeMap<(usize, usize), LoadTask>,
     /// Loaded copies waiting for the leader observer.
     ready: Vec<((usize, usize), LoadTask)>,
-    /// Channel tasks in flight, by (replica, shard): the new leader.
-    channels: BTreeMap<(usize, usize), (usize, u8)>,
-    /// When each channel task in flight has its delegator subscribed.
-    channels_done_at: BTreeMap<(usize, usize), SimTime>,
+    /// Channel tasks in flight, by (replica, shard): the new leader (node,
+    /// incarnation) and when its delegator has subscribed the channel.
+    channels: BTreeMap<(usize, usize), (usize, u8, SimTime)>,
     channels_ready: Vec<((usize, usize), usize)>,
     /// Failed loads wait until this time before the checker retries them.
     retry_at: BTreeMap<(usize, usize), SimTime>,
@@ -134,7 +133,6 @@ impl QueryCoord {
             loads: BTreeMap::new(),
             ready: Vec::new(),
             channels: BTreeMap::new(),
-            channels_done_at: BTreeMap::new(),
             channels_ready: Vec::new(),
             retry_at: BTreeMap::new(),
             pending_up: BTreeSet::new(),
@@ -391,10 +389,7 @@ impl QueryCoord {
         }
         self.loads.retain(|_, t| t.node != node);
         self.ready.retain(|(_, t)| t.node != node);
-        self.channels.retain(|_, (n, _)| *n != node);
-        let channels = &self.channels;
-        self.channels_done_at
-            .retain(|k, _| channels.contains_key(k));
+        self.channels.retain(|_, (n, _, _)| *n != node);
         self.channels_ready.retain(|(_, n)| *n != node);
         let mut segments = 0;
         let mut bytes = 0;
@@ -616,7 +611,7 @@ impl QueryCoord {
                         .iter()
                         .filter(|l| **l == Some(n))
                         .count()
-                        + self.channels.values().filter(|(x, _)| *x == n).count();
+                        + self.channels.values().filter(|(x, _, _)| *x == n).count();
                     (led, n)
                 }) else {
                     stuck = true;
@@ -640,11 +635,10 @@ impl QueryCoord {
             let mut lacking: Vec<usize> = (0..ctx.world.layout.segments.len())
                 .filter(|&i| {
                     let shard = ctx.world.layout.segments[i].shard as usize;
-                    let subscribed = self.channels.contains_key(&(r, shard))
-                        && self
-                            .channels_done_at
-                            .get(&(r, shard))
-                            .is_some_and(|&t| t <= now);
+                    let subscribed = self
+                        .channels
+                        .get(&(r, shard))
+                        .is_some_and(|&(_, _, done)| done <= now);
                     let led = ctx.world.dist.leader[r][shard].is_some()
                         || subscribed
                         || self.channels_ready.iter().any(|(k, _)| *k == (r, shard));
@@ -963,7 +957,6 @@ impl QueryCoord {
         self.drop_on_load.extend(std::mem::take(&mut self.loads));
         self.app_pending.clear();
         self.channels.clear();
-        self.channels_done_at.clear();
         self.channels_ready.clear();
         self.retry_at.clear();
         self.index_loads.clear();
@@ -1182,9 +1175,9 @@ impl QueryCoord {
     /// has replayed the channel.
     fn start_channel(&mut self, r: usize, s: usize, node: usize, ctx: &mut Ctx<'_, Msg, World>) {
         let gen = ctx.world.tasks[ctx.world.query_node_tasks[node]].gen;
-        self.channels.insert((r, s), (node, gen));
         let recovery = ctx.world.failover.channel_recovery;
-        self.channels_done_at.insert((r, s), ctx.now() + recovery);
+        self.channels
+            .insert((r, s), (node, gen, ctx.now() + recovery));
         ctx.set_timer(
             recovery,
             Msg::ChannelRecovered {
@@ -1274,16 +1267,18 @@ impl QueryCoord {
         gen: u8,
         ctx: &mut Ctx<'_, Msg, World>,
     ) {
-        if self.channels.get(&(replica, shard)) != Some(&(node, gen)) {
+        if self
+            .channels
+            .get(&(replica, shard))
+            .is_none_or(|&(n, g, _)| (n, g) != (node, gen))
+        {
             return;
         }
         if !ctx.world.alive(ctx.world.query_node_tasks[node], gen) {
             self.channels.remove(&(replica, shard));
-            self.channels_done_at.remove(&(replica, shard));
             return;
         }
         self.channels.remove(&(replica, shard));
-        self.channels_done_at.remove(&(replica, shard));
         self.channels_ready.push(((replica, shard), node));
     }
 
@@ -1547,7 +1542,6 @@ impl QueryCoord {
         self.loads.clear();
         self.ready.clear();
         self.channels.clear();
-        self.channels_done_at.clear();
         self.channels_ready.clear();
         self.retry_at.clear();
         self.pending_up.clear();

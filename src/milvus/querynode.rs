@@ -695,7 +695,6 @@ impl QueryNode {
         run_cpu(ctx, self.task, demand, 1, me, Msg::DeletesApplied);
     }
 
-    /// Bytes the load of (replica, segment) in flight brings in.
     /// Core-ns the loader spends turning `bytes` of a segment (raw binlogs, or index
     /// files) into loaded data on this node: the measured CPU per byte, or one rate
     /// per load when the experiment sets `[failover] segment_load_bandwidth`.
@@ -711,6 +710,7 @@ impl QueryNode {
         super::overheads::on_task_host(ctx.world, self.task, bytes as f64 * per_byte)
     }
 
+    /// Bytes the load of (replica, segment) in flight brings in.
     fn load_size(&self, replica: u8, segment: u32, ctx: &Ctx<'_, Msg, World>) -> u64 {
         let i = segment as usize;
         match self.load_indexed.get(&(replica, segment)) {
