@@ -36,6 +36,17 @@ const SEARCH_MAX_SECONDS: u64 = 640;
 /// Simulated length of an ingest case: long enough for the flush and the index build
 /// of the harness's data sets (at most a few hundred thousand rows).
 const INGEST_SECONDS: u64 = 1800;
+/// How close the simulated others' CPU must come to the measured before the replay
+/// stops looking (CaseContext::simulate): a hundredth of a core, below the /proc tick
+/// accounting's own grain over a few seconds (a 100 Hz tick over 4 s is 0.0025 cores).
+const OTHERS_TOLERANCE_CORES: f64 = 0.01;
+/// Simulations the replay tries beyond the first; the closest is kept if none is
+/// within the tolerance (g(b) moves in steps where the server's threads come and go).
+const OTHERS_MAX_REPLAYS: usize = 8;
+/// The most runnable threads of others the replay gives a core (a build at -j64 on
+/// two cores); beside a server that keeps a core busy all along the others' use only
+/// approaches the cores as their threads grow.
+const OTHERS_MAX_THREADS_PER_CORE: f64 = 32.0;
 
 /// What a row compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -81,9 +92,16 @@ pub struct Row {
     pub predicted: f64,
     /// Other processes used the measured machine's CPU during the measurement.
     pub contended: bool,
-    /// Cores of CPU used by other processes that the prediction replayed beside the
-    /// simulated server (the record's `others_cores_mean`; 0 for the insert rate).
+    /// Cores of CPU other processes used during the measurement (the record's
+    /// `others_cores_mean`), which the prediction reproduced beside the simulated server.
     pub others_cores: f64,
+    /// The others' runnable threads the prediction replayed them as: with these the
+    /// simulated others used `others_cores` over the measured span (CaseContext::simulate).
+    pub others_threads: f64,
+    /// The cores the simulated others used with them over the simulated span (within a
+    /// hundredth of `others_cores` once the replay found its threads; None where the
+    /// span never ended).
+    pub others_replayed: Option<f64>,
     /// How much slower than its fastest the measured machine ran fixed work around the
     /// measurement ([`slowdown`]); None in results files without the speed probe.
     pub slowdown: Option<f64>,
@@ -310,7 +328,6 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         fastest_probe: fastest_probe(&results),
         topology_ref: &topology_ref,
         topology_sets: &topology_sets,
-        class: &class,
         cores,
         profile: &opts.profile,
     };
@@ -321,7 +338,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
     for (i, case) in cases.iter().enumerate() {
         let id = case["id"].as_str().unwrap_or("?").to_string();
         match search_case(&ctx, case, &overhead) {
-            Ok(Some((p50, qps))) => {
+            Ok(Some((p50, qps, replay))) => {
                 let f = &case["figures"];
                 for (figure, measured, predicted) in [
                     (Figure::SearchP50Ms, f["latency_ms_p50"].as_f64(), p50),
@@ -340,6 +357,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
                             figure,
                             (measured, predicted),
                             &case["contention"],
+                            replay,
                         ));
                     }
                 }
@@ -447,8 +465,6 @@ struct CaseContext<'a> {
     fastest_probe: Option<f64>,
     topology_ref: &'a Path,
     topology_sets: &'a [String],
-    /// The standalone host's class (for the background override).
-    class: &'a str,
     cores: u64,
     profile: &'a ProfileChoice,
 }
@@ -473,13 +489,15 @@ impl CaseContext<'_> {
         slowdown(contention, self.fastest_probe)
     }
 
-    /// A row whose measurement has the contention record `contention`.
+    /// A row whose measurement has the contention record `contention`, predicted beside
+    /// the others as `replay` replayed them.
     fn row(
         &self,
         case: String,
         figure: Figure,
         (measured, predicted): (f64, f64),
         contention: &Value,
+        replay: Replay,
     ) -> Row {
         Row {
             case,
@@ -488,26 +506,135 @@ impl CaseContext<'_> {
             predicted,
             contended: contention["contended"] == true,
             others_cores: self.others_cores(contention),
+            others_threads: replay.threads,
+            others_replayed: replay.used,
             slowdown: self.slowdown(contention),
         }
     }
 
-    /// Simulates `text` (an experiment over the standalone, of which processes outside
-    /// the model use `background_cores`) and returns its summary.
-    fn simulate(&self, label: &str, text: &str, background_cores: f64) -> Result<Value, String> {
+    /// Simulates `text`, an experiment over the standalone beside processes outside the
+    /// model that used `others` cores while the real server was measured, and returns
+    /// its summary and the others' runnable threads it replayed them as.
+    ///
+    /// The others compete with the server's threads for the cores (hw::cpu), so what
+    /// they used depends on what the server did: beside a busy server they got less
+    /// than they wanted, beside one waiting on a coordinator's tick all they wanted.
+    /// The replay looks for the others' threads b with which the simulated others use,
+    /// over the measured span (`window`: its start and end in the summary, seconds),
+    /// the `others` cores they were measured using: the measured condition reproduced,
+    /// never the measured figure. g(b), the simulated others' use, grows with b and
+    /// levels off below the cores; b starts at `others` (g(b) ≤ b, and equal while the
+    /// server leaves the others room), grows as a busy server's share says until a try
+    /// lands above, then closes in between; the closest of the tries is kept (g moves
+    /// in steps where a Strong search's wait flips from one time tick to two).
+    fn simulate(
+        &self,
+        label: &str,
+        text: &str,
+        others: f64,
+        window: &dyn Fn(&Value) -> Option<(f64, f64)>,
+    ) -> Result<(Value, Replay), String> {
         let origin = self.results_path.with_file_name(format!("{label}.toml"));
-        let mut sets = self.topology_sets.to_vec();
-        sets.push(format!(
-            "topology.class.{}.background_cores={background_cores}",
-            self.class
-        ));
-        let mut exp = load_experiment_text(&origin, text, &sets)
+        let mut exp = load_experiment_text(&origin, text, self.topology_sets)
             .map_err(|e| format!("the experiment built for it is rejected:\n{e}"))?;
         exp.profile = self.profile.clone();
-        let layout = crate::milvus::plan(&exp)
-            .map_err(|e| format!("the collection does not fit the standalone:\n{e}"))?;
-        Ok(crate::run::simulate(&exp, layout, &mut |_| {}).summary)
+        let Some(host) = exp.topology.hosts.iter().position(|h| h.name == self.host) else {
+            return Err(format!("the topology has no host {:?}", self.host));
+        };
+        let run = |threads: f64| -> Result<(Value, Replay), String> {
+            let mut exp = exp.clone();
+            exp.topology.hosts[host].background_cores = threads;
+            let layout = crate::milvus::plan(&exp)
+                .map_err(|e| format!("the collection does not fit the standalone:\n{e}"))?;
+            let r = crate::run::simulate(&exp, layout, &mut |_| {});
+            let used = window(&r.summary)
+                .and_then(|(from, to)| mean_over(&r.background_core_s[host], from, to));
+            Ok((r.summary, Replay { threads, used }))
+        };
+        let first = run(others)?;
+        if others <= 0.0 {
+            return Ok(first);
+        }
+        let miss = |r: &Replay| r.used.map_or(f64::INFINITY, |g| (g - others).abs());
+        let mut best = first.clone();
+        // The tries on either side of the measured use: below (g < others) and above.
+        let (mut below, mut above): (Option<Replay>, Option<Replay>) = (None, None);
+        let mut tried = first.1;
+        let cap = OTHERS_MAX_THREADS_PER_CORE * self.cores as f64;
+        for _ in 0..OTHERS_MAX_REPLAYS {
+            // No span to compare over (the simulated step never finished): the others
+            // as many threads as the cores they were measured using.
+            let Some(g) = tried.used else { break };
+            if (g - others).abs() <= OTHERS_TOLERANCE_CORES {
+                break;
+            }
+            if g < others {
+                below = Some(tried);
+            } else {
+                above = Some(tried);
+            }
+            let next = match (below, above) {
+                // Between a try below and one above: the secant through them, or the
+                // middle (in ratio) where g moves in a step and the secant hugs an end.
+                (Some(lo), Some(hi)) => {
+                    let (gl, gh) = (lo.used.unwrap_or(0.0), hi.used.unwrap_or(0.0));
+                    let secant = lo.threads
+                        + (others - gl) * (hi.threads - lo.threads) / (gh - gl).max(1e-9);
+                    let (a, b) = (lo.threads.min(hi.threads), lo.threads.max(hi.threads));
+                    let inner = a + 0.1 * (b - a)..=b - 0.1 * (b - a);
+                    if inner.contains(&secant) {
+                        secant
+                    } else {
+                        (a * b).sqrt()
+                    }
+                }
+                // Only below: more threads; g(b) = b·C/(T+b) on a busy server gives
+                // b = others·T/(C − others) with T = b·(C − g)/g.
+                (Some(lo), None) => {
+                    let t = lo.threads * (self.cores as f64 - g).max(0.0) / g.max(1e-9);
+                    let b = others * t / (self.cores as f64 - others).max(1e-9);
+                    b.max(lo.threads * 1.25).min(cap)
+                }
+                // Only above (never from the start, g(b) ≤ b): fewer.
+                (None, Some(hi)) => (hi.threads * others / g).max(others),
+                (None, None) => break,
+            };
+            if next == tried.threads {
+                break;
+            }
+            let (summary, replay) = run(next)?;
+            if miss(&replay) < miss(&best.1) {
+                best = (summary, replay);
+            }
+            tried = replay;
+        }
+        Ok(best)
     }
+}
+
+/// The others' runnable threads a prediction replayed, and the cores the simulated
+/// others used with them over the measured span (None where the span never ended).
+#[derive(Clone, Copy, Debug)]
+struct Replay {
+    threads: f64,
+    used: Option<f64>,
+}
+
+/// The mean of per-second amounts `per_second` over [from, to) seconds, the seconds at
+/// the edges counted by the part inside; None for an empty span.
+fn mean_over(per_second: &[f64], from: f64, to: f64) -> Option<f64> {
+    if !(to > from && from >= 0.0) {
+        return None;
+    }
+    let mut sum = 0.0;
+    let mut t = from;
+    while t < to {
+        let s = t.floor();
+        let end = (s + 1.0).min(to);
+        sum += per_second.get(s as usize).copied().unwrap_or(0.0) * (end - t);
+        t = end;
+    }
+    Some(sum / (to - from))
 }
 
 /// A TOML inline table of the case's parameters (`{ M = 16, efConstruction = 200 }`).
@@ -571,7 +698,7 @@ fn search_case(
     ctx: &CaseContext<'_>,
     case: &Value,
     overhead: &ClientOverhead,
-) -> Result<Option<(f64, f64)>, String> {
+) -> Result<Option<(f64, f64, Replay)>, String> {
     let f = &case["figures"];
     if f["errors"].as_u64().unwrap_or(0) > 0 || f["qps"].as_f64().is_none() {
         return Ok(None);
@@ -603,10 +730,12 @@ fn search_case(
         let text = format!(
             "name = \"fidelity-search\"\ntopology = {topology:?}\nduration = \"{seconds}s\"\nwarmup = \"{SEARCH_WARMUP_SECONDS}s\"\n\n{body}"
         );
-        let s = ctx.simulate(
+        // The measured span: the searches after the warm-up.
+        let (s, replay) = ctx.simulate(
             "fidelity-search",
             &text,
             ctx.others_cores(&case["contention"]),
+            &|_| Some((SEARCH_WARMUP_SECONDS as f64, seconds as f64)),
         )?;
         let answered = lookup(&s, "requests.search.ok").unwrap_or(0.0);
         if answered < SEARCH_MIN_ANSWERED && seconds < SEARCH_MAX_SECONDS {
@@ -620,6 +749,7 @@ fn search_case(
         return Ok(Some((
             p50.map_or(f64::NAN, |p| p + overhead_ms),
             qps.unwrap_or(f64::NAN),
+            replay,
         )));
     }
 }
@@ -670,10 +800,11 @@ fn ingest_rows(
         // into has none. The insert knob (overheads::INSERT_NS_PER_BYTE) is measured
         // on a quiet machine, so the others' CPU during the insert is replayed.
         let empty = Value::Object(Default::default());
-        let s = ctx.simulate(
+        let (s, replay) = ctx.simulate(
             "fidelity-ingest",
             &experiment("FLAT", &empty, &empty, false)?,
             ctx.others_cores(&insert["contention"]),
+            &|s| Some((lookup(s, "ingest.started_s")?, lookup(s, "ingest.acked_s")?)),
         )?;
         match lookup(&s, "ingest.rows_per_s") {
             Some(p) => rows.push(ctx.row(
@@ -681,6 +812,7 @@ fn ingest_rows(
                 Figure::InsertRowsPerS,
                 (m, p),
                 &insert["contention"],
+                replay,
             )),
             None => skipped.push(format!("{label} insert: the simulated ingest gave no rate")),
         }
@@ -707,10 +839,16 @@ fn ingest_rows(
             // As the harness does it: no index while the rows go in, create_index()
             // once flush() returned, nothing loaded until the build is done (so no
             // query node loads beside it).
-            let s = ctx.simulate(
+            let (s, replay) = ctx.simulate(
                 "fidelity-build",
                 &experiment(index, build, &search_params, true)?,
                 ctx.others_cores(&ix["build_contention"]),
+                &|s| {
+                    Some((
+                        lookup(s, "ddl.create_index_called_s")?,
+                        lookup(s, "ingest.indexed_s")?,
+                    ))
+                },
             )?;
             let (called, indexed) = (
                 lookup(&s, "ddl.create_index_called_s"),
@@ -723,6 +861,7 @@ fn ingest_rows(
                     Figure::IndexBuildS,
                     (m, i - c),
                     &ix["build_contention"],
+                    replay,
                 )),
                 _ => skipped.push(format!(
                     "{name} {index}: no build time measured, or the simulated build did not finish"
@@ -737,10 +876,11 @@ fn ingest_rows(
         let Some(m) = ix["load_s"].as_f64().filter(|m| *m > 0.0) else {
             continue;
         };
-        let s = ctx.simulate(
+        let (s, replay) = ctx.simulate(
             "fidelity-load",
             &experiment(index, build, &search_params, true)?,
             ctx.others_cores(&ix["load_contention"]),
+            &|s| Some((lookup(s, "ddl.load_called_s")?, lookup(s, "ddl.loaded_s")?)),
         )?;
         match (lookup(&s, "ddl.load_called_s"), lookup(&s, "ddl.loaded_s")) {
             (Some(called), Some(loaded)) => rows.push(ctx.row(
@@ -748,6 +888,7 @@ fn ingest_rows(
                 Figure::LoadS,
                 (m, loaded - called),
                 &ix["load_contention"],
+                replay,
             )),
             _ => skipped.push(format!(
                 "{name} {index}: the simulated load() did not finish"
@@ -798,19 +939,20 @@ impl Report {
             .max(4);
         let _ = writeln!(
             s,
-            "\n{:<width$}  {:<17}  {:>11}  {:>11}  {:>9}  {:>6}  contended",
-            "case", "figure", "measured", "predicted", "pred/meas", "others"
+            "\n{:<width$}  {:<17}  {:>11}  {:>11}  {:>9}  {:>6}  {:>7}  contended",
+            "case", "figure", "measured", "predicted", "pred/meas", "others", "threads"
         );
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{:<width$}  {:<17}  {:>11}  {:>11}  {:>9.2}  {:>6.2}  {}",
+                "{:<width$}  {:<17}  {:>11}  {:>11}  {:>9.2}  {:>6.2}  {:>7.2}  {}",
                 r.case,
                 r.figure.name(),
                 number(r.measured),
                 number(r.predicted),
                 r.ratio(),
                 r.others_cores,
+                r.others_threads,
                 if r.contended { "yes" } else { "no" }
             );
         }
@@ -871,6 +1013,8 @@ impl Report {
                 "ratio": r.ratio(),
                 "contended": r.contended,
                 "others_cores": r.others_cores,
+                "others_threads": r.others_threads,
+                "others_replayed": r.others_replayed,
                 "slowdown": r.slowdown,
             })).collect::<Vec<_>>(),
             "geomean": {"all": sums(&self.all), "uncontended": sums(&self.uncontended), "steady": sums(&self.steady)},
@@ -880,11 +1024,11 @@ impl Report {
 
     pub fn csv(&self) -> String {
         let mut s =
-            String::from("case,figure,measured,predicted,ratio,contended,others_cores,slowdown\n");
+            String::from("case,figure,measured,predicted,ratio,contended,others_cores,slowdown,others_threads,others_replayed\n");
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{}",
                 r.case,
                 r.figure.name(),
                 r.measured,
@@ -892,7 +1036,9 @@ impl Report {
                 r.ratio(),
                 r.contended,
                 r.others_cores,
-                r.slowdown.map_or(String::new(), |x| x.to_string())
+                r.slowdown.map_or(String::new(), |x| x.to_string()),
+                r.others_threads,
+                r.others_replayed.map_or(String::new(), |x| x.to_string())
             );
         }
         s
@@ -967,5 +1113,18 @@ mod tests {
         );
         assert_eq!(inline_table(&json!({})).unwrap(), "{}");
         assert!(inline_table(&json!({"ef": "x"})).is_err());
+    }
+
+    #[test]
+    fn the_others_use_is_averaged_over_the_measured_span_with_its_edge_seconds_in_part() {
+        // Seconds 0-3 used 1, 2, 0.5 and 1 cores: over [0.5, 2.5) half of second 0,
+        // all of 1, half of 2.
+        let per = [1.0, 2.0, 0.5, 1.0];
+        assert_eq!(mean_over(&per, 0.5, 2.5), Some((0.5 + 2.0 + 0.25) / 2.0));
+        assert_eq!(mean_over(&per, 1.0, 2.0), Some(2.0));
+        // Past the last second nothing was used.
+        assert_eq!(mean_over(&per, 3.0, 5.0), Some(0.5));
+        assert_eq!(mean_over(&per, 2.0, 2.0), None);
+        assert_eq!(mean_over(&per, -1.0, 2.0), None);
     }
 }

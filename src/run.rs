@@ -30,6 +30,9 @@ pub struct RunResult {
     pub wall_seconds: f64,
     requests_rows: crate::report::recorder::Recorder,
     series: Vec<SeriesRow>,
+    /// Per host (in the topology's order), the core-seconds processes outside the model
+    /// (`background_cores`) used in each simulated second; not part of the outputs.
+    pub background_core_s: Vec<Vec<f64>>,
 }
 
 /// Checks an experiment fully (files, placement, fit) without running it.
@@ -95,6 +98,15 @@ pub fn simulate(
     }
     series.extend(tables::request_series(&world.rec.requests, seconds));
 
+    let background_core_s = world
+        .hosts
+        .iter()
+        .map(|h| {
+            (0..seconds)
+                .map(|s| h.cpu.background_busy().get(s) / NS_PER_S as f64)
+                .collect()
+        })
+        .collect();
     let mut hosts = Vec::new();
     for h in &world.hosts {
         let cores_ns = NS_PER_S as f64 * h.spec.cores as f64;
@@ -174,6 +186,7 @@ pub fn simulate(
         wall_seconds: wall.elapsed().as_secs_f64(),
         requests_rows: world.rec,
         series,
+        background_core_s,
     }
 }
 

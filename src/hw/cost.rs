@@ -237,10 +237,13 @@ impl HostCost {
                 .min(profile.single_thread_bytes_per_s())
         };
         let thread_bytes_per_s = share(threads as f64);
-        // Processes outside the model (`background_cores`) are taken to be CPU work
+        // Processes outside the model (`background_cores`, b) are taken to be CPU work
         // that leaves the bandwidth to the model's threads: a sequential scan streams
-        // at the share of the cores the model has.
-        let scan_bytes_per_s = share((threads as f64).min(h.cores as f64 - h.background_cores));
+        // at the share of the cores the model's threads run on at once, T·min(1, C/(T+b))
+        // as the CPU shares them (hw::cpu).
+        let running =
+            threads as f64 * (h.cores as f64 / (threads as f64 + h.background_cores)).min(1.0);
+        let scan_bytes_per_s = share(running);
         let threads = threads.max(1) as f64;
         HostCost {
             profile: profile.clone(),
@@ -969,20 +972,24 @@ mod tests {
             HostCost::for_host(&two, &p).memory_ns(bytes),
             bytes * 1e9 / 16.02e9
         ));
-        // Others use 0.62 cores: the model's 1.38 cores share the bandwidth.
+        // Others keep 0.62 threads runnable: the model's 2 threads run on 2·2/2.62
+        // cores at once and share the bandwidth by that.
         let busy = HostSpec {
             background_cores: 0.62,
             ..two.clone()
         };
-        assert!(close(pass(&busy), rows_bytes * 1e9 / (32.04e9 / 1.38)));
+        assert!(close(
+            pass(&busy),
+            rows_bytes * 1e9 / (32.04e9 / (4.0 / 2.62))
+        ));
         // The other memory terms keep every core's share.
         assert!(close(
             HostCost::for_host(&busy, &p).memory_ns(bytes),
             bytes * 1e9 / 16.02e9
         ));
-        // With one core left or less, the scan streams as one thread alone does.
+        // With one core's worth running or less, the scan streams as one thread alone.
         let busier = HostSpec {
-            background_cores: 1.5,
+            background_cores: 3.0,
             ..two
         };
         assert!(close(

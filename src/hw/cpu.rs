@@ -8,7 +8,14 @@
 //! per second. A task with demand D core-ns spread over k threads finishes when each of
 //! its threads has received D/k ns of service.
 //!
-//! Implemented with a virtual clock V that advances at min(1, C/T): a task's finish
+//! Processes outside the model (a host's `background_cores`, b) compete for the same
+//! cores as b more runnable threads: Linux's fair scheduler shares a CPU among runnable
+//! threads, not among processes, so the model's T threads get min(1, C/(T+b)) each and
+//! the others b·min(1, C/(T+b)), all of b while the model leaves them room. The others
+//! are taken to want their b all along (a build, another service), and their use is
+//! accounted ([`PsCpu::background_busy`]).
+//!
+//! Implemented with a virtual clock V that advances at min(1, C/(T+b)): a task's finish
 //! tag V + D/k is fixed at arrival, so arrival and departure cost O(log n) and no
 //! pass over all tasks is ever needed.
 
@@ -49,9 +56,9 @@ impl<T> Ord for Task<T> {
 /// Processor-sharing CPU. `T` is what the owner wants back when a task finishes.
 pub struct PsCpu<T> {
     cores: f64,
-    /// Cores' worth the model's threads share: the cores less what processes outside
-    /// the model use.
-    capacity: f64,
+    /// The runnable threads' worth of processes outside the model (b above).
+    background: f64,
+    background_busy: SecondBuckets,
     v: f64,
     t_last: SimTime,
     threads: u32,
@@ -71,17 +78,19 @@ impl<T> PsCpu<T> {
         PsCpu::shared(cores, 0.0, owners)
     }
 
-    /// A CPU of which processes outside the model use `background_cores` all along:
-    /// the model's threads share the rest, each still at most one core.
-    pub fn shared(cores: u32, background_cores: f64, owners: usize) -> Self {
+    /// A CPU on which processes outside the model keep `background` threads' worth of
+    /// work runnable all along: they and the model's threads share the cores, each
+    /// thread at most one core. `background` may exceed the cores (many threads).
+    pub fn shared(cores: u32, background: f64, owners: usize) -> Self {
         assert!(cores > 0, "a CPU needs at least one core");
         assert!(
-            (0.0..cores as f64).contains(&background_cores),
-            "background use {background_cores} of a {cores}-core CPU"
+            background.is_finite() && background >= 0.0,
+            "background of {background} threads"
         );
         PsCpu {
             cores: cores as f64,
-            capacity: cores as f64 - background_cores,
+            background,
+            background_busy: SecondBuckets::default(),
             v: 0.0,
             t_last: SimTime::ZERO,
             threads: 0,
@@ -100,16 +109,30 @@ impl<T> PsCpu<T> {
         self.threads_by_owner.len() - 1
     }
 
+    /// The cores' worth each runnable thread gets, the others' included.
+    fn share(&self) -> f64 {
+        let runnable = self.threads as f64 + self.background;
+        if runnable <= 0.0 {
+            1.0
+        } else {
+            (self.cores / runnable).min(1.0)
+        }
+    }
+
     fn rate(&self) -> f64 {
         if self.threads == 0 {
             0.0
         } else {
-            (self.capacity / self.threads as f64).min(1.0)
+            self.share()
         }
     }
 
     fn advance(&mut self, now: SimTime) {
         debug_assert!(now >= self.t_last);
+        if now > self.t_last && self.background > 0.0 {
+            let others = self.background * self.share();
+            self.background_busy.add_interval(self.t_last, now, others);
+        }
         if now > self.t_last && self.threads > 0 {
             let rate = self.rate();
             self.v += (now.0 - self.t_last.0) as f64 * rate;
@@ -217,6 +240,11 @@ impl<T> PsCpu<T> {
         &self.busy_by_owner[owner]
     }
 
+    /// Core-nanoseconds the processes outside the model used in each second.
+    pub fn background_busy(&self) -> &SecondBuckets {
+        &self.background_busy
+    }
+
     pub fn cores(&self) -> u32 {
         self.cores as u32
     }
@@ -266,17 +294,30 @@ mod tests {
     }
 
     #[test]
-    fn background_use_leaves_the_rest_of_the_cores_to_the_model() {
-        // 2 cores of which others use 1: a 2-thread task of 1000 core-ns gets one core
-        // and takes 1000 ns; a single thread still runs at one core at most.
-        let mut cpu = PsCpu::shared(2, 1.0, 1);
-        let w = cpu.submit(SimTime(0), 1000.0, 2, 0, 1);
-        assert_eq!(drain(&mut cpu, w), vec![(1000, 1)]);
+    fn others_threads_compete_with_the_models_for_the_cores() {
+        // 2 cores, others keep 2 threads runnable: a lone model thread gets 2/3 of a
+        // core (not the 0 cores "the others' use" would leave it), 1000 core-ns take
+        // 1500 ns, while the others get 4/3 cores, and all 2 cores before and after.
+        let mut cpu = PsCpu::shared(2, 2.0, 1);
+        let w = cpu.submit(SimTime(0), 1000.0, 1, 0, 1);
+        assert_eq!(drain(&mut cpu, w), vec![(1500, 1)]);
+        cpu.sync(SimTime(3000));
+        let others = cpu.background_busy().get(0);
+        assert!(
+            (others - (1500.0 * 4.0 / 3.0 + 1500.0 * 2.0)).abs() < 1e-6,
+            "{others}"
+        );
+        // Others of half a thread leave a lone model thread its whole core; 3 model
+        // threads and half a thread's worth share 2 cores at 2/3.5 each.
         let mut cpu = PsCpu::shared(2, 0.5, 1);
         let w = cpu.submit(SimTime(0), 1000.0, 1, 0, 2);
         assert_eq!(drain(&mut cpu, w), vec![(1000, 2)]);
         let w = cpu.submit(SimTime(2000), 1500.0, 3, 0, 3);
-        assert_eq!(drain(&mut cpu, w), vec![(3000, 3)]);
+        assert_eq!(drain(&mut cpu, w), vec![(2000 + 875, 3)]);
+        // Many threads of others (a build at -j8) leave the model little.
+        let mut cpu = PsCpu::shared(2, 8.0, 1);
+        let w = cpu.submit(SimTime(0), 1000.0, 2, 0, 4);
+        assert_eq!(drain(&mut cpu, w), vec![(2500, 4)]);
     }
 
     #[test]

@@ -59,9 +59,10 @@ pub struct HostSpec {
     pub address: String,
     pub class: String,
     pub cores: u32,
-    /// Cores' worth of CPU that processes outside the model use on the host (other
-    /// tenants of a shared machine); the model's threads share what is left. 0 for
-    /// a machine of its own.
+    /// Threads' worth of CPU that processes outside the model keep runnable on the
+    /// host (other tenants of a shared machine): the cores they use while the model
+    /// leaves them room; under load they and the model's threads share the cores
+    /// (hw::cpu). 0 for a machine of its own.
     pub background_cores: f64,
     pub ghz: f64,
     pub isa: Isa,

@@ -44,7 +44,8 @@ struct RawNetwork {
 #[serde(deny_unknown_fields)]
 struct RawClass {
     cores: Spanned<i64>,
-    /// CPU used by processes outside the model, in cores (default 0).
+    /// CPU that processes outside the model want, in cores (default 0); they compete
+    /// with the model's threads for the cores as that many runnable threads.
     background_cores: Option<Spanned<f64>>,
     ghz: Spanned<f64>,
     isa: Isa,
@@ -552,7 +553,7 @@ pub fn load_topology_with(
                             c.cores.get_ref()
                         ),
                     )
-                    .with_hint("background_cores is CPU used outside the model: at least 0, below the class's cores"),
+                    .with_hint("background_cores is the CPU processes outside the model want: at least 0, below the class's cores"),
                 );
             }
         }
