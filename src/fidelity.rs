@@ -37,9 +37,13 @@ const SEARCH_MAX_SECONDS: u64 = 640;
 /// of the harness's data sets (at most a few hundred thousand rows).
 const INGEST_SECONDS: u64 = 1800;
 /// How close the simulated others' CPU must come to the measured before the replay
-/// stops looking (CaseContext::simulate): a hundredth of a core, below the /proc tick
-/// accounting's own grain over a few seconds (a 100 Hz tick over 4 s is 0.0025 cores).
+/// stops looking (CaseContext::simulate): a hundredth of a core, four times the /proc
+/// tick accounting's grain over the harness's shortest spans (a 100 Hz tick over 4 s
+/// is 0.0025 cores).
 const OTHERS_TOLERANCE_CORES: f64 = 0.01;
+/// The buckets the simulated CPU use over a measured span is read from: 10 ms, so a
+/// span of a few seconds is read to a few thousandths of a core at its edges.
+const USAGE_BUCKET_NS: u64 = 10_000_000;
 /// Simulations the replay tries beyond the first; the closest is kept if none is
 /// within the tolerance (g(b) moves in steps where the server's threads come and go).
 const OTHERS_MAX_REPLAYS: usize = 8;
@@ -102,6 +106,13 @@ pub struct Row {
     /// hundredth of `others_cores` once the replay found its threads; None where the
     /// span never ended).
     pub others_replayed: Option<f64>,
+    /// The cores the real server and the harness's client used over the measurement
+    /// (the record's `server_cpu_s` and `harness_cpu_s` over its wall time).
+    pub server_cores: Option<f64>,
+    /// The cores the simulated server and client used over the simulated span: where
+    /// this is well above `server_cores`, the model spent more CPU than the server did
+    /// and the replay gave the others more threads to get what they measured.
+    pub server_replayed: Option<f64>,
     /// How much slower than its fastest the measured machine ran fixed work around the
     /// measurement ([`slowdown`]); None in results files without the speed probe.
     pub slowdown: Option<f64>,
@@ -471,17 +482,23 @@ struct CaseContext<'a> {
 
 impl CaseContext<'_> {
     /// The CPU other processes used during a measurement (`others_cores_mean` of its
-    /// `contention`, 0 where not recorded): the simulated standalone's threads share
-    /// the rest of its cores, as the real server's did. A measured condition of each
-    /// record, like the machine's cores, not a fitted figure.
+    /// `contention`, 0 where not recorded), which the prediction reproduces beside the
+    /// simulated server (CaseContext::simulate). A measured condition of each record,
+    /// like the machine's cores.
     fn others_cores(&self, contention: &Value) -> f64 {
-        let others = contention["others_cores_mean"]
+        contention["others_cores_mean"]
             .as_f64()
             .filter(|c| c.is_finite() && *c > 0.0)
-            .unwrap_or(0.0);
-        // A guard, not a figure: a tenth of a core stays the server's however busy the
-        // machine was (the examples' busiest search, 1.95 of 2 cores, keeps 0.1).
-        others.min(self.cores as f64 - 0.1).max(0.0)
+            .unwrap_or(0.0)
+    }
+
+    /// The CPU the server and the harness's client used during a measurement, in cores
+    /// (None where the record lacks it).
+    fn server_cores(contention: &Value) -> Option<f64> {
+        let wall = contention["wall_s"].as_f64().filter(|w| *w > 0.0)?;
+        let server = contention["server_cpu_s"].as_f64()?;
+        let client = contention["harness_cpu_s"].as_f64().unwrap_or(0.0);
+        Some((server + client) / wall)
     }
 
     /// The record's slowdown against the run's fastest speed probe ([`slowdown`]).
@@ -508,25 +525,31 @@ impl CaseContext<'_> {
             others_cores: self.others_cores(contention),
             others_threads: replay.threads,
             others_replayed: replay.used,
+            server_cores: Self::server_cores(contention),
+            server_replayed: replay.server,
             slowdown: self.slowdown(contention),
         }
     }
 
     /// Simulates `text`, an experiment over the standalone beside processes outside the
     /// model that used `others` cores while the real server was measured, and returns
-    /// its summary and the others' runnable threads it replayed them as.
+    /// its summary and how it replayed them.
     ///
     /// The others compete with the server's threads for the cores (hw::cpu), so what
-    /// they used depends on what the server did: beside a busy server they got less
-    /// than they wanted, beside one waiting on a coordinator's tick all they wanted.
-    /// The replay looks for the others' threads b with which the simulated others use,
-    /// over the measured span (`window`: its start and end in the summary, seconds),
-    /// the `others` cores they were measured using: the measured condition reproduced,
-    /// never the measured figure. g(b), the simulated others' use, grows with b and
-    /// levels off below the cores; b starts at `others` (g(b) ≤ b, and equal while the
-    /// server leaves the others room), grows as a busy server's share says until a try
-    /// lands above, then closes in between; the closest of the tries is kept (g moves
-    /// in steps where a Strong search's wait flips from one time tick to two).
+    /// they got depends on what the server did: beside a busy server less than they
+    /// wanted, beside one waiting on a coordinator's round all they wanted. The records
+    /// hold what they got, not what they wanted; the replay looks for the others'
+    /// runnable threads b with which the simulated others use, over the measured span
+    /// (`window`: its start and end in the summary, seconds), the `others` cores they
+    /// were measured using. b is solved from that measured input, never from the figure
+    /// being predicted; but what the others get beside the simulated server depends on
+    /// the CPU the model gives the server, so where that is off, b takes it up (the
+    /// rows carry both servers' CPU over the span to show it). g(b), the simulated
+    /// others' use, grows with b and levels off below the cores; b starts at `others`
+    /// (g(b) ≤ b, and equal while the server leaves the others room), grows as a busy
+    /// server's share says until a try lands above, then closes in between; the
+    /// closest of the tries is kept (g moves in steps where a Strong search's wait
+    /// flips from one time tick to two).
     fn simulate(
         &self,
         label: &str,
@@ -546,57 +569,71 @@ impl CaseContext<'_> {
             exp.topology.hosts[host].background_cores = threads;
             let layout = crate::milvus::plan(&exp)
                 .map_err(|e| format!("the collection does not fit the standalone:\n{e}"))?;
-            let r = crate::run::simulate(&exp, layout, &mut |_| {});
-            let used = window(&r.summary)
-                .and_then(|(from, to)| mean_over(&r.background_core_s[host], from, to));
-            Ok((r.summary, Replay { threads, used }))
+            let r = crate::run::simulate_tracking(&exp, layout, host, USAGE_BUCKET_NS);
+            let span = window(&r.summary);
+            let over = |which: usize| {
+                let (from, to) = span?;
+                let usage = r.fine_usage.as_ref()?;
+                if which == 0 {
+                    usage.0.mean_over(from, to)
+                } else {
+                    usage.1.mean_over(from, to)
+                }
+            };
+            let replay = Replay {
+                threads,
+                used: over(1),
+                server: over(0),
+            };
+            Ok((r.summary, replay))
         };
         let first = run(others)?;
-        if others <= 0.0 {
+        if others <= 0.0 || first.1.used.is_none() {
+            // No others, or no span to compare over (the simulated step never
+            // finished): the others as many threads as the cores they were measured using.
             return Ok(first);
         }
         let miss = |r: &Replay| r.used.map_or(f64::INFINITY, |g| (g - others).abs());
         let mut best = first.clone();
-        // The tries on either side of the measured use: below (g < others) and above.
+        // The tries on either side of the measured use: below (g < others) and above
+        // (g > others, or so many threads that the simulated step never finished).
         let (mut below, mut above): (Option<Replay>, Option<Replay>) = (None, None);
         let mut tried = first.1;
         let cap = OTHERS_MAX_THREADS_PER_CORE * self.cores as f64;
         for _ in 0..OTHERS_MAX_REPLAYS {
-            // No span to compare over (the simulated step never finished): the others
-            // as many threads as the cores they were measured using.
-            let Some(g) = tried.used else { break };
-            if (g - others).abs() <= OTHERS_TOLERANCE_CORES {
-                break;
-            }
-            if g < others {
-                below = Some(tried);
-            } else {
-                above = Some(tried);
+            match tried.used {
+                Some(g) if (g - others).abs() <= OTHERS_TOLERANCE_CORES => break,
+                Some(g) if g < others => below = Some(tried),
+                _ => above = Some(tried),
             }
             let next = match (below, above) {
                 // Between a try below and one above: the secant through them, or the
                 // middle (in ratio) where g moves in a step and the secant hugs an end.
                 (Some(lo), Some(hi)) => {
-                    let (gl, gh) = (lo.used.unwrap_or(0.0), hi.used.unwrap_or(0.0));
-                    let secant = lo.threads
-                        + (others - gl) * (hi.threads - lo.threads) / (gh - gl).max(1e-9);
-                    let (a, b) = (lo.threads.min(hi.threads), lo.threads.max(hi.threads));
+                    let (a, b) = (lo.threads, hi.threads);
+                    let secant = match (lo.used, hi.used) {
+                        (Some(gl), Some(gh)) if gh - gl > 1e-9 => {
+                            Some(a + (others - gl) * (b - a) / (gh - gl))
+                        }
+                        _ => None,
+                    };
                     let inner = a + 0.1 * (b - a)..=b - 0.1 * (b - a);
-                    if inner.contains(&secant) {
-                        secant
-                    } else {
-                        (a * b).sqrt()
+                    match secant {
+                        Some(x) if inner.contains(&x) => x,
+                        _ => (a * b).sqrt(),
                     }
                 }
                 // Only below: more threads; g(b) = b·C/(T+b) on a busy server gives
                 // b = others·T/(C − others) with T = b·(C − g)/g.
                 (Some(lo), None) => {
-                    let t = lo.threads * (self.cores as f64 - g).max(0.0) / g.max(1e-9);
-                    let b = others * t / (self.cores as f64 - others).max(1e-9);
+                    let g = lo.used.unwrap_or(0.0);
+                    let c = self.cores as f64;
+                    let t = lo.threads * (c - g).max(0.0) / g.max(1e-9);
+                    let b = others * t / (c - others).max(1e-9);
                     b.max(lo.threads * 1.25).min(cap)
                 }
-                // Only above (never from the start, g(b) ≤ b): fewer.
-                (None, Some(hi)) => (hi.threads * others / g).max(others),
+                // Only above: the first try uses at most what it wants, so never.
+                (None, Some(hi)) => (hi.threads * 0.8).max(others),
                 (None, None) => break,
             };
             if next == tried.threads {
@@ -612,29 +649,15 @@ impl CaseContext<'_> {
     }
 }
 
-/// The others' runnable threads a prediction replayed, and the cores the simulated
-/// others used with them over the measured span (None where the span never ended).
+/// The others' runnable threads a prediction replayed, the cores the simulated others
+/// used with them over the measured span, and the cores the simulated server (its
+/// threads and the harness's client on its host) used over it; None where the span
+/// never ended.
 #[derive(Clone, Copy, Debug)]
 struct Replay {
     threads: f64,
     used: Option<f64>,
-}
-
-/// The mean of per-second amounts `per_second` over [from, to) seconds, the seconds at
-/// the edges counted by the part inside; None for an empty span.
-fn mean_over(per_second: &[f64], from: f64, to: f64) -> Option<f64> {
-    if !(to > from && from >= 0.0) {
-        return None;
-    }
-    let mut sum = 0.0;
-    let mut t = from;
-    while t < to {
-        let s = t.floor();
-        let end = (s + 1.0).min(to);
-        sum += per_second.get(s as usize).copied().unwrap_or(0.0) * (end - t);
-        t = end;
-    }
-    Some(sum / (to - from))
+    server: Option<f64>,
 }
 
 /// A TOML inline table of the case's parameters (`{ M = 16, efConstruction = 200 }`).
@@ -1015,6 +1038,8 @@ impl Report {
                 "others_cores": r.others_cores,
                 "others_threads": r.others_threads,
                 "others_replayed": r.others_replayed,
+                "server_cores": r.server_cores,
+                "server_replayed": r.server_replayed,
                 "slowdown": r.slowdown,
             })).collect::<Vec<_>>(),
             "geomean": {"all": sums(&self.all), "uncontended": sums(&self.uncontended), "steady": sums(&self.steady)},
@@ -1024,11 +1049,11 @@ impl Report {
 
     pub fn csv(&self) -> String {
         let mut s =
-            String::from("case,figure,measured,predicted,ratio,contended,others_cores,slowdown,others_threads,others_replayed\n");
+            String::from("case,figure,measured,predicted,ratio,contended,others_cores,slowdown,others_threads,others_replayed,server_cores,server_replayed\n");
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{}",
                 r.case,
                 r.figure.name(),
                 r.measured,
@@ -1038,7 +1063,9 @@ impl Report {
                 r.others_cores,
                 r.slowdown.map_or(String::new(), |x| x.to_string()),
                 r.others_threads,
-                r.others_replayed.map_or(String::new(), |x| x.to_string())
+                r.others_replayed.map_or(String::new(), |x| x.to_string()),
+                r.server_cores.map_or(String::new(), |x| x.to_string()),
+                r.server_replayed.map_or(String::new(), |x| x.to_string())
             );
         }
         s
@@ -1113,18 +1140,5 @@ mod tests {
         );
         assert_eq!(inline_table(&json!({})).unwrap(), "{}");
         assert!(inline_table(&json!({"ef": "x"})).is_err());
-    }
-
-    #[test]
-    fn the_others_use_is_averaged_over_the_measured_span_with_its_edge_seconds_in_part() {
-        // Seconds 0-3 used 1, 2, 0.5 and 1 cores: over [0.5, 2.5) half of second 0,
-        // all of 1, half of 2.
-        let per = [1.0, 2.0, 0.5, 1.0];
-        assert_eq!(mean_over(&per, 0.5, 2.5), Some((0.5 + 2.0 + 0.25) / 2.0));
-        assert_eq!(mean_over(&per, 1.0, 2.0), Some(2.0));
-        // Past the last second nothing was used.
-        assert_eq!(mean_over(&per, 3.0, 5.0), Some(0.5));
-        assert_eq!(mean_over(&per, 2.0, 2.0), None);
-        assert_eq!(mean_over(&per, -1.0, 2.0), None);
     }
 }

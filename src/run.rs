@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::engine::{SimDuration, SimTime, NS_PER_S};
+use crate::hw::buckets::FineBuckets;
 use crate::milvus::{build_cluster, plan, Layout};
 use crate::report::output::StagedDir;
 use crate::report::summary::{self, RunFigures};
@@ -30,9 +31,9 @@ pub struct RunResult {
     pub wall_seconds: f64,
     requests_rows: crate::report::recorder::Recorder,
     series: Vec<SeriesRow>,
-    /// Per host (in the topology's order), the core-seconds processes outside the model
-    /// (`background_cores`) used in each simulated second; not part of the outputs.
-    pub background_core_s: Vec<Vec<f64>>,
+    /// The host [`simulate_tracking`] followed: the model's and the processes outside
+    /// the model's (`background_cores`) CPU use in short buckets; not part of the outputs.
+    pub fine_usage: Option<(FineBuckets, FineBuckets)>,
 }
 
 /// Checks an experiment fully (files, placement, fit) without running it.
@@ -49,8 +50,31 @@ pub fn simulate(
     layout: Layout,
     progress: &mut dyn FnMut(&Progress),
 ) -> RunResult {
+    simulate_inner(exp, layout, progress, None)
+}
+
+/// [`simulate`], keeping host `host`'s CPU use in buckets of `width_ns`
+/// ([`RunResult::fine_usage`]).
+pub fn simulate_tracking(
+    exp: &Experiment,
+    layout: Layout,
+    host: usize,
+    width_ns: u64,
+) -> RunResult {
+    simulate_inner(exp, layout, &mut |_| {}, Some((host, width_ns)))
+}
+
+fn simulate_inner(
+    exp: &Experiment,
+    layout: Layout,
+    progress: &mut dyn FnMut(&Progress),
+    track: Option<(usize, u64)>,
+) -> RunResult {
     let wall = Instant::now();
     let mut sim = build_cluster(exp, layout);
+    if let Some((host, width_ns)) = track {
+        sim.world_mut().hosts[host].cpu.track_fine(width_ns);
+    }
     let end = SimTime::ZERO + exp.duration;
     let mut t = SimTime::ZERO;
     while t < end {
@@ -98,15 +122,7 @@ pub fn simulate(
     }
     series.extend(tables::request_series(&world.rec.requests, seconds));
 
-    let background_core_s = world
-        .hosts
-        .iter()
-        .map(|h| {
-            (0..seconds)
-                .map(|s| h.cpu.background_busy().get(s) / NS_PER_S as f64)
-                .collect()
-        })
-        .collect();
+    let fine_usage = track.and_then(|(host, _)| world.hosts[host].cpu.fine_usage().cloned());
     let mut hosts = Vec::new();
     for h in &world.hosts {
         let cores_ns = NS_PER_S as f64 * h.spec.cores as f64;
@@ -186,7 +202,7 @@ pub fn simulate(
         wall_seconds: wall.elapsed().as_secs_f64(),
         requests_rows: world.rec,
         series,
-        background_core_s,
+        fine_usage,
     }
 }
 

@@ -41,6 +41,60 @@ impl SecondBuckets {
     }
 }
 
+/// Sums a quantity into buckets of a fixed width (for spans shorter than a second).
+#[derive(Clone, Debug)]
+pub struct FineBuckets {
+    width_ns: u64,
+    values: Vec<f64>,
+}
+
+impl FineBuckets {
+    pub fn new(width_ns: u64) -> Self {
+        assert!(width_ns > 0, "a bucket has a width");
+        FineBuckets {
+            width_ns,
+            values: Vec::new(),
+        }
+    }
+
+    /// Adds `rate` per nanosecond over [from, to), split across bucket boundaries.
+    pub fn add_interval(&mut self, from: SimTime, to: SimTime, rate: f64) {
+        if to <= from || rate == 0.0 {
+            return;
+        }
+        let mut t = from.0;
+        while t < to.0 {
+            let bucket = t / self.width_ns;
+            let end = ((bucket + 1) * self.width_ns).min(to.0);
+            let i = bucket as usize;
+            if i >= self.values.len() {
+                self.values.resize(i + 1, 0.0);
+            }
+            self.values[i] += (end - t) as f64 * rate;
+            t = end;
+        }
+    }
+
+    /// The total over [from, to) seconds, per second of it: the buckets inside whole,
+    /// the ones at the edges by the part inside. None for an empty span.
+    pub fn mean_over(&self, from_s: f64, to_s: f64) -> Option<f64> {
+        if !(to_s > from_s && from_s >= 0.0) {
+            return None;
+        }
+        let w = self.width_ns as f64 / NS_PER_S as f64;
+        let (from, to) = (from_s / w, to_s / w);
+        let mut sum = 0.0;
+        let mut t = from;
+        while t < to {
+            let b = t.floor();
+            let end = (b + 1.0).min(to);
+            sum += self.values.get(b as usize).copied().unwrap_or(0.0) * (end - t);
+            t = end;
+        }
+        Some(sum / NS_PER_S as f64 / (to_s - from_s))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +106,22 @@ mod tests {
         assert_eq!(b.get(0), (NS_PER_S / 2) as f64);
         assert_eq!(b.get(1), NS_PER_S as f64);
         assert_eq!(b.get(2), 0.0);
+    }
+
+    #[test]
+    fn a_span_mean_counts_its_edge_buckets_in_part() {
+        // 10 ms buckets; one core busy over [10 ms, 30 ms), none before or after.
+        let mut b = FineBuckets::new(10_000_000);
+        b.add_interval(SimTime(10_000_000), SimTime(30_000_000), 1.0);
+        assert!((b.mean_over(0.01, 0.03).unwrap() - 1.0).abs() < 1e-12);
+        assert!((b.mean_over(0.0, 0.04).unwrap() - 0.5).abs() < 1e-12);
+        // Half of an idle bucket and half of a busy one.
+        assert!((b.mean_over(0.005, 0.015).unwrap() - 0.5).abs() < 1e-12);
+        // Within a bucket the use is taken as even over it.
+        let mut c = FineBuckets::new(10_000_000);
+        c.add_interval(SimTime(0), SimTime(5_000_000), 1.0);
+        assert!((c.mean_over(0.005, 0.01).unwrap() - 0.5).abs() < 1e-12);
+        assert_eq!(b.mean_over(1.0, 2.0), Some(0.0));
+        assert_eq!(b.mean_over(0.02, 0.02), None);
     }
 }

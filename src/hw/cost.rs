@@ -241,8 +241,12 @@ impl HostCost {
         // that leaves the bandwidth to the model's threads: a sequential scan streams
         // at the share of the cores the model's threads run on at once, T·min(1, C/(T+b))
         // as the CPU shares them (hw::cpu).
-        let running =
-            threads as f64 * (h.cores as f64 / (threads as f64 + h.background_cores)).min(1.0);
+        let runnable = threads as f64 + h.background_cores;
+        let running = if runnable > 0.0 {
+            threads as f64 * (h.cores as f64 / runnable).min(1.0)
+        } else {
+            0.0
+        };
         let scan_bytes_per_s = share(running);
         let threads = threads.max(1) as f64;
         HostCost {

@@ -12,8 +12,8 @@
 //! cores as b more runnable threads: Linux's fair scheduler shares a CPU among runnable
 //! threads, not among processes, so the model's T threads get min(1, C/(T+b)) each and
 //! the others b·min(1, C/(T+b)), all of b while the model leaves them room. The others
-//! are taken to want their b all along (a build, another service), and their use is
-//! accounted ([`PsCpu::background_busy`]).
+//! are taken to want their b all along (a build, another service); their use can be
+//! followed ([`PsCpu::track_fine`]).
 //!
 //! Implemented with a virtual clock V that advances at min(1, C/(T+b)): a task's finish
 //! tag V + D/k is fixed at arrival, so arrival and departure cost O(log n) and no
@@ -22,7 +22,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use super::buckets::SecondBuckets;
+use super::buckets::{FineBuckets, SecondBuckets};
 use crate::engine::SimTime;
 
 struct Task<T> {
@@ -58,7 +58,9 @@ pub struct PsCpu<T> {
     cores: f64,
     /// The runnable threads' worth of processes outside the model (b above).
     background: f64,
-    background_busy: SecondBuckets,
+    /// The model's and the others' use in short buckets, when asked for
+    /// ([`PsCpu::track_fine`]).
+    fine: Option<(FineBuckets, FineBuckets)>,
     v: f64,
     t_last: SimTime,
     threads: u32,
@@ -90,7 +92,7 @@ impl<T> PsCpu<T> {
         PsCpu {
             cores: cores as f64,
             background,
-            background_busy: SecondBuckets::default(),
+            fine: None,
             v: 0.0,
             t_last: SimTime::ZERO,
             threads: 0,
@@ -129,9 +131,12 @@ impl<T> PsCpu<T> {
 
     fn advance(&mut self, now: SimTime) {
         debug_assert!(now >= self.t_last);
-        if now > self.t_last && self.background > 0.0 {
-            let others = self.background * self.share();
-            self.background_busy.add_interval(self.t_last, now, others);
+        if now > self.t_last {
+            let share = self.share();
+            if let Some((model, others)) = &mut self.fine {
+                model.add_interval(self.t_last, now, share * self.threads as f64);
+                others.add_interval(self.t_last, now, share * self.background);
+            }
         }
         if now > self.t_last && self.threads > 0 {
             let rate = self.rate();
@@ -240,9 +245,14 @@ impl<T> PsCpu<T> {
         &self.busy_by_owner[owner]
     }
 
-    /// Core-nanoseconds the processes outside the model used in each second.
-    pub fn background_busy(&self) -> &SecondBuckets {
-        &self.background_busy
+    /// Keeps the model's and the others' use in buckets of `width_ns` from now on.
+    pub fn track_fine(&mut self, width_ns: u64) {
+        self.fine = Some((FineBuckets::new(width_ns), FineBuckets::new(width_ns)));
+    }
+
+    /// The model's and the others' use in short buckets, if tracked.
+    pub fn fine_usage(&self) -> Option<&(FineBuckets, FineBuckets)> {
+        self.fine.as_ref()
     }
 
     pub fn cores(&self) -> u32 {
@@ -299,10 +309,18 @@ mod tests {
         // core (not the 0 cores "the others' use" would leave it), 1000 core-ns take
         // 1500 ns, while the others get 4/3 cores, and all 2 cores before and after.
         let mut cpu = PsCpu::shared(2, 2.0, 1);
+        cpu.track_fine(500);
         let w = cpu.submit(SimTime(0), 1000.0, 1, 0, 1);
         assert_eq!(drain(&mut cpu, w), vec![(1500, 1)]);
         cpu.sync(SimTime(3000));
-        let others = cpu.background_busy().get(0);
+        let (model, others) = cpu.fine_usage().unwrap();
+        let per_s =
+            |b: &FineBuckets, from: f64, to: f64| b.mean_over(from * 1e-9, to * 1e-9).unwrap();
+        assert!((per_s(model, 0.0, 1500.0) - 2.0 / 3.0).abs() < 1e-9);
+        assert!((per_s(others, 0.0, 1500.0) - 4.0 / 3.0).abs() < 1e-9);
+        assert!((per_s(others, 1500.0, 3000.0) - 2.0).abs() < 1e-9);
+        assert_eq!(per_s(model, 1500.0, 3000.0), 0.0);
+        let others = (per_s(others, 0.0, 1500.0) + per_s(others, 1500.0, 3000.0)) * 1500.0;
         assert!(
             (others - (1500.0 * 4.0 / 3.0 + 1500.0 * 2.0)).abs() < 1e-6,
             "{others}"

@@ -60,9 +60,10 @@ pub struct HostSpec {
     pub class: String,
     pub cores: u32,
     /// Threads' worth of CPU that processes outside the model keep runnable on the
-    /// host (other tenants of a shared machine): the cores they use while the model
-    /// leaves them room; under load they and the model's threads share the cores
-    /// (hw::cpu). 0 for a machine of its own.
+    /// host (other tenants of a shared machine): up to the cores, what they use while
+    /// the model leaves them room; under load they and the model's threads share the
+    /// cores (hw::cpu). A topology sets it below the cores; `simctl fidelity`'s replay
+    /// may set more threads than cores. 0 for a machine of its own.
     pub background_cores: f64,
     pub ghz: f64,
     pub isa: Isa,
