@@ -10,8 +10,10 @@
 //!
 //! Processes outside the model (a host's `background_cores`, b) compete for the same
 //! cores as b more runnable threads: Linux's fair scheduler shares a CPU among runnable
-//! threads, not among processes, so the model's T threads get min(1, C/(T+b)) each and
-//! the others b·min(1, C/(T+b)), all of b while the model leaves them room. The others
+//! threads, not among processes (within a scheduling group; autogroups and cgroups are
+//! shared among first, which this does not play), so the model's T threads get
+//! min(1, C/(T+b)) each and the others b·min(1, C/(T+b)), all of b while the model
+//! leaves them room. The others
 //! are taken to want their b all along (a build, another service); their use can be
 //! followed ([`PsCpu::track_fine`]).
 //!
