@@ -903,3 +903,57 @@ fn load_times_follow_the_checkers_and_the_bytes_loaded() {
         assert!(r["predicted"].as_f64().unwrap() >= 3.0, "{r}");
     }
 }
+
+/// The README's table of where the model stands ("How close is simctl to reality") is
+/// what `simctl fidelity` prints for each committed results file: a change to the model
+/// that moves a figure moves the table with it.
+#[test]
+fn the_readme_summary_table_is_what_simctl_fidelity_gives() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let rows: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("| `results-"))
+        .collect();
+    assert!(rows.len() >= 6, "{rows:?}");
+    let figures = [
+        "search_p50_ms",
+        "search_qps",
+        "insert_rows_per_s",
+        "index_build_s",
+        "load_s",
+    ];
+    for line in rows {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let file = cells[0].trim_matches('`');
+        let v = read_json(&format!("experiments/fidelity/{file}"));
+        // The files measured on the Xeon are predicted with its calibration.
+        let xeon = v["machine"]["cpu_model"]
+            .as_str()
+            .is_some_and(|m| m.contains("Xeon"));
+        let args: &[&str] = if xeon {
+            &["--profile", "profiles/xeon-2.5ghz-2core.toml"]
+        } else {
+            &[]
+        };
+        let t = fidelity_table(&v, &format!("fidelity-readme-{file}"), args);
+        for (i, figure) in figures.iter().enumerate() {
+            let ratios: Vec<f64> = t["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["figure"] == *figure)
+                .map(|r| r["ratio"].as_f64().unwrap())
+                .collect();
+            let cell = if ratios.is_empty() {
+                String::new()
+            } else {
+                let n = ratios.len() as f64;
+                let ratio = (ratios.iter().map(|r| r.ln()).sum::<f64>() / n).exp();
+                let error = (ratios.iter().map(|r| r.ln().abs()).sum::<f64>() / n).exp();
+                let inside = ratios.iter().filter(|r| (0.8..=1.25).contains(*r)).count();
+                format!("{ratio:.2} (x{error:.2}), {inside}/{}", ratios.len())
+            };
+            assert_eq!(cells[2 + i], cell, "{file} {figure}");
+        }
+    }
+}
