@@ -120,12 +120,20 @@ def machine_facts():
                 break
     with open("/proc/meminfo") as f:
         mem_kib = int(f.readline().split()[1])
+    # Whether the kernel shares the cores among sessions first (autogroup): then other
+    # users' processes and the server compete as two groups, not thread by thread.
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as f:
+            autogroup = int(f.read().strip())
+    except (OSError, ValueError):
+        autogroup = None
     return {
         "cpu_model": model,
         "cores_logical": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)),
         "memory_bytes": mem_kib * 1024,
         "kernel": platform.release(),
+        "sched_autogroup": autogroup,
         "python": platform.python_version(),
     }
 
