@@ -1006,6 +1006,35 @@ impl Report {
                 );
             }
         }
+        // How well the measured conditions were reproduced, one count per measurement
+        // (a search case's median and rate share theirs).
+        let records: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|r| r.figure != Figure::SearchQps)
+            .collect();
+        let busy: Vec<&&Row> = records.iter().filter(|r| r.others_cores > 0.0).collect();
+        let others_held = busy
+            .iter()
+            .filter(|r| {
+                r.others_replayed
+                    .is_some_and(|g| (g - r.others_cores).abs() <= OTHERS_TOLERANCE_CORES)
+            })
+            .count();
+        let with_server: Vec<(f64, f64)> = records
+            .iter()
+            .filter_map(|r| Some((r.server_cores?, r.server_replayed?)))
+            .collect();
+        let server_held = with_server
+            .iter()
+            .filter(|(real, model)| (real - model).abs() <= 0.1)
+            .count();
+        let _ = writeln!(
+            s,
+            "replayed: the others' CPU within {OTHERS_TOLERANCE_CORES} core of the measured in {others_held} of {} measurements beside others; the simulated server's CPU within 0.1 core of the real one's in {server_held} of {} (--out: others_replayed, server_replayed)",
+            busy.len(),
+            with_server.len()
+        );
         for k in &self.skipped {
             let _ = writeln!(s, "skipped: {k}");
         }

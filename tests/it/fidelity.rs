@@ -49,6 +49,16 @@ fn the_quick_example_gets_a_row_per_case_with_finite_ratios() {
     for kind in ["insert_rows_per_s", "index_build_s"] {
         assert!(rows.iter().any(|r| r["figure"] == kind), "no {kind} row");
     }
+    // The printed table says how well the measured conditions were reproduced: here
+    // every measurement beside others (ten of its twelve) had their CPU replayed.
+    let replayed = stdout
+        .lines()
+        .find(|l| l.starts_with("replayed:"))
+        .expect("a replayed line");
+    assert!(
+        replayed.contains("within 0.01 core of the measured in 10 of 10 measurements"),
+        "{replayed}"
+    );
     // Every index the harness loaded, FLAT too, has its load time predicted.
     for ds in results["datasets"].as_array().unwrap() {
         for ix in ds["indexes"].as_array().unwrap() {
