@@ -41,9 +41,6 @@ const INGEST_SECONDS: u64 = 1800;
 /// tick accounting's grain over the harness's shortest spans (a 100 Hz tick over 4 s
 /// is 0.0025 cores).
 const OTHERS_TOLERANCE_CORES: f64 = 0.01;
-/// The buckets the simulated CPU use over a measured span is read from: 10 ms, so a
-/// span of a few seconds is read to a few thousandths of a core at its edges.
-const USAGE_BUCKET_NS: u64 = 10_000_000;
 /// Simulations the replay tries beyond the first; the closest is kept if none is
 /// within the tolerance (g(b) moves in steps where the server's threads come and go).
 const OTHERS_MAX_REPLAYS: usize = 8;
@@ -569,21 +566,17 @@ impl CaseContext<'_> {
             exp.topology.hosts[host].background_cores = threads;
             let layout = crate::milvus::plan(&exp)
                 .map_err(|e| format!("the collection does not fit the standalone:\n{e}"))?;
-            let r = crate::run::simulate_tracking(&exp, layout, host, USAGE_BUCKET_NS);
+            // The CPU use over the measured span, from 10 ms buckets (hw::buckets).
+            let r = crate::run::simulate_tracking(&exp, layout, host);
             let span = window(&r.summary);
-            let over = |which: usize| {
-                let (from, to) = span?;
-                let usage = r.fine_usage.as_ref()?;
-                if which == 0 {
-                    usage.0.mean_over(from, to)
-                } else {
-                    usage.1.mean_over(from, to)
-                }
+            let over = |b: &crate::hw::buckets::FineBuckets| {
+                span.and_then(|(from, to)| b.mean_over(from, to))
             };
+            let (model, others) = r.fine_usage.as_ref().expect("the host is tracked");
             let replay = Replay {
                 threads,
-                used: over(1),
-                server: over(0),
+                used: over(others),
+                server: over(model),
             };
             Ok((r.summary, replay))
         };

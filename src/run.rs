@@ -53,27 +53,22 @@ pub fn simulate(
     simulate_inner(exp, layout, progress, None)
 }
 
-/// [`simulate`], keeping host `host`'s CPU use in buckets of `width_ns`
+/// [`simulate`], keeping host `host`'s CPU use in short buckets
 /// ([`RunResult::fine_usage`]).
-pub fn simulate_tracking(
-    exp: &Experiment,
-    layout: Layout,
-    host: usize,
-    width_ns: u64,
-) -> RunResult {
-    simulate_inner(exp, layout, &mut |_| {}, Some((host, width_ns)))
+pub fn simulate_tracking(exp: &Experiment, layout: Layout, host: usize) -> RunResult {
+    simulate_inner(exp, layout, &mut |_| {}, Some(host))
 }
 
 fn simulate_inner(
     exp: &Experiment,
     layout: Layout,
     progress: &mut dyn FnMut(&Progress),
-    track: Option<(usize, u64)>,
+    track: Option<usize>,
 ) -> RunResult {
     let wall = Instant::now();
     let mut sim = build_cluster(exp, layout);
-    if let Some((host, width_ns)) = track {
-        sim.world_mut().hosts[host].cpu.track_fine(width_ns);
+    if let Some(host) = track {
+        sim.world_mut().hosts[host].cpu.track_fine();
     }
     let end = SimTime::ZERO + exp.duration;
     let mut t = SimTime::ZERO;
@@ -122,7 +117,7 @@ fn simulate_inner(
     }
     series.extend(tables::request_series(&world.rec.requests, seconds));
 
-    let fine_usage = track.and_then(|(host, _)| world.hosts[host].cpu.fine_usage().cloned());
+    let fine_usage = track.and_then(|host| world.hosts[host].cpu.fine_usage().cloned());
     let mut hosts = Vec::new();
     for h in &world.hosts {
         let cores_ns = NS_PER_S as f64 * h.spec.cores as f64;

@@ -327,6 +327,15 @@ def stop_on_signals():
     signal.signal(signal.SIGHUP, on_term)
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+
+def start_side_script(argv, script, no_netns):
+    """The start of a side script (segments.py, profile_load.py): re-exec `script` in a
+    private network namespace unless `no_netns`, then turn signals into exceptions;
+    returns the network note for record_header."""
+    network_note = "--no-netns given" if no_netns else enter_private_netns(argv, script)
+    stop_on_signals()
+    return network_note
+
 def main(argv):
     args = parse_args(argv)
     network_note = "--no-netns given" if args.no_netns else enter_private_netns(argv)

@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from contention import Monitor  # noqa: E402
 from data import make_data  # noqa: E402
-from harness import enter_private_netns, log, record_header, stop_on_signals  # noqa: E402
+from harness import log, record_header, start_side_script  # noqa: E402
 from measure import ingest  # noqa: E402
 from milvus_client import Client  # noqa: E402
 from server import MilvusStandalone  # noqa: E402
@@ -184,8 +184,7 @@ def run_dataset(dim, rows, args, doc):
 
 def main(argv):
     args = parse_args(argv)
-    network_note = "--no-netns given" if args.no_netns else enter_private_netns(argv, __file__)
-    stop_on_signals()
+    network_note = start_side_script(argv, __file__, args.no_netns)
     t_start = time.monotonic()
     doc = {
         **record_header(SCHEMA, network_note),

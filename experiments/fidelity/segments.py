@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from contention import Monitor  # noqa: E402
-from harness import enter_private_netns, log, record_header, stop_on_signals  # noqa: E402
+from harness import log, record_header, start_side_script  # noqa: E402
 from measure import INSERT_BATCH_BYTES, percentile_ms  # noqa: E402
 from milvus_client import FIELD_ID, Client, _enum_name  # noqa: E402
 from server import MilvusStandalone  # noqa: E402
@@ -447,9 +447,7 @@ def run_server(max_size_mb, args, doc):
 
 def main(argv):
     args = parse_args(argv)
-    network_note = "--no-netns given" if args.no_netns else enter_private_netns(argv, __file__)
-
-    stop_on_signals()
+    network_note = start_side_script(argv, __file__, args.no_netns)
 
     t_start = time.monotonic()
     doc = {

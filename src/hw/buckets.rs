@@ -1,60 +1,35 @@
-//! Per-second accumulators for the time series.
+//! Per-second (and finer) accumulators for the time series and measured spans.
 
 use crate::engine::{SimTime, NS_PER_S};
 
-/// Sums a quantity into one bucket per simulated second.
+/// Sums a quantity into buckets of `WIDTH_NS` each (a constant, so that finding a
+/// bucket on the CPU's hot path is a multiplication, not a division).
 #[derive(Clone, Debug, Default)]
-pub struct SecondBuckets {
+pub struct Buckets<const WIDTH_NS: u64> {
     values: Vec<f64>,
 }
 
-impl SecondBuckets {
-    fn slot(&mut self, second: usize) -> &mut f64 {
-        if second >= self.values.len() {
-            self.values.resize(second + 1, 0.0);
+/// One bucket per simulated second: the time series.
+pub type SecondBuckets = Buckets<NS_PER_S>;
+
+/// Width of [`FineBuckets`]: 10 ms, so a span of a few seconds is read to a few
+/// thousandths of its mean at its edges.
+pub const FINE_BUCKET_NS: u64 = 10_000_000;
+
+/// Buckets for spans shorter than a second (`simctl fidelity`'s measured spans).
+pub type FineBuckets = Buckets<FINE_BUCKET_NS>;
+
+impl<const WIDTH_NS: u64> Buckets<WIDTH_NS> {
+    fn slot(&mut self, bucket: usize) -> &mut f64 {
+        if bucket >= self.values.len() {
+            self.values.resize(bucket + 1, 0.0);
         }
-        &mut self.values[second]
+        &mut self.values[bucket]
     }
 
-    /// Adds `amount` to the second that contains `t`.
+    /// Adds `amount` to the bucket that contains `t`.
     pub fn add_at(&mut self, t: SimTime, amount: f64) {
-        *self.slot((t.0 / NS_PER_S) as usize) += amount;
-    }
-
-    /// Adds `rate` per nanosecond over [from, to), split across second boundaries.
-    pub fn add_interval(&mut self, from: SimTime, to: SimTime, rate: f64) {
-        if to <= from || rate == 0.0 {
-            return;
-        }
-        let mut t = from.0;
-        while t < to.0 {
-            let second = t / NS_PER_S;
-            let end = ((second + 1) * NS_PER_S).min(to.0);
-            *self.slot(second as usize) += (end - t) as f64 * rate;
-            t = end;
-        }
-    }
-
-    /// The total of second `s` (zero if nothing was added).
-    pub fn get(&self, s: usize) -> f64 {
-        self.values.get(s).copied().unwrap_or(0.0)
-    }
-}
-
-/// Sums a quantity into buckets of a fixed width (for spans shorter than a second).
-#[derive(Clone, Debug)]
-pub struct FineBuckets {
-    width_ns: u64,
-    values: Vec<f64>,
-}
-
-impl FineBuckets {
-    pub fn new(width_ns: u64) -> Self {
-        assert!(width_ns > 0, "a bucket has a width");
-        FineBuckets {
-            width_ns,
-            values: Vec::new(),
-        }
+        *self.slot((t.0 / WIDTH_NS) as usize) += amount;
     }
 
     /// Adds `rate` per nanosecond over [from, to), split across bucket boundaries.
@@ -64,15 +39,16 @@ impl FineBuckets {
         }
         let mut t = from.0;
         while t < to.0 {
-            let bucket = t / self.width_ns;
-            let end = ((bucket + 1) * self.width_ns).min(to.0);
-            let i = bucket as usize;
-            if i >= self.values.len() {
-                self.values.resize(i + 1, 0.0);
-            }
-            self.values[i] += (end - t) as f64 * rate;
+            let bucket = t / WIDTH_NS;
+            let end = ((bucket + 1) * WIDTH_NS).min(to.0);
+            *self.slot(bucket as usize) += (end - t) as f64 * rate;
             t = end;
         }
+    }
+
+    /// The total of bucket `i` (zero if nothing was added).
+    pub fn get(&self, i: usize) -> f64 {
+        self.values.get(i).copied().unwrap_or(0.0)
     }
 
     /// The total over [from, to) seconds, per second of it: the buckets inside whole,
@@ -81,14 +57,14 @@ impl FineBuckets {
         if !(to_s > from_s && from_s >= 0.0) {
             return None;
         }
-        let w = self.width_ns as f64 / NS_PER_S as f64;
+        let w = WIDTH_NS as f64 / NS_PER_S as f64;
         let (from, to) = (from_s / w, to_s / w);
         let mut sum = 0.0;
         let mut t = from;
         while t < to {
             let b = t.floor();
             let end = (b + 1.0).min(to);
-            sum += self.values.get(b as usize).copied().unwrap_or(0.0) * (end - t);
+            sum += self.get(b as usize) * (end - t);
             t = end;
         }
         Some(sum / NS_PER_S as f64 / (to_s - from_s))
@@ -111,14 +87,14 @@ mod tests {
     #[test]
     fn a_span_mean_counts_its_edge_buckets_in_part() {
         // 10 ms buckets; one core busy over [10 ms, 30 ms), none before or after.
-        let mut b = FineBuckets::new(10_000_000);
+        let mut b = FineBuckets::default();
         b.add_interval(SimTime(10_000_000), SimTime(30_000_000), 1.0);
         assert!((b.mean_over(0.01, 0.03).unwrap() - 1.0).abs() < 1e-12);
         assert!((b.mean_over(0.0, 0.04).unwrap() - 0.5).abs() < 1e-12);
         // Half of an idle bucket and half of a busy one.
         assert!((b.mean_over(0.005, 0.015).unwrap() - 0.5).abs() < 1e-12);
         // Within a bucket the use is taken as even over it.
-        let mut c = FineBuckets::new(10_000_000);
+        let mut c = FineBuckets::default();
         c.add_interval(SimTime(0), SimTime(5_000_000), 1.0);
         assert!((c.mean_over(0.005, 0.01).unwrap() - 0.5).abs() < 1e-12);
         assert_eq!(b.mean_over(1.0, 2.0), Some(0.0));

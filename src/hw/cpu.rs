@@ -133,11 +133,12 @@ impl<T> PsCpu<T> {
 
     fn advance(&mut self, now: SimTime) {
         debug_assert!(now >= self.t_last);
-        if now > self.t_last {
+        if now > self.t_last && self.fine.is_some() {
             let share = self.share();
+            let (model_rate, others_rate) = (share * self.threads as f64, share * self.background);
             if let Some((model, others)) = &mut self.fine {
-                model.add_interval(self.t_last, now, share * self.threads as f64);
-                others.add_interval(self.t_last, now, share * self.background);
+                model.add_interval(self.t_last, now, model_rate);
+                others.add_interval(self.t_last, now, others_rate);
             }
         }
         if now > self.t_last && self.threads > 0 {
@@ -248,8 +249,8 @@ impl<T> PsCpu<T> {
     }
 
     /// Keeps the model's and the others' use in buckets of `width_ns` from now on.
-    pub fn track_fine(&mut self, width_ns: u64) {
-        self.fine = Some((FineBuckets::new(width_ns), FineBuckets::new(width_ns)));
+    pub fn track_fine(&mut self) {
+        self.fine = Some((FineBuckets::default(), FineBuckets::default()));
     }
 
     /// The model's and the others' use in short buckets, if tracked.
@@ -310,14 +311,18 @@ mod tests {
         // 2 cores, others keep 2 threads runnable: a lone model thread gets 2/3 of a
         // core (not the 0 cores "the others' use" would leave it), 1000 core-ns take
         // 1500 ns, while the others get 4/3 cores, and all 2 cores before and after.
+        // (The use is read from 10 ms buckets: these times are in units of 10 ms.)
+        const U: u64 = 10_000_000;
         let mut cpu = PsCpu::shared(2, 2.0, 1);
-        cpu.track_fine(500);
-        let w = cpu.submit(SimTime(0), 1000.0, 1, 0, 1);
-        assert_eq!(drain(&mut cpu, w), vec![(1500, 1)]);
-        cpu.sync(SimTime(3000));
+        cpu.track_fine();
+        let w = cpu.submit(SimTime(0), 1000.0 * U as f64, 1, 0, 1);
+        assert_eq!(drain(&mut cpu, w), vec![(1500 * U, 1)]);
+        cpu.sync(SimTime(3000 * U));
         let (model, others) = cpu.fine_usage().unwrap();
-        let per_s =
-            |b: &FineBuckets, from: f64, to: f64| b.mean_over(from * 1e-9, to * 1e-9).unwrap();
+        let per_s = |b: &FineBuckets, from: f64, to: f64| {
+            b.mean_over(from * U as f64 * 1e-9, to * U as f64 * 1e-9)
+                .unwrap()
+        };
         assert!((per_s(model, 0.0, 1500.0) - 2.0 / 3.0).abs() < 1e-9);
         assert!((per_s(others, 0.0, 1500.0) - 4.0 / 3.0).abs() < 1e-9);
         assert!((per_s(others, 1500.0, 3000.0) - 2.0).abs() < 1e-9);

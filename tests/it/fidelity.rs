@@ -266,6 +266,30 @@ fn predicted(t: &serde_json::Value, case: &str, figure: &str) -> f64 {
         .unwrap()
 }
 
+/// The cases of results `v` that `keep` picks.
+fn cases_where(
+    v: &serde_json::Value,
+    keep: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    v["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| keep(c))
+        .cloned()
+        .collect()
+}
+
+/// The rows of fidelity table `t` that compare `figure`.
+fn rows_of<'a>(t: &'a serde_json::Value, figure: &str) -> Vec<&'a serde_json::Value> {
+    t["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["figure"] == figure)
+        .collect()
+}
+
 fn read_json(path: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(repo(path)).unwrap()).unwrap()
 }
@@ -528,21 +552,12 @@ fn the_cpu_others_used_during_a_measurement_is_reproduced_beside_the_server() {
 fn a_load_beside_busy_others_shares_the_cores_with_their_threads() {
     let mut v = read_json(FULL);
     // One search case per index, for its search parameters; the loads are the point.
-    let cases: Vec<serde_json::Value> = v["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["nq"] == 1 && c["concurrency"] == 1 && c["consistency"] == "Eventually")
-        .cloned()
-        .collect();
+    let cases = cases_where(&v, |c| {
+        c["nq"] == 1 && c["concurrency"] == 1 && c["consistency"] == "Eventually"
+    });
     v["cases"] = serde_json::Value::Array(cases);
     let t = fidelity_table(&v, "fidelity-busy-loads", &[]);
-    let loads: Vec<&serde_json::Value> = t["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["figure"] == "load_s")
-        .collect();
+    let loads = rows_of(&t, "load_s");
     assert_eq!(loads.len(), 6);
     for r in &loads {
         let others = r["others_cores"].as_f64().unwrap();
@@ -578,13 +593,7 @@ fn hnsw_at_dim_768_is_predicted_within_the_band_on_one_client() {
             && c["concurrency"] == 1
             && c["consistency"] == "Eventually"
     };
-    let cases: Vec<serde_json::Value> = v["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| keep(c))
-        .cloned()
-        .collect();
+    let cases = cases_where(&v, |c| keep(c));
     assert_eq!(cases.len(), 3, "nq 1, 10 and 100");
     v["cases"] = serde_json::Value::Array(cases);
     v["datasets"] = serde_json::json!([]);
@@ -706,13 +715,7 @@ fn an_indexed_search_of_many_queries_spreads_over_the_search_pool() {
         "fidelity_d768_n100000/IVF_FLAT-nprobe64/nq100/c1/Eventually",
         "fidelity_d768_n100000/HNSW-ef64/nq100/c1/Eventually",
     ];
-    let cases: Vec<serde_json::Value> = v["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| ids.contains(&c["id"].as_str().unwrap()))
-        .cloned()
-        .collect();
+    let cases = cases_where(&v, |c| ids.contains(&c["id"].as_str().unwrap()));
     assert_eq!(cases.len(), ids.len());
     for c in &cases {
         let f = &c["figures"];
@@ -762,13 +765,7 @@ fn an_ivf_search_reads_its_centroids_from_memory_with_each_query() {
     .iter()
     .map(|(nq, c)| format!("fidelity_d768_n100000/IVF_FLAT-nprobe16/nq{nq}/c{c}/Eventually"))
     .collect();
-    let cases: Vec<serde_json::Value> = v["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| ids.iter().any(|id| c["id"] == id.as_str()))
-        .cloned()
-        .collect();
+    let cases = cases_where(&v, |c| ids.iter().any(|id| c["id"] == id.as_str()));
     assert_eq!(cases.len(), ids.len());
     v["cases"] = serde_json::json!(cases);
     v["datasets"] = serde_json::json!([]);
@@ -797,13 +794,9 @@ const PROBE: &str = "experiments/fidelity/results-full-probe.json";
 #[test]
 fn a_results_file_with_speed_probes_reports_its_steady_rows_apart() {
     let mut v = read_json(PROBE);
-    let cases: Vec<serde_json::Value> = v["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["dim"] == 128 && c["index_type"] == "IVF_FLAT" && c["nq"] == 1)
-        .cloned()
-        .collect();
+    let cases = cases_where(&v, |c| {
+        c["dim"] == 128 && c["index_type"] == "IVF_FLAT" && c["nq"] == 1
+    });
     v["cases"] = serde_json::json!(cases);
     v["datasets"] = serde_json::json!([]);
     let args = ["--profile", "profiles/xeon-2.5ghz-2core.toml"];
@@ -898,12 +891,7 @@ fn load_times_follow_the_checkers_and_the_bytes_loaded() {
         "fidelity-load",
         &["--profile", "profiles/xeon-2.5ghz-2core.toml"],
     );
-    let rows: Vec<&serde_json::Value> = t["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["figure"] == "load_s")
-        .collect();
+    let rows = rows_of(&t, "load_s");
     assert_eq!(rows.len(), 6);
     for r in &rows {
         let ratio = r["ratio"].as_f64().unwrap();
@@ -947,11 +935,8 @@ fn the_readme_summary_table_is_what_simctl_fidelity_gives() {
         };
         let t = fidelity_table(&v, &format!("fidelity-readme-{file}"), args);
         for (i, figure) in figures.iter().enumerate() {
-            let ratios: Vec<f64> = t["rows"]
-                .as_array()
-                .unwrap()
+            let ratios: Vec<f64> = rows_of(&t, figure)
                 .iter()
-                .filter(|r| r["figure"] == *figure)
                 .map(|r| r["ratio"].as_f64().unwrap())
                 .collect();
             let cell = if ratios.is_empty() {
