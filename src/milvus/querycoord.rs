@@ -632,17 +632,20 @@ impl QueryCoord {
             // load task with "no shard leader for the segment to execute loading", so
             // a load() places the channels first and the segments one checker round
             // later, as the real standalone's log shows (profile_load.py).
+            let led: Vec<bool> = (0..ctx.world.dist.leader[r].len())
+                .map(|shard| {
+                    ctx.world.dist.leader[r][shard].is_some()
+                        || self
+                            .channels
+                            .get(&(r, shard))
+                            .is_some_and(|&(_, _, done)| done <= now)
+                        || self.channels_ready.iter().any(|(k, _)| *k == (r, shard))
+                })
+                .collect();
             let mut lacking: Vec<usize> = (0..ctx.world.layout.segments.len())
                 .filter(|&i| {
-                    let shard = ctx.world.layout.segments[i].shard as usize;
-                    let subscribed = self
-                        .channels
-                        .get(&(r, shard))
-                        .is_some_and(|&(_, _, done)| done <= now);
-                    let led = ctx.world.dist.leader[r][shard].is_some()
-                        || subscribed
-                        || self.channels_ready.iter().any(|(k, _)| *k == (r, shard));
-                    led && ctx.world.dist.holder[r][i].is_none()
+                    led[ctx.world.layout.segments[i].shard as usize]
+                        && ctx.world.dist.holder[r][i].is_none()
                         && !ctx.world.dist.retired[i]
                         && !self.loads.contains_key(&(r, i))
                         && !self.ready.iter().any(|(k, _)| *k == (r, i))
