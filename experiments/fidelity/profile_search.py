@@ -14,6 +14,11 @@ warm-up, with `perf record` sampling the server. Prints per nq: searches, the Se
 RPC's p50 (the harness's client adds its own overhead to it), the server's CPU per
 search, and the functions with the largest shares of the server's samples. Without
 `perf` (Debian's linux-perf) it prints the figures without the functions.
+
+With `--harness-loop` it then measures the same search as the harness does (a client
+thread, the full mode's warm-up and window, `measure.run_search`) on the same server and
+prints that beside it, which tells the harness's way of measuring from the time and the
+server it measured on.
 """
 
 import argparse
@@ -28,7 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from contention import Monitor, _pid_stat  # noqa: E402
 from data import make_data  # noqa: E402
-from measure import ingest  # noqa: E402
+from harness import MODES  # noqa: E402
+from measure import ingest, run_search  # noqa: E402
 from milvus_client import Client  # noqa: E402
 from server import MilvusStandalone  # noqa: E402
 
@@ -58,6 +64,11 @@ def main(argv):
     p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument("--max-size-mb", type=int, default=2048)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--harness-loop", action="store_true",
+                   help="after each steady measurement, measure the same search the way the harness does "
+                        "(measure.run_search: a client thread, one client, Eventually, the full mode's "
+                        "warm-up and window) on the same server, and print both: whether the harness's own "
+                        "way of measuring moves the figures")
     args = p.parse_args(argv)
     perf = shutil.which("perf")
     work = tempfile.mkdtemp(prefix="profile-search-")
@@ -100,6 +111,13 @@ def main(argv):
                 rpc.sort()
                 print(f"  {search} nq {nq}: {len(rpc)} searches, Search RPC p50 {rpc[len(rpc) // 2] / 1e6:.3f} ms, "
                       f"server CPU {(c1 - c0) / len(rpc) * 1e3:.3f} ms a search", flush=True)
+                if args.harness_loop:
+                    settings = MODES["full"]
+                    figures, _ = run_search(client, monitor, name, queries, search, settings, nq, 1, "Eventually",
+                                            settings["min_requests"])
+                    print(f"  {search} nq {nq} as the harness measures it: {figures['requests']} searches, "
+                          f"Search RPC p50 {figures['rpc_ms_p50']:.3f} ms, "
+                          f"server CPU {figures['server_cpu_ms_per_request']:.3f} ms a search", flush=True)
                 if rec is not None:
                     rec.send_signal(subprocess.signal.SIGINT)
                     rec.wait()
