@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::calibrate::drift::{speed_change, SpeedChange};
 use crate::calibrate::profile::ProfileChoice;
 use crate::report::summary::lookup;
 use crate::scenario::experiment::load_experiment_text;
@@ -223,10 +224,151 @@ impl ClientOverhead {
     }
 }
 
+/// The machine's calibrations around a measuring run (`harness.py --calibrate`): one
+/// just before the server started, one once it stopped, in files beside the results
+/// file that its `calibration` record names.
+pub struct Calibration {
+    pub before: ProfileChoice,
+    pub after: Option<ProfileChoice>,
+    /// How far the machine's speed moved from the first to the second.
+    pub change: Option<SpeedChange>,
+    /// Whether the predictions use `before` (no `--profile` given).
+    pub used: bool,
+    /// With `--profile`: how the machine calibrated before the run compares with the
+    /// profile given (above 1: the measured machine was slower than that profile says).
+    pub against_given: Option<SpeedChange>,
+}
+
+/// A move of the calibrated kernels' mean speed larger than this (10 %) during a run is
+/// reported as a warning: the run's figures were taken on a machine whose speed moved
+/// by more than the fidelity band (0.8-1.25) can absorb beside the model's own error. A
+/// chosen threshold.
+pub const DRIFT_TOLERANCE: f64 = 0.10;
+
+impl Calibration {
+    /// The `calibration` record of a results file, its profiles read from beside it.
+    fn read(results_path: &Path, results: &Value) -> Result<Option<Calibration>, String> {
+        let record = &results["calibration"];
+        if record.is_null() {
+            return Ok(None);
+        }
+        let dir = results_path.parent().unwrap_or(Path::new(""));
+        let load = |which: &str| -> Result<Option<ProfileChoice>, String> {
+            let file = &record[which]["file"];
+            if record[which].is_null() {
+                return Ok(None);
+            }
+            let Some(name) = file.as_str().filter(|n| !n.is_empty()) else {
+                return Err(located(
+                    results_path,
+                    &format!("calibration.{which}.file"),
+                    "not a file name",
+                ) + "\n  hint: the harness writes the profile's file name here; a hand-edited record needs one");
+            };
+            ProfileChoice::load(&dir.join(name)).map(Some).map_err(|e| {
+                located(
+                    results_path,
+                    &format!("calibration.{which}"),
+                    format!("the profile it names cannot be used:\n{e}"),
+                ) + "\n  hint: keep the profiles the harness wrote beside the results file, or give --profile FILE"
+            })
+        };
+        let Some(before) = load("before")? else {
+            return Err(located(
+                results_path,
+                "calibration",
+                "has no \"before\" profile",
+            ) + "\n  hint: the harness calibrates before the server starts; give --profile FILE for a file without it");
+        };
+        let after = load("after")?;
+        let change = after
+            .as_ref()
+            .map(|a| speed_change(&before.profile, &a.profile));
+        Ok(Some(Calibration {
+            before,
+            after,
+            change,
+            used: false,
+            against_given: None,
+        }))
+    }
+
+    /// The `calibration` object of `--out FILE.json`.
+    fn json(&self) -> Value {
+        let file = |p: &ProfileChoice| {
+            p.file
+                .as_ref()
+                .map(|(f, _)| f.to_string_lossy().into_owned())
+        };
+        let spread = |s: &Option<crate::calibrate::drift::Spread>| {
+            s.as_ref()
+                .map(|s| json!({"mean": s.mean, "min": s.min, "max": s.max, "figures": s.figures}))
+        };
+        let change = |c: &SpeedChange| json!({"cache": spread(&c.cache), "memory": spread(&c.memory), "clock": c.clock});
+        json!({
+            "before": file(&self.before),
+            "after": self.after.as_ref().and_then(file),
+            "used": self.used,
+            "change": self.change.as_ref().map(change),
+            "against_given": self.against_given.as_ref().map(change),
+        })
+    }
+
+    /// The lines `simctl fidelity` prints about the calibrations.
+    fn lines(&self) -> Vec<String> {
+        let mut out = vec![format!(
+            "calibrated before the run: {}{}",
+            self.before.describe(),
+            if self.used {
+                " (the profile these predictions use)"
+            } else {
+                " (not used: --profile given)"
+            }
+        )];
+        let spread = |s: &Option<crate::calibrate::drift::Spread>| match s {
+            Some(s) => format!(
+                "{:.2}x ({:.2}-{:.2} over {} figures)",
+                s.mean, s.min, s.max, s.figures
+            ),
+            None => "not compared".into(),
+        };
+        if let Some(given) = &self.against_given {
+            out.push(format!(
+                "the run's calibration against the --profile one (above 1: the measured machine was slower): in-cache kernels {}, memory {}, clock {:.2}x",
+                spread(&given.cache),
+                spread(&given.memory),
+                given.clock
+            ));
+        }
+        let Some(change) = &self.change else {
+            out.push("no calibration after the run (it stopped early): the machine's speed during it is not known".into());
+            return out;
+        };
+        out.push(format!(
+            "machine speed after the run against before (above 1: slower after): in-cache kernels {}, memory {}, clock {:.2}x",
+            spread(&change.cache),
+            spread(&change.memory),
+            change.clock
+        ));
+        if [&change.cache, &change.memory]
+            .iter()
+            .any(|s| s.as_ref().is_some_and(|s| s.moved(DRIFT_TOLERANCE)))
+        {
+            out.push(format!(
+                "warning: the machine's speed moved by more than {:.0} % during the run: its figures were measured on a machine between the two calibrations, and the predictions use the first",
+                DRIFT_TOLERANCE * 100.0
+            ));
+        }
+        out
+    }
+}
+
 pub struct Options {
     /// The standalone topology the cases run on.
     pub topology: PathBuf,
-    pub profile: ProfileChoice,
+    /// `--profile`; `None`: the profile the results file's own calibration names (the
+    /// harness's `--calibrate`), else the built-in reference.
+    pub profile: Option<ProfileChoice>,
     /// `--client-overhead-ms`.
     pub client_overhead_ms: Option<f64>,
 }
@@ -240,6 +382,8 @@ pub struct Report {
     pub cores: u64,
     pub memory_bytes: u64,
     pub overhead: ClientOverhead,
+    /// The results file's own calibrations, where it has them.
+    pub calibration: Option<Calibration>,
     pub rows: Vec<Row>,
     /// Per figure over every row, then over the uncontended rows.
     pub all: Vec<Summary>,
@@ -278,6 +422,19 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
             results["schema"]
         ));
     }
+    let mut calibration = Calibration::read(results_path, &results)?;
+    if let Some(c) = calibration.as_mut() {
+        c.used = opts.profile.is_none();
+        c.against_given = opts
+            .profile
+            .as_ref()
+            .map(|given| speed_change(&given.profile, &c.before.profile));
+    }
+    let profile = match (opts.profile, &calibration) {
+        (Some(p), _) => p,
+        (None, Some(c)) => c.before.clone(),
+        (None, None) => ProfileChoice::reference(),
+    };
     let machine = &results["machine"];
     let cores = machine["cores_usable"].as_u64().filter(|&c| c > 0);
     let memory_bytes = machine["memory_bytes"].as_u64().filter(|&m| m > 0);
@@ -301,14 +458,8 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
     // The harness runs on the calibrated machine: its clock, ISA and read bandwidth
     // (all threads) come from the profile, its cores and memory from the results.
     let class = topo.hosts[0].class.clone();
-    let m = &opts.profile.profile.machine;
-    let bandwidth = opts
-        .profile
-        .profile
-        .bandwidth
-        .read_bytes_per_s
-        .last()
-        .copied();
+    let m = &profile.profile.machine;
+    let bandwidth = profile.profile.bandwidth.read_bytes_per_s.last().copied();
     let mut topology_sets = vec![
         format!("topology.class.{class}.cores={cores}"),
         format!("topology.class.{class}.memory=\"{memory_bytes}B\""),
@@ -337,7 +488,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         topology_ref: &topology_ref,
         topology_sets: &topology_sets,
         cores,
-        profile: &opts.profile,
+        profile: &profile,
     };
 
     let mut rows = Vec::new();
@@ -418,6 +569,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         cores,
         memory_bytes,
         overhead,
+        calibration,
         rows,
         all,
         uncontended,
@@ -928,6 +1080,9 @@ impl Report {
             self.host_clock,
             self.machine
         );
+        for line in self.calibration.iter().flat_map(Calibration::lines) {
+            let _ = writeln!(s, "{line}");
+        }
         match self.overhead.fixed_ms {
             Some(ms) => {
                 let _ = writeln!(s, "client overhead: {ms:.3} ms (--client-overhead-ms)");
@@ -1066,6 +1221,7 @@ impl Report {
             })).collect::<Vec<_>>(),
             "geomean": {"all": sums(&self.all), "uncontended": sums(&self.uncontended), "steady": sums(&self.steady)},
             "skipped": self.skipped,
+            "calibration": self.calibration.as_ref().map(Calibration::json),
         })
     }
 

@@ -91,7 +91,30 @@ def parse_args(argv):
                         "index is built (default: one server process for the whole run)")
     p.add_argument("--workdir", default=None, help="parent folder of the server's temporary data folder")
     p.add_argument("--no-netns", action="store_true", help="do not enter a private network namespace")
+    p.add_argument("--calibrate", metavar="SIMCTL", default=None,
+                   help="calibrate the machine with `SIMCTL calibrate` just before the server starts and once it "
+                        "stopped, into OUT's name with .before.toml and .after.toml beside OUT; the fidelity command "
+                        "then predicts with the first and prints how far the machine's speed moved between the two")
+    p.add_argument("--calibrate-runs", type=int, default=1,
+                   help="with --calibrate: `simctl calibrate --runs N` (each figure's fastest of N runs)")
     return p.parse_args(argv)
+
+
+def calibrate(simctl, out, which, runs):
+    """`simctl calibrate` into OUT's name with .WHICH.toml, beside OUT; the record of it for the results file.
+    The machine's speed moves with its neighbours (README "A quiet machine is not a steady one"), so a
+    profile measured just before the run describes the machine the run measured better than one measured
+    another day; the one after says whether the machine stayed the same meanwhile."""
+    stem = out[:-len(".json")] if out.endswith(".json") else out
+    path = f"{stem}.{which}.toml"
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    t0 = time.monotonic()
+    log(f"calibrating {which} the run: {simctl} calibrate --runs {runs} --out {path}")
+    subprocess.run([simctl, "calibrate", "--runs", str(runs), "--out", path], check=True,
+                   stdout=subprocess.DEVNULL)
+    wall_s = round(time.monotonic() - t0, 1)
+    log(f"calibrated {which} the run in {wall_s} s")
+    return {"file": os.path.basename(path), "started_utc": started, "wall_s": wall_s}
 
 
 def enter_private_netns(argv, script=__file__):
@@ -343,6 +366,13 @@ def main(argv):
     settings = dict(MODES[mode])
     if args.repeat < 1 or (args.repeat > 1 and not args.ingest_only):
         raise SystemExit("harness.py: --repeat takes a count of 1 or more, and only with --ingest-only")
+    if args.calibrate is not None:
+        args.calibrate = shutil.which(args.calibrate) or args.calibrate
+        if not (os.path.isfile(args.calibrate) and os.access(args.calibrate, os.X_OK)):
+            raise SystemExit(f"harness.py: --calibrate {args.calibrate}: not an executable simctl; "
+                             "build it first (cargo build --release) and give target/release/simctl")
+        if args.calibrate_runs < 1:
+            raise SystemExit("harness.py: --calibrate-runs takes a count of 1 or more")
     settings["ingest_only"] = args.ingest_only
     settings["server_per_index"] = args.restart_per_index and not args.ingest_only
     settings["repeat"] = args.repeat
@@ -388,6 +418,10 @@ def main(argv):
     server = MilvusStandalone(args.workdir)
     try:
         log(f"mode {mode}; network: {doc['network']['isolation']}")
+        if args.calibrate:
+            doc["calibration"] = {"runs": args.calibrate_runs,
+                                  "before": calibrate(args.calibrate, args.out, "before", args.calibrate_runs)}
+            results.write()
         server.start()
         doc["server"] = {"start_s": round(server.start_s, 3)}
         session = Session(server, doc, args.quiet_cores, args.quiet_window_s, settings["max_wait_s"])
@@ -401,6 +435,11 @@ def main(argv):
         else:
             measure(args, settings, results, session)
         doc["complete"] = True
+        if args.calibrate:
+            # The second calibration with the server stopped, as the first; only after a whole run.
+            server.stop()
+            results.write()
+            doc["calibration"]["after"] = calibrate(args.calibrate, args.out, "after", args.calibrate_runs)
     except KeyboardInterrupt as e:
         doc["stopped_by"] = str(e) or "interrupt"
         log(f"stopped: {doc['stopped_by']}")

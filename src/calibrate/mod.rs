@@ -14,6 +14,7 @@
 //! lookups, k-means, and HNSW build and search on low-rank data, with the laws of
 //! [`profile::HnswCost`] fitted to the HNSW samples.
 
+pub mod drift;
 pub mod fit;
 pub mod measure;
 pub mod profile;

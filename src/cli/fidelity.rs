@@ -19,15 +19,17 @@ pub fn fidelity(
         );
         return EXIT_BAD_INPUT;
     }
+    // Without --profile: the profile the results file's own calibration names, else
+    // the built-in reference (fidelity::predict decides).
     let profile = match profile {
         Some(path) => match ProfileChoice::load(&path) {
-            Ok(p) => p,
+            Ok(p) => Some(p),
             Err(e) => {
                 eprintln!("{e}");
                 return EXIT_BAD_INPUT;
             }
         },
-        None => ProfileChoice::reference(),
+        None => None,
     };
     let report = match predict(
         results,

@@ -139,7 +139,9 @@ pub enum Command {
     Fidelity {
         /// The harness's results file (JSON, schema simctl-fidelity-results/1).
         results: PathBuf,
-        /// Calibration profile for the cost model [default: the built-in reference].
+        /// Calibration profile for the cost model [default: the profile the harness
+        /// calibrated before the run (`harness.py --calibrate`), where the results file
+        /// names one, else the built-in reference].
         #[arg(long, value_name = "FILE")]
         profile: Option<PathBuf>,
         /// The standalone topology the cases run on; its host gets the measured

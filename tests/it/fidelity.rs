@@ -236,6 +236,16 @@ fn predict_cases(v: &mut serde_json::Value, tag: &str) -> serde_json::Value {
 /// `tag`; returns its table.
 fn fidelity_table(v: &serde_json::Value, tag: &str, args: &[&str]) -> serde_json::Value {
     let dir = temp_dir(tag);
+    // A results file calibrated around its run names its profiles, which lie beside it.
+    for which in ["before", "after"] {
+        if let Some(name) = v["calibration"][which]["file"].as_str() {
+            std::fs::copy(
+                repo(&format!("experiments/fidelity/{name}")),
+                dir.join(name),
+            )
+            .unwrap();
+        }
+    }
     let (results, table) = (dir.join("results.json"), dir.join("table.json"));
     std::fs::write(&results, v.to_string()).unwrap();
     let mut all = vec![
@@ -924,11 +934,12 @@ fn the_readme_summary_table_is_what_simctl_fidelity_gives() {
         let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
         let file = cells[0].trim_matches('`');
         let v = read_json(&format!("experiments/fidelity/{file}"));
-        // The files measured on the Xeon are predicted with its calibration.
+        // The files measured on the Xeon are predicted with its calibration, unless the
+        // run calibrated the machine itself (then simctl fidelity takes that profile).
         let xeon = v["machine"]["cpu_model"]
             .as_str()
             .is_some_and(|m| m.contains("Xeon"));
-        let args: &[&str] = if xeon {
+        let args: &[&str] = if xeon && v["calibration"].is_null() {
             &["--profile", "profiles/xeon-2.5ghz-2core.toml"]
         } else {
             &[]
@@ -951,4 +962,123 @@ fn the_readme_summary_table_is_what_simctl_fidelity_gives() {
             assert_eq!(cells[2 + i], cell, "{file} {figure}");
         }
     }
+}
+
+/// A results file that carries the machine's calibrations around its run
+/// (`harness.py --calibrate`) is predicted with the one taken before the run, and the
+/// printed header says how far the machine's speed moved by the one after, with a
+/// warning past 10 %; `--profile` still decides; a profile the file names that cannot be
+/// read is a located error.
+#[test]
+fn a_results_file_with_its_own_calibration_is_predicted_with_it() {
+    use simctl::calibrate::profile::Profile;
+    let dir = temp_dir("fidelity-own-calibration");
+    let xeon = "profiles/xeon-2.5ghz-2core.toml";
+    let before =
+        Profile::parse(&repo(xeon), &std::fs::read_to_string(repo(xeon)).unwrap()).unwrap();
+    // A neighbour slowed the in-cache kernels by half between the two calibrations.
+    let mut after = before.clone();
+    after.distance.iter_mut().for_each(|d| d.cache_ns *= 1.5);
+    after
+        .hnsw
+        .search
+        .iter_mut()
+        .for_each(|s| s.ns_per_query *= 1.5);
+    std::fs::write(dir.join("r.before.toml"), before.to_toml()).unwrap();
+    std::fs::write(dir.join("r.after.toml"), after.to_toml()).unwrap();
+    let mut v = read_json(QUICK);
+    v["cases"] = serde_json::json!(v["cases"].as_array().unwrap()[..4].to_vec());
+    v["datasets"] = serde_json::json!([]);
+    v["calibration"] = serde_json::json!({
+        "runs": 1,
+        "before": {"file": "r.before.toml"},
+        "after": {"file": "r.after.toml"},
+    });
+    let results = dir.join("r.json");
+    std::fs::write(&results, v.to_string()).unwrap();
+    let run = |tag: &str, args: &[&str]| {
+        let table = dir.join(format!("{tag}.json"));
+        let mut all = vec![
+            "fidelity",
+            results.to_str().unwrap(),
+            "--out",
+            table.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        let out = simctl(&all);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let t: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap();
+        (t, stdout)
+    };
+    let predictions = |t: &serde_json::Value| -> Vec<f64> {
+        t["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["predicted"].as_f64().unwrap())
+            .collect()
+    };
+    let (own, stdout) = run("own", &[]);
+    let (given, given_stdout) = run("given", &["--profile", xeon]);
+    let (reference, _) = run("reference", &["--profile", "profiles/reference.toml"]);
+    assert_eq!(predictions(&own), predictions(&given));
+    assert_ne!(predictions(&own), predictions(&reference));
+    assert!(
+        stdout.contains("calibrated before the run: ")
+            && stdout.contains("r.before.toml")
+            && stdout.contains("(the profile these predictions use)"),
+        "{stdout}"
+    );
+    assert!(
+        given_stdout.contains("(not used: --profile given)")
+            && given_stdout.contains("the run's calibration against the --profile one (above 1: the measured machine was slower): in-cache kernels 1.00x"),
+        "{given_stdout}"
+    );
+    assert!(own["calibration"]["against_given"].is_null());
+    assert_eq!(
+        given["calibration"]["against_given"]["cache"]["mean"].as_f64(),
+        Some(1.0)
+    );
+    let speed = stdout
+        .lines()
+        .find(|l| l.starts_with("machine speed after the run against before"))
+        .expect("a machine speed line");
+    assert!(speed.contains("in-cache kernels 1."), "{speed}");
+    assert!(
+        stdout.contains("warning: the machine's speed moved by more than 10 %"),
+        "{stdout}"
+    );
+    let change = &own["calibration"]["change"];
+    let cache = change["cache"]["mean"].as_f64().unwrap();
+    assert!(cache > 1.1 && cache < 1.5, "{change}");
+    assert!((change["cache"]["max"].as_f64().unwrap() - 1.5).abs() < 1e-6);
+    assert_eq!(change["memory"]["mean"].as_f64(), Some(1.0));
+    assert_eq!(own["calibration"]["used"], true);
+    assert_eq!(given["calibration"]["used"], false);
+
+    // A profile the record names but the folder lacks: a located error.
+    std::fs::remove_file(dir.join("r.after.toml")).unwrap();
+    let out = simctl(&["fidelity", results.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("r.json")
+            && stderr.contains("calibration.after")
+            && stderr.contains("r.after.toml")
+            && stderr.contains("hint:"),
+        "{stderr}"
+    );
+    // No second calibration (a run cut short): no speed line, no warning.
+    v["calibration"].as_object_mut().unwrap().remove("after");
+    std::fs::write(&results, v.to_string()).unwrap();
+    let (_, stdout) = run("before-only", &[]);
+    assert!(stdout.contains("no calibration after the run"), "{stdout}");
+    assert!(!stdout.contains("warning:"), "{stdout}");
 }
