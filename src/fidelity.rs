@@ -254,11 +254,10 @@ impl Calibration {
         }
         let dir = results_path.parent().unwrap_or(Path::new(""));
         let load = |which: &str| -> Result<Option<ProfileChoice>, String> {
-            let file = &record[which]["file"];
             if record[which].is_null() {
                 return Ok(None);
             }
-            let Some(name) = file.as_str().filter(|n| !n.is_empty()) else {
+            let Some(name) = record[which]["file"].as_str().filter(|n| !n.is_empty()) else {
                 return Err(located(
                     results_path,
                     &format!("calibration.{which}.file"),

@@ -246,8 +246,18 @@ fn fidelity_table(v: &serde_json::Value, tag: &str, args: &[&str]) -> serde_json
             .unwrap();
         }
     }
-    let (results, table) = (dir.join("results.json"), dir.join("table.json"));
+    let results = dir.join("results.json");
     std::fs::write(&results, v.to_string()).unwrap();
+    fidelity_run(&results, &dir.join("table.json"), args).0
+}
+
+/// Runs `simctl fidelity RESULTS --out TABLE` with `args`; returns the table and what it
+/// printed.
+fn fidelity_run(
+    results: &std::path::Path,
+    table: &std::path::Path,
+    args: &[&str],
+) -> (serde_json::Value, String) {
     let mut all = vec![
         "fidelity",
         results.to_str().unwrap(),
@@ -256,13 +266,15 @@ fn fidelity_table(v: &serde_json::Value, tag: &str, args: &[&str]) -> serde_json
     ];
     all.extend_from_slice(args);
     let out = simctl(&all);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
         out.status.code(),
         Some(0),
-        "{}",
+        "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap()
+    let t = serde_json::from_str(&std::fs::read_to_string(table).unwrap()).unwrap();
+    (t, stdout)
 }
 
 /// The predicted value of `figure` for `case` in a fidelity table.
@@ -996,27 +1008,8 @@ fn a_results_file_with_its_own_calibration_is_predicted_with_it() {
     });
     let results = dir.join("r.json");
     std::fs::write(&results, v.to_string()).unwrap();
-    let run = |tag: &str, args: &[&str]| {
-        let table = dir.join(format!("{tag}.json"));
-        let mut all = vec![
-            "fidelity",
-            results.to_str().unwrap(),
-            "--out",
-            table.to_str().unwrap(),
-        ];
-        all.extend_from_slice(args);
-        let out = simctl(&all);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let t: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap();
-        (t, stdout)
-    };
+    let run =
+        |tag: &str, args: &[&str]| fidelity_run(&results, &dir.join(format!("{tag}.json")), args);
     let predictions = |t: &serde_json::Value| -> Vec<f64> {
         t["rows"]
             .as_array()
