@@ -340,7 +340,7 @@ impl Calibration {
             ));
         }
         let Some(change) = &self.change else {
-            out.push("no calibration after the run (it stopped early): the machine's speed during it is not known".into());
+            out.push("no calibration after the run (the run or that calibration stopped early or failed): the machine's speed during it is not known".into());
             return out;
         };
         out.push(format!(
@@ -354,8 +354,9 @@ impl Calibration {
             .any(|s| s.as_ref().is_some_and(|s| s.moved(DRIFT_TOLERANCE)))
         {
             out.push(format!(
-                "warning: the machine's speed moved by more than {:.0} % during the run: its figures were measured on a machine between the two calibrations, and the predictions use the first",
-                DRIFT_TOLERANCE * 100.0
+                "warning: the machine's speed moved by more than {:.0} % during the run: its figures were measured on a machine between the two calibrations, and the predictions use {}",
+                DRIFT_TOLERANCE * 100.0,
+                if self.used { "the first" } else { "the --profile one" }
             ));
         }
         out
@@ -383,6 +384,8 @@ pub struct Report {
     pub overhead: ClientOverhead,
     /// The results file's own calibrations, where it has them.
     pub calibration: Option<Calibration>,
+    /// With `--profile`: why the results file's calibration record could not be used.
+    pub calibration_unused: Option<String>,
     pub rows: Vec<Row>,
     /// Per figure over every row, then over the uncontended rows.
     pub all: Vec<Summary>,
@@ -421,7 +424,13 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
             results["schema"]
         ));
     }
-    let mut calibration = Calibration::read(results_path, &results)?;
+    // With --profile the run's own calibration is only a comparison: a record whose
+    // profiles cannot be read (a results file copied without them) is reported, not fatal.
+    let (mut calibration, calibration_unused) = match Calibration::read(results_path, &results) {
+        Ok(c) => (c, None),
+        Err(e) if opts.profile.is_some() => (None, Some(e)),
+        Err(e) => return Err(e),
+    };
     if let Some(c) = calibration.as_mut() {
         c.used = opts.profile.is_none();
         c.against_given = opts
@@ -569,6 +578,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         memory_bytes,
         overhead,
         calibration,
+        calibration_unused,
         rows,
         all,
         uncontended,
@@ -1081,6 +1091,12 @@ impl Report {
         );
         for line in self.calibration.iter().flat_map(Calibration::lines) {
             let _ = writeln!(s, "{line}");
+        }
+        if let Some(e) = &self.calibration_unused {
+            let _ = writeln!(
+                s,
+                "the results file's own calibration is not compared (--profile given; its record cannot be used):\n{e}"
+            );
         }
         match self.overhead.fixed_ms {
             Some(ms) => {

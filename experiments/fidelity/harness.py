@@ -27,7 +27,7 @@ from contention import Monitor, speed_probe  # noqa: E402
 from data import CLUSTER_SPREAD, CLUSTERS, QUERY_COUNT, make_data  # noqa: E402
 from measure import INSERT_BATCH_BYTES, client_overhead, ingest, run_search  # noqa: E402
 from milvus_client import METRIC, POLL_S, Client  # noqa: E402
-from server import LOOPBACK, MilvusStandalone  # noqa: E402
+from server import LOOPBACK, MilvusStandalone, _die_with_parent  # noqa: E402
 
 SCHEMA = "simctl-fidelity-results/1"
 NETNS_ENV = "FIDELITY_IN_PRIVATE_NETNS"
@@ -100,21 +100,25 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def calibrate(simctl, out, which, runs):
-    """`simctl calibrate` into OUT's name with .WHICH.toml, beside OUT; the record of it for the results file.
+def calibrate(simctl, out, which, runs, monitor):
+    """`simctl calibrate` into OUT's name with .WHICH.toml, beside OUT, once the machine is quiet (as
+    before a measurement; `monitor` without a server); the record of it for the results file.
     The machine's speed moves with its neighbours (README "A quiet machine is not a steady one"), so a
     profile measured just before the run describes the machine the run measured better than one measured
     another day; the one after says whether the machine stayed the same meanwhile."""
     stem = out[:-len(".json")] if out.endswith(".json") else out
     path = f"{stem}.{which}.toml"
+    quiet = monitor.wait_quiet()
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     t0 = time.monotonic()
     log(f"calibrating {which} the run: {simctl} calibrate --runs {runs} --out {path}")
+    # Dies with the harness, as the server does (a killed harness leaves no calibration running).
     subprocess.run([simctl, "calibrate", "--runs", str(runs), "--out", path], check=True,
-                   stdout=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent)
     wall_s = round(time.monotonic() - t0, 1)
     log(f"calibrated {which} the run in {wall_s} s")
-    return {"file": os.path.basename(path), "started_utc": started, "wall_s": wall_s}
+    return {"file": os.path.basename(path), "started_utc": started, "wall_s": wall_s,
+            "quiet_wait_s": quiet["waited_s"], "quiet_wait_gave_up": quiet["gave_up"]}
 
 
 def enter_private_netns(argv, script=__file__):
@@ -373,6 +377,8 @@ def main(argv):
                              "build it first (cargo build --release) and give target/release/simctl")
         if args.calibrate_runs < 1:
             raise SystemExit("harness.py: --calibrate-runs takes a count of 1 or more")
+    elif args.calibrate_runs != 1:
+        raise SystemExit("harness.py: --calibrate-runs goes with --calibrate SIMCTL")
     settings["ingest_only"] = args.ingest_only
     settings["server_per_index"] = args.restart_per_index and not args.ingest_only
     settings["repeat"] = args.repeat
@@ -418,9 +424,12 @@ def main(argv):
     server = MilvusStandalone(args.workdir)
     try:
         log(f"mode {mode}; network: {doc['network']['isolation']}")
+        # No server yet: the quiet check counts everything but the harness as others.
+        calibration_monitor = Monitor(None, args.quiet_cores, args.quiet_window_s, settings["max_wait_s"])
         if args.calibrate:
             doc["calibration"] = {"runs": args.calibrate_runs,
-                                  "before": calibrate(args.calibrate, args.out, "before", args.calibrate_runs)}
+                                  "before": calibrate(args.calibrate, args.out, "before", args.calibrate_runs,
+                                                      calibration_monitor)}
             results.write()
         server.start()
         doc["server"] = {"start_s": round(server.start_s, 3)}
@@ -436,10 +445,19 @@ def main(argv):
             measure(args, settings, results, session)
         doc["complete"] = True
         if args.calibrate:
-            # The second calibration with the server stopped, as the first; only after a whole run.
+            # The second calibration with the server stopped, as the first; only after a whole run. The
+            # measurements are complete whatever becomes of it: a failure or a stop is recorded beside it.
             server.stop()
             results.write()
-            doc["calibration"]["after"] = calibrate(args.calibrate, args.out, "after", args.calibrate_runs)
+            try:
+                doc["calibration"]["after"] = calibrate(args.calibrate, args.out, "after", args.calibrate_runs,
+                                                        calibration_monitor)
+            except KeyboardInterrupt as e:
+                doc["calibration"]["after_stopped_by"] = str(e) or "interrupt"
+                log(f"calibration after the run stopped: {doc['calibration']['after_stopped_by']}")
+            except (subprocess.CalledProcessError, OSError) as e:
+                doc["calibration"]["after_error"] = repr(e)[:500]
+                log(f"calibration after the run failed: {doc['calibration']['after_error']}")
     except KeyboardInterrupt as e:
         doc["stopped_by"] = str(e) or "interrupt"
         log(f"stopped: {doc['stopped_by']}")

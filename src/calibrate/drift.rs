@@ -4,9 +4,10 @@
 //! again once it stopped it (`harness.py --calibrate`). A virtual machine's speed moves
 //! with its neighbours on the physical host, by more than the fidelity band is wide
 //! (README "A quiet machine is not a steady one": the same 2-core VM ran the in-cache
-//! kernels 1.1-2.1 times slower one afternoon than that morning, its memory reads not at
-//! all), so two calibrations around a run say whether its figures were measured on one
-//! machine or on two.
+//! kernels 1.1-2.1 times slower one afternoon than that morning, its memory reads no
+//! slower; one evening its HNSW searches 2.9 times slower and its memory reads at 0.6 of
+//! the bandwidth), so two calibrations around a run say whether its figures were
+//! measured on one machine or on two.
 
 use super::profile::Profile;
 
@@ -49,8 +50,9 @@ impl Spread {
 /// The speed change between two calibrations of one machine.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpeedChange {
-    /// Work from the caches: distances and SQ8 codes in cache, the transposed kernel in
-    /// cache, top-k, k-means, PQ lookups, HNSW searches and builds at dim 128.
+    /// Work mostly from the caches: distances and SQ8 codes in cache, the transposed
+    /// kernel in cache, top-k, k-means, PQ lookups, and HNSW searches and builds at dim
+    /// 128 (the larger graphs among them, 60k and 180k rows, also wait on memory).
     pub cache: Option<Spread>,
     /// Work from memory: read bandwidth at each thread count, distances and the
     /// transposed kernel streamed from RAM, the wide (dim 768) graph's searches.
@@ -60,24 +62,31 @@ pub struct SpeedChange {
 }
 
 /// Compares two calibrations figure by figure. Figures are paired by what they measure
-/// (ISA, metric, dim; rows, M, ef), so two profiles of different simctl versions or of
-/// `--quick` and full runs compare on what they share.
+/// (ISA, metric, dim; rows, M, ef; the top-k's k, the k-means and HNSW dims, the PQ
+/// sub-quantisers), so two profiles of different simctl versions or of `--quick` and
+/// full runs compare on what they share.
 pub fn speed_change(before: &Profile, after: &Profile) -> SpeedChange {
     let mut cache = Vec::new();
     let mut memory = Vec::new();
     let ratio = |b: f64, a: f64| a / b;
-    cache.push(ratio(
-        before.topk.ns_per_candidate,
-        after.topk.ns_per_candidate,
-    ));
-    cache.push(ratio(
-        before.ivf.kmeans_ns_per_eval,
-        after.ivf.kmeans_ns_per_eval,
-    ));
-    cache.push(ratio(
-        before.ivf.pq_ns_per_lookup,
-        after.ivf.pq_ns_per_lookup,
-    ));
+    if before.topk.k == after.topk.k {
+        cache.push(ratio(
+            before.topk.ns_per_candidate,
+            after.topk.ns_per_candidate,
+        ));
+    }
+    if before.ivf.dim == after.ivf.dim {
+        cache.push(ratio(
+            before.ivf.kmeans_ns_per_eval,
+            after.ivf.kmeans_ns_per_eval,
+        ));
+        if before.ivf.pq_m == after.ivf.pq_m {
+            cache.push(ratio(
+                before.ivf.pq_ns_per_lookup,
+                after.ivf.pq_ns_per_lookup,
+            ));
+        }
+    }
     for a in &after.distance {
         if let Some(b) = before
             .distance
@@ -116,15 +125,15 @@ pub fn speed_change(before: &Profile, after: &Profile) -> SpeedChange {
             }
         }
     };
-    search(&before.hnsw.search, &after.hnsw.search, &mut cache);
-    search(
-        &before.hnsw.wide_search,
-        &after.hnsw.wide_search,
-        &mut memory,
-    );
-    for a in &after.hnsw.build {
-        if let Some(b) = before
-            .hnsw
+    let (hb, ha) = (&before.hnsw, &after.hnsw);
+    if hb.dim == ha.dim {
+        search(&hb.search, &ha.search, &mut cache);
+    }
+    if hb.wide_dim == ha.wide_dim {
+        search(&hb.wide_search, &ha.wide_search, &mut memory);
+    }
+    for a in ha.build.iter().filter(|_| hb.dim == ha.dim) {
+        if let Some(b) = hb
             .build
             .iter()
             .find(|b| (b.rows, b.m, b.ef_construction) == (a.rows, a.m, a.ef_construction))
@@ -218,9 +227,17 @@ mod tests {
         extra.dim = 4096;
         extra.cache_ns *= 100.0;
         after.distance.push(extra);
+        // Top-k of another k, k-means at another dim: not the same measurement.
+        after.topk.k += 1;
+        after.topk.ns_per_candidate *= 100.0;
+        after.ivf.dim *= 2;
+        after.ivf.kmeans_ns_per_eval *= 100.0;
         let c = speed_change(&before, &after);
         let memory = c.memory.unwrap();
         assert!((memory.mean - 2.0).abs() < 1e-9, "{memory:?}");
-        assert_eq!(c.cache.unwrap().mean, 1.0);
+        let cache = c.cache.unwrap();
+        assert_eq!((cache.mean, cache.max), (1.0, 1.0));
+        let same = speed_change(&before, &before).cache.unwrap().figures;
+        assert_eq!(cache.figures, same - 3);
     }
 }

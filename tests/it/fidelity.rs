@@ -1068,6 +1068,13 @@ fn a_results_file_with_its_own_calibration_is_predicted_with_it() {
             && stderr.contains("hint:"),
         "{stderr}"
     );
+    // With --profile the run's own calibration is only a comparison: a broken record
+    // is reported, and the file is still predicted.
+    let (_, stdout) = run("given-broken", &["--profile", xeon]);
+    assert!(
+        stdout.contains("its record cannot be used") && stdout.contains("r.after.toml"),
+        "{stdout}"
+    );
     // No second calibration (a run cut short): no speed line, no warning.
     v["calibration"].as_object_mut().unwrap().remove("after");
     std::fs::write(&results, v.to_string()).unwrap();
