@@ -377,6 +377,9 @@ pub struct Options {
 pub struct Report {
     pub results: PathBuf,
     pub machine: String,
+    /// The CPU the profile in use was measured on, where it is not the results file's:
+    /// the predictions are then for another machine than the one measured.
+    pub other_profile_cpu: Option<String>,
     /// The simulated host as the profile describes it: clock and ISA.
     pub host_clock: String,
     pub cores: u64,
@@ -573,6 +576,8 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
     Ok(Report {
         results: results_path.to_path_buf(),
         machine: machine["cpu_model"].as_str().unwrap_or("?").to_string(),
+        other_profile_cpu: Some(m.cpu_model.clone())
+            .filter(|p| machine["cpu_model"].as_str().is_some_and(|r| r != p)),
         host_clock: format!("{:.2} GHz {}", m.ghz, m.isa.name()),
         cores,
         memory_bytes,
@@ -1089,6 +1094,13 @@ impl Report {
             self.host_clock,
             self.machine
         );
+        if let Some(cpu) = &self.other_profile_cpu {
+            let _ = writeln!(
+                s,
+                "note: the profile was measured on {cpu}, the results on {}: the kernels are priced for the profile's machine\n  hint: give --profile FILE from `simctl calibrate` on the measuring machine, or run the harness with --calibrate",
+                self.machine
+            );
+        }
         for line in self.calibration.iter().flat_map(Calibration::lines) {
             let _ = writeln!(s, "{line}");
         }

@@ -1020,7 +1020,19 @@ fn a_results_file_with_its_own_calibration_is_predicted_with_it() {
     };
     let (own, stdout) = run("own", &[]);
     let (given, given_stdout) = run("given", &["--profile", xeon]);
-    let (reference, _) = run("reference", &["--profile", "profiles/reference.toml"]);
+    let (reference, reference_stdout) = run("reference", &["--profile", "profiles/reference.toml"]);
+    // The quick example was measured on the AMD machine, its calibration here is the
+    // Xeon's: a profile of another CPU than the results' is pointed out.
+    for out in [&stdout, &given_stdout] {
+        assert!(
+            out.contains("note: the profile was measured on Intel(R) Xeon(R) Processor @ 2.50GHz, the results on AMD EPYC"),
+            "{out}"
+        );
+    }
+    assert!(
+        !reference_stdout.contains("note: the profile was measured on"),
+        "{reference_stdout}"
+    );
     assert_eq!(predictions(&own), predictions(&given));
     assert_ne!(predictions(&own), predictions(&reference));
     assert!(
