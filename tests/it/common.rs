@@ -20,12 +20,36 @@ pub fn simctl(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// A fresh, empty temporary directory unique to this test process and `name`.
-pub fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("simctl-it-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh, empty temporary directory, named after `name` for whoever looks while a
+/// test runs, and removed with everything in it when the value is dropped: a test
+/// run leaves nothing behind in the system's temporary directory.
+pub fn temp_dir(name: &str) -> Scratch {
+    let name: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    Scratch(
+        tempfile::Builder::new()
+            .prefix(&format!("simctl-it-{name}-"))
+            .tempdir()
+            .expect("a temporary directory"),
+    )
+}
+
+/// A temporary directory that is removed when dropped; used as a `Path`.
+pub struct Scratch(tempfile::TempDir);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        self.0.path()
+    }
 }
 
 /// Runs an experiment through the library and writes its outputs into `out`;

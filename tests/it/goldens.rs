@@ -1,10 +1,10 @@
 //! `simctl test`: shipped experiments match their golden records; a model change is
 //! caught with a readable diff and accepted with `--bless`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use crate::common::{repo, temp_dir};
+use crate::common::{repo, temp_dir, Scratch};
 
 fn simctl(args: &[&str], cwd: &Path) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_simctl"))
@@ -27,7 +27,7 @@ fn every_shipped_experiment_matches_its_golden_record() {
 }
 
 /// A copy of the quickstart, its topology and golden record in a scratch tree.
-fn scratch_copy(name: &str) -> PathBuf {
+fn scratch_copy(name: &str) -> Scratch {
     let root = temp_dir(name);
     std::fs::create_dir_all(root.join("experiments/golden")).unwrap();
     std::fs::create_dir_all(root.join("topologies")).unwrap();

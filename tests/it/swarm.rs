@@ -4,18 +4,20 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{repo, simctl, temp_dir};
+use crate::common::{repo, simctl, temp_dir, Scratch};
 use simctl::scenario::topology::{RestartCondition, ServiceKind};
 
 const SMALL_HOSTS: &str = "tests/fixtures/stacks/small-hosts.toml";
 
 /// The small hosts file with `services` appended, written to a fresh directory.
-fn small_topology(name: &str, services: &str) -> (PathBuf, usize) {
+/// Returns the directory (removed when dropped), the file and the first service's line.
+fn small_topology(name: &str, services: &str) -> (Scratch, PathBuf, usize) {
     let hosts = std::fs::read_to_string(repo(SMALL_HOSTS)).unwrap();
     let first_service_line = hosts.lines().count() + 1;
-    let path = temp_dir(name).join("topology.toml");
+    let dir = temp_dir(name);
+    let path = dir.join("topology.toml");
     std::fs::write(&path, format!("{hosts}{services}")).unwrap();
-    (path, first_service_line)
+    (dir, path, first_service_line)
 }
 
 fn load_err(path: &Path) -> simctl::scenario::error::InputError {
@@ -26,7 +28,7 @@ fn load_err(path: &Path) -> simctl::scenario::error::InputError {
 
 #[test]
 fn service_fields_parse_with_defaults() {
-    let (path, _) = small_topology(
+    let (_dir, path, _) = small_topology(
         "fields-ok",
         r#"
 [[service]]
@@ -83,7 +85,7 @@ fn bad_service_fields_are_located() {
         ),
     ];
     for (i, (defect, message, hint)) in cases.iter().enumerate() {
-        let (path, first) = small_topology(
+        let (_dir, path, first) = small_topology(
             &format!("fields-bad-{i}"),
             &format!(
                 "\n[[service]]\nname = \"etcd1\"\nkind = \"etcd\"\nconstraints = [\"node.labels.etcd1==true\"]\n{defect}\n"
@@ -145,7 +147,8 @@ fn comparable(s: &simctl::scenario::topology::ServiceSpec) -> String {
 
 #[test]
 fn import_stack_reproduces_the_small_topology() {
-    let out = temp_dir("import-small").join("small.toml");
+    let scratch = temp_dir("import-small");
+    let out = scratch.join("small.toml");
     let (code, stdout, stderr) = simctl(&[
         "import-stack",
         "tests/fixtures/stacks/infra.yaml",
@@ -255,7 +258,8 @@ fn users_stack_files_reproduce_the_seed_services() {
         "milvus-worker.yaml",
         "milvus-proxy.yaml",
     ];
-    let out = temp_dir("import-seed").join("seed.toml");
+    let scratch = temp_dir("import-seed");
+    let out = scratch.join("seed.toml");
     let mut args: Vec<String> = vec!["import-stack".into()];
     args.extend(files.iter().map(|f| dir.join(f).display().to_string()));
     for a in [
@@ -283,7 +287,8 @@ fn users_stack_files_reproduce_the_seed_services() {
 
 #[test]
 fn explain_prints_the_start_order_and_writes_graphviz() {
-    let dot = temp_dir("explain-dot").join("seed.dot");
+    let scratch = temp_dir("explain-dot");
+    let dot = scratch.join("seed.dot");
     let (code, stdout, stderr) = simctl(&[
         "explain",
         "topologies/seed-26-hosts.toml",
@@ -319,7 +324,7 @@ fn explain_prints_the_start_order_and_writes_graphviz() {
 
 #[test]
 fn explain_reports_a_depends_on_cycle() {
-    let (path, first) = small_topology(
+    let (_dir, path, first) = small_topology(
         "explain-cycle",
         r#"
 [[service]]

@@ -723,33 +723,12 @@ fn validate_checks_every_file_and_fails_if_any_is_bad() {
     assert!(text(&out.stderr).contains(&format!("{}:16:", fixture("exp-shards-17.toml"))));
 }
 
-/// A fresh, empty folder under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir =
-            std::env::temp_dir().join(format!("simctl-it-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn entries(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(&self.0)
-            .expect("read temp dir")
-            .map(|e| e.expect("dir entry").path())
-            .collect()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// What a folder holds.
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .expect("read temp dir")
+        .map(|e| e.expect("dir entry").path())
+        .collect()
 }
 
 #[test]
@@ -759,8 +738,8 @@ fn run_on_a_bad_experiment_exits_2_and_writes_nothing() {
         ("exp-shards-17.toml", 16),
         ("exp-collection-does-not-fit.toml", 11),
     ] {
-        let tmp = TempDir::new("run-bad");
-        let out_dir = tmp.0.join("out");
+        let tmp = crate::common::temp_dir("run-bad");
+        let out_dir = tmp.join("out");
         let file = fixture(name);
         let out = simctl(&[
             "run",
@@ -777,9 +756,9 @@ fn run_on_a_bad_experiment_exits_2_and_writes_nothing() {
         );
         assert!(!out_dir.exists(), "{name}: created {}", out_dir.display());
         assert!(
-            tmp.entries().is_empty(),
+            entries(&tmp).is_empty(),
             "{name}: left files behind: {:?}",
-            tmp.entries()
+            entries(&tmp)
         );
     }
 }
@@ -787,17 +766,17 @@ fn run_on_a_bad_experiment_exits_2_and_writes_nothing() {
 #[test]
 fn run_on_a_bad_experiment_without_out_creates_no_runs_folder() {
     // Without --out the default is runs/<name> under the working directory.
-    let tmp = TempDir::new("run-default");
+    let tmp = crate::common::temp_dir("run-default");
     let file = manifest_dir().join(FIXTURES).join("exp-shards-17.toml");
     let out = simctl_in(
-        &tmp.0,
+        &tmp,
         &["run", file.to_str().expect("utf-8 path"), "--quiet"],
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
-        tmp.entries().is_empty(),
+        entries(&tmp).is_empty(),
         "left files behind: {:?}",
-        tmp.entries()
+        entries(&tmp)
     );
 }
 
