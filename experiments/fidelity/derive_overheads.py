@@ -31,6 +31,14 @@ tests/it/fidelity.rs checks the constants against the same records.
   prints for results-ingest-quiet.json (`harness.py --ingest-only --repeat 5` on a
   quiet machine) with --ghz 3.089 (profiles/xeon-2.5ghz-2core.toml).
 
+With `--fidelity TABLE.json --ghz G` (TABLE.json: what the fidelity command wrote for
+the same results file with `--out`; G: the clock of the profile it predicted with) it
+also sets the run's own per-search work beside the model's, which is the reference
+machine's scaled by the clock, and redoes the one-client Eventually medians with the
+difference added (its critical-path share): arithmetic on the table, not a simulation,
+valid where one search runs at a time. It shows how far the server's own work, which a
+slowed machine moves more than the clock, accounts for a run's misses.
+
 It also prints, as evidence rather than knobs, what the machine did during each index
 build (the server's CPU and cores beside the other processes' cores; the fidelity command
 replays the others' CPU of every measurement, and `simctl explain` prints the model's
@@ -43,6 +51,13 @@ import json
 
 # The clock simctl's measured server work is quoted at (MEASURED_ON_GHZ, src/milvus/overheads.rs).
 REFERENCE_GHZ = 3.704
+# The model's per-search server work at that clock and the share of it the reply waits
+# for (SEARCH_SERVER_NS, SEARCH_SERVER_NS_PER_QUERY, SEARCH_CRITICAL_SHARE there).
+MODEL_FIXED_MS = 1.465
+MODEL_PER_QUERY_MS = 0.0222
+MODEL_CRITICAL_SHARE = 0.777
+# The band the fidelity command counts a figure in.
+BAND = (0.8, 1.25)
 
 
 def background_ms(rec, requests, window_s):
@@ -134,13 +149,35 @@ def flat_cpu_per_query(results, fixed_ms, per_query_ms):
     return out
 
 
+def with_run_server_work(table, fixed_ms, per_query_ms, ghz):
+    """(case, measured, predicted, ratio, ratio with the run's own work) of the one-client
+    Eventually p50 rows of a fidelity table: the prediction plus the critical-path share
+    of this run's per-search work less the model's at `ghz`."""
+    out = []
+    for row in table.get("rows", []):
+        case = row["case"]
+        if row["figure"] != "search_p50_ms" or "/c1/Eventually" not in case:
+            continue
+        nq = int(case.split("/nq")[1].split("/")[0])
+        model_ms = (MODEL_FIXED_MS + nq * MODEL_PER_QUERY_MS) * REFERENCE_GHZ / ghz
+        extra = (fixed_ms + nq * per_query_ms - model_ms) * MODEL_CRITICAL_SHARE
+        out.append((case, row["measured"], row["predicted"], row["ratio"],
+                    (row["predicted"] + extra) / row["measured"]))
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description="Derive simctl's measured server-overhead knobs from a results file.")
     p.add_argument("results", help="a results file of harness.py")
     p.add_argument("--ghz", type=float, default=None,
                    help="clock of the machine that measured it (its calibration profile's machine.ghz): "
                         f"also print the insert knob at simctl's reference clock, {REFERENCE_GHZ} GHz")
+    p.add_argument("--fidelity", default=None,
+                   help="the JSON table that the fidelity command wrote for RESULTS with --out: redo its "
+                        "one-client Eventually medians with this run's own per-search server work (needs --ghz)")
     args = p.parse_args()
+    if args.fidelity and not args.ghz:
+        p.error("--fidelity needs --ghz, the clock of the profile the table was predicted with")
     with open(args.results) as f:
         results = json.load(f)
     gv = get_version(results)
@@ -162,6 +199,20 @@ def main():
         for cid, nq, conc, others, scan in flat_cpu_per_query(results, fixed, per_query):
             print(f"FLAT {cid}: {scan:.2f} ms of server CPU per query "
                   f"(others {others:.2f} cores)")
+        if args.fidelity:
+            with open(args.fidelity) as f:
+                table = json.load(f)
+            print(f"the model's per-search work at {args.ghz} GHz: "
+                  f"{MODEL_FIXED_MS * REFERENCE_GHZ / args.ghz:.3f} ms per request + "
+                  f"{MODEL_PER_QUERY_MS * REFERENCE_GHZ / args.ghz * 1e3:.1f} us per query vector")
+            rows = with_run_server_work(table, fixed, per_query, args.ghz)
+            for case, measured, predicted, ratio, again in rows:
+                print(f"  {case}: measured {measured:.2f} ms, predicted {predicted:.2f} "
+                      f"({ratio:.2f}), with this run's work {again:.2f}")
+            inside = sum(BAND[0] <= r[3] <= BAND[1] for r in rows)
+            again = sum(BAND[0] <= r[4] <= BAND[1] for r in rows)
+            print(f"one-client Eventually medians in band: {inside} of {len(rows)} as predicted, "
+                  f"{again} with this run's own per-search work")
     for name, index, build_s, cpu, others, cores in builds(results):
         print(f"build {name} {index}: {build_s:.2f} s, server CPU {cpu:.2f} s "
               f"({cpu / build_s:.2f} cores) beside others' {others:.2f} cores "
