@@ -48,14 +48,14 @@ search cases (knowhere's brute force: one pass over the segment per query).
 
 import argparse
 import json
+import os
 
 # The clock simctl's measured server work is quoted at (MEASURED_ON_GHZ, src/milvus/overheads.rs).
 REFERENCE_GHZ = 3.704
-# The model's per-search server work at that clock and the share of it the reply waits
-# for (SEARCH_SERVER_NS, SEARCH_SERVER_NS_PER_QUERY, SEARCH_CRITICAL_SHARE there).
-MODEL_FIXED_MS = 1.465
-MODEL_PER_QUERY_MS = 0.0222
-MODEL_CRITICAL_SHARE = 0.777
+# The results file the model's per-search work was derived from, at REFERENCE_GHZ
+# (SEARCH_SERVER_NS, SEARCH_SERVER_NS_PER_QUERY and SEARCH_CRITICAL_SHARE in
+# src/milvus/overheads.rs quote what this script prints for it).
+MODEL_RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results-full-example.json")
 # The band the fidelity command counts a figure in.
 BAND = (0.8, 1.25)
 
@@ -149,18 +149,34 @@ def flat_cpu_per_query(results, fixed_ms, per_query_ms):
     return out
 
 
+def outside_server_ms(results):
+    """The part of a round trip spent outside the server (GetVersion), or 0."""
+    gv = get_version(results)
+    return 0.0 if gv is None else gv[0] - gv[1]
+
+
+def model_search_work():
+    """(fixed_ms, per_query_ms, critical_share) of the model's per-search work at
+    REFERENCE_GHZ: derived from the records its constants come from."""
+    with open(MODEL_RESULTS) as f:
+        anchor = json.load(f)
+    fixed, per_query, share, _ = search_cpu(anchor, outside_server_ms(anchor))
+    return fixed, per_query, share
+
+
 def with_run_server_work(table, fixed_ms, per_query_ms, ghz):
     """(case, measured, predicted, ratio, ratio with the run's own work) of the one-client
     Eventually p50 rows of a fidelity table: the prediction plus the critical-path share
     of this run's per-search work less the model's at `ghz`."""
+    model_fixed, model_per_query, model_share = model_search_work()
     out = []
     for row in table.get("rows", []):
         case = row["case"]
         if row["figure"] != "search_p50_ms" or "/c1/Eventually" not in case:
             continue
         nq = int(case.split("/nq")[1].split("/")[0])
-        model_ms = (MODEL_FIXED_MS + nq * MODEL_PER_QUERY_MS) * REFERENCE_GHZ / ghz
-        extra = (fixed_ms + nq * per_query_ms - model_ms) * MODEL_CRITICAL_SHARE
+        model_ms = (model_fixed + nq * model_per_query) * REFERENCE_GHZ / ghz
+        extra = (fixed_ms + nq * per_query_ms - model_ms) * model_share
         out.append((case, row["measured"], row["predicted"], row["ratio"],
                     (row["predicted"] + extra) / row["measured"]))
     return out
@@ -202,9 +218,10 @@ def main():
         if args.fidelity:
             with open(args.fidelity) as f:
                 table = json.load(f)
+            model_fixed, model_per_query, _ = model_search_work()
             print(f"the model's per-search work at {args.ghz} GHz: "
-                  f"{MODEL_FIXED_MS * REFERENCE_GHZ / args.ghz:.3f} ms per request + "
-                  f"{MODEL_PER_QUERY_MS * REFERENCE_GHZ / args.ghz * 1e3:.1f} us per query vector")
+                  f"{model_fixed * REFERENCE_GHZ / args.ghz:.3f} ms per request + "
+                  f"{model_per_query * REFERENCE_GHZ / args.ghz * 1e3:.1f} us per query vector")
             rows = with_run_server_work(table, fixed, per_query, args.ghz)
             for case, measured, predicted, ratio, again in rows:
                 print(f"  {case}: measured {measured:.2f} ms, predicted {predicted:.2f} "
