@@ -102,6 +102,7 @@ fn main() {
             read_latency: simctl::hw::host::DEFAULT_DISK_READ_LATENCY,
         },
         nic_bytes_per_s: 1.0,
+        search_server: Default::default(),
         labels: Default::default(),
         role: SwarmRole::Worker,
     };

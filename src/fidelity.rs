@@ -224,6 +224,112 @@ impl ClientOverhead {
     }
 }
 
+/// Milvus's own CPU per search on the measured machine (everything around the vector
+/// kernels, src/milvus/overheads.rs), as the run itself measured it: the server's CPU
+/// per search of the 100-row collection (`search_tiny_collection` records, where the
+/// kernels take microseconds), less the idle background the server ran before
+/// (`server_cores_before`), fitted over nq by least squares (a fixed part and a part
+/// per query vector), as `experiments/fidelity/derive_overheads.py` prints it. That
+/// work moves with the machine beyond its clock (a slowed VM: 5.41 ms a search against
+/// 1.65 ms on a quiet morning, the clock unchanged, README "Calibrated around the
+/// run"), so each run is predicted with its own, as with its client overhead; nothing
+/// here looks at a case.
+#[derive(Clone, Debug)]
+pub struct ServerWork {
+    /// The run's own fit, ms and ms per query vector, and the records it came from;
+    /// `None` when the results file has no usable record.
+    pub measured: Option<(f64, f64, usize)>,
+    /// Whether the fit's per-query part is the model's (a run whose records all have
+    /// one nq, such as a quick run's single record, has no slope of its own).
+    pub slope_from_model: bool,
+    /// The model's figures on the profile's clock, ms and ms per query vector: the
+    /// reference measurement scaled by the clock.
+    pub model: (f64, f64),
+    /// `--model-server-work`: predict with the model's figures instead.
+    pub use_model: bool,
+}
+
+impl ServerWork {
+    fn from_results(results: &Value, ghz: f64) -> ServerWork {
+        use crate::milvus::overheads::{on_host, SEARCH_SERVER_NS, SEARCH_SERVER_NS_PER_QUERY};
+        let model = (
+            on_host(SEARCH_SERVER_NS, ghz) / 1e6,
+            on_host(SEARCH_SERVER_NS_PER_QUERY, ghz) / 1e6,
+        );
+        let records = results["client_overhead"].as_array().cloned();
+        let points: Vec<(f64, f64)> = records
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r["kind"] == "search_tiny_collection")
+            .filter_map(|r| {
+                let f = &r["figures"];
+                if f["errors"].as_f64().unwrap_or(0.0) > 0.0 {
+                    return None;
+                }
+                let requests = f["requests"].as_f64().filter(|&n| n > 0.0)?;
+                let cpu_ms = f["server_cpu_ms_per_request"].as_f64()?;
+                // The server's idle background over the records' window (time ticks,
+                // the checkers): work the model plays on its own.
+                let background_ms = r["contention"]["server_cores_before"]
+                    .as_f64()
+                    .map_or(0.0, |cores| {
+                        cores * f["window_s"].as_f64().unwrap_or(0.0) / requests * 1e3
+                    });
+                Some((r["nq"].as_f64()?, cpu_ms - background_ms))
+            })
+            .collect();
+        let measured = (!points.is_empty()).then(|| {
+            let n = points.len() as f64;
+            let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+            let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+            let sxx: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+            let slope = if sxx > 0.0 {
+                points
+                    .iter()
+                    .map(|p| (p.0 - mean_x) * (p.1 - mean_y))
+                    .sum::<f64>()
+                    / sxx
+            } else {
+                model.1
+            };
+            (mean_y - slope * mean_x, slope, points.len())
+        });
+        let single_nq = points.iter().all(|p| p.0 == points[0].0);
+        ServerWork {
+            // A fit whose parts are not both positive (noise on a few records) is not
+            // a machine's work; the model's is used then, and the report says so.
+            measured: measured.filter(|&(fixed, slope, _)| fixed > 0.0 && slope >= 0.0),
+            slope_from_model: single_nq,
+            model,
+            use_model: false,
+        }
+    }
+
+    /// What the predictions use: ms and ms per query vector, and whether it is the run's.
+    pub fn used(&self) -> (f64, f64, bool) {
+        match self.measured {
+            Some((fixed, per_query, _)) if !self.use_model => (fixed, per_query, true),
+            _ => (self.model.0, self.model.1, false),
+        }
+    }
+
+    fn line(&self) -> String {
+        let (mf, mq) = self.model;
+        let model = format!("{mf:.3} ms + {:.1} us a query vector", mq * 1e3);
+        match (self.measured, self.use_model) {
+            (Some((fixed, per_query, n)), use_model) => format!(
+                "server work per search (Milvus's own CPU around the kernels; the run's {n} 100-row search records{}): {fixed:.3} ms + {:.1} us a query vector; the model's at this clock: {model}; {}",
+                if self.slope_from_model { ", the per-query part the model's" } else { "" },
+                per_query * 1e3,
+                if use_model { "predicted with the model's (--model-server-work)" } else { "predicted with the run's" }
+            ),
+            (None, _) => format!(
+                "server work per search: the results file has no usable 100-row search record; predicted with the model's at this clock: {model}"
+            ),
+        }
+    }
+}
+
 /// The machine's calibrations around a measuring run (`harness.py --calibrate`): one
 /// just before the server started, one once it stopped, in files beside the results
 /// file that its `calibration` record names.
@@ -371,6 +477,8 @@ pub struct Options {
     pub profile: Option<ProfileChoice>,
     /// `--client-overhead-ms`.
     pub client_overhead_ms: Option<f64>,
+    /// `--model-server-work`: the model's per-search server work instead of the run's.
+    pub model_server_work: bool,
 }
 
 /// Everything `simctl fidelity` prints.
@@ -385,6 +493,7 @@ pub struct Report {
     pub cores: u64,
     pub memory_bytes: u64,
     pub overhead: ClientOverhead,
+    pub server_work: ServerWork,
     /// The results file's own calibrations, where it has them.
     pub calibration: Option<Calibration>,
     /// With `--profile`: why the results file's calibration record could not be used.
@@ -481,6 +590,19 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         topology_sets.push(format!(
             "topology.class.{class}.memory_bandwidth=\"{}MB/s\"",
             (bw / 1e6).round()
+        ));
+    }
+    // The run's own per-search server work, on the measured machine itself (ServerWork).
+    let mut server_work = ServerWork::from_results(&results, m.ghz);
+    server_work.use_model = opts.model_server_work;
+    if let (fixed_ms, per_query_ms, true) = server_work.used() {
+        topology_sets.push(format!(
+            "topology.class.{class}.search_server_cpu=\"{}ns\"",
+            (fixed_ms * 1e6).round()
+        ));
+        topology_sets.push(format!(
+            "topology.class.{class}.search_server_cpu_per_query=\"{}ns\"",
+            (per_query_ms * 1e6).round()
         ));
     }
     let topology_ref = std::path::absolute(&opts.topology).map_err(|e| {
@@ -582,6 +704,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         cores,
         memory_bytes,
         overhead,
+        server_work,
         calibration,
         calibration_unused,
         rows,
@@ -1128,6 +1251,7 @@ impl Report {
                 );
             }
         }
+        let _ = writeln!(s, "{}", self.server_work.line());
         let width = self
             .rows
             .iter()
@@ -1231,6 +1355,13 @@ impl Report {
             "client_overhead_ms": match self.overhead.fixed_ms {
                 Some(ms) => json!(ms),
                 None => json!(self.overhead.measured.iter().map(|(d, n, ms, cpu)| json!({"dim": d, "nq": n, "ms": ms, "cpu_ms": cpu})).collect::<Vec<_>>()),
+            },
+            "search_server_cpu": {
+                "used": if self.server_work.used().2 { "run" } else { "model" },
+                "ms": self.server_work.used().0,
+                "ms_per_query": self.server_work.used().1,
+                "run": self.server_work.measured.map(|(f, q, n)| json!({"ms": f, "ms_per_query": q, "records": n, "per_query_from_model": self.server_work.slope_from_model})),
+                "model": {"ms": self.server_work.model.0, "ms_per_query": self.server_work.model.1},
             },
             "rows": self.rows.iter().map(|r| json!({
                 "case": r.case,

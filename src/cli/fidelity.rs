@@ -11,6 +11,7 @@ pub fn fidelity(
     profile: Option<PathBuf>,
     topology: PathBuf,
     client_overhead_ms: Option<f64>,
+    model_server_work: bool,
     out: Option<PathBuf>,
 ) -> i32 {
     if let Some(ms) = client_overhead_ms.filter(|ms| !(ms.is_finite() && *ms >= 0.0)) {
@@ -37,6 +38,7 @@ pub fn fidelity(
             topology,
             profile,
             client_overhead_ms,
+            model_server_work,
         },
     ) {
         Ok(r) => r,

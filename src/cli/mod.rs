@@ -156,6 +156,11 @@ pub enum Command {
         /// instead of the value the results file's client-overhead records give.
         #[arg(long, value_name = "MS")]
         client_overhead_ms: Option<f64>,
+        /// Predict with the model's per-search server work (the reference machine's,
+        /// scaled by the profile's clock) instead of the run's own, measured on its
+        /// 100-row searches.
+        #[arg(long)]
+        model_server_work: bool,
         /// Also write the table to FILE: JSON, or CSV when FILE ends in .csv.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -213,8 +218,16 @@ pub fn main() -> i32 {
             profile,
             topology,
             client_overhead_ms,
+            model_server_work,
             out,
-        } => fidelity::fidelity(&results, profile, topology, client_overhead_ms, out),
+        } => fidelity::fidelity(
+            &results,
+            profile,
+            topology,
+            client_overhead_ms,
+            model_server_work,
+            out,
+        ),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Compare { runs, format } => compare::compare(&runs, &format),
         Command::Test {

@@ -801,6 +801,7 @@ mod tests {
                 read_latency: crate::hw::host::DEFAULT_DISK_READ_LATENCY,
             },
             nic_bytes_per_s: 1.25e9,
+            search_server: Default::default(),
             labels: Default::default(),
             role: SwarmRole::Worker,
         }

@@ -73,4 +73,19 @@ pub struct HostSpec {
     pub nic_bytes_per_s: f64,
     pub labels: BTreeMap<String, String>,
     pub role: SwarmRole,
+    /// Milvus's own CPU per search on this host, where the topology gives it (class
+    /// keys `search_server_cpu`, `search_server_cpu_per_query`); `None`: the
+    /// measurement on the reference machine scaled by the clock
+    /// (milvus::overheads::search_server_on).
+    pub search_server: SearchServerCpu,
+}
+
+/// Milvus's own CPU per search on a host (everything around the vector kernels, from
+/// the Search RPC reaching the proxy to its reply leaving it): a fixed part and a part
+/// per query vector. Each part the topology leaves out is the reference measurement
+/// scaled by the host's clock (src/milvus/overheads.rs).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SearchServerCpu {
+    pub fixed: Option<SimDuration>,
+    pub per_query: Option<SimDuration>,
 }

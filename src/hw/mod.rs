@@ -13,6 +13,6 @@ pub use bandwidth::BandwidthServer;
 pub use buckets::SecondBuckets;
 pub use cost::{HostCost, IndexKind, IndexSpec, SearchSpec};
 pub use cpu::PsCpu;
-pub use host::{DiskSpec, HostSpec, Isa, SwarmRole};
+pub use host::{DiskSpec, HostSpec, Isa, SearchServerCpu, SwarmRole};
 pub use memory::{Memory, OutOfMemory};
 pub use network::{Degradation, Link, Network, NetworkBuilder, TCP_MSS_BYTES};

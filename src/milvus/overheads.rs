@@ -21,13 +21,17 @@
 //!
 //! The search work was measured on the reference machine (3.70 GHz AVX-512,
 //! profiles/reference.toml), the insert work on a 3.09 GHz one and quoted at 3.70 GHz;
-//! all of it scales with the clock on other hosts ([`on_host`]). How the search work divides
+//! all of it scales with the clock on other hosts ([`on_host`]). A topology may give a
+//! host class its own per-search work instead (`search_server_cpu`,
+//! `search_server_cpu_per_query`, [`search_server_on`]): `simctl fidelity` gives the
+//! measured machine the run's own, from the same 100-row searches. How the search work divides
 //! among proxy, delegator and query node is a GUESS ([`PROXY_SHARE`] and the others):
 //! the standalone runs them in one process, so the harness sees only their sum. The
 //! rest is GUESSES, marked one by one; `simctl explain` lists them.
 
 use super::msg::Req;
 use super::world::World;
+use crate::hw::HostSpec;
 
 /// Clock of the machine the knobs were measured on (the fidelity examples' machine,
 /// profiles/reference.toml `[machine] ghz`).
@@ -48,7 +52,7 @@ pub const SEARCH_SERVER_NS_PER_QUERY: f64 = 22_200.0;
 /// server's CPU per call) over its CPU, summed over the records of
 /// results-full-example.json (results-quick-example.json: 0.819). The rest runs beside
 /// the request: gRPC's transport goroutines, the garbage collector's background
-/// marking; each process runs its share of it beside its stage ([`search_beside_ns`]).
+/// marking; each process runs its share of it beside its stage ([`search_beside_on`]).
 pub const SEARCH_CRITICAL_SHARE: f64 = 0.777;
 
 /// GUESS: shares of the per-search work, on the critical path and beside it. The
@@ -75,11 +79,6 @@ pub fn search_stage_ns(share: f64, nq: u32) -> f64 {
     share * SEARCH_CRITICAL_SHARE * search_server_ns(nq)
 }
 
-/// Server CPU of one stage of a search (`share` of it) that runs beside the request.
-pub fn search_beside_ns(share: f64, nq: u32) -> f64 {
-    share * (1.0 - SEARCH_CRITICAL_SHARE) * search_server_ns(nq)
-}
-
 /// `ns` measured on the reference machine, on a host of `ghz`: Milvus's own code is
 /// branchy Go and C++ that scales with the clock, as the kernels' compute part does.
 pub fn on_host(ns: f64, ghz: f64) -> f64 {
@@ -91,15 +90,46 @@ pub fn on_task_host(world: &World, task: usize, ns: f64) -> f64 {
     on_host(ns, world.hosts[world.tasks[task].host].spec.ghz)
 }
 
+/// Server CPU of a search of `nq` query vectors on `host`, all of it: the host's own
+/// figures where its topology class gives them (`search_server_cpu`,
+/// `search_server_cpu_per_query`; `simctl fidelity` sets them from the measured run's
+/// own 100-row searches), else the reference measurement scaled by its clock.
+pub fn search_server_on(host: &HostSpec, nq: u32) -> f64 {
+    search_part_on(host, 1.0, nq)
+}
+
+/// `part` of [`search_server_on`].
+fn search_part_on(host: &HostSpec, part: f64, nq: u32) -> f64 {
+    let own = host.search_server;
+    if own.fixed.is_none() && own.per_query.is_none() {
+        return on_host(part * search_server_ns(nq), host.ghz);
+    }
+    let fixed = own.fixed.map_or_else(
+        || on_host(SEARCH_SERVER_NS, host.ghz),
+        |d| d.as_nanos() as f64,
+    );
+    let per_query = own.per_query.map_or_else(
+        || on_host(SEARCH_SERVER_NS_PER_QUERY, host.ghz),
+        |d| d.as_nanos() as f64,
+    );
+    part * (fixed + nq as f64 * per_query)
+}
+
 /// Server CPU of one stage of request `req` (a search, or a query by key) on
-/// `task`'s host.
+/// `task`'s host: `share` of the part the reply waits for.
 pub fn search_stage_on(world: &World, task: usize, share: f64, req: Req) -> f64 {
-    on_task_host(world, task, search_stage_ns(share, world.request_nq(req)))
+    let host = &world.hosts[world.tasks[task].host].spec;
+    search_part_on(host, share * SEARCH_CRITICAL_SHARE, world.request_nq(req))
 }
 
 /// Server CPU of one stage of request `req` that runs beside it, on `task`'s host.
 pub fn search_beside_on(world: &World, task: usize, share: f64, req: Req) -> f64 {
-    on_task_host(world, task, search_beside_ns(share, world.request_nq(req)))
+    let host = &world.hosts[world.tasks[task].host].spec;
+    search_part_on(
+        host,
+        share * (1.0 - SEARCH_CRITICAL_SHARE),
+        world.request_nq(req),
+    )
 }
 
 /// Server CPU of an insert of `bytes` on `task`'s host.

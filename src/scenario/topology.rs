@@ -12,11 +12,16 @@ use super::standalone::{self, DeclaredKind};
 use super::units::{Bandwidth, Bytes, Duration};
 use crate::engine::SimDuration;
 use crate::hw::host::DEFAULT_DISK_READ_LATENCY;
-use crate::hw::{DiskSpec, HostSpec, Isa, SwarmRole};
+use crate::hw::{DiskSpec, HostSpec, Isa, SearchServerCpu, SwarmRole};
 
 /// The longest disk read latency a topology may give: a spinning disk's seek is ~10 ms,
 /// so a second is a unit slip, not a disk.
 const MAX_DISK_READ_LATENCY: SimDuration = SimDuration::from_secs(1);
+/// The most per-search server CPU a class may give: a hundred times the slowest a
+/// real run measured (5.41 ms, experiments/fidelity/results-full-calibrated.json), so
+/// that a unit slip ("1.5s" for "1.5ms") is an error, not a cluster that crawls.
+const MAX_SEARCH_SERVER_CPU: SimDuration = SimDuration::from_millis(500);
+const MAX_SEARCH_SERVER_CPU_PER_QUERY: SimDuration = SimDuration::from_millis(5);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +58,10 @@ struct RawClass {
     memory_bandwidth: Bandwidth,
     nic: Bandwidth,
     disk: RawDisk,
+    /// Milvus's own CPU per search on this class (fixed, and per query vector);
+    /// default: the reference measurement scaled by `ghz` (src/milvus/overheads.rs).
+    search_server_cpu: Option<Spanned<Duration>>,
+    search_server_cpu_per_query: Option<Spanned<Duration>>,
 }
 
 #[derive(Deserialize)]
@@ -566,6 +575,34 @@ pub fn load_topology_with(
                 .with_hint("give the sustained all-core clock in GHz, e.g. 2.6"),
             );
         }
+        for (key, value, most) in [
+            (
+                "search_server_cpu",
+                &c.search_server_cpu,
+                MAX_SEARCH_SERVER_CPU,
+            ),
+            (
+                "search_server_cpu_per_query",
+                &c.search_server_cpu_per_query,
+                MAX_SEARCH_SERVER_CPU_PER_QUERY,
+            ),
+        ] {
+            if let Some(v) = value.as_ref().filter(|v| v.get_ref().0 > most) {
+                errors.push(
+                    err(
+                        v.span(),
+                        format!(
+                            "class {name:?} has {key} = {} ms",
+                            v.get_ref().0.as_nanos() as f64 / 1e6
+                        ),
+                    )
+                    .with_hint(format!(
+                        "give Milvus's own CPU per search on this host, at most {} ms (the reference machine's is 1.465 ms + 0.0222 ms a query vector); leave it out for that scaled by ghz",
+                        most.as_nanos() as f64 / 1e6
+                    )),
+                );
+            }
+        }
         if *c.disk.iops.get_ref() <= 0.0 {
             errors.push(
                 err(
@@ -680,6 +717,13 @@ pub fn load_topology_with(
             nic_bytes_per_s: c.nic.0,
             labels: rh.labels.clone(),
             role: rh.role,
+            search_server: SearchServerCpu {
+                fixed: c.search_server_cpu.as_ref().map(|d| d.get_ref().0),
+                per_query: c
+                    .search_server_cpu_per_query
+                    .as_ref()
+                    .map(|d| d.get_ref().0),
+            },
         });
     }
     if raw.host.is_empty() {
@@ -992,6 +1036,7 @@ mod tests {
                 read_latency: DEFAULT_DISK_READ_LATENCY,
             },
             nic_bytes_per_s: 1.0,
+            search_server: Default::default(),
             labels: BTreeMap::new(),
             role: SwarmRole::Worker,
         };

@@ -312,6 +312,13 @@ fn rows_of<'a>(t: &'a serde_json::Value, figure: &str) -> Vec<&'a serde_json::Va
         .collect()
 }
 
+/// The server's CPU per search of `nq` query vectors that fidelity table `t` was
+/// predicted with (its `search_server_cpu`), ms.
+fn search_server_ms(t: &serde_json::Value, nq: u32) -> f64 {
+    let w = &t["search_server_cpu"];
+    w["ms"].as_f64().unwrap() + nq as f64 * w["ms_per_query"].as_f64().unwrap()
+}
+
 fn read_json(path: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(repo(path)).unwrap()).unwrap()
 }
@@ -458,7 +465,7 @@ fn the_insert_path_cpu_predicts_quiet_and_busy_insert_rates() {
 /// four clients on the standalone's two cores are bounded by all of it.
 #[test]
 fn per_search_server_work_adds_latency_and_bounds_throughput() {
-    use simctl::milvus::overheads::{on_host, search_server_ns, search_stage_ns};
+    use simctl::milvus::overheads::SEARCH_CRITICAL_SHARE;
     let mut v = read_json(QUICK);
     let case = |concurrency: u64| {
         serde_json::json!({
@@ -473,14 +480,14 @@ fn per_search_server_work_adds_latency_and_bounds_throughput() {
     v["cases"] = serde_json::json!([case(1), case(4)]);
     let t = predict_cases(&mut v, "fidelity-overhead");
     let predicted = |case: &str, figure: &str| predicted(&t, case, figure);
-    // The reference machine's clock: the knob as measured.
-    let critical_ms = on_host(search_stage_ns(1.0, 1), 3.704) / 1e6;
+    // The work the prediction used: the run's own, from its 100-row search record.
+    let server_ms = search_server_ms(&t, 1);
+    let critical_ms = SEARCH_CRITICAL_SHARE * server_ms;
     let p50 = predicted("tiny/c1", "search_p50_ms");
     assert!(
         (1.0..1.15).contains(&(p50 / critical_ms)),
         "lone search {p50} ms, server work on its path {critical_ms} ms"
     );
-    let server_ms = on_host(search_server_ns(1), 3.704) / 1e6;
     let qps = predicted("tiny/c4", "search_qps");
     let bound = 2.0 / server_ms * 1e3;
     assert!(
@@ -489,13 +496,127 @@ fn per_search_server_work_adds_latency_and_bounds_throughput() {
     );
 }
 
+/// Each run is predicted with its own per-search server work, fitted from its own
+/// 100-row search records as derive_overheads.py fits it: a machine whose server work
+/// is three times the reference's (a slowed VM) gets three times the reference's, a
+/// lone search waits for its critical share more, and throughput is bounded by all of
+/// it; `--model-server-work` brings back the reference measurement scaled by the clock.
+#[test]
+fn each_run_is_predicted_with_its_own_server_work() {
+    use simctl::milvus::overheads::{
+        SEARCH_CRITICAL_SHARE, SEARCH_SERVER_NS, SEARCH_SERVER_NS_PER_QUERY,
+    };
+    let mut v = read_json(FULL);
+    let case = |concurrency: u64| {
+        serde_json::json!({
+            "id": format!("tiny/c{concurrency}"), "dataset": "tiny", "dim": 128, "rows": 100,
+            "metric": "L2", "distribution": "uniform", "shards_num": 1, "replicas": 1,
+            "index_type": "FLAT", "build_params": {}, "search_params": {}, "nq": 1,
+            "topk": 10, "concurrency": concurrency, "consistency": "Eventually",
+            "figures": {"requests": 100, "errors": 0, "qps": 1.0, "latency_ms_p50": 1.0},
+            "contention": {"contended": false}
+        })
+    };
+    v["cases"] = serde_json::json!([case(1), case(4)]);
+    v["datasets"] = serde_json::json!([]);
+    let no_client = ["--client-overhead-ms", "0"];
+    let model = fidelity_table(
+        &v,
+        "fidelity-own-work-model",
+        &[&no_client[..], &["--model-server-work"]].concat(),
+    );
+    // The reference machine's own file: its fit is the model's constants.
+    let own = fidelity_table(&v, "fidelity-own-work", &no_client);
+    let (m, o) = (&model["search_server_cpu"], &own["search_server_cpu"]);
+    assert_eq!(m["used"], "model");
+    assert_eq!(o["used"], "run");
+    assert_eq!(o["run"]["records"], 6);
+    assert!(
+        (m["ms"].as_f64().unwrap() - SEARCH_SERVER_NS / 1e6).abs() < 1e-9,
+        "{m}"
+    );
+    for (x, y) in [
+        (o["ms"].clone(), m["ms"].clone()),
+        (o["ms_per_query"].clone(), m["ms_per_query"].clone()),
+    ] {
+        assert!(
+            (x.as_f64().unwrap() / y.as_f64().unwrap() - 1.0).abs() < 1e-3,
+            "{o} {m}"
+        );
+    }
+    // The same records with three times the server's work on each search (its idle
+    // background as it was).
+    let mut slow = v.clone();
+    for r in slow["client_overhead"].as_array_mut().unwrap() {
+        if r["kind"] != "search_tiny_collection" {
+            continue;
+        }
+        let f = &r["figures"];
+        let background = r["contention"]["server_cores_before"]
+            .as_f64()
+            .unwrap_or(0.0)
+            * f["window_s"].as_f64().unwrap()
+            / f["requests"].as_f64().unwrap()
+            * 1e3;
+        let cpu = f["server_cpu_ms_per_request"].as_f64().unwrap();
+        r["figures"]["server_cpu_ms_per_request"] =
+            serde_json::json!(3.0 * (cpu - background) + background);
+    }
+    let slowed = fidelity_table(&slow, "fidelity-own-work-slow", &no_client);
+    let s = &slowed["search_server_cpu"];
+    assert_eq!(s["used"], "run");
+    assert!(
+        (s["ms"].as_f64().unwrap() / (3.0 * SEARCH_SERVER_NS / 1e6) - 1.0).abs() < 1e-3,
+        "{s}"
+    );
+    assert!(
+        (s["ms_per_query"].as_f64().unwrap() / (3.0 * SEARCH_SERVER_NS_PER_QUERY / 1e6) - 1.0)
+            .abs()
+            < 1e-3,
+        "{s}"
+    );
+    // A lone search waits for the added work's critical share.
+    let added = SEARCH_CRITICAL_SHARE * (search_server_ms(&slowed, 1) - search_server_ms(&own, 1));
+    let p50 = |t: &serde_json::Value| predicted(t, "tiny/c1", "search_p50_ms");
+    let grew = p50(&slowed) - p50(&own);
+    assert!(
+        (0.9..1.1).contains(&(grew / added)),
+        "p50 grew {grew} ms, {added} ms added on its path"
+    );
+    // Four clients on the two cores are bounded by all of it.
+    let qps = predicted(&slowed, "tiny/c4", "search_qps");
+    let bound = 2.0 / search_server_ms(&slowed, 1) * 1e3;
+    assert!(
+        (0.85..=1.0).contains(&(qps / bound)),
+        "{qps}/s against {bound}/s"
+    );
+    // The model's figures do not move with the records.
+    let slowed_model = fidelity_table(
+        &slow,
+        "fidelity-own-work-slow-model",
+        &[&no_client[..], &["--model-server-work"]].concat(),
+    );
+    assert_eq!(p50(&slowed_model), p50(&model));
+    // A file without a usable record is predicted with the model's, and says so.
+    let mut none = v.clone();
+    none["client_overhead"] = serde_json::json!([]);
+    let dir = temp_dir("fidelity-own-work-none");
+    let results = dir.join("r.json");
+    std::fs::write(&results, none.to_string()).unwrap();
+    let (t, text) = fidelity_run(&results, &dir.join("t.json"), &no_client);
+    assert_eq!(t["search_server_cpu"]["used"], "model");
+    assert!(t["search_server_cpu"]["run"].is_null());
+    assert!(text.contains("no usable 100-row search record"), "{text}");
+    assert_eq!(p50(&t), p50(&model));
+}
+
 /// Raw data is searched as knowhere's brute force does: every query streams the
 /// segment on its own, as a task of knowhere's pool, so a lone search's time grows in
 /// step with nq and spreads over both of the standalone's cores (the full example:
 /// 6.7, 42 and 315 ms at nq 1, 10 and 100 over 200k x 128).
 #[test]
 fn a_flat_search_streams_the_segment_once_per_query_on_both_cores() {
-    use simctl::milvus::overheads::{on_host, search_stage_ns};
+    use simctl::milvus::overheads::SEARCH_CRITICAL_SHARE;
     let mut v = read_json(QUICK);
     let case = |nq: u64| {
         serde_json::json!({
@@ -515,7 +636,7 @@ fn a_flat_search_streams_the_segment_once_per_query_on_both_cores() {
     let profile = simctl::calibrate::profile::Profile::reference();
     let pass_ms = 200_000.0 * 512.0 / (profile.bandwidth.read_bytes_per_s[1] / 2.0) * 1e3;
     for nq in [1u64, 10, 100] {
-        let server_ms = on_host(search_stage_ns(1.0, nq as u32), 3.704) / 1e6;
+        let server_ms = SEARCH_CRITICAL_SHARE * search_server_ms(&t, nq as u32);
         let scan_ms = p50(nq) - server_ms;
         let expected = nq as f64 * pass_ms / nq.min(2) as f64;
         assert!(
@@ -530,7 +651,6 @@ fn a_flat_search_streams_the_segment_once_per_query_on_both_cores() {
 /// measured beside one busy core are bounded by one core, not two.
 #[test]
 fn the_cpu_others_used_during_a_measurement_is_reproduced_beside_the_server() {
-    use simctl::milvus::overheads::{on_host, search_server_ns};
     let mut v = read_json(QUICK);
     let case = |id: &str, others: f64| {
         serde_json::json!({
@@ -545,7 +665,7 @@ fn the_cpu_others_used_during_a_measurement_is_reproduced_beside_the_server() {
     v["cases"] = serde_json::json!([case("tiny/quiet", 0.0), case("tiny/busy", 1.0)]);
     let t = predict_cases(&mut v, "fidelity-others");
     let qps = |case: &str| predicted(&t, case, "search_qps");
-    let server_ms = on_host(search_server_ns(1), 3.704) / 1e6;
+    let server_ms = search_server_ms(&t, 1);
     let (quiet, busy) = (qps("tiny/quiet"), qps("tiny/busy"));
     for r in t["rows"].as_array().unwrap() {
         let measured = if r["case"] == "tiny/busy" { 1.0 } else { 0.0 };

@@ -270,6 +270,12 @@ const CASES: &[Case] = &[
         message: "class \"query\" has 4 background cores of 4",
     },
     Case {
+        file: "topo-search-server-cpu-seconds.toml",
+        line: 7,
+        defect: "search_server_cpu = \"1.5s\"",
+        message: "class \"query\" has search_server_cpu = 1500 ms",
+    },
+    Case {
         file: "topo-zero-cores.toml",
         line: 6,
         defect: "cores = 0",
