@@ -318,13 +318,14 @@ impl ServerWork {
         let model = format!("{mf:.3} ms + {:.1} us a query vector", mq * 1e3);
         match (self.measured, self.use_model) {
             (Some((fixed, per_query, n)), use_model) => format!(
-                "server work per search (Milvus's own CPU around the kernels; the run's {n} 100-row search records{}): {fixed:.3} ms + {:.1} us a query vector; the model's at this clock: {model}; {}",
+                "server work per search (Milvus's own CPU around the kernels, as the run measured it on a 100-row collection: {n} record{}{}): {fixed:.3} ms + {:.1} us a query vector; the model's at this clock: {model}; {}",
+                if n == 1 { "" } else { "s" },
                 if self.slope_from_model { ", the per-query part the model's" } else { "" },
                 per_query * 1e3,
                 if use_model { "predicted with the model's (--model-server-work)" } else { "predicted with the run's" }
             ),
             (None, _) => format!(
-                "server work per search: the results file has no usable 100-row search record; predicted with the model's at this clock: {model}"
+                "server work per search: the results file has no usable 100-row search record (none without errors, or a fit over nq with a negative part); predicted with the model's at this clock: {model}"
             ),
         }
     }

@@ -31,13 +31,16 @@ tests/it/fidelity.rs checks the constants against the same records.
   prints for results-ingest-quiet.json (`harness.py --ingest-only --repeat 5` on a
   quiet machine) with --ghz 3.089 (profiles/xeon-2.5ghz-2core.toml).
 
-With `--fidelity TABLE.json --ghz G` (TABLE.json: what the fidelity command wrote for
-the same results file with `--out`; G: the clock of the profile it predicted with) it
-also sets the run's own per-search work beside the model's, which is the reference
-machine's scaled by the clock, and redoes the one-client Eventually medians with the
-difference added (its critical-path share): arithmetic on the table, not a simulation,
-valid where one search runs at a time. It shows how far the server's own work, which a
-slowed machine moves more than the clock, accounts for a run's misses.
+With `--fidelity TABLE.json` (TABLE.json: what the fidelity command wrote for the same
+results file with `--out` and `--model-server-work`) it also sets the run's own
+per-search work beside the one the table was predicted with (its `search_server_cpu`;
+for a table written before tables carried it, give `--ghz G`, the clock of the profile
+it predicted with, and the model's at that clock is taken), and redoes the one-client
+Eventually medians with the difference added (its critical-path share): arithmetic on
+the table, not a simulation, valid where one search runs at a time. It shows how far the
+server's own work, which a slowed machine moves more than the clock, accounts for a
+run's misses; the fidelity command itself now predicts with the run's own work, so this
+is the check of that, case by case.
 
 It also prints, as evidence rather than knobs, what the machine did during each index
 build (the server's CPU and cores beside the other processes' cores; the fidelity command
@@ -164,19 +167,33 @@ def model_search_work():
     return fixed, per_query, share
 
 
-def with_run_server_work(table, fixed_ms, per_query_ms, ghz):
+def table_search_work(table, ghz):
+    """(fixed_ms, per_query_ms, which) of the per-search work a fidelity table was
+    predicted with: its own `search_server_cpu` where it has one (which: "run" or
+    "model"), else (a table written before it carried one) the model's at `ghz`."""
+    w = table.get("search_server_cpu")
+    if w:
+        return w["ms"], w["ms_per_query"], w["used"]
+    if ghz is None:
+        return None
+    model_fixed, model_per_query, _ = model_search_work()
+    return model_fixed * REFERENCE_GHZ / ghz, model_per_query * REFERENCE_GHZ / ghz, "model"
+
+
+def with_run_server_work(table, fixed_ms, per_query_ms, used):
     """(case, measured, predicted, ratio, ratio with the run's own work) of the one-client
     Eventually p50 rows of a fidelity table: the prediction plus the critical-path share
-    of this run's per-search work less the model's at `ghz`."""
-    model_fixed, model_per_query, model_share = model_search_work()
+    of this run's per-search work less `used` (fixed_ms, per_query_ms), the work the
+    table was predicted with."""
+    _, _, model_share = model_search_work()
     out = []
     for row in table.get("rows", []):
         case = row["case"]
         if row["figure"] != "search_p50_ms" or "/c1/Eventually" not in case:
             continue
         nq = int(case.split("/nq")[1].split("/")[0])
-        model_ms = (model_fixed + nq * model_per_query) * REFERENCE_GHZ / ghz
-        extra = (fixed_ms + nq * per_query_ms - model_ms) * model_share
+        used_ms = used[0] + nq * used[1]
+        extra = (fixed_ms + nq * per_query_ms - used_ms) * model_share
         out.append((case, row["measured"], row["predicted"], row["ratio"],
                     (row["predicted"] + extra) / row["measured"]))
     return out
@@ -189,11 +206,17 @@ def main():
                    help="clock of the machine that measured it (its calibration profile's machine.ghz): "
                         f"also print the insert knob at simctl's reference clock, {REFERENCE_GHZ} GHz")
     p.add_argument("--fidelity", default=None,
-                   help="the JSON table that the fidelity command wrote for RESULTS with --out: redo its "
-                        "one-client Eventually medians with this run's own per-search server work (needs --ghz)")
+                   help="the JSON table that the fidelity command wrote for RESULTS with --out (and "
+                        "--model-server-work): redo its one-client Eventually medians with this run's own "
+                        "per-search server work (a table without search_server_cpu needs --ghz)")
     args = p.parse_args()
-    if args.fidelity and not args.ghz:
-        p.error("--fidelity needs --ghz, the clock of the profile the table was predicted with")
+    table = None
+    if args.fidelity:
+        with open(args.fidelity) as f:
+            table = json.load(f)
+        if table_search_work(table, args.ghz) is None:
+            p.error("--fidelity: the table has no search_server_cpu; give --ghz, the clock of the "
+                    "profile it was predicted with")
     with open(args.results) as f:
         results = json.load(f)
     gv = get_version(results)
@@ -215,14 +238,14 @@ def main():
         for cid, nq, conc, others, scan in flat_cpu_per_query(results, fixed, per_query):
             print(f"FLAT {cid}: {scan:.2f} ms of server CPU per query "
                   f"(others {others:.2f} cores)")
-        if args.fidelity:
-            with open(args.fidelity) as f:
-                table = json.load(f)
-            model_fixed, model_per_query, _ = model_search_work()
-            print(f"the model's per-search work at {args.ghz} GHz: "
-                  f"{model_fixed * REFERENCE_GHZ / args.ghz:.3f} ms per request + "
-                  f"{model_per_query * REFERENCE_GHZ / args.ghz * 1e3:.1f} us per query vector")
-            rows = with_run_server_work(table, fixed, per_query, args.ghz)
+        if table is not None:
+            used_fixed, used_per_query, which = table_search_work(table, args.ghz)
+            print(f"the table was predicted with the {which}'s per-search work: "
+                  f"{used_fixed:.3f} ms per request + {used_per_query * 1e3:.1f} us per query vector")
+            if which == "run":
+                print("  (the run's own already: write the table with --model-server-work to see "
+                      "what the run's own work changes)")
+            rows = with_run_server_work(table, fixed, per_query, (used_fixed, used_per_query))
             for case, measured, predicted, ratio, again in rows:
                 print(f"  {case}: measured {measured:.2f} ms, predicted {predicted:.2f} "
                       f"({ratio:.2f}), with this run's work {again:.2f}")

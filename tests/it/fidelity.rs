@@ -82,6 +82,35 @@ fn the_quick_example_gets_a_row_per_case_with_finite_ratios() {
         assert!(m["error"].as_f64().unwrap().is_finite(), "{m}");
     }
     assert!(stdout.contains("error x"), "{stdout}");
+    // Its one 100-row search record (nq 1) gives the run's own per-search work: that
+    // record's CPU, idle background removed, with the model's part per query vector.
+    let record = results["client_overhead"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "search_tiny_collection")
+        .unwrap();
+    let f = &record["figures"];
+    let own_ms = f["server_cpu_ms_per_request"].as_f64().unwrap()
+        - record["contention"]["server_cores_before"]
+            .as_f64()
+            .unwrap()
+            * f["window_s"].as_f64().unwrap()
+            / f["requests"].as_f64().unwrap()
+            * 1e3;
+    let work = &table["search_server_cpu"];
+    assert_eq!(work["used"], "run");
+    assert_eq!(work["run"]["records"], 1);
+    assert_eq!(work["run"]["per_query_from_model"], true);
+    assert_eq!(work["ms_per_query"], work["model"]["ms_per_query"]);
+    assert!(
+        (search_server_ms(&table, 1) - own_ms).abs() < 1e-9,
+        "{work} vs {own_ms}"
+    );
+    assert!(
+        stdout.contains("1 record, the per-query part the model's"),
+        "{stdout}"
+    );
 
     // The same inputs give the same table, byte for byte; CSV has a line per row.
     let again = simctl(&["fidelity", QUICK]);
