@@ -114,6 +114,9 @@ pub struct Row {
     /// How much slower than its fastest the measured machine ran fixed work around the
     /// measurement ([`slowdown`]); None in results files without the speed probe.
     pub slowdown: Option<f64>,
+    /// The memory bandwidth the measurement was predicted with, over the profile's
+    /// ([`bandwidth_scale`]); None where the profile's was used.
+    pub bandwidth_scale: Option<f64>,
 }
 
 impl Row {
@@ -480,6 +483,9 @@ pub struct Options {
     pub client_overhead_ms: Option<f64>,
     /// `--model-server-work`: the model's per-search server work instead of the run's.
     pub model_server_work: bool,
+    /// `--calibrated-bandwidth`: the profile's memory bandwidth for every measurement,
+    /// instead of following the memory probes beside each ([`bandwidth_scale`]).
+    pub calibrated_bandwidth: bool,
 }
 
 /// Everything `simctl fidelity` prints.
@@ -495,6 +501,8 @@ pub struct Report {
     pub memory_bytes: u64,
     pub overhead: ClientOverhead,
     pub server_work: ServerWork,
+    /// Whose memory bandwidth the measurements were predicted with ([`bandwidth_scale`]).
+    pub bandwidth: String,
     /// The results file's own calibrations, where it has them.
     pub calibration: Option<Calibration>,
     /// With `--profile`: why the results file's calibration record could not be used.
@@ -615,10 +623,18 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
     })?;
     let mut overhead = ClientOverhead::from_results(&results);
     overhead.fixed_ms = opts.client_overhead_ms;
+    // Memory bandwidth that follows the run (bandwidth_scale): only where the profile
+    // is the run's own calibration, taken just before the run's first probe.
+    let memory_anchor_ms = results["machine"]["speed_probe"]["memory_ms"]
+        .as_f64()
+        .filter(|ms| *ms > 0.0)
+        .filter(|_| calibration.as_ref().is_some_and(|c| c.used))
+        .filter(|_| !opts.calibrated_bandwidth);
     let ctx = CaseContext {
         results_path,
         host: &topo.hosts[0].name,
         fastest_probe: fastest_probe(&results),
+        memory_anchor_ms,
         topology_ref: &topology_ref,
         topology_sets: &topology_sets,
         cores,
@@ -689,6 +705,19 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
             })
             .collect()
     };
+    let mut scales: Vec<f64> = rows.iter().filter_map(|r| r.bandwidth_scale).collect();
+    scales.sort_by(f64::total_cmp);
+    let bandwidth = match (scales.first(), scales.last()) {
+        (Some(lo), Some(hi)) => format!(
+            "memory bandwidth: the calibration's, times how much faster the memory probes around each measurement ran than the run's first (taken just after the calibration): x{lo:.2}-{hi:.2}, median x{:.2} over {} figures (--out: bandwidth_scale; --calibrated-bandwidth keeps the calibration's)",
+            scales[scales.len() / 2],
+            scales.len()
+        ),
+        _ if opts.calibrated_bandwidth => {
+            "memory bandwidth: the calibration's for every measurement (--calibrated-bandwidth)".into()
+        }
+        _ => "memory bandwidth: the profile's for every measurement (it follows the memory probes only where the run's own calibration predicts a results file with speed probes)".into(),
+    };
     let all = summarize(&|_| true);
     let uncontended = summarize(&|r| !r.contended);
     let steady = if rows.iter().any(|r| r.slowdown.is_some()) {
@@ -706,6 +735,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         memory_bytes,
         overhead,
         server_work,
+        bandwidth,
         calibration,
         calibration_unused,
         rows,
@@ -755,12 +785,31 @@ fn slowdown(contention: &Value, fastest: Option<f64>) -> Option<f64> {
     Some((before + after) / 2.0 / fastest?)
 }
 
+/// How much faster memory read during a measurement than when the machine was
+/// calibrated: the run's first memory probe (`anchor_ms`, taken just after the
+/// calibration, with the server idle) over the mean of the measurement's two (just
+/// before, just after). A probe is a one-thread sum over 64 MiB; the scale applies to
+/// the profile's read bandwidth at every thread count, and so to the host's. On the
+/// slowed night the calibration measured 3.9 GB/s on one thread, the first probe 5.0,
+/// and the FLAT scans then ran at up to 7.9 (README "Calibrated around the run"): a
+/// virtual machine's memory speed moves within minutes, and the probes beside each
+/// measurement are what the run knows of it.
+fn bandwidth_scale(contention: &Value, anchor_ms: Option<f64>) -> Option<f64> {
+    let before = contention["probe_before"]["memory_ms"].as_f64()?;
+    let after = contention["probe_after"]["memory_ms"].as_f64()?;
+    Some(anchor_ms? / ((before + after) / 2.0)).filter(|s| s.is_finite() && *s > 0.0)
+}
+
 struct CaseContext<'a> {
     results_path: &'a Path,
     /// The standalone's host, where the harness's client runs too.
     host: &'a str,
     /// The results file's fastest speed probe ([`fastest_probe`]).
     fastest_probe: Option<f64>,
+    /// The memory probe taken just after the calibration in use (the run's first,
+    /// `machine.speed_probe`, when the run's own calibration predicts it), which
+    /// anchors [`bandwidth_scale`]; `None`: the profile's bandwidth for every case.
+    memory_anchor_ms: Option<f64>,
     topology_ref: &'a Path,
     topology_sets: &'a [String],
     cores: u64,
@@ -786,6 +835,12 @@ impl CaseContext<'_> {
         let server = contention["server_cpu_s"].as_f64()?;
         let client = contention["harness_cpu_s"].as_f64().unwrap_or(0.0);
         Some((server + client) / wall)
+    }
+
+    /// How much faster memory read during a measurement than when the machine was
+    /// calibrated ([`bandwidth_scale`]); `None` without an anchor or probes.
+    fn bandwidth_scale(&self, contention: &Value) -> Option<f64> {
+        bandwidth_scale(contention, self.memory_anchor_ms)
     }
 
     /// The record's slowdown against the run's fastest speed probe ([`slowdown`]).
@@ -815,6 +870,7 @@ impl CaseContext<'_> {
             server_cores: Self::server_cores(contention),
             server_replayed: replay.server,
             slowdown: self.slowdown(contention),
+            bandwidth_scale: self.bandwidth_scale(contention),
         }
     }
 
@@ -841,9 +897,10 @@ impl CaseContext<'_> {
         &self,
         label: &str,
         text: &str,
-        others: f64,
+        contention: &Value,
         window: &dyn Fn(&Value) -> Option<(f64, f64)>,
     ) -> Result<(Value, Replay), String> {
+        let others = self.others_cores(contention);
         let origin = self.results_path.with_file_name(format!("{label}.toml"));
         let mut exp = load_experiment_text(&origin, text, self.topology_sets)
             .map_err(|e| format!("the experiment built for it is rejected:\n{e}"))?;
@@ -851,6 +908,16 @@ impl CaseContext<'_> {
         let Some(host) = exp.topology.hosts.iter().position(|h| h.name == self.host) else {
             return Err(format!("the topology has no host {:?}", self.host));
         };
+        if let Some(scale) = self.bandwidth_scale(contention) {
+            let mut profile = (*exp.profile.profile).clone();
+            profile
+                .bandwidth
+                .read_bytes_per_s
+                .iter_mut()
+                .for_each(|b| *b *= scale);
+            exp.profile.profile = std::sync::Arc::new(profile);
+            exp.topology.hosts[host].memory_bandwidth_bytes_per_s *= scale;
+        }
         let run = |threads: f64| -> Result<(Value, Replay), String> {
             let mut exp = exp.clone();
             exp.topology.hosts[host].background_cores = threads;
@@ -1037,12 +1104,9 @@ fn search_case(
             "name = \"fidelity-search\"\ntopology = {topology:?}\nduration = \"{seconds}s\"\nwarmup = \"{SEARCH_WARMUP_SECONDS}s\"\n\n{body}"
         );
         // The measured span: the searches after the warm-up.
-        let (s, replay) = ctx.simulate(
-            "fidelity-search",
-            &text,
-            ctx.others_cores(&case["contention"]),
-            &|_| Some((SEARCH_WARMUP_SECONDS as f64, seconds as f64)),
-        )?;
+        let (s, replay) = ctx.simulate("fidelity-search", &text, &case["contention"], &|_| {
+            Some((SEARCH_WARMUP_SECONDS as f64, seconds as f64))
+        })?;
         let answered = lookup(&s, "requests.search.ok").unwrap_or(0.0);
         if answered < SEARCH_MIN_ANSWERED && seconds < SEARCH_MAX_SECONDS {
             seconds *= 2;
@@ -1109,7 +1173,7 @@ fn ingest_rows(
         let (s, replay) = ctx.simulate(
             "fidelity-ingest",
             &experiment("FLAT", &empty, &empty, false)?,
-            ctx.others_cores(&insert["contention"]),
+            &insert["contention"],
             &|s| Some((lookup(s, "ingest.started_s")?, lookup(s, "ingest.acked_s")?)),
         )?;
         match lookup(&s, "ingest.rows_per_s") {
@@ -1148,7 +1212,7 @@ fn ingest_rows(
             let (s, replay) = ctx.simulate(
                 "fidelity-build",
                 &experiment(index, build, &search_params, true)?,
-                ctx.others_cores(&ix["build_contention"]),
+                &ix["build_contention"],
                 &|s| {
                     Some((
                         lookup(s, "ddl.create_index_called_s")?,
@@ -1185,7 +1249,7 @@ fn ingest_rows(
         let (s, replay) = ctx.simulate(
             "fidelity-load",
             &experiment(index, build, &search_params, true)?,
-            ctx.others_cores(&ix["load_contention"]),
+            &ix["load_contention"],
             &|s| Some((lookup(s, "ddl.load_called_s")?, lookup(s, "ddl.loaded_s")?)),
         )?;
         match (lookup(&s, "ddl.load_called_s"), lookup(&s, "ddl.loaded_s")) {
@@ -1253,6 +1317,7 @@ impl Report {
             }
         }
         let _ = writeln!(s, "{}", self.server_work.line());
+        let _ = writeln!(s, "{}", self.bandwidth);
         let width = self
             .rows
             .iter()
@@ -1377,6 +1442,7 @@ impl Report {
                 "server_cores": r.server_cores,
                 "server_replayed": r.server_replayed,
                 "slowdown": r.slowdown,
+                "bandwidth_scale": r.bandwidth_scale,
             })).collect::<Vec<_>>(),
             "geomean": {"all": sums(&self.all), "uncontended": sums(&self.uncontended), "steady": sums(&self.steady)},
             "skipped": self.skipped,

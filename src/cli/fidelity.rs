@@ -12,6 +12,7 @@ pub fn fidelity(
     topology: PathBuf,
     client_overhead_ms: Option<f64>,
     model_server_work: bool,
+    calibrated_bandwidth: bool,
     out: Option<PathBuf>,
 ) -> i32 {
     if let Some(ms) = client_overhead_ms.filter(|ms| !(ms.is_finite() && *ms >= 0.0)) {
@@ -39,6 +40,7 @@ pub fn fidelity(
             profile,
             client_overhead_ms,
             model_server_work,
+            calibrated_bandwidth,
         },
     ) {
         Ok(r) => r,

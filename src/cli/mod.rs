@@ -161,6 +161,11 @@ pub enum Command {
         /// 100-row searches.
         #[arg(long)]
         model_server_work: bool,
+        /// Predict every measurement with the calibration's memory bandwidth, instead of
+        /// following the memory probes around each (a results file calibrated around its
+        /// run, with speed probes).
+        #[arg(long)]
+        calibrated_bandwidth: bool,
         /// Also write the table to FILE: JSON, or CSV when FILE ends in .csv.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -219,6 +224,7 @@ pub fn main() -> i32 {
             topology,
             client_overhead_ms,
             model_server_work,
+            calibrated_bandwidth,
             out,
         } => fidelity::fidelity(
             &results,
@@ -226,6 +232,7 @@ pub fn main() -> i32 {
             topology,
             client_overhead_ms,
             model_server_work,
+            calibrated_bandwidth,
             out,
         ),
         Command::Sweep(args) => sweep::sweep(args),

@@ -639,6 +639,74 @@ fn each_run_is_predicted_with_its_own_server_work() {
     assert_eq!(p50(&t), p50(&model));
 }
 
+/// A run calibrated around itself, with speed probes, is predicted with the memory
+/// bandwidth its probes say: the calibration's, times how much faster the one-thread
+/// memory probe around the measurement ran than the run's first (taken just after the
+/// calibration). The slowed night's lone FLAT scan (200k x 128, nq 1) ran with its
+/// probes at about twice the first; its scan is predicted that much shorter. With
+/// `--calibrated-bandwidth`, or a profile that is not the run's own, the calibration's.
+#[test]
+fn a_calibrated_runs_memory_bandwidth_follows_its_probes() {
+    use simctl::milvus::overheads::SEARCH_CRITICAL_SHARE;
+    let mut v = read_json(CALIBRATED);
+    let id = "fidelity_d128_n200000/FLAT/nq1/c1/Eventually";
+    let case = cases_where(&v, |c| c["id"] == id);
+    assert_eq!(case.len(), 1);
+    let probes = &case[0]["contention"];
+    let expected = v["machine"]["speed_probe"]["memory_ms"].as_f64().unwrap()
+        / ((probes["probe_before"]["memory_ms"].as_f64().unwrap()
+            + probes["probe_after"]["memory_ms"].as_f64().unwrap())
+            / 2.0);
+    assert!(
+        expected > 1.5,
+        "the case's probes ran {expected} times the first"
+    );
+    v["cases"] = serde_json::json!(case);
+    v["datasets"] = serde_json::json!([]);
+    let row = |t: &serde_json::Value| {
+        rows_of(t, "search_p50_ms")
+            .into_iter()
+            .find(|r| r["case"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let follows = row(&fidelity_table(&v, "fidelity-bw-follows", &[]));
+    let fixed = row(&fidelity_table(
+        &v,
+        "fidelity-bw-calibrated",
+        &["--calibrated-bandwidth"],
+    ));
+    let other = row(&fidelity_table(
+        &v,
+        "fidelity-bw-other-profile",
+        &["--profile", "profiles/xeon-2.5ghz-2core.toml"],
+    ));
+    let scale = follows["bandwidth_scale"].as_f64().unwrap();
+    assert!(
+        (scale / expected - 1.0).abs() < 1e-9,
+        "{scale} vs {expected}"
+    );
+    assert!(fixed["bandwidth_scale"].is_null(), "{fixed}");
+    assert!(other["bandwidth_scale"].is_null(), "{other}");
+    // The scan (the median less what does not stream: the server's own work and the
+    // client's) shrinks by the scale.
+    let t = fidelity_table(&v, "fidelity-bw-work", &[]);
+    let client_ms = t["client_overhead_ms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["dim"] == 128 && o["nq"] == 1)
+        .and_then(|o| o["ms"].as_f64())
+        .unwrap();
+    let rest = SEARCH_CRITICAL_SHARE * search_server_ms(&t, 1) + client_ms;
+    let scan = |r: &serde_json::Value| r["predicted"].as_f64().unwrap() - rest;
+    let shrink = scan(&fixed) / scan(&follows);
+    assert!(
+        (shrink / scale - 1.0).abs() < 0.1,
+        "the scan shrank {shrink} times with {scale} times the bandwidth"
+    );
+}
+
 /// Raw data is searched as knowhere's brute force does: every query streams the
 /// segment on its own, as a task of knowhere's pool, so a lone search's time grows in
 /// step with nq and spreads over both of the standalone's cores (the full example:
@@ -778,6 +846,7 @@ fn hnsw_at_dim_768_is_predicted_within_the_band_on_one_client() {
 }
 
 const QUIET: &str = "experiments/fidelity/results-full-quiet.json";
+const CALIBRATED: &str = "experiments/fidelity/results-full-calibrated.json";
 
 /// A case whose searches take longer than the simulated window (FLAT over 100k x 768
 /// at nq 100 on eight clients: over ten seconds each, six answered in the harness's
