@@ -232,7 +232,9 @@ impl ClientOverhead {
 /// per search of the 100-row collection (`search_tiny_collection` records, where the
 /// kernels take microseconds), less the idle background the server ran before
 /// (`server_cores_before`), fitted over nq by least squares (a fixed part and a part
-/// per query vector), as `experiments/fidelity/derive_overheads.py` prints it. That
+/// per query vector), as `experiments/fidelity/derive_overheads.py` prints it (where
+/// the records have one nq only, the script gives no per-query part, and this keeps the
+/// model's, scaled by the clock, so the two agree at that nq). That
 /// work moves with the machine beyond its clock (a slowed VM: 5.41 ms a search against
 /// 1.65 ms on a quiet morning, the clock unchanged, README "Calibrated around the
 /// run"), so each run is predicted with its own, as with its client overhead; nothing
@@ -298,10 +300,18 @@ impl ServerWork {
             (mean_y - slope * mean_x, slope, points.len())
         });
         let single_nq = points.iter().all(|p| p.0 == points[0].0);
+        use crate::scenario::topology::{MAX_SEARCH_SERVER_CPU, MAX_SEARCH_SERVER_CPU_PER_QUERY};
+        let most_ms = |d: crate::engine::SimDuration| d.as_nanos() as f64 / 1e6;
         ServerWork {
-            // A fit whose parts are not both positive (noise on a few records) is not
-            // a machine's work; the model's is used then, and the report says so.
-            measured: measured.filter(|&(fixed, slope, _)| fixed > 0.0 && slope >= 0.0),
+            // A fit with a part at or below zero (noise on a few records), or beyond
+            // what a host class may give (a broken record), is not a machine's work;
+            // the model's is used then, and the report says so.
+            measured: measured.filter(|&(fixed, slope, _)| {
+                fixed > 0.0
+                    && slope >= 0.0
+                    && fixed <= most_ms(MAX_SEARCH_SERVER_CPU)
+                    && slope <= most_ms(MAX_SEARCH_SERVER_CPU_PER_QUERY)
+            }),
             slope_from_model: single_nq,
             model,
             use_model: false,
@@ -328,7 +338,7 @@ impl ServerWork {
                 if use_model { "predicted with the model's (--model-server-work)" } else { "predicted with the run's" }
             ),
             (None, _) => format!(
-                "server work per search: the results file has no usable 100-row search record (none without errors, or a fit over nq with a negative part); predicted with the model's at this clock: {model}"
+                "server work per search: the results file has no usable 100-row search record (none without errors, or a fit over nq with a part at or below zero or beyond a host class's limits, 500 ms and 5 ms a query vector); predicted with the model's at this clock: {model}"
             ),
         }
     }
@@ -713,7 +723,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
             scales[scales.len() / 2],
             scales.len()
         ),
-        _ if opts.calibrated_bandwidth => {
+        _ if opts.calibrated_bandwidth && calibration.as_ref().is_some_and(|c| c.used) => {
             "memory bandwidth: the calibration's for every measurement (--calibrated-bandwidth)".into()
         }
         _ => "memory bandwidth: the profile's for every measurement (it follows the memory probes only where the run's own calibration predicts a results file with speed probes)".into(),
@@ -1452,11 +1462,11 @@ impl Report {
 
     pub fn csv(&self) -> String {
         let mut s =
-            String::from("case,figure,measured,predicted,ratio,contended,others_cores,slowdown,others_threads,others_replayed,server_cores,server_replayed\n");
+            String::from("case,figure,measured,predicted,ratio,contended,others_cores,slowdown,others_threads,others_replayed,server_cores,server_replayed,bandwidth_scale\n");
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 r.case,
                 r.figure.name(),
                 r.measured,
@@ -1468,7 +1478,8 @@ impl Report {
                 r.others_threads,
                 r.others_replayed.map_or(String::new(), |x| x.to_string()),
                 r.server_cores.map_or(String::new(), |x| x.to_string()),
-                r.server_replayed.map_or(String::new(), |x| x.to_string())
+                r.server_replayed.map_or(String::new(), |x| x.to_string()),
+                r.bandwidth_scale.map_or(String::new(), |x| x.to_string())
             );
         }
         s

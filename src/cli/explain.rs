@@ -127,6 +127,24 @@ fn print_topology(t: &Topology, p: &Placement) {
                 format_bandwidth(h.disk.read_bytes_per_s),
                 format_bandwidth(h.disk.write_bytes_per_s)
             );
+            // The per-search server work the model charges on this class (src/milvus/overheads.rs).
+            let own = h.search_server.fixed.is_some() || h.search_server.per_query.is_some();
+            let one = crate::milvus::overheads::search_server_on(h, 1);
+            let per_query = crate::milvus::overheads::search_server_on(h, 2) - one;
+            println!(
+                "  {:<10} Milvus's own CPU per search: {:.3} ms + {:.1} us a query vector ({})",
+                "",
+                (one - per_query) / 1e6,
+                per_query / 1e3,
+                if own {
+                    "the class's search_server_cpu keys".to_string()
+                } else {
+                    format!(
+                        "measured at {:.2} GHz, scaled by the clock",
+                        crate::milvus::overheads::MEASURED_ON_GHZ
+                    )
+                }
+            );
         } else {
             println!("  {class:<10} (no host uses it)");
         }

@@ -20,8 +20,8 @@ const MAX_DISK_READ_LATENCY: SimDuration = SimDuration::from_secs(1);
 /// The most per-search server CPU a class may give: a hundred times the slowest a
 /// real run measured (5.41 ms, experiments/fidelity/results-full-calibrated.json), so
 /// that a unit slip ("1.5s" for "1.5ms") is an error, not a cluster that crawls.
-const MAX_SEARCH_SERVER_CPU: SimDuration = SimDuration::from_millis(500);
-const MAX_SEARCH_SERVER_CPU_PER_QUERY: SimDuration = SimDuration::from_millis(5);
+pub const MAX_SEARCH_SERVER_CPU: SimDuration = SimDuration::from_millis(500);
+pub const MAX_SEARCH_SERVER_CPU_PER_QUERY: SimDuration = SimDuration::from_millis(5);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -637,6 +637,19 @@ fn each_run_is_predicted_with_its_own_server_work() {
     assert!(t["search_server_cpu"]["run"].is_null());
     assert!(text.contains("no usable 100-row search record"), "{text}");
     assert_eq!(p50(&t), p50(&model));
+    // A broken record (700 ms a search, past what a host class may give) is no
+    // machine's work either: the model's, said so, not a topology error.
+    let mut broken = v.clone();
+    for r in broken["client_overhead"].as_array_mut().unwrap() {
+        if r["kind"] == "search_tiny_collection" {
+            r["figures"]["server_cpu_ms_per_request"] = serde_json::json!(700.0);
+        }
+    }
+    let results = dir.join("broken.json");
+    std::fs::write(&results, broken.to_string()).unwrap();
+    let (t, text) = fidelity_run(&results, &dir.join("broken-t.json"), &no_client);
+    assert_eq!(t["search_server_cpu"]["used"], "model");
+    assert!(text.contains("beyond a host class's limits"), "{text}");
 }
 
 /// A run calibrated around itself, with speed probes, is predicted with the memory
@@ -644,7 +657,8 @@ fn each_run_is_predicted_with_its_own_server_work() {
 /// memory probe around the measurement ran than the run's first (taken just after the
 /// calibration). The slowed night's lone FLAT scan (200k x 128, nq 1) ran with its
 /// probes at about twice the first; its scan is predicted that much shorter. With
-/// `--calibrated-bandwidth`, or a profile that is not the run's own, the calibration's.
+/// `--calibrated-bandwidth` the calibration's, as for a file without probes; with a
+/// profile that is not the run's own, that profile's.
 #[test]
 fn a_calibrated_runs_memory_bandwidth_follows_its_probes() {
     use simctl::milvus::overheads::SEARCH_CRITICAL_SHARE;
@@ -687,6 +701,16 @@ fn a_calibrated_runs_memory_bandwidth_follows_its_probes() {
         "{scale} vs {expected}"
     );
     assert!(fixed["bandwidth_scale"].is_null(), "{fixed}");
+    // --calibrated-bandwidth predicts as if the run had no probe to anchor on.
+    let mut unanchored = v.clone();
+    unanchored["machine"]
+        .as_object_mut()
+        .unwrap()
+        .remove("speed_probe");
+    let plain = row(&fidelity_table(&unanchored, "fidelity-bw-unanchored", &[]));
+    assert!(plain["bandwidth_scale"].is_null(), "{plain}");
+    assert_eq!(plain["predicted"], fixed["predicted"]);
+    assert_ne!(follows["predicted"], fixed["predicted"]);
     assert!(other["bandwidth_scale"].is_null(), "{other}");
     // The scan (the median less what does not stream: the server's own work and the
     // client's) shrinks by the scale.
@@ -704,6 +728,49 @@ fn a_calibrated_runs_memory_bandwidth_follows_its_probes() {
     assert!(
         (shrink / scale - 1.0).abs() < 0.1,
         "the scan shrank {shrink} times with {scale} times the bandwidth"
+    );
+}
+
+/// A host class may give Milvus's own per-search CPU (`search_server_cpu`,
+/// `search_server_cpu_per_query`); `simctl explain` prints what the model charges per
+/// class, the reference measurement scaled by the clock where the class gives none, and
+/// a part the class leaves out stays the scaled reference.
+#[test]
+fn explain_prints_the_per_search_server_work_of_each_class() {
+    let text = std::fs::read_to_string(repo("topologies/standalone.toml")).unwrap();
+    let explain = |topology: &str, tag: &str| {
+        let dir = temp_dir(tag);
+        let path = dir.join("t.toml");
+        std::fs::write(&path, topology).unwrap();
+        let out = simctl(&["explain", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let default = explain(&text, "explain-server-work-default");
+    assert!(
+        default.contains(
+            "Milvus's own CPU per search: 1.465 ms + 22.2 us a query vector (measured at 3.70 GHz, scaled by the clock)"
+        ),
+        "{default}"
+    );
+    // At half the clock, twice the work.
+    let slow = explain(
+        &text.replace("ghz = 3.704", "ghz = 1.852"),
+        "explain-server-work-clock",
+    );
+    assert!(
+        slow.contains("Milvus's own CPU per search: 2.930 ms + 44.4 us a query vector"),
+        "{slow}"
+    );
+    let own = explain(
+        &text.replace("ghz = 3.704", "ghz = 3.704\nsearch_server_cpu = \"5.4ms\""),
+        "explain-server-work-own",
+    );
+    assert!(
+        own.contains(
+            "Milvus's own CPU per search: 5.400 ms + 22.2 us a query vector (the class's search_server_cpu keys)"
+        ),
+        "{own}"
     );
 }
 
