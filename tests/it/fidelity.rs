@@ -490,23 +490,27 @@ fn the_insert_path_cpu_predicts_quiet_and_busy_insert_rates() {
     assert_eq!(seen, 12, "ten quiet records and two busy ones");
 }
 
+/// A case (id `tiny/c{concurrency}`) of closed-loop Eventually searches at nq 1 on
+/// a 100-row FLAT collection, where the kernels take microseconds and the server's own
+/// work is nearly all.
+fn tiny_case(concurrency: u64) -> serde_json::Value {
+    serde_json::json!({
+        "id": format!("tiny/c{concurrency}"), "dataset": "tiny", "dim": 128, "rows": 100,
+        "metric": "L2", "distribution": "uniform", "shards_num": 1, "replicas": 1,
+        "index_type": "FLAT", "build_params": {}, "search_params": {}, "nq": 1,
+        "topk": 10, "concurrency": concurrency, "consistency": "Eventually",
+        "figures": {"requests": 100, "errors": 0, "qps": 1.0, "latency_ms_p50": 1.0},
+        "contention": {"contended": false}
+    })
+}
+
 /// The per-search server work is CPU: a lone client waits for its critical part, and
 /// four clients on the standalone's two cores are bounded by all of it.
 #[test]
 fn per_search_server_work_adds_latency_and_bounds_throughput() {
     use simctl::milvus::overheads::SEARCH_CRITICAL_SHARE;
     let mut v = read_json(QUICK);
-    let case = |concurrency: u64| {
-        serde_json::json!({
-            "id": format!("tiny/c{concurrency}"), "dataset": "tiny", "dim": 128, "rows": 100,
-            "metric": "L2", "distribution": "uniform", "shards_num": 1, "replicas": 1,
-            "index_type": "FLAT", "build_params": {}, "search_params": {}, "nq": 1,
-            "topk": 10, "concurrency": concurrency, "consistency": "Eventually",
-            "figures": {"requests": 100, "errors": 0, "qps": 1.0, "latency_ms_p50": 1.0},
-            "contention": {"contended": false}
-        })
-    };
-    v["cases"] = serde_json::json!([case(1), case(4)]);
+    v["cases"] = serde_json::json!([tiny_case(1), tiny_case(4)]);
     let t = predict_cases(&mut v, "fidelity-overhead");
     let predicted = |case: &str, figure: &str| predicted(&t, case, figure);
     // The work the prediction used: the run's own, from its 100-row search record.
@@ -536,17 +540,7 @@ fn each_run_is_predicted_with_its_own_server_work() {
         SEARCH_CRITICAL_SHARE, SEARCH_SERVER_NS, SEARCH_SERVER_NS_PER_QUERY,
     };
     let mut v = read_json(FULL);
-    let case = |concurrency: u64| {
-        serde_json::json!({
-            "id": format!("tiny/c{concurrency}"), "dataset": "tiny", "dim": 128, "rows": 100,
-            "metric": "L2", "distribution": "uniform", "shards_num": 1, "replicas": 1,
-            "index_type": "FLAT", "build_params": {}, "search_params": {}, "nq": 1,
-            "topk": 10, "concurrency": concurrency, "consistency": "Eventually",
-            "figures": {"requests": 100, "errors": 0, "qps": 1.0, "latency_ms_p50": 1.0},
-            "contention": {"contended": false}
-        })
-    };
-    v["cases"] = serde_json::json!([case(1), case(4)]);
+    v["cases"] = serde_json::json!([tiny_case(1), tiny_case(4)]);
     v["datasets"] = serde_json::json!([]);
     let no_client = ["--client-overhead-ms", "0"];
     let model = fidelity_table(
