@@ -91,13 +91,7 @@ fn the_quick_example_gets_a_row_per_case_with_finite_ratios() {
         .find(|r| r["kind"] == "search_tiny_collection")
         .unwrap();
     let f = &record["figures"];
-    let own_ms = f["server_cpu_ms_per_request"].as_f64().unwrap()
-        - record["contention"]["server_cores_before"]
-            .as_f64()
-            .unwrap()
-            * f["window_s"].as_f64().unwrap()
-            / f["requests"].as_f64().unwrap()
-            * 1e3;
+    let own_ms = f["server_cpu_ms_per_request"].as_f64().unwrap() - idle_background_ms(record);
     let work = &table["search_server_cpu"];
     assert_eq!(work["used"], "run");
     assert_eq!(work["run"]["records"], 1);
@@ -348,6 +342,18 @@ fn search_server_ms(t: &serde_json::Value, nq: u32) -> f64 {
     w["ms"].as_f64().unwrap() + nq as f64 * w["ms_per_query"].as_f64().unwrap()
 }
 
+/// The server's idle background CPU per search over a 100-row search record's window
+/// (`server_cores_before` of its contention), ms: what the fits subtract.
+fn idle_background_ms(record: &serde_json::Value) -> f64 {
+    let f = &record["figures"];
+    record["contention"]["server_cores_before"]
+        .as_f64()
+        .unwrap_or(0.0)
+        * f["window_s"].as_f64().unwrap()
+        / f["requests"].as_f64().unwrap()
+        * 1e3
+}
+
 fn read_json(path: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(repo(path)).unwrap()).unwrap()
 }
@@ -382,13 +388,7 @@ fn the_server_overhead_knobs_are_the_measured_figures() {
         .filter(|r| r["kind"] == "search_tiny_collection")
         .map(|r| {
             let f = &r["figures"];
-            let requests = f["requests"].as_f64().unwrap();
-            let background = r["contention"]["server_cores_before"]
-                .as_f64()
-                .unwrap_or(0.0)
-                * f["window_s"].as_f64().unwrap()
-                / requests
-                * 1e3;
+            let background = idle_background_ms(r);
             (
                 r["nq"].as_f64().unwrap(),
                 (f["server_cpu_ms_per_request"].as_f64().unwrap() - background) * 1e6,
@@ -575,12 +575,7 @@ fn each_run_is_predicted_with_its_own_server_work() {
             continue;
         }
         let f = &r["figures"];
-        let background = r["contention"]["server_cores_before"]
-            .as_f64()
-            .unwrap_or(0.0)
-            * f["window_s"].as_f64().unwrap()
-            / f["requests"].as_f64().unwrap()
-            * 1e3;
+        let background = idle_background_ms(r);
         let cpu = f["server_cpu_ms_per_request"].as_f64().unwrap();
         r["figures"]["server_cpu_ms_per_request"] =
             serde_json::json!(3.0 * (cpu - background) + background);
