@@ -8,7 +8,10 @@
 //! fitted to a case: the model's constants are Milvus defaults, the calibration
 //! profile, the server's per-search and per-byte insert work (measured on the
 //! harness's own records, src/milvus/overheads.rs), and the client overhead, whose
-//! value the harness measures on its own (see `ClientOverhead`).
+//! value the harness measures on its own (see `ClientOverhead`). The measured
+//! machine's conditions during each measurement are replayed, never its figures: the
+//! others' CPU, the memory probes around it ([`bandwidth_scale`]) and how fast the
+//! harness's own client ran its searches ([`ClientSpeed`]).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -117,6 +120,10 @@ pub struct Row {
     /// The memory bandwidth the measurement was predicted with, over the profile's
     /// ([`bandwidth_scale`]); None where the profile's was used.
     pub bandwidth_scale: Option<f64>,
+    /// How slowly the harness's client ran this case's searches against its fastest
+    /// in the run ([`ClientSpeed`]), where the case's server work was carried to it
+    /// ([`ServerWork::for_case`]); None where the records' own work was used.
+    pub client_speed: Option<f64>,
 }
 
 impl Row {
@@ -227,6 +234,69 @@ impl ClientOverhead {
     }
 }
 
+/// How fast the measured machine ran the harness's own client: per dim and nq, the
+/// least client work per search (`client_prepare_ms_p50 + client_parse_ms_p50`:
+/// pymilvus building the request and parsing the reply, the same Python for the same
+/// dim and nq) of any record in the run, the 100-row searches and the cases alike.
+/// A record's speed is its client work over that fastest: 1 at the machine's best, 2
+/// where the same Python took twice as long. On the quiet Xeon the client work of one
+/// run's cases spread over 1.1-2.0 times its fastest (10th-90th percentile), and the
+/// server's work moved with it: its Search RPC time between two runs of the same case
+/// correlated with the client work at 0.87 (experiments/fidelity/README.md, step 6),
+/// and the probe run's 100-row records, 3.78, 3.46 and 3.80 ms a search at nq 1, 10 and
+/// 100 as measured (dim 128; its nq-1 record's client took 3.2 times its fastest), are
+/// 1.20, 2.11 and 3.80 ms carried to the fastest. A measured condition of each record,
+/// like the others' CPU; the case's latency and rate are never read.
+#[derive(Clone, Debug, Default)]
+pub struct ClientSpeed {
+    /// (dim, nq, least client ms per search).
+    fastest: Vec<(u64, u64, f64)>,
+}
+
+impl ClientSpeed {
+    fn from_results(results: &Value) -> ClientSpeed {
+        let mut fastest: Vec<(u64, u64, f64)> = Vec::new();
+        let overhead = results["client_overhead"].as_array().cloned();
+        let cases = results["cases"].as_array().cloned();
+        for r in overhead
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r["kind"] == "search_tiny_collection")
+            .chain(cases.unwrap_or_default().iter())
+        {
+            let Some(((dim, nq), ms)) = Self::client_ms(r) else {
+                continue;
+            };
+            match fastest.iter_mut().find(|f| (f.0, f.1) == (dim, nq)) {
+                Some(f) => f.2 = f.2.min(ms),
+                None => fastest.push((dim, nq, ms)),
+            }
+        }
+        ClientSpeed { fastest }
+    }
+
+    /// A record's (dim, nq) and its client work per search, ms: where it answered
+    /// searches without errors and carries the client's figures.
+    fn client_ms(record: &Value) -> Option<((u64, u64), f64)> {
+        let f = &record["figures"];
+        if f["requests"].as_f64().unwrap_or(0.0) <= 0.0 || f["errors"].as_f64().unwrap_or(0.0) > 0.0
+        {
+            return None;
+        }
+        let ms = f["client_prepare_ms_p50"].as_f64()? + f["client_parse_ms_p50"].as_f64()?;
+        let key = (record["dim"].as_u64()?, record["nq"].as_u64()?);
+        Some((key, ms)).filter(|(_, ms)| ms.is_finite() && *ms > 0.0)
+    }
+
+    /// The record's client work over the run's fastest at its dim and nq (at least 1);
+    /// None where it lacks the client's figures.
+    pub fn of(&self, record: &Value) -> Option<f64> {
+        let ((dim, nq), ms) = Self::client_ms(record)?;
+        let fastest = self.fastest.iter().find(|f| (f.0, f.1) == (dim, nq))?.2;
+        Some(ms / fastest)
+    }
+}
+
 /// Milvus's own CPU per search on the measured machine (everything around the vector
 /// kernels, src/milvus/overheads.rs), as the run itself measured it: the server's CPU
 /// per search of the 100-row collection (`search_tiny_collection` records, where the
@@ -252,17 +322,25 @@ pub struct ServerWork {
     pub model: (f64, f64),
     /// `--model-server-work`: predict with the model's figures instead.
     pub use_model: bool,
+    /// The run's fit over the same records, each carried to the run's fastest client
+    /// first (its work over its [`ClientSpeed`]): the work per search on the machine
+    /// at its best, ms and ms per query vector; `None` without the client's figures or
+    /// where that fit fails as `measured` would.
+    pub at_fastest: Option<(f64, f64)>,
+    /// `--steady-server-work`: every case with `measured` as the records gave it.
+    pub steady: bool,
 }
 
 impl ServerWork {
-    fn from_results(results: &Value, ghz: f64) -> ServerWork {
+    fn from_results(results: &Value, ghz: f64, speed: &ClientSpeed) -> ServerWork {
         use crate::milvus::overheads::{on_host, SEARCH_SERVER_NS, SEARCH_SERVER_NS_PER_QUERY};
         let model = (
             on_host(SEARCH_SERVER_NS, ghz) / 1e6,
             on_host(SEARCH_SERVER_NS_PER_QUERY, ghz) / 1e6,
         );
         let records = results["client_overhead"].as_array().cloned();
-        let points: Vec<(f64, f64)> = records
+        // (nq, work as measured, the record's client speed)
+        let points: Vec<(f64, f64, Option<f64>)> = records
             .unwrap_or_default()
             .iter()
             .filter(|r| r["kind"] == "search_tiny_collection")
@@ -280,42 +358,60 @@ impl ServerWork {
                     .map_or(0.0, |cores| {
                         cores * f["window_s"].as_f64().unwrap_or(0.0) / requests * 1e3
                     });
-                Some((r["nq"].as_f64()?, cpu_ms - background_ms))
+                Some((r["nq"].as_f64()?, cpu_ms - background_ms, speed.of(r)))
             })
             .collect();
-        let measured = (!points.is_empty()).then(|| {
-            let n = points.len() as f64;
-            let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
-            let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
-            let sxx: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
-            let slope = if sxx > 0.0 {
-                points
-                    .iter()
-                    .map(|p| (p.0 - mean_x) * (p.1 - mean_y))
-                    .sum::<f64>()
-                    / sxx
-            } else {
-                model.1
-            };
-            (mean_y - slope * mean_x, slope, points.len())
-        });
+        let as_measured: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1)).collect();
+        let at_fastest: Option<Vec<(f64, f64)>> =
+            points.iter().map(|p| Some((p.0, p.1 / p.2?))).collect();
+        let fit = |points: &[(f64, f64)]| {
+            (!points.is_empty()).then(|| Self::least_squares(points, model.1))
+        };
         let single_nq = points.iter().all(|p| p.0 == points[0].0);
         use crate::scenario::topology::{MAX_SEARCH_SERVER_CPU, MAX_SEARCH_SERVER_CPU_PER_QUERY};
         let most_ms = |d: crate::engine::SimDuration| d.as_nanos() as f64 / 1e6;
+        // A fit with a part at or below zero (noise on a few records), or beyond what
+        // a host class may give (a broken record), is not a machine's work; the
+        // model's is used then, and the report says so.
+        let usable = |&(fixed, slope, _): &(f64, f64, usize)| {
+            fixed > 0.0
+                && slope >= 0.0
+                && fixed <= most_ms(MAX_SEARCH_SERVER_CPU)
+                && slope <= most_ms(MAX_SEARCH_SERVER_CPU_PER_QUERY)
+        };
+        let measured = fit(&as_measured).filter(usable);
         ServerWork {
-            // A fit with a part at or below zero (noise on a few records), or beyond
-            // what a host class may give (a broken record), is not a machine's work;
-            // the model's is used then, and the report says so.
-            measured: measured.filter(|&(fixed, slope, _)| {
-                fixed > 0.0
-                    && slope >= 0.0
-                    && fixed <= most_ms(MAX_SEARCH_SERVER_CPU)
-                    && slope <= most_ms(MAX_SEARCH_SERVER_CPU_PER_QUERY)
-            }),
+            at_fastest: measured
+                .and(at_fastest)
+                .and_then(|p| fit(&p))
+                .filter(usable)
+                .map(|(fixed, slope, _)| (fixed, slope)),
+            measured,
             slope_from_model: single_nq,
             model,
             use_model: false,
+            steady: false,
         }
+    }
+
+    /// A least-squares line over nq through `points` (nq, ms): the fixed part, the part
+    /// per query vector (`model_slope` where every point has the same nq) and the
+    /// points' count.
+    fn least_squares(points: &[(f64, f64)], model_slope: f64) -> (f64, f64, usize) {
+        let n = points.len() as f64;
+        let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+        let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+        let sxx: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+        let slope = if sxx > 0.0 {
+            points
+                .iter()
+                .map(|p| (p.0 - mean_x) * (p.1 - mean_y))
+                .sum::<f64>()
+                / sxx
+        } else {
+            model_slope
+        };
+        (mean_y - slope * mean_x, slope, points.len())
     }
 
     /// What the predictions use: ms and ms per query vector, and whether it is the run's.
@@ -324,6 +420,23 @@ impl ServerWork {
             Some((fixed, per_query, _)) if !self.use_model => (fixed, per_query, true),
             _ => (self.model.0, self.model.1, false),
         }
+    }
+
+    /// The work a case is predicted with when the harness's client ran its searches at
+    /// `speed` ([`ClientSpeed::of`]): the run's at its fastest times that speed. None
+    /// (the records' own work as measured, which the host class carries) without a
+    /// speed, with `--steady-server-work` or `--model-server-work`, without the fit at
+    /// the fastest, or where the product passes a host class's limits.
+    pub fn for_case(&self, speed: Option<f64>) -> Option<(f64, f64)> {
+        use crate::scenario::topology::{MAX_SEARCH_SERVER_CPU, MAX_SEARCH_SERVER_CPU_PER_QUERY};
+        let most_ms = |d: crate::engine::SimDuration| d.as_nanos() as f64 / 1e6;
+        if self.use_model || self.steady || self.measured.is_none() {
+            return None;
+        }
+        let ((fixed, per_query), speed) = (self.at_fastest?, speed?);
+        Some((fixed * speed, per_query * speed)).filter(|&(f, q)| {
+            f <= most_ms(MAX_SEARCH_SERVER_CPU) && q <= most_ms(MAX_SEARCH_SERVER_CPU_PER_QUERY)
+        })
     }
 
     fn line(&self) -> String {
@@ -496,6 +609,10 @@ pub struct Options {
     /// `--calibrated-bandwidth`: the profile's memory bandwidth for every measurement,
     /// instead of following the memory probes beside each ([`bandwidth_scale`]).
     pub calibrated_bandwidth: bool,
+    /// `--steady-server-work`: every case with the run's per-search server work as its
+    /// records measured it, instead of at the speed each case's client ran
+    /// ([`ServerWork::for_case`]).
+    pub steady_server_work: bool,
 }
 
 /// Everything `simctl fidelity` prints.
@@ -513,6 +630,8 @@ pub struct Report {
     pub server_work: ServerWork,
     /// Whose memory bandwidth the measurements were predicted with ([`bandwidth_scale`]).
     pub bandwidth: String,
+    /// Which server work each search case was predicted with ([`ServerWork::for_case`]).
+    pub server_work_per_case: String,
     /// The results file's own calibrations, where it has them.
     pub calibration: Option<Calibration>,
     /// With `--profile`: why the results file's calibration record could not be used.
@@ -612,8 +731,11 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         ));
     }
     // The run's own per-search server work, on the measured machine itself (ServerWork).
-    let mut server_work = ServerWork::from_results(&results, m.ghz);
+    // Each uncontended case gets it at the speed its client ran (ClientSpeed).
+    let client_speed = ClientSpeed::from_results(&results);
+    let mut server_work = ServerWork::from_results(&results, m.ghz, &client_speed);
     server_work.use_model = opts.model_server_work;
+    server_work.steady = opts.steady_server_work;
     if let (fixed_ms, per_query_ms, true) = server_work.used() {
         topology_sets.push(format!(
             "topology.class.{class}.search_server_cpu=\"{}ns\"",
@@ -649,6 +771,8 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         topology_sets: &topology_sets,
         cores,
         profile: &profile,
+        server_work: &server_work,
+        client_speed: &client_speed,
     };
 
     let mut rows = Vec::new();
@@ -657,7 +781,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
     for (i, case) in cases.iter().enumerate() {
         let id = case["id"].as_str().unwrap_or("?").to_string();
         match search_case(&ctx, case, &overhead) {
-            Ok(Some((p50, qps, replay))) => {
+            Ok(Some((p50, qps, replay, speed))) => {
                 let f = &case["figures"];
                 for (figure, measured, predicted) in [
                     (Figure::SearchP50Ms, f["latency_ms_p50"].as_f64(), p50),
@@ -671,13 +795,15 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
                         continue;
                     }
                     if let Some(measured) = measured.filter(|m| *m > 0.0) {
-                        rows.push(ctx.row(
+                        let mut row = ctx.row(
                             id.clone(),
                             figure,
                             (measured, predicted),
                             &case["contention"],
                             replay,
-                        ));
+                        );
+                        row.client_speed = speed;
+                        rows.push(row);
                     }
                 }
             }
@@ -728,6 +854,28 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         }
         _ => "memory bandwidth: the profile's for every measurement (it follows the memory probes only where the run's own calibration predicts a results file with speed probes)".into(),
     };
+    // One speed per case: its median's row.
+    let mut speeds: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.figure == Figure::SearchP50Ms)
+        .filter_map(|r| r.client_speed)
+        .collect();
+    speeds.sort_by(f64::total_cmp);
+    let server_work_per_case = match (server_work.at_fastest, speeds.first(), speeds.last()) {
+        (Some((fixed, per_query)), Some(lo), Some(hi)) => format!(
+            "server work per case: the run's at its fastest client ({fixed:.3} ms + {:.1} us a query vector: each record's work over how slowly its client ran against the run's fastest at its dim and nq), times the case's own client speed: x{lo:.2}-{hi:.2}, median x{:.2} over {} uncontended cases; contended ones keep the records' (their client also waited behind the others) (--out: client_speed; --steady-server-work keeps the records' for every case)",
+            per_query * 1e3,
+            speeds[speeds.len() / 2],
+            speeds.len()
+        ),
+        _ if opts.steady_server_work => {
+            "server work per case: the records' for every case (--steady-server-work)".into()
+        }
+        _ if opts.model_server_work => {
+            "server work per case: the model's for every case (--model-server-work)".into()
+        }
+        _ => "server work per case: the records' for every case (no usable record, or no case or record with the client's figures)".into(),
+    };
     let all = summarize(&|_| true);
     let uncontended = summarize(&|r| !r.contended);
     let steady = if rows.iter().any(|r| r.slowdown.is_some()) {
@@ -746,6 +894,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         overhead,
         server_work,
         bandwidth,
+        server_work_per_case,
         calibration,
         calibration_unused,
         rows,
@@ -824,6 +973,10 @@ struct CaseContext<'a> {
     topology_sets: &'a [String],
     cores: u64,
     profile: &'a ProfileChoice,
+    /// The run's per-search server work ([`ServerWork`]), which the host class
+    /// carries as the records measured it; a case may get it at its client's speed.
+    server_work: &'a ServerWork,
+    client_speed: &'a ClientSpeed,
 }
 
 impl CaseContext<'_> {
@@ -881,6 +1034,7 @@ impl CaseContext<'_> {
             server_replayed: replay.server,
             slowdown: self.slowdown(contention),
             bandwidth_scale: self.bandwidth_scale(contention),
+            client_speed: None,
         }
     }
 
@@ -908,6 +1062,7 @@ impl CaseContext<'_> {
         label: &str,
         text: &str,
         contention: &Value,
+        server_work: Option<(f64, f64)>,
         window: &dyn Fn(&Value) -> Option<(f64, f64)>,
     ) -> Result<(Value, Replay), String> {
         let others = self.others_cores(contention);
@@ -927,6 +1082,15 @@ impl CaseContext<'_> {
                 .for_each(|b| *b *= scale);
             exp.profile.profile = std::sync::Arc::new(profile);
             exp.topology.hosts[host].memory_bandwidth_bytes_per_s *= scale;
+        }
+        // The case's own per-search work, ms and ms per query vector, instead of the
+        // records' that the host class carries (ServerWork::for_case).
+        if let Some((fixed_ms, per_query_ms)) = server_work {
+            let ns = |ms: f64| crate::engine::SimDuration::from_nanos((ms * 1e6).round() as u64);
+            exp.topology.hosts[host].search_server = crate::hw::host::SearchServerCpu {
+                fixed: Some(ns(fixed_ms)),
+                per_query: Some(ns(per_query_ms)),
+            };
         }
         let run = |threads: f64| -> Result<(Value, Replay), String> {
             let mut exp = exp.clone();
@@ -1076,12 +1240,16 @@ fn collection(v: &Value, rows: u64, index: &str, build: &Value) -> Result<String
     ))
 }
 
+/// A search case's prediction: p50 ms, qps, how the others were replayed, and the
+/// client speed its server work was carried to (None: the records' work).
+type SearchPrediction = (f64, f64, Replay, Option<f64>);
+
 /// Predicted (p50 ms, qps) of a search case; None for a case without figures.
 fn search_case(
     ctx: &CaseContext<'_>,
     case: &Value,
     overhead: &ClientOverhead,
-) -> Result<Option<(f64, f64, Replay)>, String> {
+) -> Result<Option<SearchPrediction>, String> {
     let f = &case["figures"];
     if f["errors"].as_u64().unwrap_or(0) > 0 || f["qps"].as_f64().is_none() {
         return Ok(None);
@@ -1108,15 +1276,28 @@ fn search_case(
         ctx.host,
     );
     let topology = ctx.topology_ref.to_string_lossy();
+    // The server's work at the speed the harness's client ran this case's searches
+    // (ClientSpeed): the machine's speed over the case's own span. Not where others
+    // were busy: the client's time then holds its waits behind their threads too,
+    // which the replay plays already; such a case keeps the records' work.
+    let speed = Some(case)
+        .filter(|c| c["contention"]["contended"] != true)
+        .and_then(|c| ctx.client_speed.of(c));
+    let server_work = ctx.server_work.for_case(speed);
+    let speed = speed.filter(|_| server_work.is_some());
     let mut seconds = SEARCH_SECONDS;
     loop {
         let text = format!(
             "name = \"fidelity-search\"\ntopology = {topology:?}\nduration = \"{seconds}s\"\nwarmup = \"{SEARCH_WARMUP_SECONDS}s\"\n\n{body}"
         );
         // The measured span: the searches after the warm-up.
-        let (s, replay) = ctx.simulate("fidelity-search", &text, &case["contention"], &|_| {
-            Some((SEARCH_WARMUP_SECONDS as f64, seconds as f64))
-        })?;
+        let (s, replay) = ctx.simulate(
+            "fidelity-search",
+            &text,
+            &case["contention"],
+            server_work,
+            &|_| Some((SEARCH_WARMUP_SECONDS as f64, seconds as f64)),
+        )?;
         let answered = lookup(&s, "requests.search.ok").unwrap_or(0.0);
         if answered < SEARCH_MIN_ANSWERED && seconds < SEARCH_MAX_SECONDS {
             seconds *= 2;
@@ -1130,6 +1311,7 @@ fn search_case(
             p50.map_or(f64::NAN, |p| p + overhead_ms),
             qps.unwrap_or(f64::NAN),
             replay,
+            speed,
         )));
     }
 }
@@ -1184,6 +1366,7 @@ fn ingest_rows(
             "fidelity-ingest",
             &experiment("FLAT", &empty, &empty, false)?,
             &insert["contention"],
+            None,
             &|s| Some((lookup(s, "ingest.started_s")?, lookup(s, "ingest.acked_s")?)),
         )?;
         match lookup(&s, "ingest.rows_per_s") {
@@ -1223,6 +1406,7 @@ fn ingest_rows(
                 "fidelity-build",
                 &experiment(index, build, &search_params, true)?,
                 &ix["build_contention"],
+                None,
                 &|s| {
                     Some((
                         lookup(s, "ddl.create_index_called_s")?,
@@ -1260,6 +1444,7 @@ fn ingest_rows(
             "fidelity-load",
             &experiment(index, build, &search_params, true)?,
             &ix["load_contention"],
+            None,
             &|s| Some((lookup(s, "ddl.load_called_s")?, lookup(s, "ddl.loaded_s")?)),
         )?;
         match (lookup(&s, "ddl.load_called_s"), lookup(&s, "ddl.loaded_s")) {
@@ -1327,6 +1512,7 @@ impl Report {
             }
         }
         let _ = writeln!(s, "{}", self.server_work.line());
+        let _ = writeln!(s, "{}", self.server_work_per_case);
         let _ = writeln!(s, "{}", self.bandwidth);
         let width = self
             .rows
@@ -1437,6 +1623,8 @@ impl Report {
                 "ms": self.server_work.used().0,
                 "ms_per_query": self.server_work.used().1,
                 "run": self.server_work.measured.map(|(f, q, n)| json!({"ms": f, "ms_per_query": q, "records": n, "per_query_from_model": self.server_work.slope_from_model})),
+                "at_fastest": self.server_work.at_fastest.map(|(f, q)| json!({"ms": f, "ms_per_query": q})),
+                "per_case": self.rows.iter().any(|r| r.client_speed.is_some()),
                 "model": {"ms": self.server_work.model.0, "ms_per_query": self.server_work.model.1},
             },
             "rows": self.rows.iter().map(|r| json!({
@@ -1453,6 +1641,7 @@ impl Report {
                 "server_replayed": r.server_replayed,
                 "slowdown": r.slowdown,
                 "bandwidth_scale": r.bandwidth_scale,
+                "client_speed": r.client_speed,
             })).collect::<Vec<_>>(),
             "geomean": {"all": sums(&self.all), "uncontended": sums(&self.uncontended), "steady": sums(&self.steady)},
             "skipped": self.skipped,
@@ -1462,11 +1651,11 @@ impl Report {
 
     pub fn csv(&self) -> String {
         let mut s =
-            String::from("case,figure,measured,predicted,ratio,contended,others_cores,slowdown,others_threads,others_replayed,server_cores,server_replayed,bandwidth_scale\n");
+            String::from("case,figure,measured,predicted,ratio,contended,others_cores,slowdown,others_threads,others_replayed,server_cores,server_replayed,bandwidth_scale,client_speed\n");
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 r.case,
                 r.figure.name(),
                 r.measured,
@@ -1479,7 +1668,8 @@ impl Report {
                 r.others_replayed.map_or(String::new(), |x| x.to_string()),
                 r.server_cores.map_or(String::new(), |x| x.to_string()),
                 r.server_replayed.map_or(String::new(), |x| x.to_string()),
-                r.bandwidth_scale.map_or(String::new(), |x| x.to_string())
+                r.bandwidth_scale.map_or(String::new(), |x| x.to_string()),
+                r.client_speed.map_or(String::new(), |x| x.to_string())
             );
         }
         s

@@ -6,13 +6,19 @@ use super::{EXIT_BAD_INPUT, EXIT_OK};
 use crate::calibrate::profile::ProfileChoice;
 use crate::fidelity::{predict, Options};
 
+/// The switches that bring back an earlier model's prediction.
+pub struct Switches {
+    pub model_server_work: bool,
+    pub calibrated_bandwidth: bool,
+    pub steady_server_work: bool,
+}
+
 pub fn fidelity(
     results: &Path,
     profile: Option<PathBuf>,
     topology: PathBuf,
     client_overhead_ms: Option<f64>,
-    model_server_work: bool,
-    calibrated_bandwidth: bool,
+    switches: Switches,
     out: Option<PathBuf>,
 ) -> i32 {
     if let Some(ms) = client_overhead_ms.filter(|ms| !(ms.is_finite() && *ms >= 0.0)) {
@@ -39,8 +45,9 @@ pub fn fidelity(
             topology,
             profile,
             client_overhead_ms,
-            model_server_work,
-            calibrated_bandwidth,
+            model_server_work: switches.model_server_work,
+            calibrated_bandwidth: switches.calibrated_bandwidth,
+            steady_server_work: switches.steady_server_work,
         },
     ) {
         Ok(r) => r,

@@ -166,6 +166,11 @@ pub enum Command {
         /// run, with speed probes).
         #[arg(long)]
         calibrated_bandwidth: bool,
+        /// Predict every search case with the run's per-search server work as its
+        /// 100-row searches measured it, instead of carried to the speed at which the
+        /// harness's own client ran that case's searches (uncontended cases).
+        #[arg(long)]
+        steady_server_work: bool,
         /// Also write the table to FILE: JSON, or CSV when FILE ends in .csv.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -225,14 +230,18 @@ pub fn main() -> i32 {
             client_overhead_ms,
             model_server_work,
             calibrated_bandwidth,
+            steady_server_work,
             out,
         } => fidelity::fidelity(
             &results,
             profile,
             topology,
             client_overhead_ms,
-            model_server_work,
-            calibrated_bandwidth,
+            fidelity::Switches {
+                model_server_work,
+                calibrated_bandwidth,
+                steady_server_work,
+            },
             out,
         ),
         Command::Sweep(args) => sweep::sweep(args),
