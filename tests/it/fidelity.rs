@@ -641,6 +641,124 @@ fn each_run_is_predicted_with_its_own_server_work() {
     assert!(text.contains("beyond a host class's limits"), "{text}");
 }
 
+/// Each uncontended case gets the run's server work at the speed the harness's own
+/// client ran its searches: a case whose client took twice the run's fastest waits for
+/// twice the work on its path; a contended case, whose client also waited behind the
+/// others, keeps the records' work, as every case does with `--steady-server-work`. A
+/// 100-row record measured in a slow spell (its client and its server both twice as
+/// slow) does not move the work at the fastest, and the case's own latency and rate
+/// are never read.
+#[test]
+fn each_uncontended_case_is_predicted_at_its_clients_speed() {
+    use simctl::milvus::overheads::SEARCH_CRITICAL_SHARE;
+    let mut v = read_json(FULL);
+    // The 100-row record at dim 128 and nq 1: the cases' own dim and nq.
+    let record = v["client_overhead"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "search_tiny_collection" && r["dim"] == 128 && r["nq"] == 1)
+        .unwrap()
+        .clone();
+    let f = &record["figures"];
+    let (prepare, parse) = (
+        f["client_prepare_ms_p50"].as_f64().unwrap(),
+        f["client_parse_ms_p50"].as_f64().unwrap(),
+    );
+    // Three copies of the lone search: its client at the record's speed, at twice it,
+    // and at twice it beside busy others.
+    let case = |id: &str, slower: f64, contended: bool| {
+        let mut c = tiny_case(1);
+        c["id"] = serde_json::json!(id);
+        c["figures"]["client_prepare_ms_p50"] = serde_json::json!(prepare * slower);
+        c["figures"]["client_parse_ms_p50"] = serde_json::json!(parse * slower);
+        c["contention"]["contended"] = serde_json::json!(contended);
+        c
+    };
+    v["cases"] = serde_json::json!([
+        case("fast", 1.0, false),
+        case("slow", 2.0, false),
+        case("slow-busy", 2.0, true)
+    ]);
+    v["datasets"] = serde_json::json!([]);
+    let no_client = ["--client-overhead-ms", "0"];
+    let t = fidelity_table(&v, "fidelity-client-speed", &no_client);
+    let speed = |t: &serde_json::Value, case: &str| {
+        rows_of(t, "search_p50_ms")
+            .into_iter()
+            .find(|r| r["case"] == case)
+            .unwrap()["client_speed"]
+            .as_f64()
+    };
+    let fastest = speed(&t, "fast").unwrap();
+    assert!((speed(&t, "slow").unwrap() / fastest - 2.0).abs() < 1e-9);
+    assert_eq!(
+        speed(&t, "slow-busy"),
+        None,
+        "a contended case keeps the records' work"
+    );
+    // The slow case waits for the added work's critical share.
+    let at_fastest = &t["search_server_cpu"]["at_fastest"];
+    let work_ms = at_fastest["ms"].as_f64().unwrap() + at_fastest["ms_per_query"].as_f64().unwrap();
+    let p50 = |t: &serde_json::Value, case: &str| predicted(t, case, "search_p50_ms");
+    let grew = p50(&t, "slow") - p50(&t, "fast");
+    let added = SEARCH_CRITICAL_SHARE * work_ms * fastest;
+    assert!(
+        (0.9..1.1).contains(&(grew / added)),
+        "p50 grew {grew} ms, {added} ms added on its path"
+    );
+    // With --steady-server-work every case has the records' work, as the contended
+    // one has it here.
+    let steady = fidelity_table(
+        &v,
+        "fidelity-client-speed-steady",
+        &[&no_client[..], &["--steady-server-work"]].concat(),
+    );
+    assert!(rows_of(&steady, "search_p50_ms")
+        .iter()
+        .all(|r| r["client_speed"].is_null()));
+    assert_eq!(p50(&steady, "fast"), p50(&steady, "slow"));
+    assert_eq!(p50(&t, "slow-busy"), p50(&steady, "slow-busy"));
+    assert_eq!(p50(&steady, "slow-busy"), p50(&steady, "slow"));
+    // The case's measured latency and rate play no part.
+    let mut other = v.clone();
+    other["cases"][1]["figures"]["latency_ms_p50"] = serde_json::json!(30.0);
+    other["cases"][1]["figures"]["qps"] = serde_json::json!(0.01);
+    let o = fidelity_table(&other, "fidelity-client-speed-figures", &no_client);
+    assert_eq!(p50(&o, "slow"), p50(&t, "slow"));
+    // A 100-row record measured in a slow spell, its client and its server's work
+    // both twice as slow: the records' fit moves, the work at the fastest does not.
+    let mut spell = v.clone();
+    for r in spell["client_overhead"].as_array_mut().unwrap() {
+        if r["kind"] == "search_tiny_collection" && r["dim"] == 128 && r["nq"] == 1 {
+            let background = idle_background_ms(r);
+            let f = &mut r["figures"];
+            let cpu = f["server_cpu_ms_per_request"].as_f64().unwrap();
+            f["server_cpu_ms_per_request"] =
+                serde_json::json!(2.0 * (cpu - background) + background);
+            f["client_prepare_ms_p50"] = serde_json::json!(2.0 * prepare);
+            f["client_parse_ms_p50"] = serde_json::json!(2.0 * parse);
+        }
+    }
+    let sp = fidelity_table(&spell, "fidelity-client-speed-spell", &no_client);
+    let (a, b) = (&t["search_server_cpu"], &sp["search_server_cpu"]);
+    assert!(
+        b["run"]["ms"].as_f64().unwrap() > 1.05 * a["run"]["ms"].as_f64().unwrap(),
+        "{a} {b}"
+    );
+    for part in ["ms", "ms_per_query"] {
+        let (x, y) = (
+            a["at_fastest"][part].as_f64().unwrap(),
+            b["at_fastest"][part].as_f64().unwrap(),
+        );
+        assert!(
+            (x - y).abs() < 1e-9 * x.abs().max(1.0),
+            "{part}: {x} against {y}"
+        );
+    }
+    assert!((p50(&sp, "fast") - p50(&t, "fast")).abs() < 1e-6);
+}
+
 /// A run calibrated around itself, with speed probes, is predicted with the memory
 /// bandwidth its probes say: the calibration's, times how much faster the one-thread
 /// memory probe around the measurement ran than the run's first (taken just after the
