@@ -1316,11 +1316,14 @@ fn load_times_follow_the_checkers_and_the_bytes_loaded() {
     }
 }
 
-/// The README's table of where the model stands ("How close is simctl to reality") is
+/// The README's tables of where the model stands ("How close is simctl to reality") are
 /// what `simctl fidelity` prints for each committed results file: a change to the model
-/// that moves a figure moves the table with it.
+/// that moves a figure moves the tables with it. The summary table holds every figure;
+/// the two tables of each run's server work ("Each run's own server work", "Each case
+/// at its client's speed") hold the work and the search figures in band before and
+/// after each step, the "before" given by the switch that brings it back.
 #[test]
-fn the_readme_summary_table_is_what_simctl_fidelity_gives() {
+fn the_readme_tables_are_what_simctl_fidelity_gives() {
     let readme = std::fs::read_to_string(repo("README.md")).unwrap();
     let rows: Vec<&str> = readme
         .lines()
@@ -1334,21 +1337,26 @@ fn the_readme_summary_table_is_what_simctl_fidelity_gives() {
         "index_build_s",
         "load_s",
     ];
-    for line in rows {
-        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
-        let file = cells[0].trim_matches('`');
+    // The files measured on the Xeon are predicted with its calibration, unless the
+    // run calibrated the machine itself (then simctl fidelity takes that profile).
+    let table = |file: &str, switch: Option<&str>| {
         let v = read_json(&format!("experiments/fidelity/{file}"));
-        // The files measured on the Xeon are predicted with its calibration, unless the
-        // run calibrated the machine itself (then simctl fidelity takes that profile).
         let xeon = v["machine"]["cpu_model"]
             .as_str()
             .is_some_and(|m| m.contains("Xeon"));
-        let args: &[&str] = if xeon && v["calibration"].is_null() {
-            &["--profile", "profiles/xeon-2.5ghz-2core.toml"]
-        } else {
-            &[]
-        };
-        let t = fidelity_table(&v, &format!("fidelity-readme-{file}"), args);
+        let mut args: Vec<&str> = Vec::new();
+        if xeon && v["calibration"].is_null() {
+            args.extend(["--profile", "profiles/xeon-2.5ghz-2core.toml"]);
+        }
+        args.extend(switch);
+        let tag = format!("fidelity-readme-{file}-{}", switch.unwrap_or("default"));
+        fidelity_table(&v, &tag, &args)
+    };
+    let mut now = std::collections::BTreeMap::new();
+    for line in rows {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let file = cells[0].trim_matches('`');
+        let t = table(file, None);
         for (i, figure) in figures.iter().enumerate() {
             let ratios: Vec<f64> = rows_of(&t, figure)
                 .iter()
@@ -1365,6 +1373,104 @@ fn the_readme_summary_table_is_what_simctl_fidelity_gives() {
             };
             assert_eq!(cells[2 + i], cell, "{file} {figure}");
         }
+        now.insert(file.to_string(), t);
+    }
+    // The rows of the table that follows `heading` in the README: its results file
+    // (the one name in backticks in its first cell) and its cells.
+    let table_after = |heading: &str| -> Vec<(String, Vec<String>)> {
+        let from = readme.find(heading).unwrap_or_else(|| panic!("{heading}"));
+        readme[from..]
+            .lines()
+            .skip_while(|l| !l.starts_with("| "))
+            .take_while(|l| l.starts_with("| "))
+            .skip(2)
+            .map(|l| {
+                let cells: Vec<String> = l
+                    .trim_matches('|')
+                    .split('|')
+                    .map(|c| c.trim().to_string())
+                    .collect();
+                let file = cells[0].split('`').nth(1).unwrap().to_string();
+                (file, cells)
+            })
+            .collect()
+    };
+    let in_band = |t: &serde_json::Value, figure: &str, keep: &dyn Fn(&str) -> bool| {
+        rows_of(t, figure)
+            .iter()
+            .filter(|r| keep(r["case"].as_str().unwrap()))
+            .filter(|r| (0.8..=1.25).contains(&r["ratio"].as_f64().unwrap()))
+            .count()
+    };
+    let any = |_: &str| true;
+    let moved = |a: &serde_json::Value, b: &serde_json::Value, figure: &str| {
+        format!(
+            "{} → {}",
+            in_band(a, figure, &any),
+            in_band(b, figure, &any)
+        )
+    };
+    let at_nq1 = |w: &serde_json::Value| {
+        format!(
+            "{:.2}",
+            w["ms"].as_f64().unwrap() + w["ms_per_query"].as_f64().unwrap()
+        )
+    };
+    // Each run's own server work: the model's (--model-server-work) against the run's
+    // for every case (--steady-server-work).
+    let own = table_after("**Each run's own server work.**");
+    assert_eq!(own.len(), 7, "{own:?}");
+    for (file, cells) in &own {
+        let model = table(file, Some("--model-server-work"));
+        let steady = table(file, Some("--steady-server-work"));
+        let w = &steady["search_server_cpu"];
+        let work = format!("{} / {}", at_nq1(&w["run"]), at_nq1(&w["model"]));
+        assert!(
+            cells[1].starts_with(&work),
+            "{file}: {} against {work}",
+            cells[1]
+        );
+        assert_eq!(cells[2], moved(&model, &steady, "search_p50_ms"), "{file}");
+        assert_eq!(cells[3], moved(&model, &steady, "search_qps"), "{file}");
+    }
+    // Each case at its client's speed: the records' work for every case
+    // (--steady-server-work) against each uncontended case at its client's speed.
+    let per_case = table_after("**Each case at its client's speed.**");
+    assert_eq!(per_case.len(), 7, "{per_case:?}");
+    for (file, cells) in &per_case {
+        let steady = table(file, Some("--steady-server-work"));
+        let t = &now[file.as_str()];
+        let w = &t["search_server_cpu"];
+        assert_eq!(
+            cells[1],
+            format!("{} / {}", at_nq1(&w["run"]), at_nq1(&w["at_fastest"])),
+            "{file}"
+        );
+        let mut speeds: Vec<f64> = rows_of(t, "search_p50_ms")
+            .iter()
+            .filter_map(|r| r["client_speed"].as_f64())
+            .collect();
+        speeds.sort_by(f64::total_cmp);
+        let speed = format!(
+            "{:.2} ({:.2}-{:.2})",
+            speeds[speeds.len() / 2],
+            speeds[0],
+            speeds[speeds.len() - 1]
+        );
+        assert_eq!(cells[2], speed, "{file}");
+        assert_eq!(cells[3], moved(&steady, t, "search_p50_ms"), "{file}");
+        assert_eq!(cells[4], moved(&steady, t, "search_qps"), "{file}");
+        let lone = |c: &str| c.contains("/c1/") && c.ends_with("/Eventually");
+        let of = rows_of(t, "search_p50_ms")
+            .iter()
+            .filter(|r| lone(r["case"].as_str().unwrap()))
+            .count();
+        let one_client = format!(
+            "{} → {} of {of}",
+            in_band(&steady, "search_p50_ms", &lone),
+            in_band(t, "search_p50_ms", &lone)
+        );
+        assert_eq!(cells[5], one_client, "{file}");
     }
 }
 
