@@ -726,6 +726,10 @@ fn each_uncontended_case_is_predicted_at_its_clients_speed() {
     other["cases"][1]["figures"]["qps"] = serde_json::json!(0.01);
     let o = fidelity_table(&other, "fidelity-client-speed-figures", &no_client);
     assert_eq!(p50(&o, "slow"), p50(&t, "slow"));
+    assert_eq!(
+        predicted(&o, "slow", "search_qps"),
+        predicted(&t, "slow", "search_qps")
+    );
     // A 100-row record measured in a slow spell, its client and its server's work
     // both twice as slow: the records' fit moves, the work at the fastest does not.
     let mut spell = v.clone();
