@@ -15,7 +15,11 @@ tests/it/fidelity.rs checks the constants against the same records.
   kernels: gRPC and protobuf on both hops, the proxy's task queue, plan and reduce, the
   delegator and the query node's scheduler, segcore's cgo calls and result
   marshalling. A least-squares line over nq gives a fixed part per request and a part
-  per query vector.
+  per query vector. It is printed twice: as the records measured it, and carried to the
+  run's fastest client (each record's CPU over its client's speed: its client work per
+  search, `client_prepare_ms_p50 + client_parse_ms_p50`, over the least any record or
+  case of the run took at the same dim, nq and topk), the work the fidelity command
+  multiplies by each uncontended case's own client speed.
 * Critical-path share. Not all of that CPU delays the reply: the server's time on the
   request is the Search RPC's time (`rpc_ms_p50`) less the part of a round trip spent
   outside the server (GetVersion, the lightest RPC: its round trip less the server's
@@ -94,6 +98,61 @@ def search_cpu(results, outside_ms):
         slope = sum((p[1] - mean_x) * (p[2] - mean_y) for p in points) / sxx
     share = sum(p[3] for p in points) / sum(p[2] for p in points)
     return mean_y - slope * mean_x, slope, share, points
+
+
+def client_ms(rec):
+    """((dim, nq, topk), client work per search in ms) of a record that answered
+    searches without errors and has the client's figures, else None."""
+    f = rec.get("figures", {})
+    if f.get("errors", 0) or not f.get("requests"):
+        return None
+    if "client_prepare_ms_p50" not in f or "client_parse_ms_p50" not in f:
+        return None
+    ms = f["client_prepare_ms_p50"] + f["client_parse_ms_p50"]
+    return ((rec["dim"], rec["nq"], rec["topk"]), ms) if ms > 0 else None
+
+
+def fastest_clients(results):
+    """The least client work per search at each (dim, nq, topk), over the 100-row
+    records and the cases: the machine at its best in this run."""
+    fastest = {}
+    records = [r for r in results.get("client_overhead", []) if r.get("kind") == "search_tiny_collection"]
+    for rec in records + results.get("cases", []):
+        got = client_ms(rec)
+        if got:
+            key, ms = got
+            fastest[key] = min(ms, fastest.get(key, ms))
+    return fastest
+
+
+def search_cpu_at_fastest(results):
+    """(fixed_ms, per_query_ms) of the 100-row records' CPU, each carried to the run's
+    fastest client first (its CPU over its client work against the fastest at its dim,
+    nq and topk); None where a record lacks the client's figures."""
+    fastest = fastest_clients(results)
+    points = []
+    for rec in results.get("client_overhead", []):
+        if rec.get("kind") != "search_tiny_collection":
+            continue
+        f = rec["figures"]
+        if f.get("errors", 0) or not f.get("requests"):
+            continue
+        got = client_ms(rec)
+        if got is None:
+            return None
+        key, ms = got
+        cpu = f["server_cpu_ms_per_request"] - background_ms(rec, f["requests"], f["window_s"])
+        points.append((rec["nq"], cpu / (ms / fastest[key])))
+    if not points:
+        return None
+    n = len(points)
+    mean_x = sum(p[0] for p in points) / n
+    mean_y = sum(p[1] for p in points) / n
+    sxx = sum((p[0] - mean_x) ** 2 for p in points)
+    if sxx == 0:
+        return None
+    slope = sum((p[0] - mean_x) * (p[1] - mean_y) for p in points) / sxx
+    return mean_y - slope * mean_x, slope
 
 
 def get_version(results):
@@ -234,6 +293,10 @@ def main():
             print(f"search tiny collection dim {dim} nq {nq}: server CPU {cpu:.3f} ms/request, "
                   f"server time on the request {on_request:.3f} ms")
         print(f"search server CPU: {fixed:.3f} ms per request + {per_query * 1e3:.1f} us per query vector")
+        at_fastest = search_cpu_at_fastest(results)
+        if at_fastest is not None:
+            print(f"search server CPU at the run's fastest client: {at_fastest[0]:.3f} ms per request + "
+                  f"{at_fastest[1] * 1e3:.1f} us per query vector")
         print(f"search critical-path share: {share:.3f} of the server CPU")
         for cid, nq, conc, others, scan in flat_cpu_per_query(results, fixed, per_query):
             print(f"FLAT {cid}: {scan:.2f} ms of server CPU per query "
