@@ -618,8 +618,8 @@ pub struct Options {
     /// instead of following the memory probes beside each ([`bandwidth_scale`]).
     pub calibrated_bandwidth: bool,
     /// `--steady-server-work`: every case with the run's per-search server work as its
-    /// records measured it, instead of at the speed each case's client ran
-    /// ([`ServerWork::for_case`]).
+    /// records measured it and every insert with the insert knobs, instead of at the
+    /// speed each one's client ran ([`ServerWork::for_case`], [`insert_client_speed`]).
     pub steady_server_work: bool,
 }
 
@@ -640,6 +640,8 @@ pub struct Report {
     pub bandwidth: String,
     /// Which server work each search case was predicted with ([`ServerWork::for_case`]).
     pub server_work_per_case: String,
+    /// Which insert work each insert was predicted with ([`insert_client_speed`]).
+    pub insert_work: String,
     /// The results file's own calibrations, where it has them.
     pub calibration: Option<Calibration>,
     /// With `--profile`: why the results file's calibration record could not be used.
@@ -781,6 +783,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         profile: &profile,
         server_work: &server_work,
         client_speed: &client_speed,
+        cpu_model: results["machine"]["cpu_model"].as_str().unwrap_or(""),
     };
 
     let mut rows = Vec::new();
@@ -890,6 +893,35 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         (None, _, _) => "server work per case: the records' for every case (a 100-row record without the client's figures, or their fit at the fastest client fails as above)".into(),
         _ => "server work per case: the records' for every case (every search case contended, without the client's figures, or past a host class's limits at its speed)".into(),
     };
+    let mut insert_speeds: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.figure == Figure::InsertRowsPerS)
+        .filter_map(|r| r.client_speed)
+        .collect();
+    insert_speeds.sort_by(f64::total_cmp);
+    let inserts = rows
+        .iter()
+        .filter(|r| r.figure == Figure::InsertRowsPerS)
+        .count();
+    let insert_work = match (insert_speeds.first(), insert_speeds.last()) {
+        (Some(lo), Some(hi)) => format!(
+            "insert work: the knobs' (measured on {INSERT_KNOB_CPU}), times how slowly each insert's client ran against the ingests they were measured beside: x{lo:.2}-{hi:.2} over {} of {inserts} inserts{} (--out: client_speed; --steady-server-work keeps the knobs' for every insert)",
+            insert_speeds.len(),
+            if insert_speeds.len() < inserts {
+                "; the others keep the knobs' (contended: their client also waited behind the others)"
+            } else {
+                ""
+            }
+        ),
+        _ if inserts == 0 => "insert work: no insert measured".into(),
+        _ if opts.steady_server_work => {
+            "insert work: the knobs' for every insert (--steady-server-work)".into()
+        }
+        _ if machine["cpu_model"].as_str() != Some(INSERT_KNOB_CPU) => format!(
+            "insert work: the knobs' for every insert, scaled by the clock only (they were measured on {INSERT_KNOB_CPU}; how fast this machine's client ran says nothing of them)"
+        ),
+        _ => "insert work: the knobs' for every insert (each contended, or without the client's figures)".into(),
+    };
     let all = summarize(&|_| true);
     let uncontended = summarize(&|r| !r.contended);
     let steady = if rows.iter().any(|r| r.slowdown.is_some()) {
@@ -909,6 +941,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         server_work,
         bandwidth,
         server_work_per_case,
+        insert_work,
         calibration,
         calibration_unused,
         rows,
@@ -991,6 +1024,8 @@ struct CaseContext<'a> {
     /// carries as the records measured it; a case may get it at its client's speed.
     server_work: &'a ServerWork,
     client_speed: &'a ClientSpeed,
+    /// The measured machine's CPU as the harness recorded it.
+    cpu_model: &'a str,
 }
 
 impl CaseContext<'_> {
@@ -1076,7 +1111,7 @@ impl CaseContext<'_> {
         label: &str,
         text: &str,
         contention: &Value,
-        server_work: Option<(f64, f64)>,
+        speed: CaseSpeed,
         window: &dyn Fn(&Value) -> Option<(f64, f64)>,
     ) -> Result<(Value, Replay), String> {
         let others = self.others_cores(contention);
@@ -1099,12 +1134,17 @@ impl CaseContext<'_> {
         }
         // The case's own per-search work, ms and ms per query vector, instead of the
         // records' that the host class carries (ServerWork::for_case).
-        if let Some((fixed_ms, per_query_ms)) = server_work {
+        if let Some((fixed_ms, per_query_ms)) = speed.search_work {
             let ns = |ms: f64| crate::engine::SimDuration::from_nanos((ms * 1e6).round() as u64);
             exp.topology.hosts[host].search_server = crate::hw::host::SearchServerCpu {
                 fixed: Some(ns(fixed_ms)),
                 per_query: Some(ns(per_query_ms)),
             };
+        }
+        // A machine that ran its CPU work that many times slower: every CPU cost on
+        // the host scales with its clock (src/milvus/overheads.rs, on_host).
+        if let Some(slower) = speed.cpu_slower {
+            exp.topology.hosts[host].ghz /= slower;
         }
         let run = |threads: f64| -> Result<(Value, Replay), String> {
             let mut exp = exp.clone();
@@ -1309,7 +1349,10 @@ fn search_case(
             "fidelity-search",
             &text,
             &case["contention"],
-            server_work,
+            CaseSpeed {
+                search_work: server_work,
+                ..CaseSpeed::default()
+            },
             &|_| Some((SEARCH_WARMUP_SECONDS as f64, seconds as f64)),
         )?;
         let answered = lookup(&s, "requests.search.ok").unwrap_or(0.0);
@@ -1328,6 +1371,52 @@ fn search_case(
             speed,
         )));
     }
+}
+
+/// How a measurement's own conditions move the machine's speed in its prediction.
+#[derive(Clone, Copy, Debug, Default)]
+struct CaseSpeed {
+    /// A search case's per-search server work, ms and ms per query vector
+    /// ([`ServerWork::for_case`]), instead of the records' the host class carries.
+    search_work: Option<(f64, f64)>,
+    /// How many times slower than the profile says the machine ran its CPU work
+    /// ([`insert_client_speed`]).
+    cpu_slower: Option<f64>,
+}
+
+/// The CPU the insert knobs were measured on (src/milvus/overheads.rs:
+/// INSERT_NS_PER_BYTE, the data node's decoding, buffering and binlog serialisation,
+/// by CPU profiles on the quiet Xeon, checked against results-ingest-quiet.json), as
+/// the harness records it (`machine.cpu_model`).
+pub const INSERT_KNOB_CPU: &str = "Intel(R) Xeon(R) Processor @ 2.50GHz";
+/// How fast the harness's client ran on that machine while the knobs were measured:
+/// its own work per inserted row (`tolist_s + convert_s` of the insert record: numpy's
+/// tolist and pymilvus's conversion of each batch, the same Python for the same rows,
+/// run between the batch's RPCs), the mean of the five uncontended ingests at each dim
+/// of results-ingest-quiet.json: (dim, µs a row).
+pub const INSERT_KNOB_CLIENT_US_PER_ROW: [(f64, f64); 2] = [(128.0, 11.059), (768.0, 51.546)];
+
+/// How many times slower the measured machine ran an insert than when the insert
+/// knobs were measured: the insert's client work per row over the knobs' at its dim
+/// (a line through [`INSERT_KNOB_CLIENT_US_PER_ROW`]). The server's insert work is
+/// CPU on the same cores, so it moves with the client's: the uncontended inserts of
+/// the four full Xeon runs were predicted 1.02-2.04 times too fast, and their clients
+/// ran 0.94-2.19 times the knobs' (README "Each case at its client's speed"). Only
+/// for results measured on the knobs' CPU (another CPU's client speed says nothing
+/// of the knobs'), and not beside busy others (the client's time then holds its waits
+/// behind their threads, which the replay plays already). A measured condition of the
+/// insert, like the others' CPU; its rate is never read.
+fn insert_client_speed(cpu_model: &str, ds: &Value) -> Option<f64> {
+    let insert = &ds["insert"];
+    if cpu_model != INSERT_KNOB_CPU || insert["contention"]["contended"] == true {
+        return None;
+    }
+    let rows = ds["rows"].as_f64().filter(|r| *r > 0.0)?;
+    let client_us = (insert["tolist_s"].as_f64()? + insert["convert_s"].as_f64()?) / rows * 1e6;
+    let dim = ds["dim"].as_f64()?;
+    let [(d0, u0), (d1, u1)] = INSERT_KNOB_CLIENT_US_PER_ROW;
+    let knob_us = u0 + (dim - d0) * (u1 - u0) / (d1 - d0);
+    Some(client_us / knob_us).filter(|s| s.is_finite() && *s > 0.0 && knob_us > 0.0)
 }
 
 /// Insert rate, index build and load times of a data set: one ingest for the insert
@@ -1376,21 +1465,31 @@ fn ingest_rows(
         // into has none. The insert knob (overheads::INSERT_NS_PER_BYTE) is measured
         // on a quiet machine, so the others' CPU during the insert is replayed.
         let empty = Value::Object(Default::default());
+        // The insert's server work at the speed its client ran against the ingests the
+        // knob was measured beside (insert_client_speed).
+        let speed = insert_client_speed(ctx.cpu_model, ds).filter(|_| !ctx.server_work.steady);
         let (s, replay) = ctx.simulate(
             "fidelity-ingest",
             &experiment("FLAT", &empty, &empty, false)?,
             &insert["contention"],
-            None,
+            CaseSpeed {
+                cpu_slower: speed,
+                ..CaseSpeed::default()
+            },
             &|s| Some((lookup(s, "ingest.started_s")?, lookup(s, "ingest.acked_s")?)),
         )?;
         match lookup(&s, "ingest.rows_per_s") {
-            Some(p) => rows.push(ctx.row(
-                format!("{label}/insert"),
-                Figure::InsertRowsPerS,
-                (m, p),
-                &insert["contention"],
-                replay,
-            )),
+            Some(p) => {
+                let mut row = ctx.row(
+                    format!("{label}/insert"),
+                    Figure::InsertRowsPerS,
+                    (m, p),
+                    &insert["contention"],
+                    replay,
+                );
+                row.client_speed = speed;
+                rows.push(row);
+            }
             None => skipped.push(format!("{label} insert: the simulated ingest gave no rate")),
         }
     }
@@ -1420,7 +1519,7 @@ fn ingest_rows(
                 "fidelity-build",
                 &experiment(index, build, &search_params, true)?,
                 &ix["build_contention"],
-                None,
+                CaseSpeed::default(),
                 &|s| {
                     Some((
                         lookup(s, "ddl.create_index_called_s")?,
@@ -1458,7 +1557,7 @@ fn ingest_rows(
             "fidelity-load",
             &experiment(index, build, &search_params, true)?,
             &ix["load_contention"],
-            None,
+            CaseSpeed::default(),
             &|s| Some((lookup(s, "ddl.load_called_s")?, lookup(s, "ddl.loaded_s")?)),
         )?;
         match (lookup(&s, "ddl.load_called_s"), lookup(&s, "ddl.loaded_s")) {
@@ -1527,6 +1626,7 @@ impl Report {
         }
         let _ = writeln!(s, "{}", self.server_work.line());
         let _ = writeln!(s, "{}", self.server_work_per_case);
+        let _ = writeln!(s, "{}", self.insert_work);
         let _ = writeln!(s, "{}", self.bandwidth);
         let width = self
             .rows

@@ -167,8 +167,9 @@ pub enum Command {
         #[arg(long)]
         calibrated_bandwidth: bool,
         /// Predict every search case with the run's per-search server work as its
-        /// 100-row searches measured it, instead of carried to the speed at which the
-        /// harness's own client ran that case's searches (uncontended cases).
+        /// 100-row searches measured it, and every insert with the insert knobs as
+        /// measured, instead of carried to the speed at which the harness's own client
+        /// ran that case or insert (uncontended ones).
         #[arg(long)]
         steady_server_work: bool,
         /// Also write the table to FILE: JSON, or CSV when FILE ends in .csv.

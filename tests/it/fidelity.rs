@@ -763,6 +763,89 @@ fn each_uncontended_case_is_predicted_at_its_clients_speed() {
     assert!((p50(&sp, "fast") - p50(&t, "fast")).abs() < 1e-6);
 }
 
+/// The insert knobs were measured on the quiet Xeon (results-ingest-quiet.json): the
+/// constants that say how fast the harness's client ran there are that file's figures.
+/// An uncontended insert measured on that CPU whose client ran twice as slowly gets
+/// twice the server's work, about half the rate; a contended one, one measured on
+/// another CPU, and every one with `--steady-server-work` keep the knobs'; the insert's
+/// measured rate is never read.
+#[test]
+fn an_insert_on_the_knobs_cpu_is_predicted_at_its_clients_speed() {
+    use simctl::fidelity::{INSERT_KNOB_CLIENT_US_PER_ROW, INSERT_KNOB_CPU};
+    let q = read_json(INGEST_QUIET);
+    assert_eq!(q["machine"]["cpu_model"], INSERT_KNOB_CPU);
+    for (dim, us) in INSERT_KNOB_CLIENT_US_PER_ROW {
+        let per_row: Vec<f64> = q["datasets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["dim"].as_f64() == Some(dim))
+            .filter(|d| d["insert"]["contention"]["contended"] == false)
+            .map(|d| {
+                let i = &d["insert"];
+                (i["tolist_s"].as_f64().unwrap() + i["convert_s"].as_f64().unwrap())
+                    / d["rows"].as_f64().unwrap()
+                    * 1e6
+            })
+            .collect();
+        assert_eq!(per_row.len(), 5, "five quiet ingests at dim {dim}");
+        let mean = per_row.iter().sum::<f64>() / 5.0;
+        assert!((mean - us).abs() < 1e-3, "dim {dim}: {mean} against {us}");
+    }
+    // One quiet ingest at dim 128, and copies of it whose client ran twice as slowly,
+    // alone and beside busy others.
+    let base = q["datasets"][0].clone();
+    let copy = |repeat: u64, slower: f64, contended: bool| {
+        let mut d = base.clone();
+        d["repeat"] = serde_json::json!(repeat);
+        for k in ["tolist_s", "convert_s"] {
+            d["insert"][k] = serde_json::json!(base["insert"][k].as_f64().unwrap() * slower);
+        }
+        d["insert"]["contention"]["contended"] = serde_json::json!(contended);
+        d
+    };
+    let mut v = q.clone();
+    v["datasets"] =
+        serde_json::json!([copy(0, 1.0, false), copy(1, 2.0, false), copy(2, 2.0, true)]);
+    let xeon = ["--profile", "profiles/xeon-2.5ghz-2core.toml"];
+    let t = fidelity_table(&v, "fidelity-insert-speed", &xeon);
+    let row = |t: &serde_json::Value, k: u64| {
+        rows_of(t, "insert_rows_per_s")
+            .into_iter()
+            .find(|r| r["case"] == format!("{}#{k}/insert", base["name"].as_str().unwrap()))
+            .unwrap()
+            .clone()
+    };
+    let speed = |t: &serde_json::Value, k: u64| row(t, k)["client_speed"].as_f64();
+    let rate = |t: &serde_json::Value, k: u64| row(t, k)["predicted"].as_f64().unwrap();
+    assert!((speed(&t, 1).unwrap() / speed(&t, 0).unwrap() - 2.0).abs() < 1e-9);
+    assert_eq!(speed(&t, 2), None, "a contended insert keeps the knobs'");
+    let slowed = rate(&t, 0) / rate(&t, 1);
+    assert!(
+        (1.7..=2.05).contains(&slowed),
+        "twice the work: {slowed} times the rate"
+    );
+    // --steady-server-work: the knobs' for every insert, as for the contended one.
+    let steady = fidelity_table(
+        &v,
+        "fidelity-insert-speed-steady",
+        &[&xeon[..], &["--steady-server-work"]].concat(),
+    );
+    assert!((0..3).all(|k| speed(&steady, k).is_none()));
+    assert_eq!(rate(&steady, 0), rate(&steady, 1));
+    assert_eq!(rate(&t, 2), rate(&steady, 2));
+    // Another CPU: its client's speed says nothing of the knobs'.
+    let mut other = v.clone();
+    other["machine"]["cpu_model"] = serde_json::json!("AMD EPYC");
+    let o = fidelity_table(&other, "fidelity-insert-speed-cpu", &xeon);
+    assert!((0..3).all(|k| speed(&o, k).is_none()));
+    // The measured rate plays no part.
+    let mut measured = v.clone();
+    measured["datasets"][1]["insert"]["rows_per_s_rpc"] = serde_json::json!(1000.0);
+    let m = fidelity_table(&measured, "fidelity-insert-speed-measured", &xeon);
+    assert_eq!(rate(&m, 1), rate(&t, 1));
+}
+
 /// A run calibrated around itself, with speed probes, is predicted with the memory
 /// bandwidth its probes say: the calibration's, times how much faster the one-thread
 /// memory probe around the measurement ran than the run's first (taken just after the
