@@ -865,13 +865,18 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         }
         _ => "memory bandwidth: the profile's for every measurement (it follows the memory probes only where the run's own calibration predicts a results file with speed probes)".into(),
     };
-    // One speed per case: its median's row.
-    let mut speeds: Vec<f64> = rows
-        .iter()
-        .filter(|r| r.figure == Figure::SearchP50Ms)
-        .filter_map(|r| r.client_speed)
-        .collect();
-    speeds.sort_by(f64::total_cmp);
+    // The client speeds the rows of one figure were predicted at, in order (a search
+    // case's median row stands for the case).
+    let speeds_of = |figure: Figure| {
+        let mut v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.figure == figure)
+            .filter_map(|r| r.client_speed)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let speeds = speeds_of(Figure::SearchP50Ms);
     let server_work_per_case = match (server_work.at_fastest, speeds.first(), speeds.last()) {
         (Some((fixed, per_query)), Some(lo), Some(hi)) => format!(
             "server work per case: the run's at its fastest client ({fixed:.3} ms + {:.1} us a query vector: each record's work over how slowly its client ran against the run's fastest at its dim and nq), times the case's own client speed: x{lo:.2}-{hi:.2}, median x{:.2} over {} uncontended cases; contended ones keep the records' (their client also waited behind the others) (--out: client_speed; --steady-server-work keeps the records' for every case)",
@@ -893,12 +898,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         (None, _, _) => "server work per case: the records' for every case (a 100-row record without the client's figures, or their fit at the fastest client fails as above)".into(),
         _ => "server work per case: the records' for every case (every search case contended, without the client's figures, or past a host class's limits at its speed)".into(),
     };
-    let mut insert_speeds: Vec<f64> = rows
-        .iter()
-        .filter(|r| r.figure == Figure::InsertRowsPerS)
-        .filter_map(|r| r.client_speed)
-        .collect();
-    insert_speeds.sort_by(f64::total_cmp);
+    let insert_speeds = speeds_of(Figure::InsertRowsPerS);
     let inserts = rows
         .iter()
         .filter(|r| r.figure == Figure::InsertRowsPerS)

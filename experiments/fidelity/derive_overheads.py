@@ -75,29 +75,43 @@ def background_ms(rec, requests, window_s):
     return cores * window_s / requests * 1e3
 
 
-def search_cpu(results, outside_ms):
-    """(fixed_ms, per_query_ms, critical_share, points): least squares of CPU per
-    request over nq; the server's time on the request over its CPU, all records."""
-    points = []
+def tiny_searches(results):
+    """(record, server CPU ms per request less the idle background) of each 100-row
+    search record that answered searches without errors."""
+    out = []
     for rec in results.get("client_overhead", []):
         if rec.get("kind") != "search_tiny_collection":
             continue
         f = rec["figures"]
         if f.get("errors", 0) or not f.get("requests"):
             continue
-        cpu = f["server_cpu_ms_per_request"] - background_ms(rec, f["requests"], f["window_s"])
-        points.append((rec["dim"], rec["nq"], cpu, f["rpc_ms_p50"] - outside_ms))
-    if not points:
-        return None
+        out.append((rec, f["server_cpu_ms_per_request"] - background_ms(rec, f["requests"], f["window_s"])))
+    return out
+
+
+def least_squares(points):
+    """(fixed, slope) of a least-squares line through (nq, ms) points; slope 0 where
+    every point has the same nq."""
     n = len(points)
-    mean_x = sum(p[1] for p in points) / n
-    mean_y = sum(p[2] for p in points) / n
-    sxx = sum((p[1] - mean_x) ** 2 for p in points)
+    mean_x = sum(p[0] for p in points) / n
+    mean_y = sum(p[1] for p in points) / n
+    sxx = sum((p[0] - mean_x) ** 2 for p in points)
     slope = 0.0
     if sxx > 0:
-        slope = sum((p[1] - mean_x) * (p[2] - mean_y) for p in points) / sxx
+        slope = sum((p[0] - mean_x) * (p[1] - mean_y) for p in points) / sxx
+    return mean_y - slope * mean_x, slope
+
+
+def search_cpu(results, outside_ms):
+    """(fixed_ms, per_query_ms, critical_share, points): least squares of CPU per
+    request over nq; the server's time on the request over its CPU, all records."""
+    points = [(rec["dim"], rec["nq"], cpu, rec["figures"]["rpc_ms_p50"] - outside_ms)
+              for rec, cpu in tiny_searches(results)]
+    if not points:
+        return None
+    fixed, slope = least_squares([(p[1], p[2]) for p in points])
     share = sum(p[3] for p in points) / sum(p[2] for p in points)
-    return mean_y - slope * mean_x, slope, share, points
+    return fixed, slope, share, points
 
 
 def client_ms(rec):
@@ -131,28 +145,15 @@ def search_cpu_at_fastest(results):
     nq and topk); None where a record lacks the client's figures."""
     fastest = fastest_clients(results)
     points = []
-    for rec in results.get("client_overhead", []):
-        if rec.get("kind") != "search_tiny_collection":
-            continue
-        f = rec["figures"]
-        if f.get("errors", 0) or not f.get("requests"):
-            continue
+    for rec, cpu in tiny_searches(results):
         got = client_ms(rec)
         if got is None:
             return None
         key, ms = got
-        cpu = f["server_cpu_ms_per_request"] - background_ms(rec, f["requests"], f["window_s"])
         points.append((rec["nq"], cpu / (ms / fastest[key])))
-    if not points:
+    if len({p[0] for p in points}) < 2:
         return None
-    n = len(points)
-    mean_x = sum(p[0] for p in points) / n
-    mean_y = sum(p[1] for p in points) / n
-    sxx = sum((p[0] - mean_x) ** 2 for p in points)
-    if sxx == 0:
-        return None
-    slope = sum((p[0] - mean_x) * (p[1] - mean_y) for p in points) / sxx
-    return mean_y - slope * mean_x, slope
+    return least_squares(points)
 
 
 def get_version(results):
