@@ -905,10 +905,10 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         .count();
     let insert_work = match (insert_speeds.first(), insert_speeds.last()) {
         (Some(lo), Some(hi)) => format!(
-            "insert work: the knobs' (measured on {INSERT_KNOB_CPU}), times how slowly each insert's client ran against the ingests they were measured beside: x{lo:.2}-{hi:.2} over {} of {inserts} inserts{} (--out: client_speed; --steady-server-work keeps the knobs' for every insert)",
+            "insert work: the knobs' (measured on {INSERT_KNOB_CPU}), on its clock over how slowly each insert's client ran against the quiet ingests they were checked against: x{lo:.2}-{hi:.2} over {} of {inserts} inserts{} (--out: client_speed; --steady-server-work keeps the knobs' for every insert)",
             insert_speeds.len(),
             if insert_speeds.len() < inserts {
-                "; the others keep the knobs' (contended: their client also waited behind the others)"
+                "; the others keep the knobs' (contended, their client having also waited behind the others, or without the client's figures)"
             } else {
                 ""
             }
@@ -1141,10 +1141,11 @@ impl CaseContext<'_> {
                 per_query: Some(ns(per_query_ms)),
             };
         }
-        // A machine that ran its CPU work that many times slower: every CPU cost on
-        // the host scales with its clock (src/milvus/overheads.rs, on_host).
-        if let Some(slower) = speed.cpu_slower {
-            exp.topology.hosts[host].ghz /= slower;
+        // The clock the machine ran its CPU work at: every CPU cost on the host scales
+        // with it (src/milvus/overheads.rs, on_host; the kernels' prices too, which
+        // only an insert, where no kernel runs, is given this for).
+        if let Some(ghz) = speed.clock_ghz {
+            exp.topology.hosts[host].ghz = ghz;
         }
         let run = |threads: f64| -> Result<(Value, Replay), String> {
             let mut exp = exp.clone();
@@ -1379,26 +1380,31 @@ struct CaseSpeed {
     /// A search case's per-search server work, ms and ms per query vector
     /// ([`ServerWork::for_case`]), instead of the records' the host class carries.
     search_work: Option<(f64, f64)>,
-    /// How many times slower than the profile says the machine ran its CPU work
-    /// ([`insert_client_speed`]).
-    cpu_slower: Option<f64>,
+    /// The clock the machine ran its CPU work at, instead of the profile's: the insert
+    /// knobs' machine slowed by the insert's client speed ([`insert_client_speed`]).
+    clock_ghz: Option<f64>,
 }
 
 /// The CPU the insert knobs were measured on (src/milvus/overheads.rs:
 /// INSERT_NS_PER_BYTE, the data node's decoding, buffering and binlog serialisation,
 /// by CPU profiles on the quiet Xeon, checked against results-ingest-quiet.json), as
-/// the harness records it (`machine.cpu_model`).
+/// the harness records it (`machine.cpu_model`), and its clock as its calibration
+/// measured it (profiles/xeon-2.5ghz-2core.toml, `machine.ghz`).
 pub const INSERT_KNOB_CPU: &str = "Intel(R) Xeon(R) Processor @ 2.50GHz";
-/// How fast the harness's client ran on that machine while the knobs were measured:
-/// its own work per inserted row (`tolist_s + convert_s` of the insert record: numpy's
-/// tolist and pymilvus's conversion of each batch, the same Python for the same rows,
-/// run between the batch's RPCs), the mean of the five uncontended ingests at each dim
-/// of results-ingest-quiet.json: (dim, µs a row).
+pub const INSERT_KNOB_GHZ: f64 = 3.089;
+/// How fast the harness's client ran on that machine, quiet, the day the knobs were
+/// measured: its own work per inserted row (`tolist_s + convert_s` of the insert
+/// record: numpy's tolist and pymilvus's conversion of each batch, the same Python for
+/// the same rows, run between the batch's RPCs), the mean of the five uncontended
+/// ingests at each dim of results-ingest-quiet.json, the records the knobs were checked
+/// against (the profiles they came from kept no client timings): (dim, µs a row).
 pub const INSERT_KNOB_CLIENT_US_PER_ROW: [(f64, f64); 2] = [(128.0, 11.059), (768.0, 51.546)];
 
-/// How many times slower the measured machine ran an insert than when the insert
-/// knobs were measured: the insert's client work per row over the knobs' at its dim
-/// (a line through [`INSERT_KNOB_CLIENT_US_PER_ROW`]). The server's insert work is
+/// How many times slower the measured machine ran an insert than the quiet machine
+/// the insert knobs were measured on: the insert's client work per row over the quiet
+/// ingests' at its dim (a line through [`INSERT_KNOB_CLIENT_US_PER_ROW`]); the insert
+/// is predicted on that machine's clock ([`INSERT_KNOB_GHZ`]) over it, whatever clock
+/// the profile in use gives (the client's speed holds the clock's difference too). The server's insert work is
 /// CPU on the same cores, so it moves with the client's: the uncontended inserts of
 /// the four full Xeon runs were predicted 1.02-2.04 times too fast, and their clients
 /// ran 0.94-2.19 times the knobs' (README "Each case at its client's speed"). Only
@@ -1465,7 +1471,7 @@ fn ingest_rows(
         // into has none. The insert knob (overheads::INSERT_NS_PER_BYTE) is measured
         // on a quiet machine, so the others' CPU during the insert is replayed.
         let empty = Value::Object(Default::default());
-        // The insert's server work at the speed its client ran against the ingests the
+        // The insert's server work at the speed its client ran against the quiet ingests the
         // knob was measured beside (insert_client_speed).
         let speed = insert_client_speed(ctx.cpu_model, ds).filter(|_| !ctx.server_work.steady);
         let (s, replay) = ctx.simulate(
@@ -1473,7 +1479,7 @@ fn ingest_rows(
             &experiment("FLAT", &empty, &empty, false)?,
             &insert["contention"],
             CaseSpeed {
-                cpu_slower: speed,
+                clock_ghz: speed.map(|s| INSERT_KNOB_GHZ / s),
                 ..CaseSpeed::default()
             },
             &|s| Some((lookup(s, "ingest.started_s")?, lookup(s, "ingest.acked_s")?)),

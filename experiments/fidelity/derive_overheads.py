@@ -15,7 +15,8 @@ tests/it/fidelity.rs checks the constants against the same records.
   kernels: gRPC and protobuf on both hops, the proxy's task queue, plan and reduce, the
   delegator and the query node's scheduler, segcore's cgo calls and result
   marshalling. A least-squares line over nq gives a fixed part per request and a part
-  per query vector. It is printed twice: as the records measured it, and carried to the
+  per query vector. It is printed as the records measured it and, where they carry the
+  client's figures, carried to the
   run's fastest client (each record's CPU over its client's speed: its client work per
   search, `client_prepare_ms_p50 + client_parse_ms_p50`, over the least any record or
   case of the run took at the same dim, nq and topk), the work the fidelity command

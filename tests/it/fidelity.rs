@@ -771,9 +771,14 @@ fn each_uncontended_case_is_predicted_at_its_clients_speed() {
 /// measured rate is never read.
 #[test]
 fn an_insert_on_the_knobs_cpu_is_predicted_at_its_clients_speed() {
-    use simctl::fidelity::{INSERT_KNOB_CLIENT_US_PER_ROW, INSERT_KNOB_CPU};
+    use simctl::fidelity::{INSERT_KNOB_CLIENT_US_PER_ROW, INSERT_KNOB_CPU, INSERT_KNOB_GHZ};
     let q = read_json(INGEST_QUIET);
     assert_eq!(q["machine"]["cpu_model"], INSERT_KNOB_CPU);
+    let xeon_profile = std::fs::read_to_string(repo("profiles/xeon-2.5ghz-2core.toml")).unwrap();
+    assert!(
+        xeon_profile.contains(&format!("ghz = {INSERT_KNOB_GHZ}")),
+        "the knobs' clock is the Xeon calibration's"
+    );
     for (dim, us) in INSERT_KNOB_CLIENT_US_PER_ROW {
         let per_row: Vec<f64> = q["datasets"]
             .as_array()
@@ -805,8 +810,23 @@ fn an_insert_on_the_knobs_cpu_is_predicted_at_its_clients_speed() {
         d
     };
     let mut v = q.clone();
-    v["datasets"] =
-        serde_json::json!([copy(0, 1.0, false), copy(1, 2.0, false), copy(2, 2.0, true)]);
+    // A quiet ingest at dim 768 too: its client at the knobs' speed at that dim.
+    let mut wide = q["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["dim"] == 768)
+        .unwrap()
+        .clone();
+    let us = INSERT_KNOB_CLIENT_US_PER_ROW[1].1 * wide["rows"].as_f64().unwrap() / 1e6;
+    wide["insert"]["tolist_s"] = serde_json::json!(us / 2.0);
+    wide["insert"]["convert_s"] = serde_json::json!(us / 2.0);
+    v["datasets"] = serde_json::json!([
+        copy(0, 1.0, false),
+        copy(1, 2.0, false),
+        copy(2, 2.0, true),
+        wide
+    ]);
     let xeon = ["--profile", "profiles/xeon-2.5ghz-2core.toml"];
     let t = fidelity_table(&v, "fidelity-insert-speed", &xeon);
     let row = |t: &serde_json::Value, k: u64| {
@@ -819,6 +839,16 @@ fn an_insert_on_the_knobs_cpu_is_predicted_at_its_clients_speed() {
     let speed = |t: &serde_json::Value, k: u64| row(t, k)["client_speed"].as_f64();
     let rate = |t: &serde_json::Value, k: u64| row(t, k)["predicted"].as_f64().unwrap();
     assert!((speed(&t, 1).unwrap() / speed(&t, 0).unwrap() - 2.0).abs() < 1e-9);
+    let wide_speed = rows_of(&t, "insert_rows_per_s")
+        .into_iter()
+        .find(|r| r["case"].as_str().unwrap().starts_with("fidelity_d768"))
+        .unwrap()["client_speed"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (wide_speed - 1.0).abs() < 1e-9,
+        "dim 768 at the knobs' speed: {wide_speed}"
+    );
     assert_eq!(speed(&t, 2), None, "a contended insert keeps the knobs'");
     let slowed = rate(&t, 0) / rate(&t, 1);
     assert!(
@@ -839,6 +869,7 @@ fn an_insert_on_the_knobs_cpu_is_predicted_at_its_clients_speed() {
     other["machine"]["cpu_model"] = serde_json::json!("AMD EPYC");
     let o = fidelity_table(&other, "fidelity-insert-speed-cpu", &xeon);
     assert!((0..3).all(|k| speed(&o, k).is_none()));
+    assert!((0..3).all(|k| rate(&o, k) == rate(&steady, k)));
     // The measured rate plays no part.
     let mut measured = v.clone();
     measured["datasets"][1]["insert"]["rows_per_s_rpc"] = serde_json::json!(1000.0);
