@@ -1590,6 +1590,50 @@ fn the_readme_tables_are_what_simctl_fidelity_gives() {
         );
         assert_eq!(cells[5], one_client, "{file}");
     }
+    // Inserts at their client's speed: per dim, the client speed (or "contended") and
+    // the ratio with the knobs for every insert (--steady-server-work) and now; a file
+    // with several inserts a dim gives their ranges.
+    let inserts = table_after("*Inserts too.*");
+    assert_eq!(inserts.len(), 5, "{inserts:?}");
+    for (file, cells) in &inserts {
+        let steady = table(file, Some("--steady-server-work"));
+        let t = &now[file.as_str()];
+        let of_dim = |t: &serde_json::Value, dim: &str| -> Vec<serde_json::Value> {
+            rows_of(t, "insert_rows_per_s")
+                .into_iter()
+                .filter(|r| r["case"].as_str().unwrap().contains(&format!("_d{dim}_")))
+                .cloned()
+                .collect()
+        };
+        let span = |v: Vec<f64>| {
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            if v.len() == 1 {
+                format!("{lo:.2}")
+            } else {
+                format!("{lo:.2}-{hi:.2}")
+            }
+        };
+        let (mut speeds, mut ratios) = (Vec::new(), Vec::new());
+        for dim in ["128", "768"] {
+            let (now_rows, before) = (of_dim(t, dim), of_dim(&steady, dim));
+            let speed: Vec<f64> = now_rows
+                .iter()
+                .filter_map(|r| r["client_speed"].as_f64())
+                .collect();
+            speeds.push(if speed.is_empty() {
+                "contended".to_string()
+            } else {
+                span(speed)
+            });
+            let ratio = |rows: &[serde_json::Value]| {
+                span(rows.iter().map(|r| r["ratio"].as_f64().unwrap()).collect())
+            };
+            ratios.push(format!("{} → {}", ratio(&before), ratio(&now_rows)));
+        }
+        assert_eq!(cells[1], speeds.join(" / "), "{file}");
+        assert_eq!(cells[2], ratios.join(" / "), "{file}");
+    }
 }
 
 /// A results file that carries the machine's calibrations around its run
