@@ -152,15 +152,16 @@ pub struct Summary {
 /// is each client's think time, and it adds to each search's latency.
 #[derive(Clone, Debug)]
 pub struct ClientOverhead {
-    /// Per (dim, nq): milliseconds in all, and the client's CPU per search (the
-    /// harness process's CPU over the records' searches).
-    pub measured: Vec<(u64, u64, f64, f64)>,
+    /// Per (dim, nq): milliseconds in all, the client's CPU per search (the harness
+    /// process's CPU over the records' searches), and the record's client speed
+    /// ([`ClientSpeed`]; None without the client's figures).
+    pub measured: Vec<(u64, u64, f64, f64, Option<f64>)>,
     /// `--client-overhead-ms`: one value for every case instead.
     pub fixed_ms: Option<f64>,
 }
 
 impl ClientOverhead {
-    fn from_results(results: &Value) -> ClientOverhead {
+    fn from_results(results: &Value, speed: &ClientSpeed) -> ClientOverhead {
         let records = results["client_overhead"].as_array().cloned();
         let records = records.unwrap_or_default();
         // The loopback round trip less the server's own work on it (its CPU per
@@ -198,6 +199,7 @@ impl ClientOverhead {
                     r["nq"].as_u64()?,
                     sdk_ms + rpc_ms,
                     cpu_ms,
+                    speed.of(r),
                 ))
             })
             .collect();
@@ -217,20 +219,27 @@ impl ClientOverhead {
     }
 
     /// The client's CPU per search at `dim` and `nq` (nearest record, as for
-    /// [`ClientOverhead::ms`]): the harness's client runs on the server's machine,
-    /// so this CPU is taken from the server's cores. `--client-overhead-ms` replaces
-    /// it too.
-    pub fn cpu_ms(&self, dim: u64, nq: u64) -> f64 {
+    /// [`ClientOverhead::ms`]): the harness's client runs on the server's machine, so
+    /// this CPU is taken from the server's cores; `--client-overhead-ms` replaces it
+    /// too. For a case whose client ran at `speed` ([`ClientSpeed::of`]), the record's
+    /// carried to the run's fastest client and taken at the case's speed, as the
+    /// server's work is ([`ServerWork::for_case`]); the record's as measured without a
+    /// speed. CPU on the server's cores, never milliseconds added to the latency: the
+    /// overhead added to it ([`ClientOverhead::ms`]) stays the record's.
+    pub fn cpu_ms_at(&self, dim: u64, nq: u64, speed: Option<f64>) -> f64 {
         if let Some(ms) = self.fixed_ms {
             return ms;
         }
-        self.nearest(dim, nq).map_or(0.0, |r| r.3)
+        self.nearest(dim, nq).map_or(0.0, |r| match (speed, r.4) {
+            (Some(speed), Some(own)) => r.3 / own * speed,
+            _ => r.3,
+        })
     }
 
-    fn nearest(&self, dim: u64, nq: u64) -> Option<&(u64, u64, f64, f64)> {
+    fn nearest(&self, dim: u64, nq: u64) -> Option<&(u64, u64, f64, f64, Option<f64>)> {
         self.measured
             .iter()
-            .min_by_key(|(d, n, _, _)| (n.abs_diff(nq), d.abs_diff(dim)))
+            .min_by_key(|(d, n, ..)| (n.abs_diff(nq), d.abs_diff(dim)))
     }
 }
 
@@ -763,7 +772,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
             format!("cannot resolve the path: {e}"),
         )
     })?;
-    let mut overhead = ClientOverhead::from_results(&results);
+    let mut overhead = ClientOverhead::from_results(&results, &client_speed);
     overhead.fixed_ms = opts.client_overhead_ms;
     // Memory bandwidth that follows the run (bandwidth_scale): only where the profile
     // is the run's own calibration, taken just before the run's first probe.
@@ -1311,9 +1320,18 @@ fn search_case(
     }
     let (dim, nq) = (int(case, "dim")?, int(case, "nq")?);
     let overhead_ms = overhead.ms(dim, nq);
+    // The server's work at the speed the harness's client ran this case's searches
+    // (ClientSpeed): the machine's speed over the case's own span. Not where others
+    // were busy: the client's time then holds its waits behind their threads too,
+    // which the replay plays already; such a case keeps the records' work.
+    let speed = Some(case)
+        .filter(|c| c["contention"]["contended"] != true)
+        .and_then(|c| ctx.client_speed.of(c));
+    let server_work = ctx.server_work.for_case(speed);
+    let speed = speed.filter(|_| server_work.is_some());
     // The harness's client threads run on the measured machine: the SDK's CPU per
-    // search comes out of the server's cores.
-    let cpu_ns = (overhead.cpu_ms(dim, nq) * 1e6).round() as u64;
+    // search comes out of the server's cores, at the case's speed as the server's work.
+    let cpu_ns = (overhead.cpu_ms_at(dim, nq, speed) * 1e6).round() as u64;
     // Everything but the simulated length, built once for every try.
     let body = format!(
         "{}\n[workload]\nclients = {}\nthink_time = \"{}ns\"\nnq = {nq}\ntopk = {}\nsearch_params = {}\nconsistency = \"{}\"\nclient_host = {:?}\nclient_cpu = \"{cpu_ns}ns\"\n",
@@ -1331,15 +1349,6 @@ fn search_case(
         ctx.host,
     );
     let topology = ctx.topology_ref.to_string_lossy();
-    // The server's work at the speed the harness's client ran this case's searches
-    // (ClientSpeed): the machine's speed over the case's own span. Not where others
-    // were busy: the client's time then holds its waits behind their threads too,
-    // which the replay plays already; such a case keeps the records' work.
-    let speed = Some(case)
-        .filter(|c| c["contention"]["contended"] != true)
-        .and_then(|c| ctx.client_speed.of(c));
-    let server_work = ctx.server_work.for_case(speed);
-    let speed = speed.filter(|_| server_work.is_some());
     let mut seconds = SEARCH_SECONDS;
     loop {
         let text = format!(
@@ -1621,12 +1630,19 @@ impl Report {
                     .overhead
                     .measured
                     .iter()
-                    .map(|(d, n, ms, cpu)| format!("dim {d} nq {n}: {ms:.3} ms ({cpu:.3} ms CPU)"))
+                    .map(|(d, n, ms, cpu, _)| {
+                        format!("dim {d} nq {n}: {ms:.3} ms ({cpu:.3} ms CPU)")
+                    })
                     .collect();
                 let _ = writeln!(
                     s,
-                    "client overhead (SDK request building and reply parsing plus one loopback RPC; the client's CPU per search on the server's machine; as measured): {}",
-                    if per.is_empty() { "none recorded, 0 ms".into() } else { per.join(", ") }
+                    "client overhead (SDK request building and reply parsing plus one loopback RPC; the client's CPU per search on the server's machine; as measured): {}{}",
+                    if per.is_empty() { "none recorded, 0 ms".into() } else { per.join(", ") },
+                    if self.rows.iter().any(|r| r.figure == Figure::SearchP50Ms && r.client_speed.is_some()) {
+                        "; an uncontended case's client CPU is its record's carried to the run's fastest client, at the case's own speed (as the server work below)"
+                    } else {
+                        ""
+                    }
                 );
             }
         }
@@ -1736,7 +1752,7 @@ impl Report {
             "memory_bytes": self.memory_bytes,
             "client_overhead_ms": match self.overhead.fixed_ms {
                 Some(ms) => json!(ms),
-                None => json!(self.overhead.measured.iter().map(|(d, n, ms, cpu)| json!({"dim": d, "nq": n, "ms": ms, "cpu_ms": cpu})).collect::<Vec<_>>()),
+                None => json!(self.overhead.measured.iter().map(|(d, n, ms, cpu, speed)| json!({"dim": d, "nq": n, "ms": ms, "cpu_ms": cpu, "client_speed": speed})).collect::<Vec<_>>()),
             },
             "search_server_cpu": {
                 "used": if self.server_work.used().2 { "run" } else { "model" },
@@ -1836,7 +1852,11 @@ mod tests {
     #[test]
     fn the_nearest_overhead_record_serves_a_case() {
         let o = ClientOverhead {
-            measured: vec![(128, 1, 0.4, 0.2), (768, 1, 0.5, 0.3), (128, 100, 2.0, 1.5)],
+            measured: vec![
+                (128, 1, 0.4, 0.2, Some(2.0)),
+                (768, 1, 0.5, 0.3, None),
+                (128, 100, 2.0, 1.5, Some(1.0)),
+            ],
             fixed_ms: None,
         };
         assert_eq!(o.ms(128, 1), 0.4);
@@ -1849,10 +1869,18 @@ mod tests {
             ..o
         };
         assert_eq!(fixed.ms(128, 1), 1.0);
-        // The client's CPU is the nearest record's, or the value given for both.
-        assert_eq!(o2.cpu_ms(128, 80), 1.5);
-        assert_eq!(o2.cpu_ms(768, 1), 0.3);
-        assert_eq!(fixed.cpu_ms(768, 1), 1.0);
+        // The client's CPU is the nearest record's, or the value given for both; at a
+        // case's speed, the record's over its own speed times the case's.
+        assert_eq!(o2.cpu_ms_at(128, 80, None), 1.5);
+        assert_eq!(o2.cpu_ms_at(768, 1, None), 0.3);
+        assert_eq!(fixed.cpu_ms_at(768, 1, None), 1.0);
+        assert!((o2.cpu_ms_at(128, 1, Some(3.0)) - 0.3).abs() < 1e-12);
+        assert_eq!(
+            o2.cpu_ms_at(768, 1, Some(3.0)),
+            0.3,
+            "a record without a speed"
+        );
+        assert_eq!(fixed.cpu_ms_at(128, 1, Some(3.0)), 1.0);
     }
 
     #[test]
