@@ -120,9 +120,11 @@ pub struct Row {
     /// The memory bandwidth the measurement was predicted with, over the profile's
     /// ([`bandwidth_scale`]); None where the profile's was used.
     pub bandwidth_scale: Option<f64>,
-    /// How slowly the harness's client ran this case's searches against its fastest
-    /// in the run ([`ClientSpeed`]), where the case's server work was carried to it
-    /// ([`ServerWork::for_case`]); None where the records' own work was used.
+    /// How slowly the harness's client ran: a search case's searches against the run's
+    /// fastest ([`ClientSpeed`]), where the case's server work and client CPU were
+    /// carried to it ([`ServerWork::for_case`]); an insert's rows against the quiet
+    /// ingests the insert knobs were checked against ([`insert_client_speed`]). None
+    /// where the records' own work, or the knobs, were used.
     pub client_speed: Option<f64>,
 }
 
@@ -257,7 +259,7 @@ impl ClientOverhead {
 /// 1.20, 2.11 and 3.80 ms carried to the fastest. A measured condition of each record,
 /// like the others' CPU. The client's work is a part of a case's measured latency
 /// (0.06-0.44 ms of a one-query search's 1.3-400 ms in the committed files); it is read only as this
-/// ratio, never added to a prediction (the client overhead is the 100-row records'),
+/// ratio, never added to a prediction (the latency overhead is the 100-row records'),
 /// and the case's latency and rate are never read.
 #[derive(Clone, Debug, Default)]
 pub struct ClientSpeed {
@@ -1636,7 +1638,7 @@ impl Report {
                     .collect();
                 let _ = writeln!(
                     s,
-                    "client overhead (SDK request building and reply parsing plus one loopback RPC; the client's CPU per search on the server's machine; as measured): {}{}",
+                    "client overhead (SDK request building and reply parsing plus one loopback RPC; the client's CPU per search on the server's machine; as the 100-row records measured them): {}{}",
                     if per.is_empty() { "none recorded, 0 ms".into() } else { per.join(", ") },
                     if self.rows.iter().any(|r| r.figure == Figure::SearchP50Ms && r.client_speed.is_some()) {
                         "; an uncontended case's client CPU is its record's carried to the run's fastest client, at the case's own speed (as the server work below)"
@@ -1760,7 +1762,7 @@ impl Report {
                 "ms_per_query": self.server_work.used().1,
                 "run": self.server_work.measured.map(|(f, q, n)| json!({"ms": f, "ms_per_query": q, "records": n, "per_query_from_model": self.server_work.slope_from_model})),
                 "at_fastest": self.server_work.at_fastest.map(|(f, q)| json!({"ms": f, "ms_per_query": q})),
-                "per_case": self.rows.iter().any(|r| r.client_speed.is_some()),
+                "per_case": self.rows.iter().any(|r| r.figure == Figure::SearchP50Ms && r.client_speed.is_some()),
                 "model": {"ms": self.server_work.model.0, "ms_per_query": self.server_work.model.1},
             },
             "rows": self.rows.iter().map(|r| json!({

@@ -153,12 +153,13 @@ pub enum Command {
         )]
         topology: PathBuf,
         /// Client-side cost per search (SDK work and the loopback RPC) for every case,
-        /// instead of the value the results file's client-overhead records give.
+        /// instead of the value the results file's client-overhead records give; also
+        /// the client's CPU per search on the server's cores.
         #[arg(long, value_name = "MS")]
         client_overhead_ms: Option<f64>,
         /// Predict with the model's per-search server work (the reference machine's,
         /// scaled by the profile's clock) instead of the run's own, measured on its
-        /// 100-row searches.
+        /// 100-row searches; no case is then carried to its client's speed.
         #[arg(long)]
         model_server_work: bool,
         /// Predict every measurement with the calibration's memory bandwidth, instead of
@@ -166,10 +167,10 @@ pub enum Command {
         /// run, with speed probes).
         #[arg(long)]
         calibrated_bandwidth: bool,
-        /// Predict every search case with the run's per-search server work as its
-        /// 100-row searches measured it, and every insert with the insert knobs as
-        /// measured, instead of carried to the speed at which the harness's own client
-        /// ran that case or insert (uncontended ones).
+        /// Predict every search case with the run's per-search server work and client
+        /// CPU as its 100-row searches measured them, and every insert with the insert
+        /// knobs, instead of carried to the speed at which the harness's own client ran
+        /// that case or insert (uncontended ones).
         #[arg(long)]
         steady_server_work: bool,
         /// Also write the table to FILE: JSON, or CSV when FILE ends in .csv.

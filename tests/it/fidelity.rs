@@ -761,6 +761,27 @@ fn each_uncontended_case_is_predicted_at_its_clients_speed() {
         );
     }
     assert!((p50(&sp, "fast") - p50(&t, "fast")).abs() < 1e-6);
+    // Four clients on the two cores, with the client's own CPU on them: bounded by the
+    // server's work and the client's per search, both at the case's speed, so a client
+    // twice as slow halves the rate (the server's work alone would give 1.8 times).
+    let mut four = v.clone();
+    four["cases"] = serde_json::json!([case("fast", 1.0, false), case("slow", 2.0, false)]);
+    for c in four["cases"].as_array_mut().unwrap() {
+        c["concurrency"] = serde_json::json!(4);
+    }
+    let f = fidelity_table(&four, "fidelity-client-speed-four", &[]);
+    let qps = |t: &serde_json::Value, case: &str| predicted(t, case, "search_qps");
+    let halved = qps(&f, "fast") / qps(&f, "slow");
+    assert!(
+        (1.93..=2.07).contains(&halved),
+        "the rate fell {halved} times"
+    );
+    let fs = fidelity_table(
+        &four,
+        "fidelity-client-speed-four-steady",
+        &["--steady-server-work"],
+    );
+    assert_eq!(qps(&fs, "fast"), qps(&fs, "slow"));
 }
 
 /// The insert knobs were measured on the quiet Xeon (results-ingest-quiet.json): the
