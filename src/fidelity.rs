@@ -258,9 +258,9 @@ impl ClientOverhead {
 /// 100 as measured (dim 128; its nq-1 record's client took 3.2 times its fastest), are
 /// 1.20, 2.11 and 3.80 ms carried to the fastest. A measured condition of each record,
 /// like the others' CPU. The client's work is a part of a case's measured latency
-/// (0.06-0.44 ms of a one-query search's 1.3-400 ms in the committed files); it is read only as this
-/// ratio, never added to a prediction (the latency overhead is the 100-row records'),
-/// and the case's latency and rate are never read.
+/// (0.06-0.44 ms of a one-query search's 1.3-400 ms in the committed files); it is
+/// read only as this ratio, never added to a prediction (the latency overhead is the
+/// 100-row records'), and the case's latency and rate are never read.
 #[derive(Clone, Debug, Default)]
 pub struct ClientSpeed {
     /// ((dim, nq, topk), least client ms per search).
@@ -387,16 +387,11 @@ impl ServerWork {
             (!points.is_empty()).then(|| Self::least_squares(points, model.1))
         };
         let single_nq = points.iter().all(|p| p.0 == points[0].0);
-        use crate::scenario::topology::{MAX_SEARCH_SERVER_CPU, MAX_SEARCH_SERVER_CPU_PER_QUERY};
-        let most_ms = |d: crate::engine::SimDuration| d.as_nanos() as f64 / 1e6;
         // A fit with a part at or below zero (noise on a few records), or beyond what
         // a host class may give (a broken record), is not a machine's work; the
         // model's is used then, and the report says so.
         let usable = |&(fixed, slope, _): &(f64, f64, usize)| {
-            fixed > 0.0
-                && slope >= 0.0
-                && fixed <= most_ms(MAX_SEARCH_SERVER_CPU)
-                && slope <= most_ms(MAX_SEARCH_SERVER_CPU_PER_QUERY)
+            fixed > 0.0 && slope >= 0.0 && Self::within_class_limits(fixed, slope)
         };
         let measured = fit(&as_measured).filter(usable);
         ServerWork {
@@ -447,15 +442,21 @@ impl ServerWork {
     /// speed, with `--steady-server-work` or `--model-server-work`, without the fit at
     /// the fastest, or where the product passes a host class's limits.
     pub fn for_case(&self, speed: Option<f64>) -> Option<(f64, f64)> {
-        use crate::scenario::topology::{MAX_SEARCH_SERVER_CPU, MAX_SEARCH_SERVER_CPU_PER_QUERY};
-        let most_ms = |d: crate::engine::SimDuration| d.as_nanos() as f64 / 1e6;
-        if self.use_model || self.steady || self.measured.is_none() {
+        if self.use_model || self.steady {
             return None;
         }
+        // at_fastest is None wherever `measured` is.
         let ((fixed, per_query), speed) = (self.at_fastest?, speed?);
-        Some((fixed * speed, per_query * speed)).filter(|&(f, q)| {
-            f <= most_ms(MAX_SEARCH_SERVER_CPU) && q <= most_ms(MAX_SEARCH_SERVER_CPU_PER_QUERY)
-        })
+        Some((fixed * speed, per_query * speed)).filter(|&(f, q)| Self::within_class_limits(f, q))
+    }
+
+    /// Whether a per-search work of `fixed_ms` + `per_query_ms` a query vector is
+    /// within what a host class may give (src/scenario/topology.rs).
+    fn within_class_limits(fixed_ms: f64, per_query_ms: f64) -> bool {
+        use crate::scenario::topology::{MAX_SEARCH_SERVER_CPU, MAX_SEARCH_SERVER_CPU_PER_QUERY};
+        let most_ms = |d: crate::engine::SimDuration| d.as_nanos() as f64 / 1e6;
+        fixed_ms <= most_ms(MAX_SEARCH_SERVER_CPU)
+            && per_query_ms <= most_ms(MAX_SEARCH_SERVER_CPU_PER_QUERY)
     }
 
     fn line(&self) -> String {
@@ -1415,8 +1416,9 @@ pub const INSERT_KNOB_CLIENT_US_PER_ROW: [(f64, f64); 2] = [(128.0, 11.059), (76
 /// the insert knobs were measured on: the insert's client work per row over the quiet
 /// ingests' at its dim (a line through [`INSERT_KNOB_CLIENT_US_PER_ROW`]); the insert
 /// is predicted on that machine's clock ([`INSERT_KNOB_GHZ`]) over it, whatever clock
-/// the profile in use gives (the client's speed holds the clock's difference too). The server's insert work is
-/// CPU on the same cores, so it moves with the client's: the uncontended inserts of
+/// the profile in use gives (the client's speed holds the clock's difference too).
+/// The server's insert work is CPU on the same cores, so it moves with the client's:
+/// the uncontended inserts of
 /// the four full Xeon runs were predicted 1.02-2.04 times too fast, and their clients
 /// ran 0.94-2.19 times the knobs' (README "Each case at its client's speed"). Only
 /// for results measured on the knobs' CPU (another CPU's client speed says nothing
