@@ -1503,7 +1503,14 @@ fn the_readme_tables_are_what_simctl_fidelity_gives() {
     ];
     // The files measured on the Xeon are predicted with its calibration, unless the
     // run calibrated the machine itself (then simctl fidelity takes that profile).
-    let table = |file: &str, switch: Option<&str>| {
+    // Each file's table under each switch is simulated once, whichever README table
+    // needs it.
+    let cache = std::cell::RefCell::new(std::collections::BTreeMap::new());
+    let table = |file: &str, switch: Option<&str>| -> serde_json::Value {
+        let key = (file.to_string(), switch.map(str::to_string));
+        if let Some(t) = cache.borrow().get(&key) {
+            return serde_json::Value::clone(t);
+        }
         let v = read_json(&format!("experiments/fidelity/{file}"));
         let xeon = v["machine"]["cpu_model"]
             .as_str()
@@ -1514,9 +1521,10 @@ fn the_readme_tables_are_what_simctl_fidelity_gives() {
         }
         args.extend(switch);
         let tag = format!("fidelity-readme-{file}-{}", switch.unwrap_or("default"));
-        fidelity_table(&v, &tag, &args)
+        let t = fidelity_table(&v, &tag, &args);
+        cache.borrow_mut().insert(key, t.clone());
+        t
     };
-    let mut now = std::collections::BTreeMap::new();
     for line in rows {
         let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
         let file = cells[0].trim_matches('`');
@@ -1537,7 +1545,6 @@ fn the_readme_tables_are_what_simctl_fidelity_gives() {
             };
             assert_eq!(cells[2 + i], cell, "{file} {figure}");
         }
-        now.insert(file.to_string(), t);
     }
     // The rows of the table that follows `heading` in the README: its results file
     // (the one name in backticks in its first cell) and its cells.
@@ -1603,7 +1610,7 @@ fn the_readme_tables_are_what_simctl_fidelity_gives() {
     assert_eq!(per_case.len(), 7, "{per_case:?}");
     for (file, cells) in &per_case {
         let steady = table(file, Some("--steady-server-work"));
-        let t = &now[file.as_str()];
+        let t = &table(file, None);
         let w = &t["search_server_cpu"];
         assert_eq!(
             cells[1],
@@ -1643,7 +1650,7 @@ fn the_readme_tables_are_what_simctl_fidelity_gives() {
     assert_eq!(inserts.len(), 5, "{inserts:?}");
     for (file, cells) in &inserts {
         let steady = table(file, Some("--steady-server-work"));
-        let t = &now[file.as_str()];
+        let t = &table(file, None);
         let of_dim = |t: &serde_json::Value, dim: &str| -> Vec<serde_json::Value> {
             rows_of(t, "insert_rows_per_s")
                 .into_iter()
