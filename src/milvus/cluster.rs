@@ -1125,7 +1125,11 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
         let svc = &topo.services[t.service];
         let component = match svc.kind {
             ServiceKind::Rootcoord => {
-                Component::RootCoord(RootCoord::new(i, tick, !exp.cold_start))
+                // A warm start: the proxies' tickers run from time zero, and
+                // rootcoord's loop falls `tick_phase` after their reports.
+                let align = (!exp.cold_start)
+                    .then(|| super::proxy::first_tick_report(tick) + exp.tick_phase);
+                Component::RootCoord(RootCoord::new(i, tick, !exp.cold_start, align))
             }
             ServiceKind::Querycoord => {
                 let l = &sim.world().layout;

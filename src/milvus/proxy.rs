@@ -43,8 +43,13 @@ const REPORT_LAG: SimDuration = SimDuration::from_millis(10);
 pub fn ticker_loops(interval: SimDuration, gen: u8) -> [(SimDuration, Msg); 2] {
     [
         (half(interval), Msg::ProxyTickSample { gen }),
-        (interval + REPORT_LAG, Msg::ProxyTickReport { gen }),
+        (first_tick_report(interval), Msg::ProxyTickReport { gen }),
     ]
+}
+
+/// When a ticker started at time zero first reports.
+pub fn first_tick_report(interval: SimDuration) -> SimDuration {
+    interval + REPORT_LAG
 }
 
 fn half(d: SimDuration) -> SimDuration {

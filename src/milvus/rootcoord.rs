@@ -30,6 +30,12 @@ pub struct RootCoord {
     /// reference §2.6: what each proxy session (by task) reported since the last
     /// tick went out.
     reports: std::collections::BTreeMap<usize, Ts>,
+    /// Rootcoord's own session's report since the last tick went out (see
+    /// `on_time_tick_due`).
+    own: Option<Ts>,
+    /// The loop's first period after the warm tick, which puts it `tick_phase`
+    /// after the proxies' reports; then every interval.
+    align: Option<SimDuration>,
     /// The last tick sent: ticks only move forward.
     last_sent: Ts,
     /// Until the first tick: the run starts from a running cluster (no cold start).
@@ -39,7 +45,13 @@ pub struct RootCoord {
 }
 
 impl RootCoord {
-    pub fn new(task: usize, tick_interval: SimDuration, warm: bool) -> Self {
+    /// `align`: the loop's first period after time zero (see `align`).
+    pub fn new(
+        task: usize,
+        tick_interval: SimDuration,
+        warm: bool,
+        align: Option<SimDuration>,
+    ) -> Self {
         RootCoord {
             task,
             tick_interval,
@@ -48,6 +60,8 @@ impl RootCoord {
             logical: 0,
             stalled: false,
             reports: Default::default(),
+            own: None,
+            align,
             last_sent: 0,
             warm,
             serving: true,
@@ -124,10 +138,20 @@ impl RootCoord {
     /// Rootcoord's own loop (reference §1.1: every `proxy.timeTickInterval`): its own
     /// session reports a fresh timestamp (its DDL has none pending), and it notes a
     /// registered proxy session that has gone silent.
+    ///
+    /// Its report gates the tick as a proxy's does (Milvus's `timetickSync` waits
+    /// for every session it knows, rootcoord's own included: `sendToChannel`,
+    /// `sendMinDdlTsAsTt`). So the tick goes out at the later of the two loops and
+    /// carries the proxies' timestamp: when rootcoord's loop falls after the
+    /// proxies' reports, every tick is that much older when it reaches the channels.
+    /// The two loops start with their processes, so their phase changes from one
+    /// server start to the next; this is why a closed-loop Strong search takes one
+    /// interval at one start and two at another (reference real-milvus: "~200 ms,
+    /// sometimes ~400 ms"; experiments/fidelity: the restarted server's lifetimes).
     pub fn on_time_tick_due(&mut self, ctx: &mut Ctx<'_, Msg, World>) {
         if ctx.now() < ctx.world.end {
-            let interval = self.tick_interval;
-            ctx.set_timer(interval, Msg::TimeTickDue);
+            let next = self.align.take().unwrap_or(self.tick_interval);
+            ctx.set_timer(next, Msg::TimeTickDue);
         }
         // reference §2.6: the session of a killed proxy stays registered, silent,
         // until its lease runs out, and holds every tick back. A running proxy
@@ -166,8 +190,16 @@ impl RootCoord {
         if std::mem::take(&mut self.warm) || !self.any_proxy_registered(ctx.world) {
             if let Some((done, ts)) = self.allocate(ctx.now(), ctx.world.etcd_lost_at) {
                 self.last_sent = self.last_sent.max(ts);
+                self.reports.clear();
+                self.own = None;
                 self.broadcast(done, ts, ctx);
             }
+            return;
+        }
+        // A timestamp the TSO cannot give leaves the gate shut, as in Milvus.
+        if let Some((done, ts)) = self.allocate(ctx.now(), ctx.world.etcd_lost_at) {
+            self.own = Some(ts);
+            self.send_if_complete(done, ctx);
         }
     }
 
@@ -189,12 +221,14 @@ impl RootCoord {
 
     /// reference §2.6 (`timetickSync`): the next tick goes out only when every
     /// registered proxy session has reported since the last one; it carries the
-    /// lowest report, so every message below it is in the channels. (Rootcoord's own
-    /// session, its DDL timestamps, gates too in Milvus; with no DDL under way its
-    /// report is always the newest, and the model leaves it out of the gate.)
+    /// lowest report, so every message below it is in the channels. Rootcoord's own
+    /// session (its DDL timestamps, a fresh one with no DDL under way) gates too;
+    /// see `on_time_tick_due`.
     fn send_if_complete(&mut self, at: SimTime, ctx: &mut Ctx<'_, Msg, World>) {
         let w = &*ctx.world;
-        let mut low = Ts::MAX;
+        let Some(mut low) = self.own else {
+            return;
+        };
         for p in (0..w.tasks.len()).filter(|&p| Self::registered(w, p)) {
             match self.reports.get(&p) {
                 Some(&r) => low = low.min(r),
@@ -202,7 +236,8 @@ impl RootCoord {
             }
         }
         self.reports.clear();
-        if low == Ts::MAX || low <= self.last_sent {
+        self.own = None;
+        if low <= self.last_sent {
             return;
         }
         self.last_sent = low;
@@ -431,6 +466,7 @@ impl RootCoord {
         self.stalled = false;
         self.serving = false;
         self.reports.clear();
+        self.own = None;
         let recovery = ctx.world.failover.coordinator_recovery;
         ctx.set_timer(recovery, Msg::CoordinatorRecovered);
     }

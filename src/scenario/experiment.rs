@@ -29,6 +29,8 @@ struct RawExperiment {
     warmup: Option<Spanned<Duration>>,
     /// Start from a cold cluster: every task deployed in the users' start order.
     cold_start: Option<bool>,
+    /// Where rootcoord's own time-tick loop falls after the proxies' reports.
+    tick_phase: Option<Spanned<Duration>>,
     seed: Option<Spanned<i64>>,
     collection: RawCollection,
     workload: RawWorkload,
@@ -629,6 +631,13 @@ pub struct Experiment {
     /// The run starts with every task stopped and deploys the stacks in order
     /// (reference §6.4); the collection is loaded from MinIO once querycoord runs.
     pub cold_start: bool,
+    /// How long after the proxies' time-tick reports rootcoord's own loop reports, in
+    /// a warm start (0 to `proxy.timeTickInterval`). Milvus's `timetickSync` sends
+    /// a tick once every session, rootcoord's own included, has reported; it carries
+    /// the proxies' timestamp, so each tick is this much older when it goes out. The
+    /// processes start their loops at start-up, so each real start has its own
+    /// phase; a cold start or a restart here gets it from the start times.
+    pub tick_phase: SimDuration,
     pub seed: u64,
     pub collection: Collection,
     pub workload: Workload,
@@ -931,6 +940,27 @@ pub fn load_experiment_text(
         );
     }
 
+    let tick_interval = SimDuration::from_millis(milvus.get("proxy.timeTickInterval") as u64);
+    let tick_phase = raw
+        .tick_phase
+        .as_ref()
+        .map_or(SimDuration::ZERO, |p| p.get_ref().0);
+    if let Some(p) = raw
+        .tick_phase
+        .as_ref()
+        .filter(|_| tick_phase >= tick_interval)
+    {
+        errors.push(
+            err(
+                p.span(),
+                format!(
+                    "tick_phase {tick_phase} is not shorter than proxy.timeTickInterval ({tick_interval})"
+                ),
+            )
+            .with_hint("the phase is where rootcoord's loop falls within one time-tick interval: give 0 up to the interval"),
+        );
+    }
+
     if let Some(t) = &raw.test {
         for set in &t.set {
             if let Err(m) = super::overrides::apply(&text, std::slice::from_ref(set.get_ref())) {
@@ -1149,6 +1179,7 @@ pub fn load_experiment_text(
         duration,
         warmup,
         cold_start: raw.cold_start.unwrap_or(false),
+        tick_phase,
         seed,
         collection,
         workload: workload.expect("no errors"),

@@ -166,3 +166,63 @@ fn a_query_class_disk_read_latency_reaches_the_diskann_cost() {
     assert!((per_hop(&a) - 100_000.0).abs() < 1e-6, "{a:?}");
     assert!((b.io_ns / a.io_ns - 3.0).abs() < 1e-9, "{a:?} {b:?}");
 }
+
+#[test]
+fn a_late_rootcoord_tick_loop_makes_strong_searches_wait_a_second_tick() {
+    // Milvus's timetickSync sends a tick once every session, rootcoord's own included,
+    // has reported; it carries the proxies' timestamp. With rootcoord's loop just
+    // after the proxies' reports a closed-loop Strong search waits one interval; late
+    // in the interval, the tick is too old for the search that follows and it waits
+    // two (reference real-milvus.md: "~200 ms, sometimes ~400 ms"; the fidelity runs'
+    // restarted server: whole server lifetimes at 400 ms).
+    let tmp = temp_dir("tick-phase");
+    let at = |phase: &str| {
+        run_to(
+            "experiments/standalone-search.toml",
+            &[
+                "duration=12s",
+                "workload.consistency=\"Strong\"",
+                "workload.clients=1",
+                &format!("tick_phase=\"{phase}\""),
+            ],
+            &tmp.join(phase),
+        )
+    };
+    let (early, middle, late) = (at("0ms"), at("100ms"), at("195ms"));
+    for (s, ticks) in [(&early, 1.0), (&middle, 1.0), (&late, 2.0)] {
+        let p50 = search(s, "p50_ms");
+        assert!(
+            (p50 - 200.0 * ticks).abs() < 15.0,
+            "expected {ticks} tick(s) of 200 ms, p50 {p50} ms"
+        );
+    }
+    let rate = |s: &serde_json::Value| search(s, "ok");
+    assert!(
+        rate(&late) < 0.6 * rate(&early),
+        "two ticks halve a closed-loop client's rate"
+    );
+}
+
+#[test]
+fn a_tick_phase_past_the_interval_is_refused_with_its_line() {
+    let tmp = temp_dir("tick-phase-bad");
+    let exp = tmp.join("bad.toml");
+    let text = std::fs::read_to_string(repo("experiments/standalone-search.toml"))
+        .unwrap()
+        .replace("seed = 1\n", "seed = 1\ntick_phase = \"250ms\"\n")
+        .replace(
+            "../topologies/",
+            &format!("{}/", repo("topologies").display()),
+        );
+    std::fs::write(&exp, text).unwrap();
+    let out = tmp.join("out");
+    let (code, _, err) =
+        crate::common::simctl(&["run", exp.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("bad.toml:") && err.contains("tick_phase"),
+        "{err}"
+    );
+    assert!(err.contains("proxy.timeTickInterval"), "{err}");
+    assert!(!out.exists(), "no partial output");
+}
