@@ -633,6 +633,9 @@ pub struct Options {
     /// records measured it and every insert with the insert knobs, instead of at the
     /// speed each one's client ran ([`ServerWork::for_case`], [`insert_client_speed`]).
     pub steady_server_work: bool,
+    /// `--tick-phase-ms`: the experiments' `tick_phase` (rootcoord's time-tick loop
+    /// after the proxy's reports); `None`: the model's default.
+    pub tick_phase_ms: Option<f64>,
 }
 
 /// Everything `simctl fidelity` prints.
@@ -654,6 +657,8 @@ pub struct Report {
     pub server_work_per_case: String,
     /// Which insert work each insert was predicted with ([`insert_client_speed`]).
     pub insert_work: String,
+    /// `--tick-phase-ms`, or `None`: the experiments' default `tick_phase`.
+    pub tick_phase_ms: Option<f64>,
     /// The results file's own calibrations, where it has them.
     pub calibration: Option<Calibration>,
     /// With `--profile`: why the results file's calibration record could not be used.
@@ -796,6 +801,9 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         server_work: &server_work,
         client_speed: &client_speed,
         cpu_model: results["machine"]["cpu_model"].as_str().unwrap_or(""),
+        tick_phase: opts.tick_phase_ms.map_or(String::new(), |ms| {
+            format!("tick_phase = \"{}ns\"\n", (ms * 1e6).round() as u64)
+        }),
     };
 
     let mut rows = Vec::new();
@@ -954,6 +962,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         bandwidth,
         server_work_per_case,
         insert_work,
+        tick_phase_ms: opts.tick_phase_ms,
         calibration,
         calibration_unused,
         rows,
@@ -1038,6 +1047,8 @@ struct CaseContext<'a> {
     client_speed: &'a ClientSpeed,
     /// The measured machine's CPU as the harness recorded it.
     cpu_model: &'a str,
+    /// `tick_phase = ...` for the search experiments, or empty (the default).
+    tick_phase: String,
 }
 
 impl CaseContext<'_> {
@@ -1355,7 +1366,8 @@ fn search_case(
     let mut seconds = SEARCH_SECONDS;
     loop {
         let text = format!(
-            "name = \"fidelity-search\"\ntopology = {topology:?}\nduration = \"{seconds}s\"\nwarmup = \"{SEARCH_WARMUP_SECONDS}s\"\n\n{body}"
+            "name = \"fidelity-search\"\ntopology = {topology:?}\nduration = \"{seconds}s\"\nwarmup = \"{SEARCH_WARMUP_SECONDS}s\"\n{}\n{body}",
+            ctx.tick_phase
         );
         // The measured span: the searches after the warm-up.
         let (s, replay) = ctx.simulate(
@@ -1653,6 +1665,16 @@ impl Report {
         let _ = writeln!(s, "{}", self.server_work.line());
         let _ = writeln!(s, "{}", self.server_work_per_case);
         let _ = writeln!(s, "{}", self.insert_work);
+        let _ = match self.tick_phase_ms {
+            Some(ms) => writeln!(
+                s,
+                "time-tick phase: rootcoord's loop {ms} ms after the proxy's reports (--tick-phase-ms)"
+            ),
+            None => writeln!(
+                s,
+                "time-tick phase: rootcoord's loop with the proxy's reports, the youngest ticks (the default; the server's own phase is set at its start and not recorded: --tick-phase-ms)"
+            ),
+        };
         let _ = writeln!(s, "{}", self.bandwidth);
         let width = self
             .rows
@@ -1752,6 +1774,7 @@ impl Report {
         };
         json!({
             "results": self.results.to_string_lossy(),
+            "tick_phase_ms": self.tick_phase_ms.unwrap_or(0.0),
             "cores": self.cores,
             "memory_bytes": self.memory_bytes,
             "client_overhead_ms": match self.overhead.fixed_ms {

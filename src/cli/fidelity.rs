@@ -11,6 +11,7 @@ pub struct Switches {
     pub model_server_work: bool,
     pub calibrated_bandwidth: bool,
     pub steady_server_work: bool,
+    pub tick_phase_ms: Option<f64>,
 }
 
 pub fn fidelity(
@@ -24,6 +25,18 @@ pub fn fidelity(
     if let Some(ms) = client_overhead_ms.filter(|ms| !(ms.is_finite() && *ms >= 0.0)) {
         eprintln!(
             "error: --client-overhead-ms {ms} is not a duration\n  hint: give milliseconds, 0 or more, e.g. 0.4"
+        );
+        return EXIT_BAD_INPUT;
+    }
+    // The cases run with Milvus's defaults: the phase falls within one default interval.
+    let interval_ms =
+        crate::scenario::milvus_config::MilvusConfig::default().get("proxy.timeTickInterval");
+    if let Some(ms) = switches
+        .tick_phase_ms
+        .filter(|ms| !(ms.is_finite() && (0.0..interval_ms).contains(ms)))
+    {
+        eprintln!(
+            "error: --tick-phase-ms {ms} is not within one time-tick interval\n  hint: give milliseconds from 0 up to (not including) proxy.timeTickInterval, {interval_ms} ms, e.g. 100"
         );
         return EXIT_BAD_INPUT;
     }
@@ -48,6 +61,7 @@ pub fn fidelity(
             model_server_work: switches.model_server_work,
             calibrated_bandwidth: switches.calibrated_bandwidth,
             steady_server_work: switches.steady_server_work,
+            tick_phase_ms: switches.tick_phase_ms,
         },
     ) {
         Ok(r) => r,

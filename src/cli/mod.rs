@@ -173,6 +173,12 @@ pub enum Command {
         /// that case or insert (uncontended ones).
         #[arg(long)]
         steady_server_work: bool,
+        /// Where rootcoord's own time-tick loop falls after the proxy's reports, in
+        /// milliseconds (0 up to proxy.timeTickInterval): the server's start sets it,
+        /// and the results file does not record it. It decides whether a closed-loop
+        /// Strong search waits one time tick or two [default: 0, the youngest ticks]
+        #[arg(long, value_name = "MS")]
+        tick_phase_ms: Option<f64>,
         /// Also write the table to FILE: JSON, or CSV when FILE ends in .csv.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -233,6 +239,7 @@ pub fn main() -> i32 {
             model_server_work,
             calibrated_bandwidth,
             steady_server_work,
+            tick_phase_ms,
             out,
         } => fidelity::fidelity(
             &results,
@@ -243,6 +250,7 @@ pub fn main() -> i32 {
                 model_server_work,
                 calibrated_bandwidth,
                 steady_server_work,
+                tick_phase_ms,
             },
             out,
         ),

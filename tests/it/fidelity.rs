@@ -1807,3 +1807,71 @@ fn a_results_file_with_its_own_calibration_is_predicted_with_it() {
     assert!(stdout.contains("no calibration after the run"), "{stdout}");
     assert!(!stdout.contains("warning:"), "{stdout}");
 }
+
+/// Each real server start has its own time-tick phase (rootcoord's loop against the
+/// proxy's reports; Milvus's timetickSync waits for both), and the results files do
+/// not record it. The restarts run restarted the server before each index: its HNSW
+/// dim-128 server measured every Strong median at two ticks (393-399 ms), while the
+/// IVF_FLAT server before it measured one. One late phase puts the first in band and
+/// takes the second out: the phase belongs to a server start, not to the model.
+#[test]
+fn a_server_start_whose_strong_searches_took_two_ticks_is_a_late_tick_phase() {
+    let restarts = repo("experiments/fidelity/results-full-restarts.json");
+    let dir = temp_dir("fidelity-tick-phase");
+    let at = |phase: &str| {
+        let table = dir.join(format!("p{phase}.json"));
+        let mut args = vec!["--profile", "profiles/xeon-2.5ghz-2core.toml"];
+        if !phase.is_empty() {
+            args.extend(["--tick-phase-ms", phase]);
+        }
+        fidelity_run(&restarts, &table, &args)
+    };
+    let in_band = |t: &serde_json::Value, server: &str| -> (usize, usize) {
+        let strong: Vec<f64> = t["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["figure"] == "search_p50_ms" || r["figure"] == "search_qps")
+            .filter(|r| {
+                let case = r["case"].as_str().unwrap();
+                case.starts_with(server) && case.ends_with("/Strong")
+            })
+            .map(|r| r["ratio"].as_f64().unwrap())
+            .collect();
+        let inside = strong.iter().filter(|x| (0.8..=1.25).contains(*x)).count();
+        (inside, strong.len())
+    };
+    let ((default, text), (late, late_text)) = (at(""), at("190"));
+    assert!(text.contains("time-tick phase: rootcoord's loop with the proxy's reports"));
+    assert!(late_text.contains("time-tick phase: rootcoord's loop 190 ms after"));
+    assert_eq!(default["tick_phase_ms"], 0.0);
+    assert_eq!(late["tick_phase_ms"], 190.0);
+    let hnsw = "fidelity_d128_n200000/HNSW";
+    let ivf = "fidelity_d128_n200000/IVF_FLAT";
+    assert_eq!(in_band(&default, hnsw), (0, 24));
+    let (late_hnsw, _) = in_band(&late, hnsw);
+    assert!(late_hnsw >= 18, "{late_hnsw} of 24 in band at 190 ms");
+    let ((ivf_default, n), (ivf_late, _)) = (in_band(&default, ivf), in_band(&late, ivf));
+    assert!(ivf_default * 10 >= n * 8, "{ivf_default} of {n}");
+    assert!(ivf_late * 4 <= n, "{ivf_late} of {n} at 190 ms");
+    // Eventually searches never wait for a tick: the phase does not move them (but
+    // for nanoseconds: rootcoord's timestamp calls fall at other moments).
+    for (a, b) in default["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(late["rows"].as_array().unwrap())
+    {
+        if a["case"].as_str().unwrap().ends_with("/Eventually") {
+            let (a_ms, b_ms) = (
+                a["predicted"].as_f64().unwrap(),
+                b["predicted"].as_f64().unwrap(),
+            );
+            assert!(
+                (a_ms / b_ms - 1.0).abs() < 1e-4,
+                "{}: {a_ms} against {b_ms}",
+                a["case"]
+            );
+        }
+    }
+}
