@@ -1129,7 +1129,13 @@ pub fn build_cluster(exp: &Experiment, layout: Layout) -> Simulation<Component> 
                 // rootcoord's loop falls `tick_phase` after their reports.
                 let align = (!exp.cold_start)
                     .then(|| super::proxy::first_tick_report(tick) + exp.tick_phase);
-                Component::RootCoord(RootCoord::new(i, tick, !exp.cold_start, align))
+                Component::RootCoord(RootCoord::new(
+                    i,
+                    tick,
+                    !exp.cold_start,
+                    align,
+                    exp.stale_ticks,
+                ))
             }
             ServiceKind::Querycoord => {
                 let l = &sim.world().layout;

@@ -1,5 +1,7 @@
 //! Root coordinator: the timestamp oracle and the time-tick broadcast.
 
+use rand::RngExt;
+
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime, NS_PER_MS};
 
 use super::msg::{Msg, Req, Ts};
@@ -36,6 +38,11 @@ pub struct RootCoord {
     /// The loop's first period after the warm tick, which puts it `tick_phase`
     /// after the proxies' reports; then every interval.
     align: Option<SimDuration>,
+    /// The experiment's `stale_ticks`: the chance that rootcoord's own report has not
+    /// changed since its last one.
+    stale_ticks: f64,
+    /// Rootcoord's own last report, which a stale tick carries again.
+    own_last: Option<Ts>,
     /// The last tick sent: ticks only move forward.
     last_sent: Ts,
     /// Until the first tick: the run starts from a running cluster (no cold start).
@@ -51,6 +58,7 @@ impl RootCoord {
         tick_interval: SimDuration,
         warm: bool,
         align: Option<SimDuration>,
+        stale_ticks: f64,
     ) -> Self {
         RootCoord {
             task,
@@ -62,6 +70,8 @@ impl RootCoord {
             reports: Default::default(),
             own: None,
             align,
+            stale_ticks,
+            own_last: None,
             last_sent: 0,
             warm,
             serving: true,
@@ -197,10 +207,18 @@ impl RootCoord {
             return;
         }
         // A timestamp the TSO cannot give leaves the gate shut, as in Milvus.
-        if let Some((done, ts)) = self.allocate(ctx.now(), ctx.world.etcd_lost_at) {
-            self.own = Some(ts);
-            self.send_if_complete(done, ctx);
-        }
+        let Some((done, ts)) = self.allocate(ctx.now(), ctx.world.etcd_lost_at) else {
+            return;
+        };
+        // A stale tick (the experiment's `stale_ticks`): rootcoord's report is still
+        // the one of its last round, one interval old, and the fresh timestamp comes
+        // just after the send: it is the next round's, so no tick is older than that.
+        let stale = self.stale_ticks > 0.0
+            && self.own_last.is_some()
+            && ctx.rng().random::<f64>() < self.stale_ticks;
+        self.own = if stale { self.own_last } else { Some(ts) };
+        self.own_last = Some(ts);
+        self.send_if_complete(done, ctx);
     }
 
     /// reference §2.6: a proxy's session counts while its process runs and etcd
@@ -467,6 +485,7 @@ impl RootCoord {
         self.serving = false;
         self.reports.clear();
         self.own = None;
+        self.own_last = None;
         let recovery = ctx.world.failover.coordinator_recovery;
         ctx.set_timer(recovery, Msg::CoordinatorRecovered);
     }

@@ -31,6 +31,8 @@ struct RawExperiment {
     cold_start: Option<bool>,
     /// Where rootcoord's own time-tick loop falls after the proxies' reports.
     tick_phase: Option<Spanned<Duration>>,
+    /// The share of time ticks that carry a timestamp one interval old.
+    stale_ticks: Option<Spanned<f64>>,
     seed: Option<Spanned<i64>>,
     collection: RawCollection,
     workload: RawWorkload,
@@ -638,6 +640,17 @@ pub struct Experiment {
     /// processes start their loops at start-up, so each real start has its own
     /// phase; a cold start or a restart here gets it from the start times.
     pub tick_phase: SimDuration,
+    /// The share of time ticks whose timestamp is one interval old (0 to 1): rootcoord's
+    /// own report is still its last round's, so the tick moves the channels'
+    /// serviceable time by a few milliseconds only, and a Strong search issued after
+    /// the last tick waits for the next (never longer: the following one is fresh
+    /// again or as old). The real server's ticks do this in stretches, from 15 to 80 % of them a
+    /// minute apart within one server start (experiments/fidelity, the tick probes:
+    /// measure.py `tick_age`); INFERENCE: rootcoord's own report carries its DDL
+    /// timestamp, refreshed by another loop of the same period, and where the two loops
+    /// run nearly together either may run first. Each tick is drawn stale with this
+    /// probability; 0 by default (no reference figure for a running cluster).
+    pub stale_ticks: f64,
     pub seed: u64,
     pub collection: Collection,
     pub workload: Workload,
@@ -961,6 +974,21 @@ pub fn load_experiment_text(
         );
     }
 
+    let stale_ticks = raw.stale_ticks.as_ref().map_or(0.0, |s| *s.get_ref());
+    if let Some(s) = raw
+        .stale_ticks
+        .as_ref()
+        .filter(|_| !(0.0..=1.0).contains(&stale_ticks))
+    {
+        errors.push(
+            err(
+                s.span(),
+                format!("stale_ticks {stale_ticks} is not a share"),
+            )
+            .with_hint("give the share of time ticks that carry a timestamp one interval old, from 0 to 1, e.g. 0.25"),
+        );
+    }
+
     if let Some(t) = &raw.test {
         for set in &t.set {
             if let Err(m) = super::overrides::apply(&text, std::slice::from_ref(set.get_ref())) {
@@ -1180,6 +1208,7 @@ pub fn load_experiment_text(
         warmup,
         cold_start: raw.cold_start.unwrap_or(false),
         tick_phase,
+        stale_ticks,
         seed,
         collection,
         workload: workload.expect("no errors"),

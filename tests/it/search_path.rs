@@ -226,3 +226,63 @@ fn a_tick_phase_past_the_interval_is_refused_with_its_line() {
     assert!(err.contains("proxy.timeTickInterval"), "{err}");
     assert!(!out.exists(), "no partial output");
 }
+
+#[test]
+fn stale_ticks_make_that_share_of_strong_searches_wait_one_tick_more_and_never_two() {
+    // The real server's tick probes (experiments/fidelity, measure.py tick_age) find
+    // stretches where many ticks carry a timestamp about one interval old: a Strong
+    // search issued after the last tick then waits for the next one, never longer.
+    let tmp = temp_dir("stale-ticks");
+    let at = |share: &str| {
+        run_to(
+            "experiments/standalone-search.toml",
+            &[
+                "duration=62s",
+                "workload.consistency=\"Strong\"",
+                "workload.clients=1",
+                &format!("stale_ticks={share}"),
+            ],
+            &tmp.join(share),
+        )
+    };
+    let (fresh, half, all) = (at("0"), at("0.5"), at("1"));
+    assert!((search(&fresh, "mean_ms") - 200.0).abs() < 5.0);
+    let mean = search(&half, "mean_ms");
+    assert!(
+        (270.0..330.0).contains(&mean),
+        "half the ticks stale: mean {mean} ms"
+    );
+    for s in [&half, &all] {
+        let max = search(s, "max_ms");
+        assert!(
+            max < 420.0,
+            "a stale tick costs one tick more, never two: max {max} ms"
+        );
+    }
+    assert!((search(&all, "p50_ms") - 400.0).abs() < 10.0);
+    // The same seed draws the same ticks.
+    assert_eq!(search(&half, "mean_ms"), search(&at("0.5"), "mean_ms"));
+}
+
+#[test]
+fn a_stale_tick_share_outside_zero_to_one_is_refused_with_its_line() {
+    let tmp = temp_dir("stale-ticks-bad");
+    let exp = tmp.join("bad.toml");
+    let text = std::fs::read_to_string(repo("experiments/standalone-search.toml"))
+        .unwrap()
+        .replace("seed = 1\n", "seed = 1\nstale_ticks = 1.5\n")
+        .replace(
+            "../topologies/",
+            &format!("{}/", repo("topologies").display()),
+        );
+    std::fs::write(&exp, text).unwrap();
+    let out = tmp.join("out");
+    let (code, _, err) =
+        crate::common::simctl(&["run", exp.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("bad.toml:18:") && err.contains("stale_ticks 1.5"),
+        "{err}"
+    );
+    assert!(!out.exists(), "no partial output");
+}
