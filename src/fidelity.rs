@@ -126,6 +126,14 @@ pub struct Row {
     /// ingests the insert knobs were checked against ([`insert_client_speed`]). None
     /// where the records' own work, or the knobs, were used.
     pub client_speed: Option<f64>,
+    /// Where rootcoord's time-tick loop fell after the proxy's reports in the case's
+    /// prediction, ms: from the tick probe the harness took before it (its measured
+    /// age of a tick less the model's at phase 0, [`tick_settings`]) or
+    /// `--tick-phase-ms`; None: the experiments' default (0).
+    pub tick_phase_ms: Option<f64>,
+    /// The share of stale time ticks the case was predicted with, from the probe
+    /// before it ([`TickProbe`]); None: none.
+    pub stale_ticks: Option<f64>,
 }
 
 impl Row {
@@ -657,8 +665,11 @@ pub struct Report {
     pub server_work_per_case: String,
     /// Which insert work each insert was predicted with ([`insert_client_speed`]).
     pub insert_work: String,
-    /// `--tick-phase-ms`, or `None`: the experiments' default `tick_phase`.
+    /// `--tick-phase-ms`, or `None`: each case's from its tick probe, else the
+    /// experiments' default `tick_phase`.
     pub tick_phase_ms: Option<f64>,
+    /// The model's tick age at phase 0 ([`model_tick_age_ms`]), where cases have probes.
+    pub model_tick_age_ms: Option<f64>,
     /// The results file's own calibrations, where it has them.
     pub calibration: Option<Calibration>,
     /// With `--profile`: why the results file's calibration record could not be used.
@@ -801,9 +812,25 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         server_work: &server_work,
         client_speed: &client_speed,
         cpu_model: results["machine"]["cpu_model"].as_str().unwrap_or(""),
-        tick_phase: opts.tick_phase_ms.map_or(String::new(), |ms| {
-            format!("tick_phase = \"{}ns\"\n", (ms * 1e6).round() as u64)
-        }),
+        tick_phase_ms: opts.tick_phase_ms,
+        model_tick_age_ms: None,
+    };
+    let probed = (results["cases"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]))
+    .iter()
+    .any(|c| TickProbe::of(c).is_some());
+    let model_tick_age_ms = match (probed, opts.tick_phase_ms) {
+        (true, None) => Some(
+            model_tick_age_ms(&ctx)
+                .map_err(|e| located(results_path, "the model's time-tick age", e))?,
+        ),
+        _ => None,
+    };
+    let ctx = CaseContext {
+        model_tick_age_ms,
+        ..ctx
     };
 
     let mut rows = Vec::new();
@@ -812,7 +839,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
     for (i, case) in cases.iter().enumerate() {
         let id = case["id"].as_str().unwrap_or("?").to_string();
         match search_case(&ctx, case, &overhead) {
-            Ok(Some((p50, qps, replay, speed))) => {
+            Ok(Some((p50, qps, replay, speed, phase, stale))) => {
                 let f = &case["figures"];
                 for (figure, measured, predicted) in [
                     (Figure::SearchP50Ms, f["latency_ms_p50"].as_f64(), p50),
@@ -834,6 +861,8 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
                             replay,
                         );
                         row.client_speed = speed;
+                        row.tick_phase_ms = phase;
+                        row.stale_ticks = stale;
                         rows.push(row);
                     }
                 }
@@ -949,6 +978,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
     } else {
         Vec::new()
     };
+    let model_tick_age_ms = ctx.model_tick_age_ms;
     Ok(Report {
         results: results_path.to_path_buf(),
         machine: machine["cpu_model"].as_str().unwrap_or("?").to_string(),
@@ -963,6 +993,7 @@ pub fn predict(results_path: &Path, opts: Options) -> Result<Report, String> {
         server_work_per_case,
         insert_work,
         tick_phase_ms: opts.tick_phase_ms,
+        model_tick_age_ms,
         calibration,
         calibration_unused,
         rows,
@@ -1047,8 +1078,11 @@ struct CaseContext<'a> {
     client_speed: &'a ClientSpeed,
     /// The measured machine's CPU as the harness recorded it.
     cpu_model: &'a str,
-    /// `tick_phase = ...` for the search experiments, or empty (the default).
-    tick_phase: String,
+    /// `--tick-phase-ms`: one phase for every case.
+    tick_phase_ms: Option<f64>,
+    /// How old a time tick is when it reaches the simulated query node with the
+    /// phase at 0 ([`model_tick_age_ms`]); None where no case has a tick probe.
+    model_tick_age_ms: Option<f64>,
 }
 
 impl CaseContext<'_> {
@@ -1107,6 +1141,8 @@ impl CaseContext<'_> {
             slowdown: self.slowdown(contention),
             bandwidth_scale: self.bandwidth_scale(contention),
             client_speed: None,
+            tick_phase_ms: None,
+            stale_ticks: None,
         }
     }
 
@@ -1318,9 +1354,127 @@ fn collection(v: &Value, rows: u64, index: &str, build: &Value) -> Result<String
     ))
 }
 
-/// A search case's prediction: p50 ms, qps, how the others were replayed, and the
-/// client speed its server work was carried to (None: the records' work).
-type SearchPrediction = (f64, f64, Replay, Option<f64>);
+/// What the harness's tick probe just before a Strong case measured
+/// (experiments/fidelity/measure.py `tick_age`): Strong searches issued one at each
+/// phase of the tick interval, each with its moment and latency.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TickProbe {
+    /// The youngest tick's age as it freed a search, ms: the shortest Strong latency
+    /// less the Eventually one.
+    pub age_ms: f64,
+    /// The share of ticks that were stale: of the searches issued long enough before
+    /// the next tick arrived for a fresh tick to free them (half an interval, and more
+    /// than the youngest tick's age), those it did not free: a stale tick carries a
+    /// timestamp from before them.
+    pub stale: f64,
+}
+
+/// A probe counts where at least this many of its searches tell a stale tick.
+const TICK_PROBE_MIN_SEARCHES: usize = 5;
+/// GUESS: how much longer than the youngest tick's age before a tick a search must be
+/// issued to tell a stale tick from a fresh one (twice the full probe's 5-ms step).
+const TICK_PROBE_MARGIN_MS: f64 = 10.0;
+
+impl TickProbe {
+    /// The probe of a case, where it has its searches (`open_loop`: ms from the probe's
+    /// start, latency ms) and the Eventually latency (`eventually_ms_p50`).
+    pub fn of(case: &Value) -> Option<TickProbe> {
+        let p = &case["tick_probe"];
+        let age_ms = p["age_ms"].as_f64().filter(|a| a.is_finite())?;
+        let search_ms = p["eventually_ms_p50"].as_f64().filter(|e| e.is_finite())?;
+        // Each search: when it was issued, and how long it waited for its tick.
+        let searches: Vec<(f64, f64)> = p["open_loop"]
+            .as_array()?
+            .iter()
+            .filter_map(|s| Some((s[0].as_f64()?, s[1].as_f64()? - search_ms)))
+            .collect();
+        let interval = tick_interval_ms();
+        // When the ticks arrive within the interval, on the probe's clock: the
+        // circular mean of the moments its searches were freed.
+        let angle = |ms: f64| 2.0 * std::f64::consts::PI * ms / interval;
+        let (sin, cos) = searches.iter().fold((0.0, 0.0), |(s, c), (at, wait)| {
+            (
+                s + libm::sin(angle(at + wait)),
+                c + libm::cos(angle(at + wait)),
+            )
+        });
+        let arrival =
+            (libm::atan2(sin, cos) / (2.0 * std::f64::consts::PI) * interval).rem_euclid(interval);
+        let tells = (interval / 2.0).max(age_ms + TICK_PROBE_MARGIN_MS);
+        let (mut told, mut stale) = (0, 0);
+        for &(at, wait) in &searches {
+            let ahead = (arrival - at).rem_euclid(interval);
+            if ahead >= tells {
+                told += 1;
+                stale += usize::from(wait >= ahead + interval / 2.0);
+            }
+        }
+        (told >= TICK_PROBE_MIN_SEARCHES).then(|| TickProbe {
+            age_ms,
+            stale: stale as f64 / told as f64,
+        })
+    }
+}
+
+/// The time-tick phase and the share of stale ticks a case is predicted with:
+/// `--tick-phase-ms` (no stale ticks), else from the probe before the case: the phase
+/// at which the model's ticks are as old as its youngest (its age less the model's at
+/// phase 0; the model's age grows one for one with the phase, see
+/// `RootCoord::on_time_tick_due`), within one interval, and its share of stale ticks;
+/// None: the experiments' defaults. A measured condition of the server, as the
+/// others' CPU is of a measurement: the probe's own searches, never the case's figures.
+fn tick_settings(ctx: &CaseContext<'_>, case: &Value) -> (Option<f64>, Option<f64>) {
+    if ctx.tick_phase_ms.is_some() {
+        return (ctx.tick_phase_ms, None);
+    }
+    match (TickProbe::of(case), ctx.model_tick_age_ms) {
+        (Some(p), Some(model)) => (
+            Some((p.age_ms - model).clamp(0.0, tick_interval_ms() - TICK_PHASE_MARGIN_MS)),
+            Some(p.stale),
+        ),
+        _ => (None, None),
+    }
+}
+
+/// The interval the fidelity cases tick at: Milvus's default `proxy.timeTickInterval`
+/// (the harness's server runs with its defaults).
+pub fn tick_interval_ms() -> f64 {
+    crate::scenario::milvus_config::MilvusConfig::default().get("proxy.timeTickInterval")
+}
+
+/// A phase is set strictly within one interval.
+const TICK_PHASE_MARGIN_MS: f64 = 0.001;
+
+/// How old a time tick is when it frees a Strong search on the simulated standalone
+/// with the phase at 0, ms: the probe of measure.py `tick_age` played on the model, as
+/// Strong and Eventually searches at random moments (Poisson, 20 a second for 300 s)
+/// on a small collection. A Strong search arriving anywhere in the interval waits for
+/// the next tick's timestamp (half an interval on average) and then for the tick to
+/// arrive (its age), so the age is the mean Strong latency less the mean Eventually
+/// one, less half an interval.
+fn model_tick_age_ms(ctx: &CaseContext<'_>) -> Result<f64, String> {
+    let topology = ctx.topology_ref.to_string_lossy();
+    let mean_ms = |consistency: &str| -> Result<f64, String> {
+        let text = format!(
+            "name = \"fidelity-tick-age\"\ntopology = {topology:?}\nduration = \"305s\"\nwarmup = \"5s\"\n\n[collection]\nrows = 1000\ndim = 128\nmetric = \"L2\"\nindex = \"FLAT\"\n\n[workload]\nsearch_qps = 20\nnq = 1\ntopk = 10\nconsistency = \"{consistency}\"\n"
+        );
+        let (s, _) = ctx.simulate(
+            "fidelity-tick-age",
+            &text,
+            &Value::Null,
+            CaseSpeed::default(),
+            &|_| None,
+        )?;
+        lookup(&s, "requests.search.mean_ms")
+            .ok_or_else(|| format!("no {consistency} search answered"))
+    };
+    Ok(mean_ms("Strong")? - mean_ms("Eventually")? - tick_interval_ms() / 2.0)
+}
+
+/// A search case's prediction: p50 ms, qps, how the others were replayed, the client
+/// speed its server work was carried to (None: the records' work), and the time-tick
+/// phase and share of stale ticks it was predicted with (None: the defaults).
+type SearchPrediction = (f64, f64, Replay, Option<f64>, Option<f64>, Option<f64>);
 
 /// Predicted (p50 ms, qps) of a search case; None for a case without figures.
 fn search_case(
@@ -1363,11 +1517,15 @@ fn search_case(
         ctx.host,
     );
     let topology = ctx.topology_ref.to_string_lossy();
+    // The server's time ticks, as the probe before the case measured them.
+    let (phase, stale) = tick_settings(ctx, case);
+    let phase_line = phase.map_or(String::new(), |ms| {
+        format!("tick_phase = \"{}ns\"\n", (ms * 1e6).round() as u64)
+    }) + &stale.map_or(String::new(), |s| format!("stale_ticks = {s}\n"));
     let mut seconds = SEARCH_SECONDS;
     loop {
         let text = format!(
-            "name = \"fidelity-search\"\ntopology = {topology:?}\nduration = \"{seconds}s\"\nwarmup = \"{SEARCH_WARMUP_SECONDS}s\"\n{}\n{body}",
-            ctx.tick_phase
+            "name = \"fidelity-search\"\ntopology = {topology:?}\nduration = \"{seconds}s\"\nwarmup = \"{SEARCH_WARMUP_SECONDS}s\"\n{phase_line}\n{body}"
         );
         // The measured span: the searches after the warm-up.
         let (s, replay) = ctx.simulate(
@@ -1394,6 +1552,8 @@ fn search_case(
             qps.unwrap_or(f64::NAN),
             replay,
             speed,
+            phase,
+            stale,
         )));
     }
 }
@@ -1665,14 +1825,29 @@ impl Report {
         let _ = writeln!(s, "{}", self.server_work.line());
         let _ = writeln!(s, "{}", self.server_work_per_case);
         let _ = writeln!(s, "{}", self.insert_work);
-        let _ = match self.tick_phase_ms {
-            Some(ms) => writeln!(
+        let phases: Vec<f64> = self.rows.iter().filter_map(|r| r.tick_phase_ms).collect();
+        let _ = match (self.tick_phase_ms, self.model_tick_age_ms) {
+            (Some(ms), _) => writeln!(
                 s,
                 "time-tick phase: rootcoord's loop {ms} ms after the proxy's reports (--tick-phase-ms)"
             ),
-            None => writeln!(
+            (None, Some(model)) => {
+                let (lo, hi) = phases
+                    .iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
+                let probed = self.rows.iter().filter(|r| r.tick_phase_ms.is_some()).count() / 2;
+                let stale: Vec<f64> = self.rows.iter().filter_map(|r| r.stale_ticks).collect();
+                let (s_lo, s_hi) = stale
+                    .iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
+                writeln!(
+                    s,
+                    "time ticks: each Strong case's from the tick probe before it: the phase (its youngest tick's age, less the model's {model:.1} ms at phase 0) {lo:.0}-{hi:.0} ms, stale ticks {s_lo:.2}-{s_hi:.2}, over {probed} cases (--out: tick_phase_ms, stale_ticks; --tick-phase-ms gives every case one phase and no stale ticks)"
+                )
+            }
+            (None, None) => writeln!(
                 s,
-                "time-tick phase: rootcoord's loop with the proxy's reports, the youngest ticks (the default; the server's own phase is set at its start and not recorded: --tick-phase-ms)"
+                "time-tick phase: rootcoord's loop with the proxy's reports, the youngest ticks (the default: the results file has no tick probes; a server start sets its own phase: --tick-phase-ms)"
             ),
         };
         let _ = writeln!(s, "{}", self.bandwidth);
@@ -1774,7 +1949,8 @@ impl Report {
         };
         json!({
             "results": self.results.to_string_lossy(),
-            "tick_phase_ms": self.tick_phase_ms.unwrap_or(0.0),
+            "tick_phase_ms": self.tick_phase_ms,
+            "model_tick_age_ms": self.model_tick_age_ms,
             "cores": self.cores,
             "memory_bytes": self.memory_bytes,
             "client_overhead_ms": match self.overhead.fixed_ms {
@@ -1805,6 +1981,8 @@ impl Report {
                 "slowdown": r.slowdown,
                 "bandwidth_scale": r.bandwidth_scale,
                 "client_speed": r.client_speed,
+                "tick_phase_ms": r.tick_phase_ms,
+                "stale_ticks": r.stale_ticks,
             })).collect::<Vec<_>>(),
             "geomean": {"all": sums(&self.all), "uncontended": sums(&self.uncontended), "steady": sums(&self.steady)},
             "skipped": self.skipped,
@@ -1814,11 +1992,11 @@ impl Report {
 
     pub fn csv(&self) -> String {
         let mut s =
-            String::from("case,figure,measured,predicted,ratio,contended,others_cores,slowdown,others_threads,others_replayed,server_cores,server_replayed,bandwidth_scale,client_speed\n");
+            String::from("case,figure,measured,predicted,ratio,contended,others_cores,slowdown,others_threads,others_replayed,server_cores,server_replayed,bandwidth_scale,client_speed,tick_phase_ms,stale_ticks\n");
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 r.case,
                 r.figure.name(),
                 r.measured,
@@ -1832,7 +2010,9 @@ impl Report {
                 r.server_cores.map_or(String::new(), |x| x.to_string()),
                 r.server_replayed.map_or(String::new(), |x| x.to_string()),
                 r.bandwidth_scale.map_or(String::new(), |x| x.to_string()),
-                r.client_speed.map_or(String::new(), |x| x.to_string())
+                r.client_speed.map_or(String::new(), |x| x.to_string()),
+                r.tick_phase_ms.map_or(String::new(), |x| x.to_string()),
+                r.stale_ticks.map_or(String::new(), |x| x.to_string())
             );
         }
         s
@@ -1853,6 +2033,57 @@ fn number(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A probe as measure.py `tick_age` writes it: 40 searches, one each 205 ms, the
+    /// ticks arriving at `arrival` ms of each 200-ms interval on the probe's clock; a
+    /// search is freed by the first tick after it unless `stale(k)` (that tick carries
+    /// an old timestamp), then by the next.
+    fn probe(arrival: f64, stale: impl Fn(usize) -> bool) -> Value {
+        let searches: Vec<Value> = (0..40)
+            .map(|k| {
+                let at = 50.0 + 205.0 * k as f64;
+                let ahead = (arrival - at).rem_euclid(200.0);
+                let wait = if stale(k) { ahead + 200.0 } else { ahead };
+                json!([at, wait + 1.0])
+            })
+            .collect();
+        json!({"tick_probe": {"age_ms": 6.0, "eventually_ms_p50": 1.0, "open_loop": searches}})
+    }
+
+    /// Of the searches issued half an interval or more before the next tick, the share
+    /// that tick did not free; wherever in the interval the ticks arrive.
+    #[test]
+    fn a_tick_probe_counts_the_ticks_that_did_not_free_the_searches_well_before_them() {
+        for arrival in [3.0, 102.5, 197.0] {
+            let fresh = TickProbe::of(&probe(arrival, |_| false)).unwrap();
+            assert_eq!(
+                fresh,
+                TickProbe {
+                    age_ms: 6.0,
+                    stale: 0.0
+                }
+            );
+            let quarter = TickProbe::of(&probe(arrival, |k| k % 4 == 0)).unwrap();
+            assert!((quarter.stale - 0.25).abs() < 0.1, "{arrival}: {quarter:?}");
+            let all = TickProbe::of(&probe(arrival, |_| true)).unwrap();
+            assert_eq!(all.stale, 1.0, "{arrival}");
+        }
+    }
+
+    /// An older results file's probe without its searches, or with too few of them to
+    /// tell a stale tick, gives no probe: the case keeps the defaults.
+    #[test]
+    fn a_tick_probe_without_enough_searches_is_none() {
+        assert_eq!(TickProbe::of(&json!({"tick_probe": {"age_ms": 6.0}})), None);
+        let mut no_eventually = probe(100.0, |_| false);
+        no_eventually["tick_probe"]["eventually_ms_p50"] = Value::Null;
+        assert_eq!(TickProbe::of(&no_eventually), None);
+        let mut few = probe(100.0, |_| false);
+        let searches = few["tick_probe"]["open_loop"].as_array_mut().unwrap();
+        searches.truncate(6);
+        assert_eq!(TickProbe::of(&few), None);
+        assert_eq!(TickProbe::of(&json!({})), None);
+    }
 
     /// The reference is the fastest probe anywhere in the file, the start figure
     /// included; a record without both probes has no slowdown.

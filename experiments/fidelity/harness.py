@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from contention import Monitor, speed_probe  # noqa: E402
 from data import CLUSTER_SPREAD, CLUSTERS, QUERY_COUNT, make_data  # noqa: E402
-from measure import INSERT_BATCH_BYTES, client_overhead, ingest, run_search  # noqa: E402
+from measure import INSERT_BATCH_BYTES, client_overhead, ingest, run_search, tick_age  # noqa: E402
 from milvus_client import METRIC, POLL_S, Client  # noqa: E402
 from server import LOOPBACK, MilvusStandalone, _die_with_parent  # noqa: E402
 
@@ -52,6 +52,8 @@ MODES = {
         "max_duration_s": 8.0,
         "max_wait_s": 10.0,
         "overhead_requests": 200,
+        "tick_probe_samples": 40,
+        "tick_probe_closed_loop": True,
     },
     "full": {
         "datasets": [{"dim": 128, "rows": 200_000}, {"dim": 768, "rows": 100_000}],
@@ -66,6 +68,8 @@ MODES = {
         "max_duration_s": 20.0,
         "max_wait_s": 60.0,
         "overhead_requests": 500,
+        "tick_probe_samples": 40,
+        "tick_probe_closed_loop": False,
     },
 }
 
@@ -82,6 +86,8 @@ def parse_args(argv):
     p.add_argument("--max-wait-s", type=float, default=None,
                    help="longest wait for a quiet machine before measuring anyway (marked contended)")
     p.add_argument("--duration-s", type=float, default=None, help="measured window of one search case")
+    p.add_argument("--consistency", nargs="+", choices=("Strong", "Eventually"), default=None,
+                   help="measure only the search cases at these consistency levels (default: the mode's, both)")
     p.add_argument("--ingest-only", action="store_true",
                    help="only insert and flush each dataset of the mode (no index, no search, no client "
                         "overhead records): the insert rate on its own, for the insert knob")
@@ -301,6 +307,11 @@ def measure(args, settings, results, session):
                                 "search_params": search_params, "nq": nq, "topk": settings["topk"],
                                 "concurrency": concurrency, "consistency": consistency,
                             }
+                            if consistency == "Strong":
+                                # The server start's tick phase just before the case (measure.tick_age).
+                                case["tick_probe"] = tick_age(
+                                    client, monitor, name, queries[0].tolist(), search_params, settings["topk"],
+                                    settings["tick_probe_samples"], settings["tick_probe_closed_loop"])
                             figures, contention = run_search(
                                 client, monitor, name, queries, search_params, settings,
                                 nq, concurrency, consistency, settings["min_requests"])
@@ -384,6 +395,8 @@ def main(argv):
     settings["repeat"] = args.repeat
     if args.max_wait_s is not None:
         settings["max_wait_s"] = args.max_wait_s
+    if args.consistency is not None:
+        settings["consistency"] = [c for c in settings["consistency"] if c in args.consistency]
     if args.duration_s is not None:
         settings["duration_s"] = args.duration_s
         settings["max_duration_s"] = max(settings["max_duration_s"], args.duration_s)

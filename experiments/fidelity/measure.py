@@ -149,3 +149,69 @@ def client_overhead(client, monitor, settings, dims, seed):
         client.release(name)
         client.drop(name)
     return records
+
+
+def tick_age(client, monitor, name, query, params, topk, samples, closed_loop, interval_s=0.2):
+    """How old a time tick is when it frees a Strong search: the server start's time-tick phase.
+
+    A Strong search waits for the first tick whose timestamp is past its own. Searches issued at every
+    phase of the tick interval (one each `interval_s + interval_s / samples`, so each lands
+    `interval_s / samples` later in the interval than the one before) include one issued just before a
+    tick's timestamp; it waits for that tick to arrive, so the shortest Strong latency, less the
+    Eventually one (the same search without the wait), is the tick's age when it reaches the query node,
+    within `interval_s / samples`. The phase of the server's loops (rootcoord's against the proxy's)
+    sets it. Each search runs on its own thread at its planned moment, so a long wait does not push the
+    next one; every search's moment and latency are kept (`open_loop`).
+
+    With `closed_loop`, then one client in a closed loop, pausing `think` ms after each answer for a
+    range of pauses (`closed_loop`): a closed-loop Strong search waits one tick while the tick that
+    freed the last one is young enough for the pause and the search, two ticks past it."""
+    eventually = [sum(client.search_once(name, [query], params, topk, "Eventually")) for _ in range(10)]
+    step_s = interval_s / samples
+    strong, errors = [], []
+
+    def one(k):
+        issued = time.perf_counter_ns()
+        try:
+            strong.append((k, issued, sum(client.search_once(name, [query], params, topk, "Strong"))))
+        except Exception as e:  # noqa: BLE001 - recorded beside the probe
+            errors.append(repr(e))
+
+    threads = []
+    closed = {}
+    with monitor.measure() as m:
+        t0 = time.monotonic() + 0.05
+        origin = time.perf_counter_ns()
+        for k in range(samples):
+            delay = t0 + k * (interval_s + step_s) - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            t = threading.Thread(target=one, args=(k,), daemon=True)
+            t.start()
+            threads.append(t)
+        for t in threads:
+            t.join()
+        for think_ms in range(0, int(interval_s * 1000), 20) if closed_loop else ():
+            client.search_once(name, [query], params, topk, "Strong")
+            waits = []
+            for _ in range(3):
+                time.sleep(think_ms / 1000)
+                waits.append(round(sum(client.search_once(name, [query], params, topk, "Strong")) / 1e6, 3))
+            closed[str(think_ms)] = waits
+    if not strong:
+        return {"samples": samples, "errors": len(errors), "first_error": errors[0][:500] if errors else None}
+    base_ms = float(np.median(eventually)) / 1e6
+    latencies = [ns for _, _, ns in strong]
+    return {
+        "age_ms": round(min(latencies) / 1e6 - base_ms, 3),
+        "step_ms": round(step_s * 1e3, 3),
+        "strong_ms_min": round(min(latencies) / 1e6, 3),
+        "strong_ms_max": round(max(latencies) / 1e6, 3),
+        "strong_ms_mean": round(float(np.mean(latencies)) / 1e6, 3),
+        "eventually_ms_p50": round(base_ms, 3),
+        "samples": len(strong),
+        "errors": len(errors),
+        "open_loop": [[round((issued - origin) / 1e6, 3), round(ns / 1e6, 3)] for _, issued, ns in sorted(strong)],
+        "closed_loop": closed if closed_loop else None,
+        "contention": m.result,
+    }

@@ -173,10 +173,12 @@ pub enum Command {
         /// that case or insert (uncontended ones).
         #[arg(long)]
         steady_server_work: bool,
-        /// Where rootcoord's own time-tick loop falls after the proxy's reports, in
-        /// milliseconds (0 up to proxy.timeTickInterval): the server's start sets it,
-        /// and the results file does not record it. It decides whether a closed-loop
-        /// Strong search waits one time tick or two [default: 0, the youngest ticks]
+        /// Predict every case with rootcoord's own time-tick loop this many milliseconds
+        /// after the proxy's reports (0 up to proxy.timeTickInterval) and no stale
+        /// ticks. It decides whether a closed-loop Strong search waits one time tick or
+        /// two [default: each Strong case's from the harness's tick probe before it
+        /// (measure.py tick_age), where the results file has them; else 0, the youngest
+        /// ticks]
         #[arg(long, value_name = "MS")]
         tick_phase_ms: Option<f64>,
         /// Also write the table to FILE: JSON, or CSV when FILE ends in .csv.

@@ -1844,7 +1844,7 @@ fn a_server_start_whose_strong_searches_took_two_ticks_is_a_late_tick_phase() {
     let ((default, text), (late, late_text)) = (at(""), at("190"));
     assert!(text.contains("time-tick phase: rootcoord's loop with the proxy's reports"));
     assert!(late_text.contains("time-tick phase: rootcoord's loop 190 ms after"));
-    assert_eq!(default["tick_phase_ms"], 0.0);
+    assert!(default["tick_phase_ms"].is_null());
     assert_eq!(late["tick_phase_ms"], 190.0);
     let hnsw = "fidelity_d128_n200000/HNSW";
     let ivf = "fidelity_d128_n200000/IVF_FLAT";
@@ -1873,5 +1873,85 @@ fn a_server_start_whose_strong_searches_took_two_ticks_is_a_late_tick_phase() {
                 a["case"]
             );
         }
+    }
+}
+
+/// A tick probe as the harness writes it (measure.py `tick_age`): 40 Strong searches
+/// one each 205 ms, the ticks arriving at 102.5 ms of each interval on the probe's
+/// clock, each search freed by the first tick after it or, where that tick is stale,
+/// by the next.
+fn tick_probe(stale: bool) -> serde_json::Value {
+    let searches: Vec<serde_json::Value> = (0..40)
+        .map(|k| {
+            let at = 205.0 * k as f64;
+            let ahead = (102.5 - at).rem_euclid(200.0);
+            serde_json::json!([at, ahead + if stale { 201.0 } else { 1.0 }])
+        })
+        .collect();
+    serde_json::json!({"age_ms": 5.0, "eventually_ms_p50": 1.0, "open_loop": searches})
+}
+
+/// The harness probes the server's time ticks just before each Strong case, and
+/// `simctl fidelity` predicts the case with what its probe measured: the probe's own
+/// searches, never the case's figures.
+#[test]
+fn each_strong_case_is_predicted_with_the_ticks_its_probe_measured() {
+    let mut v = read_json(QUICK);
+    let strong = |c: &serde_json::Value| c["consistency"] == "Strong";
+    let with_probes = |v: &mut serde_json::Value, stale: bool| {
+        for c in v["cases"].as_array_mut().unwrap() {
+            if strong(c) {
+                c["tick_probe"] = tick_probe(stale);
+            }
+        }
+    };
+    let one_client_p50 = |t: &serde_json::Value| -> Vec<f64> {
+        rows_of(t, "search_p50_ms")
+            .into_iter()
+            .filter(|r| r["case"].as_str().unwrap().ends_with("/c1/Strong"))
+            .map(|r| r["predicted"].as_f64().unwrap())
+            .collect()
+    };
+    with_probes(&mut v, false);
+    let fresh = fidelity_table(&v, "fidelity-fresh-ticks", &[]);
+    with_probes(&mut v, true);
+    let stale = fidelity_table(&v, "fidelity-stale-ticks", &[]);
+    assert_eq!(one_client_p50(&fresh).len(), 2);
+    for ms in one_client_p50(&fresh) {
+        assert!((ms - 200.0).abs() < 10.0, "fresh ticks: {ms} ms");
+    }
+    for ms in one_client_p50(&stale) {
+        assert!((ms - 400.0).abs() < 10.0, "every tick stale: {ms} ms");
+    }
+    for r in rows_of(&stale, "search_p50_ms") {
+        let case = r["case"].as_str().unwrap();
+        if case.ends_with("/Strong") {
+            assert_eq!(r["stale_ticks"], 1.0, "{case}");
+            assert_eq!(
+                r["tick_phase_ms"], 0.0,
+                "{case}: the probe's 5 ms is younger than the model's"
+            );
+        } else {
+            assert!(
+                r["stale_ticks"].is_null() && r["tick_phase_ms"].is_null(),
+                "{case}"
+            );
+        }
+    }
+    // The cases' own figures do not move their predictions.
+    let mut moved = v.clone();
+    for c in moved["cases"].as_array_mut().unwrap() {
+        if strong(c) {
+            let f = &mut c["figures"];
+            f["latency_ms_p50"] = serde_json::json!(f["latency_ms_p50"].as_f64().unwrap() * 3.0);
+            f["qps"] = serde_json::json!(f["qps"].as_f64().unwrap() / 3.0);
+        }
+    }
+    let moved = fidelity_table(&moved, "fidelity-stale-ticks-moved", &[]);
+    assert_eq!(one_client_p50(&moved), one_client_p50(&stale));
+    // --tick-phase-ms gives every case one phase and no stale ticks.
+    let fixed = fidelity_table(&v, "fidelity-stale-ticks-fixed", &["--tick-phase-ms", "0"]);
+    for ms in one_client_p50(&fixed) {
+        assert!((ms - 200.0).abs() < 10.0, "--tick-phase-ms 0: {ms} ms");
     }
 }
