@@ -1365,12 +1365,18 @@ pub struct TickProbe {
     /// The share of ticks that were stale: of the searches issued long enough before
     /// the next tick arrived for a fresh tick to free them (half an interval, and more
     /// than the youngest tick's age), those it did not free: a stale tick carries a
-    /// timestamp from before them.
-    pub stale: f64,
+    /// timestamp from before them. None where too few searches could tell (the
+    /// youngest tick being nearly an interval old leaves few issued early enough).
+    pub stale: Option<f64>,
 }
 
-/// A probe counts where at least this many of its searches tell a stale tick.
+/// A probe's share of stale ticks counts where at least this many of its searches
+/// tell a stale tick.
 const TICK_PROBE_MIN_SEARCHES: usize = 5;
+/// GUESS: a probe whose searches were freed at moments this scattered within the
+/// interval (the length of their mean direction, 1 when every search is freed at the
+/// same phase) shows no tick schedule (a stalled or contended server), and is not read.
+const TICK_PROBE_MIN_CONCENTRATION: f64 = 0.5;
 /// GUESS: how much longer than the youngest tick's age before a tick a search must be
 /// issued to tell a stale tick from a fresh one (twice the full probe's 5-ms step).
 const TICK_PROBE_MARGIN_MS: f64 = 10.0;
@@ -1398,6 +1404,11 @@ impl TickProbe {
                 c + libm::cos(angle(at + wait)),
             )
         });
+        if searches.is_empty()
+            || libm::hypot(sin, cos) / (searches.len() as f64) < TICK_PROBE_MIN_CONCENTRATION
+        {
+            return None;
+        }
         let arrival =
             (libm::atan2(sin, cos) / (2.0 * std::f64::consts::PI) * interval).rem_euclid(interval);
         let tells = (interval / 2.0).max(age_ms + TICK_PROBE_MARGIN_MS);
@@ -1409,9 +1420,9 @@ impl TickProbe {
                 stale += usize::from(wait >= ahead + interval / 2.0);
             }
         }
-        (told >= TICK_PROBE_MIN_SEARCHES).then(|| TickProbe {
+        Some(TickProbe {
             age_ms,
-            stale: stale as f64 / told as f64,
+            stale: (told >= TICK_PROBE_MIN_SEARCHES).then(|| stale as f64 / told as f64),
         })
     }
 }
@@ -1430,7 +1441,7 @@ fn tick_settings(ctx: &CaseContext<'_>, case: &Value) -> (Option<f64>, Option<f6
     match (TickProbe::of(case), ctx.model_tick_age_ms) {
         (Some(p), Some(model)) => (
             Some((p.age_ms - model).clamp(0.0, tick_interval_ms() - TICK_PHASE_MARGIN_MS)),
-            Some(p.stale),
+            p.stale,
         ),
         _ => (None, None),
     }
@@ -1520,7 +1531,7 @@ fn search_case(
     // The server's time ticks, as the probe before the case measured them.
     let (phase, stale) = tick_settings(ctx, case);
     let phase_line = phase.map_or(String::new(), |ms| {
-        format!("tick_phase = \"{}ns\"\n", (ms * 1e6).round() as u64)
+        format!("tick_phase = \"{}ns\"\n", (ms * 1e6).floor() as u64)
     }) + &stale.map_or(String::new(), |s| format!("stale_ticks = {s}\n"));
     let mut seconds = SEARCH_SECONDS;
     loop {
@@ -1825,29 +1836,33 @@ impl Report {
         let _ = writeln!(s, "{}", self.server_work.line());
         let _ = writeln!(s, "{}", self.server_work_per_case);
         let _ = writeln!(s, "{}", self.insert_work);
-        let phases: Vec<f64> = self.rows.iter().filter_map(|r| r.tick_phase_ms).collect();
+        // Per probed case (its median row), the phase and stale share it was given.
+        let probed: Vec<&Row> = (self.rows.iter())
+            .filter(|r| r.figure == Figure::SearchP50Ms && r.tick_phase_ms.is_some())
+            .collect();
+        let span = |v: Vec<f64>, digits: usize| -> String {
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            match v.is_empty() {
+                true => "none".into(),
+                false => format!("{lo:.digits$}-{hi:.digits$}"),
+            }
+        };
         let _ = match (self.tick_phase_ms, self.model_tick_age_ms) {
             (Some(ms), _) => writeln!(
                 s,
                 "time-tick phase: rootcoord's loop {ms} ms after the proxy's reports (--tick-phase-ms)"
             ),
-            (None, Some(model)) => {
-                let (lo, hi) = phases
-                    .iter()
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
-                let probed = self.rows.iter().filter(|r| r.tick_phase_ms.is_some()).count() / 2;
-                let stale: Vec<f64> = self.rows.iter().filter_map(|r| r.stale_ticks).collect();
-                let (s_lo, s_hi) = stale
-                    .iter()
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
-                writeln!(
-                    s,
-                    "time ticks: each Strong case's from the tick probe before it: the phase (its youngest tick's age, less the model's {model:.1} ms at phase 0) {lo:.0}-{hi:.0} ms, stale ticks {s_lo:.2}-{s_hi:.2}, over {probed} cases (--out: tick_phase_ms, stale_ticks; --tick-phase-ms gives every case one phase and no stale ticks)"
-                )
-            }
+            (None, Some(model)) => writeln!(
+                s,
+                "time ticks: each Strong case's from the tick probe before it: the phase (its youngest tick's age, less the model's {model:.1} ms at phase 0) {} ms, stale ticks {}, over {} cases (--out: tick_phase_ms, stale_ticks; --tick-phase-ms gives every case one phase and no stale ticks)",
+                span(probed.iter().filter_map(|r| r.tick_phase_ms).collect(), 0),
+                span(probed.iter().filter_map(|r| r.stale_ticks).collect(), 2),
+                probed.len()
+            ),
             (None, None) => writeln!(
                 s,
-                "time-tick phase: rootcoord's loop with the proxy's reports, the youngest ticks (the default: the results file has no tick probes; a server start sets its own phase: --tick-phase-ms)"
+                "time-tick phase: rootcoord's loop with the proxy's reports, the youngest ticks (the default: the results file has no tick probe it can read; a server start sets its own phase: --tick-phase-ms)"
             ),
         };
         let _ = writeln!(s, "{}", self.bandwidth);
@@ -2060,29 +2075,51 @@ mod tests {
                 fresh,
                 TickProbe {
                     age_ms: 6.0,
-                    stale: 0.0
+                    stale: Some(0.0)
                 }
             );
             let quarter = TickProbe::of(&probe(arrival, |k| k % 4 == 0)).unwrap();
-            assert!((quarter.stale - 0.25).abs() < 0.1, "{arrival}: {quarter:?}");
+            let share = quarter.stale.unwrap();
+            assert!((share - 0.25).abs() < 0.1, "{arrival}: {quarter:?}");
             let all = TickProbe::of(&probe(arrival, |_| true)).unwrap();
-            assert_eq!(all.stale, 1.0, "{arrival}");
+            assert_eq!(all.stale, Some(1.0), "{arrival}");
         }
     }
 
-    /// An older results file's probe without its searches, or with too few of them to
-    /// tell a stale tick, gives no probe: the case keeps the defaults.
+    /// An older results file's probe without its searches, or without the Eventually
+    /// latency, gives no probe: the case keeps the defaults. Searches freed at no
+    /// common phase show no tick schedule. Too few searches to tell a stale tick, or a
+    /// youngest tick nearly an interval old, still give the age, without a share.
     #[test]
-    fn a_tick_probe_without_enough_searches_is_none() {
+    fn a_tick_probe_without_its_searches_is_none_and_one_that_cannot_tell_has_no_share() {
         assert_eq!(TickProbe::of(&json!({"tick_probe": {"age_ms": 6.0}})), None);
+        assert_eq!(TickProbe::of(&json!({})), None);
         let mut no_eventually = probe(100.0, |_| false);
         no_eventually["tick_probe"]["eventually_ms_p50"] = Value::Null;
         assert_eq!(TickProbe::of(&no_eventually), None);
+        let mut scattered = probe(100.0, |_| false);
+        for (k, s) in (scattered["tick_probe"]["open_loop"].as_array_mut().unwrap())
+            .iter_mut()
+            .enumerate()
+        {
+            s[1] = json!(1.0 + (k * 37 % 200) as f64);
+        }
+        assert_eq!(TickProbe::of(&scattered), None);
         let mut few = probe(100.0, |_| false);
-        let searches = few["tick_probe"]["open_loop"].as_array_mut().unwrap();
-        searches.truncate(6);
-        assert_eq!(TickProbe::of(&few), None);
-        assert_eq!(TickProbe::of(&json!({})), None);
+        few["tick_probe"]["open_loop"]
+            .as_array_mut()
+            .unwrap()
+            .truncate(6);
+        assert_eq!(TickProbe::of(&few).map(|p| p.stale), Some(None));
+        let mut old = probe(100.0, |_| false);
+        old["tick_probe"]["age_ms"] = json!(185.0);
+        assert_eq!(
+            TickProbe::of(&old),
+            Some(TickProbe {
+                age_ms: 185.0,
+                stale: None
+            })
+        );
     }
 
     /// The reference is the fastest probe anywhere in the file, the start figure

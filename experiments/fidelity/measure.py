@@ -151,6 +151,10 @@ def client_overhead(client, monitor, settings, dims, seed):
     return records
 
 
+# A probe's Strong search that waits this long has met a stalled tick, not a late one.
+PROBE_TIMEOUT_S = 10.0
+
+
 def tick_age(client, monitor, name, query, params, topk, samples, closed_loop, interval_s=0.2):
     """How old a time tick is when it frees a Strong search: the server start's time-tick phase.
 
@@ -173,7 +177,8 @@ def tick_age(client, monitor, name, query, params, topk, samples, closed_loop, i
     def one(k):
         issued = time.perf_counter_ns()
         try:
-            strong.append((k, issued, sum(client.search_once(name, [query], params, topk, "Strong"))))
+            strong.append((k, issued, sum(client.search_once(name, [query], params, topk, "Strong",
+                                                             timeout=PROBE_TIMEOUT_S))))
         except Exception as e:  # noqa: BLE001 - recorded beside the probe
             errors.append(repr(e))
 
@@ -211,6 +216,7 @@ def tick_age(client, monitor, name, query, params, topk, samples, closed_loop, i
         "eventually_ms_p50": round(base_ms, 3),
         "samples": len(strong),
         "errors": len(errors),
+        "first_error": errors[0][:500] if errors else None,
         "open_loop": [[round((issued - origin) / 1e6, 3), round(ns / 1e6, 3)] for _, issued, ns in sorted(strong)],
         "closed_loop": closed if closed_loop else None,
         "contention": m.result,

@@ -116,8 +116,9 @@ class Client:
     def drop(self, name):
         self.handler.drop_collection(name)
 
-    def search_once(self, name, queries, search_params, topk, consistency):
-        """(prepare_ns, rpc_ns, parse_ns) of one search, as Collection.search would do it."""
+    def search_once(self, name, queries, search_params, topk, consistency, timeout=None):
+        """(prepare_ns, rpc_ns, parse_ns) of one search, as Collection.search would do it; `timeout`
+        (seconds) bounds the RPC."""
         from pymilvus.client.abstract import SearchResult
         from pymilvus.client.prepare import Prepare
         from pymilvus.client.utils import check_status
@@ -127,7 +128,7 @@ class Client:
         request = Prepare.search_requests_with_expr(
             name, queries, FIELD_VECTOR, param, topk, consistency_level=consistency)
         t1 = time.perf_counter_ns()
-        response = self.handler._stub.Search(request)
+        response = self.handler._stub.Search(request, timeout=timeout)
         t2 = time.perf_counter_ns()
         check_status(response.status)
         result = SearchResult(response.results)

@@ -29,8 +29,7 @@ pub fn fidelity(
         return EXIT_BAD_INPUT;
     }
     // The cases run with Milvus's defaults: the phase falls within one default interval.
-    let interval_ms =
-        crate::scenario::milvus_config::MilvusConfig::default().get("proxy.timeTickInterval");
+    let interval_ms = crate::fidelity::tick_interval_ms();
     if let Some(ms) = switches
         .tick_phase_ms
         .filter(|ms| !(ms.is_finite() && (0.0..interval_ms).contains(ms)))

@@ -644,12 +644,15 @@ pub struct Experiment {
     /// own report is still its last round's, so the tick moves the channels'
     /// serviceable time by a few milliseconds only, and a Strong search issued after
     /// the last tick waits for the next (never longer: the following one is fresh
-    /// again or as old). The real server's ticks do this in stretches, from 15 to 80 % of them a
-    /// minute apart within one server start (experiments/fidelity, the tick probes:
-    /// measure.py `tick_age`); INFERENCE: rootcoord's own report carries its DDL
-    /// timestamp, refreshed by another loop of the same period, and where the two loops
-    /// run nearly together either may run first. Each tick is drawn stale with this
-    /// probability; 0 by default (no reference figure for a running cluster).
+    /// again or as old). The real server's ticks do this in stretches: the tick probes
+    /// (experiments/fidelity, measure.py `tick_age`) found 0 to 45 % of them stale over
+    /// one server start's cases and 71-75 % at another start; INFERENCE: rootcoord's
+    /// own report carries its DDL timestamp, refreshed by another loop of the same
+    /// period, and where the two loops run nearly together either may run first. Each
+    /// tick is drawn stale with this probability; 0 by default (no reference figure for
+    /// a running cluster). With `tick_phase` within the proxy's report lag of a whole
+    /// interval (190 ms of 200 or more), the proxy's report is the older one and a
+    /// stale report of rootcoord's changes nothing.
     pub stale_ticks: f64,
     pub seed: u64,
     pub collection: Collection,
@@ -958,6 +961,22 @@ pub fn load_experiment_text(
         .tick_phase
         .as_ref()
         .map_or(SimDuration::ZERO, |p| p.get_ref().0);
+    if let Some(p) = raw
+        .tick_phase
+        .as_ref()
+        .filter(|_| raw.cold_start == Some(true))
+    {
+        errors.push(
+            err(
+                p.span(),
+                "tick_phase is set, but a cold start starts the tick loops with their processes"
+                    .into(),
+            )
+            .with_hint(
+                "leave tick_phase out: a cold start's phase follows the stacks' start times",
+            ),
+        );
+    }
     if let Some(p) = raw
         .tick_phase
         .as_ref()

@@ -1880,7 +1880,7 @@ fn a_server_start_whose_strong_searches_took_two_ticks_is_a_late_tick_phase() {
 /// one each 205 ms, the ticks arriving at 102.5 ms of each interval on the probe's
 /// clock, each search freed by the first tick after it or, where that tick is stale,
 /// by the next.
-fn tick_probe(stale: bool) -> serde_json::Value {
+fn tick_probe(stale: bool, age_ms: f64) -> serde_json::Value {
     let searches: Vec<serde_json::Value> = (0..40)
         .map(|k| {
             let at = 205.0 * k as f64;
@@ -1888,7 +1888,7 @@ fn tick_probe(stale: bool) -> serde_json::Value {
             serde_json::json!([at, ahead + if stale { 201.0 } else { 1.0 }])
         })
         .collect();
-    serde_json::json!({"age_ms": 5.0, "eventually_ms_p50": 1.0, "open_loop": searches})
+    serde_json::json!({"age_ms": age_ms, "eventually_ms_p50": 1.0, "open_loop": searches})
 }
 
 /// The harness probes the server's time ticks just before each Strong case, and
@@ -1898,10 +1898,10 @@ fn tick_probe(stale: bool) -> serde_json::Value {
 fn each_strong_case_is_predicted_with_the_ticks_its_probe_measured() {
     let mut v = read_json(QUICK);
     let strong = |c: &serde_json::Value| c["consistency"] == "Strong";
-    let with_probes = |v: &mut serde_json::Value, stale: bool| {
+    let with_probes = |v: &mut serde_json::Value, stale: bool, age_ms: f64| {
         for c in v["cases"].as_array_mut().unwrap() {
             if strong(c) {
-                c["tick_probe"] = tick_probe(stale);
+                c["tick_probe"] = tick_probe(stale, age_ms);
             }
         }
     };
@@ -1912,13 +1912,41 @@ fn each_strong_case_is_predicted_with_the_ticks_its_probe_measured() {
             .map(|r| r["predicted"].as_f64().unwrap())
             .collect()
     };
-    with_probes(&mut v, false);
+    with_probes(&mut v, false, 5.0);
     let fresh = fidelity_table(&v, "fidelity-fresh-ticks", &[]);
-    with_probes(&mut v, true);
+    // Ticks a probe found old: the model's ticks get as old (its own age at phase 0,
+    // which it measures, plus the phase). 100 ms more still frees a one-client search
+    // at the next tick; 190 ms more makes it wait for the one after.
+    let model = fresh["model_tick_age_ms"].as_f64().unwrap();
+    assert!(
+        (5.0..30.0).contains(&model),
+        "the model's tick age at phase 0: {model} ms"
+    );
+    with_probes(&mut v, false, model + 100.0);
+    let older = fidelity_table(&v, "fidelity-older-ticks", &[]);
+    with_probes(&mut v, false, model + 190.0);
+    let late = fidelity_table(&v, "fidelity-late-ticks", &[]);
+    for r in rows_of(&late, "search_p50_ms") {
+        if r["case"].as_str().unwrap().ends_with("/Strong") {
+            let phase = r["tick_phase_ms"].as_f64().unwrap();
+            assert!((phase - 190.0).abs() < 1e-6, "{}: phase {phase}", r["case"]);
+            assert!(
+                r["stale_ticks"].is_null(),
+                "too late a tick to tell stale ones"
+            );
+        }
+    }
+    with_probes(&mut v, true, 5.0);
     let stale = fidelity_table(&v, "fidelity-stale-ticks", &[]);
     assert_eq!(one_client_p50(&fresh).len(), 2);
     for ms in one_client_p50(&fresh) {
         assert!((ms - 200.0).abs() < 10.0, "fresh ticks: {ms} ms");
+    }
+    for ms in one_client_p50(&older) {
+        assert!((ms - 200.0).abs() < 10.0, "ticks 100 ms older: {ms} ms");
+    }
+    for ms in one_client_p50(&late) {
+        assert!((ms - 400.0).abs() < 10.0, "ticks 190 ms older: {ms} ms");
     }
     for ms in one_client_p50(&stale) {
         assert!((ms - 400.0).abs() < 10.0, "every tick stale: {ms} ms");

