@@ -204,30 +204,6 @@ fn a_late_rootcoord_tick_loop_makes_strong_searches_wait_a_second_tick() {
 }
 
 #[test]
-fn a_tick_phase_past_the_interval_is_refused_with_its_line() {
-    let tmp = temp_dir("tick-phase-bad");
-    let exp = tmp.join("bad.toml");
-    let text = std::fs::read_to_string(repo("experiments/standalone-search.toml"))
-        .unwrap()
-        .replace("seed = 1\n", "seed = 1\ntick_phase = \"250ms\"\n")
-        .replace(
-            "../topologies/",
-            &format!("{}/", repo("topologies").display()),
-        );
-    std::fs::write(&exp, text).unwrap();
-    let out = tmp.join("out");
-    let (code, _, err) =
-        crate::common::simctl(&["run", exp.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    assert_ne!(code, 0);
-    assert!(
-        err.contains("bad.toml:") && err.contains("tick_phase"),
-        "{err}"
-    );
-    assert!(err.contains("proxy.timeTickInterval"), "{err}");
-    assert!(!out.exists(), "no partial output");
-}
-
-#[test]
 fn stale_ticks_make_that_share_of_strong_searches_wait_one_tick_more_and_never_two() {
     // The real server's tick probes (experiments/fidelity, measure.py tick_age) find
     // stretches where many ticks carry a timestamp about one interval old: a Strong
@@ -262,13 +238,15 @@ fn stale_ticks_make_that_share_of_strong_searches_wait_one_tick_more_and_never_t
     assert!((search(&all, "p50_ms") - 400.0).abs() < 10.0);
 }
 
-#[test]
-fn a_stale_tick_share_outside_zero_to_one_is_refused_with_its_line() {
-    let tmp = temp_dir("stale-ticks-bad");
+/// Runs standalone-search.toml with `lines` added after its seed (line 17), as a file of
+/// the user's; returns simctl's error, after checking that it exits non-zero and
+/// leaves no output behind.
+fn refused(lines: &str) -> String {
+    let tmp = temp_dir("refused");
     let exp = tmp.join("bad.toml");
     let text = std::fs::read_to_string(repo("experiments/standalone-search.toml"))
         .unwrap()
-        .replace("seed = 1\n", "seed = 1\nstale_ticks = 1.5\n")
+        .replace("seed = 1\n", &format!("seed = 1\n{lines}"))
         .replace(
             "../topologies/",
             &format!("{}/", repo("topologies").display()),
@@ -277,36 +255,27 @@ fn a_stale_tick_share_outside_zero_to_one_is_refused_with_its_line() {
     let out = tmp.join("out");
     let (code, _, err) =
         crate::common::simctl(&["run", exp.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    assert_ne!(code, 0);
+    assert_ne!(code, 0, "{err}");
+    assert!(!out.exists(), "no partial output");
+    err
+}
+
+#[test]
+fn bad_time_tick_settings_are_refused_with_their_lines() {
+    let err = refused("tick_phase = \"250ms\"\n");
+    assert!(
+        err.contains("bad.toml:18:") && err.contains("tick_phase"),
+        "{err}"
+    );
+    assert!(err.contains("proxy.timeTickInterval"), "{err}");
+    let err = refused("stale_ticks = 1.5\n");
     assert!(
         err.contains("bad.toml:18:") && err.contains("stale_ticks 1.5"),
         "{err}"
     );
-    assert!(!out.exists(), "no partial output");
-}
-
-#[test]
-fn a_tick_phase_with_a_cold_start_is_refused_with_its_line() {
-    let tmp = temp_dir("tick-phase-cold");
-    let exp = tmp.join("cold.toml");
-    let text = std::fs::read_to_string(repo("experiments/standalone-search.toml"))
-        .unwrap()
-        .replace(
-            "seed = 1\n",
-            "seed = 1\ncold_start = true\ntick_phase = \"50ms\"\n",
-        )
-        .replace(
-            "../topologies/",
-            &format!("{}/", repo("topologies").display()),
-        );
-    std::fs::write(&exp, text).unwrap();
-    let out = tmp.join("out");
-    let (code, _, err) =
-        crate::common::simctl(&["run", exp.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    assert_ne!(code, 0);
+    let err = refused("cold_start = true\ntick_phase = \"50ms\"\n");
     assert!(
-        err.contains("cold.toml:19:") && err.contains("cold start"),
+        err.contains("bad.toml:19:") && err.contains("cold start"),
         "{err}"
     );
-    assert!(!out.exists(), "no partial output");
 }
