@@ -238,14 +238,15 @@ fn stale_ticks_make_that_share_of_strong_searches_wait_one_tick_more_and_never_t
     assert!((search(&all, "p50_ms") - 400.0).abs() < 10.0);
 }
 
-/// Runs standalone-search.toml with `lines` added after its seed (line 17), as a file of
-/// the user's; returns simctl's error, after checking that it exits non-zero and
-/// leaves no output behind.
-fn refused(lines: &str) -> String {
+/// Runs standalone-search.toml with `lines` added after its seed, as a file of the
+/// user's; returns simctl's error and the line number of the first line added, after
+/// checking that it exits non-zero and leaves no output behind.
+fn refused(lines: &str) -> (String, usize) {
     let tmp = temp_dir("refused");
     let exp = tmp.join("bad.toml");
-    let text = std::fs::read_to_string(repo("experiments/standalone-search.toml"))
-        .unwrap()
+    let original = std::fs::read_to_string(repo("experiments/standalone-search.toml")).unwrap();
+    let first = original.lines().position(|l| l == "seed = 1").unwrap() + 2;
+    let text = original
         .replace("seed = 1\n", &format!("seed = 1\n{lines}"))
         .replace(
             "../topologies/",
@@ -257,25 +258,21 @@ fn refused(lines: &str) -> String {
         crate::common::simctl(&["run", exp.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_ne!(code, 0, "{err}");
     assert!(!out.exists(), "no partial output");
-    err
+    (err, first)
 }
 
 #[test]
 fn bad_time_tick_settings_are_refused_with_their_lines() {
-    let err = refused("tick_phase = \"250ms\"\n");
+    let (err, line) = refused("tick_phase = \"250ms\"\n");
+    assert!(err.contains(&format!("bad.toml:{line}:")), "{err}");
     assert!(
-        err.contains("bad.toml:18:") && err.contains("tick_phase"),
+        err.contains("tick_phase") && err.contains("proxy.timeTickInterval"),
         "{err}"
     );
-    assert!(err.contains("proxy.timeTickInterval"), "{err}");
-    let err = refused("stale_ticks = 1.5\n");
-    assert!(
-        err.contains("bad.toml:18:") && err.contains("stale_ticks 1.5"),
-        "{err}"
-    );
-    let err = refused("cold_start = true\ntick_phase = \"50ms\"\n");
-    assert!(
-        err.contains("bad.toml:19:") && err.contains("cold start"),
-        "{err}"
-    );
+    let (err, line) = refused("stale_ticks = 1.5\n");
+    assert!(err.contains(&format!("bad.toml:{line}:")), "{err}");
+    assert!(err.contains("stale_ticks 1.5"), "{err}");
+    let (err, line) = refused("cold_start = true\ntick_phase = \"50ms\"\n");
+    assert!(err.contains(&format!("bad.toml:{}:", line + 1)), "{err}");
+    assert!(err.contains("cold start"), "{err}");
 }
