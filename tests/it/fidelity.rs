@@ -1983,3 +1983,64 @@ fn each_strong_case_is_predicted_with_the_ticks_its_probe_measured() {
         assert!((ms - 200.0).abs() < 10.0, "--tick-phase-ms 0: {ms} ms");
     }
 }
+
+/// The README's table of the runs with tick probes ("Strong at one tick or two"): each
+/// run's Strong medians and rates in band with each case's probe and with the default
+/// ticks are what `simctl fidelity` gives.
+#[test]
+fn the_readme_tick_probe_table_is_what_simctl_fidelity_gives() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().collect();
+    let cells = |l: &str| -> Vec<String> {
+        l.trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    let dir = temp_dir("fidelity-readme-ticks");
+    let strong_in_band = |file: &str, args: &[&str]| -> (String, String) {
+        let results = repo(&format!("experiments/fidelity/{file}"));
+        let table = dir.join(format!("{file}-{}.json", args.len()));
+        let (t, _) = fidelity_run(&results, &table, args);
+        let count = |figure: &str| {
+            let rows: Vec<_> = rows_of(&t, figure)
+                .into_iter()
+                .filter(|r| r["case"].as_str().unwrap().ends_with("/Strong"))
+                .collect();
+            let inside = rows
+                .iter()
+                .filter(|r| (0.8..=1.25).contains(&r["ratio"].as_f64().unwrap()))
+                .count();
+            format!("{inside} of {}", rows.len())
+        };
+        (count("search_p50_ms"), count("search_qps"))
+    };
+    let mut checked = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let probed = cells(line);
+        if !(line.starts_with("| full, `results-") || line.starts_with("| quick, `results-")) {
+            continue;
+        }
+        let file = probed[0].split('`').nth(1).unwrap();
+        let default = cells(lines[i + 1]);
+        assert!(
+            default[0].starts_with("the same, the default ticks"),
+            "{}",
+            lines[i + 1]
+        );
+        let (p50, qps) = strong_in_band(file, &[]);
+        assert_eq!(
+            (&probed[1], &probed[2]),
+            (&p50, &qps),
+            "{file}, each case's probe"
+        );
+        let (p50, qps) = strong_in_band(file, &["--tick-phase-ms", "0"]);
+        assert_eq!(
+            (&default[1], &default[2]),
+            (&p50, &qps),
+            "{file}, the default ticks"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 3, "the README's runs with tick probes");
+}
